@@ -1,0 +1,24 @@
+{
+  "targets": [
+    {
+      "target_name": "ctop",
+      "sources": [
+        "native/addon.cc",
+        "native/core/probe.c",
+        "native/core/netns.c"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "bpf/.output",
+        "bpf"
+      ],
+      "dependencies": [
+        "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"
+      ],
+      "libraries": ["-lbpf", "-lmnl", "-lelf", "-lz", "-lpthread"],
+      "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers", "-O2"],
+      "cflags_c": ["-std=gnu11"],
+      "cflags_cc": ["-std=c++17"]
+    }
+  ]
+}

@@ -1,0 +1,400 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ctop's kernel programs: count conntrack inserts and drops per port and per
+ * 5-tuple, aggregated in maps; nothing is sent to user space per event.
+ *
+ * Tier "netfilter" (kernels >= 6.4, where BPF netfilter links exist):
+ *   ctop_nf_confirm   BPF_PROG_TYPE_NETFILTER on POST_ROUTING and LOCAL_IN at
+ *                     priority INT_MAX-1, i.e. right before nf_conntrack_confirm
+ *                     (INT_MAX), after every filter/NAT hook had its say. Every
+ *                     packet that creates an entry leaves the host stack through
+ *                     one of those two hooks with the entry still unconfirmed.
+ *   ctop_kfree_skb    tp_btf/kfree_skb (kernels >= 5.17 carry the drop reason):
+ *                     packets freed with SKB_DROP_REASON_NETFILTER_DROP and no
+ *                     conntrack attached, matched against the kernel's per-CPU
+ *                     `drop` statistic so that only conntrack's own drops count.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "ctop.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define NF_ACCEPT 1
+/* include/uapi/linux/netfilter/nf_conntrack_common.h: skb->_nfct keeps
+ * enum ip_conntrack_info in its low 3 bits, the struct nf_conn * above. */
+#define CTINFO_MASK 7UL
+#define CT_RELATED 1 /* IP_CT_RELATED: expected connections (helpers) are new entries too */
+#define CT_NEW 2     /* IP_CT_NEW */
+#define IPS_CONFIRMED (1UL << 3)
+#define CTOP_AF_INET 2
+#define CTOP_AF_INET6 10
+#define CTOP_IPPROTO_ICMPV6 58 /* not an enum member in vmlinux.h */
+
+/* Set by the loader before load. 0 = every namespace. */
+const volatile __u32 target_netns = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 8192); /* resized by the loader (--max-ports) */
+	__type(key, struct ctop_port_key);
+	__type(value, struct ctop_counts);
+} port_counts SEC(".maps");
+
+struct {
+	/* shared, not per-CPU: a tuple rarely repeats, so per-CPU copies would
+	 * multiply memory by the CPU count for nothing */
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384); /* resized by the loader (--max-tuples) */
+	__type(key, struct ctop_tuple_key);
+	__type(value, struct ctop_counts);
+} tuple_counts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CTOP_TOTAL_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} totals SEC(".maps");
+
+/* Per namespace and CPU: how many of the kernel's `drop` statistic
+ * increments have been matched to a kfree_skb event. Seeded by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u32);
+} drop_seen SEC(".maps");
+
+/* One per-CPU slot whose address tells this CPU's per-cpu offset (see this_cpu_addr). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} cpu_anchor SEC(".maps");
+
+static __always_inline void total_inc(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&totals, &idx);
+
+	if (v)
+		*v += 1; /* per-CPU slot: no atomic needed */
+}
+
+static __always_inline void count_port(const struct ctop_port_key *k, bool drop)
+{
+	struct ctop_counts *c = bpf_map_lookup_elem(&port_counts, k);
+
+	if (!c) {
+		struct ctop_counts zero = {};
+
+		/* EEXIST (another CPU won the race) is fine; E2BIG means full */
+		bpf_map_update_elem(&port_counts, k, &zero, BPF_NOEXIST);
+		c = bpf_map_lookup_elem(&port_counts, k);
+		if (!c) {
+			total_inc(CTOP_TOTAL_PORT_OVERFLOW);
+			return;
+		}
+	}
+	if (drop)
+		c->drops += 1;
+	else
+		c->inserts += 1;
+}
+
+static __always_inline void count_tuple(const struct ctop_tuple_key *k, bool drop)
+{
+	struct ctop_counts *c = bpf_map_lookup_elem(&tuple_counts, k);
+
+	if (!c) {
+		struct ctop_counts zero = {};
+
+		bpf_map_update_elem(&tuple_counts, k, &zero, BPF_NOEXIST);
+		c = bpf_map_lookup_elem(&tuple_counts, k);
+		if (!c) {
+			total_inc(CTOP_TOTAL_TUPLE_OVERFLOW);
+			return;
+		}
+	}
+	if (drop)
+		__sync_fetch_and_add(&c->drops, 1);
+	else
+		__sync_fetch_and_add(&c->inserts, 1);
+}
+
+static __always_inline void count_event(struct ctop_tuple_key *t, bool drop)
+{
+	struct ctop_port_key pk = {
+		.netns = t->netns,
+		.family = t->family,
+		.proto = t->proto,
+		.port = t->dport,
+	};
+
+	count_port(&pk, drop);
+	count_tuple(t, drop);
+}
+
+/* ---------------------------------------------------------------------------
+ * Inserts: netfilter hook right before the confirm step.
+ */
+SEC("netfilter")
+int ctop_nf_confirm(struct bpf_nf_ctx *ctx)
+{
+	/* ctx->skb is a trusted BTF pointer here: _nfct loads directly. */
+	unsigned long nfct = ctx->skb->_nfct;
+	unsigned long ctinfo = nfct & CTINFO_MASK;
+	struct nf_conn *ct;
+	unsigned long status;
+
+	/* Hot path: established, reply and untracked packets leave here. */
+	if (ctinfo != CT_NEW && ctinfo != CT_RELATED)
+		return NF_ACCEPT;
+	ct = (struct nf_conn *)(nfct & ~CTINFO_MASK);
+	if (!ct)
+		return NF_ACCEPT;
+	/* Packets of an unreplied flow stay IP_CT_NEW after the first one was
+	 * confirmed; on loopback the same skb passes POST_ROUTING (confirmed
+	 * there) and then LOCAL_IN. Only an unconfirmed entry is an insert. */
+	status = BPF_CORE_READ(ct, status);
+	if (status & IPS_CONFIRMED)
+		return NF_ACCEPT;
+
+	struct ctop_tuple_key t = {};
+	struct nf_conntrack_tuple tup;
+	__u32 netns = BPF_CORE_READ(ctx->state, net, ns.inum);
+
+	if (target_netns && netns != target_netns)
+		return NF_ACCEPT;
+	if (BPF_CORE_READ_INTO(&tup, ct, tuplehash[0].tuple))
+		return NF_ACCEPT;
+
+	total_inc(CTOP_TOTAL_INSERTS);
+	t.netns = netns;
+	t.family = tup.src.l3num;
+	t.proto = tup.dst.protonum;
+	if (t.proto == IPPROTO_ICMP || t.proto == CTOP_IPPROTO_ICMPV6) {
+		t.sport = bpf_ntohs(tup.src.u.icmp.id);
+		t.dport = tup.dst.u.icmp.type;
+	} else {
+		t.sport = bpf_ntohs(tup.src.u.all);
+		t.dport = bpf_ntohs(tup.dst.u.all);
+	}
+	if (t.family == CTOP_AF_INET) {
+		__builtin_memcpy(t.saddr, &tup.src.u3.ip, 4);
+		__builtin_memcpy(t.daddr, &tup.dst.u3.ip, 4);
+	} else {
+		__builtin_memcpy(t.saddr, &tup.src.u3.in6, 16);
+		__builtin_memcpy(t.daddr, &tup.dst.u3.in6, 16);
+	}
+	count_event(&t, false);
+	return NF_ACCEPT;
+}
+
+/* ---------------------------------------------------------------------------
+ * Drops: tp_btf/kfree_skb.
+ */
+
+/*
+ * The kernel's this_cpu_ptr() for a __percpu address. Kernels built without
+ * percpu BTF type tags or KALLSYMS_ALL (this machine's) give BPF no helper for
+ * it, so derive this CPU's per-cpu offset from a per-CPU array of our own:
+ * bpf_map_lookup_elem returns this_cpu_ptr(array->pptrs[0]).
+ * Runs only on conntrack-drop events, never per packet.
+ */
+static __always_inline __u64 this_cpu_addr(__u64 percpu_addr)
+{
+	__u32 zero = 0;
+	void *mine = bpf_map_lookup_elem(&cpu_anchor, &zero);
+	void *map = &cpu_anchor;
+	__u64 mine_addr = 0, map_addr = 0, base = 0;
+
+	if (!mine)
+		return 0;
+	/* Pointers become plain numbers by copying them through the stack. */
+	bpf_probe_read_kernel(&mine_addr, sizeof(mine_addr), &mine);
+	bpf_probe_read_kernel(&map_addr, sizeof(map_addr), &map);
+	if (bpf_probe_read_kernel(&base, sizeof(base),
+				  (void *)(map_addr + bpf_core_field_offset(struct bpf_array, pptrs))))
+		return 0;
+	return percpu_addr + (mine_addr - base);
+}
+
+static __always_inline struct net *skb_net(struct sk_buff *skb)
+{
+	struct net_device *dev = BPF_CORE_READ(skb, dev);
+	struct sock *sk;
+
+	if (dev)
+		return BPF_CORE_READ(dev, nd_net.net);
+	/* LOCAL_OUT before routing set skb->dev: the socket's namespace */
+	sk = BPF_CORE_READ(skb, sk);
+	if (sk)
+		return BPF_CORE_READ(sk, __sk_common.skc_net.net);
+	return 0;
+}
+
+/*
+ * Was this untracked netfilter drop conntrack's own? nf_conntrack_in()
+ * increments the namespace's per-CPU `drop` statistic and returns NF_DROP;
+ * nf_hook_slow() then frees the skb on the same CPU. Each statistic increment
+ * not yet matched pays for one event; raw-table or `ct state invalid` drops
+ * find none and are left out.
+ */
+static __always_inline bool consume_conntrack_drop(struct net *net, __u32 netns)
+{
+	__u64 pcpu_stat = (__u64)BPF_CORE_READ(net, ct.stat);
+	__u64 stat;
+	__u32 kernel_drops = 0, *seen;
+
+	if (!pcpu_stat)
+		return false;
+	stat = this_cpu_addr(pcpu_stat);
+	if (!stat || bpf_probe_read_kernel(&kernel_drops, sizeof(kernel_drops),
+					   (void *)(stat + bpf_core_field_offset(struct ip_conntrack_stat, drop))))
+		return false;
+	seen = bpf_map_lookup_elem(&drop_seen, &netns);
+	if (!seen) {
+		/* The loader seeds every namespace it attached to before this
+		 * program runs; one it did not see was created later, and a new
+		 * namespace's statistics start at 0. */
+		__u32 zero = 0;
+
+		bpf_map_update_elem(&drop_seen, &netns, &zero, BPF_NOEXIST);
+		seen = bpf_map_lookup_elem(&drop_seen, &netns);
+		if (!seen) {
+			total_inc(CTOP_TOTAL_NETNS_OVERFLOW);
+			return false;
+		}
+	}
+	if ((__s32)(kernel_drops - *seen) <= 0)
+		return false;
+	*seen += 1;
+	return true;
+}
+
+/* Reads the dropped packet's addresses and ports. Returns false when the
+ * headers cannot be read (the drop still counts in the totals). */
+static __always_inline bool parse_skb_tuple(struct sk_buff *skb, struct ctop_tuple_key *t)
+{
+	unsigned char *head = BPF_CORE_READ(skb, head);
+	__u16 nh = BPF_CORE_READ(skb, network_header);
+	unsigned char *l3 = head + nh;
+	__u8 first = 0, proto;
+	__u32 l4off;
+
+	if (!head || bpf_probe_read_kernel(&first, 1, l3))
+		return false;
+	if ((first >> 4) == 4) {
+		struct iphdr ip;
+
+		if (bpf_probe_read_kernel(&ip, sizeof(ip), l3))
+			return false;
+		t->family = CTOP_AF_INET;
+		proto = ip.protocol;
+		__builtin_memcpy(t->saddr, &ip.saddr, 4);
+		__builtin_memcpy(t->daddr, &ip.daddr, 4);
+		l4off = (ip.ihl & 0xf) * 4;
+		/* a non-first fragment carries no L4 header (conntrack sees the
+		 * reassembled packet, so this is rare) */
+		if (bpf_ntohs(ip.frag_off) & 0x1fff)
+			goto noports;
+	} else if ((first >> 4) == 6) {
+		struct ipv6hdr ip6;
+
+		if (bpf_probe_read_kernel(&ip6, sizeof(ip6), l3))
+			return false;
+		t->family = CTOP_AF_INET6;
+		__builtin_memcpy(t->saddr, &ip6.saddr, 16);
+		__builtin_memcpy(t->daddr, &ip6.daddr, 16);
+		proto = ip6.nexthdr;
+		l4off = sizeof(ip6);
+		/* Walk a bounded number of extension headers. */
+#pragma unroll
+		for (int i = 0; i < 6; i++) {
+			__u8 eh[2];
+
+			if (proto != 0 && proto != 43 && proto != 60 && proto != 44 && proto != 51)
+				break;
+			if (bpf_probe_read_kernel(eh, sizeof(eh), l3 + l4off))
+				return false;
+			if (proto == 44) { /* fragment header: 8 bytes */
+				__be16 off = 0;
+
+				bpf_probe_read_kernel(&off, sizeof(off), l3 + l4off + 2);
+				proto = eh[0];
+				l4off += 8;
+				if (bpf_ntohs(off) & 0xfff8)
+					goto noports_v6;
+				continue;
+			}
+			l4off += proto == 51 ? ((__u32)eh[1] + 2) * 4 : ((__u32)eh[1] + 1) * 8;
+			proto = eh[0];
+		}
+	} else {
+		return false;
+	}
+	t->proto = proto;
+	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE ||
+	    proto == IPPROTO_SCTP || proto == IPPROTO_DCCP) {
+		__be16 ports[2];
+
+		if (bpf_probe_read_kernel(ports, sizeof(ports), l3 + l4off))
+			return false;
+		t->sport = bpf_ntohs(ports[0]);
+		t->dport = bpf_ntohs(ports[1]);
+	} else if (proto == IPPROTO_ICMP || proto == CTOP_IPPROTO_ICMPV6) {
+		__u8 hdr[6];
+
+		if (bpf_probe_read_kernel(hdr, sizeof(hdr), l3 + l4off))
+			return false;
+		t->dport = hdr[0];                              /* type */
+		t->sport = ((__u16)hdr[4] << 8) | hdr[5];       /* echo id */
+	}
+	return true;
+noports_v6:
+	t->proto = proto;
+	return true;
+noports:
+	t->proto = proto;
+	return true;
+}
+
+SEC("tp_btf/kfree_skb")
+int BPF_PROG(ctop_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_reason reason)
+{
+	/* Every freed-on-error skb in the system passes here: leave early. */
+	if (reason != bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_NETFILTER_DROP))
+		return 0;
+	/* Table-full drops happen before an entry is attached. */
+	if (BPF_CORE_READ(skb, _nfct))
+		return 0;
+
+	struct net *net = skb_net(skb);
+	__u32 netns;
+
+	if (!net)
+		return 0;
+	netns = BPF_CORE_READ(net, ns.inum);
+	if (target_netns && netns != target_netns)
+		return 0;
+	if (!consume_conntrack_drop(net, netns)) {
+		total_inc(CTOP_TOTAL_OTHER_NF_DROPS);
+		return 0;
+	}
+	total_inc(CTOP_TOTAL_DROPS);
+
+	struct ctop_tuple_key t = {};
+
+	t.netns = netns;
+	if (!parse_skb_tuple(skb, &t)) {
+		total_inc(CTOP_TOTAL_DROP_UNPARSED);
+		return 0;
+	}
+	count_event(&t, true);
+	return 0;
+}

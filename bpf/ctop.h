@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Every struct that crosses the kernel/user boundary lives here: fixed-width
+ * fields, explicit padding, no implicit holes. native/ includes this file,
+ * static_asserts the sizes and hands the offsets to the TypeScript decoder,
+ * which compares them at start-up.
+ */
+#ifndef CTOP_H
+#define CTOP_H
+
+#ifndef __bpf__
+#include <linux/types.h>
+#endif
+
+#define CTOP_ADDR_LEN 16
+
+/* Per-port counters: one key per (namespace, family, protocol, port). */
+struct ctop_port_key {
+	__u32 netns;  /* network namespace inode number (as in /proc/PID/ns/net) */
+	__u8 family;  /* AF_INET 2 or AF_INET6 10 */
+	__u8 proto;   /* IPPROTO_*: 6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6, 132 SCTP, ... */
+	__u16 port;   /* host order; destination port of the original direction,
+	               * ICMP/ICMPv6 type, 0 for protocols without ports */
+};
+
+/* Per-5-tuple counters, original direction as conntrack records it. */
+struct ctop_tuple_key {
+	__u32 netns;
+	__u8 family;
+	__u8 proto;
+	__u16 sport;  /* host order; ICMP echo id */
+	__u16 dport;  /* host order; ICMP type */
+	__u16 pad;    /* always 0: keys are compared bytewise */
+	__u8 saddr[CTOP_ADDR_LEN]; /* IPv4 in the first 4 bytes, rest 0 */
+	__u8 daddr[CTOP_ADDR_LEN];
+};
+
+struct ctop_counts {
+	__u64 inserts; /* new entries about to be confirmed into the table */
+	__u64 drops;   /* packets conntrack refused (table full or tracker drop) */
+};
+
+/* Indexes of the per-CPU `totals` array. Cumulative, never reset. */
+enum ctop_total {
+	/* every insert seen, whether or not a map had room for it */
+	CTOP_TOTAL_INSERTS = 0,
+	/* every conntrack drop seen (the kernel's `drop` statistic) */
+	CTOP_TOTAL_DROPS = 1,
+	/* events that found the per-port map full */
+	CTOP_TOTAL_PORT_OVERFLOW = 2,
+	/* events that found the per-tuple map full */
+	CTOP_TOTAL_TUPLE_OVERFLOW = 3,
+	/* drops whose packet headers could not be read: in DROPS, not per port */
+	CTOP_TOTAL_DROP_UNPARSED = 4,
+	/* drops in a namespace the drop_seen map had no room for: not counted */
+	CTOP_TOTAL_NETNS_OVERFLOW = 5,
+	/* netfilter drops of untracked packets that conntrack did not cause
+	 * (raw-table rules, `ct state invalid drop`): seen and left out */
+	CTOP_TOTAL_OTHER_NF_DROPS = 6,
+	CTOP_TOTAL_COUNT = 8, /* array size, room to grow */
+};
+
+#endif /* CTOP_H */

@@ -1,0 +1,313 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Open, load and read ctop's BPF object through its libbpf skeleton. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "ctop_core.h"
+#include "ctop.skel.h"
+
+/* Debian 12's libbpf 1.1 and uapi headers predate BPF netfilter programs
+ * (kernel 6.4): their numbers, from include/uapi/linux/bpf.h. */
+#define CTOP_BPF_PROG_TYPE_NETFILTER 32
+#define CTOP_BPF_NETFILTER 45
+
+struct ctop_probe {
+	struct ctop_bpf *skel;
+	struct bpf_link *drop_link;
+	int ncpus;
+	uint32_t max_ports, max_tuples;
+};
+
+/* ---- libbpf log capture --------------------------------------------------- */
+static char log_buf[16384];
+static size_t log_len;
+
+static int capture_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	if (log_len < sizeof(log_buf) - 1) {
+		int n = vsnprintf(log_buf + log_len, sizeof(log_buf) - log_len, fmt, ap);
+
+		if (n > 0)
+			log_len += (size_t)n < sizeof(log_buf) - log_len ? (size_t)n : sizeof(log_buf) - log_len - 1;
+	}
+	return 0;
+}
+
+const char *ctop_libbpf_log(void) { return log_buf; }
+
+void ctop_libbpf_log_clear(void)
+{
+	log_len = 0;
+	log_buf[0] = 0;
+}
+
+int ctop_err_set(struct ctop_err *e, int err, const char *step, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err < 0)
+		err = -err;
+	if (e) {
+		e->err = err;
+		snprintf(e->step, sizeof(e->step), "%s", step);
+		va_start(ap, fmt);
+		vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+		va_end(ap);
+	}
+	return -err;
+}
+
+/* ---- open / load / attach ---------------------------------------------------- */
+int ctop_probe_open_load(const struct ctop_probe_opts *o, struct ctop_probe **out, struct ctop_err *e)
+{
+	struct ctop_probe *p;
+	int err;
+
+	libbpf_set_print(capture_print);
+	ctop_libbpf_log_clear();
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return ctop_err_set(e, ENOMEM, "open", "out of memory");
+	p->ncpus = libbpf_num_possible_cpus();
+	if (p->ncpus <= 0) {
+		free(p);
+		return ctop_err_set(e, EINVAL, "open", "cannot read the number of possible CPUs");
+	}
+	p->skel = ctop_bpf__open();
+	if (!p->skel) {
+		err = -errno;
+		free(p);
+		return ctop_err_set(e, err, "open", "cannot open the BPF object: %s", strerror(-err));
+	}
+	p->max_ports = o->max_ports ? o->max_ports : 8192;
+	p->max_tuples = o->max_tuples ? o->max_tuples : 16384;
+	bpf_map__set_max_entries(p->skel->maps.port_counts, p->max_ports);
+	bpf_map__set_max_entries(p->skel->maps.tuple_counts, p->max_tuples);
+	p->skel->rodata->target_netns = o->target_netns;
+
+	bpf_program__set_type(p->skel->progs.ctop_nf_confirm, CTOP_BPF_PROG_TYPE_NETFILTER);
+	bpf_program__set_expected_attach_type(p->skel->progs.ctop_nf_confirm, CTOP_BPF_NETFILTER);
+
+	err = ctop_bpf__load(p->skel);
+	if (err) {
+		ctop_bpf__destroy(p->skel);
+		free(p);
+		return ctop_err_set(e, err, "load", "the kernel refused ctop's BPF programs: %s", strerror(-err));
+	}
+	*out = p;
+	return 0;
+}
+
+void ctop_probe_destroy(struct ctop_probe *p)
+{
+	if (!p)
+		return;
+	bpf_link__destroy(p->drop_link);
+	ctop_bpf__destroy(p->skel);
+	free(p);
+}
+
+int ctop_probe_ncpus(const struct ctop_probe *p) { return p->ncpus; }
+
+int ctop_probe_nf_prog_fd(const struct ctop_probe *p)
+{
+	return bpf_program__fd(p->skel->progs.ctop_nf_confirm);
+}
+
+void ctop_probe_capacity(const struct ctop_probe *p, uint32_t *ports, uint32_t *tuples)
+{
+	*ports = p->max_ports;
+	*tuples = p->max_tuples;
+}
+
+int ctop_probe_attach_drops(struct ctop_probe *p, struct ctop_err *e)
+{
+	struct bpf_link *l;
+
+	if (p->drop_link)
+		return 0;
+	ctop_libbpf_log_clear();
+	l = bpf_program__attach(p->skel->progs.ctop_kfree_skb);
+	if (!l) {
+		int err = -errno;
+
+		return ctop_err_set(e, err, "attach", "cannot attach to tracepoint kfree_skb: %s", strerror(-err));
+	}
+	p->drop_link = l;
+	return 0;
+}
+
+int ctop_probe_seed_drops(struct ctop_probe *p, uint32_t netns, const uint32_t *per_cpu, int n,
+			  struct ctop_err *e)
+{
+	uint32_t *vals = calloc((size_t)p->ncpus, sizeof(uint64_t)); /* per-CPU values are 8-byte aligned */
+	int err;
+
+	if (!vals)
+		return ctop_err_set(e, ENOMEM, "seed", "out of memory");
+	for (int i = 0; i < n && i < p->ncpus; i++)
+		vals[i * 2] = per_cpu[i];
+	err = bpf_map__update_elem(p->skel->maps.drop_seen, &netns, sizeof(netns), vals,
+				   sizeof(uint64_t) * (size_t)p->ncpus, BPF_ANY);
+	free(vals);
+	if (err)
+		return ctop_err_set(e, err, "seed", "cannot seed the drop baseline: %s", strerror(-err));
+	return 0;
+}
+
+/* ---- map reads ------------------------------------------------------------------- */
+
+/*
+ * Dump a hash map into keys[] and vals[] (vals holds value_size * ncpus bytes per
+ * entry for per-CPU maps). Batch lookup (kernel >= 5.6) takes one syscall per
+ * few thousand entries; iterate with get_next_key where it is refused.
+ */
+static int dump_map(int fd, size_t key_sz, size_t val_sz, uint32_t cap, void *keys, void *vals, size_t *n)
+{
+	DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	unsigned char in_batch[64], out_batch[64];
+	bool first = true;
+	size_t total = 0;
+	int err;
+
+	for (;;) {
+		__u32 count = cap - (uint32_t)total;
+
+		if (count == 0)
+			break;
+		err = bpf_map_lookup_batch(fd, first ? NULL : in_batch, out_batch,
+					   (char *)keys + total * key_sz, (char *)vals + total * val_sz,
+					   &count, &opts);
+		if (err && errno != ENOENT) {
+			if (first && (errno == EINVAL || errno == 524 /* kernel ENOTSUPP */ || errno == EOPNOTSUPP))
+				goto iterate;
+			return -errno;
+		}
+		total += count;
+		if (err) /* ENOENT: the whole map was read */
+			break;
+		memcpy(in_batch, out_batch, sizeof(in_batch));
+		first = false;
+	}
+	*n = total;
+	return 0;
+
+iterate:
+	total = 0;
+	{
+		unsigned char cur[64], next[64];
+		void *prev = NULL;
+
+		while (total < cap && bpf_map_get_next_key(fd, prev, next) == 0) {
+			memcpy((char *)keys + total * key_sz, next, key_sz);
+			if (bpf_map_lookup_elem(fd, next, (char *)vals + total * val_sz) == 0)
+				total++;
+			memcpy(cur, next, key_sz);
+			prev = cur;
+		}
+	}
+	*n = total;
+	return 0;
+}
+
+int ctop_probe_read_ports(struct ctop_probe *p, struct ctop_port_rec **out, size_t *n, struct ctop_err *e)
+{
+	size_t cap = p->max_ports, got = 0, vsz = sizeof(struct ctop_counts) * (size_t)p->ncpus;
+	struct ctop_port_key *keys = malloc(cap * sizeof(*keys));
+	unsigned char *vals = malloc(cap * vsz);
+	struct ctop_port_rec *recs = NULL;
+	int err;
+
+	if (!keys || !vals) {
+		err = -ENOMEM;
+		goto out;
+	}
+	err = dump_map(bpf_map__fd(p->skel->maps.port_counts), sizeof(*keys), vsz, (uint32_t)cap, keys, vals, &got);
+	if (err)
+		goto out;
+	recs = calloc(got ? got : 1, sizeof(*recs));
+	if (!recs) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < got; i++) {
+		const struct ctop_counts *c = (const void *)(vals + i * vsz);
+
+		recs[i].key = keys[i];
+		for (int cpu = 0; cpu < p->ncpus; cpu++) {
+			recs[i].counts.inserts += c[cpu].inserts;
+			recs[i].counts.drops += c[cpu].drops;
+		}
+	}
+	*out = recs;
+	*n = got;
+out:
+	free(keys);
+	free(vals);
+	if (err)
+		return ctop_err_set(e, err, "read", "cannot read the per-port map: %s", strerror(-err));
+	return 0;
+}
+
+int ctop_probe_read_tuples(struct ctop_probe *p, struct ctop_tuple_rec **out, size_t *n, struct ctop_err *e)
+{
+	size_t cap = p->max_tuples, got = 0;
+	struct ctop_tuple_key *keys = malloc(cap * sizeof(*keys));
+	struct ctop_counts *vals = malloc(cap * sizeof(*vals));
+	struct ctop_tuple_rec *recs = NULL;
+	int err;
+
+	if (!keys || !vals) {
+		err = -ENOMEM;
+		goto out;
+	}
+	err = dump_map(bpf_map__fd(p->skel->maps.tuple_counts), sizeof(*keys), sizeof(*vals), (uint32_t)cap,
+		       keys, vals, &got);
+	if (err)
+		goto out;
+	recs = calloc(got ? got : 1, sizeof(*recs));
+	if (!recs) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < got; i++) {
+		recs[i].key = keys[i];
+		recs[i].counts = vals[i];
+	}
+	*out = recs;
+	*n = got;
+out:
+	free(keys);
+	free(vals);
+	if (err)
+		return ctop_err_set(e, err, "read", "cannot read the per-tuple map: %s", strerror(-err));
+	return 0;
+}
+
+int ctop_probe_read_totals(struct ctop_probe *p, uint64_t out[CTOP_TOTAL_COUNT], struct ctop_err *e)
+{
+	uint64_t *vals = calloc((size_t)p->ncpus, sizeof(uint64_t));
+	int fd = bpf_map__fd(p->skel->maps.totals);
+
+	if (!vals)
+		return ctop_err_set(e, ENOMEM, "read", "out of memory");
+	for (uint32_t i = 0; i < CTOP_TOTAL_COUNT; i++) {
+		out[i] = 0;
+		if (bpf_map_lookup_elem(fd, &i, vals)) {
+			int err = -errno;
+
+			free(vals);
+			return ctop_err_set(e, err, "read", "cannot read the totals map: %s", strerror(-err));
+		}
+		for (int cpu = 0; cpu < p->ncpus; cpu++)
+			out[i] += vals[cpu];
+	}
+	free(vals);
+	return 0;
+}
