@@ -5,8 +5,9 @@
  *
  * Tier "netfilter" (kernels >= 6.4, where BPF netfilter links exist):
  *   ctop_nf_confirm   BPF_PROG_TYPE_NETFILTER on POST_ROUTING and LOCAL_IN at
- *                     priority INT_MAX-1, i.e. right before nf_conntrack_confirm
- *                     (INT_MAX), after every filter/NAT hook had its say. Every
+ *                     priority INT_MAX-2, i.e. right before the confirm step
+ *                     (INT_MAX, or INT_MAX-1 for IPv6 LOCAL_IN), after every
+ *                     filter/NAT hook had its say. Every
  *                     packet that creates an entry leaves the host stack through
  *                     one of those two hooks with the entry still unconfirmed.
  *   ctop_kfree_skb    tp_btf/kfree_skb (kernels >= 5.17 carry the drop reason):

@@ -52,9 +52,12 @@ struct ctop_netns {
 	unsigned int seq;
 };
 
-/* The hooks ctop counts inserts at: right before nf_conntrack_confirm, which
- * the kernel registers at INT_MAX (NF_IP_PRI_CONNTRACK_CONFIRM) on exactly
- * these two hooks; BPF links must stay strictly below NF_IP_PRI_LAST. */
+/* The hooks ctop counts inserts at: right before the confirm step, which the
+ * kernel registers on exactly these two hooks, at INT_MAX for IPv4
+ * (NF_IP_PRI_CONNTRACK_CONFIRM) and for IPv6 POST_ROUTING, but at INT_MAX-1
+ * (NF_IP6_PRI_LAST - 1) for IPv6 LOCAL_IN. A BPF link may not share a
+ * priority with an existing hook (EBUSY), hence INT_MAX-2 everywhere. */
+#define CTOP_NF_PRIORITY (INT_MAX - 2)
 static const struct { __u32 pf, hook; } nf_hooks[CTOP_NF_LINKS] = {
 	{ NFPROTO_IPV4, NF_INET_POST_ROUTING },
 	{ NFPROTO_IPV4, NF_INET_LOCAL_IN },
@@ -71,7 +74,7 @@ static int nf_link_create(int prog_fd, __u32 pf, __u32 hook)
 	a.attach_type = CTOP_BPF_NETFILTER;
 	a.pf = pf;
 	a.hooknum = hook;
-	a.priority = INT_MAX - 1;
+	a.priority = CTOP_NF_PRIORITY;
 	return (int)syscall(__NR_bpf, BPF_LINK_CREATE, &a, sizeof(a));
 }
 

@@ -1,0 +1,119 @@
+/**
+ * ctop's entry point and its single error boundary: known errors print
+ * `ctop: <message>` and `hint: <hint>` and exit with their code; anything
+ * else is a bug and prints its stack.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { CtopError, ExitCode, isNativeError } from './errors.js';
+import { parseCount, parseDurationMs } from './util/duration.js';
+import { runSnapshot } from './commands/snapshot.js';
+import { runDoctor } from './commands/doctor.js';
+import type { Tier } from './source/types.js';
+
+const VERSION = '0.1.0';
+
+interface ProbeFlags {
+  netns?: string;
+  tier: string;
+  maxPorts: string;
+  maxTuples: string;
+}
+
+function probeFlags(cmd: Command): Command {
+  return cmd
+    .option('--netns <name|path>', 'watch one network namespace (an `ip netns` name or /proc/PID/ns/net) instead of all')
+    .addOption(new Option('--tier <tier>', 'force a probe tier (for testing)').choices(['auto', 'netfilter', 'stats']).default('auto'))
+    .option('--max-ports <n>', 'per-port map entries (1024-1048576)', '8192')
+    .option('--max-tuples <n>', 'per-tuple map entries (1024-4194304)', '16384');
+}
+
+function parseProbeFlags(f: ProbeFlags): { netns?: string; tier: 'auto' | Tier; maxPorts: number; maxTuples: number } {
+  return {
+    netns: f.netns,
+    tier: f.tier as 'auto' | Tier,
+    maxPorts: parseCount(f.maxPorts, '--max-ports', 1024, 1 << 20),
+    maxTuples: parseCount(f.maxTuples, '--max-tuples', 1024, 1 << 22),
+  };
+}
+
+function snapshotAction(opts: ProbeFlags & { duration: string; json?: boolean; top: string }): Promise<void> {
+  return runSnapshot({
+    ...parseProbeFlags(opts),
+    durationMs: parseDurationMs(opts.duration, '--duration', 100, 24 * 3_600_000),
+    json: opts.json === true,
+    top: parseCount(opts.top, '--top', 0, 1_000_000),
+  });
+}
+
+export function buildProgram(): Command {
+  const program = new Command('ctop')
+    .description('ctop: what fills the Linux conntrack table, counted in the kernel with eBPF\n(not the container monitor that shares the name)')
+    .version(VERSION)
+    .option('-v, --verbose', 'show libbpf and kernel detail on errors')
+    .showHelpAfterError(false)
+    .exitOverride()
+    .configureOutput({ writeErr: () => {} }); // errors go through the boundary below
+
+  probeFlags(
+    program
+      .command('snapshot', { isDefault: true })
+      .description('watch for a window, then report table fill, rates, top ports and tuples, drops')
+      .option('-d, --duration <time>', 'length of the window (500ms, 5s, 2m)', '5s')
+      .option('--json', 'print the ctop.snapshot/v1 JSON document')
+      .option('--top <n>', 'rows of ports and tuples to keep (0: all)', '20'),
+  ).action(snapshotAction);
+
+  probeFlags(
+    program
+      .command('doctor')
+      .description('what this kernel offers, which probes attach and why others do not, what keeps conntrack on')
+      .option('--json', 'print JSON'),
+  ).action((opts: ProbeFlags & { json?: boolean }) => runDoctor({ ...parseProbeFlags(opts), json: opts.json === true }));
+
+  return program;
+}
+
+/** Commander's messages start with "error: "; ours start with "ctop: ". */
+function usageError(e: CommanderError): CtopError {
+  const msg = e.message.replace(/^error:\s*/, '').split('\n')[0] ?? e.message;
+  return new CtopError(msg, '`ctop --help` lists the commands and options', ExitCode.usage);
+}
+
+function report(e: unknown, verbose: boolean): number {
+  if (e instanceof CommanderError) {
+    // --help and --version end here with code 0
+    if (e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return 0;
+    e = usageError(e);
+  }
+  if (e instanceof CtopError) {
+    process.stderr.write(`ctop: ${e.message}\nhint: ${e.hint}\n`);
+    if (verbose && e.detail) process.stderr.write(`${e.detail}\n`);
+    return e.exitCode;
+  }
+  if (isNativeError(e)) {
+    process.stderr.write(`ctop: ${e.message} (step ${e.step}, errno ${e.errno})\nhint: run \`ctop doctor\`; add --verbose for libbpf's log\n`);
+    if (verbose && e.log) process.stderr.write(`${e.log}\n`);
+    return ExitCode.kernel;
+  }
+  process.stderr.write(`ctop: internal error, please report it:\n${e instanceof Error ? e.stack : String(e)}\n`);
+  return ExitCode.failure;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const verbose = argv.includes('-v') || argv.includes('--verbose');
+  try {
+    await buildProgram().parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    return report(e, verbose);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    process.exitCode = report(e, false);
+  },
+);

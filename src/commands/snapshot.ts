@@ -1,0 +1,63 @@
+/** `ctop snapshot`: watch for a window, then report what entered and what was refused. */
+import { release } from 'node:os';
+import { CtopError, ExitCode } from '../errors.js';
+import { buildSnapshot } from '../model/snapshot.js';
+import { formatSnapshot } from '../format/snapshotText.js';
+import { checkPrivileges } from '../preflight.js';
+import { KernelSource, hostName } from '../source/kernelSource.js';
+import { conntrackBusy } from '../source/activity.js';
+import type { Tier } from '../source/types.js';
+import { readRuleset } from '../doctor/rulesetProbe.js';
+import { keepsConntrackOn } from '../doctor/ruleset.js';
+import { formatMs } from '../util/duration.js';
+import { onTermination, sleepMs } from '../util/signals.js';
+
+export interface SnapshotOptions {
+  durationMs: number;
+  json: boolean;
+  top: number;
+  netns?: string;
+  tier: 'auto' | Tier;
+  maxPorts: number;
+  maxTuples: number;
+}
+
+/** The sampling step inside a window: new namespaces are picked up this often. */
+const STEP_MS = 1000;
+
+export async function runSnapshot(o: SnapshotOptions): Promise<void> {
+  checkPrivileges();
+  const source = new KernelSource({
+    tier: o.tier,
+    netns: o.netns,
+    maxPorts: o.maxPorts,
+    maxTuples: o.maxTuples,
+    rescanMs: STEP_MS,
+  });
+  const stopListening = onTermination(() => source.close());
+  try {
+    await source.start();
+    const first = source.sample();
+    if (!conntrackBusy(first) && !source.watchedRefs().some((r) => keepsConntrackOn(readRuleset(r.path).users))) {
+      throw new CtopError(
+        `conntrack is not active in the ${first.namespaces.length} network namespace(s) ctop watches: no entries, no statistics, no rule that uses it`,
+        'nothing to inspect here; ctop never turns conntrack on itself (`ctop doctor` shows what would)',
+        ExitCode.conntrackInactive,
+      );
+    }
+    process.stderr.write(
+      `ctop: ${first.probe.tier} tier, watching ${first.namespaces.length} namespace(s); sampling for ${formatMs(o.durationMs)}\n`,
+    );
+    const end = performance.now() + o.durationMs;
+    for (let left = o.durationMs; left > 0; left = end - performance.now()) {
+      await sleepMs(Math.min(STEP_MS, left));
+      if (end - performance.now() > 0) source.sample(); // picks up new namespaces
+    }
+    const last = source.sample();
+    const snap = buildSnapshot(first, last, { host: hostName(), kernel: release(), top: o.top });
+    process.stdout.write(o.json ? `${JSON.stringify(snap, null, 2)}\n` : `${formatSnapshot(snap)}\n`);
+  } finally {
+    source.close();
+    stopListening();
+  }
+}

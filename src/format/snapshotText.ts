@@ -1,0 +1,78 @@
+/** The human-readable `ctop snapshot` report. */
+import type { SnapshotV1 } from '../model/snapshot.js';
+import { formatMs } from '../util/duration.js';
+import { formatNumber, formatTable, percent } from './table.js';
+
+function nsLabel(s: SnapshotV1, inode: number): string {
+  return s.namespaces.find((n) => n.inode === inode)?.name ?? String(inode);
+}
+
+function addr(a: string, family: string, port: number): string {
+  return family === 'ipv6' ? `[${a}]:${port}` : `${a}:${port}`;
+}
+
+export function formatSnapshot(s: SnapshotV1): string {
+  const out: string[] = [];
+  const r = s.rates;
+  out.push(`ctop snapshot  ${s.host}  kernel ${s.kernel}  ${s.startedAt}  window ${formatMs(s.durationMs)}`);
+  out.push(`probe tier: ${s.probe.tier}${s.probe.refused.map((x) => `  (${x.tier} refused: ${x.reason})`).join('')}`);
+  out.push('');
+  out.push(
+    `table: ${formatNumber(s.table.count)} entries in ${s.namespaces.length} namespace(s); limit ${formatNumber(s.table.max)} per namespace, ` +
+      `fullest at ${percent(s.table.fillRatio)}; ${formatNumber(s.table.buckets)} hash buckets`,
+  );
+  out.push(
+    `rates/s: inserts ${r.insertsPerSec === null ? 'n/a (statistics tier)' : formatNumber(r.insertsPerSec)}  drops ${formatNumber(r.dropsPerSec)}  ` +
+      `early_drop ${formatNumber(r.earlyDropsPerSec)}  insert_failed ${formatNumber(r.insertFailedPerSec)}  ` +
+      `clash_resolve ${formatNumber(r.clashResolvePerSec)}  search_restart ${formatNumber(r.searchRestartPerSec)}  chaintoolong ${formatNumber(r.chainTooLongPerSec)}`,
+  );
+  if (s.totals.drops > 0) {
+    out.push(
+      `DROPS: conntrack refused ${formatNumber(s.totals.drops)} packet(s) in this window (table full or tracker drop)` +
+        (s.totals.dropsAttributed === null ? '' : `; ${formatNumber(s.totals.dropsAttributed)} attributed below`),
+    );
+  }
+  out.push('');
+  if (s.probe.tier === 'stats') {
+    out.push('per-port and per-tuple counts need the BPF tier (see `ctop doctor`)');
+  } else {
+    out.push('top ports (new entries in this window)');
+    out.push(
+      s.ports.length === 0
+        ? '  none'
+        : formatTable(
+            ['namespace', 'family', 'proto', 'port', 'inserts', 'drops'],
+            s.ports.map((p) => [nsLabel(s, p.netns), p.family, p.proto, String(p.port), p.inserts, p.drops]),
+          ),
+    );
+    if (s.overflow.portsOmitted > 0) out.push(`  … ${s.overflow.portsOmitted} more (--top)`);
+    out.push('');
+    out.push('top tuples');
+    out.push(
+      s.tuples.length === 0
+        ? '  none'
+        : formatTable(
+            ['proto', 'source', 'destination', 'inserts', 'drops'],
+            s.tuples.map((t) => [t.proto, addr(t.src, t.family, t.sport), addr(t.dst, t.family, t.dport), t.inserts, t.drops]),
+          ),
+    );
+    if (s.overflow.tuplesOmitted > 0) out.push(`  … ${s.overflow.tuplesOmitted} more (--top)`);
+  }
+  out.push('');
+  out.push('namespaces');
+  out.push(
+    formatTable(
+      ['namespace', 'inode', 'entries', 'fill', 'inserts', 'drops', 'early_drop', 'insert_failed'],
+      s.namespaces.map((n) => [n.name, String(n.inode), n.count, percent(n.fillRatio), n.inserts ?? 'n/a', n.drops, n.earlyDrops, n.insertFailed]),
+    ),
+  );
+  const o = s.overflow;
+  out.push('');
+  out.push(
+    `maps: ports ${formatNumber(o.portMapEntries)}/${formatNumber(o.portMapCapacity)}, tuples ${formatNumber(o.tupleMapEntries)}/${formatNumber(o.tupleMapCapacity)}; ` +
+      `overflow: port map full ${formatNumber(o.portMapFull)}, tuple map full ${formatNumber(o.tupleMapFull)}, ` +
+      `unparsed drops ${formatNumber(o.dropsUnparsed)}, namespace map full ${formatNumber(o.netnsMapFull)}`,
+  );
+  for (const e of s.netnsErrors) out.push(`not watched: ${e.name}: ${e.error}`);
+  return out.join('\n');
+}

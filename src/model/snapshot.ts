@@ -1,0 +1,261 @@
+/**
+ * The snapshot contract (`ctop snapshot --json`, schema ctop.snapshot/v1),
+ * and the pure function that turns two cumulative samples into one window.
+ * Fields are only ever added to v1, never renamed or removed.
+ */
+import type { Family, PortCount, TupleCount } from '../native/decode.js';
+import type { CtStats, ProbeInfo, Sample } from '../source/types.js';
+import { protoName } from './proto.js';
+
+export const SNAPSHOT_SCHEMA = 'ctop.snapshot/v1';
+
+export interface PortRow {
+  netns: number;
+  family: Family;
+  proto: string;
+  protoNum: number;
+  port: number;
+  inserts: number;
+  drops: number;
+}
+
+export interface TupleRow {
+  netns: number;
+  family: Family;
+  proto: string;
+  protoNum: number;
+  src: string;
+  sport: number;
+  dst: string;
+  dport: number;
+  inserts: number;
+  drops: number;
+}
+
+export interface NamespaceRow {
+  inode: number;
+  name: string;
+  count: number;
+  fillRatio: number;
+  inserts: number | null;
+  drops: number;
+  earlyDrops: number;
+  insertFailed: number;
+}
+
+export interface SnapshotV1 {
+  schema: typeof SNAPSHOT_SCHEMA;
+  host: string;
+  kernel: string;
+  startedAt: string;
+  durationMs: number;
+  probe: ProbeInfo;
+  table: { count: number; max: number; buckets: number; fillRatio: number };
+  rates: {
+    /** null in the statistics tier: only the BPF programs see inserts */
+    insertsPerSec: number | null;
+    dropsPerSec: number;
+    earlyDropsPerSec: number;
+    insertFailedPerSec: number;
+    clashResolvePerSec: number;
+    searchRestartPerSec: number;
+    chainTooLongPerSec: number;
+    invalidPerSec: number;
+  };
+  /** Totals over the window. `drops` is the kernel's statistic; `dropsAttributed` what the BPF program matched to packets. */
+  totals: {
+    inserts: number | null;
+    drops: number;
+    dropsAttributed: number | null;
+    earlyDrops: number;
+    insertFailed: number;
+    clashResolve: number;
+    searchRestart: number;
+    chainTooLong: number;
+    invalid: number;
+  };
+  ports: PortRow[];
+  tuples: TupleRow[];
+  namespaces: NamespaceRow[];
+  overflow: {
+    /** events not recorded per port / per tuple because the map was full (cumulative since load) */
+    portMapFull: number;
+    tupleMapFull: number;
+    portMapEntries: number;
+    portMapCapacity: number;
+    tupleMapEntries: number;
+    tupleMapCapacity: number;
+    /** drops counted in totals whose packet headers could not be read */
+    dropsUnparsed: number;
+    /** drops not matched: the per-namespace drop baseline map was full */
+    netnsMapFull: number;
+    /** rows left out of this report by --top */
+    portsOmitted: number;
+    tuplesOmitted: number;
+  };
+  /** Namespaces that could not be watched, and why. */
+  netnsErrors: { name: string; error: string }[];
+}
+
+export interface WindowOptions {
+  host: string;
+  kernel: string;
+  /** rows kept in ports/tuples; 0 keeps all */
+  top: number;
+}
+
+function keyOfPort(p: PortCount): string {
+  return `${p.netns}/${p.family}/${p.proto}/${p.port}`;
+}
+
+function keyOfTuple(t: TupleCount): string {
+  return `${t.netns}/${t.family}/${t.proto}/${t.src}/${t.sport}/${t.dst}/${t.dport}`;
+}
+
+function delta<T extends { inserts: number; drops: number }>(a: T[], b: T[], key: (x: T) => string): T[] {
+  const before = new Map<string, T>();
+  for (const x of a) before.set(key(x), x);
+  const out: T[] = [];
+  for (const x of b) {
+    const prev = before.get(key(x));
+    const inserts = x.inserts - (prev?.inserts ?? 0);
+    const drops = x.drops - (prev?.drops ?? 0);
+    if (inserts > 0 || drops > 0) out.push({ ...x, inserts, drops });
+  }
+  return out;
+}
+
+/** Busiest first: inserts, then drops, then a stable key. */
+function byActivity<T extends { inserts: number; drops: number }>(a: T, b: T): number {
+  return b.inserts - a.inserts || b.drops - a.drops;
+}
+
+function statDelta(a: CtStats | undefined, b: CtStats): CtStats {
+  const out = { ...b };
+  if (!a) return out;
+  for (const k of Object.keys(out) as (keyof CtStats)[]) out[k] = Math.max(0, b[k] - a[k]);
+  return out;
+}
+
+function ratio(n: number, d: number): number {
+  return d > 0 ? n / d : 0;
+}
+
+function round(n: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}
+
+export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions): SnapshotV1 {
+  const durationMs = Math.max(1, b.monoMs - a.monoMs);
+  const perSec = (n: number): number => round((n * 1000) / durationMs);
+  const bpf = b.probe.tier !== 'stats';
+
+  const ports = delta(a.ports, b.ports, keyOfPort).sort(
+    (x, y) => byActivity(x, y) || keyOfPort(x).localeCompare(keyOfPort(y)),
+  );
+  const tuples = delta(a.tuples, b.tuples, keyOfTuple).sort(
+    (x, y) => byActivity(x, y) || keyOfTuple(x).localeCompare(keyOfTuple(y)),
+  );
+  const keep = <T>(rows: T[]): T[] => (o.top > 0 ? rows.slice(0, o.top) : rows);
+
+  const before = new Map(a.namespaces.map((n) => [n.inode, n]));
+  const nsInserts = new Map<number, number>();
+  for (const p of ports) {
+    nsInserts.set(p.netns, (nsInserts.get(p.netns) ?? 0) + p.inserts);
+  }
+  const sum: CtStats = { found: 0, invalid: 0, insert: 0, insertFailed: 0, drop: 0, earlyDrop: 0, error: 0, searchRestart: 0, clashResolve: 0, chainTooLong: 0 };
+  const namespaces: NamespaceRow[] = [];
+  let count = 0;
+  for (const n of b.namespaces) {
+    const d = statDelta(before.get(n.inode)?.stats, n.stats);
+    for (const k of Object.keys(sum) as (keyof CtStats)[]) sum[k] += d[k];
+    count += n.count;
+    namespaces.push({
+      inode: n.inode,
+      name: n.name,
+      count: n.count,
+      fillRatio: round(ratio(n.count, b.max), 4),
+      inserts: bpf ? (nsInserts.get(n.inode) ?? 0) : null,
+      drops: d.drop,
+      earlyDrops: d.earlyDrop,
+      insertFailed: d.insertFailed,
+    });
+  }
+  namespaces.sort((x, y) => y.count - x.count || x.inode - y.inode);
+  const inserts = bpf ? b.totals.inserts - a.totals.inserts : null;
+  const dropsAttributed = bpf ? b.totals.drops - a.totals.drops : null;
+
+  return {
+    schema: SNAPSHOT_SCHEMA,
+    host: o.host,
+    kernel: o.kernel,
+    startedAt: a.wallTime,
+    durationMs: Math.round(durationMs),
+    probe: b.probe,
+    // The limit is global but checked against each namespace's own count:
+    // the fullest namespace is the one that drops first.
+    table: {
+      count,
+      max: b.max,
+      buckets: b.buckets,
+      fillRatio: round(ratio(Math.max(0, ...b.namespaces.map((n) => n.count)), b.max), 4),
+    },
+    rates: {
+      insertsPerSec: inserts === null ? null : perSec(inserts),
+      dropsPerSec: perSec(sum.drop),
+      earlyDropsPerSec: perSec(sum.earlyDrop),
+      insertFailedPerSec: perSec(sum.insertFailed),
+      clashResolvePerSec: perSec(sum.clashResolve),
+      searchRestartPerSec: perSec(sum.searchRestart),
+      chainTooLongPerSec: perSec(sum.chainTooLong),
+      invalidPerSec: perSec(sum.invalid),
+    },
+    totals: {
+      inserts,
+      drops: sum.drop,
+      dropsAttributed,
+      earlyDrops: sum.earlyDrop,
+      insertFailed: sum.insertFailed,
+      clashResolve: sum.clashResolve,
+      searchRestart: sum.searchRestart,
+      chainTooLong: sum.chainTooLong,
+      invalid: sum.invalid,
+    },
+    ports: keep(ports).map((p) => ({
+      netns: p.netns,
+      family: p.family,
+      proto: protoName(p.proto),
+      protoNum: p.proto,
+      port: p.port,
+      inserts: p.inserts,
+      drops: p.drops,
+    })),
+    tuples: keep(tuples).map((t) => ({
+      netns: t.netns,
+      family: t.family,
+      proto: protoName(t.proto),
+      protoNum: t.proto,
+      src: t.src,
+      sport: t.sport,
+      dst: t.dst,
+      dport: t.dport,
+      inserts: t.inserts,
+      drops: t.drops,
+    })),
+    namespaces,
+    overflow: {
+      portMapFull: b.totals.portOverflow,
+      tupleMapFull: b.totals.tupleOverflow,
+      portMapEntries: b.ports.length,
+      portMapCapacity: b.capacity.ports,
+      tupleMapEntries: b.tuples.length,
+      tupleMapCapacity: b.capacity.tuples,
+      dropsUnparsed: b.totals.dropUnparsed,
+      netnsMapFull: b.totals.netnsOverflow,
+      portsOmitted: o.top > 0 ? Math.max(0, ports.length - o.top) : 0,
+      tuplesOmitted: o.top > 0 ? Math.max(0, tuples.length - o.top) : 0,
+    },
+    netnsErrors: b.netnsErrors,
+  };
+}

@@ -1,0 +1,263 @@
+/**
+ * The live source: loads ctop's BPF programs through the addon, watches every
+ * network namespace (or the one --netns names) and reads maps and conntrack
+ * statistics on demand.
+ *
+ * Tiers, best first: "netfilter" (BPF netfilter links + tp_btf/kfree_skb,
+ * kernels >= 6.4), then "stats" (ctnetlink statistics only, no per-port data).
+ */
+import { hostname } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { CtopError, ExitCode, isNativeError } from '../errors.js';
+import { loadAddon, type Addon, type NativeNetns, type NativeProbe, type CtCpuStat } from '../native/addon.js';
+import { decodePorts, decodeTuples, TOTAL } from '../native/decode.js';
+import { btfProblem } from '../preflight.js';
+import { resolveNetns, scanNamespaces, type NetnsRef } from './netnsScan.js';
+import {
+  ZERO_STATS,
+  type CtStats,
+  type NetnsSample,
+  type ProbeInfo,
+  type ProgramStatus,
+  type Sample,
+  type Source,
+  type Tier,
+  type Totals,
+} from './types.js';
+
+export interface KernelSourceOptions {
+  tier: 'auto' | Tier;
+  /** --netns NAME|PATH; undefined watches every namespace. */
+  netns?: string;
+  maxPorts: number;
+  maxTuples: number;
+  /** How often to look for new and vanished namespaces. */
+  rescanMs: number;
+}
+
+interface Watched {
+  ref: NetnsRef;
+  handle: NativeNetns;
+}
+
+export const NF_HOOK_DESC = 'netfilter POST_ROUTING+LOCAL_IN (IPv4, IPv6), priority INT_MAX-2, before the confirm step';
+export const DROP_HOOK_DESC = 'tp_btf/kfree_skb, reason NETFILTER_DROP';
+
+function nativeReason(e: unknown): string {
+  if (isNativeError(e)) return `${e.message} (step ${e.step}, errno ${e.errno})`;
+  return e instanceof Error ? e.message : String(e);
+}
+
+function readSysctl(name: string): number {
+  try {
+    return Number(readFileSync(`/proc/sys/net/netfilter/${name}`, 'utf8').trim());
+  } catch {
+    return 0;
+  }
+}
+
+export function sumCpuStats(cpus: CtCpuStat[]): CtStats {
+  const s: CtStats = { ...ZERO_STATS };
+  for (const c of cpus) {
+    for (const k of Object.keys(s) as (keyof CtStats)[]) s[k] += c[k];
+  }
+  return s;
+}
+
+export class KernelSource implements Source {
+  private addon!: Addon;
+  private probe?: NativeProbe;
+  private target?: NetnsRef;
+  private readonly watched = new Map<number, Watched>();
+  private netnsErrors = new Map<number, { name: string; error: string }>();
+  private lastScanMs = 0;
+  private info: ProbeInfo = { tier: 'stats', programs: [], refused: [] };
+  private dropsAttached = false;
+  private dropsError?: string;
+
+  constructor(private readonly opts: KernelSourceOptions) {}
+
+  async start(): Promise<void> {
+    this.addon = loadAddon();
+    this.target = this.opts.netns ? resolveNetns(this.opts.netns) : undefined;
+    const noBtf = btfProblem();
+    if (this.opts.tier !== 'stats' && noBtf) {
+      this.refuse('netfilter', new Error(noBtf));
+    } else if (this.opts.tier !== 'stats') {
+      try {
+        this.probe = new this.addon.Probe({
+          maxPorts: this.opts.maxPorts,
+          maxTuples: this.opts.maxTuples,
+          targetNetns: this.target?.inode ?? 0,
+        });
+      } catch (e) {
+        this.refuse('netfilter', e);
+      }
+    }
+    this.rescan();
+    if (this.probe && this.watched.size > 0 && [...this.watched.values()].every((w) => w.handle.links() === 0)) {
+      // Loaded but no namespace would take a netfilter link (kernel < 6.4).
+      const reason = [...this.netnsErrors.values()].map((x) => x.error).join('; ') || 'no netfilter link could be created';
+      this.closeAll();
+      this.probe.close();
+      this.probe = undefined;
+      this.refuse('netfilter', new Error(reason));
+      this.rescan();
+    }
+    if (this.probe) {
+      // The drop program matches kfree_skb events against the kernel's
+      // per-CPU drop statistic: give it each namespace's starting values
+      // before it runs (see consume_conntrack_drop in bpf/ctop.bpf.c).
+      for (const w of this.watched.values()) {
+        const perCpu: number[] = [];
+        for (const c of w.handle.cpuStats()) perCpu[c.cpu] = c.drop;
+        this.probe.seedDrops(w.ref.inode, Array.from(perCpu, (v) => v ?? 0));
+      }
+      try {
+        this.probe.attachDrops();
+        this.dropsAttached = true;
+      } catch (e) {
+        this.dropsError = nativeReason(e);
+      }
+    }
+    this.info = this.describe();
+    if (this.watched.size === 0) {
+      const why = [...this.netnsErrors.values()].map((x) => `${x.name}: ${x.error}`).join('; ');
+      throw new CtopError(`could not watch any network namespace (${why || 'none found'})`, 'run ctop as root', ExitCode.privileges);
+    }
+  }
+
+  private refuse(tier: Tier, e: unknown): void {
+    const reason = nativeReason(e);
+    if (this.opts.tier === tier) {
+      throw new CtopError(
+        `the ${tier} tier was forced but the kernel refused it: ${reason}`,
+        'run `ctop doctor` to see what this kernel offers, or drop --tier',
+        ExitCode.kernel,
+        isNativeError(e) ? e.log : undefined,
+      );
+    }
+    this.info.refused.push({ tier, reason });
+  }
+
+  private describe(): ProbeInfo {
+    const refused = this.info.refused;
+    if (!this.probe) return { tier: 'stats', programs: [], refused };
+    const linked = [...this.watched.values()].filter((w) => w.handle.links() > 0).length;
+    const programs: ProgramStatus[] = [
+      {
+        name: 'ctop_nf_confirm',
+        hook: NF_HOOK_DESC,
+        attached: linked > 0,
+        ...(linked > 0 ? {} : { error: 'no namespace accepted a netfilter link' }),
+      },
+      {
+        name: 'ctop_kfree_skb',
+        hook: DROP_HOOK_DESC,
+        attached: this.dropsAttached,
+        ...(this.dropsError ? { error: this.dropsError } : {}),
+      },
+    ];
+    return { tier: 'netfilter', programs, refused };
+  }
+
+  /** Attach to namespaces that appeared, let go of those that vanished. */
+  private rescan(): void {
+    this.lastScanMs = performance.now();
+    const refs = this.target ? [this.target] : scanNamespaces();
+    const seen = new Set<number>();
+    for (const ref of refs) {
+      seen.add(ref.inode);
+      if (this.watched.has(ref.inode)) continue;
+      try {
+        const handle = new this.addon.Netns(ref.path, this.probe ? this.probe.nfProgFd() : -1);
+        this.watched.set(ref.inode, { ref, handle });
+        this.netnsErrors.delete(ref.inode);
+      } catch (e) {
+        // A process that exited between the scan and the open is not an error.
+        if (isNativeError(e) && e.errno === 2) continue;
+        this.netnsErrors.set(ref.inode, { name: ref.name, error: nativeReason(e) });
+      }
+    }
+    // Our links and socket hold a reference on the namespace: keeping them
+    // after everyone else left would keep a dead container's network alive.
+    for (const [inode, w] of this.watched) {
+      if (!seen.has(inode)) {
+        w.handle.close();
+        this.watched.delete(inode);
+      }
+    }
+  }
+
+  sample(): Sample {
+    if (!this.target && performance.now() - this.lastScanMs >= this.opts.rescanMs) {
+      this.rescan();
+      this.info = this.describe();
+    }
+    const namespaces: NetnsSample[] = [];
+    for (const w of this.watched.values()) {
+      try {
+        namespaces.push({
+          inode: w.ref.inode,
+          name: w.ref.name,
+          count: w.handle.table().count,
+          stats: sumCpuStats(w.handle.cpuStats()),
+          links: w.handle.links(),
+        });
+      } catch (e) {
+        this.netnsErrors.set(w.ref.inode, { name: w.ref.name, error: nativeReason(e) });
+      }
+    }
+    let totals: Totals = { inserts: 0, drops: 0, portOverflow: 0, tupleOverflow: 0, dropUnparsed: 0, netnsOverflow: 0, otherNfDrops: 0 };
+    let ports: Sample['ports'] = [];
+    let tuples: Sample['tuples'] = [];
+    if (this.probe) {
+      const t = this.probe.readTotals();
+      totals = {
+        inserts: t[TOTAL.inserts] ?? 0,
+        drops: t[TOTAL.drops] ?? 0,
+        portOverflow: t[TOTAL.portOverflow] ?? 0,
+        tupleOverflow: t[TOTAL.tupleOverflow] ?? 0,
+        dropUnparsed: t[TOTAL.dropUnparsed] ?? 0,
+        netnsOverflow: t[TOTAL.netnsOverflow] ?? 0,
+        otherNfDrops: t[TOTAL.otherNfDrops] ?? 0,
+      };
+      ports = decodePorts(this.probe.readPorts());
+      tuples = decodeTuples(this.probe.readTuples());
+    }
+    return {
+      monoMs: performance.now(),
+      wallTime: new Date().toISOString(),
+      probe: this.info,
+      ports,
+      tuples,
+      totals,
+      namespaces,
+      max: readSysctl('nf_conntrack_max'),
+      buckets: readSysctl('nf_conntrack_buckets'),
+      capacity: this.probe ? this.probe.capacity() : { ports: 0, tuples: 0 },
+      netnsErrors: [...this.netnsErrors.values()],
+    };
+  }
+
+  /** Namespaces watched right now. */
+  watchedRefs(): NetnsRef[] {
+    return [...this.watched.values()].map((w) => w.ref);
+  }
+
+  private closeAll(): void {
+    for (const w of this.watched.values()) w.handle.close();
+    this.watched.clear();
+  }
+
+  /** Detach everything. Safe to call twice. */
+  close(): void {
+    this.closeAll();
+    this.probe?.close();
+    this.probe = undefined;
+  }
+}
+
+export function hostName(): string {
+  return hostname();
+}

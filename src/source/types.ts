@@ -1,0 +1,85 @@
+/**
+ * The typed boundary between data sources (the kernel, a replay file, a fake
+ * in tests) and everything above them. A Sample holds cumulative counters;
+ * the model turns two samples into a window.
+ */
+import type { PortCount, TupleCount } from '../native/decode.js';
+import type { CtCpuStat } from '../native/addon.js';
+
+export type Tier = 'netfilter' | 'stats';
+
+export interface ProgramStatus {
+  name: string;
+  /** Where it hooks, e.g. "netfilter POST_ROUTING+LOCAL_IN prio INT_MAX-1". */
+  hook: string;
+  attached: boolean;
+  /** Why it is not attached, in the kernel's words. */
+  error?: string;
+}
+
+export interface ProbeInfo {
+  tier: Tier;
+  programs: ProgramStatus[];
+  /** Tiers tried before this one and why each was refused. */
+  refused: { tier: Tier; reason: string }[];
+}
+
+/** Conntrack statistics summed over CPUs (cumulative, from ctnetlink). */
+export type CtStats = Omit<CtCpuStat, 'cpu'>;
+
+export interface NetnsSample {
+  inode: number;
+  name: string;
+  /** Entries in this namespace's table now. */
+  count: number;
+  stats: CtStats;
+  /** Netfilter links ctop holds there (0 in the statistics tier). */
+  links: number;
+}
+
+export interface Totals {
+  inserts: number;
+  drops: number;
+  portOverflow: number;
+  tupleOverflow: number;
+  dropUnparsed: number;
+  netnsOverflow: number;
+  otherNfDrops: number;
+}
+
+export interface Sample {
+  /** Monotonic clock, for rates. */
+  monoMs: number;
+  wallTime: string;
+  probe: ProbeInfo;
+  /** Cumulative since the probe loaded; empty in the statistics tier. */
+  ports: PortCount[];
+  tuples: TupleCount[];
+  totals: Totals;
+  namespaces: NetnsSample[];
+  /** Global limits (net.netfilter.*). */
+  max: number;
+  buckets: number;
+  capacity: { ports: number; tuples: number };
+  /** Namespaces ctop could not watch, and why. */
+  netnsErrors: { name: string; error: string }[];
+}
+
+export interface Source {
+  start(): Promise<void>;
+  sample(): Sample;
+  close(): void;
+}
+
+export const ZERO_STATS: CtStats = {
+  found: 0,
+  invalid: 0,
+  insert: 0,
+  insertFailed: 0,
+  drop: 0,
+  earlyDrop: 0,
+  error: 0,
+  searchRestart: 0,
+  clashResolve: 0,
+  chainTooLong: 0,
+};

@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { checkLayout, decodePorts, decodeTuples, formatAddr, LAYOUT } from '../../src/native/decode.js';
+
+function portRec(netns: number, af: number, proto: number, port: number, ins: bigint, drops: bigint): Buffer {
+  const b = Buffer.alloc(LAYOUT.portRecSize);
+  b.writeUInt32LE(netns, 0);
+  b.writeUInt8(af, 4);
+  b.writeUInt8(proto, 5);
+  b.writeUInt16LE(port, 6);
+  b.writeBigUInt64LE(ins, 8);
+  b.writeBigUInt64LE(drops, 16);
+  return b;
+}
+
+describe('decode', () => {
+  it('decodes port records as laid out in bpf/ctop.h', () => {
+    const b = Buffer.concat([portRec(4026531840, 2, 17, 53, 10n, 2n), portRec(7, 10, 6, 443, 2n ** 40n, 0n)]);
+    expect(decodePorts(b)).toEqual([
+      { netns: 4026531840, family: 'ipv4', proto: 17, port: 53, inserts: 10, drops: 2 },
+      { netns: 7, family: 'ipv6', proto: 6, port: 443, inserts: 2 ** 40, drops: 0 },
+    ]);
+  });
+
+  it('decodes tuple records', () => {
+    const b = Buffer.alloc(LAYOUT.tupleRecSize);
+    b.writeUInt32LE(99, 0);
+    b.writeUInt8(2, 4);
+    b.writeUInt8(6, 5);
+    b.writeUInt16LE(40000, 6);
+    b.writeUInt16LE(80, 8);
+    Buffer.from([198, 18, 0, 1]).copy(b, LAYOUT.tupleSaddrOffset);
+    Buffer.from([198, 18, 0, 2]).copy(b, LAYOUT.tupleDaddrOffset);
+    b.writeBigUInt64LE(3n, LAYOUT.tupleCountsOffset);
+    b.writeBigUInt64LE(1n, LAYOUT.tupleCountsOffset + 8);
+    expect(decodeTuples(b)).toEqual([
+      { netns: 99, family: 'ipv4', proto: 6, sport: 40000, dport: 80, src: '198.18.0.1', dst: '198.18.0.2', inserts: 3, drops: 1 },
+    ]);
+  });
+
+  it('formats IPv6 per RFC 5952', () => {
+    const a = Buffer.alloc(16);
+    a.writeUInt16BE(0x2001, 0);
+    a.writeUInt16BE(0x2, 2);
+    a.writeUInt16BE(0x2, 14);
+    expect(formatAddr(a, 'ipv6')).toBe('2001:2::2');
+    expect(formatAddr(Buffer.alloc(16), 'ipv6')).toBe('::');
+    const b = Buffer.alloc(16);
+    b.writeUInt16BE(1, 0);
+    b.writeUInt16BE(1, 4);
+    b.writeUInt16BE(1, 14);
+    expect(formatAddr(b, 'ipv6')).toBe('1:0:1::1');
+  });
+
+  it('refuses a native layout that differs', () => {
+    expect(() => checkLayout({ ...LAYOUT })).not.toThrow();
+    expect(() => checkLayout({ ...LAYOUT, tupleRecSize: 60 })).toThrow(/tupleRecSize: 60 != 64/);
+  });
+});

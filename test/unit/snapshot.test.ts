@@ -1,0 +1,102 @@
+import { describe, expect, it } from 'vitest';
+import { buildSnapshot, SNAPSHOT_SCHEMA } from '../../src/model/snapshot.js';
+import { formatSnapshot } from '../../src/format/snapshotText.js';
+import { ZERO_STATS, type Sample } from '../../src/source/types.js';
+
+/** A cumulative sample with only what each test sets. */
+function sample(over: Partial<Sample>): Sample {
+  return {
+    monoMs: 0,
+    wallTime: '2026-11-25T10:00:00.000Z',
+    probe: { tier: 'netfilter', programs: [], refused: [] },
+    ports: [],
+    tuples: [],
+    totals: { inserts: 0, drops: 0, portOverflow: 0, tupleOverflow: 0, dropUnparsed: 0, netnsOverflow: 0, otherNfDrops: 0 },
+    namespaces: [{ inode: 1, name: 'host', count: 0, stats: { ...ZERO_STATS }, links: 4 }],
+    max: 1000,
+    buckets: 256,
+    capacity: { ports: 8192, tuples: 16384 },
+    netnsErrors: [],
+    ...over,
+  };
+}
+
+const OPTS = { host: 'h', kernel: '6.18', top: 20 };
+
+describe('buildSnapshot', () => {
+  it('reports window deltas, sorted by inserts, with per-second rates', () => {
+    const a = sample({
+      monoMs: 1000,
+      ports: [{ netns: 1, family: 'ipv4', proto: 17, port: 53, inserts: 100, drops: 0 }],
+      totals: { inserts: 100, drops: 0, portOverflow: 0, tupleOverflow: 0, dropUnparsed: 0, netnsOverflow: 0, otherNfDrops: 0 },
+      namespaces: [{ inode: 1, name: 'host', count: 100, stats: { ...ZERO_STATS, drop: 5 }, links: 4 }],
+    });
+    const b = sample({
+      monoMs: 3000,
+      ports: [
+        { netns: 1, family: 'ipv4', proto: 17, port: 53, inserts: 140, drops: 4 },
+        { netns: 1, family: 'ipv6', proto: 6, port: 443, inserts: 60, drops: 0 },
+        { netns: 1, family: 'ipv4', proto: 6, port: 22, inserts: 0, drops: 0 },
+      ],
+      totals: { inserts: 200, drops: 4, portOverflow: 3, tupleOverflow: 0, dropUnparsed: 0, netnsOverflow: 0, otherNfDrops: 0 },
+      namespaces: [{ inode: 1, name: 'host', count: 250, stats: { ...ZERO_STATS, drop: 9, earlyDrop: 2 }, links: 4 }],
+    });
+    const s = buildSnapshot(a, b, OPTS);
+    expect(s.schema).toBe(SNAPSHOT_SCHEMA);
+    expect(s.durationMs).toBe(2000);
+    expect(s.ports).toEqual([
+      { netns: 1, family: 'ipv6', proto: 'tcp', protoNum: 6, port: 443, inserts: 60, drops: 0 },
+      { netns: 1, family: 'ipv4', proto: 'udp', protoNum: 17, port: 53, inserts: 40, drops: 4 },
+    ]);
+    expect(s.rates.insertsPerSec).toBe(50);
+    expect(s.rates.dropsPerSec).toBe(2);
+    expect(s.rates.earlyDropsPerSec).toBe(1);
+    expect(s.totals).toMatchObject({ inserts: 100, drops: 4, dropsAttributed: 4, earlyDrops: 2 });
+    expect(s.table).toEqual({ count: 250, max: 1000, buckets: 256, fillRatio: 0.25 });
+    expect(s.overflow.portMapFull).toBe(3);
+    expect(s.overflow.portMapEntries).toBe(3);
+  });
+
+  it('fill is the fullest namespace, since the limit applies to each', () => {
+    const b = sample({
+      namespaces: [
+        { inode: 1, name: 'host', count: 100, stats: { ...ZERO_STATS }, links: 4 },
+        { inode: 2, name: 'pod', count: 900, stats: { ...ZERO_STATS }, links: 4 },
+      ],
+    });
+    const s = buildSnapshot(sample({}), b, OPTS);
+    expect(s.table.count).toBe(1000);
+    expect(s.table.fillRatio).toBe(0.9);
+    expect(s.namespaces.map((n) => n.name)).toEqual(['pod', 'host']);
+  });
+
+  it('--top keeps the busiest rows and counts the rest', () => {
+    const ports = Array.from({ length: 30 }, (_, i) => ({ netns: 1, family: 'ipv4' as const, proto: 17, port: 1000 + i, inserts: i + 1, drops: 0 }));
+    const s = buildSnapshot(sample({}), sample({ monoMs: 1000, ports }), { ...OPTS, top: 5 });
+    expect(s.ports.map((p) => p.port)).toEqual([1029, 1028, 1027, 1026, 1025]);
+    expect(s.overflow.portsOmitted).toBe(25);
+  });
+
+  it('the statistics tier has no insert figures', () => {
+    const probe = { tier: 'stats' as const, programs: [], refused: [{ tier: 'netfilter' as const, reason: 'no BTF' }] };
+    const s = buildSnapshot(sample({ probe }), sample({ probe, monoMs: 1000 }), OPTS);
+    expect(s.rates.insertsPerSec).toBeNull();
+    expect(s.totals.inserts).toBeNull();
+    expect(formatSnapshot(s)).toMatch(/per-port and per-tuple counts need the BPF tier/);
+    expect(formatSnapshot(s)).toMatch(/netfilter refused: no BTF/);
+  });
+
+  it('the text report names drops and ports', () => {
+    const b = sample({
+      monoMs: 1000,
+      ports: [{ netns: 1, family: 'ipv4', proto: 17, port: 5000, inserts: 0, drops: 15 }],
+      tuples: [{ netns: 1, family: 'ipv6', proto: 17, src: '2001:2::1', sport: 40000, dst: '2001:2::2', dport: 5000, inserts: 0, drops: 1 }],
+      totals: { inserts: 0, drops: 15, portOverflow: 0, tupleOverflow: 0, dropUnparsed: 0, netnsOverflow: 0, otherNfDrops: 0 },
+      namespaces: [{ inode: 1, name: 'host', count: 20, stats: { ...ZERO_STATS, drop: 15 }, links: 4 }],
+    });
+    const text = formatSnapshot(buildSnapshot(sample({}), b, OPTS));
+    expect(text).toMatch(/DROPS: conntrack refused 15 packet\(s\)/);
+    expect(text).toMatch(/host\s+ipv4\s+udp\s+5000\s+0\s+15/);
+    expect(text).toMatch(/\[2001:2::1\]:40000\s+\[2001:2::2\]:5000/);
+  });
+});
