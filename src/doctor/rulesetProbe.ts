@@ -1,0 +1,107 @@
+/**
+ * Gathers the inputs of ruleset.ts: `nft -j list ruleset` and, only where
+ * legacy tables are already loaded, `iptables-legacy-save` /
+ * `ip6tables-legacy-save`. Never throws; what could not be read goes to
+ * `errors`.
+ *
+ * Why these commands: listing nf_tables and dumping already-loaded legacy
+ * tables instantiates nothing. `iptables -L` (or a save of a table that is not
+ * loaded) can load a table module and register its hooks, which is exactly
+ * what a doctor must not do.
+ */
+import { execFileSync } from 'node:child_process';
+import { statSync } from 'node:fs';
+import { analyzeIptablesSave, analyzeNftJson, type ConntrackUser } from './ruleset.js';
+
+export interface RulesetReading {
+  users: ConntrackUser[];
+  /** The commands whose output was analysed. */
+  sources: string[];
+  errors: string[];
+}
+
+const TIMEOUT_MS = 5000;
+
+/** Runs cmd (inside netnsPath via nsenter when given) and returns its stdout. */
+function run(cmd: string, args: string[], netnsPath?: string): string {
+  const [file, argv] = netnsPath ? ['nsenter', [`--net=${netnsPath}`, '--', cmd, ...args]] : [cmd, args];
+  try {
+    return execFileSync(file, argv, {
+      encoding: 'utf8',
+      timeout: TIMEOUT_MS,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      maxBuffer: 64 * 1024 * 1024,
+    });
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException & { stderr?: string; signal?: string | null };
+    if (err.code === 'ENOENT') throw new Error(`${file}: command not found`);
+    if (err.code === 'ETIMEDOUT' || err.signal === 'SIGTERM') throw new Error(`${cmd}: timed out after ${TIMEOUT_MS / 1000} s`);
+    const stderr = typeof err.stderr === 'string' ? err.stderr.trim().split('\n')[0] : '';
+    throw new Error(`${cmd}: ${stderr || err.message.split('\n')[0]}`);
+  }
+}
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * Legacy iptables tables loaded in the namespace. /proc/net/* shows the
+ * reader's own netns, hence `cat` through nsenter for another namespace.
+ * A missing file means ip_tables is not even loaded: nothing to report.
+ */
+function legacyTables(procFile: string, netnsPath?: string): string[] {
+  let text: string;
+  try {
+    text = run('cat', [procFile], netnsPath);
+  } catch (e) {
+    if (/No such file/.test(message(e))) return [];
+    throw e;
+  }
+  return text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+}
+
+function readNft(netnsPath: string | undefined, out: RulesetReading): void {
+  try {
+    const stdout = run('nft', ['-j', 'list', 'ruleset'], netnsPath);
+    // Some nft builds print nothing at all for an empty ruleset.
+    out.users.push(...(stdout.trim() === '' ? [] : analyzeNftJson(JSON.parse(stdout))));
+    out.sources.push('nft -j list ruleset');
+  } catch (e) {
+    out.errors.push(e instanceof SyntaxError ? `nft -j list ruleset: unparsable JSON (${e.message})` : message(e));
+  }
+}
+
+function readLegacy(
+  procFile: string,
+  saveCmd: 'iptables-legacy-save' | 'ip6tables-legacy-save',
+  source: 'iptables-legacy' | 'ip6tables-legacy',
+  netnsPath: string | undefined,
+  out: RulesetReading,
+): void {
+  try {
+    const tables = legacyTables(procFile, netnsPath);
+    if (tables.length === 0) return;
+    out.users.push(...analyzeIptablesSave(run(saveCmd, [], netnsPath), source));
+    out.sources.push(`${saveCmd} (tables ${tables.join(',')})`);
+  } catch (e) {
+    out.errors.push(message(e));
+  }
+}
+
+/** Reads the current (or netnsPath's) ruleset and lists what keeps conntrack on. */
+export function readRuleset(netnsPath?: string): RulesetReading {
+  const out: RulesetReading = { users: [], sources: [], errors: [] };
+  if (netnsPath !== undefined) {
+    try {
+      statSync(netnsPath);
+    } catch (e) {
+      out.errors.push(`cannot open network namespace ${netnsPath}: ${message(e)}`);
+      return out;
+    }
+  }
+  readNft(netnsPath, out);
+  readLegacy('/proc/net/ip_tables_names', 'iptables-legacy-save', 'iptables-legacy', netnsPath, out);
+  readLegacy('/proc/net/ip6_tables_names', 'ip6tables-legacy-save', 'ip6tables-legacy', netnsPath, out);
+  return out;
+}
