@@ -32,14 +32,23 @@ function comm(pid: string): string {
   }
 }
 
+/** The initial namespace is init's; where init is hidden from us (a sandbox
+ * may deny it even to root), our own is the best guess. */
 export function hostNetnsInode(): number {
-  return statSync('/proc/1/ns/net').ino;
+  for (const p of ['/proc/1/ns/net', '/proc/self/ns/net']) {
+    try {
+      return statSync(p).ino;
+    } catch {
+      // try the next
+    }
+  }
+  return 0;
 }
 
 export function scanNamespaces(): NetnsRef[] {
   const byInode = new Map<number, NetnsRef>();
   const host = hostNetnsInode();
-  let named: string[] = [];
+  let named: string[];
   try {
     named = readdirSync(NAMED_DIR);
   } catch {

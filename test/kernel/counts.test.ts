@@ -1,0 +1,193 @@
+/**
+ * ctop's counts against the real kernel: known traffic in network namespaces
+ * this test creates, exact assertions.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KernelSource } from '../../src/source/kernelSource.js';
+import type { Sample } from '../../src/source/types.js';
+import type { PortCount } from '../../src/native/decode.js';
+import { cleanupStaleLabs, createLab, ctStat, holdTcp, runLoad, startServer, withConntrackMax, type Lab } from '../lab/netns.js';
+import { waitNoCtopPrograms } from '../support/cli.js';
+
+const UDP4 = 5000;
+const TCP4 = 5001;
+const UDP6 = 5002;
+const LOOP = 5003;
+
+function portsOf(s: Sample, netns: number): PortCount[] {
+  return s.ports.filter((p) => p.netns === netns);
+}
+
+function port(s: Sample, netns: number, family: 'ipv4' | 'ipv6', proto: number, p: number): PortCount | undefined {
+  return s.ports.find((x) => x.netns === netns && x.family === family && x.proto === proto && x.port === p);
+}
+
+function newSource(rescanMs = 1000): KernelSource {
+  return new KernelSource({ tier: 'netfilter', maxPorts: 8192, maxTuples: 16384, rescanMs });
+}
+
+describe('inserts, exact, IPv4 and IPv6, veth and loopback', () => {
+  let lab: Lab;
+  let source: KernelSource;
+  let stopServer: (() => Promise<void>) | undefined;
+
+  beforeAll(async () => {
+    cleanupStaleLabs();
+    lab = createLab();
+    source = newSource();
+    await source.start();
+    stopServer = (await startServer(lab, { udp: [UDP4, UDP6, LOOP], tcp: [TCP4] })).stop;
+  });
+
+  afterAll(async () => {
+    await stopServer?.();
+    source?.close();
+    lab?.destroy();
+    expect(await waitNoCtopPrograms()).toEqual([]);
+  });
+
+  it('counts each new flow once per port and per tuple', async () => {
+    const srv = lab.netnsInode(lab.srv);
+    const cli = lab.netnsInode(lab.cli);
+    const before = source.sample();
+    expect(portsOf(before, srv)).toEqual([]);
+
+    await runLoad(lab, ['--udp', `${lab.srvAddr4}:${UDP4}`, '--flows', '200']);
+    await runLoad(lab, ['--tcp', `${lab.srvAddr4}:${TCP4}`, '--flows', '50']);
+    await runLoad(lab, ['--udp', `[${lab.srvAddr6}]:${UDP6}`, '--flows', '30']);
+    // loopback inside the server namespace: the packet passes POST_ROUTING and
+    // LOCAL_IN with the same entry, and must count once
+    await runLoad(lab, ['--udp', `${lab.srvAddr4}:${LOOP}`, '--flows', '40'], { ns: lab.srv });
+
+    const after = source.sample();
+    expect(port(after, srv, 'ipv4', 17, UDP4)).toMatchObject({ inserts: 200, drops: 0 });
+    expect(port(after, srv, 'ipv4', 6, TCP4)).toMatchObject({ inserts: 50, drops: 0 });
+    expect(port(after, srv, 'ipv6', 17, UDP6)).toMatchObject({ inserts: 30, drops: 0 });
+    expect(port(after, srv, 'ipv4', 17, LOOP)).toMatchObject({ inserts: 40, drops: 0 });
+    // nothing else in the server namespace, nothing at all in the client's (no conntrack there)
+    expect(portsOf(after, srv)).toHaveLength(4);
+    expect(portsOf(after, cli)).toEqual([]);
+
+    const tuples = after.tuples.filter((t) => t.netns === srv && t.dport === UDP4);
+    expect(tuples).toHaveLength(200);
+    expect(new Set(tuples.map((t) => t.sport)).size).toBe(200);
+    expect(tuples.every((t) => t.inserts === 1 && t.src === lab.cliAddr4 && t.dst === lab.srvAddr4 && t.proto === 17)).toBe(true);
+    const v6 = after.tuples.filter((t) => t.netns === srv && t.dport === UDP6);
+    expect(v6).toHaveLength(30);
+    expect(v6.every((t) => t.family === 'ipv6' && t.src === lab.cliAddr6 && t.dst === lab.srvAddr6)).toBe(true);
+
+    // the kernel agrees: the table holds exactly those entries
+    const totalNew = 200 + 50 + 30 + 40;
+    expect(after.totals.inserts - before.totals.inserts).toBe(totalNew);
+    expect(after.namespaces.find((n) => n.inode === srv)?.count).toBe(totalNew);
+    expect(after.totals.portOverflow + after.totals.tupleOverflow).toBe(0);
+  });
+});
+
+describe('table-full drops equal the kernel drop statistic', () => {
+  let lab: Lab;
+  let source: KernelSource;
+  let stopServer: (() => Promise<void>) | undefined;
+
+  beforeAll(async () => {
+    lab = createLab();
+    stopServer = (await startServer(lab, { udp: [6000, 6001, 6999], tcp: [6100] })).stop;
+    source = newSource();
+    await source.start();
+  });
+
+  afterAll(async () => {
+    await stopServer?.();
+    source?.close();
+    lab?.destroy();
+    expect(await waitNoCtopPrograms()).toEqual([]);
+  });
+
+  it('counts each refused packet per port and tuple, and only conntrack\'s own drops', async () => {
+    const srv = lab.netnsInode(lab.srv);
+    const FILL = 40;
+    // A raw-table rule drops port 6999 before conntrack sees it: a netfilter
+    // drop of an untracked packet that must NOT count as a conntrack drop.
+    lab.exec(lab.srv, ['nft', 'add table inet ctop_raw; add chain inet ctop_raw pre { type filter hook prerouting priority -300; }; add rule inet ctop_raw pre udp dport 6999 drop']);
+
+    await withConntrackMax(FILL, async () => {
+      // Assured TCP entries cannot be early-dropped: with FILL of them held
+      // open the table is full and every further new flow is refused.
+      const held = await holdTcp(lab, `${lab.srvAddr4}:6100`, FILL);
+      try {
+        const k0 = ctStat(lab.srv);
+        expect(k0.count).toBe(FILL);
+        const before = source.sample();
+        await runLoad(lab, ['--udp', `${lab.srvAddr4}:6000`, '--flows', '25']);
+        await runLoad(lab, ['--udp', `[${lab.srvAddr6}]:6001`, '--flows', '15']);
+        await runLoad(lab, ['--udp', `${lab.srvAddr4}:6999`, '--flows', '10']);
+        const after = source.sample();
+        const k1 = ctStat(lab.srv);
+
+        expect(k1.drop - k0.drop).toBe(40); // 25 + 15; the raw-table drops are not conntrack's
+        expect(port(after, srv, 'ipv4', 17, 6000)).toMatchObject({ inserts: 0, drops: 25 });
+        expect(port(after, srv, 'ipv6', 17, 6001)).toMatchObject({ inserts: 0, drops: 15 });
+        expect(port(after, srv, 'ipv4', 17, 6999)).toBeUndefined();
+        expect(after.totals.drops - before.totals.drops).toBe(k1.drop - k0.drop);
+        expect(after.totals.otherNfDrops - before.totals.otherNfDrops).toBe(10);
+        const refused = after.tuples.filter((t) => t.netns === srv && t.dport === 6000);
+        expect(refused).toHaveLength(25);
+        expect(refused.every((t) => t.drops === 1 && t.src === lab.cliAddr4)).toBe(true);
+        const stats = after.namespaces.find((n) => n.inode === srv)!.stats;
+        expect(stats.drop).toBe(k1.drop);
+      } finally {
+        await held.release();
+      }
+    });
+  });
+});
+
+describe('namespaces', () => {
+  it('attaches to a namespace created while running and lets go of it when it vanishes', async () => {
+    const source = newSource(200);
+    await source.start();
+    let lab: Lab | undefined;
+    try {
+      lab = createLab();
+      const srv = lab.netnsInode(lab.srv);
+      await new Promise((r) => setTimeout(r, 300));
+      source.sample(); // rescans
+      expect(source.watchedRefs().map((r) => r.inode)).toContain(srv);
+      const server = await startServer(lab, { udp: [7000] });
+      await runLoad(lab, ['--udp', `${lab.srvAddr4}:7000`, '--flows', '33']);
+      await server.stop();
+      expect(port(source.sample(), srv, 'ipv4', 17, 7000)).toMatchObject({ inserts: 33 });
+
+      lab.destroy();
+      await new Promise((r) => setTimeout(r, 300));
+      source.sample();
+      expect(source.watchedRefs().map((r) => r.inode)).not.toContain(srv);
+    } finally {
+      source.close();
+      lab?.destroy();
+    }
+    expect(await waitNoCtopPrograms()).toEqual([]);
+  });
+
+  it('never turns conntrack on: a namespace with an empty ruleset keeps zero entries while ctop watches it', async () => {
+    const lab = createLab({ conntrack: false });
+    const source = newSource();
+    try {
+      await source.start();
+      const srv = lab.netnsInode(lab.srv);
+      expect(source.watchedRefs().map((r) => r.inode)).toContain(srv);
+      const server = await startServer(lab, { udp: [7100], tcp: [7101] });
+      await runLoad(lab, ['--udp', `${lab.srvAddr4}:7100`, '--flows', '50']);
+      await runLoad(lab, ['--tcp', `${lab.srvAddr4}:7101`, '--flows', '20']);
+      await server.stop();
+      const s = source.sample();
+      expect(ctStat(lab.srv).count).toBe(0);
+      expect(ctStat(lab.cli).count).toBe(0);
+      expect(s.namespaces.find((n) => n.inode === srv)?.count).toBe(0);
+      expect(portsOf(s, srv)).toEqual([]);
+    } finally {
+      source.close();
+      lab.destroy();
+    }
+  });
+});

@@ -1,0 +1,322 @@
+// Network-namespace test lab for kernel tests and benchmarks.
+//
+// Two namespaces joined by a veth pair; conntrack is enabled only in the server one (an
+// nft ruleset that counts but never changes verdicts), so the client stays conntrack-free.
+// Traffic stays inside the lab: 198.18.0.0/15 and 2001:2::/48 only. Nothing here touches
+// the host's own netns ruleset; the only host-wide knob is nf_conntrack_max, which the
+// kernel only lets the initial netns write (withConntrackMax restores it).
+import { execFileSync, spawn as spawnChild, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export const LOADGEN = fileURLToPath(new URL('../../tools/loadgen.mjs', import.meta.url));
+const CMD_TIMEOUT_MS = 30_000; // every external command is bounded
+const PREFIX = 'ctop-t-';
+const CONNTRACK_MAX = '/proc/sys/net/netfilter/nf_conntrack_max';
+
+export interface ExecOpts {
+  input?: string;
+  timeoutMs?: number;
+}
+
+export interface Lab {
+  cli: string;
+  srv: string;
+  cliAddr4: string;
+  srvAddr4: string;
+  cliAddr6: string;
+  srvAddr6: string;
+  /** Run argv inside ns synchronously; returns stdout, throws with stderr on failure. */
+  exec(ns: string, argv: string[], opts?: ExecOpts): string;
+  /** Start argv inside ns; the lab kills it on destroy(). */
+  spawn(ns: string, argv: string[]): ChildProcess;
+  /** Inode of /run/netns/NAME, i.e. the netns id the kernel (and BPF) sees. */
+  netnsInode(ns: string): number;
+  /** Kill spawned processes, delete both namespaces. Idempotent, never throws. */
+  destroy(): void;
+}
+
+export interface LoadResult {
+  mode: string;
+  sent?: number;
+  errors?: number;
+  established?: number;
+  elapsedMs: number;
+  [k: string]: unknown;
+}
+
+function run(argv: string[], opts: ExecOpts = {}): string {
+  const [cmd, ...args] = argv as [string, ...string[]];
+  try {
+    return execFileSync(cmd, args, {
+      encoding: 'utf8',
+      input: opts.input,
+      timeout: opts.timeoutMs ?? CMD_TIMEOUT_MS,
+      killSignal: 'SIGKILL',
+      maxBuffer: 256 * 1024 * 1024, // e.g. `conntrack -L` on a large table
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+  } catch (e) {
+    const err = e as { stderr?: string; message: string };
+    throw new Error(`${argv.join(' ')} failed: ${(err.stderr || err.message).trim()}`);
+  }
+}
+
+function tryRun(argv: string[]): void {
+  try { run(argv); } catch { /* best effort cleanup */ }
+}
+
+// Kill whatever is still inside a namespace we created, then remove it.
+function deleteNetns(name: string): void {
+  try {
+    for (const pid of run(['ip', 'netns', 'pids', name]).split(/\s+/).filter(Boolean)) {
+      try { process.kill(Number(pid), 'SIGKILL'); } catch { /* already gone */ }
+    }
+  } catch { /* namespace already gone */ }
+  tryRun(['ip', 'netns', 'del', name]);
+}
+
+const liveLabs = new Set<Lab>();
+let exitHookInstalled = false;
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  // 'exit' handlers must be synchronous; destroy() is, so a crashed run still cleans up.
+  process.on('exit', () => { for (const lab of liveLabs) lab.destroy(); });
+}
+
+let counter = 0;
+
+export function createLab(opts: { conntrack?: boolean } = {}): Lab {
+  installExitHook();
+  // `ip netns add` fails if the name exists, so retrying makes names unique even when
+  // several vitest workers share a pid (threads pool).
+  let base = '';
+  for (let tries = 0; ; tries++) {
+    base = `${PREFIX}${process.pid}-${counter++}`;
+    try {
+      run(['ip', 'netns', 'add', `${base}-cli`]);
+      break;
+    } catch (e) {
+      if (tries >= 100 || !/exists/i.test((e as Error).message)) throw e;
+    }
+  }
+  const cli = `${base}-cli`;
+  const srv = `${base}-srv`;
+  const children = new Set<ChildProcess>();
+  let destroyed = false;
+
+  const lab: Lab = {
+    cli, srv,
+    cliAddr4: '198.18.0.1', srvAddr4: '198.18.0.2',
+    cliAddr6: '2001:2::1', srvAddr6: '2001:2::2',
+    exec: (ns, argv, o) => run(['ip', 'netns', 'exec', ns, ...argv], o),
+    spawn(ns, argv) {
+      // `ip netns exec` execs the command, so child.pid is the command itself.
+      const child = spawnChild('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+      children.add(child);
+      child.once('exit', () => children.delete(child));
+      return child;
+    },
+    netnsInode: (ns) => fs.statSync(`/run/netns/${ns}`).ino,
+    destroy() {
+      if (destroyed) return;
+      destroyed = true;
+      liveLabs.delete(lab);
+      for (const c of children) { try { c.kill('SIGKILL'); } catch { /* gone */ } }
+      deleteNetns(cli);
+      deleteNetns(srv);
+    },
+  };
+  liveLabs.add(lab);
+
+  try {
+    run(['ip', 'netns', 'add', srv]);
+    // Create the veth inside cli with its peer directly in srv: no host interface appears.
+    run(['ip', '-n', cli, 'link', 'add', 'ct0', 'type', 'veth', 'peer', 'name', 'ct0', 'netns', srv]);
+    for (const [ns, a4, a6] of [[cli, lab.cliAddr4, lab.cliAddr6], [srv, lab.srvAddr4, lab.srvAddr6]] as const) {
+      run(['ip', '-n', ns, 'addr', 'add', `${a4}/24`, 'dev', 'ct0']);
+      run(['ip', '-n', ns, 'addr', 'add', `${a6}/64`, 'dev', 'ct0', 'nodad']); // usable at once
+      run(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
+      run(['ip', '-n', ns, 'link', 'set', 'ct0', 'up']);
+    }
+    // Static neighbours: right after link-up, IPv6 neighbour discovery can take ~1 s, so
+    // the first datagrams sit in the neighbour queue and exact counts taken right after
+    // sending come up short. Permanent entries make the lab deterministic from the start.
+    const mac = (ns: string) => (JSON.parse(run(['ip', '-n', ns, '-j', 'link', 'show', 'dev', 'ct0'])) as { address: string }[])[0]!.address;
+    for (const [ns, peer, a4, a6] of [[cli, srv, lab.srvAddr4, lab.srvAddr6], [srv, cli, lab.cliAddr4, lab.cliAddr6]] as const) {
+      const lladdr = mac(peer);
+      for (const a of [a4, a6]) run(['ip', '-n', ns, 'neigh', 'replace', a, 'lladdr', lladdr, 'dev', 'ct0', 'nud', 'permanent']);
+    }
+    if (opts.conntrack ?? true) {
+      // Any `ct` expression registers the conntrack hooks for this netns only; the rules
+      // just count, so verdicts are unchanged. (Trailing ';' before '}' for older nft.)
+      lab.exec(srv, ['nft', '-f', '-'], {
+        input:
+          'table inet ctop_test {\n' +
+          '  chain pre { type filter hook prerouting priority 0; ct state new counter; }\n' +
+          '  chain out { type filter hook output priority 0; ct state new counter; }\n' +
+          '}\n',
+      });
+    }
+  } catch (e) {
+    lab.destroy();
+    throw e;
+  }
+  return lab;
+}
+
+/** Delete leftover ctop-t-<pid>-* namespaces whose owning pid is no longer running. */
+export function cleanupStaleLabs(): string[] {
+  const removed: string[] = [];
+  let list = '';
+  try { list = run(['ip', 'netns', 'list']); } catch { return removed; }
+  for (const line of list.split('\n')) {
+    const name = line.split(' ')[0] ?? '';
+    const m = /^ctop-t-(\d+)-\d+-(?:cli|srv)$/.exec(name);
+    if (!m) continue;
+    try {
+      process.kill(Number(m[1]), 0);
+      continue; // owner alive (possibly another test run): leave it alone
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EPERM') continue; // exists, not ours to judge
+    }
+    deleteNetns(name);
+    removed.push(name);
+  }
+  return removed;
+}
+
+// Run loadgen in ns; resolves when the process exits, or earlier when `waitFor` is printed.
+function startLoadgen(lab: Lab, ns: string, args: string[], waitFor: string | null, timeoutMs: number) {
+  const child = lab.spawn(ns, [process.execPath, LOADGEN, ...args]);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+  const exited = new Promise<{ code: number | null; json: LoadResult | null; stderr: string }>((resolve) => {
+    child.once('close', (code) => {
+      const line = stdout.trim().split('\n').reverse().find((l) => l.startsWith('{'));
+      let json: LoadResult | null = null;
+      try { json = line ? (JSON.parse(line) as LoadResult) : null; } catch { /* leave null */ }
+      resolve({ code, json, stderr: stderr.trim() });
+    });
+  });
+  const ready = waitFor === null ? null : new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`loadgen ${args.join(' ')}: no "${waitFor}" within ${timeoutMs} ms: ${stderr}`));
+    }, timeoutMs);
+    const onData = () => {
+      if (stdout.split('\n').includes(waitFor)) { clearTimeout(timer); resolve(); }
+    };
+    child.stdout!.on('data', onData);
+    void exited.then((r) => {
+      clearTimeout(timer);
+      reject(new Error(`loadgen ${args.join(' ')} exited (${r.code}) before "${waitFor}": ${r.stderr} ${JSON.stringify(r.json)}`));
+    });
+  });
+  // Stop: SIGTERM for a clean JSON line, SIGKILL if it lingers.
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    const t = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    const r = await exited;
+    clearTimeout(t);
+    return r.json;
+  };
+  return { child, exited, ready, stop };
+}
+
+/** Start a dual-stack loadgen server in the srv namespace; resolves once it is listening. */
+export async function startServer(
+  lab: Lab,
+  ports: { udp?: number[]; tcp?: number[] },
+  opts: { maxMs?: number } = {},
+): Promise<{ stop(): Promise<LoadResult | null> }> {
+  const args = ['--max-ms', String(opts.maxMs ?? 120_000)];
+  if (ports.udp?.length) args.push('--listen-udp', ports.udp.join(','));
+  if (ports.tcp?.length) args.push('--listen-tcp', ports.tcp.join(','));
+  const g = startLoadgen(lab, lab.srv, args, 'listening', 10_000);
+  await g.ready;
+  return { stop: g.stop };
+}
+
+/** Run loadgen (in the cli namespace unless opts.ns says otherwise) and return its JSON result. */
+export async function runLoad(
+  lab: Lab,
+  args: string[],
+  opts: { allowErrors?: boolean; timeoutMs?: number; /** default: the client namespace */ ns?: string } = {},
+): Promise<LoadResult> {
+  const g = startLoadgen(lab, opts.ns ?? lab.cli, args, null, 0);
+  // Outer bound in case loadgen's own --max-ms fails to stop it.
+  const timeoutMs = opts.timeoutMs ?? 120_000;
+  const t = setTimeout(() => g.child.kill('SIGKILL'), timeoutMs);
+  const r = await g.exited;
+  clearTimeout(t);
+  if (r.code !== 0 && !(opts.allowErrors && r.json)) {
+    throw new Error(`loadgen ${args.join(' ')} exited ${r.code}: ${r.stderr} ${JSON.stringify(r.json)}`);
+  }
+  if (!r.json) throw new Error(`loadgen ${args.join(' ')} printed no JSON: ${r.stderr}`);
+  return r.json;
+}
+
+/** Open n TCP connections to target ("HOST:PORT") from cli and keep them until release(). */
+export async function holdTcp(
+  lab: Lab,
+  target: string,
+  n: number,
+  opts: { maxMs?: number } = {},
+): Promise<{ release(): Promise<LoadResult | null> }> {
+  const maxMs = opts.maxMs ?? 120_000;
+  const g = startLoadgen(lab, lab.cli, ['--tcp', target, '--flows', String(n), '--hold', '--max-ms', String(maxMs)], 'ready', maxMs + 5_000);
+  await g.ready;
+  return { release: g.stop };
+}
+
+/** Per-namespace conntrack stats: per-CPU counters summed, plus the entry count. */
+export function ctStat(ns: string): { drop: number; earlyDrop: number; insertFailed: number; count: number } {
+  const out = run(['ip', 'netns', 'exec', ns, 'conntrack', '-S']);
+  const sum = (field: string) =>
+    [...out.matchAll(new RegExp(`\\b${field}=(\\d+)`, 'g'))].reduce((a, m) => a + Number(m[1]), 0);
+  const count = Number(run(['ip', 'netns', 'exec', ns, 'conntrack', '-C']).trim());
+  return { drop: sum('drop'), earlyDrop: sum('early_drop'), insertFailed: sum('insert_failed'), count };
+}
+
+/** Count `conntrack -L <filter>` entries in ns (the summary line goes to stderr, ignored). */
+export function ctCount(ns: string, filter: string[]): number {
+  // Count with wc so a full table (hundreds of MB of text) never lands in this process;
+  // pipefail keeps a failing conntrack from reading as "0 entries".
+  const script = 'conntrack -L "$@" 2>/dev/null | wc -l';
+  return Number(run(['ip', 'netns', 'exec', ns, 'bash', '-o', 'pipefail', '-c', script, 'ctcount', ...filter]).trim());
+}
+
+// Stack of values to restore; the bottom one is the original, used by the exit hook.
+const maxStack: string[] = [];
+let maxHookInstalled = false;
+
+/** Make sure nf_conntrack_max is put back even if the process exits mid-change. */
+export function restoreConntrackMaxOnExit(): void {
+  if (maxHookInstalled) return;
+  maxHookInstalled = true;
+  process.on('exit', () => {
+    const original = maxStack[0];
+    if (original !== undefined) {
+      try { fs.writeFileSync(CONNTRACK_MAX, original); } catch { /* nothing more to do */ }
+    }
+  });
+}
+
+/** Set the (global) nf_conntrack_max to value while fn runs; always restores. */
+export async function withConntrackMax<T>(value: number, fn: () => Promise<T> | T): Promise<T> {
+  if (!Number.isInteger(value) || value < 1) throw new Error(`withConntrackMax: bad value ${value}`);
+  restoreConntrackMaxOnExit();
+  const old = fs.readFileSync(CONNTRACK_MAX, 'utf8').trim();
+  maxStack.push(old);
+  try {
+    fs.writeFileSync(CONNTRACK_MAX, String(value));
+    return await fn();
+  } finally {
+    fs.writeFileSync(CONNTRACK_MAX, old);
+    maxStack.pop();
+  }
+}
