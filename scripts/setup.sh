@@ -36,6 +36,7 @@ if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split("."
   exit 1
 fi
 
+# npm's install step builds the BPF object and the addon (package.json "install")
 if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
-npm run build
+npm run build:ts
 echo "setup: done. Try: ./bin/ctop doctor   or   ./bin/ctop snapshot"
