@@ -3,38 +3,14 @@
  * `ctop: <message>` and `hint: <hint>` and exit with their code; anything
  * else is a bug and prints its stack.
  */
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { CtopError, ExitCode, isNativeError } from './errors.js';
 import { parseCount, parseDurationMs } from './util/duration.js';
+import { addProbeFlags, parseProbeFlags, type ProbeFlags } from './commands/probeFlags.js';
 import { runSnapshot } from './commands/snapshot.js';
 import { runDoctor } from './commands/doctor.js';
-import type { Tier } from './source/types.js';
 
 const VERSION = '0.1.0';
-
-interface ProbeFlags {
-  netns?: string;
-  tier: string;
-  maxPorts: string;
-  maxTuples: string;
-}
-
-function probeFlags(cmd: Command): Command {
-  return cmd
-    .option('--netns <name|path>', 'watch one network namespace (an `ip netns` name or /proc/PID/ns/net) instead of all')
-    .addOption(new Option('--tier <tier>', 'force a probe tier (for testing)').choices(['auto', 'netfilter', 'stats']).default('auto'))
-    .option('--max-ports <n>', 'per-port map entries (1024-1048576)', '8192')
-    .option('--max-tuples <n>', 'per-tuple map entries (1024-4194304)', '16384');
-}
-
-function parseProbeFlags(f: ProbeFlags): { netns?: string; tier: 'auto' | Tier; maxPorts: number; maxTuples: number } {
-  return {
-    netns: f.netns,
-    tier: f.tier as 'auto' | Tier,
-    maxPorts: parseCount(f.maxPorts, '--max-ports', 1024, 1 << 20),
-    maxTuples: parseCount(f.maxTuples, '--max-tuples', 1024, 1 << 22),
-  };
-}
 
 function snapshotAction(opts: ProbeFlags & { duration: string; json?: boolean; top: string }): Promise<void> {
   return runSnapshot({
@@ -54,7 +30,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ writeErr: () => {} }); // errors go through the boundary below
 
-  probeFlags(
+  addProbeFlags(
     program
       .command('snapshot', { isDefault: true })
       .description('watch for a window, then report table fill, rates, top ports and tuples, drops')
@@ -63,12 +39,15 @@ export function buildProgram(): Command {
       .option('--top <n>', 'rows of ports and tuples to keep (0: all)', '20'),
   ).action(snapshotAction);
 
-  probeFlags(
+  addProbeFlags(
     program
       .command('doctor')
       .description('what this kernel offers, which probes attach and why others do not, what keeps conntrack on')
       .option('--json', 'print JSON'),
   ).action((opts: ProbeFlags & { json?: boolean }) => runDoctor({ ...parseProbeFlags(opts), json: opts.json === true }));
+
+  // Commands in their own modules register here, one line each:
+  // (e.g. registerRecord(program);)
 
   return program;
 }

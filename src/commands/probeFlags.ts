@@ -1,0 +1,35 @@
+/** The options every command that loads the probe shares. */
+import { Option, type Command } from 'commander';
+import { parseCount } from '../util/duration.js';
+import type { Tier } from '../source/types.js';
+
+export interface ProbeFlags {
+  netns?: string;
+  tier: string;
+  maxPorts: string;
+  maxTuples: string;
+}
+
+export interface ProbeSettings {
+  netns?: string;
+  tier: 'auto' | Tier;
+  maxPorts: number;
+  maxTuples: number;
+}
+
+export function addProbeFlags(cmd: Command): Command {
+  return cmd
+    .option('--netns <name|path>', 'watch one network namespace (an `ip netns` name or /proc/PID/ns/net) instead of all')
+    .addOption(new Option('--tier <tier>', 'force a probe tier (for testing)').choices(['auto', 'netfilter', 'stats']).default('auto'))
+    .option('--max-ports <n>', 'per-port map entries (1024-1048576)', '8192')
+    .option('--max-tuples <n>', 'per-tuple map entries (1024-4194304)', '16384');
+}
+
+export function parseProbeFlags(f: ProbeFlags): ProbeSettings {
+  return {
+    netns: f.netns,
+    tier: f.tier as 'auto' | Tier,
+    maxPorts: parseCount(f.maxPorts, '--max-ports', 1024, 1 << 20),
+    maxTuples: parseCount(f.maxTuples, '--max-tuples', 1024, 1 << 22),
+  };
+}
