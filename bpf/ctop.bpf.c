@@ -31,12 +31,22 @@ char LICENSE[] SEC("license") = "GPL";
 #define CT_RELATED 1 /* IP_CT_RELATED: expected connections (helpers) are new entries too */
 #define CT_NEW 2     /* IP_CT_NEW */
 #define IPS_CONFIRMED (1UL << 3)
+#define E2BIG 7
+#define EEXIST 17
 #define CTOP_AF_INET 2
 #define CTOP_AF_INET6 10
 #define CTOP_IPPROTO_ICMPV6 58 /* not an enum member in vmlinux.h */
 
+/* kfunc (kernels >= 6.2): a read-only, untrusted BTF view of a kernel pointer */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
 /* Set by the loader before load. 0 = every namespace. */
 const volatile __u32 target_netns = 0;
+/* BTF id of struct nf_conn in the running kernel, looked up by exact name by
+ * the loader: a CO-RE type-id relocation is ambiguous because vmlinux also
+ * carries the flavor `nf_conn___init`. Frozen read-only data is a known
+ * constant to the verifier, as bpf_rdonly_cast() requires. */
+const volatile __u32 nf_conn_btf_id = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -45,14 +55,30 @@ struct {
 	__type(value, struct ctop_counts);
 } port_counts SEC(".maps");
 
+/* Per-5-tuple counts, shared (not per-CPU): a tuple rarely repeats, so
+ * per-CPU copies would multiply memory by the CPU count for nothing. Inserts
+ * and drops have a map each, so that a flood of new flows cannot crowd out
+ * the victims of a table-full episode. Values are plain u64 counts. */
 struct {
-	/* shared, not per-CPU: a tuple rarely repeats, so per-CPU copies would
-	 * multiply memory by the CPU count for nothing */
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384); /* resized by the loader (--max-tuples) */
 	__type(key, struct ctop_tuple_key);
-	__type(value, struct ctop_counts);
-} tuple_counts SEC(".maps");
+	__type(value, __u64);
+} tuple_inserts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096); /* resized by the loader (--max-drop-tuples) */
+	__type(key, struct ctop_tuple_key);
+	__type(value, __u64);
+} tuple_drops SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, CTOP_FULL_COUNT);
+	__type(key, __u32);
+	__type(value, __u32);
+} full SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -82,8 +108,27 @@ static __always_inline void total_inc(__u32 idx)
 {
 	__u64 *v = bpf_map_lookup_elem(&totals, &idx);
 
+	/* Atomic even in a per-CPU slot: a BPF program runs with migration
+	 * disabled but is still preemptible, and a softirq can interrupt a
+	 * process-context hook on the same CPU; a plain += could then lose a
+	 * count. An uncontended locked add costs a few cycles. */
 	if (v)
-		*v += 1; /* per-CPU slot: no atomic needed */
+		__sync_fetch_and_add(v, 1);
+}
+
+static __always_inline bool map_full(__u32 which)
+{
+	__u32 *f = bpf_map_lookup_elem(&full, &which);
+
+	return f && *f;
+}
+
+static __always_inline void mark_full(__u32 which)
+{
+	__u32 *f = bpf_map_lookup_elem(&full, &which);
+
+	if (f)
+		*f = 1;
 }
 
 static __always_inline void count_port(const struct ctop_port_key *k, bool drop)
@@ -93,38 +138,59 @@ static __always_inline void count_port(const struct ctop_port_key *k, bool drop)
 	if (!c) {
 		struct ctop_counts zero = {};
 
+		if (map_full(CTOP_FULL_PORTS)) {
+			total_inc(CTOP_TOTAL_PORT_OVERFLOW);
+			return;
+		}
 		/* EEXIST (another CPU won the race) is fine; E2BIG means full */
-		bpf_map_update_elem(&port_counts, k, &zero, BPF_NOEXIST);
+		if (bpf_map_update_elem(&port_counts, k, &zero, BPF_NOEXIST) == -E2BIG)
+			mark_full(CTOP_FULL_PORTS);
 		c = bpf_map_lookup_elem(&port_counts, k);
 		if (!c) {
 			total_inc(CTOP_TOTAL_PORT_OVERFLOW);
 			return;
 		}
 	}
-	if (drop)
-		c->drops += 1;
-	else
-		c->inserts += 1;
-}
-
-static __always_inline void count_tuple(const struct ctop_tuple_key *k, bool drop)
-{
-	struct ctop_counts *c = bpf_map_lookup_elem(&tuple_counts, k);
-
-	if (!c) {
-		struct ctop_counts zero = {};
-
-		bpf_map_update_elem(&tuple_counts, k, &zero, BPF_NOEXIST);
-		c = bpf_map_lookup_elem(&tuple_counts, k);
-		if (!c) {
-			total_inc(CTOP_TOTAL_TUPLE_OVERFLOW);
-			return;
-		}
-	}
+	/* atomic for the same reason as total_inc() */
 	if (drop)
 		__sync_fetch_and_add(&c->drops, 1);
 	else
 		__sync_fetch_and_add(&c->inserts, 1);
+}
+
+/* One tuple map: `map` is tuple_inserts or tuple_drops (a constant once inlined). */
+static __always_inline void count_tuple(void *map, const struct ctop_tuple_key *k, __u32 full_idx, __u32 overflow_idx,
+					__u32 entries_idx)
+{
+	__u64 *c, one = 1;
+
+	/* Once full, a new flow cannot get in and an old one almost never
+	 * recurs: count the event as overflow and skip the hash work. */
+	if (map_full(full_idx)) {
+		total_inc(overflow_idx);
+		return;
+	}
+	c = bpf_map_lookup_elem(map, k);
+	if (c) {
+		__sync_fetch_and_add(c, 1);
+		return;
+	}
+	switch (bpf_map_update_elem(map, k, &one, BPF_NOEXIST)) {
+	case 0:
+		total_inc(entries_idx);
+		return;
+	case -EEXIST: /* another CPU inserted it first */
+		c = bpf_map_lookup_elem(map, k);
+		if (c) {
+			__sync_fetch_and_add(c, 1);
+			return;
+		}
+		break;
+	case -E2BIG:
+		mark_full(full_idx);
+		break;
+	}
+	total_inc(overflow_idx);
 }
 
 static __always_inline void count_event(struct ctop_tuple_key *t, bool drop)
@@ -137,7 +203,12 @@ static __always_inline void count_event(struct ctop_tuple_key *t, bool drop)
 	};
 
 	count_port(&pk, drop);
-	count_tuple(t, drop);
+	if (drop)
+		count_tuple(&tuple_drops, t, CTOP_FULL_TUPLE_DROPS, CTOP_TOTAL_DROP_TUPLE_OVERFLOW,
+			    CTOP_TOTAL_DROP_TUPLE_ENTRIES);
+	else
+		count_tuple(&tuple_inserts, t, CTOP_FULL_TUPLE_INSERTS, CTOP_TOTAL_TUPLE_OVERFLOW,
+			    CTOP_TOTAL_TUPLE_ENTRIES);
 }
 
 /* ---------------------------------------------------------------------------
@@ -155,43 +226,40 @@ int ctop_nf_confirm(struct bpf_nf_ctx *ctx)
 	/* Hot path: established, reply and untracked packets leave here. */
 	if (ctinfo != CT_NEW && ctinfo != CT_RELATED)
 		return NF_ACCEPT;
-	ct = (struct nf_conn *)(nfct & ~CTINFO_MASK);
+	/* The pointer in _nfct is a plain number to the verifier; cast it to a
+	 * read-only BTF pointer (kfunc, kernels >= 6.2) so that the reads below
+	 * are inline PROBE_MEM loads rather than helper calls. */
+	ct = bpf_rdonly_cast((void *)(nfct & ~CTINFO_MASK), nf_conn_btf_id);
 	if (!ct)
 		return NF_ACCEPT;
 	/* Packets of an unreplied flow stay IP_CT_NEW after the first one was
 	 * confirmed; on loopback the same skb passes POST_ROUTING (confirmed
 	 * there) and then LOCAL_IN. Only an unconfirmed entry is an insert. */
-	status = BPF_CORE_READ(ct, status);
+	status = ct->status;
 	if (status & IPS_CONFIRMED)
 		return NF_ACCEPT;
 
 	struct ctop_tuple_key t = {};
-	struct nf_conntrack_tuple tup;
-	__u32 netns = BPF_CORE_READ(ctx->state, net, ns.inum);
+	struct nf_conntrack_tuple *tup = &ct->tuplehash[0].tuple;
+	__u32 netns = ctx->state->net->ns.inum;
 
 	if (target_netns && netns != target_netns)
-		return NF_ACCEPT;
-	if (BPF_CORE_READ_INTO(&tup, ct, tuplehash[0].tuple))
 		return NF_ACCEPT;
 
 	total_inc(CTOP_TOTAL_INSERTS);
 	t.netns = netns;
-	t.family = tup.src.l3num;
-	t.proto = tup.dst.protonum;
+	t.family = tup->src.l3num;
+	t.proto = tup->dst.protonum;
 	if (t.proto == IPPROTO_ICMP || t.proto == CTOP_IPPROTO_ICMPV6) {
-		t.sport = bpf_ntohs(tup.src.u.icmp.id);
-		t.dport = tup.dst.u.icmp.type;
+		t.sport = bpf_ntohs(tup->src.u.icmp.id);
+		t.dport = tup->dst.u.icmp.type;
 	} else {
-		t.sport = bpf_ntohs(tup.src.u.all);
-		t.dport = bpf_ntohs(tup.dst.u.all);
+		t.sport = bpf_ntohs(tup->src.u.all);
+		t.dport = bpf_ntohs(tup->dst.u.all);
 	}
-	if (t.family == CTOP_AF_INET) {
-		__builtin_memcpy(t.saddr, &tup.src.u3.ip, 4);
-		__builtin_memcpy(t.daddr, &tup.dst.u3.ip, 4);
-	} else {
-		__builtin_memcpy(t.saddr, &tup.src.u3.in6, 16);
-		__builtin_memcpy(t.daddr, &tup.dst.u3.in6, 16);
-	}
+	/* u3 is 16 bytes for both families; IPv4 uses the first 4, the rest is 0 */
+	__builtin_memcpy(t.saddr, &tup->src.u3, 16);
+	__builtin_memcpy(t.daddr, &tup->dst.u3, 16);
 	count_event(&t, false);
 	return NF_ACCEPT;
 }

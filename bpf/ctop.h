@@ -40,6 +40,16 @@ struct ctop_counts {
 	__u64 drops;   /* packets conntrack refused (table full or tracker drop) */
 };
 
+/* Index of the `full` array: set once a map refused an insert. Entries are
+ * never deleted, so a full map stays full: later events skip straight to the
+ * overflow counter instead of paying a lookup and a failing update. */
+enum ctop_full {
+	CTOP_FULL_PORTS = 0,
+	CTOP_FULL_TUPLE_INSERTS = 1,
+	CTOP_FULL_TUPLE_DROPS = 2,
+	CTOP_FULL_COUNT = 4,
+};
+
 /* Indexes of the per-CPU `totals` array. Cumulative, never reset. */
 enum ctop_total {
 	/* every insert seen, whether or not a map had room for it */
@@ -48,7 +58,7 @@ enum ctop_total {
 	CTOP_TOTAL_DROPS = 1,
 	/* events that found the per-port map full */
 	CTOP_TOTAL_PORT_OVERFLOW = 2,
-	/* events that found the per-tuple map full */
+	/* inserts that found the per-tuple insert map full */
 	CTOP_TOTAL_TUPLE_OVERFLOW = 3,
 	/* drops whose packet headers could not be read: in DROPS, not per port */
 	CTOP_TOTAL_DROP_UNPARSED = 4,
@@ -57,7 +67,13 @@ enum ctop_total {
 	/* netfilter drops of untracked packets that conntrack did not cause
 	 * (raw-table rules, `ct state invalid drop`): seen and left out */
 	CTOP_TOTAL_OTHER_NF_DROPS = 6,
-	CTOP_TOTAL_COUNT = 8, /* array size, room to grow */
+	/* drops that found the per-tuple drop map full */
+	CTOP_TOTAL_DROP_TUPLE_OVERFLOW = 7,
+	/* entries in the per-tuple maps (never deleted, so counting the
+	 * successful inserts tells it without reading the maps) */
+	CTOP_TOTAL_TUPLE_ENTRIES = 8,
+	CTOP_TOTAL_DROP_TUPLE_ENTRIES = 9,
+	CTOP_TOTAL_COUNT = 10, /* array size */
 };
 
 #endif /* CTOP_H */

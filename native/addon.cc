@@ -55,6 +55,7 @@ class Probe : public Napi::ObjectWrap<Probe> {
                            InstanceMethod("readTuples", &Probe::ReadTuples),
                            InstanceMethod("readTotals", &Probe::ReadTotals),
                            InstanceMethod("capacity", &Probe::Capacity),
+                           InstanceMethod("testRunNf", &Probe::TestRunNf),
                            InstanceMethod("ncpus", &Probe::Ncpus),
                            InstanceMethod("close", &Probe::Close),
                        });
@@ -67,6 +68,7 @@ class Probe : public Napi::ObjectWrap<Probe> {
     ctop_probe_opts opts{};
     opts.max_ports = OptU32(o, "maxPorts", 8192);
     opts.max_tuples = OptU32(o, "maxTuples", 16384);
+    opts.max_drop_tuples = OptU32(o, "maxDropTuples", 4096);
     opts.target_netns = OptU32(o, "targetNetns", 0);
     ctop_err e{};
     if (ctop_probe_open_load(&opts, &p_, &e)) throw NativeError(env, e);
@@ -120,11 +122,13 @@ class Probe : public Napi::ObjectWrap<Probe> {
     return b;
   }
 
+  // readTuples(drops: boolean): the insert map, or with true the drop map.
   Napi::Value ReadTuples(const Napi::CallbackInfo &info) {
     ctop_tuple_rec *recs = nullptr;
     size_t n = 0;
     ctop_err e{};
-    if (ctop_probe_read_tuples(Get(info.Env()), &recs, &n, &e)) throw NativeError(info.Env(), e);
+    int drops = info.Length() > 0 && info[0].ToBoolean().Value() ? 1 : 0;
+    if (ctop_probe_read_tuples(Get(info.Env()), drops, &recs, &n, &e)) throw NativeError(info.Env(), e);
     Napi::Buffer<uint8_t> b = Napi::Buffer<uint8_t>::Copy(info.Env(), reinterpret_cast<uint8_t *>(recs),
                                                           n * sizeof(ctop_tuple_rec));
     free(recs);
@@ -141,12 +145,27 @@ class Probe : public Napi::ObjectWrap<Probe> {
     return a;
   }
 
+  // testRunNf(packet: Buffer, pf: number, hook: number) -> the program's verdict
+  Napi::Value TestRunNf(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 3 || !info[0].IsBuffer() || !info[1].IsNumber() || !info[2].IsNumber())
+      throw ArgError(env, "testRunNf(packet, pf, hook) needs a Buffer and two numbers");
+    Napi::Buffer<uint8_t> b = info[0].As<Napi::Buffer<uint8_t>>();
+    uint32_t retval = 0;
+    ctop_err e{};
+    if (ctop_probe_test_run_nf(Get(env), b.Data(), (uint32_t)b.Length(), (uint8_t)info[1].As<Napi::Number>().Uint32Value(),
+                               (uint8_t)info[2].As<Napi::Number>().Uint32Value(), &retval, &e))
+      throw NativeError(env, e);
+    return Napi::Number::New(env, retval);
+  }
+
   Napi::Value Capacity(const Napi::CallbackInfo &info) {
-    uint32_t ports = 0, tuples = 0;
-    ctop_probe_capacity(Get(info.Env()), &ports, &tuples);
+    uint32_t ports = 0, tuples = 0, drop_tuples = 0;
+    ctop_probe_capacity(Get(info.Env()), &ports, &tuples, &drop_tuples);
     Napi::Object o = Napi::Object::New(info.Env());
     o.Set("ports", ports);
     o.Set("tuples", tuples);
+    o.Set("dropTuples", drop_tuples);
     return o;
   }
 

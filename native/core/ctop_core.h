@@ -30,7 +30,8 @@ struct ctop_probe;
 
 struct ctop_probe_opts {
 	uint32_t max_ports;    /* per-port map entries */
-	uint32_t max_tuples;   /* per-tuple map entries */
+	uint32_t max_tuples;   /* per-tuple insert map entries */
+	uint32_t max_drop_tuples; /* per-tuple drop map entries */
 	uint32_t target_netns; /* 0: every namespace */
 };
 
@@ -56,10 +57,15 @@ struct ctop_tuple_rec {
 };
 /* Read every entry. *out is malloc'ed by the callee; *n entries. */
 int ctop_probe_read_ports(struct ctop_probe *p, struct ctop_port_rec **out, size_t *n, struct ctop_err *e);
-int ctop_probe_read_tuples(struct ctop_probe *p, struct ctop_tuple_rec **out, size_t *n, struct ctop_err *e);
+/* drops = 0: the insert map (counts.inserts set); 1: the drop map (counts.drops set) */
+int ctop_probe_read_tuples(struct ctop_probe *p, int drops, struct ctop_tuple_rec **out, size_t *n, struct ctop_err *e);
 int ctop_probe_read_totals(struct ctop_probe *p, uint64_t out[CTOP_TOTAL_COUNT], struct ctop_err *e);
+/* Run the netfilter program once on a crafted packet (BPF_PROG_TEST_RUN):
+ * pf 2/10, hook NF_INET_*; hooks other than LOCAL_OUT take an Ethernet frame. */
+int ctop_probe_test_run_nf(struct ctop_probe *p, const void *pkt, uint32_t len, uint8_t pf, uint8_t hook,
+			   uint32_t *retval, struct ctop_err *e);
 /* Map capacities as loaded. */
-void ctop_probe_capacity(const struct ctop_probe *p, uint32_t *ports, uint32_t *tuples);
+void ctop_probe_capacity(const struct ctop_probe *p, uint32_t *ports, uint32_t *tuples, uint32_t *drop_tuples);
 
 /* ---- Network namespaces ------------------------------------------------ */
 /* A namespace ctop watches: its netfilter links and its ctnetlink socket.

@@ -56,8 +56,12 @@ struct ctop_netns {
  * kernel registers on exactly these two hooks, at INT_MAX for IPv4
  * (NF_IP_PRI_CONNTRACK_CONFIRM) and for IPv6 POST_ROUTING, but at INT_MAX-1
  * (NF_IP6_PRI_LAST - 1) for IPv6 LOCAL_IN. A BPF link may not share a
- * priority with an existing hook (EBUSY), hence INT_MAX-2 everywhere. */
+ * priority with an existing hook (EBUSY), hence INT_MAX-2 everywhere; when
+ * another ctop (an exporter next to an interactive session) holds that one,
+ * the next lower free priority: anything above the NAT and filter hooks
+ * (<= 300) sees the same unconfirmed entries. */
 #define CTOP_NF_PRIORITY (INT_MAX - 2)
+#define CTOP_NF_PRIORITY_TRIES 64
 static const struct { __u32 pf, hook; } nf_hooks[CTOP_NF_LINKS] = {
 	{ NFPROTO_IPV4, NF_INET_POST_ROUTING },
 	{ NFPROTO_IPV4, NF_INET_LOCAL_IN },
@@ -68,14 +72,20 @@ static const struct { __u32 pf, hook; } nf_hooks[CTOP_NF_LINKS] = {
 static int nf_link_create(int prog_fd, __u32 pf, __u32 hook)
 {
 	struct link_create_nf_attr a;
+	int fd = -1;
 
-	memset(&a, 0, sizeof(a));
-	a.prog_fd = (__u32)prog_fd;
-	a.attach_type = CTOP_BPF_NETFILTER;
-	a.pf = pf;
-	a.hooknum = hook;
-	a.priority = CTOP_NF_PRIORITY;
-	return (int)syscall(__NR_bpf, BPF_LINK_CREATE, &a, sizeof(a));
+	for (int i = 0; i < CTOP_NF_PRIORITY_TRIES; i++) {
+		memset(&a, 0, sizeof(a));
+		a.prog_fd = (__u32)prog_fd;
+		a.attach_type = CTOP_BPF_NETFILTER;
+		a.pf = pf;
+		a.hooknum = hook;
+		a.priority = CTOP_NF_PRIORITY - i;
+		fd = (int)syscall(__NR_bpf, BPF_LINK_CREATE, &a, sizeof(a));
+		if (fd >= 0 || errno != EBUSY)
+			break;
+	}
+	return fd;
 }
 
 struct open_job {

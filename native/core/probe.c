@@ -7,6 +7,7 @@
 #include <string.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <bpf/btf.h>
 #include "ctop_core.h"
 #include "ctop.skel.h"
 
@@ -19,7 +20,7 @@ struct ctop_probe {
 	struct ctop_bpf *skel;
 	struct bpf_link *drop_link;
 	int ncpus;
-	uint32_t max_ports, max_tuples;
+	uint32_t max_ports, max_tuples, max_drop_tuples;
 };
 
 /* ---- libbpf log capture --------------------------------------------------- */
@@ -87,9 +88,23 @@ int ctop_probe_open_load(const struct ctop_probe_opts *o, struct ctop_probe **ou
 	}
 	p->max_ports = o->max_ports ? o->max_ports : 8192;
 	p->max_tuples = o->max_tuples ? o->max_tuples : 16384;
+	p->max_drop_tuples = o->max_drop_tuples ? o->max_drop_tuples : 4096;
 	bpf_map__set_max_entries(p->skel->maps.port_counts, p->max_ports);
-	bpf_map__set_max_entries(p->skel->maps.tuple_counts, p->max_tuples);
+	bpf_map__set_max_entries(p->skel->maps.tuple_inserts, p->max_tuples);
+	bpf_map__set_max_entries(p->skel->maps.tuple_drops, p->max_drop_tuples);
 	p->skel->rodata->target_netns = o->target_netns;
+	{
+		struct btf *vmlinux = btf__load_vmlinux_btf();
+		int id = vmlinux ? btf__find_by_name_kind(vmlinux, "nf_conn", BTF_KIND_STRUCT) : -ENOENT;
+
+		btf__free(vmlinux);
+		if (id <= 0) {
+			ctop_bpf__destroy(p->skel);
+			free(p);
+			return ctop_err_set(e, ENOENT, "open", "the kernel's BTF has no struct nf_conn (conntrack not built in?)");
+		}
+		p->skel->rodata->nf_conn_btf_id = (uint32_t)id;
+	}
 
 	bpf_program__set_type(p->skel->progs.ctop_nf_confirm, CTOP_BPF_PROG_TYPE_NETFILTER);
 	bpf_program__set_expected_attach_type(p->skel->progs.ctop_nf_confirm, CTOP_BPF_NETFILTER);
@@ -120,10 +135,11 @@ int ctop_probe_nf_prog_fd(const struct ctop_probe *p)
 	return bpf_program__fd(p->skel->progs.ctop_nf_confirm);
 }
 
-void ctop_probe_capacity(const struct ctop_probe *p, uint32_t *ports, uint32_t *tuples)
+void ctop_probe_capacity(const struct ctop_probe *p, uint32_t *ports, uint32_t *tuples, uint32_t *drop_tuples)
 {
 	*ports = p->max_ports;
 	*tuples = p->max_tuples;
+	*drop_tuples = p->max_drop_tuples;
 }
 
 int ctop_probe_attach_drops(struct ctop_probe *p, struct ctop_err *e)
@@ -158,6 +174,22 @@ int ctop_probe_seed_drops(struct ctop_probe *p, uint32_t netns, const uint32_t *
 	free(vals);
 	if (err)
 		return ctop_err_set(e, err, "seed", "cannot seed the drop baseline: %s", strerror(-err));
+	return 0;
+}
+
+int ctop_probe_test_run_nf(struct ctop_probe *p, const void *pkt, uint32_t len, uint8_t pf, uint8_t hook,
+			   uint32_t *retval, struct ctop_err *e)
+{
+	/* struct nf_hook_state begins with u8 hook, u8 pf: the kernel zero-fills
+	 * the rest (bpf_ctx_init) and checks these two */
+	uint8_t state[2] = { hook, pf };
+	DECLARE_LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt, .data_size_in = len, .ctx_in = state,
+			    .ctx_size_in = sizeof(state));
+	int err = bpf_prog_test_run_opts(bpf_program__fd(p->skel->progs.ctop_nf_confirm), &opts);
+
+	if (err)
+		return ctop_err_set(e, err, "test-run", "BPF_PROG_TEST_RUN refused the packet: %s", strerror(-err));
+	*retval = opts.retval;
 	return 0;
 }
 
@@ -255,11 +287,12 @@ out:
 	return 0;
 }
 
-int ctop_probe_read_tuples(struct ctop_probe *p, struct ctop_tuple_rec **out, size_t *n, struct ctop_err *e)
+int ctop_probe_read_tuples(struct ctop_probe *p, int drops, struct ctop_tuple_rec **out, size_t *n, struct ctop_err *e)
 {
-	size_t cap = p->max_tuples, got = 0;
+	size_t cap = drops ? p->max_drop_tuples : p->max_tuples, got = 0;
+	struct bpf_map *map = drops ? p->skel->maps.tuple_drops : p->skel->maps.tuple_inserts;
 	struct ctop_tuple_key *keys = malloc(cap * sizeof(*keys));
-	struct ctop_counts *vals = malloc(cap * sizeof(*vals));
+	uint64_t *vals = malloc(cap * sizeof(*vals));
 	struct ctop_tuple_rec *recs = NULL;
 	int err;
 
@@ -267,8 +300,7 @@ int ctop_probe_read_tuples(struct ctop_probe *p, struct ctop_tuple_rec **out, si
 		err = -ENOMEM;
 		goto out;
 	}
-	err = dump_map(bpf_map__fd(p->skel->maps.tuple_counts), sizeof(*keys), sizeof(*vals), (uint32_t)cap,
-		       keys, vals, &got);
+	err = dump_map(bpf_map__fd(map), sizeof(*keys), sizeof(*vals), (uint32_t)cap, keys, vals, &got);
 	if (err)
 		goto out;
 	recs = calloc(got ? got : 1, sizeof(*recs));
@@ -278,7 +310,10 @@ int ctop_probe_read_tuples(struct ctop_probe *p, struct ctop_tuple_rec **out, si
 	}
 	for (size_t i = 0; i < got; i++) {
 		recs[i].key = keys[i];
-		recs[i].counts = vals[i];
+		if (drops)
+			recs[i].counts.drops = vals[i];
+		else
+			recs[i].counts.inserts = vals[i];
 	}
 	*out = recs;
 	*n = got;
@@ -286,7 +321,8 @@ out:
 	free(keys);
 	free(vals);
 	if (err)
-		return ctop_err_set(e, err, "read", "cannot read the per-tuple map: %s", strerror(-err));
+		return ctop_err_set(e, err, "read", "cannot read the per-tuple %s map: %s", drops ? "drop" : "insert",
+				    strerror(-err));
 	return 0;
 }
 

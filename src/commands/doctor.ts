@@ -7,18 +7,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { btfPath, btfProblem, checkPrivileges } from '../preflight.js';
 import { KernelSource, hostName } from '../source/kernelSource.js';
-import type { ProbeInfo, Tier } from '../source/types.js';
+import type { ProbeInfo } from '../source/types.js';
+import type { ProbeSettings } from './probeFlags.js';
 import { readRuleset } from '../doctor/rulesetProbe.js';
 import { keepsConntrackOn, summarize, type ConntrackUser } from '../doctor/ruleset.js';
 import { formatTable } from '../format/table.js';
 import { onTermination } from '../util/signals.js';
 
-export interface DoctorOptions {
+export interface DoctorOptions extends ProbeSettings {
   json: boolean;
-  netns?: string;
-  tier: 'auto' | Tier;
-  maxPorts: number;
-  maxTuples: number;
 }
 
 export interface DoctorNamespace {
@@ -112,7 +109,7 @@ export function formatDoctor(r: DoctorReport): string {
 
 export async function runDoctor(o: DoctorOptions): Promise<void> {
   checkPrivileges();
-  const source = new KernelSource({ tier: o.tier, netns: o.netns, maxPorts: o.maxPorts, maxTuples: o.maxTuples, rescanMs: 60_000 });
+  const source = new KernelSource({ ...o, rescanMs: 60_000 });
   const stopListening = onTermination(() => source.close());
   try {
     await source.start();

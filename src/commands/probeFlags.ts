@@ -8,6 +8,7 @@ export interface ProbeFlags {
   tier: string;
   maxPorts: string;
   maxTuples: string;
+  maxDropTuples: string;
 }
 
 export interface ProbeSettings {
@@ -15,6 +16,7 @@ export interface ProbeSettings {
   tier: 'auto' | Tier;
   maxPorts: number;
   maxTuples: number;
+  maxDropTuples: number;
 }
 
 export function addProbeFlags(cmd: Command): Command {
@@ -22,7 +24,8 @@ export function addProbeFlags(cmd: Command): Command {
     .option('--netns <name|path>', 'watch one network namespace (an `ip netns` name or /proc/PID/ns/net) instead of all')
     .addOption(new Option('--tier <tier>', 'force a probe tier (for testing)').choices(['auto', 'netfilter', 'stats']).default('auto'))
     .option('--max-ports <n>', 'per-port map entries (1024-1048576)', '8192')
-    .option('--max-tuples <n>', 'per-tuple map entries (1024-4194304)', '16384');
+    .option('--max-tuples <n>', 'per-tuple insert map entries (1024-4194304)', '16384')
+    .option('--max-drop-tuples <n>', 'per-tuple drop map entries (1024-1048576)', '4096');
 }
 
 export function parseProbeFlags(f: ProbeFlags): ProbeSettings {
@@ -31,5 +34,6 @@ export function parseProbeFlags(f: ProbeFlags): ProbeSettings {
     tier: f.tier as 'auto' | Tier,
     maxPorts: parseCount(f.maxPorts, '--max-ports', 1024, 1 << 20),
     maxTuples: parseCount(f.maxTuples, '--max-tuples', 1024, 1 << 22),
+    maxDropTuples: parseCount(f.maxDropTuples, '--max-drop-tuples', 1024, 1 << 20),
   };
 }

@@ -6,20 +6,16 @@ import { formatSnapshot } from '../format/snapshotText.js';
 import { checkPrivileges } from '../preflight.js';
 import { KernelSource, hostName } from '../source/kernelSource.js';
 import { conntrackBusy } from '../source/activity.js';
-import type { Tier } from '../source/types.js';
+import type { ProbeSettings } from './probeFlags.js';
 import { readRuleset } from '../doctor/rulesetProbe.js';
 import { keepsConntrackOn } from '../doctor/ruleset.js';
 import { formatMs } from '../util/duration.js';
-import { onTermination, sleepMs } from '../util/signals.js';
+import { interruptible, maybeInjectFault, onTermination, sleepMs } from '../util/signals.js';
 
-export interface SnapshotOptions {
+export interface SnapshotOptions extends ProbeSettings {
   durationMs: number;
   json: boolean;
   top: number;
-  netns?: string;
-  tier: 'auto' | Tier;
-  maxPorts: number;
-  maxTuples: number;
 }
 
 /** The sampling step inside a window: new namespaces are picked up this often. */
@@ -27,14 +23,15 @@ const STEP_MS = 1000;
 
 export async function runSnapshot(o: SnapshotOptions): Promise<void> {
   checkPrivileges();
-  const source = new KernelSource({
-    tier: o.tier,
-    netns: o.netns,
-    maxPorts: o.maxPorts,
-    maxTuples: o.maxTuples,
-    rescanMs: STEP_MS,
+  const source = new KernelSource({ ...o, rescanMs: STEP_MS });
+  const stopListening = onTermination(() => source.close(), ['SIGTERM', 'SIGHUP']);
+  // Ctrl-C ends the window early and still prints the report (a second one
+  // kills ctop outright; the kernel then frees everything, nothing is pinned).
+  const ctrlC = interruptible();
+  let interrupted = false;
+  void ctrlC.interrupted.then(() => {
+    interrupted = true;
   });
-  const stopListening = onTermination(() => source.close());
   try {
     await source.start();
     const first = source.sample();
@@ -45,19 +42,23 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
         ExitCode.conntrackInactive,
       );
     }
+    maybeInjectFault();
     process.stderr.write(
       `ctop: ${first.probe.tier} tier, watching ${first.namespaces.length} namespace(s); sampling for ${formatMs(o.durationMs)}\n`,
     );
     const end = performance.now() + o.durationMs;
-    for (let left = o.durationMs; left > 0; left = end - performance.now()) {
-      await sleepMs(Math.min(STEP_MS, left));
-      if (end - performance.now() > 0) source.sample(); // picks up new namespaces
+    for (let left = o.durationMs; left > 0 && !interrupted; left = end - performance.now()) {
+      await Promise.race([sleepMs(Math.min(STEP_MS, left)), ctrlC.interrupted]);
+      // counters are cumulative in the kernel: between the window's two
+      // samples only new namespaces need attention, not the maps
+      if (!interrupted && end - performance.now() > 0) source.rescanIfDue();
     }
     const last = source.sample();
     const snap = buildSnapshot(first, last, { host: hostName(), kernel: release(), top: o.top });
     process.stdout.write(o.json ? `${JSON.stringify(snap, null, 2)}\n` : `${formatSnapshot(snap)}\n`);
   } finally {
     source.close();
+    ctrlC.dispose();
     stopListening();
   }
 }

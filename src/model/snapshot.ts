@@ -80,11 +80,16 @@ export interface SnapshotV1 {
   overflow: {
     /** events not recorded per port / per tuple because the map was full (cumulative since load) */
     portMapFull: number;
+    /** inserts not recorded per tuple */
     tupleMapFull: number;
+    /** drops not recorded per tuple (the drop victims have a map of their own) */
+    dropTupleMapFull: number;
     portMapEntries: number;
     portMapCapacity: number;
     tupleMapEntries: number;
     tupleMapCapacity: number;
+    dropTupleMapEntries: number;
+    dropTupleMapCapacity: number;
     /** drops counted in totals whose packet headers could not be read */
     dropsUnparsed: number;
     /** drops not matched: the per-namespace drop baseline map was full */
@@ -100,8 +105,11 @@ export interface SnapshotV1 {
 export interface WindowOptions {
   host: string;
   kernel: string;
-  /** rows kept in ports/tuples; 0 keeps all */
+  /** rows kept in ports/tuples, busiest first; 0 keeps all */
   top: number;
+  /** with top 0: leave rows in map order, for callers that rank them
+   * themselves (the live UI ranks only what it shows) */
+  unsorted?: boolean;
 }
 
 function keyOfPort(p: PortCount): string {
@@ -112,22 +120,52 @@ function keyOfTuple(t: TupleCount): string {
   return `${t.netns}/${t.family}/${t.proto}/${t.src}/${t.sport}/${t.dst}/${t.dport}`;
 }
 
-function delta<T extends { inserts: number; drops: number }>(a: T[], b: T[], key: (x: T) => string): T[] {
+interface Keyed<T> {
+  row: T;
+  key: string;
+}
+
+/** Rows of `b` that moved since `a`, with their window counts. Each row's key
+ * is built once: with tens of thousands of tuples a tick, key building and
+ * comparing dominate the cost. */
+function delta<T extends { inserts: number; drops: number }>(a: T[], b: T[], key: (x: T) => string): Keyed<T>[] {
   const before = new Map<string, T>();
   for (const x of a) before.set(key(x), x);
-  const out: T[] = [];
+  const out: Keyed<T>[] = [];
   for (const x of b) {
-    const prev = before.get(key(x));
+    const k = key(x);
+    const prev = before.get(k);
     const inserts = x.inserts - (prev?.inserts ?? 0);
     const drops = x.drops - (prev?.drops ?? 0);
-    if (inserts > 0 || drops > 0) out.push({ ...x, inserts, drops });
+    if (inserts > 0 || drops > 0) out.push({ row: { ...x, inserts, drops }, key: k });
   }
   return out;
 }
 
-/** Busiest first: inserts, then drops, then a stable key. */
-function byActivity<T extends { inserts: number; drops: number }>(a: T, b: T): number {
-  return b.inserts - a.inserts || b.drops - a.drops;
+/** Busiest first: inserts, then drops, then the key (a stable order). */
+function busier<T extends { inserts: number; drops: number }>(x: Keyed<T>, y: Keyed<T>): number {
+  return y.row.inserts - x.row.inserts || y.row.drops - x.row.drops || (x.key < y.key ? -1 : x.key > y.key ? 1 : 0);
+}
+
+/** The `top` busiest rows in order (all of them, sorted, for top 0): a
+ * bounded selection, O(n log top), instead of sorting every row. */
+function busiest<T extends { inserts: number; drops: number }>(rows: Keyed<T>[], top: number): T[] {
+  if (top <= 0 || rows.length <= top) return rows.sort(busier).map((k) => k.row);
+  // keep[] stays sorted, busiest first; a row enters only if it beats the last
+  const keep: Keyed<T>[] = [];
+  for (const r of rows) {
+    if (keep.length === top && busier(r, keep[top - 1]!) >= 0) continue;
+    let lo = 0;
+    let hi = keep.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (busier(keep[mid]!, r) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    keep.splice(lo, 0, r);
+    if (keep.length > top) keep.pop();
+  }
+  return keep.map((k) => k.row);
 }
 
 function statDelta(a: CtStats | undefined, b: CtStats): CtStats {
@@ -151,17 +189,16 @@ export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions): SnapshotV
   const perSec = (n: number): number => round((n * 1000) / durationMs);
   const bpf = b.probe.tier !== 'stats';
 
-  const ports = delta(a.ports, b.ports, keyOfPort).sort(
-    (x, y) => byActivity(x, y) || keyOfPort(x).localeCompare(keyOfPort(y)),
-  );
-  const tuples = delta(a.tuples, b.tuples, keyOfTuple).sort(
-    (x, y) => byActivity(x, y) || keyOfTuple(x).localeCompare(keyOfTuple(y)),
-  );
-  const keep = <T>(rows: T[]): T[] => (o.top > 0 ? rows.slice(0, o.top) : rows);
+  const portRows = delta(a.ports, b.ports, keyOfPort);
+  const tupleRows = delta(a.tuples, b.tuples, keyOfTuple);
+  const pick = <T extends { inserts: number; drops: number }>(rows: Keyed<T>[]): T[] =>
+    o.top === 0 && o.unsorted ? rows.map((k) => k.row) : busiest(rows, o.top);
+  const ports = pick(portRows);
+  const tuples = pick(tupleRows);
 
   const before = new Map(a.namespaces.map((n) => [n.inode, n]));
   const nsInserts = new Map<number, number>();
-  for (const p of ports) {
+  for (const { row: p } of portRows) {
     nsInserts.set(p.netns, (nsInserts.get(p.netns) ?? 0) + p.inserts);
   }
   const sum: CtStats = { found: 0, invalid: 0, insert: 0, insertFailed: 0, drop: 0, earlyDrop: 0, error: 0, searchRestart: 0, clashResolve: 0, chainTooLong: 0 };
@@ -222,7 +259,7 @@ export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions): SnapshotV
       chainTooLong: sum.chainTooLong,
       invalid: sum.invalid,
     },
-    ports: keep(ports).map((p) => ({
+    ports: ports.map((p) => ({
       netns: p.netns,
       family: p.family,
       proto: protoName(p.proto),
@@ -231,7 +268,7 @@ export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions): SnapshotV
       inserts: p.inserts,
       drops: p.drops,
     })),
-    tuples: keep(tuples).map((t) => ({
+    tuples: tuples.map((t) => ({
       netns: t.netns,
       family: t.family,
       proto: protoName(t.proto),
@@ -247,14 +284,17 @@ export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions): SnapshotV
     overflow: {
       portMapFull: b.totals.portOverflow,
       tupleMapFull: b.totals.tupleOverflow,
+      dropTupleMapFull: b.totals.dropTupleOverflow,
       portMapEntries: b.ports.length,
       portMapCapacity: b.capacity.ports,
-      tupleMapEntries: b.tuples.length,
+      tupleMapEntries: b.tupleEntries,
       tupleMapCapacity: b.capacity.tuples,
+      dropTupleMapEntries: b.dropTupleEntries,
+      dropTupleMapCapacity: b.capacity.dropTuples,
       dropsUnparsed: b.totals.dropUnparsed,
       netnsMapFull: b.totals.netnsOverflow,
-      portsOmitted: o.top > 0 ? Math.max(0, ports.length - o.top) : 0,
-      tuplesOmitted: o.top > 0 ? Math.max(0, tuples.length - o.top) : 0,
+      portsOmitted: portRows.length - ports.length,
+      tuplesOmitted: tupleRows.length - tuples.length,
     },
     netnsErrors: b.netnsErrors,
   };

@@ -13,6 +13,7 @@ import { checkLayout, type NativeLayout } from './decode.js';
 export interface ProbeOptions {
   maxPorts: number;
   maxTuples: number;
+  maxDropTuples: number;
   /** Network namespace inode to restrict counting to; 0 for all. */
   targetNetns: number;
 }
@@ -22,9 +23,12 @@ export interface NativeProbe {
   seedDrops(netns: number, perCpuDrops: number[]): void;
   nfProgFd(): number;
   readPorts(): Buffer;
-  readTuples(): Buffer;
+  /** The per-tuple insert map, or with `drops` the per-tuple drop map. */
+  readTuples(drops?: boolean): Buffer;
   readTotals(): number[];
-  capacity(): { ports: number; tuples: number };
+  capacity(): { ports: number; tuples: number; dropTuples: number };
+  /** BPF_PROG_TEST_RUN of the netfilter program on a crafted packet; returns its verdict (1 = NF_ACCEPT). */
+  testRunNf(packet: Buffer, pf: number, hook: number): number;
   ncpus(): number;
   close(): void;
 }

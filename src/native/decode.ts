@@ -23,7 +23,7 @@ export const LAYOUT: NativeLayout = {
   tupleCountsOffset: 48,
   tupleSaddrOffset: 12,
   tupleDaddrOffset: 28,
-  totalsCount: 8,
+  totalsCount: 10,
 };
 
 /** Indexes into readTotals(), as enum ctop_total in bpf/ctop.h. */
@@ -35,6 +35,9 @@ export const TOTAL = {
   dropUnparsed: 4,
   netnsOverflow: 5,
   otherNfDrops: 6,
+  dropTupleOverflow: 7,
+  tupleEntries: 8,
+  dropTupleEntries: 9,
 } as const;
 
 export function checkLayout(native: NativeLayout): void {
@@ -119,6 +122,20 @@ export function formatAddr(b: Buffer, fam: Family): string {
   }
   if (best < 0) return groups.join(':');
   return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
+}
+
+/** Joins the insert map's and the drop map's records into one row per tuple. */
+export function mergeTuples(inserts: TupleCount[], drops: TupleCount[]): TupleCount[] {
+  const byKey = new Map<string, TupleCount>();
+  const key = (t: TupleCount): string => `${t.netns}/${t.family}/${t.proto}/${t.src}/${t.sport}/${t.dst}/${t.dport}`;
+  for (const t of inserts) byKey.set(key(t), { ...t, drops: 0 });
+  for (const t of drops) {
+    const k = key(t);
+    const row = byKey.get(k);
+    if (row) row.drops += t.drops;
+    else byKey.set(k, { ...t, inserts: 0 });
+  }
+  return [...byKey.values()];
 }
 
 export function decodeTuples(b: Buffer): TupleCount[] {

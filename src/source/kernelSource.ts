@@ -7,10 +7,10 @@
  * kernels >= 6.4), then "stats" (ctnetlink statistics only, no per-port data).
  */
 import { hostname } from 'node:os';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { CtopError, ExitCode, isNativeError } from '../errors.js';
 import { loadAddon, type Addon, type NativeNetns, type NativeProbe, type CtCpuStat } from '../native/addon.js';
-import { decodePorts, decodeTuples, TOTAL } from '../native/decode.js';
+import { decodePorts, decodeTuples, mergeTuples, TOTAL } from '../native/decode.js';
 import { btfProblem } from '../preflight.js';
 import { resolveNetns, scanNamespaces, type NetnsRef } from './netnsScan.js';
 import {
@@ -31,8 +31,13 @@ export interface KernelSourceOptions {
   netns?: string;
   maxPorts: number;
   maxTuples: number;
+  maxDropTuples: number;
   /** How often to look for new and vanished namespaces. */
   rescanMs: number;
+  /** Read the per-tuple maps on each sample (default). Callers that show no
+   * tuples (the exporter) skip them: reading 16k+ tuples a second is most of
+   * what a 1 Hz sample costs. */
+  readTuples?: boolean;
 }
 
 interface Watched {
@@ -88,6 +93,7 @@ export class KernelSource implements Source {
         this.probe = new this.addon.Probe({
           maxPorts: this.opts.maxPorts,
           maxTuples: this.opts.maxTuples,
+          maxDropTuples: this.opts.maxDropTuples,
           targetNetns: this.target?.inode ?? 0,
         });
       } catch (e) {
@@ -164,7 +170,10 @@ export class KernelSource implements Source {
   /** Attach to namespaces that appeared, let go of those that vanished. */
   private rescan(): void {
     this.lastScanMs = performance.now();
-    const refs = this.target ? [this.target] : scanNamespaces();
+    const refs = this.target ? (targetStillThere(this.target) ? [this.target] : []) : scanNamespaces();
+    if (this.target && refs.length === 0) {
+      this.netnsErrors.set(this.target.inode, { name: this.target.name, error: 'the namespace vanished; ctop let go of it' });
+    }
     const seen = new Set<number>();
     for (const ref of refs) {
       seen.add(ref.inode);
@@ -189,11 +198,17 @@ export class KernelSource implements Source {
     }
   }
 
-  sample(): Sample {
-    if (!this.target && performance.now() - this.lastScanMs >= this.opts.rescanMs) {
+  /** Attach to new namespaces and release vanished ones if a rescan is due;
+   * cheap (no map reads), for callers that only need to keep watching. */
+  rescanIfDue(): void {
+    if (performance.now() - this.lastScanMs >= this.opts.rescanMs) {
       this.rescan();
       this.info = this.describe();
     }
+  }
+
+  sample(): Sample {
+    this.rescanIfDue();
     const namespaces: NetnsSample[] = [];
     for (const w of this.watched.values()) {
       try {
@@ -208,7 +223,9 @@ export class KernelSource implements Source {
         this.netnsErrors.set(w.ref.inode, { name: w.ref.name, error: nativeReason(e) });
       }
     }
-    let totals: Totals = { inserts: 0, drops: 0, portOverflow: 0, tupleOverflow: 0, dropUnparsed: 0, netnsOverflow: 0, otherNfDrops: 0 };
+    let totals: Totals = { inserts: 0, drops: 0, portOverflow: 0, tupleOverflow: 0, dropUnparsed: 0, netnsOverflow: 0, otherNfDrops: 0, dropTupleOverflow: 0 };
+    let dropTupleEntries = 0;
+    let tupleEntries = 0;
     let ports: Sample['ports'] = [];
     let tuples: Sample['tuples'] = [];
     if (this.probe) {
@@ -221,9 +238,14 @@ export class KernelSource implements Source {
         dropUnparsed: t[TOTAL.dropUnparsed] ?? 0,
         netnsOverflow: t[TOTAL.netnsOverflow] ?? 0,
         otherNfDrops: t[TOTAL.otherNfDrops] ?? 0,
+        dropTupleOverflow: t[TOTAL.dropTupleOverflow] ?? 0,
       };
       ports = decodePorts(this.probe.readPorts());
-      tuples = decodeTuples(this.probe.readTuples());
+      tupleEntries = t[TOTAL.tupleEntries] ?? 0;
+      dropTupleEntries = t[TOTAL.dropTupleEntries] ?? 0;
+      if (this.opts.readTuples !== false) {
+        tuples = mergeTuples(decodeTuples(this.probe.readTuples(false)), decodeTuples(this.probe.readTuples(true)));
+      }
     }
     return {
       monoMs: performance.now(),
@@ -235,7 +257,9 @@ export class KernelSource implements Source {
       namespaces,
       max: readSysctl('nf_conntrack_max'),
       buckets: readSysctl('nf_conntrack_buckets'),
-      capacity: this.probe ? this.probe.capacity() : { ports: 0, tuples: 0 },
+      capacity: this.probe ? this.probe.capacity() : { ports: 0, tuples: 0, dropTuples: 0 },
+      tupleEntries,
+      dropTupleEntries,
       netnsErrors: [...this.netnsErrors.values()],
     };
   }
@@ -255,6 +279,15 @@ export class KernelSource implements Source {
     this.closeAll();
     this.probe?.close();
     this.probe = undefined;
+  }
+}
+
+/** --netns: is the namespace still there (same path, same inode)? */
+function targetStillThere(t: NetnsRef): boolean {
+  try {
+    return statSync(t.path).ino === t.inode;
+  } catch {
+    return false;
   }
 }
 

@@ -45,6 +45,7 @@ export interface Totals {
   dropUnparsed: number;
   netnsOverflow: number;
   otherNfDrops: number;
+  dropTupleOverflow: number;
 }
 
 export interface Sample {
@@ -60,7 +61,11 @@ export interface Sample {
   /** Global limits (net.netfilter.*). */
   max: number;
   buckets: number;
-  capacity: { ports: number; tuples: number };
+  capacity: { ports: number; tuples: number; dropTuples: number };
+  /** Entries in the per-tuple insert and drop maps (counted in the kernel;
+   * `tuples` may be empty when the caller skipped reading them). */
+  tupleEntries: number;
+  dropTupleEntries: number;
   /** Namespaces ctop could not watch, and why. */
   netnsErrors: { name: string; error: string }[];
 }

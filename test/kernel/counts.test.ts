@@ -23,7 +23,7 @@ function port(s: Sample, netns: number, family: 'ipv4' | 'ipv6', proto: number, 
 }
 
 function newSource(rescanMs = 1000): KernelSource {
-  return new KernelSource({ tier: 'netfilter', maxPorts: 8192, maxTuples: 16384, rescanMs });
+  return new KernelSource({ tier: 'netfilter', maxPorts: 8192, maxTuples: 16384, maxDropTuples: 4096, rescanMs });
 }
 
 describe('inserts, exact, IPv4 and IPv6, veth and loopback', () => {

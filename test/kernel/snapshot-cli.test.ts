@@ -8,6 +8,11 @@ import type { SnapshotV1 } from '../../src/model/snapshot.js';
 import type { DoctorReport } from '../../src/commands/doctor.js';
 import { createLab, runLoad, startServer, type Lab } from '../lab/netns.js';
 import { expectOneLineError, runCli, startCli, waitNoCtopPrograms } from '../support/cli.js';
+import { killStrayClis } from '../support/cli.js';
+import { afterEach as afterEachKill } from 'vitest';
+
+// a failed assertion must not leave a ctop attached for the next test
+afterEachKill(killStrayClis);
 
 describe('ctop snapshot --json during a flood', () => {
   let lab: Lab;

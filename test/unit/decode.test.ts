@@ -56,3 +56,18 @@ describe('decode', () => {
     expect(() => checkLayout({ ...LAYOUT, tupleRecSize: 60 })).toThrow(/tupleRecSize: 60 != 64/);
   });
 });
+
+describe('mergeTuples', () => {
+  it('joins insert and drop records of the same tuple', async () => {
+    const { mergeTuples } = await import('../../src/native/decode.js');
+    const t = { netns: 1, family: 'ipv4' as const, proto: 17, src: '198.18.0.1', sport: 1, dst: '198.18.0.2', dport: 53 };
+    const merged = mergeTuples(
+      [{ ...t, inserts: 3, drops: 0 }],
+      [{ ...t, inserts: 0, drops: 2 }, { ...t, sport: 2, inserts: 0, drops: 1 }],
+    );
+    expect(merged).toEqual([
+      { ...t, inserts: 3, drops: 2 },
+      { ...t, sport: 2, inserts: 0, drops: 1 },
+    ]);
+  });
+});

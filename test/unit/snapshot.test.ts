@@ -11,11 +11,13 @@ function sample(over: Partial<Sample>): Sample {
     probe: { tier: 'netfilter', programs: [], refused: [] },
     ports: [],
     tuples: [],
-    totals: { inserts: 0, drops: 0, portOverflow: 0, tupleOverflow: 0, dropUnparsed: 0, netnsOverflow: 0, otherNfDrops: 0 },
+    totals: { inserts: 0, drops: 0, portOverflow: 0, tupleOverflow: 0, dropUnparsed: 0, netnsOverflow: 0, otherNfDrops: 0, dropTupleOverflow: 0 },
     namespaces: [{ inode: 1, name: 'host', count: 0, stats: { ...ZERO_STATS }, links: 4 }],
     max: 1000,
     buckets: 256,
-    capacity: { ports: 8192, tuples: 16384 },
+    capacity: { ports: 8192, tuples: 16384, dropTuples: 4096 },
+    tupleEntries: 0,
+    dropTupleEntries: 0,
     netnsErrors: [],
     ...over,
   };
@@ -28,7 +30,7 @@ describe('buildSnapshot', () => {
     const a = sample({
       monoMs: 1000,
       ports: [{ netns: 1, family: 'ipv4', proto: 17, port: 53, inserts: 100, drops: 0 }],
-      totals: { inserts: 100, drops: 0, portOverflow: 0, tupleOverflow: 0, dropUnparsed: 0, netnsOverflow: 0, otherNfDrops: 0 },
+      totals: { inserts: 100, drops: 0, portOverflow: 0, tupleOverflow: 0, dropUnparsed: 0, netnsOverflow: 0, otherNfDrops: 0, dropTupleOverflow: 0 },
       namespaces: [{ inode: 1, name: 'host', count: 100, stats: { ...ZERO_STATS, drop: 5 }, links: 4 }],
     });
     const b = sample({
@@ -38,7 +40,7 @@ describe('buildSnapshot', () => {
         { netns: 1, family: 'ipv6', proto: 6, port: 443, inserts: 60, drops: 0 },
         { netns: 1, family: 'ipv4', proto: 6, port: 22, inserts: 0, drops: 0 },
       ],
-      totals: { inserts: 200, drops: 4, portOverflow: 3, tupleOverflow: 0, dropUnparsed: 0, netnsOverflow: 0, otherNfDrops: 0 },
+      totals: { inserts: 200, drops: 4, portOverflow: 3, tupleOverflow: 0, dropUnparsed: 0, netnsOverflow: 0, otherNfDrops: 0, dropTupleOverflow: 0 },
       namespaces: [{ inode: 1, name: 'host', count: 250, stats: { ...ZERO_STATS, drop: 9, earlyDrop: 2 }, links: 4 }],
     });
     const s = buildSnapshot(a, b, OPTS);
@@ -91,7 +93,7 @@ describe('buildSnapshot', () => {
       monoMs: 1000,
       ports: [{ netns: 1, family: 'ipv4', proto: 17, port: 5000, inserts: 0, drops: 15 }],
       tuples: [{ netns: 1, family: 'ipv6', proto: 17, src: '2001:2::1', sport: 40000, dst: '2001:2::2', dport: 5000, inserts: 0, drops: 1 }],
-      totals: { inserts: 0, drops: 15, portOverflow: 0, tupleOverflow: 0, dropUnparsed: 0, netnsOverflow: 0, otherNfDrops: 0 },
+      totals: { inserts: 0, drops: 15, portOverflow: 0, tupleOverflow: 0, dropUnparsed: 0, netnsOverflow: 0, otherNfDrops: 0, dropTupleOverflow: 0 },
       namespaces: [{ inode: 1, name: 'host', count: 20, stats: { ...ZERO_STATS, drop: 15 }, links: 4 }],
     });
     const text = formatSnapshot(buildSnapshot(sample({}), b, OPTS));
