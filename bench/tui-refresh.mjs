@@ -1,0 +1,164 @@
+#!/usr/bin/env node
+// What one refresh of the live screen costs with 64,000 tracked tuples: CPU
+// time (process.cpuUsage, user + system) around one tick (read the source,
+// update the model, compute and draw every panel into a blessed screen
+// writing to a null terminal), and the process's peak resident memory.
+//
+//   npx tsc -p tsconfig.json && node bench/tui-refresh.mjs [--tuples 64000] [--ticks 200]
+//
+// Two sources, each in every view of the top-talkers table:
+//   replay: windows of a synthetic recording (what `ctop --replay` does per tick)
+//   live:   a fake Source whose cumulative samples change all 64,000 tuples
+//           every tick (the worst case), through LiveWindows and the same
+//           buildSnapshot the kernel source uses; the native map read itself
+//           is not included (no root, no addon).
+// Needs no root and sends no traffic.
+import { PassThrough, Writable } from 'node:stream';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const dist = (p) => import(join(ROOT, 'dist', p));
+const { Controller } = await dist('tui/controller.js');
+const { TuiScreen } = await dist('tui/screen.js');
+const { LiveWindows } = await dist('tui/windowSource.js');
+const { buildSnapshot } = await dist('model/snapshot.js');
+
+function arg(name, dflt) {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? Number(process.argv[i + 1]) : dflt;
+}
+const TUPLES = arg('--tuples', 64_000);
+const TICKS = arg('--ticks', 200);
+// --path replay|live|all: peak RSS is per process, so measure each path in a process of its own.
+const PATH = (() => {
+  const i = process.argv.indexOf('--path');
+  return i > 0 ? process.argv[i + 1] : 'all';
+})();
+const WARMUP = 20;
+const COLS = 80;
+const ROWS = 24;
+
+process.env.TERM = 'xterm-256color';
+
+/** A terminal that discards what it is sent: blessed still formats every byte. */
+function nullTerminal() {
+  let bytes = 0;
+  const output = new Writable({
+    write(chunk, _enc, cb) {
+      bytes += chunk.length;
+      cb();
+    },
+  });
+  Object.assign(output, { isTTY: true, columns: COLS, rows: ROWS });
+  const input = new PassThrough();
+  return { input, output, bytes: () => bytes };
+}
+
+const NS = [4026531840, 4026532001, 4026532002, 4026532003];
+const addr = (i) => `198.18.${(i >> 8) & 255}.${i & 255}`;
+
+/** Cumulative sample number `n`: every tuple has gained inserts since n - 1. */
+function sample(n) {
+  const tuples = new Array(TUPLES);
+  for (let i = 0; i < TUPLES; i++) {
+    tuples[i] = { netns: NS[i & 3], family: 'ipv4', proto: i % 5 === 0 ? 6 : 17, src: addr(i >> 4), sport: 1024 + (i & 0x7fff), dst: '198.19.0.1', dport: 53 + (i % 200), inserts: n * (1 + (i % 7)), drops: i % 97 === 0 ? n : 0 };
+  }
+  const ports = [];
+  for (let p = 0; p < 200; p++) ports.push({ netns: NS[p & 3], family: 'ipv4', proto: 17, port: 53 + p, inserts: n * (320 - p), drops: p % 10 === 0 ? n : 0 });
+  const stats = { found: 0, invalid: 0, insert: 0, insertFailed: 0, drop: n * 660, earlyDrop: 0, error: 0, searchRestart: 0, clashResolve: 0, chainTooLong: 0 };
+  return {
+    monoMs: n * 1000,
+    wallTime: new Date(Date.UTC(2026, 0, 1, 0, 0, n)).toISOString(),
+    probe: { tier: 'netfilter', programs: [], refused: [] },
+    ports,
+    tuples,
+    totals: { inserts: n * TUPLES * 4, drops: n * 660, portOverflow: 0, tupleOverflow: 0, dropUnparsed: 0, netnsOverflow: 0, otherNfDrops: 0, dropTupleOverflow: 0 },
+    namespaces: NS.map((inode, k) => ({ inode, name: k === 0 ? 'host' : `ns${k}`, count: 16_000 + n * 10 * (k + 1), stats, links: 2 })),
+    max: 262_144,
+    buckets: 65_536,
+    capacity: { ports: 8192, tuples: 131_072, dropTuples: 4096 },
+    dropTupleEntries: 660,
+    netnsErrors: [],
+  };
+}
+
+class FakeSource {
+  n = 0;
+  async start() {}
+  sample() {
+    return sample(++this.n);
+  }
+  close() {}
+}
+
+const where = { host: 'bench', kernel: '6.18' };
+
+function replaySource(windows) {
+  let i = 0;
+  // A fresh object per tick, as a real recording has one per window: no cache may carry over.
+  return { label: 'replay bench', next: () => ({ ...windows[i++ % windows.length] }), close() {} };
+}
+
+function stats(us) {
+  const s = [...us].sort((a, b) => a - b);
+  const at = (q) => s[Math.min(s.length - 1, Math.floor(q * s.length))];
+  return { medianMs: at(0.5) / 1000, p95Ms: at(0.95) / 1000, maxMs: s[s.length - 1] / 1000 };
+}
+
+async function run(name, source, viewIndex) {
+  const term = nullTerminal();
+  const screen = new TuiScreen({ color: true, input: term.input, output: term.output });
+  const c = new Controller(source, 1000, { color: true });
+  c.state = { ...c.state, viewIndex };
+  const costs = [];
+  for (let t = 0; t < WARMUP + TICKS; t++) {
+    const before = process.cpuUsage();
+    c.tick();
+    screen.draw(c.frame(COLS, ROWS, { label: source.label }));
+    const d = process.cpuUsage(before);
+    if (t >= WARMUP) costs.push(d.user + d.system);
+    // Let blessed's writes and the GC run between ticks, as the real clock does.
+    await new Promise((r) => setImmediate(r));
+  }
+  screen.destroy();
+  const r = stats(costs);
+  console.log(`${name.padEnd(22)} median ${r.medianMs.toFixed(2).padStart(6)} ms  p95 ${r.p95Ms.toFixed(2).padStart(6)} ms  max ${r.maxMs.toFixed(2).padStart(6)} ms`);
+  return r;
+}
+
+const views = ['ports', 'tuples', 'sources', 'namespaces'];
+console.log(`ctop live screen, one refresh, ${TUPLES} tuples, ${COLS}x${ROWS}, ${TICKS} ticks after ${WARMUP} warm-up (node ${process.version})`);
+
+// Replay: a few distinct windows, built once (as readRecording does at start).
+const windows = [];
+for (let n = 1; n <= 3 && PATH !== 'live'; n++) windows.push(buildSnapshot(sample(n), sample(n + 1), { ...where, top: 0 }));
+if (PATH !== 'live') for (const [i, v] of views.entries()) await run(`replay, ${v}`, replaySource(windows), i);
+windows.length = 0;
+
+// Live: the fake source and buildSnapshot run inside every tick.
+if (PATH !== 'replay') {
+  for (const [i, v] of views.entries()) {
+    const live = new LiveWindows(new FakeSource(), where);
+    await live.start();
+    await run(`live, ${v}`, live, i);
+  }
+}
+
+// buildSnapshot alone (src/model/snapshot.ts), to show what part of a live tick is the window model.
+if (PATH !== 'replay') {
+  const a = sample(1);
+  const b = sample(2);
+  const costs = [];
+  for (let t = 0; t < 60; t++) {
+    const before = process.cpuUsage();
+    buildSnapshot(a, b, { ...where, top: 0 });
+    const d = process.cpuUsage(before);
+    if (t >= 10) costs.push(d.user + d.system);
+  }
+  const r = stats(costs);
+  console.log(`${'buildSnapshot only'.padEnd(22)} median ${r.medianMs.toFixed(2).padStart(6)} ms  p95 ${r.p95Ms.toFixed(2).padStart(6)} ms`);
+}
+
+const peakMb = process.resourceUsage().maxRSS / 1024;
+console.log(`peak RSS ${peakMb.toFixed(0)} MB`);

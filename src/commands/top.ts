@@ -1,0 +1,119 @@
+/**
+ * `ctop top` (also `ctop` with no command): the live screen. One refresh
+ * clock: every --interval it reads the source once, updates the model once
+ * and draws every panel once; keys redraw without reading the source. A
+ * failed read shows a full-screen message and is retried every second.
+ */
+import { release } from 'node:os';
+import type { Command } from 'commander';
+import { CtopError, ExitCode } from '../errors.js';
+import { oneLine } from '../io/recording.js';
+import { checkPrivileges } from '../preflight.js';
+import { KernelSource, hostName } from '../source/kernelSource.js';
+import { parseDurationMs } from '../util/duration.js';
+import { maybeInjectFault, onTermination } from '../util/signals.js';
+import { Controller } from '../tui/controller.js';
+import { ReplayWindows } from '../tui/replaySource.js';
+import { TuiScreen } from '../tui/screen.js';
+import { LiveWindows, type WindowSource } from '../tui/windowSource.js';
+import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
+
+export interface TopOptions extends ProbeSettings {
+  intervalMs: number;
+  replay?: string;
+}
+
+/** NO_COLOR (https://no-color.org): present and not empty turns colour off. */
+export function colourWanted(env: NodeJS.ProcessEnv = process.env): boolean {
+  return !(env.NO_COLOR !== undefined && env.NO_COLOR !== '');
+}
+
+export function registerTop(program: Command): void {
+  addProbeFlags(
+    program
+      .command('top', { isDefault: true })
+      .description('the live screen: table fill, rates, top talkers, drops, hash buckets, NOTRACK candidates (the default)')
+      .option('-i, --interval <time>', 'refresh interval (200ms, 1s, 5s)', '1s')
+      .option('--replay <file>', 'play a recording (ctop record, or one `ctop snapshot --json`) instead of the kernel; needs no root'),
+  )
+    // As the default command, `ctop frobnicate` lands here: say what is wrong rather than "too many arguments".
+    .allowExcessArguments(true)
+    .action((opts: ProbeFlags & { interval: string; replay?: string }, cmd: Command) => {
+      if (cmd.args.length > 0) {
+        throw new CtopError(`unknown command '${oneLine(cmd.args[0] ?? '', 60)}'`, '`ctop --help` lists the commands', ExitCode.usage);
+      }
+      return runTop({
+        ...parseProbeFlags(opts),
+        intervalMs: parseDurationMs(opts.interval, '--interval', 100, 3_600_000),
+        replay: opts.replay,
+      });
+    });
+}
+
+function needTerminal(): void {
+  if (!process.stdout.isTTY || !process.stdin.isTTY) {
+    throw new CtopError('the live screen needs a terminal', 'for a report in a pipe or a file use `ctop snapshot` (or --json)', ExitCode.usage);
+  }
+}
+
+async function openSource(o: TopOptions): Promise<WindowSource> {
+  if (o.replay !== undefined) {
+    // The file first: a wrong path is the likelier mistake.
+    const replay = new ReplayWindows(o.replay);
+    needTerminal();
+    return replay;
+  }
+  needTerminal();
+  checkPrivileges();
+  // Namespaces are looked for at the refresh pace (at most once a second).
+  const live = new LiveWindows(new KernelSource({ ...o, rescanMs: Math.max(1000, o.intervalMs) }), { host: hostName(), kernel: release() });
+  try {
+    await live.start();
+  } catch (e) {
+    live.close();
+    throw e;
+  }
+  return live;
+}
+
+export async function runTop(o: TopOptions): Promise<void> {
+  // Errors before the screen opens (no root, a bad file) print as usual.
+  const source = await openSource(o);
+  const controller = new Controller(source, o.intervalMs, { color: colourWanted() });
+  const screen = new TuiScreen({ color: colourWanted() });
+  let timer: NodeJS.Timeout | undefined;
+  const cleanup = (): void => {
+    if (timer) clearTimeout(timer);
+    screen.destroy();
+    source.close();
+  };
+  // SIGTERM, SIGHUP, SIGINT and a crash (cli.ts runs the cleanups) all give the terminal back.
+  const stopListening = onTermination(cleanup);
+  const info = (): { label: string; replay?: { index: number; total: number; ended: boolean } } => ({
+    label: source.label,
+    ...(source.position ? { replay: source.position() } : {}),
+  });
+  const draw = (): void => screen.draw(controller.frame(screen.cols, screen.rows, info()));
+
+  try {
+    await new Promise<void>((resolve) => {
+      const tick = (): void => {
+        const delayMs = controller.tick();
+        draw();
+        timer = setTimeout(tick, delayMs);
+      };
+      screen.onKey((ch, key) => {
+        if (controller.key(ch, key)) {
+          if (controller.quit) resolve();
+          else draw();
+        }
+      });
+      screen.onResize(draw);
+      tick();
+      maybeInjectFault(); // test-only (CTOP_TEST_FAULT=uncaught): proves a crash restores the terminal
+    });
+  } finally {
+    stopListening();
+    cleanup();
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * The hash-bucket panel until a measured census exists: under a uniform hash,
+ * the number of entries in one bucket is Poisson-distributed with
+ * lambda = entries / buckets, so the expected number of buckets holding k
+ * entries is P(k) * buckets. Pure: no I/O.
+ */
+
+export interface BucketModel {
+  /** "model": computed from the count; "measured" is for a later census. */
+  kind: 'model';
+  lambda: number;
+  /** Load factor: entries per bucket (equals lambda under this model). */
+  loadFactor: number;
+  buckets: number;
+  /** Expected bucket counts for chain length 0..maxK-1, and the last slot for maxK or more. */
+  histogram: { k: number; orMore: boolean; buckets: number }[];
+  /** Expected length of the chain a lookup walks (for an entry present): 1 + lambda. */
+  meanHitChain: number;
+}
+
+/** Chain lengths 0..7 and "8 or more", as the issue asks. */
+export const MAX_K = 8;
+
+export function bucketModel(entries: number, buckets: number, maxK = MAX_K): BucketModel {
+  const lambda = buckets > 0 ? Math.max(0, entries) / buckets : 0;
+  const histogram: BucketModel['histogram'] = [];
+  // P(k) = e^-λ λ^k / k!, built iteratively so large λ does not overflow k!.
+  let p = Math.exp(-lambda);
+  let below = 0;
+  for (let k = 0; k < maxK; k++) {
+    histogram.push({ k, orMore: false, buckets: p * buckets });
+    below += p;
+    p = (p * lambda) / (k + 1);
+  }
+  // The tail is what is left, never negative through rounding.
+  histogram.push({ k: maxK, orMore: true, buckets: Math.max(0, 1 - below) * buckets });
+  return { kind: 'model', lambda, loadFactor: lambda, buckets, histogram, meanHitChain: 1 + lambda };
+}
+
+/** The label the panel shows, so nobody mistakes the model for a measurement. */
+export function bucketModelLabel(m: BucketModel): string {
+  return `model (uniform hash, Poisson λ=${m.lambda < 10 ? m.lambda.toFixed(2) : m.lambda.toFixed(1)})`;
+}

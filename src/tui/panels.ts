@@ -1,0 +1,288 @@
+/**
+ * The text of every panel, as lines of blessed-tagged text that fit the
+ * given inner width and height. Pure: the screen module only places these
+ * lines; unit tests read them directly.
+ */
+import type { SnapshotV1 } from '../model/snapshot.js';
+import { bucketModel, bucketModelLabel } from '../model/bucketModel.js';
+import { NOTRACK_CAVEAT, notrackCandidates, notrackRules } from '../model/notrack.js';
+import { formatTimeToFull, fullestCount } from '../model/timeToFull.js';
+import { portIsIcmpType } from '../model/proto.js';
+import { formatMs } from '../util/duration.js';
+import { helpLines, hintLine } from './keys.js';
+import type { TuiModel } from './model.js';
+import { currentView, type UiState } from './state.js';
+import { SORT_LABEL, VIEWS, type Selection, type SortKey, type TalkerRow } from './talkers.js';
+import { bar, bold, clean, count, esc, fg, fit, fitRight, inverse, percent, rate, sparkline, type Paint } from './text.js';
+
+export interface SourceInfo {
+  /** "live" or "replay FILE". */
+  label: string;
+  intervalMs: number;
+  replay?: { index: number; total: number; ended: boolean };
+}
+
+export function headerLine(m: TuiModel, st: UiState, info: SourceInfo, width: number): string {
+  const s = m.current;
+  // Host first: over SSH it is what tells one screen from another. The kernel
+  // release needs no label; the rest do.
+  const left = ` ctop  ${s ? clean(s.host) : '…'}  ${s ? clean(s.kernel) : '…'}  tier ${s ? clean(s.probe.tier) : '…'}  every ${formatMs(info.intervalMs)}`;
+  let state = st.paused ? 'PAUSED' : 'LIVE';
+  if (info.replay) {
+    const pos = `replay ${info.replay.index}/${info.replay.total}`;
+    state = st.paused ? `PAUSED ${pos}` : info.replay.ended ? `${pos} end` : pos;
+  }
+  const right = ` ${state} `;
+  const room = Math.max(0, width - right.length);
+  return inverse(esc(fit(left, room)) + bold(esc(right)));
+}
+
+function fillColour(p: Paint, ratio: number, text: string): string {
+  return fg(p, ratio >= 0.9 ? 'red' : ratio >= 0.7 ? 'yellow' : 'green', text);
+}
+
+/** Table fill: the fullest namespace's count against nf_conntrack_max, its net growth and time to full. */
+export function gaugeLine(m: TuiModel, width: number, p: Paint): string {
+  const s = m.current;
+  if (!s) return fit(' waiting for the first window…', width);
+  const fullest = fullestCount(s).count;
+  const ratio = s.table.max > 0 ? fullest / s.table.max : 0;
+  const growth = m.netGrowthPerSec;
+  const growthText = growth === null ? 'net —' : `net ${growth >= 0 ? '+' : '−'}${rate(Math.abs(growth))}/s`;
+  const multi = s.namespaces.filter((n) => n.count > 0).length > 1 ? ' (fullest ns)' : '';
+  const tail = ` ${percent(ratio)}  ${count(fullest)}/${count(s.table.max)}${multi}  ${growthText}  full in ${formatTimeToFull(m.timeToFullSec)}`;
+  const barWidth = Math.max(0, width - 7 - tail.length);
+  const head = ' table ';
+  if (barWidth < 5) return fit(`${head}${tail.trimStart()}`, width);
+  return `${bold(head)}${fillColour(p, ratio, bar(ratio, barWidth))}${esc(tail)}`;
+}
+
+const RATE_ROWS: { label: string; key: keyof TuiModel['history']; bad: boolean }[] = [
+  { label: 'inserts', key: 'insertsPerSec', bad: false },
+  { label: 'drops', key: 'dropsPerSec', bad: true },
+  { label: 'early drop', key: 'earlyDropsPerSec', bad: true },
+  { label: 'ins failed', key: 'insertFailedPerSec', bad: true },
+];
+
+/** Four sparklines: inserts/s, drops/s, early drops/s, insert_failed/s. */
+export function ratesLines(m: TuiModel, width: number, height: number, p: Paint): string[] {
+  const out: string[] = [];
+  const labelW = 11;
+  const valueW = 8;
+  const sparkW = Math.max(0, width - labelW - valueW - 1);
+  for (const r of RATE_ROWS.slice(0, Math.max(0, height))) {
+    const series = m.history[r.key] as (number | null)[];
+    const last = series.length > 0 ? series[series.length - 1]! : 0;
+    const valueText = last === null ? 'n/a' : rate(last);
+    const line = `${r.label.padEnd(labelW)}${sparkline(series, sparkW)} ${fitRight(valueText, valueW)}`;
+    out.push(r.bad && last !== null && last > 0 ? fg(p, 'red', esc(line)) : esc(line));
+  }
+  return out;
+}
+
+/** The chain-length histogram of the uniform-hash model. */
+export function bucketLines(s: SnapshotV1 | undefined, width: number, height: number): string[] {
+  if (!s) return [];
+  if (s.table.buckets <= 0) return [fit('no bucket count (nf_conntrack_buckets)', width)];
+  const m = bucketModel(s.table.count, s.table.buckets);
+  const label = bucketModelLabel(m);
+  const peak = Math.max(...m.histogram.map((h) => h.buckets));
+  const kName = (h: { k: number; orMore: boolean }): string => `${h.k}${h.orMore ? '+' : ''}`;
+  const out: string[] = [fit(label, width)];
+  if (height >= m.histogram.length + 2) {
+    // Room for one row per chain length.
+    const barW = Math.max(1, width - 16);
+    for (const h of m.histogram) {
+      const n = h.buckets >= 1 ? count(h.buckets) : h.buckets > 0 ? '<1' : '0';
+      out.push(fit(`${kName(h).padStart(2)} ${fitRight(n, 11)} ${'█'.repeat(Math.round((h.buckets / peak) * barW))}`, width));
+    }
+  } else {
+    const col = Math.max(3, Math.min(6, Math.floor(width / m.histogram.length)));
+    out.push(m.histogram.map((h) => sparkBlock(h.buckets, peak).repeat(col - 1).padEnd(col)).join(''));
+    out.push(fit(m.histogram.map((h) => kName(h).padEnd(col)).join(''), width));
+  }
+  out.push(fit(`load ${m.loadFactor.toFixed(2)}  chain≥8 ${count(m.histogram.at(-1)!.buckets)}  buckets ${count(s.table.buckets)}`, width));
+  return out.slice(0, Math.max(0, height)).map(esc);
+}
+
+function sparkBlock(v: number, max: number): string {
+  if (v <= 0 || max <= 0) return ' ';
+  // Square-root scale: the tail (long chains) would vanish on a linear one.
+  return '▁▂▃▄▅▆▇█'[Math.min(7, Math.ceil(Math.sqrt(v / max) * 8) - 1)] ?? ' ';
+}
+
+export function talkersTitle(st: UiState, sel: Selection | undefined): string {
+  const tabs = VIEWS.map((v, i) => (i === st.viewIndex ? `[${v.title}]` : v.title)).join(' ');
+  const filter = st.filter.text ? `  filter ${clean(st.filter.text)} (${sel?.total ?? 0})` : '';
+  return ` ${tabs}  by ${SORT_LABEL[st.sort[currentView(st)]]}${filter} `;
+}
+
+/** Which page of rows is shown: pages, so the table does not scroll under the reader every refresh. */
+export function pageStart(selected: number, visible: number): number {
+  return visible > 0 ? Math.floor(Math.max(0, selected) / visible) * visible : 0;
+}
+
+/** Rows `limit` should ask for, so the page holding the selection is complete. */
+export function rowsNeeded(selected: number, visible: number): number {
+  return pageStart(selected, visible) + Math.max(1, visible);
+}
+
+export function talkersLines(sel: Selection | undefined, st: UiState, width: number, height: number, p: Paint): string[] {
+  const view = currentView(st);
+  const sort: SortKey = st.sort[view];
+  const numW = 9;
+  const pctW = 7;
+  // A tuple needs the room more than its namespace does (Enter shows it).
+  const secondW = width >= 100 ? 16 : view === 'tuples' ? 0 : 10;
+  const labelW = Math.max(8, width - secondW - 2 * numW - 2 * pctW - 1);
+  const mark = (k: SortKey, t: string): string => (sort === k ? `${t}▼` : t);
+  const secondName = view === 'namespaces' ? 'entries' : 'netns';
+  const head =
+    fit(` ${mark('name', { ports: 'port', tuples: '5-tuple', sources: 'source', namespaces: 'namespace' }[view])}`, labelW) +
+    (secondW > 0 ? fitRight(secondName, secondW) : '') +
+    fitRight(mark('inserts', 'ins/s'), numW) +
+    fitRight(mark('drops', 'drops/s'), numW) +
+    fitRight('share', pctW) +
+    fitRight(mark('occupancy', 'occ'), pctW);
+  const out = [bold(esc(fit(head, width)))];
+  const visible = Math.max(0, height - 1);
+  if (!sel || sel.total === 0) {
+    const why = !sel
+      ? 'waiting for data…'
+      : st.filter.text
+        ? 'no row matches the filter (/ to change it, Esc clears it)'
+        : view === 'namespaces' || view === 'ports' || sel.total === 0
+          ? 'nothing new in this window'
+          : '';
+    if (visible > 0) out.push(fit(` ${why}`, width));
+    return out;
+  }
+  const start = pageStart(st.selected, visible);
+  for (let i = start; i < Math.min(start + visible, sel.total, start + sel.rows.length); i++) {
+    const r = sel.rows[i];
+    if (!r) break;
+    const second = view === 'namespaces' ? (r.entries === null ? '—' : count(r.entries)) : clean(r.nsName);
+    const line =
+      fit(` ${clean(r.label)}`, labelW) +
+      (secondW > 0 ? fitRight(fit(second, secondW - 1).trimEnd(), secondW) : '') +
+      fitRight(rate(r.insertsPerSec), numW) +
+      fitRight(rate(r.dropsPerSec), numW) +
+      fitRight(percent(r.share), pctW) +
+      fitRight(percent(r.occupancy), pctW);
+    const text = esc(fit(line, width));
+    out.push(i === st.selected ? inverse(text) : r.dropsPerSec > 0 ? fg(p, 'red', text) : text);
+  }
+  return out;
+}
+
+function tupleText(t: { proto: string; src: string; sport: number; dst: string; dport: number; family: string }): string {
+  const hp = (a: string, port: number): string => (t.family === 'ipv6' ? `[${a}]:${port}` : `${a}:${port}`);
+  return `${t.proto} ${hp(t.src, t.sport)} → ${hp(t.dst, t.dport)}`;
+}
+
+/** What conntrack refused: rates, then the ports and the tuples it refused. */
+export function dropsLines(s: SnapshotV1 | undefined, width: number, height: number, p: Paint): string[] {
+  if (!s) return [];
+  const r = s.rates;
+  const out: string[] = [];
+  const head = fit(`drops ${rate(r.dropsPerSec)}/s early ${rate(r.earlyDropsPerSec)}/s failed ${rate(r.insertFailedPerSec)}/s`, width);
+  out.push(r.dropsPerSec > 0 || r.earlyDropsPerSec > 0 || r.insertFailedPerSec > 0 ? fg(p, 'red', esc(head)) : esc(head));
+  const ports = s.ports.filter((x) => x.drops > 0).sort((a, b) => b.drops - a.drops);
+  const tuples = s.tuples.filter((x) => x.drops > 0).sort((a, b) => b.drops - a.drops);
+  if (ports.length === 0 && tuples.length === 0) {
+    out.push(fit(s.totals.drops > 0 ? 'refused packets not matched to a tuple' : 'nothing refused in this window', width));
+    return out.slice(0, height).map((l, i) => (i === 0 ? l : esc(l)));
+  }
+  const portText = ports
+    .slice(0, 6)
+    .map((x) => `${x.proto}/${portIsIcmpType(x.protoNum) ? `type ${x.port}` : x.port} ${count(x.drops)}`)
+    .join(', ');
+  out.push(esc(fit(`ports: ${portText}`, width)));
+  for (const t of tuples.slice(0, Math.max(0, height - out.length))) {
+    const n = ` ${count(t.drops)}`;
+    out.push(esc(fit(clean(tupleText(t)), width - n.length) + n));
+  }
+  return out.slice(0, Math.max(0, height));
+}
+
+/** The ports with the largest share of inserts, ranked. */
+export function notrackLines(s: SnapshotV1 | undefined, width: number, height: number): string[] {
+  if (!s) return [];
+  if (s.totals.inserts === null) return [fit('needs the netfilter tier (per-port inserts)', width)].map(esc);
+  const c = notrackCandidates(s, Math.max(1, height - 1));
+  if (c.length === 0) return [fit('no new tcp/udp/sctp flows in this window', width)].map(esc);
+  const out = c.map((x, i) =>
+    fit(`${i + 1} ${x.proto}/${x.port} ${x.family === 'ipv6' ? 'v6' : 'v4'}`, width - 16) + fitRight(percent(x.share), 8) + fitRight(rate(x.inserts / Math.max(0.001, s.durationMs / 1000)), 8),
+  );
+  out.push(fit('suggestion only · n: show rules', width));
+  return out.slice(0, Math.max(0, height)).map(esc);
+}
+
+/** The `n` overlay: the rules for each candidate, and why they are only a suggestion. */
+export function notrackRuleLines(s: SnapshotV1 | undefined): string[] {
+  const out = [`NOTRACK: ${NOTRACK_CAVEAT}`, ''];
+  if (!s || s.totals.inserts === null) return [...out, 'No per-port inserts (statistics tier): nothing to rank.'].map(esc);
+  const cands = notrackCandidates(s, 3);
+  if (cands.length === 0) return [...out, 'No new tcp/udp/sctp flows in this window.'].map(esc);
+  for (const [i, c] of cands.entries()) {
+    out.push(`${i + 1}. ${c.proto} port ${c.port} (${c.family}): ${percent(c.share)} of inserts, in ${c.namespaces.map(clean).join(', ')}`);
+    // Table and chain lines are the same for every candidate: print them once.
+    out.push(...notrackRules(c).filter((l, _j) => i === 0 || l.includes(' rule ')).map((l) => `   ${l}`));
+    out.push('');
+  }
+  out.push('The rules assume this host serves the port (requests in, replies out).');
+  out.push('Run them in the namespace the traffic is in (ip netns exec NAME …).');
+  out.push('', 'Esc or n closes.');
+  return out.map(esc);
+}
+
+export function detailsLines(row: TalkerRow | undefined): string[] {
+  if (!row) return ['Nothing selected.', '', 'Esc or Enter closes.'];
+  const details = row.details();
+  const w = Math.max(...details.map(([k]) => k.length));
+  return [bold(esc(clean(row.label))), '', ...details.map(([k, v]) => esc(`${k.padEnd(w)}  ${clean(v)}`)), '', 'Esc or Enter closes.'];
+}
+
+export function helpScreenLines(): string[] {
+  return [
+    bold('Keys'),
+    '',
+    ...helpLines().map(esc),
+    '',
+    esc('Table fill is the fullest namespace (the limit applies to each one); time'),
+    esc('to full uses the net growth of its count. Hash buckets are a model until a'),
+    esc('census exists. README.md, "Live UI", says more. Esc or ? closes.'),
+  ];
+}
+
+export function footerLine(st: UiState, width: number, p: Paint): string {
+  if (st.input !== null) {
+    const err = st.inputError ? `  ${st.inputError}` : '';
+    return esc(fit(`/ filter: ${clean(st.input)}█`, Math.max(0, width - err.length))) + fg(p, 'red', esc(err));
+  }
+  return esc(fit(` ${hintLine()}`, width));
+}
+
+export function errorLines(error: { message: string; hint?: string }, attempts: number, width: number): string[] {
+  const wrap = (t: string): string[] => {
+    const out: string[] = [];
+    let rest = clean(t);
+    const w = Math.max(10, width - 6);
+    while (rest.length > w) {
+      const cut = rest.lastIndexOf(' ', w) > w / 2 ? rest.lastIndexOf(' ', w) : w;
+      out.push(rest.slice(0, cut));
+      rest = rest.slice(cut).trimStart();
+    }
+    out.push(rest);
+    return out;
+  };
+  return [
+    bold('ctop: the data source failed'),
+    '',
+    ...wrap(error.message).map(esc),
+    ...(error.hint ? ['', ...wrap(`hint: ${error.hint}`).map(esc)] : []),
+    '',
+    esc(`Retrying every second (attempt ${attempts}).`),
+    esc('q quits.'),
+  ];
+}

@@ -1,0 +1,322 @@
+/**
+ * The live screen, driven as an operator would: the real program (dist/, via
+ * bin/ctop) in a tmux pane at 80x24, keys through send-keys, the screen read
+ * back with capture-pane. It plays fixture recordings (--replay), so it needs
+ * no root; it lives in the kernel project only because that project runs
+ * files one at a time. Every wait polls for the expected text with a
+ * deadline; the tmux server is this file's own and is killed at the end.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CLI, ROOT } from '../support/cli.js';
+import { fixtureWindow, recordingText } from '../support/tuiFixtures.js';
+
+const SERVER = `ctop-test-${process.pid}`;
+const WAIT_MS = 10_000;
+let dir = '';
+let session = '';
+let sessions = 0;
+
+function tmux(...args: string[]): string {
+  const r = spawnSync('tmux', ['-L', SERVER, '-f', '/dev/null', ...args], { encoding: 'utf8', timeout: 10_000 });
+  if (r.status !== 0) throw new Error(`tmux ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/** Starts ctop in a new 80x24 session; the pane's shell prints ctop's exit status, then waits. */
+function start(args: string[], env: Record<string, string> = {}, size: [number, number] = [80, 24]): void {
+  session = `s${++sessions}`;
+  const vars = Object.entries({ LANG: 'C.UTF-8', TERM: 'xterm-256color', ...env })
+    .map(([k, v]) => `${k}=${q(v)}`)
+    .join(' ');
+  const cmd = `printf 'shell before ctop\\n'; env -u NO_COLOR -u CTOP_TEST_FAULT ${vars} ${q(process.execPath)} ${q(CLI)} ${args.map(q).join(' ')}; echo "ctop-exit=$?"; exec sleep 600`;
+  tmux('new-session', '-d', '-s', session, '-x', String(size[0]), '-y', String(size[1]), cmd);
+}
+
+function screen(escapes = false): string {
+  return tmux('capture-pane', '-p', ...(escapes ? ['-e'] : []), '-t', session);
+}
+
+function keys(...k: string[]): void {
+  tmux('send-keys', '-t', session, ...k);
+}
+
+async function waitFor(what: RegExp | ((s: string) => boolean), timeoutMs = WAIT_MS): Promise<string> {
+  const test = typeof what === 'function' ? what : (s: string): boolean => what.test(s);
+  const end = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    last = screen();
+    // A capture can land in the middle of a redraw: only a screen that holds
+    // still for one more poll counts.
+    if (test(last)) {
+      await new Promise((r) => setTimeout(r, 40));
+      const again = screen();
+      if (again === last) return last;
+      continue;
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${String(what)}; screen:\n${last}`);
+    await new Promise((r) => setTimeout(r, 40));
+  }
+}
+
+/** Sends keys and waits for the screen to show `after`. */
+async function press(after: RegExp, ...k: string[]): Promise<string> {
+  keys(...k);
+  return waitFor(after);
+}
+
+function paneInfo(format: string): string {
+  return tmux('display-message', '-p', '-t', session, format).trim();
+}
+
+/** ctop's own pid: the pane runs sh, whose one child is node. */
+function ctopPid(): number {
+  const shell = paneInfo('#{pane_pid}');
+  const r = spawnSync('ps', ['-o', 'pid=', '--ppid', shell], { encoding: 'utf8' });
+  const pid = Number(r.stdout.trim().split('\n')[0]);
+  if (!(pid > 0)) throw new Error(`no ctop process under pane shell ${shell}`);
+  return pid;
+}
+
+/** After ctop exits: its status, and the terminal as the shell gets it back. */
+async function expectRestored(code: number): Promise<string> {
+  const s = await waitFor(/ctop-exit=\d+/);
+  expect(s).toContain(`ctop-exit=${code}`);
+  expect(s).toContain('shell before ctop'); // the main screen is back, as it was
+  expect(s).not.toMatch(/Top talkers|\[Ports\]|Rates per second|data source failed/);
+  expect(paneInfo('#{alternate_on}')).toBe('0');
+  expect(paneInfo('#{cursor_flag}')).toBe('1');
+  expect(paneInfo('#{keypad_flag}')).toBe('0');
+  return s;
+}
+
+const FIX = (): string => join(dir, 'six.jsonl');
+const LONG = (): string => join(dir, 'long.jsonl');
+const BAD = (): string => join(dir, 'bad.jsonl');
+
+beforeAll(() => {
+  if (!existsSync(join(ROOT, 'dist', 'commands', 'top.js'))) throw new Error('dist/ is not built: run `npx tsc -p tsconfig.json`');
+  if (spawnSync('tmux', ['-V']).status !== 0) throw new Error('tmux is not installed (scripts/setup.sh installs it)');
+  dir = mkdtempSync(join(tmpdir(), 'ctop-tui-'));
+  // An idle session for the file's lifetime: a server whose last session
+  // closes exits, and a new session started meanwhile would race with it.
+  tmux('new-session', '-d', '-s', 'keeper', '-x', '80', '-y', '24', 'exec sleep 600');
+  writeFileSync(FIX(), recordingText([0, 1, 2, 3, 4, 5].map((i) => fixtureWindow(i))));
+  writeFileSync(LONG(), recordingText(Array.from({ length: 300 }, (_, i) => fixtureWindow(i % 8))));
+  writeFileSync(BAD(), recordingText([0, 1, 2].map((i) => fixtureWindow(i)), '{"schema":"ctop.snapshot/v1","host":"cut sho\n'));
+});
+
+afterEach(() => {
+  if (session) spawnSync('tmux', ['-L', SERVER, 'kill-session', '-t', session], { timeout: 10_000 });
+  session = '';
+});
+
+afterAll(() => {
+  const socket = spawnSync('tmux', ['-L', SERVER, 'display-message', '-p', '#{socket_path}'], { encoding: 'utf8', timeout: 10_000 }).stdout.trim();
+  spawnSync('tmux', ['-L', SERVER, 'kill-server'], { timeout: 10_000 });
+  // kill-server leaves the socket file behind.
+  if (socket.includes(SERVER)) rmSync(socket, { force: true });
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('live screen (ctop --replay, in tmux)', () => {
+  it('bare `ctop` opens the screen: every panel at 80x24, replay to its end', async () => {
+    start(['--replay', FIX(), '--interval', '200ms']);
+    const s = await waitFor(/replay 6\/6 end/);
+    const lines = s.split('\n');
+    expect(lines[0]).toMatch(/^ ctop {2}fixture-host {2}6\.18\.0-test {2}tier netfilter {2}every 200ms/);
+    expect(s).toMatch(/table █+░+ 53\.4%  35,000\/65,536 \(fullest ns\)  net \+3,000\/s  full in 11s/);
+    for (const t of ['Rates per second', 'Hash buckets', 'model (uniform hash, Poisson λ=2.21)', '[Ports]', 'Refused by conntrack', 'NOTRACK candidates']) expect(s).toContain(t);
+    expect(s).toMatch(/inserts .*1,010/);
+    expect(s).toMatch(/udp 53 .*ctop-t-s.* 650 +25\.0 +64\.4%/);
+    expect(s).toMatch(/ports: udp\/53 25/);
+    expect(s).toMatch(/udp 198\.18\.0\.66:5353 → 198\.18\.0\.2:… 25/);
+    expect(s).toMatch(/1 udp\/53 v4 +64\.4%/);
+    expect(lines.every((l) => l.length <= 80)).toBe(true);
+    keys('q');
+    await expectRestored(0);
+  });
+
+  it('Tab and Shift-Tab switch views; s sorts; arrows, j/k and Enter show the selected row', async () => {
+    start(['top', '--replay', FIX(), '--interval', '200ms']);
+    await waitFor(/replay 6\/6 end/);
+    await press(/\[5-tuples\][\s\S]*udp 198\.18\.0\.10:40000 → 198\.18\.0\.2:53/, 'Tab');
+    await press(/\[Sources\][\s\S]*198\.18\.0\.10 +ctop-t-s… +138/, 'Tab');
+    await press(/\[Namespaces\][\s\S]*ctop-t-srv +35,000 +700 +25\.0 +69\.3% +53\.4%/, 'Tab');
+    await press(/\[Ports\]/, 'Tab');
+    await press(/\[Namespaces\]/, 'BTab');
+    await press(/\[Ports\]/, 'Tab');
+    // Sort: drops, then name, then back to inserts.
+    let s = await press(/by drops\/s/, 's');
+    expect(s).toMatch(/drops\/s▼/);
+    s = await press(/by name/, 's');
+    expect(s.indexOf('icmp type 8')).toBeLessThan(s.indexOf('udp 53'));
+    s = await press(/by inserts\/s/, 's');
+    expect(s.indexOf('udp 53')).toBeLessThan(s.indexOf('icmp type 8'));
+    // Move: j, Down, k, then Enter shows that row.
+    keys('j');
+    keys('Down');
+    keys('k');
+    s = await press(/Details/, 'Enter');
+    expect(s).toMatch(/tcp 443/);
+    expect(s).toMatch(/port \(original destination\) +443/);
+    s = await press(/port \(original destination\) +80 /, 'Down'); // details follow the selection
+    keys('Up');
+    await waitFor(/port \(original destination\) +443/);
+    await press((x) => !x.includes('Details'), 'Escape');
+    await press(/Details[\s\S]*host \(inode 4026531840\)/, 'Enter');
+    keys('Enter');
+    await waitFor((x) => !x.includes('Details'));
+  });
+
+  it('/ filters by protocol, port, address and namespace; a bad filter says why; Esc clears', async () => {
+    start(['--replay', FIX(), '--interval', '200ms']);
+    await waitFor(/replay 6\/6 end/);
+    keys('/');
+    await waitFor(/\/ filter: █/);
+    keys('-l', 'tcp');
+    await waitFor(/\/ filter: tcp█/);
+    let s = await press(/filter tcp \(2\)/, 'Enter');
+    expect(s).toMatch(/tcp 443/);
+    expect(s).not.toMatch(/udp 53 /);
+    keys('/', 'C-u');
+    keys('-l', '123');
+    s = await press(/filter 123 \(1\)/, 'Enter');
+    expect(s).toMatch(/udp 123 \(v6\)/);
+    await press(/\[5-tuples\]/, 'Tab');
+    keys('/', 'C-u');
+    keys('-l', '198.18.0.66');
+    s = await press(/filter 198\.18\.0\.66 \(1\)/, 'Enter');
+    expect(s).toMatch(/udp 198\.18\.0\.66:5353 → 198\.18\.0\.2:53/);
+    keys('Tab', 'Tab');
+    keys('/', 'C-u');
+    keys('-l', 'ns:host');
+    s = await press(/\[Namespaces\].*filter ns:host \(1\)/, 'Enter');
+    expect(s).not.toMatch(/ctop-t-srv +35,000/);
+    keys('/', 'C-u');
+    keys('-l', 'port:99999');
+    await press(/'99999' is not a port/, 'Enter');
+    await press((x) => !x.includes('/ filter:'), 'Escape');
+    s = await press((x) => !x.includes("filter ns:host"), 'Escape');
+    expect(s).toMatch(/ctop-t-srv +35,000/);
+  });
+
+  it('? shows the help built from the key table; n shows the NOTRACK rules', async () => {
+    start(['--replay', FIX(), '--interval', '200ms']);
+    await waitFor(/replay 6\/6 end/);
+    let s = await press(/─ Help ─/, '?');
+    for (const t of ['q, Ctrl-C', 'Tab', 'Shift-Tab', '↑, k', '↓, j', 'Enter', 'Esc', 'pause or resume', 'next sort key']) expect(s).toContain(t);
+    await press((x) => !x.includes('─ Help ─'), '?');
+    s = await press(/─ NOTRACK rules ─/, 'n');
+    expect(s).toContain("suggestion; `ctop advise` (later) checks safety");
+    expect(s).toContain('nft add rule inet raw prerouting meta nfproto ipv4 udp dport 53 notrack');
+    expect(s).toContain('nft add rule inet raw output meta nfproto ipv4 udp sport 53 notrack');
+    await press((x) => !x.includes('─ NOTRACK rules ─'), 'Escape');
+  });
+
+  it('p pauses: the replay stops where it is and resumes on p', async () => {
+    start(['--replay', LONG(), '--interval', '100ms']);
+    await waitFor(/replay [3-9]\/300/);
+    const s = await press(/PAUSED replay \d+\/300/, 'p');
+    const at = /PAUSED replay (\d+)\/300/.exec(s)![1];
+    await new Promise((r) => setTimeout(r, 600)); // six intervals: nothing may move
+    expect(screen()).toContain(`PAUSED replay ${at}/300`);
+    keys('Down'); // keys still work while paused
+    await press(/\[5-tuples\]/, 'Tab');
+    expect(screen()).toContain(`PAUSED replay ${at}/300`);
+    keys('p');
+    await waitFor((x) => !x.includes('PAUSED') && Number(/replay (\d+)\/300/.exec(x)?.[1]) > Number(at));
+  });
+
+  it('follows resizes, down to a polite "too small" and back', async () => {
+    start(['--replay', FIX(), '--interval', '200ms']);
+    await waitFor(/replay 6\/6 end/);
+    tmux('resize-window', '-t', session, '-x', '120', '-y', '50');
+    let s = await waitFor((x) => x.split('\n')[0]!.trimEnd().length > 80 && x.split('\n').length >= 50);
+    expect(s).toMatch(/Refused by conntrack/);
+    expect(s).toMatch(/ 2 +[\d,]+ █/); // tall: one histogram row per chain length
+    tmux('resize-window', '-t', session, '-x', '60', '-y', '18');
+    s = await waitFor((x) => x.split('\n')[0]!.length <= 60 && /\[Ports\]/.test(x) && !x.includes('NOTRACK candidates'));
+    expect(s.split('\n').every((l) => l.length <= 60)).toBe(true);
+    tmux('resize-window', '-t', session, '-x', '30', '-y', '10');
+    await waitFor(/terminal is 30x10/);
+    tmux('resize-window', '-t', session, '-x', '80', '-y', '24');
+    s = await waitFor(/NOTRACK candidates/);
+    expect(s.split('\n').every((l) => l.length <= 80)).toBe(true);
+  });
+
+  it('colour by default; NO_COLOR leaves only bold and inverse', async () => {
+    const sgr = (s: string): string[] => [...s.matchAll(/\x1b\[([0-9;]*)m/g)].flatMap((m) => m[1]!.split(';'));
+    const isColour = (p: string): boolean => /^(3[0-8]|4[0-8]|9[0-7]|10[0-7])$/.test(p);
+    start(['--replay', FIX(), '--interval', '200ms']);
+    await waitFor(/replay 6\/6 end/);
+    expect(sgr(screen(true)).some(isColour)).toBe(true);
+    tmux('kill-session', '-t', session);
+    start(['--replay', FIX(), '--interval', '200ms'], { NO_COLOR: '1' });
+    await waitFor(/replay 6\/6 end/);
+    const params = sgr(screen(true));
+    expect(params.filter(isColour)).toEqual([]);
+    expect(params).toContain('7'); // the header is still inverse
+  });
+
+  it('q, Ctrl-C and SIGTERM give the terminal back', async () => {
+    start(['--replay', FIX(), '--interval', '200ms']);
+    await waitFor(/\[Ports\]/);
+    keys('q');
+    await expectRestored(0);
+    tmux('kill-session', '-t', session);
+
+    start(['--replay', FIX(), '--interval', '200ms']);
+    await waitFor(/\[Ports\]/);
+    keys('C-c');
+    await expectRestored(0);
+    tmux('kill-session', '-t', session);
+
+    start(['--replay', FIX(), '--interval', '200ms']);
+    await waitFor(/\[Ports\]/);
+    process.kill(ctopPid(), 'SIGTERM');
+    await expectRestored(143);
+  });
+
+  it('a crash gives the terminal back and prints the bug report', async () => {
+    // CTOP_TEST_FAULT=uncaught (test-only) throws from a timer once the screen is up.
+    start(['--replay', FIX(), '--interval', '200ms'], { CTOP_TEST_FAULT: 'uncaught' });
+    const s = await expectRestored(1);
+    expect(s).toMatch(/ctop: internal error, please report it:/);
+    expect(s).toMatch(/injected fault/);
+  });
+
+  it('a failing source: full-screen message, a retry each second, recovery when the file is fixed', async () => {
+    start(['--replay', BAD(), '--interval', '200ms']);
+    let s = await waitFor(/data source failed/);
+    expect(s).toMatch(/bad\.jsonl: line 5: cut short or corrupt/);
+    expect(s).toMatch(/Retrying every second/);
+    expect(s).not.toMatch(/\[Ports\]/);
+    const attempt = (x: string): number => Number(/attempt (\d+)/.exec(x)?.[1] ?? 0);
+    const first = attempt(s);
+    const t0 = Date.now();
+    s = await waitFor((x) => attempt(x) === first + 1, 3000);
+    expect(Date.now() - t0).toBeGreaterThan(500); // a second apart, not every 200 ms
+    // The recording is completed: the screen comes back and plays on.
+    writeFileSync(BAD(), recordingText([0, 1, 2, 3, 4].map((i) => fixtureWindow(i))));
+    s = await waitFor(/replay 5\/5 end/, 4000);
+    expect(s).toMatch(/\[Ports\]/);
+    keys('q');
+    await expectRestored(0);
+  });
+
+  it('without a terminal it refuses in one line; a missing file fails before the screen', () => {
+    const piped = spawnSync(process.execPath, [CLI, '--replay', FIX()], { encoding: 'utf8', timeout: 10_000 });
+    expect(piped.status).toBe(2);
+    expect(piped.stderr).toMatch(/^ctop: the live screen needs a terminal\nhint: .*ctop snapshot/);
+    const missing = spawnSync(process.execPath, [CLI, '--replay', join(dir, 'nope.jsonl')], { encoding: 'utf8', timeout: 10_000 });
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toMatch(/nope\.jsonl: no such file/);
+  });
+});
