@@ -13,9 +13,11 @@ cd "$(dirname "$0")/.."
 #   libnetfilter-conntrack-dev  ctnetlink table dumps (census fallback)
 #   nftables iptables conntrack iproute2  doctor's ruleset reading; the tests' labs and cross-checks
 #   tmux                 the terminal UI tests drive ctop in it
+#   chromium             the report tests render `ctop report`'s page headless and check what it shows
+#   prometheus           the serve tests scrape `ctop serve` with a real Prometheus (own config, own port)
 #   make g++ python3     node-gyp builds the addon
 PACKAGES=(clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libmnl-dev libnetfilter-conntrack-dev
-          nftables iptables conntrack iproute2 tmux make g++ python3 util-linux)
+          nftables iptables conntrack iproute2 tmux make g++ python3 util-linux chromium prometheus)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

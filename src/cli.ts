@@ -5,10 +5,17 @@
  */
 import { Command, CommanderError } from 'commander';
 import { CtopError, ExitCode, isNativeError } from './errors.js';
+import { runCleanups } from './util/signals.js';
 import { parseCount, parseDurationMs } from './util/duration.js';
 import { addProbeFlags, parseProbeFlags, type ProbeFlags } from './commands/probeFlags.js';
 import { runSnapshot } from './commands/snapshot.js';
 import { runDoctor } from './commands/doctor.js';
+import { registerTop } from './commands/top.js';
+import { registerRecord } from './commands/record.js';
+import { registerDiff } from './commands/diff.js';
+import { registerReport } from './commands/report.js';
+import { registerExportCsv } from './commands/exportCsv.js';
+import { registerServe } from './commands/serve.js';
 
 const VERSION = '0.1.0';
 
@@ -32,7 +39,7 @@ export function buildProgram(): Command {
 
   addProbeFlags(
     program
-      .command('snapshot', { isDefault: true })
+      .command('snapshot')
       .description('watch for a window, then report table fill, rates, top ports and tuples, drops')
       .option('-d, --duration <time>', 'length of the window (500ms, 5s, 2m)', '5s')
       .option('--json', 'print the ctop.snapshot/v1 JSON document')
@@ -48,6 +55,12 @@ export function buildProgram(): Command {
 
   // Commands in their own modules register here, one line each:
   // (e.g. registerRecord(program);)
+  registerTop(program);
+  registerRecord(program);
+  registerDiff(program);
+  registerReport(program);
+  registerExportCsv(program);
+  registerServe(program);
 
   return program;
 }
@@ -80,6 +93,12 @@ function report(e: unknown, verbose: boolean): number {
 
 export async function main(argv: string[]): Promise<number> {
   const verbose = argv.includes('-v') || argv.includes('--verbose');
+  // A crash outside the command's promise chain (a timer, an event handler)
+  // still detaches everything before the process ends.
+  process.on('uncaughtException', (e) => {
+    runCleanups();
+    process.exit(report(e, verbose));
+  });
   try {
     await buildProgram().parseAsync(argv, { from: 'user' });
     return 0;

@@ -1,13 +1,19 @@
 /**
  * Recordings: a series of snapshot windows, one JSON document per line
- * (JSON Lines), so a recording cut short by a crash or a full disk is still
- * readable up to its last whole line.
+ * (JSON Lines). `ctop record` appends each window as one write as soon as it
+ * closes, so a recording stopped by a signal or a crash ends on a whole line
+ * and reads like a shorter recording.
  *
- *   line 1:  {"schema":"ctop.recording/v1","host":…,"kernel":…,"startedAt":…,"everyMs":…}
+ *   line 1:  {"schema":"ctop.recording/v1","host":…,"kernel":…,"startedAt":…,"everyMs":…,
+ *             "memTotalBytes"?:…,"wordBits"?:…}   (optional fields: the recording host's RAM
+ *             and word size, for the kernel's default sizing formula)
  *   line 2…: one ctop.snapshot/v1 document per window, oldest first
  *
- * Reading is strict: any problem is a one-line CtopError naming the file, the
- * line and what is wrong; nothing here throws anything else on bad input.
+ * Reading is strict: any problem (a line cut short, corrupt JSON, a newer
+ * schema, a wrong type) is a one-line CtopError naming the file, the line and
+ * what is wrong; nothing here throws anything else on bad input. Text taken
+ * from the file is escaped before it goes into a message, so a hostile file
+ * cannot add lines to the error.
  */
 import { readFileSync } from 'node:fs';
 import { CtopError, ExitCode } from '../errors.js';
@@ -22,6 +28,10 @@ export interface RecordingHeader {
   kernel: string;
   startedAt: string;
   everyMs: number;
+  /** RAM of the recording host (os.totalmem()), if known. */
+  memTotalBytes?: number;
+  /** Word size of the recording host's kernel, 32 or 64, if known. */
+  wordBits?: number;
 }
 
 export interface Recording {
@@ -32,24 +42,47 @@ export interface Recording {
 /** Files larger than this are refused rather than read into memory. */
 export const MAX_RECORDING_BYTES = 512 * 1024 * 1024;
 
-function fail(file: string, problem: string, hint = 'check the file, or record it again with `ctop record`'): never {
-  throw new CtopError(`${file}: ${problem}`, hint, ExitCode.usage);
+/** Messages are one line: control characters are escaped, long text is cut. */
+export function oneLine(text: string, maxLen = 300): string {
+  // eslint-disable-next-line no-control-regex
+  const flat = text.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return flat.length > maxLen ? `${flat.slice(0, maxLen)}…` : flat;
 }
 
-function parseLine(file: string, lineNo: number, text: string): unknown {
+function fail(file: string, problem: string, hint = 'check the file, or record it again with `ctop record`'): never {
+  throw new CtopError(`${oneLine(file, 200)}: ${oneLine(problem)}`, hint, ExitCode.usage);
+}
+
+/** A short, safe description of a value taken from a file (never stringifies deep structures). */
+function describe(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'object' ? 'an object' : typeof v === 'undefined' ? 'missing' : String(v).slice(0, 40);
+}
+
+function parseLine(file: string, lineNo: number, text: string, last = false): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch {
-    return fail(file, `line ${lineNo} is not valid JSON${text.length > 0 ? '' : ' (empty)'}`);
+    if (text.trim().length === 0) return fail(file, `line ${lineNo} is empty`);
+    if (last && lineNo > 1) {
+      return fail(
+        file,
+        `line ${lineNo} is cut short or corrupt (not valid JSON): the file looks truncated`,
+        'a recording stopped mid-write loses its last line: delete that line (`sed -i \'$d\' FILE`) to read the rest',
+      );
+    }
+    return fail(file, `line ${lineNo} is not valid JSON`);
   }
 }
 
 function checkSchema(file: string, lineNo: number, schema: unknown, expected: string): void {
   if (schema === expected) return;
   if (typeof schema === 'string' && schema.startsWith(expected.replace(/\/v\d+$/, '/v'))) {
-    fail(file, `line ${lineNo} has schema ${schema}, newer than this ctop reads (${expected})`, 'upgrade ctop to read it');
+    fail(file, `line ${lineNo} has schema ${describe(schema)}, which this ctop does not read (it reads ${expected})`, 'it was written by a newer ctop: upgrade ctop to read it');
   }
-  fail(file, `line ${lineNo} is not a ${expected} document (schema: ${JSON.stringify(schema)?.slice(0, 40)})`);
+  fail(file, `line ${lineNo} is not a ${expected} document (schema: ${describe(schema)})`);
 }
 
 function validateHeader(file: string, v: unknown): RecordingHeader {
@@ -60,6 +93,10 @@ function validateHeader(file: string, v: unknown): RecordingHeader {
     if (typeof h[k] !== 'string') fail(file, `line 1: "${k}" must be a string`);
   }
   if (typeof h.everyMs !== 'number' || !Number.isFinite(h.everyMs) || h.everyMs <= 0) fail(file, 'line 1: "everyMs" must be a positive number');
+  if (h.memTotalBytes !== undefined && (typeof h.memTotalBytes !== 'number' || !Number.isFinite(h.memTotalBytes) || h.memTotalBytes < 0)) {
+    fail(file, 'line 1: "memTotalBytes" must be a number of bytes');
+  }
+  if (h.wordBits !== undefined && h.wordBits !== 32 && h.wordBits !== 64) fail(file, 'line 1: "wordBits" must be 32 or 64');
   return h as unknown as RecordingHeader;
 }
 
@@ -85,11 +122,11 @@ export function parseRecording(file: string, text: string): Recording {
     }
   }
   const lines = trimmed.split('\n');
-  const header = validateHeader(file, parseLine(file, 1, lines[0] ?? ''));
+  const header = validateHeader(file, parseLine(file, 1, lines[0] ?? '', lines.length === 1));
   const snapshots: SnapshotV1[] = [];
   for (let i = 1; i < lines.length; i++) {
     const lineNo = i + 1;
-    const v = parseLine(file, lineNo, lines[i] ?? '');
+    const v = parseLine(file, lineNo, lines[i] ?? '', i === lines.length - 1);
     checkSchema(file, lineNo, (v as { schema?: unknown } | null)?.schema, SNAPSHOT_SCHEMA);
     snapshots.push(validateSnapshot(v, (p) => fail(file, `line ${lineNo}: ${p}`)));
   }
@@ -116,4 +153,11 @@ export function headerLine(h: Omit<RecordingHeader, 'schema'>): string {
 
 export function snapshotLine(s: SnapshotV1): string {
   return JSON.stringify(s);
+}
+
+/** Reads a recording that views can chart: at least one window. */
+export function readWindows(file: string): Recording {
+  const rec = readRecording(file);
+  if (rec.snapshots.length === 0) fail(file, 'the recording has no windows (it was stopped before the first window closed)', 'record for at least one --every interval');
+  return rec;
 }

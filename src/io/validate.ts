@@ -14,6 +14,14 @@ function num(o: Record<string, unknown>, k: string, where: string, fail: Fail, n
   const v = o[k];
   if (nullable && v === null) return;
   if (!isNum(v)) fail(`${where}.${k} must be a number`);
+  // Counts, rates and ratios are never negative; a negative one would
+  // draw charts upside down and make diffs lie.
+  if ((v as number) < 0) fail(`${where}.${k} must not be negative`);
+}
+
+function int(o: Record<string, unknown>, k: string, where: string, fail: Fail, max: number): void {
+  const v = o[k];
+  if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > max) fail(`${where}.${k} must be a whole number from 0 to ${max}`);
 }
 
 function str(o: Record<string, unknown>, k: string, where: string, fail: Fail): void {
@@ -35,10 +43,19 @@ function arr(o: Record<string, unknown>, k: string, where: string, fail: Fail, m
 
 const FAMILIES = new Set(['ipv4', 'ipv6']);
 
+/** Optional sections later issues fill in; only their outline is checked here. */
+const MAX_ADVICE = 1000;
+const LATEST_MS = Date.UTC(9999, 11, 31);
+const MAX_WINDOW_MS = 366 * 86_400_000;
+
 export function validateSnapshot(v: unknown, fail: Fail): SnapshotV1 {
   if (!isObj(v)) return fail('a snapshot must be a JSON object');
   for (const k of ['host', 'kernel', 'startedAt']) str(v, k, 'snapshot', fail);
+  const t = Date.parse(v.startedAt as string);
+  // Views add durations to this and print dates: keep both within what Date can hold.
+  if (!(t >= 0 && t <= LATEST_MS)) fail('snapshot.startedAt must be an ISO date between 1970 and 9999');
   num(v, 'durationMs', 'snapshot', fail);
+  if ((v.durationMs as number) <= 0 || (v.durationMs as number) > MAX_WINDOW_MS) fail('snapshot.durationMs must be from 1 ms to a year');
   const probe = obj(v, 'probe', 'snapshot', fail);
   if (probe.tier !== 'netfilter' && probe.tier !== 'stats' && typeof probe.tier !== 'string') fail('probe.tier must be a string');
   arr(probe, 'programs', 'probe', fail, 100);
@@ -48,7 +65,13 @@ export function validateSnapshot(v: unknown, fail: Fail): SnapshotV1 {
   const rates = obj(v, 'rates', 'snapshot', fail);
   num(rates, 'insertsPerSec', 'rates', fail, true);
   for (const k of ['dropsPerSec', 'earlyDropsPerSec', 'insertFailedPerSec']) num(rates, k, 'rates', fail);
-  obj(v, 'totals', 'snapshot', fail);
+  // Added to v1 later than the three above: optional, but numbers when present.
+  for (const k of ['clashResolvePerSec', 'searchRestartPerSec', 'chainTooLongPerSec', 'invalidPerSec']) {
+    if (rates[k] !== undefined) num(rates, k, 'rates', fail);
+  }
+  const totals = obj(v, 'totals', 'snapshot', fail);
+  num(totals, 'inserts', 'totals', fail, true);
+  num(totals, 'drops', 'totals', fail);
   arr(v, 'ports', 'snapshot', fail).forEach((p, i) => {
     const w = `ports[${i}]`;
     if (!isObj(p)) fail(`${w} must be an object`);
@@ -56,6 +79,8 @@ export function validateSnapshot(v: unknown, fail: Fail): SnapshotV1 {
     if (!FAMILIES.has(r.family as string)) fail(`${w}.family must be "ipv4" or "ipv6"`);
     str(r, 'proto', w, fail);
     for (const k of ['netns', 'protoNum', 'port', 'inserts', 'drops']) num(r, k, w, fail);
+    int(r, 'port', w, fail, 65535);
+    int(r, 'protoNum', w, fail, 255);
   });
   arr(v, 'tuples', 'snapshot', fail).forEach((t, i) => {
     const w = `tuples[${i}]`;
@@ -71,7 +96,21 @@ export function validateSnapshot(v: unknown, fail: Fail): SnapshotV1 {
     const r = n as Record<string, unknown>;
     str(r, 'name', w, fail);
     for (const k of ['inode', 'count', 'fillRatio', 'drops']) num(r, k, w, fail);
+    num(r, 'inserts', w, fail, true);
   });
-  obj(v, 'overflow', 'snapshot', fail);
+  const overflow = obj(v, 'overflow', 'snapshot', fail);
+  for (const k of ['portMapFull', 'tupleMapFull']) num(overflow, k, 'overflow', fail);
+  // census and advice: sections of later issues. Absent is fine; present, they
+  // must at least be the right kind of thing, so views can skip what they do not know.
+  if (v.census !== undefined && !isObj(v.census)) fail('snapshot.census must be an object');
+  if (v.advice !== undefined) {
+    arr(v, 'advice', 'snapshot', fail, MAX_ADVICE).forEach((a, i) => {
+      if (!isObj(a)) fail(`advice[${i}] must be an object`);
+      for (const k of ['id', 'code', 'severity', 'message', 'text', 'title']) {
+        const x = (a as Record<string, unknown>)[k];
+        if (x !== undefined && typeof x !== 'string') fail(`advice[${i}].${k} must be a string`);
+      }
+    });
+  }
   return v as unknown as SnapshotV1;
 }

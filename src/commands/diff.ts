@@ -1,0 +1,23 @@
+/** `ctop diff A B`: what changed between two snapshots or recordings. */
+import type { Command } from 'commander';
+import { readWindows } from '../io/recording.js';
+import { diffSummaries } from '../model/diff.js';
+import { summarize, type RecordedSnapshot } from '../model/series.js';
+import { formatDiff } from '../format/diffText.js';
+
+export function runDiff(o: { a: string; b: string; json: boolean }): void {
+  const a = summarize(readWindows(o.a).snapshots as RecordedSnapshot[]);
+  const b = summarize(readWindows(o.b).snapshots as RecordedSnapshot[]);
+  const d = diffSummaries(o.a, a, o.b, b);
+  process.stdout.write(o.json ? `${JSON.stringify(d, null, 2)}\n` : `${formatDiff(d)}\n`);
+}
+
+export function registerDiff(program: Command): void {
+  program
+    .command('diff')
+    .description('what changed between two snapshots or recordings: fill, rates, ports, advice')
+    .argument('<a>', 'the earlier recording or snapshot')
+    .argument('<b>', 'the later one')
+    .option('--json', 'print the ctop.diff/v1 JSON document')
+    .action((a: string, b: string, f: { json?: boolean }) => runDiff({ a, b, json: f.json === true }));
+}

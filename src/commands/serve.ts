@@ -1,0 +1,143 @@
+/**
+ * `ctop serve`: a Prometheus / OpenMetrics endpoint. One sample of the kernel
+ * per tick (default 1 s) updates the metrics, whatever the scrape rate, so a
+ * busy scraper costs a text rendering, never extra kernel reads.
+ */
+import type { Command } from 'commander';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Registry, collectDefaultMetrics, type RegistryContentType } from 'prom-client';
+import { CtopError, ExitCode } from '../errors.js';
+import { checkPrivileges } from '../preflight.js';
+import { KernelSource } from '../source/kernelSource.js';
+import { Exporter } from '../serve/exporter.js';
+import { checkExposure, parseListen, type ListenAddress } from '../util/listen.js';
+import { formatMs, parseCount, parseDurationMs } from '../util/duration.js';
+import { onTermination } from '../util/signals.js';
+import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
+
+export interface ServeOptions extends ProbeSettings {
+  listen: ListenAddress;
+  allowRemote: boolean;
+  topPorts: number;
+  everyMs: number;
+}
+
+/**
+ * Two registries with identical contents, one per exposition format:
+ * prom-client renames counters in place when it renders OpenMetrics, so one
+ * registry cannot serve both formats.
+ */
+function registries(topPorts: number): { reg: Registry<RegistryContentType>; exporter: Exporter }[] {
+  return [Registry.PROMETHEUS_CONTENT_TYPE, Registry.OPENMETRICS_CONTENT_TYPE].map((type) => {
+    const reg = new Registry<RegistryContentType>();
+    reg.setContentType(type);
+    // ctop's own CPU and memory (process_*): its overhead, next to its figures.
+    collectDefaultMetrics({ register: reg, prefix: 'ctop_' });
+    return { reg, exporter: new Exporter(reg, topPorts) };
+  });
+}
+
+function listen(server: ReturnType<typeof createServer>, addr: ListenAddress): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', (e: NodeJS.ErrnoException) => {
+      const why = e.code === 'EADDRINUSE' ? 'the address is in use' : e.code === 'EADDRNOTAVAIL' ? 'no interface has that address' : (e.code ?? e.message);
+      reject(new CtopError(`cannot listen on ${addr.host}:${addr.port}: ${why}`, 'pick another --listen address or port', ExitCode.failure));
+    });
+    server.listen(addr.port, addr.host, () => resolve());
+  });
+}
+
+export async function runServe(o: ServeOptions): Promise<void> {
+  checkExposure(o.listen, o.allowRemote);
+  checkPrivileges();
+  // the exporter shows no tuples: skip reading them each scrape
+  const source = new KernelSource({ ...o, rescanMs: 1000, readTuples: false });
+  const regs = registries(o.topPorts);
+  let timer: NodeJS.Timeout | undefined;
+  /** No metrics before the probe is attached and sampled once: a scrape then gets 503. */
+  let ready = false;
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    void respond(req, res);
+  });
+  const stop = (): void => {
+    if (timer) clearInterval(timer);
+    server.close();
+    server.closeAllConnections();
+    source.close();
+  };
+  const stopListening = onTermination(stop);
+
+  async function respond(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const path = (req.url ?? '/').split('?')[0];
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, { Allow: 'GET, HEAD' }).end();
+      } else if (path === '/metrics' && !ready) {
+        res.writeHead(503, { 'Content-Type': 'text/plain; charset=utf-8', 'Retry-After': '1' }).end('ctop: starting\n');
+      } else if (path === '/metrics') {
+        // Prometheus asks for OpenMetrics in its Accept header; others get the classic text format.
+        const om = /application\/openmetrics-text/.test(req.headers.accept ?? '');
+        const { reg } = regs[om ? 1 : 0]!;
+        const body = await reg.metrics();
+        res.writeHead(200, { 'Content-Type': reg.contentType }).end(req.method === 'HEAD' ? undefined : body);
+      } else if (path === '/') {
+        res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' }).end('ctop: conntrack metrics at /metrics\n');
+      } else {
+        res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('not found\n');
+      }
+    } catch (e) {
+      res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`${e instanceof Error ? e.message : String(e)}\n`);
+    }
+  }
+
+  const tick = (): void => {
+    const t0 = performance.now();
+    try {
+      const s = source.sample();
+      const secs = (performance.now() - t0) / 1000;
+      for (const r of regs) r.exporter.update(s, secs);
+    } catch (e) {
+      // One bad read must not end the exporter; it shows in ctop_sample_errors_total.
+      for (const r of regs) r.exporter.sampleFailed();
+      process.stderr.write(`ctop: sampling failed: ${e instanceof Error ? e.message : String(e)}\n`);
+    }
+  };
+
+  try {
+    // Bind first: a busy port is reported before anything is loaded.
+    await listen(server, o.listen);
+    await source.start();
+    tick();
+    ready = true;
+    const info = source.sample();
+    process.stderr.write(
+      `ctop: ${info.probe.tier} tier, watching ${info.namespaces.length} namespace(s); serving metrics on http://${o.listen.host.includes(':') ? `[${o.listen.host}]` : o.listen.host}:${o.listen.port}/metrics (sampled every ${formatMs(o.everyMs)}, top ${o.topPorts} ports)\n`,
+    );
+    timer = setInterval(tick, o.everyMs);
+    // Runs until a signal: onTermination detaches and exits.
+    await new Promise<void>((resolve) => server.once('close', () => resolve()));
+  } finally {
+    stop();
+    stopListening();
+  }
+}
+
+export function registerServe(program: Command): void {
+  addProbeFlags(
+    program
+      .command('serve')
+      .description('a Prometheus/OpenMetrics endpoint: table fill, statistics, inserts and drops per port')
+      .option('--listen <host:port>', 'address to listen on (loopback unless --allow-remote)', '127.0.0.1:9633')
+      .option('--allow-remote', 'allow a non-loopback --listen address')
+      .option('--top-ports <k>', 'ports with their own series; the rest add up in port="other"', '50')
+      .option('--every <time>', 'how often to sample the kernel', '1s'),
+  ).action((f: ProbeFlags & { listen: string; allowRemote?: boolean; topPorts: string; every: string }) =>
+    runServe({
+      ...parseProbeFlags(f),
+      listen: parseListen(f.listen),
+      allowRemote: f.allowRemote === true,
+      topPorts: parseCount(f.topPorts, '--top-ports', 0, 10_000),
+      everyMs: parseDurationMs(f.every, '--every', 100, 3_600_000),
+    }),
+  );
+}

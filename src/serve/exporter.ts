@@ -1,0 +1,230 @@
+/**
+ * Turns the kernel source's cumulative samples into Prometheus metrics
+ * (prom-client). Counters are advanced by the difference between two samples,
+ * never set, so every counter is monotonic for the life of the process;
+ * gauges are set. No I/O: `update()` takes a Sample, the caller samples.
+ *
+ * Metrics (all prefixed ctop_, units in the names):
+ *   ctop_conntrack_entries{netns}                 gauge   entries in each namespace's table
+ *   ctop_conntrack_max_entries                    gauge   net.netfilter.nf_conntrack_max (global)
+ *   ctop_conntrack_buckets                        gauge   net.netfilter.nf_conntrack_buckets
+ *   ctop_conntrack_fill_ratio                     gauge   fullest namespace's entries ÷ max (the limit applies per namespace)
+ *   ctop_conntrack_stat_total{netns,stat}         counter conntrack's statistics (`conntrack -S` names), summed over CPUs
+ *   ctop_inserts_total{netns,family,proto,port}   counter new entries per service port (BPF), top K ports + {port="other"}
+ *   ctop_drops_total{netns,family,proto,port}     counter packets conntrack dropped, per port, same K slots
+ *   ctop_netns_inserts_total{netns}               counter new entries per namespace (all its ports)
+ *   ctop_netns_info{netns,name}                   gauge   1 per watched namespace (inode → name)
+ *   ctop_probe_info{tier}                         gauge   1 for the running probe tier
+ *   ctop_probe_program_attached{program}          gauge   1 attached, 0 not
+ *   ctop_overflow_total{map}                      counter events not recorded because a BPF map was full
+ *   ctop_drops_unparsed_total                     counter drops counted whose headers could not be read
+ *   ctop_map_entries{map}, ctop_map_capacity_entries{map}   gauges  BPF map use
+ *   ctop_port_series{state="labelled"}, ctop_port_series_limit  gauges  K slots in use / K
+ *   ctop_samples_total, ctop_sample_seconds_total, ctop_sample_errors_total  counters  ctop's own overhead
+ *   ctop_netns_errors                             gauge   namespaces ctop could not watch
+ *
+ * Per-CPU statistics are summed per namespace: the kernel source hands over
+ * sums, and per-CPU series would multiply cardinality by the CPU count for
+ * figures operators read as totals.
+ */
+import { Counter, Gauge, type Registry, type RegistryContentType } from 'prom-client';
+import type { PortCount } from '../native/decode.js';
+import { protoName } from '../model/proto.js';
+import type { CtStats, Sample } from '../source/types.js';
+import { PortSlots, type Activity } from './portSlots.js';
+
+/** conntrack -S names for each statistic. */
+export const STAT_NAMES: Record<keyof CtStats, string> = {
+  found: 'found',
+  invalid: 'invalid',
+  insert: 'insert',
+  insertFailed: 'insert_failed',
+  drop: 'drop',
+  earlyDrop: 'early_drop',
+  error: 'error',
+  searchRestart: 'search_restart',
+  clashResolve: 'clash_resolve',
+  chainTooLong: 'chaintoolong',
+};
+
+const PORT_LABELS = ['netns', 'family', 'proto', 'port'] as const;
+const OVERFLOW_MAPS = ['ports', 'tuples', 'drop_tuples', 'netns'] as const;
+
+function portKey(p: PortCount): string {
+  return `${p.netns}/${p.family}/${p.proto}/${p.port}`;
+}
+
+function portLabels(key: string): Record<(typeof PORT_LABELS)[number], string> {
+  const [netns = '', family = '', proto = '', port = ''] = key.split('/');
+  return { netns, family, proto: protoName(Number(proto)), port };
+}
+
+export class Exporter {
+  readonly slots: PortSlots;
+  private readonly prevPorts = new Map<string, Activity>();
+  private readonly prevStats = new Map<number, CtStats>();
+  private readonly prevTotals = new Map<string, number>();
+  private readonly liveNetns = new Map<number, string>();
+
+  private readonly entries: Gauge<'netns'>;
+  private readonly max: Gauge;
+  private readonly buckets: Gauge;
+  private readonly fill: Gauge;
+  private readonly stat: Counter<'netns' | 'stat'>;
+  private readonly inserts: Counter<(typeof PORT_LABELS)[number]>;
+  private readonly drops: Counter<(typeof PORT_LABELS)[number]>;
+  private readonly netnsInserts: Counter<'netns'>;
+  private readonly netnsInfo: Gauge<'netns' | 'name'>;
+  private readonly probeInfo: Gauge<'tier'>;
+  private readonly programAttached: Gauge<'program'>;
+  private readonly overflow: Counter<'map'>;
+  private readonly dropsUnparsed: Counter;
+  private readonly mapEntries: Gauge<'map'>;
+  private readonly mapCapacity: Gauge<'map'>;
+  private readonly portSeries: Gauge<'state'>;
+  private readonly portSeriesLimit: Gauge;
+  private readonly samples: Counter;
+  private readonly sampleSeconds: Counter;
+  private readonly sampleErrors: Counter;
+  private readonly netnsErrors: Gauge;
+
+  constructor(registry: Registry<RegistryContentType>, topPorts: number) {
+    const r = [registry];
+    this.slots = new PortSlots(topPorts);
+    this.entries = new Gauge({ name: 'ctop_conntrack_entries', help: 'Entries in the conntrack table of each network namespace', labelNames: ['netns'], registers: r });
+    this.max = new Gauge({ name: 'ctop_conntrack_max_entries', help: 'net.netfilter.nf_conntrack_max (global; each namespace is checked against it)', registers: r });
+    this.buckets = new Gauge({ name: 'ctop_conntrack_buckets', help: 'net.netfilter.nf_conntrack_buckets', registers: r });
+    this.fill = new Gauge({ name: 'ctop_conntrack_fill_ratio', help: 'Entries of the fullest namespace divided by nf_conntrack_max', registers: r });
+    this.stat = new Counter({ name: 'ctop_conntrack_stat_total', help: 'Conntrack statistics (conntrack -S names), summed over CPUs, per namespace', labelNames: ['netns', 'stat'], registers: r });
+    this.inserts = new Counter({ name: 'ctop_inserts_total', help: 'New conntrack entries per service port (top K ports; the rest in port="other")', labelNames: [...PORT_LABELS], registers: r });
+    this.drops = new Counter({ name: 'ctop_drops_total', help: 'Packets conntrack dropped, per service port (top K ports; the rest in port="other")', labelNames: [...PORT_LABELS], registers: r });
+    this.netnsInserts = new Counter({ name: 'ctop_netns_inserts_total', help: 'New conntrack entries per namespace', labelNames: ['netns'], registers: r });
+    this.netnsInfo = new Gauge({ name: 'ctop_netns_info', help: 'Watched network namespaces: inode and name', labelNames: ['netns', 'name'], registers: r });
+    this.probeInfo = new Gauge({ name: 'ctop_probe_info', help: 'The probe tier ctop runs (1)', labelNames: ['tier'], registers: r });
+    this.programAttached = new Gauge({ name: 'ctop_probe_program_attached', help: '1 if the BPF program is attached', labelNames: ['program'], registers: r });
+    this.overflow = new Counter({ name: 'ctop_overflow_total', help: 'Events not recorded per key because a BPF map was full', labelNames: ['map'], registers: r });
+    this.dropsUnparsed = new Counter({ name: 'ctop_drops_unparsed_total', help: 'Drops counted whose packet headers could not be read', registers: r });
+    this.mapEntries = new Gauge({ name: 'ctop_map_entries', help: 'Entries in ctop BPF maps', labelNames: ['map'], registers: r });
+    this.mapCapacity = new Gauge({ name: 'ctop_map_capacity_entries', help: 'Capacity of ctop BPF maps', labelNames: ['map'], registers: r });
+    this.portSeries = new Gauge({ name: 'ctop_port_series', help: 'Per-port series slots in use', labelNames: ['state'], registers: r });
+    this.portSeriesLimit = new Gauge({ name: 'ctop_port_series_limit', help: 'Per-port series slots (--top-ports K)', registers: r });
+    this.samples = new Counter({ name: 'ctop_samples_total', help: 'Samples ctop took of the kernel', registers: r });
+    this.sampleSeconds = new Counter({ name: 'ctop_sample_seconds_total', help: 'Time ctop spent sampling and updating metrics', registers: r });
+    this.sampleErrors = new Counter({ name: 'ctop_sample_errors_total', help: 'Samples that failed', registers: r });
+    this.netnsErrors = new Gauge({ name: 'ctop_netns_errors', help: 'Namespaces ctop could not watch', registers: r });
+    this.portSeriesLimit.set(topPorts);
+    this.portSeries.set({ state: 'labelled' }, 0);
+    // Present from the first scrape, so rate() has a zero to start from.
+    this.inserts.inc({ port: 'other' }, 0);
+    this.drops.inc({ port: 'other' }, 0);
+  }
+
+  /** Cumulative value → counter increment (never negative: a reset counts from zero). */
+  private step(key: string, now: number): number {
+    const before = this.prevTotals.get(key) ?? 0;
+    this.prevTotals.set(key, now);
+    return now >= before ? now - before : now;
+  }
+
+  update(s: Sample, elapsedSeconds = 0): void {
+    this.max.set(s.max);
+    this.buckets.set(s.buckets);
+    let fullest = 0;
+    const present = new Set<number>();
+    for (const n of s.namespaces) {
+      present.add(n.inode);
+      fullest = Math.max(fullest, n.count);
+      const netns = String(n.inode);
+      this.entries.set({ netns }, n.count);
+      const prevName = this.liveNetns.get(n.inode);
+      if (prevName !== undefined && prevName !== n.name) this.netnsInfo.remove({ netns, name: prevName });
+      this.netnsInfo.set({ netns, name: n.name }, 1);
+      this.liveNetns.set(n.inode, n.name);
+      const before = this.prevStats.get(n.inode);
+      for (const k of Object.keys(STAT_NAMES) as (keyof CtStats)[]) {
+        const d = n.stats[k] - (before?.[k] ?? 0);
+        // Statistics only grow; a smaller value means a new namespace reusing the inode.
+        this.stat.inc({ netns, stat: STAT_NAMES[k] }, d >= 0 ? d : n.stats[k]);
+      }
+      this.prevStats.set(n.inode, { ...n.stats });
+    }
+    this.fill.set(s.max > 0 ? fullest / s.max : 0);
+    this.forgetVanished(present);
+
+    // Per port: activity since the last sample, split into K slots and "other".
+    const deltas = new Map<string, Activity>();
+    const perNetns = new Map<number, number>();
+    for (const p of s.ports) {
+      const key = portKey(p);
+      const before = this.prevPorts.get(key);
+      const d = { inserts: Math.max(0, p.inserts - (before?.inserts ?? 0)), drops: Math.max(0, p.drops - (before?.drops ?? 0)) };
+      this.prevPorts.set(key, { inserts: p.inserts, drops: p.drops });
+      if (d.inserts > 0 || d.drops > 0) deltas.set(key, d);
+      if (d.inserts > 0) perNetns.set(p.netns, (perNetns.get(p.netns) ?? 0) + d.inserts);
+    }
+    const a = this.slots.assign(deltas);
+    for (const key of a.added) {
+      // Start both series at zero so each port has the same label sets in both.
+      this.inserts.inc(portLabels(key), 0);
+      this.drops.inc(portLabels(key), 0);
+    }
+    for (const [key, d] of a.labelled) {
+      const labels = portLabels(key);
+      if (d.inserts > 0) this.inserts.inc(labels, d.inserts);
+      if (d.drops > 0) this.drops.inc(labels, d.drops);
+    }
+    if (a.other.inserts > 0) this.inserts.inc({ port: 'other' }, a.other.inserts);
+    if (a.other.drops > 0) this.drops.inc({ port: 'other' }, a.other.drops);
+    for (const [inode, n] of perNetns) if (present.has(inode)) this.netnsInserts.inc({ netns: String(inode) }, n);
+    this.portSeries.set({ state: 'labelled' }, this.slots.size);
+
+    // Probe and maps.
+    this.probeInfo.reset();
+    this.probeInfo.set({ tier: s.probe.tier }, 1);
+    this.programAttached.reset();
+    for (const p of s.probe.programs) this.programAttached.set({ program: p.name }, p.attached ? 1 : 0);
+    const overflows: Record<(typeof OVERFLOW_MAPS)[number], number> = {
+      ports: s.totals.portOverflow,
+      tuples: s.totals.tupleOverflow,
+      drop_tuples: s.totals.dropTupleOverflow,
+      netns: s.totals.netnsOverflow,
+    };
+    for (const m of OVERFLOW_MAPS) this.overflow.inc({ map: m }, this.step(`overflow/${m}`, overflows[m]));
+    this.dropsUnparsed.inc(this.step('dropUnparsed', s.totals.dropUnparsed));
+    this.mapEntries.set({ map: 'ports' }, s.ports.length);
+    this.mapEntries.set({ map: 'tuples' }, s.tupleEntries);
+    this.mapEntries.set({ map: 'drop_tuples' }, s.dropTupleEntries);
+    this.mapCapacity.set({ map: 'ports' }, s.capacity.ports);
+    this.mapCapacity.set({ map: 'tuples' }, s.capacity.tuples);
+    this.mapCapacity.set({ map: 'drop_tuples' }, s.capacity.dropTuples);
+    this.netnsErrors.set(s.netnsErrors.length);
+    this.samples.inc();
+    this.sampleSeconds.inc(elapsedSeconds);
+  }
+
+  sampleFailed(): void {
+    this.sampleErrors.inc();
+  }
+
+  /**
+   * A namespace that is gone can count nothing more: end its series (a series
+   * that ends is not a counter going down) and give its port slots back, so
+   * container churn does not grow memory or pin the K slots forever.
+   */
+  private forgetVanished(present: Set<number>): void {
+    for (const [inode, name] of [...this.liveNetns]) {
+      if (present.has(inode)) continue;
+      const netns = String(inode);
+      this.liveNetns.delete(inode);
+      this.prevStats.delete(inode);
+      this.entries.remove({ netns });
+      this.netnsInfo.remove({ netns, name });
+      this.netnsInserts.remove({ netns });
+      for (const stat of Object.values(STAT_NAMES)) this.stat.remove({ netns, stat });
+      for (const key of this.slots.release((k) => k.startsWith(`${netns}/`))) {
+        this.inserts.remove(portLabels(key));
+        this.drops.remove(portLabels(key));
+      }
+    }
+  }
+}

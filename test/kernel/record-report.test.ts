@@ -1,0 +1,165 @@
+/**
+ * `ctop record`, `diff`, `report` and `export-csv` end to end, on recordings
+ * made during known traffic in the namespace lab. The report's page is
+ * rendered in headless Chromium and checked for what it shows.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readRecording } from '../../src/io/recording.js';
+import type { SnapshotDiff } from '../../src/model/diff.js';
+import { createLab, runLoad, startServer, type Lab } from '../lab/netns.js';
+import { expectOneLineError, runCli, startCli } from '../support/cli.js';
+import { waitNoCtopPrograms } from '../support/cli.js';
+import { renderDom, screenshot, visibleText } from '../support/chromium.js';
+
+const WINDOWS = 5;
+
+function insertsOn(file: string, netns: number, port: number): number {
+  return readRecording(file)
+    .snapshots.flatMap((s) => s.ports)
+    .filter((p) => p.netns === netns && p.port === port)
+    .reduce((a, p) => a + p.inserts, 0);
+}
+
+describe('record, diff, report and export-csv during known traffic', () => {
+  let lab: Lab;
+  let stop: (() => Promise<unknown>) | undefined;
+  let dir: string;
+  let srv: number;
+  const A = (): string => join(dir, 'a.jsonl');
+  const B = (): string => join(dir, 'b.jsonl');
+
+  async function record(file: string, load: () => Promise<void>, extra: string[] = []): Promise<string> {
+    const { done } = await startCli(
+      ['record', '--netns', lab.srv, '--duration', `${WINDOWS}s`, '--every', '1s', '--top', '0', '-o', file, ...extra],
+      /recording \d+ window/,
+    );
+    await load();
+    const r = await done;
+    expect(r.code, r.stderr).toBe(0);
+    return r.stderr;
+  }
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'ctop-rec-'));
+    lab = createLab();
+    srv = lab.netnsInode(lab.srv);
+    stop = (await startServer(lab, { udp: [9100, 9101, 9102] })).stop;
+  });
+
+  afterAll(async () => {
+    await stop?.();
+    lab?.destroy();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    expect(await waitNoCtopPrograms()).toEqual([]);
+  });
+
+  it('records one window per --every, each line a snapshot, port totals equal to the flows sent', async () => {
+    const stderr = await record(
+      A(),
+      async () => {
+        await runLoad(lab, ['--udp', `${lab.srvAddr4}:9100`, '--flows', '300']);
+        await runLoad(lab, ['--udp', `${lab.srvAddr4}:9101`, '--flows', '100']);
+      },
+      ['--csv', join(dir, 'a.csv'), '--csv-ports', join(dir, 'a-ports.csv')],
+    );
+    // no TTY: one plain line per window, no bar
+    expect(stderr.match(/^ctop: window \d+\/5: fill/gm)).toHaveLength(WINDOWS);
+    const rec = readRecording(A());
+    expect(rec.header).toMatchObject({ schema: 'ctop.recording/v1', everyMs: 1000 });
+    expect(rec.header.memTotalBytes).toBeGreaterThan(0);
+    expect(rec.snapshots).toHaveLength(WINDOWS);
+    for (const s of rec.snapshots) expect(s.durationMs).toBeGreaterThanOrEqual(900);
+    expect(insertsOn(A(), srv, 9100)).toBe(300);
+    expect(insertsOn(A(), srv, 9101)).toBe(100);
+    expect(rec.snapshots.reduce((a, s) => a + (s.totals.inserts ?? 0), 0)).toBe(400);
+    // CSV: a header and one row per window; ports in long format add up too
+    const csv = readFileSync(join(dir, 'a.csv'), 'utf8').trim().split('\n');
+    expect(csv[0]).toMatch(/^window_start,window_end,duration_ms,entries,/);
+    expect(csv).toHaveLength(WINDOWS + 1);
+    const ports = readFileSync(join(dir, 'a-ports.csv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split(','));
+    const sum = (port: string): number => ports.filter((r) => r[4] === port).reduce((a, r) => a + Number(r[5]), 0);
+    expect([sum('9100'), sum('9101')]).toEqual([300, 100]);
+    // export-csv from the file gives the same windows CSV
+    const again = runCli(['export-csv', A()]);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toBe(readFileSync(join(dir, 'a.csv'), 'utf8'));
+  });
+
+  it('diff names the port that vanished, the one that grew and the one that appeared', async () => {
+    // Fresh table: a new flow that by chance reuses a 5-tuple still in the
+    // table is no new entry, and exact counts would come up short.
+    lab.exec(lab.srv, ['conntrack', '-F']);
+    await record(B(), async () => {
+      await runLoad(lab, ['--udp', `${lab.srvAddr4}:9101`, '--flows', '400']);
+      await runLoad(lab, ['--udp', `${lab.srvAddr4}:9102`, '--flows', '200']);
+    });
+    expect(insertsOn(B(), srv, 9101)).toBe(400);
+    expect(insertsOn(B(), srv, 9102)).toBe(200);
+
+    const j = runCli(['diff', A(), B(), '--json']);
+    expect(j.code, j.stderr).toBe(0);
+    const d = JSON.parse(j.stdout) as SnapshotDiff;
+    expect(d.schema).toBe('ctop.diff/v1');
+    const status = Object.fromEntries(d.ports.filter((p) => p.netns === srv).map((p) => [p.port, p.status]));
+    expect(status).toEqual({ 9100: 'vanished', 9101: 'grew', 9102: 'appeared' });
+    const p9101 = d.ports.find((p) => p.port === 9101)!;
+    expect([p9101.a?.inserts, p9101.b?.inserts]).toEqual([100, 400]);
+    expect(d.advice).toMatchObject({ inA: false, inB: false, appeared: [], resolved: [] });
+    expect(d.table.max.a).toBeGreaterThan(0);
+
+    const t = runCli(['diff', A(), B()]);
+    expect(t.code).toBe(0);
+    // rates are per second of recorded time (5 windows of about 1 s): 200/5, 100/5 → 400/5, 300/5
+    expect(t.stdout).toMatch(/appeared\s+\d+\s+ipv4\s+udp\s+9102\s+-\s+(39\.\d+|40)\s/);
+    expect(t.stdout).toMatch(/grew\s+\d+\s+ipv4\s+udp\s+9101\s+(19\.\d+|20)\s+(79\.\d+|80)\s/);
+    expect(t.stdout).toMatch(/vanished\s+\d+\s+ipv4\s+udp\s+9100\s+(59\.\d+|60)\s+-/);
+    expect(t.stdout).toMatch(/advice: neither side has advice/);
+  });
+
+  it('report writes one self-contained page that Chromium renders with the charts, projection, advice and sizing', () => {
+    const html = join(dir, 'report.html');
+    const r = runCli(['report', A(), '-o', html]);
+    expect(r.code, r.stderr).toBe(0);
+    const source = readFileSync(html, 'utf8');
+    // nothing to fetch: no URLs, no scripts, no external references
+    expect(source).not.toMatch(/https?:|<script|<link|src=|@import|url\(/i);
+
+    const dom = renderDom(html);
+    const text = visibleText(dom);
+    expect(text).toContain('Conntrack capacity report');
+    // three charts, the fill and rate lines with one point per window
+    expect(dom).toMatch(/<svg[^>]*data-chart="fill"/);
+    expect(dom).toMatch(/<svg[^>]*data-chart="rates"/);
+    expect(dom).toMatch(/<svg[^>]*data-chart="ports"/);
+    expect(dom).toMatch(new RegExp(`data-series="fill" data-points="${WINDOWS}"`));
+    expect(dom).toMatch(new RegExp(`data-series="inserts/s" data-points="${WINDOWS}"`));
+    // the busiest port first, named in the ports chart and table
+    expect(dom).toMatch(new RegExp(`data-series="udp/9100 ipv4 ${lab.srv}"`));
+    expect(text).toMatch(new RegExp(`${lab.srv} ipv4 udp 9100 300 (59\\.\\d|60) 0 0`));
+    expect(text).toMatch(new RegExp(`${lab.srv} ipv4 udp 9101 100 (19\\.\\d|20) 0 0`));
+    expect(text).toMatch(/Time to full: (about .* at this trend|not growing: no projection)/);
+    expect(text).toContain('This recording carries no advice');
+    // sizing: the recorded limits and the kernel's default formula
+    expect(text).toMatch(/nf_conntrack_max \(recorded\) [\d,]+/);
+    expect(text).toMatch(/64 GiB 2,097,152/);
+    expect(text).toMatch(/recording host \([\d.]+ GiB\)/);
+    expect(text).toContain(`${WINDOWS} window(s)`);
+
+    const bytes = screenshot(html, join(dir, 'report.png'));
+    expect(bytes).toBeGreaterThan(20_000); // a blank page is a few KB
+  });
+
+  it('refuses a truncated recording in one line', () => {
+    const cut = join(dir, 'cut.jsonl');
+    const text = readFileSync(A(), 'utf8');
+    writeFileSync(cut, text.slice(0, text.length - 40));
+    for (const cmd of [['report', cut], ['diff', cut, A()], ['export-csv', cut]]) {
+      const r = runCli(cmd);
+      expect(r.code).toBe(2);
+      expect(expectOneLineError(r.stderr).message).toMatch(new RegExp(`${cut}: line 6 is cut short`));
+    }
+  });
+});

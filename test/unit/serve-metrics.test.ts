@@ -1,0 +1,115 @@
+import { describe, expect, it } from 'vitest';
+import { Registry, type RegistryContentType } from 'prom-client';
+import { PortSlots } from '../../src/serve/portSlots.js';
+import { Exporter } from '../../src/serve/exporter.js';
+import { checkExposure, isLoopback, parseListen } from '../../src/util/listen.js';
+import { CtopError } from '../../src/errors.js';
+import { ZERO_STATS, type Sample } from '../../src/source/types.js';
+
+function sample(ports: [number, number, number][], opts: { netns?: number[]; drop?: number } = {}): Sample {
+  const nss = opts.netns ?? [1];
+  return {
+    monoMs: 0,
+    wallTime: '2026-11-25T10:00:00.000Z',
+    probe: { tier: 'netfilter', programs: [{ name: 'ctop_nf_confirm', hook: 'x', attached: true }], refused: [] },
+    ports: ports.map(([netns, port, inserts]) => ({ netns, family: 'ipv4' as const, proto: 17, port, inserts, drops: 0 })),
+    tuples: [],
+    totals: { inserts: 0, drops: 0, portOverflow: 2, tupleOverflow: 0, dropUnparsed: 0, netnsOverflow: 0, otherNfDrops: 0, dropTupleOverflow: 0 },
+    namespaces: nss.map((inode) => ({ inode, name: `ns${inode}`, count: 10 * inode, stats: { ...ZERO_STATS, drop: opts.drop ?? 0 }, links: 4 })),
+    max: 100,
+    buckets: 64,
+    capacity: { ports: 8192, tuples: 16384, dropTuples: 4096 },
+    tupleEntries: 0,
+    dropTupleEntries: 0,
+    netnsErrors: [],
+  };
+}
+
+async function values(reg: Registry<RegistryContentType>, name: string): Promise<Record<string, number>> {
+  const m = (await reg.getMetricsAsJSON()).find((x) => x.name === name);
+  const out: Record<string, number> = {};
+  for (const v of m?.values ?? []) out[Object.entries(v.labels).map(([k, l]) => `${k}=${l}`).join(',')] = v.value;
+  return out;
+}
+
+describe('PortSlots: a fixed set of K labelled ports, the rest in other', () => {
+  it('fills free slots busiest first, then folds newcomers into other for good', () => {
+    const s = new PortSlots(2);
+    const a1 = s.assign(new Map([['a', { inserts: 1, drops: 0 }], ['b', { inserts: 5, drops: 0 }], ['c', { inserts: 3, drops: 0 }]]));
+    expect([...a1.labelled.keys()]).toEqual(['b', 'c']);
+    expect(a1.other).toEqual({ inserts: 1, drops: 0 });
+    // 'a' becomes the busiest: it still has no slot, 'c' keeps its own
+    const a2 = s.assign(new Map([['a', { inserts: 100, drops: 1 }], ['c', { inserts: 1, drops: 0 }]]));
+    expect([...a2.labelled.keys()]).toEqual(['c']);
+    expect(a2.other).toEqual({ inserts: 100, drops: 1 });
+    expect(s.keys()).toEqual(['b', 'c']);
+  });
+  it('gives back slots only on release; K=0 folds everything', () => {
+    const s = new PortSlots(1);
+    s.assign(new Map([['1/x', { inserts: 1, drops: 0 }]]));
+    expect(s.release((k) => k.startsWith('1/'))).toEqual(['1/x']);
+    expect(s.assign(new Map([['2/y', { inserts: 1, drops: 0 }]])).added).toEqual(['2/y']);
+    const zero = new PortSlots(0);
+    expect(zero.assign(new Map([['a', { inserts: 4, drops: 2 }]])).other).toEqual({ inserts: 4, drops: 2 });
+  });
+});
+
+describe('Exporter', () => {
+  it('advances counters by sample differences; other and labelled series never go down', async () => {
+    const reg = new Registry<RegistryContentType>();
+    const e = new Exporter(reg, 1);
+    e.update(sample([[1, 53, 10]]));
+    e.update(sample([[1, 53, 15], [1, 443, 7]]));
+    e.update(sample([[1, 53, 15], [1, 443, 20], [1, 80, 2]]));
+    const ins = await values(reg, 'ctop_inserts_total');
+    // 443: 7 then 13 more, 80: 2, all after the one slot went to 53
+    expect(ins).toEqual({ 'port=other': 22, 'netns=1,family=ipv4,proto=udp,port=53': 15 });
+    expect(await values(reg, 'ctop_netns_inserts_total')).toEqual({ 'netns=1': 37 });
+    expect(await values(reg, 'ctop_port_series')).toEqual({ 'state=labelled': 1 });
+    expect(await values(reg, 'ctop_overflow_total')).toMatchObject({ 'map=ports': 2 });
+    expect(await values(reg, 'ctop_conntrack_fill_ratio')).toEqual({ '': 0.1 });
+    expect(await values(reg, 'ctop_samples_total')).toEqual({ '': 3 });
+  });
+
+  it('statistics start at the kernel cumulative value; a vanished namespace ends its series and frees its slots', async () => {
+    const reg = new Registry<RegistryContentType>();
+    const e = new Exporter(reg, 1);
+    e.update(sample([[2, 53, 4]], { netns: [1, 2], drop: 7 }));
+    expect((await values(reg, 'ctop_conntrack_stat_total'))['netns=2,stat=drop']).toBe(7);
+    expect(Object.keys(await values(reg, 'ctop_inserts_total'))).toContain('netns=2,family=ipv4,proto=udp,port=53');
+    e.update(sample([[2, 53, 4], [1, 22, 3]], { netns: [1], drop: 9 }));
+    const ins = await values(reg, 'ctop_inserts_total');
+    expect(ins).toEqual({ 'port=other': 0, 'netns=1,family=ipv4,proto=udp,port=22': 3 });
+    const st = await values(reg, 'ctop_conntrack_stat_total');
+    expect(st['netns=1,stat=drop']).toBe(9);
+    expect(st['netns=2,stat=drop']).toBeUndefined();
+    expect(await values(reg, 'ctop_conntrack_entries')).toEqual({ 'netns=1': 10 });
+  });
+
+  it('renders in both exposition formats', async () => {
+    for (const type of [Registry.PROMETHEUS_CONTENT_TYPE, Registry.OPENMETRICS_CONTENT_TYPE]) {
+      const reg = new Registry<RegistryContentType>();
+      reg.setContentType(type);
+      new Exporter(reg, 5).update(sample([[1, 53, 10]]));
+      const text = await reg.metrics();
+      expect(text).toMatch(/^ctop_inserts_total\{netns="1",family="ipv4",proto="udp",port="53"\} 10$/m);
+      expect(text).toMatch(/^ctop_inserts_total\{port="other"\} 0$/m);
+    }
+  });
+});
+
+describe('--listen and the loopback rule', () => {
+  it('parses HOST:PORT and [v6]:PORT', () => {
+    expect(parseListen('127.0.0.1:9633')).toEqual({ host: '127.0.0.1', port: 9633 });
+    expect(parseListen('[::1]:9633')).toEqual({ host: '::1', port: 9633 });
+    for (const bad of ['9633', '127.0.0.1', '127.0.0.1:0', '1.2.3.4:65536', '::1:9633', '[zz]:1', 'a b:1']) {
+      expect(() => parseListen(bad)).toThrow(CtopError);
+    }
+  });
+  it('loopback only, unless --allow-remote', () => {
+    for (const h of ['127.0.0.1', '127.3.4.5', '::1', 'localhost', '::ffff:127.0.0.1']) expect(isLoopback(h)).toBe(true);
+    for (const h of ['0.0.0.0', '::', '10.0.0.1', '128.0.0.1', 'example.com', '::ffff:10.0.0.1']) expect(isLoopback(h)).toBe(false);
+    expect(() => checkExposure({ host: '0.0.0.0', port: 1 }, false)).toThrow(/not a loopback address/);
+    expect(() => checkExposure({ host: '0.0.0.0', port: 1 }, true)).not.toThrow();
+  });
+});
