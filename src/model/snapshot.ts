@@ -3,7 +3,7 @@
  * and the pure function that turns two cumulative samples into one window.
  * Fields are only ever added to v1, never renamed or removed.
  */
-import type { Family, PortCount, TupleCount } from '../native/decode.js';
+import { tupleKey, type Family, type PortCount } from '../native/decode.js';
 import type { CtStats, ProbeInfo, Sample } from '../source/types.js';
 import { protoName } from './proto.js';
 
@@ -116,9 +116,7 @@ function keyOfPort(p: PortCount): string {
   return `${p.netns}/${p.family}/${p.proto}/${p.port}`;
 }
 
-function keyOfTuple(t: TupleCount): string {
-  return `${t.netns}/${t.family}/${t.proto}/${t.src}/${t.sport}/${t.dst}/${t.dport}`;
-}
+const keyOfTuple = tupleKey;
 
 interface Keyed<T> {
   row: T;

@@ -124,10 +124,15 @@ export function formatAddr(b: Buffer, fam: Family): string {
   return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
 }
 
+/** One string per 5-tuple and namespace, for joining and windowing. */
+export function tupleKey(t: TupleCount): string {
+  return `${t.netns}/${t.family}/${t.proto}/${t.src}/${t.sport}/${t.dst}/${t.dport}`;
+}
+
 /** Joins the insert map's and the drop map's records into one row per tuple. */
 export function mergeTuples(inserts: TupleCount[], drops: TupleCount[]): TupleCount[] {
   const byKey = new Map<string, TupleCount>();
-  const key = (t: TupleCount): string => `${t.netns}/${t.family}/${t.proto}/${t.src}/${t.sport}/${t.dst}/${t.dport}`;
+  const key = tupleKey;
   for (const t of inserts) byKey.set(key(t), { ...t, drops: 0 });
   for (const t of drops) {
     const k = key(t);

@@ -83,8 +83,7 @@ export function resolveNetns(arg: string): NetnsRef {
   const path = arg.includes('/') ? arg : join(NAMED_DIR, arg);
   try {
     const st = statSync(path);
-    const name = arg.includes('/') ? arg : arg;
-    return { inode: st.ino, path, name: st.ino === hostNetnsInode() ? 'host' : name };
+    return { inode: st.ino, path, name: st.ino === hostNetnsInode() ? 'host' : arg };
   } catch {
     throw new CtopError(
       `--netns: no network namespace at '${arg}'`,
