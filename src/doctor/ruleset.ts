@@ -53,6 +53,18 @@ function clip(s: string): string {
   return t.length > MAX_DETAIL ? `${t.slice(0, MAX_DETAIL - 1)}…` : t;
 }
 
+/** iptables matches that need conntrack, by name (as `-m NAME` and as nft's xt view). */
+const IPT_MATCH_KINDS: Record<string, ConntrackUserKind> = {
+  state: 'xt-conntrack',
+  conntrack: 'xt-conntrack',
+  connlimit: 'xt-conntrack',
+  connbytes: 'xt-conntrack',
+  connlabel: 'xt-conntrack',
+  cluster: 'xt-conntrack',
+  helper: 'helper',
+  connmark: 'connmark',
+};
+
 /**
  * xt extension names as nft prints them for iptables-nft rules
  * ({"xt": {"type": "match"|"target", "name": ...}}). nft's JSON carries the
@@ -61,14 +73,7 @@ function clip(s: string): string {
  * apart from `-j CT --helper ftp`.
  */
 const XT_KINDS: Record<string, ConntrackUserKind> = {
-  conntrack: 'xt-conntrack',
-  state: 'xt-conntrack',
-  connlimit: 'xt-conntrack',
-  connbytes: 'xt-conntrack',
-  connlabel: 'xt-conntrack',
-  cluster: 'xt-conntrack',
-  helper: 'helper',
-  connmark: 'connmark',
+  ...IPT_MATCH_KINDS,
   CONNMARK: 'connmark',
   CONNSECMARK: 'xt-conntrack',
   SYNPROXY: 'xt-conntrack',
@@ -297,17 +302,6 @@ function optionsAt(tokens: string[], start: number): string[] {
   }
   return out;
 }
-
-const IPT_MATCH_KINDS: Record<string, ConntrackUserKind> = {
-  state: 'xt-conntrack',
-  conntrack: 'xt-conntrack',
-  connlimit: 'xt-conntrack',
-  connbytes: 'xt-conntrack',
-  connlabel: 'xt-conntrack',
-  cluster: 'xt-conntrack',
-  helper: 'helper',
-  connmark: 'connmark',
-};
 
 function targetKind(target: string, opts: string[]): ConntrackUserKind | undefined {
   if (target === 'CT') {
