@@ -5,7 +5,8 @@
       "sources": [
         "native/addon.cc",
         "native/core/probe.c",
-        "native/core/netns.c"
+        "native/core/netns.c",
+        "native/core/tuple_window.c"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

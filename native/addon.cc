@@ -53,6 +53,7 @@ class Probe : public Napi::ObjectWrap<Probe> {
                            InstanceMethod("nfProgFd", &Probe::NfProgFd),
                            InstanceMethod("readPorts", &Probe::ReadPorts),
                            InstanceMethod("readTuples", &Probe::ReadTuples),
+                           InstanceMethod("readTupleDeltas", &Probe::ReadTupleDeltas),
                            InstanceMethod("readTotals", &Probe::ReadTotals),
                            InstanceMethod("capacity", &Probe::Capacity),
                            InstanceMethod("testRunNf", &Probe::TestRunNf),
@@ -129,6 +130,18 @@ class Probe : public Napi::ObjectWrap<Probe> {
     ctop_err e{};
     int drops = info.Length() > 0 && info[0].ToBoolean().Value() ? 1 : 0;
     if (ctop_probe_read_tuples(Get(info.Env()), drops, &recs, &n, &e)) throw NativeError(info.Env(), e);
+    Napi::Buffer<uint8_t> b = Napi::Buffer<uint8_t>::Copy(info.Env(), reinterpret_cast<uint8_t *>(recs),
+                                                          n * sizeof(ctop_tuple_rec));
+    free(recs);
+    return b;
+  }
+
+  // readTupleDeltas(): tuple records whose counts grew since the last call, counts = growth.
+  Napi::Value ReadTupleDeltas(const Napi::CallbackInfo &info) {
+    ctop_tuple_rec *recs = nullptr;
+    size_t n = 0;
+    ctop_err e{};
+    if (ctop_probe_read_tuple_deltas(Get(info.Env()), &recs, &n, &e)) throw NativeError(info.Env(), e);
     Napi::Buffer<uint8_t> b = Napi::Buffer<uint8_t>::Copy(info.Env(), reinterpret_cast<uint8_t *>(recs),
                                                           n * sizeof(ctop_tuple_rec));
     free(recs);

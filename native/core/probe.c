@@ -21,6 +21,7 @@ struct ctop_probe {
 	struct bpf_link *drop_link;
 	int ncpus;
 	uint32_t max_ports, max_tuples, max_drop_tuples;
+	struct ctop_tuple_window *window; /* ctop_probe_read_tuple_deltas' memory, made on first use */
 };
 
 /* ---- libbpf log capture --------------------------------------------------- */
@@ -125,6 +126,7 @@ void ctop_probe_destroy(struct ctop_probe *p)
 		return;
 	bpf_link__destroy(p->drop_link);
 	ctop_bpf__destroy(p->skel);
+	ctop_tuple_window_free(p->window);
 	free(p);
 }
 
@@ -323,6 +325,41 @@ out:
 	if (err)
 		return ctop_err_set(e, err, "read", "cannot read the per-tuple %s map: %s", drops ? "drop" : "insert",
 				    strerror(-err));
+	return 0;
+}
+
+int ctop_probe_read_tuple_deltas(struct ctop_probe *p, struct ctop_tuple_rec **out, size_t *n, struct ctop_err *e)
+{
+	struct ctop_tuple_rec *ins = NULL, *drops = NULL, *moved = NULL;
+	size_t n_ins = 0, n_drops = 0, n_moved = 0;
+	int err;
+
+	if (!p->window) {
+		err = ctop_tuple_window_new((size_t)p->max_tuples + p->max_drop_tuples, &p->window);
+		if (err)
+			return ctop_err_set(e, -err, "read", "out of memory for the per-tuple window");
+	}
+	if (ctop_probe_read_tuples(p, 0, &ins, &n_ins, e) || ctop_probe_read_tuples(p, 1, &drops, &n_drops, e)) {
+		free(ins);
+		return -1;
+	}
+	moved = malloc((n_ins + n_drops ? n_ins + n_drops : 1) * sizeof(*moved));
+	if (!moved) {
+		err = -ENOMEM;
+		goto out;
+	}
+	err = ctop_tuple_window_step(p->window, ins, n_ins, drops, n_drops, moved, &n_moved);
+	if (err)
+		goto out;
+	*out = moved;
+	*n = n_moved;
+	moved = NULL;
+out:
+	free(ins);
+	free(drops);
+	free(moved);
+	if (err)
+		return ctop_err_set(e, -err, "read", "cannot compute the per-tuple window: %s", strerror(-err));
 	return 0;
 }
 

@@ -25,6 +25,9 @@ export interface NativeProbe {
   readPorts(): Buffer;
   /** The per-tuple insert map, or with `drops` the per-tuple drop map. */
   readTuples(drops?: boolean): Buffer;
+  /** Tuple records (insert and drop maps joined) whose counts grew since the
+   * previous call, with the growth as counts; the first call: since load. */
+  readTupleDeltas(): Buffer;
   readTotals(): number[];
   capacity(): { ports: number; tuples: number; dropTuples: number };
   /** BPF_PROG_TEST_RUN of the netfilter program on a crafted packet; returns its verdict (1 = NF_ACCEPT). */

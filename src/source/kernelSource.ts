@@ -10,7 +10,7 @@ import { hostname } from 'node:os';
 import { readFileSync, statSync } from 'node:fs';
 import { CtopError, ExitCode, isNativeError } from '../errors.js';
 import { loadAddon, type Addon, type NativeNetns, type NativeProbe, type CtCpuStat } from '../native/addon.js';
-import { decodePorts, decodeTuples, mergeTuples, TOTAL } from '../native/decode.js';
+import { decodePorts, decodeTuples, TOTAL } from '../native/decode.js';
 import { btfProblem } from '../preflight.js';
 import { resolveNetns, scanNamespaces, type NetnsRef } from './netnsScan.js';
 import {
@@ -36,7 +36,9 @@ export interface KernelSourceOptions {
   rescanMs: number;
   /** Read the per-tuple maps on each sample (default). Callers that show no
    * tuples (the exporter) skip them: reading 16k+ tuples a second is most of
-   * what a 1 Hz sample costs. */
+   * what a 1 Hz sample costs. Tuples come as windows: each sample holds the
+   * tuples that moved since the previous sample (the addon keeps the last
+   * values by raw key), so only those are decoded. */
   readTuples?: boolean;
 }
 
@@ -79,6 +81,9 @@ export class KernelSource implements Source {
   private info: ProbeInfo = { tier: 'stats', programs: [], refused: [] };
   private dropsAttached = false;
   private dropsError?: string;
+  /** Sample numbers, and the one the next tuple window starts at (0: load). */
+  private seq = 0;
+  private lastTupleSeq = 0;
 
   constructor(private readonly opts: KernelSourceOptions) {}
 
@@ -228,6 +233,8 @@ export class KernelSource implements Source {
     let tupleEntries = 0;
     let ports: Sample['ports'] = [];
     let tuples: Sample['tuples'] = [];
+    let tupleWindowSince: number | undefined;
+    const seq = ++this.seq;
     if (this.probe) {
       const t = this.probe.readTotals();
       totals = {
@@ -244,7 +251,9 @@ export class KernelSource implements Source {
       tupleEntries = t[TOTAL.tupleEntries] ?? 0;
       dropTupleEntries = t[TOTAL.dropTupleEntries] ?? 0;
       if (this.opts.readTuples !== false) {
-        tuples = mergeTuples(decodeTuples(this.probe.readTuples(false)), decodeTuples(this.probe.readTuples(true)));
+        tuples = decodeTuples(this.probe.readTupleDeltas());
+        tupleWindowSince = this.lastTupleSeq;
+        this.lastTupleSeq = seq;
       }
     }
     return {
@@ -253,6 +262,8 @@ export class KernelSource implements Source {
       probe: this.info,
       ports,
       tuples,
+      seq,
+      tupleWindowSince,
       totals,
       namespaces,
       max: readSysctl('nf_conntrack_max'),
