@@ -6,7 +6,7 @@
         "native/addon.cc",
         "native/core/probe.c",
         "native/core/netns.c",
-        "native/core/tuple_window.c"
+        "native/core/tuple_join.c"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

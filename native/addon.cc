@@ -16,6 +16,8 @@ static_assert(sizeof(ctop_tuple_key) == 44, "ctop_tuple_key layout");
 static_assert(sizeof(ctop_counts) == 16, "ctop_counts layout");
 static_assert(sizeof(ctop_port_rec) == 24, "ctop_port_rec layout");
 static_assert(sizeof(ctop_tuple_rec) == 64, "ctop_tuple_rec layout");
+static_assert(sizeof(ctop_tuple_val) == 16, "ctop_tuple_val layout");
+static_assert(sizeof(ctop_tuple_moved) == 56, "ctop_tuple_moved layout");
 
 Napi::Error NativeError(Napi::Env env, const ctop_err &e) {
   Napi::Error err = Napi::Error::New(env, e.msg);
@@ -52,7 +54,6 @@ class Probe : public Napi::ObjectWrap<Probe> {
                            InstanceMethod("seedDrops", &Probe::SeedDrops),
                            InstanceMethod("nfProgFd", &Probe::NfProgFd),
                            InstanceMethod("readPorts", &Probe::ReadPorts),
-                           InstanceMethod("readTuples", &Probe::ReadTuples),
                            InstanceMethod("readTupleDeltas", &Probe::ReadTupleDeltas),
                            InstanceMethod("readTotals", &Probe::ReadTotals),
                            InstanceMethod("capacity", &Probe::Capacity),
@@ -123,29 +124,14 @@ class Probe : public Napi::ObjectWrap<Probe> {
     return b;
   }
 
-  // readTuples(drops: boolean): the insert map, or with true the drop map.
-  Napi::Value ReadTuples(const Napi::CallbackInfo &info) {
-    ctop_tuple_rec *recs = nullptr;
-    size_t n = 0;
-    ctop_err e{};
-    int drops = info.Length() > 0 && info[0].ToBoolean().Value() ? 1 : 0;
-    if (ctop_probe_read_tuples(Get(info.Env()), drops, &recs, &n, &e)) throw NativeError(info.Env(), e);
-    Napi::Buffer<uint8_t> b = Napi::Buffer<uint8_t>::Copy(info.Env(), reinterpret_cast<uint8_t *>(recs),
-                                                          n * sizeof(ctop_tuple_rec));
-    free(recs);
-    return b;
-  }
-
   // readTupleDeltas(): tuple records whose counts grew since the last call, counts = growth.
   Napi::Value ReadTupleDeltas(const Napi::CallbackInfo &info) {
-    ctop_tuple_rec *recs = nullptr;
+    const ctop_tuple_rec *recs = nullptr;
     size_t n = 0;
     ctop_err e{};
     if (ctop_probe_read_tuple_deltas(Get(info.Env()), &recs, &n, &e)) throw NativeError(info.Env(), e);
-    Napi::Buffer<uint8_t> b = Napi::Buffer<uint8_t>::Copy(info.Env(), reinterpret_cast<uint8_t *>(recs),
-                                                          n * sizeof(ctop_tuple_rec));
-    free(recs);
-    return b;
+    // recs is the probe's own buffer: copied, it stays the probe's to reuse
+    return Napi::Buffer<uint8_t>::Copy(info.Env(), reinterpret_cast<const uint8_t *>(recs), n * sizeof(ctop_tuple_rec));
   }
 
   // Cumulative totals; numbers stay exact below 2^53 (centuries at any packet rate).

@@ -57,12 +57,13 @@ struct ctop_tuple_rec {
 };
 /* Read every entry. *out is malloc'ed by the callee; *n entries. */
 int ctop_probe_read_ports(struct ctop_probe *p, struct ctop_port_rec **out, size_t *n, struct ctop_err *e);
-/* drops = 0: the insert map (counts.inserts set); 1: the drop map (counts.drops set) */
-int ctop_probe_read_tuples(struct ctop_probe *p, int drops, struct ctop_tuple_rec **out, size_t *n, struct ctop_err *e);
 /* The tuples whose inserts or drops grew since the previous call on this
  * probe (the first call: since load), one record each with the growth as its
- * counts; the insert and drop maps joined on the raw key. tuple_window.c. */
-int ctop_probe_read_tuple_deltas(struct ctop_probe *p, struct ctop_tuple_rec **out, size_t *n, struct ctop_err *e);
+ * counts; the insert and drop maps joined on the raw key (tuple_join.c).
+ * Only one reader per probe: a read consumes what it returns.
+ * *out points into the probe's own buffer, valid until the next call. */
+int ctop_probe_read_tuple_deltas(struct ctop_probe *p, const struct ctop_tuple_rec **out, size_t *n,
+				 struct ctop_err *e);
 int ctop_probe_read_totals(struct ctop_probe *p, uint64_t out[CTOP_TOTAL_COUNT], struct ctop_err *e);
 /* Run the netfilter program once on a crafted packet (BPF_PROG_TEST_RUN):
  * pf 2/10, hook NF_INET_*; hooks other than LOCAL_OUT take an Ethernet frame. */
@@ -97,12 +98,10 @@ int ctop_netns_cpu_stats(struct ctop_netns *ns, struct ctop_ct_cpu_stat *out, in
 int ctop_netns_table(struct ctop_netns *ns, uint32_t *count, uint32_t *max, struct ctop_err *e);
 
 /* ---- internal ---------------------------------------------------------- */
-struct ctop_tuple_window;
-int ctop_tuple_window_new(size_t max_keys, struct ctop_tuple_window **out);
-void ctop_tuple_window_free(struct ctop_tuple_window *w);
-int ctop_tuple_window_step(struct ctop_tuple_window *w, const struct ctop_tuple_rec *ins, size_t n_ins,
-			   const struct ctop_tuple_rec *drops, size_t n_drops, struct ctop_tuple_rec *out,
-			   size_t *n_out);
+/* Join the moved tuples of the insert and the drop map into records with
+ * both counts (out: room for n_ins + n_drops). tuple_join.c. */
+int ctop_tuple_join(const struct ctop_tuple_moved *ins, size_t n_ins, const struct ctop_tuple_moved *drops,
+		    size_t n_drops, struct ctop_tuple_rec *out, size_t *n_out);
 
 int ctop_err_set(struct ctop_err *e, int err, const char *step, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

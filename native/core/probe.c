@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <bpf/btf.h>
@@ -21,7 +23,17 @@ struct ctop_probe {
 	struct bpf_link *drop_link;
 	int ncpus;
 	uint32_t max_ports, max_tuples, max_drop_tuples;
-	struct ctop_tuple_window *window; /* ctop_probe_read_tuple_deltas' memory, made on first use */
+	/* ctop_probe_read_tuple_deltas: moved_out mapped read-only, and buffers
+	 * sized by the map capacities (so bounded), made on first use and kept:
+	 * fresh multi-megabyte buffers each second cost more in page faults
+	 * than the reading itself */
+	const struct ctop_tuple_moved *moved_out;
+	size_t moved_out_len;
+	struct ctop_tuple_moved *moved_buf[2];
+	struct ctop_tuple_rec *moved;
+	/* growth handed over so far per tuple map, i.e. the sum of its
+	 * `reported` fields: see tuple_map_unchanged() */
+	uint64_t tuple_sum[2];
 };
 
 /* ---- libbpf log capture --------------------------------------------------- */
@@ -107,8 +119,13 @@ int ctop_probe_open_load(const struct ctop_probe_opts *o, struct ctop_probe **ou
 		p->skel->rodata->nf_conn_btf_id = (uint32_t)id;
 	}
 
+	bpf_map__set_max_entries(p->skel->maps.moved_out,
+				 p->max_tuples > p->max_drop_tuples ? p->max_tuples : p->max_drop_tuples);
 	bpf_program__set_type(p->skel->progs.ctop_nf_confirm, CTOP_BPF_PROG_TYPE_NETFILTER);
 	bpf_program__set_expected_attach_type(p->skel->progs.ctop_nf_confirm, CTOP_BPF_NETFILTER);
+	/* never attached, only test-run: the type is what lets it load here */
+	bpf_program__set_type(p->skel->progs.ctop_collect_moved, CTOP_BPF_PROG_TYPE_NETFILTER);
+	bpf_program__set_expected_attach_type(p->skel->progs.ctop_collect_moved, CTOP_BPF_NETFILTER);
 
 	err = ctop_bpf__load(p->skel);
 	if (err) {
@@ -126,7 +143,11 @@ void ctop_probe_destroy(struct ctop_probe *p)
 		return;
 	bpf_link__destroy(p->drop_link);
 	ctop_bpf__destroy(p->skel);
-	ctop_tuple_window_free(p->window);
+	if (p->moved_out)
+		munmap((void *)p->moved_out, p->moved_out_len);
+	free(p->moved_buf[0]);
+	free(p->moved_buf[1]);
+	free(p->moved);
 	free(p);
 }
 
@@ -289,77 +310,90 @@ out:
 	return 0;
 }
 
-int ctop_probe_read_tuples(struct ctop_probe *p, int drops, struct ctop_tuple_rec **out, size_t *n, struct ctop_err *e)
+/*
+ * Whether a tuple map can be left unread: the programs count every insert in
+ * CTOP_TOTAL_INSERTS first and then in exactly one of the tuple map or
+ * CTOP_TOTAL_TUPLE_OVERFLOW (drops: CTOP_TOTAL_DROPS, then the drop map or
+ * DROP_UNPARSED or DROP_TUPLE_OVERFLOW), so the map's counts add up to at
+ * most `expected`, and to exactly that once no event is in flight. Counts
+ * only grow: if `expected` equals what was handed over so far, nothing moved.
+ * An event in flight during a read is picked up by the first read after it
+ * lands (the sums then differ), never lost. On a quiet host a refresh so
+ * skips walking the maps at all.
+ */
+static int tuple_map_unchanged(struct ctop_probe *p, int drops)
 {
-	size_t cap = drops ? p->max_drop_tuples : p->max_tuples, got = 0;
-	struct bpf_map *map = drops ? p->skel->maps.tuple_drops : p->skel->maps.tuple_inserts;
-	struct ctop_tuple_key *keys = malloc(cap * sizeof(*keys));
-	uint64_t *vals = malloc(cap * sizeof(*vals));
-	struct ctop_tuple_rec *recs = NULL;
+	uint64_t t[CTOP_TOTAL_COUNT], expected;
+
+	if (ctop_probe_read_totals(p, t, NULL))
+		return 0;
+	expected = drops ? t[CTOP_TOTAL_DROPS] - t[CTOP_TOTAL_DROP_UNPARSED] - t[CTOP_TOTAL_DROP_TUPLE_OVERFLOW]
+			 : t[CTOP_TOTAL_INSERTS] - t[CTOP_TOTAL_TUPLE_OVERFLOW];
+	return expected == p->tuple_sum[drops];
+}
+
+/* Run ctop_collect_moved over one tuple map: every tuple that moved since
+ * the last run, with its growth, copied from moved_out into buf. */
+static int read_moved(struct ctop_probe *p, int drops, struct ctop_tuple_moved *buf, size_t *n, struct ctop_err *e)
+{
+	/* the program ignores its packet, but a test run needs one: the
+	 * smallest IPv4 header, at LOCAL_OUT (which takes no Ethernet frame) */
+	static const uint8_t ip4[20] = { 0x45, 0, 0, 20, 0, 0, 0, 0, 64, 17 };
+	uint8_t state[2] = { 3 /* NF_INET_LOCAL_OUT */, 2 /* NFPROTO_IPV4 */ };
+	DECLARE_LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = ip4, .data_size_in = sizeof(ip4), .ctx_in = state,
+			    .ctx_size_in = sizeof(state));
 	int err;
 
-	if (!keys || !vals) {
-		err = -ENOMEM;
-		goto out;
-	}
-	err = dump_map(bpf_map__fd(map), sizeof(*keys), sizeof(*vals), (uint32_t)cap, keys, vals, &got);
+	p->skel->bss->collect_which = (uint32_t)drops;
+	err = bpf_prog_test_run_opts(bpf_program__fd(p->skel->progs.ctop_collect_moved), &opts);
 	if (err)
-		goto out;
-	recs = calloc(got ? got : 1, sizeof(*recs));
-	if (!recs) {
-		err = -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < got; i++) {
-		recs[i].key = keys[i];
-		if (drops)
-			recs[i].counts.drops = vals[i];
-		else
-			recs[i].counts.inserts = vals[i];
-	}
-	*out = recs;
-	*n = got;
-out:
-	free(keys);
-	free(vals);
-	if (err)
-		return ctop_err_set(e, err, "read", "cannot read the per-tuple %s map: %s", drops ? "drop" : "insert",
-				    strerror(-err));
+		return ctop_err_set(e, err, "read", "cannot run the per-tuple collector on the %s map: %s",
+				    drops ? "drop" : "insert", strerror(errno));
+	*n = p->skel->bss->collect_n;
+	memcpy(buf, p->moved_out, *n * sizeof(*buf));
+	for (size_t i = 0; i < *n; i++)
+		p->tuple_sum[drops] += buf[i].grew;
+	/* moved_out holds as many records as the bigger map has entries, so
+	 * full cannot happen; if it did, the rest waits for the next read */
 	return 0;
 }
 
-int ctop_probe_read_tuple_deltas(struct ctop_probe *p, struct ctop_tuple_rec **out, size_t *n, struct ctop_err *e)
+int ctop_probe_read_tuple_deltas(struct ctop_probe *p, const struct ctop_tuple_rec **out, size_t *n,
+				 struct ctop_err *e)
 {
-	struct ctop_tuple_rec *ins = NULL, *drops = NULL, *moved = NULL;
-	size_t n_ins = 0, n_drops = 0, n_moved = 0;
+	size_t cap[2] = { p->max_tuples, p->max_drop_tuples }, got[2] = { 0, 0 };
 	int err;
 
-	if (!p->window) {
-		err = ctop_tuple_window_new((size_t)p->max_tuples + p->max_drop_tuples, &p->window);
-		if (err)
-			return ctop_err_set(e, -err, "read", "out of memory for the per-tuple window");
+	if (!p->moved) {
+		size_t len = (cap[0] > cap[1] ? cap[0] : cap[1]) * sizeof(struct ctop_tuple_moved);
+		long page = sysconf(_SC_PAGESIZE);
+		void *m;
+
+		len = (len + (size_t)page - 1) / (size_t)page * (size_t)page;
+		m = mmap(NULL, len, PROT_READ, MAP_SHARED, bpf_map__fd(p->skel->maps.moved_out), 0);
+		if (m == MAP_FAILED)
+			return ctop_err_set(e, errno, "read", "cannot map the moved-tuple buffer: %s", strerror(errno));
+		p->moved_out = m;
+		p->moved_out_len = len;
+		p->moved_buf[0] = malloc(cap[0] * sizeof(*p->moved_buf[0]));
+		p->moved_buf[1] = malloc(cap[1] * sizeof(*p->moved_buf[1]));
+		p->moved = malloc((cap[0] + cap[1]) * sizeof(*p->moved));
+		if (!p->moved_buf[0] || !p->moved_buf[1] || !p->moved) {
+			free(p->moved);
+			p->moved = NULL;
+			return ctop_err_set(e, ENOMEM, "read", "out of memory for the per-tuple window");
+		}
 	}
-	if (ctop_probe_read_tuples(p, 0, &ins, &n_ins, e) || ctop_probe_read_tuples(p, 1, &drops, &n_drops, e)) {
-		free(ins);
-		return -1;
+	for (int drops = 0; drops < 2; drops++) {
+		if (tuple_map_unchanged(p, drops))
+			continue;
+		if (read_moved(p, drops, p->moved_buf[drops], &got[drops], e))
+			return -1;
 	}
-	moved = malloc((n_ins + n_drops ? n_ins + n_drops : 1) * sizeof(*moved));
-	if (!moved) {
-		err = -ENOMEM;
-		goto out;
-	}
-	err = ctop_tuple_window_step(p->window, ins, n_ins, drops, n_drops, moved, &n_moved);
+	err = ctop_tuple_join(p->moved_buf[0], got[0], p->moved_buf[1], got[1], p->moved, n);
 	if (err)
-		goto out;
-	*out = moved;
-	*n = n_moved;
-	moved = NULL;
-out:
-	free(ins);
-	free(drops);
-	free(moved);
-	if (err)
-		return ctop_err_set(e, -err, "read", "cannot compute the per-tuple window: %s", strerror(-err));
+		return ctop_err_set(e, err, "read", "out of memory joining the per-tuple maps");
+	*out = p->moved;
 	return 0;
 }
 

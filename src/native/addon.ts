@@ -24,7 +24,6 @@ export interface NativeProbe {
   nfProgFd(): number;
   readPorts(): Buffer;
   /** The per-tuple insert map, or with `drops` the per-tuple drop map. */
-  readTuples(drops?: boolean): Buffer;
   /** Tuple records (insert and drop maps joined) whose counts grew since the
    * previous call, with the growth as counts; the first call: since load. */
   readTupleDeltas(): Buffer;
