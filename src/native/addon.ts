@@ -23,7 +23,6 @@ export interface NativeProbe {
   seedDrops(netns: number, perCpuDrops: number[]): void;
   nfProgFd(): number;
   readPorts(): Buffer;
-  /** The per-tuple insert map, or with `drops` the per-tuple drop map. */
   /** Tuple records (insert and drop maps joined) whose counts grew since the
    * previous call, with the growth as counts; the first call: since load. */
   readTupleDeltas(): Buffer;
