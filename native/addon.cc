@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <arpa/inet.h>
 
 #include "core/ctop_core.h"
 
@@ -189,6 +190,7 @@ class Netns : public Napi::ObjectWrap<Netns> {
                            InstanceMethod("links", &Netns::Links),
                            InstanceMethod("cpuStats", &Netns::CpuStats),
                            InstanceMethod("table", &Netns::Table),
+                           InstanceMethod("census", &Netns::Census),
                            InstanceMethod("close", &Netns::Close),
                        });
   }
@@ -259,6 +261,60 @@ class Netns : public Napi::ObjectWrap<Netns> {
     return o;
   }
 
+  static Napi::Array Addrs(Napi::Env env, const ctop_census_addr *a, size_t n, uint32_t top) {
+    size_t k = top && top < n ? top : n;
+    Napi::Array out = Napi::Array::New(env, k);
+    char text[INET6_ADDRSTRLEN];
+    for (size_t i = 0; i < k; i++) {
+      Napi::Object o = Napi::Object::New(env);
+      if (!inet_ntop(a[i].family, a[i].addr, text, sizeof(text))) text[0] = 0;
+      o.Set("family", a[i].family);
+      o.Set("addr", text);
+      o.Set("entries", a[i].entries);
+      out.Set(i, o);
+    }
+    return out;
+  }
+
+  // census({maxAddrs, top}): one ctnetlink dump of this namespace's table, counted in C.
+  Napi::Value Census(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject()) throw ArgError(env, "census(options) needs an options object");
+    Napi::Object opts = info[0].As<Napi::Object>();
+    uint32_t max_addrs = OptU32(opts, "maxAddrs", 65536);
+    uint32_t top = OptU32(opts, "top", 20);
+    ctop_census *c = nullptr;
+    ctop_err e{};
+    if (ctop_netns_census(Get(env), max_addrs, &c, &e)) throw NativeError(env, e);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("entries", (double)c->entries);
+    o.Set("assured", (double)c->assured);
+    o.Set("unreplied", (double)c->unreplied);
+    o.Set("parseErrors", (double)c->parse_errors);
+    Napi::Array groups = Napi::Array::New(env, c->ngroups);
+    for (size_t i = 0; i < c->ngroups; i++) {
+      const ctop_census_group &g = c->groups[i];
+      Napi::Object r = Napi::Object::New(env);
+      r.Set("family", g.family);
+      r.Set("l4proto", g.l4proto);
+      r.Set("port", g.port);
+      r.Set("state", g.state == CTOP_CENSUS_NO_STATE ? env.Null() : Napi::Number::New(env, g.state));
+      r.Set("entries", g.entries);
+      r.Set("assured", g.assured);
+      r.Set("unreplied", g.unreplied);
+      groups.Set(i, r);
+    }
+    o.Set("groups", groups);
+    o.Set("srcs", Addrs(env, c->srcs, c->nsrcs, top));
+    o.Set("dsts", Addrs(env, c->dsts, c->ndsts, top));
+    o.Set("distinctSrcs", (double)c->nsrcs);
+    o.Set("distinctDsts", (double)c->ndsts);
+    o.Set("srcOverflow", (double)c->src_overflow);
+    o.Set("dstOverflow", (double)c->dst_overflow);
+    ctop_census_free(c);
+    return o;
+  }
+
   Napi::Value Close(const Napi::CallbackInfo &info) {
     ctop_netns_close(ns_);
     ns_ = nullptr;
@@ -278,7 +334,18 @@ Napi::Object Layout(Napi::Env env) {
   return l;
 }
 
+// btfStructSize(name): sizeof(struct name) in the running kernel, from its BTF.
+Napi::Value BtfStructSize(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw ArgError(env, "btfStructSize(name) needs a string");
+  uint32_t size = 0;
+  ctop_err e{};
+  if (ctop_btf_struct_size(info[0].As<Napi::String>().Utf8Value().c_str(), &size, &e)) throw NativeError(env, e);
+  return Napi::Number::New(env, size);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("btfStructSize", Napi::Function::New(env, BtfStructSize));
   exports.Set("Probe", Probe::Init(env));
   exports.Set("Netns", Netns::Init(env));
   exports.Set("layout", Layout(env));

@@ -16,6 +16,7 @@ import { registerDiff } from './commands/diff.js';
 import { registerReport } from './commands/report.js';
 import { registerExportCsv } from './commands/exportCsv.js';
 import { registerServe } from './commands/serve.js';
+import { registerCensus } from './commands/census.js';
 
 const VERSION = '0.1.0';
 
@@ -61,6 +62,7 @@ export function buildProgram(): Command {
   registerReport(program);
   registerExportCsv(program);
   registerServe(program);
+  registerCensus(program);
 
   return program;
 }

@@ -97,12 +97,48 @@ int ctop_netns_cpu_stats(struct ctop_netns *ns, struct ctop_ct_cpu_stat *out, in
 /* Entries in this namespace's table, and the (global) limit. */
 int ctop_netns_table(struct ctop_netns *ns, uint32_t *count, uint32_t *max, struct ctop_err *e);
 
+/* ---- Census (census.c): what the table holds, from one ctnetlink dump ---- */
+#define CTOP_CENSUS_NO_STATE 0xff /* not TCP: conntrack keeps no state */
+struct ctop_census_group {
+	uint8_t family;   /* AF_INET 2, AF_INET6 10 */
+	uint8_t l4proto;  /* IPPROTO_* */
+	uint8_t state;    /* enum tcp_conntrack (TCP_CONNTRACK_*), or CTOP_CENSUS_NO_STATE */
+	uint8_t pad;
+	uint16_t port;    /* original direction's destination port, host order; 0 without ports */
+	uint16_t pad2;
+	uint32_t entries, assured, unreplied; /* unreplied: no IPS_SEEN_REPLY */
+};
+struct ctop_census_addr {
+	uint8_t family;
+	uint8_t pad[3];
+	uint8_t addr[16]; /* network order; IPv4 in the first 4 bytes */
+	uint32_t entries;
+};
+struct ctop_census {
+	uint64_t entries, assured, unreplied, parse_errors;
+	struct ctop_census_group *groups; size_t ngroups;  /* largest first */
+	struct ctop_census_addr *srcs; size_t nsrcs;       /* original source, largest first */
+	struct ctop_census_addr *dsts; size_t ndsts;       /* original destination */
+	uint64_t src_overflow, dst_overflow; /* entries whose address found its table full */
+};
+/* Dump this namespace's table and count it; at most max_addrs distinct
+ * addresses per direction are kept. Free *out with ctop_census_free. */
+int ctop_netns_census(struct ctop_netns *ns, uint32_t max_addrs, struct ctop_census **out, struct ctop_err *e);
+void ctop_census_free(struct ctop_census *c);
+/* sizeof(struct NAME) in the running kernel, from its BTF. */
+int ctop_btf_struct_size(const char *name, uint32_t *size, struct ctop_err *e);
+
 /* ---- internal ---------------------------------------------------------- */
 /* Join the moved tuples of the insert and the drop map into records with
  * both counts (out: room for n_ins + n_drops). tuple_join.c. */
 int ctop_tuple_join(const struct ctop_tuple_moved *ins, size_t n_ins, const struct ctop_tuple_moved *drops,
 		    size_t n_drops, struct ctop_tuple_rec *out, size_t *n_out);
 
+struct mnl_socket;
+struct mnl_socket *ctop_netns_mnl(struct ctop_netns *ns);
+unsigned int ctop_netns_next_seq(struct ctop_netns *ns);
+/* Discard whatever a failed request left queued on the socket. */
+void ctop_netns_drain(struct ctop_netns *ns);
 int ctop_err_set(struct ctop_err *e, int err, const char *step, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 

@@ -49,11 +49,50 @@ export interface CtCpuStat {
   chainTooLong: number;
 }
 
+/** One (family, L4 protocol, original destination port, TCP state) group of a census. */
+export interface NativeCensusGroup {
+  family: number;
+  l4proto: number;
+  /** 0 for protocols without ports */
+  port: number;
+  /** enum tcp_conntrack for TCP; null for protocols conntrack keeps no state for */
+  state: number | null;
+  entries: number;
+  assured: number;
+  /** never saw a reply (no IPS_SEEN_REPLY) */
+  unreplied: number;
+}
+
+export interface NativeCensusAddr {
+  family: number;
+  addr: string;
+  entries: number;
+}
+
+/** One ctnetlink dump of a namespace's table, counted in C (native/core/census.c). */
+export interface NativeCensus {
+  entries: number;
+  assured: number;
+  unreplied: number;
+  parseErrors: number;
+  /** largest first */
+  groups: NativeCensusGroup[];
+  /** original-direction sources / destinations, largest first, at most `top` */
+  srcs: NativeCensusAddr[];
+  dsts: NativeCensusAddr[];
+  distinctSrcs: number;
+  distinctDsts: number;
+  /** entries whose address found the bounded address table full */
+  srcOverflow: number;
+  dstOverflow: number;
+}
+
 export interface NativeNetns {
   inode(): number;
   links(): number;
   cpuStats(): CtCpuStat[];
   table(): { count: number; max: number };
+  census(opts: { maxAddrs: number; top: number }): NativeCensus;
   close(): void;
 }
 
@@ -62,6 +101,8 @@ export interface Addon {
   /** progFd < 0: ctnetlink socket only, no netfilter links. */
   Netns: new (path: string, progFd: number) => NativeNetns;
   layout: NativeLayout;
+  /** sizeof(struct name) in the running kernel, from its BTF. */
+  btfStructSize(name: string): number;
 }
 
 let cached: Addon | undefined;
