@@ -8,7 +8,8 @@
         "native/core/netns.c",
         "native/core/tuple_join.c",
         "native/core/tuple_window.c",
-        "native/core/census.c"
+        "native/core/census.c",
+        "native/core/walk.c"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

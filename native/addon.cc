@@ -322,6 +322,105 @@ class Netns : public Napi::ObjectWrap<Netns> {
   }
 };
 
+// ---- Walker: the conntrack hash walk (bpf/walk.bpf.c) ---------------------------
+class Walker : public Napi::ObjectWrap<Walker> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "Walker",
+                       {
+                           InstanceMethod("capture", &Walker::Capture),
+                           InstanceMethod("locate", &Walker::Locate),
+                           InstanceMethod("chains", &Walker::Chains),
+                           InstanceMethod("close", &Walker::Close),
+                       });
+  }
+
+  explicit Walker(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Walker>(info) {
+    ctop_err e{};
+    if (ctop_walk_open(&w_, &e)) throw NativeError(info.Env(), e);
+  }
+
+  ~Walker() override { ctop_walk_destroy(w_); }
+
+ private:
+  ctop_walk *w_ = nullptr;
+
+  ctop_walk *Get(Napi::Env env) {
+    if (!w_) throw ArgError(env, "the walker is closed");
+    return w_;
+  }
+
+  static uint64_t U64(Napi::Env env, const Napi::Value &v, const char *what) {
+    if (!v.IsBigInt()) throw ArgError(env, std::string(what) + " must be a bigint");
+    bool lossless = false;
+    uint64_t x = v.As<Napi::BigInt>().Uint64Value(&lossless);
+    if (!lossless) throw ArgError(env, std::string(what) + " must fit in 64 bits");
+    return x;
+  }
+
+  // capture(netnsPath: string | null, waitMs) -> node address (0n: none seen)
+  Napi::Value Capture(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !(info[0].IsString() || info[0].IsNull()) || !info[1].IsNumber())
+      throw ArgError(env, "capture(netnsPath|null, waitMs) needs a string or null and a number");
+    std::string path = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+    uint64_t node = 0;
+    ctop_err e{};
+    if (ctop_walk_capture(Get(env), info[0].IsString() ? path.c_str() : nullptr, info[1].As<Napi::Number>().Uint32Value(),
+                          &node, &e))
+      throw NativeError(env, e);
+    return Napi::BigInt::New(env, node);
+  }
+
+  // locate(addr: bigint, mode: 0 from a node | 1 read the pointer at a kallsyms address)
+  Napi::Value Locate(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[1].IsNumber()) throw ArgError(env, "locate(addr, mode) needs a bigint and a number");
+    uint64_t base = 0;
+    uint32_t bucket = 0;
+    ctop_err e{};
+    if (ctop_walk_locate(Get(env), U64(env, info[0], "addr"), info[1].As<Napi::Number>().Uint32Value(), &base, &bucket, &e))
+      throw NativeError(env, e);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("base", Napi::BigInt::New(env, base));
+    o.Set("bucket", bucket);
+    return o;
+  }
+
+  // chains(base: bigint, size, perRun)
+  Napi::Value Chains(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 3 || !info[1].IsNumber() || !info[2].IsNumber())
+      throw ArgError(env, "chains(base, size, perRun) needs a bigint and two numbers");
+    ctop_walk_result r{};
+    ctop_err e{};
+    if (ctop_walk_chains(Get(env), U64(env, info[0], "base"), info[1].As<Napi::Number>().Uint32Value(),
+                         info[2].As<Napi::Number>().Uint32Value(), &r, &e))
+      throw NativeError(env, e);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("buckets", r.buckets);
+    o.Set("nodes", (double)r.nodes);
+    o.Set("longest", r.longest);
+    o.Set("rewalked", r.rewalked);
+    o.Set("inconsistent", r.inconsistent);
+    o.Set("runs", r.runs);
+    size_t last = 0;
+    for (size_t i = 0; i < sizeof(r.hist) / sizeof(r.hist[0]); i++)
+      if (r.hist[i]) last = i;
+    Napi::Array h = Napi::Array::New(env, sizeof(r.hist) / sizeof(r.hist[0]));
+    for (size_t i = 0; i < sizeof(r.hist) / sizeof(r.hist[0]); i++) h.Set(i, (double)r.hist[i]);
+    o.Set("hist", h);
+    o.Set("lastNonEmpty", (double)last);
+    return o;
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo &info) {
+    ctop_walk_destroy(w_);
+    w_ = nullptr;
+    return info.Env().Undefined();
+  }
+};
+
 Napi::Object Layout(Napi::Env env) {
   Napi::Object l = Napi::Object::New(env);
   l.Set("portRecSize", (uint32_t)sizeof(ctop_port_rec));
@@ -348,6 +447,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("btfStructSize", Napi::Function::New(env, BtfStructSize));
   exports.Set("Probe", Probe::Init(env));
   exports.Set("Netns", Netns::Init(env));
+  exports.Set("Walker", Walker::Init(env));
   exports.Set("layout", Layout(env));
   return exports;
 }

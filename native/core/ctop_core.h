@@ -24,6 +24,8 @@ struct ctop_err {
 /* libbpf's messages (verifier log included) from the last failing step. */
 const char *ctop_libbpf_log(void);
 void ctop_libbpf_log_clear(void);
+/* Route libbpf's messages to that log and clear it (before open/load). */
+void ctop_libbpf_log_begin(void);
 
 /* ---- BPF probe --------------------------------------------------------- */
 struct ctop_probe;
@@ -127,6 +129,31 @@ int ctop_netns_census(struct ctop_netns *ns, uint32_t max_addrs, struct ctop_cen
 void ctop_census_free(struct ctop_census *c);
 /* sizeof(struct NAME) in the running kernel, from its BTF. */
 int ctop_btf_struct_size(const char *name, uint32_t *size, struct ctop_err *e);
+
+/* ---- Hash walk (walk.c, bpf/walk.bpf.c): chain lengths, measured ---------- */
+struct ctop_walk;
+struct ctop_walk_result {
+	uint32_t buckets;            /* buckets walked */
+	uint64_t nodes;              /* chain nodes (2 per entry) in consistent buckets */
+	uint32_t longest;
+	uint32_t rewalked, inconsistent;
+	uint32_t runs;               /* BPF_PROG_TEST_RUN calls */
+	uint64_t hist[128];          /* CTOP_WALK_HIST */
+};
+int ctop_walk_open(struct ctop_walk **out, struct ctop_err *e);
+void ctop_walk_destroy(struct ctop_walk *w);
+/* Attach walk_capture for at most wait_ms and return one confirmed entry's
+ * node (0: none seen). With netns_path, a thread entering that namespace
+ * sends one UDP datagram to 127.0.0.1 (port 9, discard) to make one. */
+int ctop_walk_capture(struct ctop_walk *w, const char *netns_path, uint32_t wait_ms, uint64_t *node,
+		      struct ctop_err *e);
+/* The table's address: from a node (mode 0) or by reading the pointer at a
+ * kallsyms address (mode 1). */
+int ctop_walk_locate(struct ctop_walk *w, uint64_t in, uint32_t mode, uint64_t *base, uint32_t *bucket,
+		     struct ctop_err *e);
+/* Walk buckets [0, size) of the table at base, per_run buckets per BPF run. */
+int ctop_walk_chains(struct ctop_walk *w, uint64_t base, uint32_t size, uint32_t per_run,
+		     struct ctop_walk_result *r, struct ctop_err *e);
 
 /* ---- internal ---------------------------------------------------------- */
 /* Join the moved tuples of the insert and the drop map into records with

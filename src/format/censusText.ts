@@ -59,7 +59,11 @@ export function formatCensus(c: CensusReport, top: number): string {
   );
   const b = c.buckets;
   out.push('');
-  out.push(`hash buckets [${METHOD_WORDS[b.method]}]${b.fallbackReason ? ` (walk not used: ${b.fallbackReason})` : ''}`);
+  out.push(
+    `hash buckets [${METHOD_WORDS[b.method]}]` +
+      (b.fallbackReason ? ` (walk not used: ${b.fallbackReason})` : '') +
+      (b.locatedBy ? ` (table found from ${b.locatedBy}; ${b.runs} BPF runs, ${b.walkMs?.toFixed(1)} ms)` : ''),
+  );
   out.push(
     `  ${formatNumber(b.buckets)} buckets, ${formatNumber(b.nodes)} chain nodes (2 per entry, one per direction), load factor ${b.loadFactor.toFixed(2)}; ` +
       `longest chain ${b.longestChain}, kernel limit ${b.chainLimit.min}-${b.chainLimit.max}, headroom ${b.headroom}`,

@@ -105,6 +105,10 @@ export interface BucketPressure {
   rewalkedBuckets?: number;
   /** buckets still inconsistent after the re-walk, left out of the histogram */
   inconsistentBuckets?: number;
+  /** walk only: how the table was found, BPF runs and their time */
+  locatedBy?: WalkResult['locatedBy'];
+  runs?: number;
+  walkMs?: number;
 }
 
 export interface ChainRates {
@@ -165,10 +169,17 @@ export interface WalkResult {
   buckets: number;
   /** buckets per chain length; the last index is "this many or more" */
   histogram: number[];
+  /** the histogram's last slot is the walker's "that or more" slot */
+  histogramLastIsOrMore: boolean;
   nodes: number;
   longestChain: number;
   rewalkedBuckets: number;
   inconsistentBuckets: number;
+  /** how the table's address was found */
+  locatedBy: 'kallsyms' | 'live-entry' | 'private-entry';
+  /** BPF runs the walk took (bounded work per run) and their total time */
+  runs: number;
+  walkMs: number;
 }
 
 function family(n: number): 'ipv4' | 'ipv6' {
@@ -207,12 +218,15 @@ export function chainPressure(
       buckets: w.buckets,
       nodes: w.nodes,
       loadFactor: w.buckets > 0 ? w.nodes / w.buckets : 0,
-      histogram: w.histogram.map((b, k) => ({ k, orMore: k === last, buckets: b })),
+      histogram: w.histogram.map((b, k) => ({ k, orMore: w.histogramLastIsOrMore && k === last, buckets: b })),
       longestChain: w.longestChain,
       chainLimit: limit,
       headroom: limit.min - w.longestChain,
       rewalkedBuckets: w.rewalkedBuckets,
       inconsistentBuckets: w.inconsistentBuckets,
+      locatedBy: w.locatedBy,
+      runs: w.runs,
+      walkMs: w.walkMs,
     };
   }
   const nodes = 2 * input.hashEntries;

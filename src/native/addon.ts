@@ -96,7 +96,29 @@ export interface NativeNetns {
   close(): void;
 }
 
+/** The conntrack hash walk (bpf/walk.bpf.c). Addresses are bigints. */
+export interface NativeWalker {
+  /** One confirmed entry's original-direction node seen on net_dev_queue within waitMs
+   * (0n: none); with a namespace path, first sends one datagram to 127.0.0.1:9 there. */
+  capture(netnsPath: string | null, waitMs: number): bigint;
+  /** mode 0: the table from a node; mode 1: read the table pointer at a kallsyms address. */
+  locate(addr: bigint, mode: 0 | 1): { base: bigint; bucket: number };
+  chains(base: bigint, size: number, perRun: number): {
+    buckets: number;
+    nodes: number;
+    longest: number;
+    rewalked: number;
+    inconsistent: number;
+    runs: number;
+    /** buckets per chain length; the last slot is "that or more" */
+    hist: number[];
+    lastNonEmpty: number;
+  };
+  close(): void;
+}
+
 export interface Addon {
+  Walker: new () => NativeWalker;
   Probe: new (opts: ProbeOptions) => NativeProbe;
   /** progFd < 0: ctnetlink socket only, no netfilter links. */
   Netns: new (path: string, progFd: number) => NativeNetns;

@@ -1,6 +1,130 @@
-/** The in-kernel walk of the conntrack hash (bpf/ctop.bpf.c walk programs). */
+/**
+ * Chain lengths, measured: drives the walk of the conntrack hash
+ * (bpf/walk.bpf.c through the addon's Walker). The table's address comes
+ * from /proc/kallsyms where the kernel lists data symbols
+ * (CONFIG_KALLSYMS_ALL); otherwise from one confirmed entry: caught on
+ * tp_btf/net_dev_queue from live traffic, or, on a quiet host, from one
+ * datagram ctop sends inside a private namespace it creates for the purpose
+ * (ctop-census-PID, conntrack on there only, flushed and deleted before the
+ * walk so it adds nothing to the table).
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { isNativeError } from '../errors.js';
+import { loadAddon, type NativeWalker } from '../native/addon.js';
 import type { WalkResult } from '../model/census.js';
 
-export function hashWalker(_hashEntries: number): { result: WalkResult | null; reason?: string } {
-  return { result: null, reason: 'not implemented yet' };
+/** Buckets per BPF run: about 1 ms of work at 50 ns per bucket, so one run
+ * never holds a CPU long enough to matter to packet processing. */
+export const BUCKETS_PER_RUN = 16_384;
+/** How long to wait for live traffic to show a confirmed entry. */
+const LIVE_WAIT_MS = 200;
+const POKE_WAIT_MS = 1000;
+/** More inconsistent buckets than this share means the table was not found right. */
+const MAX_INCONSISTENT_RATIO = 0.01;
+
+function reason(e: unknown): string {
+  if (isNativeError(e)) return `${e.message} (step ${e.step}, errno ${e.errno})`;
+  return e instanceof Error ? e.message : String(e);
+}
+
+function readBuckets(): number {
+  return Number(readFileSync('/proc/sys/net/netfilter/nf_conntrack_buckets', 'utf8').trim());
+}
+
+/** The address of a data symbol in /proc/kallsyms, where listed (0 when hidden by kptr_restrict). */
+export function kallsymsAddress(text: string, name: string): bigint | undefined {
+  const m = new RegExp(`^([0-9a-f]+) [bBdD] ${name}$`, 'm').exec(text);
+  if (!m) return undefined;
+  const a = BigInt(`0x${m[1]}`);
+  return a === 0n ? undefined : a;
+}
+
+function run(argv: string[], input?: string): void {
+  execFileSync(argv[0]!, argv.slice(1), { input, stdio: ['pipe', 'ignore', 'pipe'], timeout: 10_000 });
+}
+
+/** One confirmed entry from a namespace of our own, made and removed here. */
+function pokePrivate(w: NativeWalker, locate: (node: bigint) => bigint): bigint {
+  const name = `ctop-census-${process.pid}`;
+  run(['ip', 'netns', 'add', name]);
+  try {
+    run(['ip', '-n', name, 'link', 'set', 'lo', 'up']);
+    // any `ct` expression turns conntrack on in this namespace only
+    run(['ip', 'netns', 'exec', name, 'nft', '-f', '-'], 'table ip ctop_census {\n  chain out { type filter hook output priority 0; ct state new counter; }\n}\n');
+    const node = w.capture(`/run/netns/${name}`, POKE_WAIT_MS);
+    if (node === 0n) throw new Error('the datagram sent in a private namespace was not seen on net_dev_queue');
+    const base = locate(node);
+    // leave nothing behind in the table the walk is about to count
+    run(['ip', 'netns', 'exec', name, 'conntrack', '-F']);
+    return base;
+  } finally {
+    try { run(['ip', 'netns', 'del', name]); } catch { /* already gone */ }
+  }
+}
+
+export interface WalkOutcome {
+  result: WalkResult | null;
+  reason?: string;
+}
+
+export function hashWalker(_hashEntries: number, opts: { locate?: 'auto' | 'entry' } = {}): WalkOutcome {
+  const addon = loadAddon();
+  let w: NativeWalker;
+  try {
+    w = new addon.Walker();
+  } catch (e) {
+    return { result: null, reason: `the kernel refused the hash-walk programs: ${reason(e)}` };
+  }
+  try {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const size = readBuckets();
+      let base: bigint;
+      let locatedBy: WalkResult['locatedBy'];
+      let ksym: bigint | undefined;
+      try {
+        ksym = opts.locate === 'entry' ? undefined : kallsymsAddress(readFileSync('/proc/kallsyms', 'utf8'), 'nf_conntrack_hash');
+      } catch {
+        ksym = undefined;
+      }
+      try {
+        if (ksym !== undefined) {
+          base = w.locate(ksym, 1).base;
+          locatedBy = 'kallsyms';
+        } else {
+          const node = w.capture(null, LIVE_WAIT_MS);
+          base = node !== 0n ? w.locate(node, 0).base : pokePrivate(w, (n) => w.locate(n, 0).base);
+          locatedBy = node !== 0n ? 'live-entry' : 'private-entry';
+        }
+      } catch (e) {
+        return { result: null, reason: `cannot find the conntrack hash: ${reason(e)}` };
+      }
+      const t0 = performance.now();
+      const r = w.chains(base, size, BUCKETS_PER_RUN);
+      const walkMs = performance.now() - t0;
+      // a resize (nf_conntrack_buckets written) replaces the table: find it again
+      if (readBuckets() !== size) continue;
+      if (r.inconsistent > size * MAX_INCONSISTENT_RATIO) {
+        return { result: null, reason: `${r.inconsistent} of ${size} buckets did not end in their own marker: the table was not found right` };
+      }
+      const hist = r.hist.slice(0, Math.max(r.lastNonEmpty + 1, 2));
+      return {
+        result: {
+          buckets: r.buckets,
+          histogram: hist,
+          histogramLastIsOrMore: r.lastNonEmpty === r.hist.length - 1,
+          nodes: r.nodes,
+          longestChain: r.longest,
+          rewalkedBuckets: r.rewalked,
+          inconsistentBuckets: r.inconsistent,
+          locatedBy,
+          runs: r.runs,
+          walkMs,
+        },
+      };
+    }
+    return { result: null, reason: 'the table was resized twice during the walk' };
+  } finally {
+    w.close();
+  }
 }
