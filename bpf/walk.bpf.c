@@ -38,6 +38,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
 #include "walk.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -127,6 +128,41 @@ int walk_locate(void *ctx)
 	return 0;
 }
 
+/* ---- census maps ----------------------------------------------------------- */
+/* Sized by the loader (--max-addrs); one table per map for all namespaces. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct ctop_census_key);
+	__type(value, struct ctop_census_val);
+} census_groups SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 131072);
+	__type(key, struct ctop_census_addr_key);
+	__type(value, __u64);
+} census_addrs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct ctop_census_ovf_key);
+	__type(value, __u64);
+} census_overflow SEC(".maps");
+
+/* The nodes of the chain being walked, so that a chain is counted only once
+ * it proved consistent. */
+struct chain_scratch {
+	__u64 node[CTOP_WALK_MAX_CHAIN];
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct chain_scratch);
+} scratch SEC(".maps");
+
 /* ---- walk ----------------------------------------------------------------- */
 __u64 walk_base;
 __u32 walk_size;   /* nf_conntrack_htable_size */
@@ -138,9 +174,16 @@ __u32 walk_longest;
 __u32 walk_rewalked;
 __u32 walk_inconsistent;
 __u32 walk_done;   /* buckets walked, consistent or not */
+__u32 census_enabled;
+__u32 census_addrs_enabled;
+__u64 census_entries; /* original-direction nodes counted */
+/* one-entry cache: entries of one namespace come in runs */
+__u64 last_net;
+__u32 last_inum;
 
-/* Chain length of bucket b, or -1 when the chain does not end in b's marker. */
-static int chain_len(__u32 b)
+/* Chain length of bucket b, or -1 when the chain does not end in b's
+ * marker. With sc, the nodes are kept there. */
+static int chain_len(__u32 b, struct chain_scratch *sc)
 {
 	__u64 p;
 	int i;
@@ -150,10 +193,114 @@ static int chain_len(__u32 b)
 	for (i = 0; i < CTOP_WALK_MAX_CHAIN; i++) {
 		if (p & 1)
 			return (p >> 1) == b ? i : -1;
+		if (sc)
+			sc->node[i] = p;
 		if (read_ptr(&p, p))
 			return -1;
 	}
 	return -1;
+}
+
+static void add_overflow(__u32 netns, __u32 what)
+{
+	struct ctop_census_ovf_key k = { .netns = netns, .what = what };
+	__u64 one = 1, *v = bpf_map_lookup_elem(&census_overflow, &k);
+
+	if (v)
+		__sync_fetch_and_add(v, 1);
+	else
+		bpf_map_update_elem(&census_overflow, &k, &one, BPF_NOEXIST);
+}
+
+static void add_addr(__u32 netns, __u8 family, __u8 dir, const union nf_inet_addr *a)
+{
+	struct ctop_census_addr_key k = { .netns = netns, .family = family, .dir = dir };
+	__u64 one = 1, *v;
+
+	__builtin_memcpy(k.addr, a, sizeof(k.addr));
+	v = bpf_map_lookup_elem(&census_addrs, &k);
+	if (v)
+		__sync_fetch_and_add(v, 1);
+	else if (bpf_map_update_elem(&census_addrs, &k, &one, BPF_NOEXIST))
+		add_overflow(netns, dir);
+}
+
+/* Count one entry, given its node; only original-direction nodes count, so
+ * that every entry counts once. */
+static void census_node(__u64 node)
+{
+	struct nf_conntrack_tuple_hash *h = (void *)node;
+	struct nf_conntrack_tuple t;
+	struct nf_conn *ct;
+	struct ctop_census_key k = { .state = 0xff };
+	struct ctop_census_val *v, init = { .entries = 1 };
+	unsigned long status;
+	__u64 net;
+
+	/* the tuple's own layout (addresses, ports, l3num, protonum, dir) has
+	 * not changed since nf_conntrack_tuple.h was written; its place in the
+	 * tuple hash is relocated */
+	if (bpf_core_read(&t, sizeof(t), &h->tuple))
+		return;
+	if (t.dst.dir != 0) /* IP_CT_DIR_ORIGINAL */
+		return;
+	ct = (struct nf_conn *)(node - bpf_core_field_offset(struct nf_conn, tuplehash));
+	if (bpf_core_read(&status, sizeof(status), &ct->status) || bpf_core_read(&net, sizeof(net), &ct->ct_net.net))
+		return;
+	if (net != last_net) {
+		last_inum = BPF_CORE_READ((struct net *)net, ns.inum);
+		last_net = net;
+	}
+	k.netns = last_inum;
+	k.family = (__u8)t.src.l3num;
+	k.proto = t.dst.protonum;
+	switch (k.proto) {
+	case IPPROTO_TCP:
+		k.state = BPF_CORE_READ(ct, proto.tcp.state);
+		/* fall through */
+	case IPPROTO_UDP:
+	case IPPROTO_UDPLITE:
+	case IPPROTO_SCTP:
+	case IPPROTO_DCCP:
+		k.port = bpf_ntohs(t.dst.u.all);
+		break;
+	}
+	census_entries++;
+	if (status & IPS_ASSURED)
+		init.assured = 1;
+	if (!(status & IPS_SEEN_REPLY))
+		init.unreplied = 1;
+	v = bpf_map_lookup_elem(&census_groups, &k);
+	if (v) {
+		__sync_fetch_and_add(&v->entries, 1);
+		if (init.assured)
+			__sync_fetch_and_add(&v->assured, 1);
+		if (init.unreplied)
+			__sync_fetch_and_add(&v->unreplied, 1);
+	} else if (bpf_map_update_elem(&census_groups, &k, &init, BPF_NOEXIST)) {
+		add_overflow(k.netns, 2);
+	}
+	if (census_addrs_enabled) {
+		add_addr(k.netns, k.family, 0, &t.src.u3);
+		add_addr(k.netns, k.family, 1, &t.dst.u3);
+	}
+}
+
+static long census_cb(__u32 i, void *ctx)
+{
+	/* bpf_loop's context must live on the stack: look the scratch up again
+	 * (a per-CPU array lookup is an address computation) */
+	__u32 zero = 0;
+	struct chain_scratch *sc = bpf_map_lookup_elem(&scratch, &zero);
+
+	if (!sc || i >= CTOP_WALK_MAX_CHAIN)
+		return 1;
+	/* clang checks one copy of i and indexes with another, which the
+	 * verifier cannot follow: an opaque copy, masked (CTOP_WALK_MAX_CHAIN is
+	 * a power of two) right where it is used */
+	asm volatile("" : "+r"(i));
+	census_node(sc->node[i & (CTOP_WALK_MAX_CHAIN - 1)]);
+	return 0;
 }
 
 static long walk_bucket(__u32 i, void *ctx)
@@ -163,11 +310,14 @@ static long walk_bucket(__u32 i, void *ctx)
 
 	if (b >= walk_size)
 		return 1;
+	__u32 zero = 0;
+	struct chain_scratch *sc = census_enabled ? bpf_map_lookup_elem(&scratch, &zero) : NULL;
+
 	walk_done++;
-	len = chain_len(b);
+	len = chain_len(b, sc);
 	if (len < 0) {
 		walk_rewalked++;
-		len = chain_len(b);
+		len = chain_len(b, sc);
 		if (len < 0) {
 			walk_inconsistent++;
 			return 0;
@@ -180,6 +330,8 @@ static long walk_bucket(__u32 i, void *ctx)
 	walk_nodes += (__u32)len;
 	if ((__u32)len > walk_longest)
 		walk_longest = (__u32)len;
+	if (sc && len > 0)
+		bpf_loop((__u32)len, census_cb, NULL, 0);
 	return 0;
 }
 

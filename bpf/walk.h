@@ -15,4 +15,29 @@
 #define CTOP_LOCATE_NO_MARKER 2 /* no nulls marker within CTOP_WALK_MAX_CHAIN nodes */
 #define CTOP_LOCATE_NO_HEAD 3   /* no bucket head within CTOP_WALK_MAX_CHAIN nodes back */
 
+/* Census keys and values (walk_chains with census_enabled). */
+struct ctop_census_key {
+	__u32 netns;    /* network namespace inode */
+	__u8 family;    /* AF_INET 2, AF_INET6 10 */
+	__u8 proto;     /* IPPROTO_* */
+	__u8 state;     /* enum tcp_conntrack for TCP; 0xff otherwise */
+	__u8 pad;
+	__u16 port;     /* original destination port, host order; 0 without ports */
+	__u16 pad2;
+};
+struct ctop_census_val {
+	__u64 entries, assured, unreplied;
+};
+struct ctop_census_addr_key {
+	__u32 netns;
+	__u8 family;
+	__u8 dir;       /* 0 original source, 1 original destination */
+	__u8 pad[2];
+	__u8 addr[16];
+};
+struct ctop_census_ovf_key {
+	__u32 netns;
+	__u32 what;     /* 0 source address table full, 1 destination, 2 group table full */
+};
+
 #endif

@@ -45,6 +45,51 @@ uint32_t OptU32(const Napi::Object &o, const char *name, uint32_t dflt) {
   return (uint32_t)d;
 }
 
+Napi::Array Addrs(Napi::Env env, const ctop_census_addr *a, size_t n, uint32_t top) {
+  size_t k = top && top < n ? top : n;
+  Napi::Array out = Napi::Array::New(env, k);
+  char text[INET6_ADDRSTRLEN];
+  for (size_t i = 0; i < k; i++) {
+    Napi::Object o = Napi::Object::New(env);
+    if (!inet_ntop(a[i].family, a[i].addr, text, sizeof(text))) text[0] = 0;
+    o.Set("family", a[i].family);
+    o.Set("addr", text);
+    o.Set("entries", a[i].entries);
+    out.Set(i, o);
+  }
+  return out;
+}
+
+Napi::Object CensusToJs(Napi::Env env, const ctop_census *c, uint32_t top) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("entries", (double)c->entries);
+  o.Set("assured", (double)c->assured);
+  o.Set("unreplied", (double)c->unreplied);
+  o.Set("parseErrors", (double)c->parse_errors);
+  o.Set("groupOverflow", (double)c->group_overflow);
+  Napi::Array groups = Napi::Array::New(env, c->ngroups);
+  for (size_t i = 0; i < c->ngroups; i++) {
+    const ctop_census_group &g = c->groups[i];
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("family", g.family);
+    r.Set("l4proto", g.l4proto);
+    r.Set("port", g.port);
+    r.Set("state", g.state == CTOP_CENSUS_NO_STATE ? env.Null() : Napi::Number::New(env, g.state));
+    r.Set("entries", g.entries);
+    r.Set("assured", g.assured);
+    r.Set("unreplied", g.unreplied);
+    groups.Set(i, r);
+  }
+  o.Set("groups", groups);
+  o.Set("srcs", Addrs(env, c->srcs, c->nsrcs, top));
+  o.Set("dsts", Addrs(env, c->dsts, c->ndsts, top));
+  o.Set("distinctSrcs", (double)c->nsrcs);
+  o.Set("distinctDsts", (double)c->ndsts);
+  o.Set("srcOverflow", (double)c->src_overflow);
+  o.Set("dstOverflow", (double)c->dst_overflow);
+  return o;
+}
+
 // ---- Probe -----------------------------------------------------------------
 class Probe : public Napi::ObjectWrap<Probe> {
  public:
@@ -261,21 +306,6 @@ class Netns : public Napi::ObjectWrap<Netns> {
     return o;
   }
 
-  static Napi::Array Addrs(Napi::Env env, const ctop_census_addr *a, size_t n, uint32_t top) {
-    size_t k = top && top < n ? top : n;
-    Napi::Array out = Napi::Array::New(env, k);
-    char text[INET6_ADDRSTRLEN];
-    for (size_t i = 0; i < k; i++) {
-      Napi::Object o = Napi::Object::New(env);
-      if (!inet_ntop(a[i].family, a[i].addr, text, sizeof(text))) text[0] = 0;
-      o.Set("family", a[i].family);
-      o.Set("addr", text);
-      o.Set("entries", a[i].entries);
-      out.Set(i, o);
-    }
-    return out;
-  }
-
   // census({maxAddrs, top}): one ctnetlink dump of this namespace's table, counted in C.
   Napi::Value Census(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
@@ -286,31 +316,7 @@ class Netns : public Napi::ObjectWrap<Netns> {
     ctop_census *c = nullptr;
     ctop_err e{};
     if (ctop_netns_census(Get(env), max_addrs, &c, &e)) throw NativeError(env, e);
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("entries", (double)c->entries);
-    o.Set("assured", (double)c->assured);
-    o.Set("unreplied", (double)c->unreplied);
-    o.Set("parseErrors", (double)c->parse_errors);
-    Napi::Array groups = Napi::Array::New(env, c->ngroups);
-    for (size_t i = 0; i < c->ngroups; i++) {
-      const ctop_census_group &g = c->groups[i];
-      Napi::Object r = Napi::Object::New(env);
-      r.Set("family", g.family);
-      r.Set("l4proto", g.l4proto);
-      r.Set("port", g.port);
-      r.Set("state", g.state == CTOP_CENSUS_NO_STATE ? env.Null() : Napi::Number::New(env, g.state));
-      r.Set("entries", g.entries);
-      r.Set("assured", g.assured);
-      r.Set("unreplied", g.unreplied);
-      groups.Set(i, r);
-    }
-    o.Set("groups", groups);
-    o.Set("srcs", Addrs(env, c->srcs, c->nsrcs, top));
-    o.Set("dsts", Addrs(env, c->dsts, c->ndsts, top));
-    o.Set("distinctSrcs", (double)c->nsrcs);
-    o.Set("distinctDsts", (double)c->ndsts);
-    o.Set("srcOverflow", (double)c->src_overflow);
-    o.Set("dstOverflow", (double)c->dst_overflow);
+    Napi::Object o = CensusToJs(env, c, top);
     ctop_census_free(c);
     return o;
   }
@@ -331,13 +337,21 @@ class Walker : public Napi::ObjectWrap<Walker> {
                            InstanceMethod("capture", &Walker::Capture),
                            InstanceMethod("locate", &Walker::Locate),
                            InstanceMethod("chains", &Walker::Chains),
+                           InstanceMethod("readCensus", &Walker::ReadCensus),
                            InstanceMethod("close", &Walker::Close),
                        });
   }
 
+  // new Walker({maxGroups, maxAddrs}): map sizes of the in-kernel census
   explicit Walker(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Walker>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject()) throw ArgError(env, "Walker(options) needs an options object");
+    Napi::Object o = info[0].As<Napi::Object>();
+    ctop_walk_opts opts{};
+    opts.max_groups = OptU32(o, "maxGroups", 65536);
+    opts.max_addrs = OptU32(o, "maxAddrs", 131072);
     ctop_err e{};
-    if (ctop_walk_open(&w_, &e)) throw NativeError(info.Env(), e);
+    if (ctop_walk_open(&opts, &w_, &e)) throw NativeError(env, e);
   }
 
   ~Walker() override { ctop_walk_destroy(w_); }
@@ -387,15 +401,16 @@ class Walker : public Napi::ObjectWrap<Walker> {
     return o;
   }
 
-  // chains(base: bigint, size, perRun)
+  // chains(base: bigint, size, perRun, census: boolean, addrs: boolean)
   Napi::Value Chains(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 3 || !info[1].IsNumber() || !info[2].IsNumber())
-      throw ArgError(env, "chains(base, size, perRun) needs a bigint and two numbers");
+    if (info.Length() < 5 || !info[1].IsNumber() || !info[2].IsNumber())
+      throw ArgError(env, "chains(base, size, perRun, census, addrs) needs a bigint, two numbers and two booleans");
     ctop_walk_result r{};
     ctop_err e{};
     if (ctop_walk_chains(Get(env), U64(env, info[0], "base"), info[1].As<Napi::Number>().Uint32Value(),
-                         info[2].As<Napi::Number>().Uint32Value(), &r, &e))
+                         info[2].As<Napi::Number>().Uint32Value(), info[3].ToBoolean().Value() ? 1 : 0,
+                         info[4].ToBoolean().Value() ? 1 : 0, &r, &e))
       throw NativeError(env, e);
     Napi::Object o = Napi::Object::New(env);
     o.Set("buckets", r.buckets);
@@ -404,6 +419,7 @@ class Walker : public Napi::ObjectWrap<Walker> {
     o.Set("rewalked", r.rewalked);
     o.Set("inconsistent", r.inconsistent);
     o.Set("runs", r.runs);
+    o.Set("censusEntries", (double)r.census_entries);
     size_t last = 0;
     for (size_t i = 0; i < sizeof(r.hist) / sizeof(r.hist[0]); i++)
       if (r.hist[i]) last = i;
@@ -412,6 +428,25 @@ class Walker : public Napi::ObjectWrap<Walker> {
     o.Set("hist", h);
     o.Set("lastNonEmpty", (double)last);
     return o;
+  }
+
+  // readCensus(top) -> [{netns, census}] for every namespace the walk counted
+  Napi::Value ReadCensus(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    uint32_t top = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Uint32Value() : 20;
+    ctop_walk_census *arr = nullptr;
+    size_t n = 0;
+    ctop_err e{};
+    if (ctop_walk_read_census(Get(env), &arr, &n, &e)) throw NativeError(env, e);
+    Napi::Array out = Napi::Array::New(env, n);
+    for (size_t i = 0; i < n; i++) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("netns", arr[i].netns);
+      o.Set("census", CensusToJs(env, arr[i].c, top));
+      out.Set(i, o);
+    }
+    ctop_walk_census_free(arr, n);
+    return out;
   }
 
   Napi::Value Close(const Napi::CallbackInfo &info) {

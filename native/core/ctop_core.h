@@ -122,6 +122,7 @@ struct ctop_census {
 	struct ctop_census_addr *srcs; size_t nsrcs;       /* original source, largest first */
 	struct ctop_census_addr *dsts; size_t ndsts;       /* original destination */
 	uint64_t src_overflow, dst_overflow; /* entries whose address found its table full */
+	uint64_t group_overflow; /* entries not counted at all: the group table was full (BPF census) */
 };
 /* Dump this namespace's table and count it; at most max_addrs distinct
  * addresses per direction are kept. Free *out with ctop_census_free. */
@@ -138,9 +139,14 @@ struct ctop_walk_result {
 	uint32_t longest;
 	uint32_t rewalked, inconsistent;
 	uint32_t runs;               /* BPF_PROG_TEST_RUN calls */
+	uint64_t census_entries;     /* entries counted by the census (original-direction nodes) */
 	uint64_t hist[128];          /* CTOP_WALK_HIST */
 };
-int ctop_walk_open(struct ctop_walk **out, struct ctop_err *e);
+struct ctop_walk_opts {
+	uint32_t max_groups; /* (netns, family, proto, port, state) groups, all namespaces */
+	uint32_t max_addrs;  /* distinct (netns, direction, address) keys, all namespaces */
+};
+int ctop_walk_open(const struct ctop_walk_opts *o, struct ctop_walk **out, struct ctop_err *e);
 void ctop_walk_destroy(struct ctop_walk *w);
 /* Attach walk_capture for at most wait_ms and return one confirmed entry's
  * node (0: none seen). With netns_path, a thread entering that namespace
@@ -151,9 +157,17 @@ int ctop_walk_capture(struct ctop_walk *w, const char *netns_path, uint32_t wait
  * kallsyms address (mode 1). */
 int ctop_walk_locate(struct ctop_walk *w, uint64_t in, uint32_t mode, uint64_t *base, uint32_t *bucket,
 		     struct ctop_err *e);
-/* Walk buckets [0, size) of the table at base, per_run buckets per BPF run. */
-int ctop_walk_chains(struct ctop_walk *w, uint64_t base, uint32_t size, uint32_t per_run,
+/* Walk buckets [0, size) of the table at base, per_run buckets per BPF run;
+ * with census, also count every entry (with addrs, its addresses too). */
+int ctop_walk_chains(struct ctop_walk *w, uint64_t base, uint32_t size, uint32_t per_run, int census, int addrs,
 		     struct ctop_walk_result *r, struct ctop_err *e);
+/* What the census counted, one struct ctop_census per namespace. */
+struct ctop_walk_census {
+	uint32_t netns;
+	struct ctop_census *c;
+};
+int ctop_walk_read_census(struct ctop_walk *w, struct ctop_walk_census **out, size_t *n, struct ctop_err *e);
+void ctop_walk_census_free(struct ctop_walk_census *a, size_t n);
 
 /* ---- internal ---------------------------------------------------------- */
 /* Join the moved tuples of the insert and the drop map into records with

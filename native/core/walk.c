@@ -29,7 +29,7 @@ struct ctop_walk {
 	struct ctop_walk_bpf *skel;
 };
 
-int ctop_walk_open(struct ctop_walk **out, struct ctop_err *e)
+int ctop_walk_open(const struct ctop_walk_opts *o, struct ctop_walk **out, struct ctop_err *e)
 {
 	struct ctop_walk *w;
 	int err;
@@ -44,11 +44,15 @@ int ctop_walk_open(struct ctop_walk **out, struct ctop_err *e)
 		free(w);
 		return ctop_err_set(e, err, "open", "cannot open the hash-walk BPF object: %s", strerror(-err));
 	}
+	if (o && o->max_groups)
+		bpf_map__set_max_entries(w->skel->maps.census_groups, o->max_groups);
+	if (o && o->max_addrs)
+		bpf_map__set_max_entries(w->skel->maps.census_addrs, o->max_addrs);
 	err = ctop_walk_bpf__load(w->skel);
 	if (err) {
 		ctop_walk_bpf__destroy(w->skel);
 		free(w);
-		return ctop_err_set(e, err, "load", "the kernel refused the hash-walk programs: %s", strerror(-err));
+		return ctop_err_set(e, err, "load", "the verifier refused them: %s", strerror(-err));
 	}
 	*out = w;
 	return 0;
@@ -173,7 +177,7 @@ int ctop_walk_locate(struct ctop_walk *w, uint64_t in, uint32_t mode, uint64_t *
 	return 0;
 }
 
-int ctop_walk_chains(struct ctop_walk *w, uint64_t base, uint32_t size, uint32_t per_run,
+int ctop_walk_chains(struct ctop_walk *w, uint64_t base, uint32_t size, uint32_t per_run, int census, int addrs,
 		     struct ctop_walk_result *r, struct ctop_err *e)
 {
 	struct ctop_walk_bpf__bss *b = w->skel->bss;
@@ -184,6 +188,10 @@ int ctop_walk_chains(struct ctop_walk *w, uint64_t base, uint32_t size, uint32_t
 	memset(b->walk_hist, 0, sizeof(b->walk_hist));
 	b->walk_nodes = 0;
 	b->walk_longest = b->walk_rewalked = b->walk_inconsistent = b->walk_done = 0;
+	b->census_enabled = census ? 1 : 0;
+	b->census_addrs_enabled = addrs ? 1 : 0;
+	b->census_entries = 0;
+	b->last_net = 0;
 	b->walk_base = base;
 	b->walk_size = size;
 	memset(r, 0, sizeof(*r));
@@ -198,10 +206,248 @@ int ctop_walk_chains(struct ctop_walk *w, uint64_t base, uint32_t size, uint32_t
 		sched_yield();
 	}
 	r->buckets = b->walk_done;
+	r->census_entries = b->census_entries;
 	r->nodes = b->walk_nodes;
 	r->longest = b->walk_longest;
 	r->rewalked = b->walk_rewalked;
 	r->inconsistent = b->walk_inconsistent;
 	memcpy(r->hist, b->walk_hist, sizeof(r->hist));
 	return 0;
+}
+
+/* ---- reading the census maps ------------------------------------------------ */
+
+/* Every (key, value) of a hash map, in batches (kernel >= 5.6). */
+static int read_all(int fd, size_t ksz, size_t vsz, uint32_t cap, void **keys, void **vals, size_t *n)
+{
+	uint32_t batch = 4096, count;
+	uint64_t in = 0, out = 0;
+	void *pin = NULL;
+	size_t got = 0;
+	int err;
+
+	*keys = malloc((size_t)cap * ksz + 1);
+	*vals = malloc((size_t)cap * vsz + 1);
+	if (!*keys || !*vals)
+		return -ENOMEM;
+	for (;;) {
+		count = cap - got < batch ? (uint32_t)(cap - got) : batch;
+		if (!count)
+			break;
+		err = bpf_map_lookup_batch(fd, pin, &out, (char *)*keys + got * ksz, (char *)*vals + got * vsz, &count,
+					   NULL);
+		got += count;
+		if (err) {
+			if (errno == ENOENT)
+				break; /* the last batch */
+			return -errno;
+		}
+		in = out;
+		pin = &in;
+	}
+	*n = got;
+	return 0;
+}
+
+static struct ctop_census *census_for(struct ctop_walk_census **arr, size_t *n, size_t *cap, uint32_t netns)
+{
+	for (size_t i = 0; i < *n; i++)
+		if ((*arr)[i].netns == netns)
+			return (*arr)[i].c;
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 8;
+		struct ctop_walk_census *na = realloc(*arr, nc * sizeof(*na));
+
+		if (!na)
+			return NULL;
+		*arr = na;
+		*cap = nc;
+	}
+	(*arr)[*n].netns = netns;
+	(*arr)[*n].c = calloc(1, sizeof(struct ctop_census));
+	return (*arr)[(*n)++].c;
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t sz)
+{
+	if (need <= *cap)
+		return 0;
+	size_t nc = *cap ? *cap * 2 : 64;
+	while (nc < need)
+		nc *= 2;
+	void *np = realloc(*p, nc * sz);
+	if (!np)
+		return -ENOMEM;
+	*p = np;
+	*cap = nc;
+	return 0;
+}
+
+static int addr_desc(const void *x, const void *y)
+{
+	const struct ctop_census_addr *a = x, *b = y;
+
+	if (a->entries != b->entries)
+		return a->entries < b->entries ? 1 : -1;
+	if (a->family != b->family)
+		return a->family < b->family ? -1 : 1;
+	return memcmp(a->addr, b->addr, 16);
+}
+
+static int group_desc(const void *x, const void *y)
+{
+	const struct ctop_census_group *a = x, *b = y;
+
+	if (a->entries != b->entries)
+		return a->entries < b->entries ? 1 : -1;
+	if (a->family != b->family)
+		return a->family - b->family;
+	if (a->l4proto != b->l4proto)
+		return a->l4proto - b->l4proto;
+	if (a->port != b->port)
+		return a->port - b->port;
+	return a->state - b->state;
+}
+
+struct caps {
+	size_t groups, srcs, dsts;
+};
+
+int ctop_walk_read_census(struct ctop_walk *w, struct ctop_walk_census **out, size_t *n, struct ctop_err *e)
+{
+	struct ctop_walk_census *arr = NULL;
+	struct caps *caps = NULL;
+	size_t nn = 0, cap = 0, ncaps = 0, cnt = 0;
+	void *keys = NULL, *vals = NULL;
+	int err;
+
+#define CAPS_FOR(i)                                                                              \
+	do {                                                                                     \
+		if ((i) >= ncaps) {                                                              \
+			struct caps *nc = realloc(caps, (cap ? cap : 8) * sizeof(*nc));          \
+			if (!nc) {                                                               \
+				err = -ENOMEM;                                                   \
+				goto fail;                                                       \
+			}                                                                        \
+			memset(nc + ncaps, 0, ((cap ? cap : 8) - ncaps) * sizeof(*nc));          \
+			caps = nc;                                                               \
+			ncaps = cap ? cap : 8;                                                   \
+		}                                                                                \
+	} while (0)
+
+	err = read_all(bpf_map__fd(w->skel->maps.census_groups), sizeof(struct ctop_census_key),
+		       sizeof(struct ctop_census_val), bpf_map__max_entries(w->skel->maps.census_groups), &keys, &vals,
+		       &cnt);
+	if (err)
+		goto fail;
+	for (size_t i = 0; i < cnt; i++) {
+		struct ctop_census_key *k = (struct ctop_census_key *)keys + i;
+		struct ctop_census_val *v = (struct ctop_census_val *)vals + i;
+		struct ctop_census *c = census_for(&arr, &nn, &cap, k->netns);
+		size_t idx = 0;
+
+		if (!c) {
+			err = -ENOMEM;
+			goto fail;
+		}
+		while (arr[idx].c != c)
+			idx++;
+		CAPS_FOR(idx);
+		if (grow((void **)&c->groups, &caps[idx].groups, c->ngroups + 1, sizeof(*c->groups))) {
+			err = -ENOMEM;
+			goto fail;
+		}
+		c->groups[c->ngroups++] = (struct ctop_census_group){
+			.family = k->family, .l4proto = k->proto, .state = k->state, .port = k->port,
+			.entries = (uint32_t)v->entries, .assured = (uint32_t)v->assured, .unreplied = (uint32_t)v->unreplied,
+		};
+		c->entries += v->entries;
+		c->assured += v->assured;
+		c->unreplied += v->unreplied;
+	}
+	free(keys);
+	free(vals);
+	keys = vals = NULL;
+	err = read_all(bpf_map__fd(w->skel->maps.census_addrs), sizeof(struct ctop_census_addr_key), sizeof(uint64_t),
+		       bpf_map__max_entries(w->skel->maps.census_addrs), &keys, &vals, &cnt);
+	if (err)
+		goto fail;
+	for (size_t i = 0; i < cnt; i++) {
+		struct ctop_census_addr_key *k = (struct ctop_census_addr_key *)keys + i;
+		struct ctop_census *c = census_for(&arr, &nn, &cap, k->netns);
+		size_t idx = 0;
+		struct ctop_census_addr a = { .family = k->family, .entries = (uint32_t)((uint64_t *)vals)[i] };
+
+		if (!c) {
+			err = -ENOMEM;
+			goto fail;
+		}
+		while (arr[idx].c != c)
+			idx++;
+		CAPS_FOR(idx);
+		memcpy(a.addr, k->addr, 16);
+		if (k->dir == 0) {
+			if (grow((void **)&c->srcs, &caps[idx].srcs, c->nsrcs + 1, sizeof(a))) {
+				err = -ENOMEM;
+				goto fail;
+			}
+			c->srcs[c->nsrcs++] = a;
+		} else {
+			if (grow((void **)&c->dsts, &caps[idx].dsts, c->ndsts + 1, sizeof(a))) {
+				err = -ENOMEM;
+				goto fail;
+			}
+			c->dsts[c->ndsts++] = a;
+		}
+	}
+	free(keys);
+	free(vals);
+	keys = vals = NULL;
+	err = read_all(bpf_map__fd(w->skel->maps.census_overflow), sizeof(struct ctop_census_ovf_key), sizeof(uint64_t),
+		       bpf_map__max_entries(w->skel->maps.census_overflow), &keys, &vals, &cnt);
+	if (err)
+		goto fail;
+	for (size_t i = 0; i < cnt; i++) {
+		struct ctop_census_ovf_key *k = (struct ctop_census_ovf_key *)keys + i;
+		struct ctop_census *c = census_for(&arr, &nn, &cap, k->netns);
+		uint64_t v = ((uint64_t *)vals)[i];
+
+		if (!c) {
+			err = -ENOMEM;
+			goto fail;
+		}
+		if (k->what == 0)
+			c->src_overflow += v;
+		else if (k->what == 1)
+			c->dst_overflow += v;
+		else
+			c->group_overflow += v;
+	}
+	for (size_t i = 0; i < nn; i++) {
+		struct ctop_census *c = arr[i].c;
+
+		qsort(c->groups, c->ngroups, sizeof(*c->groups), group_desc);
+		qsort(c->srcs, c->nsrcs, sizeof(*c->srcs), addr_desc);
+		qsort(c->dsts, c->ndsts, sizeof(*c->dsts), addr_desc);
+	}
+	free(keys);
+	free(vals);
+	free(caps);
+	*out = arr;
+	*n = nn;
+	return 0;
+fail:
+	free(keys);
+	free(vals);
+	free(caps);
+	ctop_walk_census_free(arr, nn);
+	return ctop_err_set(e, err, "read", "cannot read the census maps: %s", strerror(-err));
+#undef CAPS_FOR
+}
+
+void ctop_walk_census_free(struct ctop_walk_census *a, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		ctop_census_free(a[i].c);
+	free(a);
 }

@@ -14,6 +14,7 @@ export interface CensusFlags {
   top: string;
   maxAddrs: string;
   chains: string;
+  occupancy: string;
   rateWindow: string;
 }
 
@@ -24,8 +25,10 @@ export function parseCensusFlags(f: CensusFlags): CensusOptions {
     top: parseCount(f.top, '--top', 0, 1_000_000),
     maxAddrs: parseCount(f.maxAddrs, '--max-addrs', 1, 1 << 22),
     chains,
+    occupancy: f.occupancy as 'auto' | 'ctnetlink',
     rateWindowMs: parseDurationMs(f.rateWindow, '--rate-window', 0, 3_600_000),
-    walker: chains === 'model' ? undefined : hashWalker,
+    // CTOP_TEST_LOCATE=entry: find the table from an entry even where kallsyms lists it (tests)
+    walker: (w) => hashWalker({ ...w, locate: process.env.CTOP_TEST_LOCATE === 'entry' ? 'entry' : 'auto' }),
   };
 }
 
@@ -33,6 +36,7 @@ export function addCensusFlags(cmd: Command): Command {
   return cmd
     .option('--max-addrs <n>', 'distinct source/destination addresses counted per namespace before the rest go to overflow', '65536')
     .addOption(new Option('--chains <method>', 'chain lengths: walk the hash in the kernel where it permits, or the model').choices(['auto', 'model']).default('auto'))
+    .addOption(new Option('--occupancy <method>', 'count entries during the in-kernel walk where it runs, or from a ctnetlink dump').choices(['auto', 'ctnetlink']).default('auto'))
     .option('--rate-window <time>', 'window for the search_restart / chaintoolong rates', '1s');
 }
 

@@ -6,16 +6,23 @@ function mib(bytes: number): string {
   return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
 }
 
-const METHOD_WORDS = {
+const OCCUPANCY_WORDS = {
   'ctnetlink-dump': 'ctnetlink dump (libnetfilter_conntrack), counted in C',
+  'bpf-hash-walk': 'counted in the kernel during the BPF hash walk',
+} as const;
+
+const METHOD_WORDS = {
   'bpf-hash-walk': 'measured: every bucket walked in the kernel (BPF)',
   model: 'MODEL: uniform hash, Poisson (not measured)',
 } as const;
 
 export function formatCensus(c: CensusReport, top: number): string {
   const out: string[] = [];
-  out.push(`ctop census  ${c.takenAt}  dump ${c.dumpMs.toFixed(0)} ms`);
-  out.push(`occupancy [${METHOD_WORDS[c.methods.occupancy]}]`);
+  out.push(`ctop census  ${c.takenAt}  counted in ${c.occupancyMs.toFixed(0)} ms`);
+  out.push(
+    `occupancy [${OCCUPANCY_WORDS[c.methods.occupancy]}]` +
+      (c.methods.occupancyFallbackReason ? ` (in-kernel count not used: ${c.methods.occupancyFallbackReason})` : ''),
+  );
   out.push(
     `  ${formatNumber(c.entries)} entries in ${c.namespaces.length} namespace(s): assured ${formatNumber(c.assured)}, ` +
       `unreplied ${formatNumber(c.unreplied)} (early drop evicts these first)`,
@@ -48,7 +55,7 @@ export function formatCensus(c: CensusReport, top: number): string {
     };
     addrs('sources', ns.topSources, ns.distinctSources, ns.sourceOverflow);
     addrs('destinations', ns.topDestinations, ns.distinctDestinations, ns.destinationOverflow);
-    if (ns.parseErrors) out.push(`  ${formatNumber(ns.parseErrors)} message(s) could not be parsed and are not counted`);
+    if (ns.uncounted) out.push(`  ${formatNumber(ns.uncounted)} entries could not be counted (unparsable, or the group table was full)`);
   }
   out.push('');
   const m = c.memory;

@@ -28,6 +28,8 @@ export const CHAIN_LIMIT = { min: 50, max: 79 } as const;
 
 /** How the chain figures were obtained. */
 export type ChainMethod = 'bpf-hash-walk' | 'model';
+/** How the entries were counted: during the in-kernel walk, or from a ctnetlink dump. */
+export type OccupancyMethod = 'bpf-hash-walk' | 'ctnetlink-dump';
 
 export interface CensusGroupRow {
   family: 'ipv4' | 'ipv6';
@@ -63,8 +65,8 @@ export interface CensusNamespace {
   /** entries not attributed to an address: the bounded address table was full */
   sourceOverflow: number;
   destinationOverflow: number;
-  /** messages libnetfilter_conntrack could not parse (not counted anywhere else) */
-  parseErrors: number;
+  /** entries not counted: ctnetlink messages that did not parse, or (walk) a full group table */
+  uncounted: number;
 }
 
 export interface SlabInfo {
@@ -123,10 +125,12 @@ export interface ChainRates {
 export interface CensusReport {
   schema: typeof CENSUS_SCHEMA;
   takenAt: string;
-  /** time the ctnetlink dumps took, all namespaces */
-  dumpMs: number;
+  /** time the counting took (the walk, or the ctnetlink dumps of every namespace) */
+  occupancyMs: number;
   methods: {
-    occupancy: 'ctnetlink-dump';
+    occupancy: OccupancyMethod;
+    /** why the in-kernel count was not used */
+    occupancyFallbackReason?: string;
     entrySize: 'btf' | 'unavailable';
     slab: 'slabinfo' | 'unavailable';
     chains: ChainMethod;
@@ -135,6 +139,8 @@ export interface CensusReport {
   entries: number;
   assured: number;
   unreplied: number;
+  /** every namespace's entry count (ctnetlink statistics) before and after the census: the hash holds 2 nodes per entry */
+  hashEntries: { before: number; after: number };
   namespaces: CensusNamespace[];
   memory: {
     /** sizeof(struct nf_conn) from the kernel's BTF (extensions come on top) */
@@ -150,12 +156,16 @@ export interface CensusReport {
 /** What the source read; the model turns it into the report. */
 export interface CensusInput {
   takenAt: string;
-  dumpMs: number;
+  /** how entries were counted, and why not in the kernel when not */
+  occupancy: OccupancyMethod;
+  occupancyFallbackReason?: string;
+  occupancyMs: number;
   namespaces: { inode: number; name: string; census: NativeCensus }[];
   /** nf_conntrack_buckets */
   buckets: number;
-  /** entries in the whole (global) hash: every namespace's count */
+  /** entries in the whole (global) hash: every namespace's count, after the census and before it */
   hashEntries: number;
+  hashEntriesBefore: number;
   entryBytes: number | null;
   slab: SlabInfo | null;
   /** measured chains, or null for the model */
@@ -268,7 +278,7 @@ export function buildCensus(input: CensusInput): CensusReport {
     distinctDestinations: c.distinctDsts,
     sourceOverflow: c.srcOverflow,
     destinationOverflow: c.dstOverflow,
-    parseErrors: c.parseErrors,
+    uncounted: c.parseErrors + c.groupOverflow,
   }));
   const sum = (f: (n: CensusNamespace) => number) => namespaces.reduce((a, n) => a + f(n), 0);
   const entries = sum((n) => n.entries);
@@ -279,9 +289,10 @@ export function buildCensus(input: CensusInput): CensusReport {
   return {
     schema: CENSUS_SCHEMA,
     takenAt: input.takenAt,
-    dumpMs: input.dumpMs,
+    occupancyMs: input.occupancyMs,
     methods: {
-      occupancy: 'ctnetlink-dump',
+      occupancy: input.occupancy,
+      ...(input.occupancyFallbackReason ? { occupancyFallbackReason: input.occupancyFallbackReason } : {}),
       entrySize: input.entryBytes === null ? 'unavailable' : 'btf',
       slab: input.slab === null ? 'unavailable' : 'slabinfo',
       chains: input.walk ? 'bpf-hash-walk' : 'model',
@@ -290,6 +301,7 @@ export function buildCensus(input: CensusInput): CensusReport {
     entries,
     assured: sum((n) => n.assured),
     unreplied: sum((n) => n.unreplied),
+    hashEntries: { before: input.hashEntriesBefore, after: input.hashEntries },
     namespaces,
     memory: {
       entryBytes: input.entryBytes,

@@ -75,6 +75,8 @@ export interface NativeCensus {
   assured: number;
   unreplied: number;
   parseErrors: number;
+  /** entries not counted: the in-kernel group table was full (walk only) */
+  groupOverflow: number;
   /** largest first */
   groups: NativeCensusGroup[];
   /** original-direction sources / destinations, largest first, at most `top` */
@@ -103,22 +105,26 @@ export interface NativeWalker {
   capture(netnsPath: string | null, waitMs: number): bigint;
   /** mode 0: the table from a node; mode 1: read the table pointer at a kallsyms address. */
   locate(addr: bigint, mode: 0 | 1): { base: bigint; bucket: number };
-  chains(base: bigint, size: number, perRun: number): {
+  /** Walk every bucket, perRun per BPF run; with census, count the entries (and with addrs their addresses). */
+  chains(base: bigint, size: number, perRun: number, census: boolean, addrs: boolean): {
     buckets: number;
     nodes: number;
     longest: number;
     rewalked: number;
     inconsistent: number;
     runs: number;
+    censusEntries: number;
     /** buckets per chain length; the last slot is "that or more" */
     hist: number[];
     lastNonEmpty: number;
   };
+  /** What the census counted, per namespace inode. */
+  readCensus(top: number): { netns: number; census: NativeCensus }[];
   close(): void;
 }
 
 export interface Addon {
-  Walker: new () => NativeWalker;
+  Walker: new (opts: { maxGroups: number; maxAddrs: number }) => NativeWalker;
   Probe: new (opts: ProbeOptions) => NativeProbe;
   /** progFd < 0: ctnetlink socket only, no netfilter links. */
   Netns: new (path: string, progFd: number) => NativeNetns;

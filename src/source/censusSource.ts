@@ -7,7 +7,8 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { CtopError, ExitCode, isNativeError } from '../errors.js';
-import { loadAddon, type NativeNetns } from '../native/addon.js';
+import { loadAddon, type NativeCensus, type NativeNetns } from '../native/addon.js';
+import type { WalkOptions, WalkOutcome } from './hashWalk.js';
 import { parseSlabinfo, type CensusInput, type SlabInfo, type WalkResult } from '../model/census.js';
 import { resolveNetns, scanNamespaces, type NetnsRef } from './netnsScan.js';
 import { sumCpuStats } from './kernelSource.js';
@@ -18,14 +19,16 @@ export interface CensusOptions {
   netns?: string;
   /** addresses kept per direction in the output */
   top: number;
-  /** distinct addresses counted per direction and namespace before overflow */
+  /** distinct addresses counted before overflow */
   maxAddrs: number;
+  /** 'auto': count entries during the in-kernel walk where it runs, else a ctnetlink dump; 'ctnetlink': force the dump */
+  occupancy: 'auto' | 'ctnetlink';
   /** 'auto': walk the hash where the kernel permits, else the model; 'model': force the model */
   chains: 'auto' | 'model';
   /** window over which search_restart / chaintoolong rates are taken */
   rateWindowMs: number;
-  /** the chain walker, when one is available (bpf/ctop.bpf.c's hash walk) */
-  walker?: (hashEntries: number) => { result: WalkResult | null; reason?: string };
+  /** the in-kernel walk; tests pass locate 'entry' to ignore kallsyms */
+  walker?: (o: WalkOptions) => WalkOutcome;
 }
 
 function reason(e: unknown): string {
@@ -91,28 +94,48 @@ export async function takeCensus(o: CensusOptions): Promise<CensusInput> {
       throw new CtopError(`could not open any network namespace (${errors.join('; ') || 'none found'})`, 'run ctop as root', ExitCode.privileges);
     }
     const handles = open.map((x) => x.handle);
+    const nameOf = (inode: number) => open.find((x) => x.ref.inode === inode)?.ref.name ?? `netns ${inode}`;
     const windowStart = performance.now();
     const before = chainStats(handles);
-    const chosen = target ? open.filter((x) => x.ref.inode === target.inode) : open;
-    const t0 = performance.now();
-    const namespaces: CensusInput['namespaces'] = [];
-    for (const { ref, handle } of chosen) {
-      const census = handle.census({ maxAddrs: o.maxAddrs, top: o.top });
-      if (census.entries > 0 || target) namespaces.push({ inode: ref.inode, name: ref.name, census });
-    }
-    const dumpMs = performance.now() - t0;
-    const hashEntries = handles.reduce((a, h) => a + h.table().count, 0);
+    const hashEntriesBefore = handles.reduce((a, h) => a + h.table().count, 0);
+
     let walk: WalkResult | null = null;
     let walkFallbackReason: string | undefined;
-    if (o.chains === 'model') {
-      walkFallbackReason = 'forced with --chains model';
-    } else if (!o.walker) {
-      walkFallbackReason = 'no hash walker on this build';
-    } else {
-      const w = o.walker(hashEntries);
-      walk = w.result;
-      walkFallbackReason = w.reason;
+    let occupancyFallbackReason: string | undefined;
+    let namespaces: CensusInput['namespaces'] | undefined;
+    let occupancyMs = 0;
+    const wantWalkCensus = o.occupancy === 'auto';
+    if (o.chains === 'auto' || wantWalkCensus) {
+      const t0 = performance.now();
+      const w = o.walker
+        ? o.walker({ census: wantWalkCensus, addrs: true, top: o.top, maxAddrs: o.maxAddrs })
+        : { result: null, reason: 'no hash walker on this build' };
+      if (w.result && o.chains === 'auto') walk = w.result;
+      if (!w.result) walkFallbackReason = w.reason;
+      if (w.result && w.census) {
+        occupancyMs = performance.now() - t0;
+        namespaces = w.census
+          .filter((x) => !target || x.netns === target.inode)
+          .map((x) => ({ inode: x.netns, name: nameOf(x.netns), census: x.census }));
+        if (target && namespaces.length === 0) namespaces.push({ inode: target.inode, name: target.name, census: emptyCensus() });
+      } else if (wantWalkCensus) {
+        occupancyFallbackReason = w.reason;
+      }
     }
+    if (o.chains === 'model') walkFallbackReason = 'forced with --chains model';
+    if (o.occupancy === 'ctnetlink') occupancyFallbackReason = 'forced with --occupancy ctnetlink';
+    const occupancy: CensusInput['occupancy'] = namespaces ? 'bpf-hash-walk' : 'ctnetlink-dump';
+    if (!namespaces) {
+      const chosen = target ? open.filter((x) => x.ref.inode === target.inode) : open;
+      const t0 = performance.now();
+      namespaces = [];
+      for (const { ref, handle } of chosen) {
+        const census = handle.census({ maxAddrs: o.maxAddrs, top: o.top });
+        if (census.entries > 0 || target) namespaces.push({ inode: ref.inode, name: ref.name, census });
+      }
+      occupancyMs = performance.now() - t0;
+    }
+    const hashEntriesAfter = handles.reduce((a, h) => a + h.table().count, 0);
     const left = o.rateWindowMs - (performance.now() - windowStart);
     if (left > 0) await sleepMs(left);
     const after = chainStats(handles);
@@ -125,10 +148,13 @@ export async function takeCensus(o: CensusOptions): Promise<CensusInput> {
     }
     return {
       takenAt: new Date().toISOString(),
-      dumpMs,
+      occupancy,
+      occupancyFallbackReason,
+      occupancyMs,
       namespaces,
       buckets: readBuckets(),
-      hashEntries,
+      hashEntries: hashEntriesAfter,
+      hashEntriesBefore,
       entryBytes,
       slab: readSlab(),
       walk,
@@ -138,4 +164,11 @@ export async function takeCensus(o: CensusOptions): Promise<CensusInput> {
   } finally {
     for (const x of open) x.handle.close();
   }
+}
+
+function emptyCensus(): NativeCensus {
+  return {
+    entries: 0, assured: 0, unreplied: 0, parseErrors: 0, groupOverflow: 0, groups: [], srcs: [], dsts: [],
+    distinctSrcs: 0, distinctDsts: 0, srcOverflow: 0, dstOverflow: 0,
+  };
 }

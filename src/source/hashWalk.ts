@@ -12,13 +12,14 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { isNativeError } from '../errors.js';
 import { loadAddon, type NativeWalker } from '../native/addon.js';
+import type { NativeCensus } from '../native/addon.js';
 import type { WalkResult } from '../model/census.js';
 
 /** Buckets per BPF run: about 1 ms of work at 50 ns per bucket, so one run
  * never holds a CPU long enough to matter to packet processing. */
 export const BUCKETS_PER_RUN = 16_384;
 /** How long to wait for live traffic to show a confirmed entry. */
-const LIVE_WAIT_MS = 200;
+const LIVE_WAIT_MS = 100;
 const POKE_WAIT_MS = 1000;
 /** More inconsistent buckets than this share means the table was not found right. */
 const MAX_INCONSISTENT_RATIO = 0.01;
@@ -65,19 +66,45 @@ function pokePrivate(w: NativeWalker, locate: (node: bigint) => bigint): bigint 
 
 export interface WalkOutcome {
   result: WalkResult | null;
+  /** with opts.census: what the walk counted, per namespace inode */
+  census?: { netns: number; census: NativeCensus }[];
   reason?: string;
 }
 
-export function hashWalker(_hashEntries: number, opts: { locate?: 'auto' | 'entry' } = {}): WalkOutcome {
+export interface WalkOptions {
+  /** count every entry during the walk (the in-kernel census) */
+  census: boolean;
+  /** and their addresses */
+  addrs: boolean;
+  /** address rows returned per namespace and direction */
+  top: number;
+  /** distinct (namespace, direction, address) keys, all namespaces together */
+  maxAddrs: number;
+  /** 'entry': ignore kallsyms (tests use it to force the derivation) */
+  locate?: 'auto' | 'entry';
+}
+
+/** (namespace, family, protocol, port, state) groups the in-kernel census keeps */
+const MAX_GROUPS = 65_536;
+
+export function hashWalker(opts: WalkOptions): WalkOutcome {
   const addon = loadAddon();
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const out = walkOnce(addon, opts);
+    if (out !== 'resized') return out;
+  }
+  return { result: null, reason: 'the table was resized twice during the walk' };
+}
+
+function walkOnce(addon: ReturnType<typeof loadAddon>, opts: WalkOptions): WalkOutcome | 'resized' {
   let w: NativeWalker;
   try {
-    w = new addon.Walker();
+    w = new addon.Walker({ maxGroups: MAX_GROUPS, maxAddrs: Math.max(2, opts.maxAddrs) });
   } catch (e) {
     return { result: null, reason: `the kernel refused the hash-walk programs: ${reason(e)}` };
   }
   try {
-    for (let attempt = 0; attempt < 2; attempt++) {
+    {
       const size = readBuckets();
       let base: bigint;
       let locatedBy: WalkResult['locatedBy'];
@@ -100,10 +127,11 @@ export function hashWalker(_hashEntries: number, opts: { locate?: 'auto' | 'entr
         return { result: null, reason: `cannot find the conntrack hash: ${reason(e)}` };
       }
       const t0 = performance.now();
-      const r = w.chains(base, size, BUCKETS_PER_RUN);
+      const r = w.chains(base, size, BUCKETS_PER_RUN, opts.census, opts.census && opts.addrs);
+      const census = opts.census ? w.readCensus(opts.top) : undefined;
       const walkMs = performance.now() - t0;
       // a resize (nf_conntrack_buckets written) replaces the table: find it again
-      if (readBuckets() !== size) continue;
+      if (readBuckets() !== size) return 'resized';
       if (r.inconsistent > size * MAX_INCONSISTENT_RATIO) {
         return { result: null, reason: `${r.inconsistent} of ${size} buckets did not end in their own marker: the table was not found right` };
       }
@@ -121,9 +149,9 @@ export function hashWalker(_hashEntries: number, opts: { locate?: 'auto' | 'entr
           runs: r.runs,
           walkMs,
         },
+        census,
       };
     }
-    return { result: null, reason: 'the table was resized twice during the walk' };
   } finally {
     w.close();
   }
