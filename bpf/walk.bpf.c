@@ -23,14 +23,14 @@
  * address costs an error, never a fault.
  *
  * Programs:
- *   walk_capture  tp_btf/net_dev_queue: remembers one confirmed entry's
+ *   ctop_walk_catch  tp_btf/net_dev_queue: remembers one confirmed entry's
  *                 original-direction node (any entry of any namespace: the
  *                 hash is global), attached only for a moment.
- *   walk_locate   raw_tp, run with BPF_PROG_TEST_RUN: from that node, the
+ *   ctop_walk_find   raw_tp, run with BPF_PROG_TEST_RUN: from that node, the
  *                 bucket index (its chain's marker) and the bucket head (back
  *                 along pprev), hence the table's address; or, where
  *                 /proc/kallsyms lists nf_conntrack_hash, reads the pointer.
- *   walk_chains   raw_tp, run with BPF_PROG_TEST_RUN over a bounded range of
+ *   ctop_walk_chain   raw_tp, run with BPF_PROG_TEST_RUN over a bounded range of
  *                 buckets per run (bpf_loop), resumed by user space, so that
  *                 one run never holds a CPU for long.
  */
@@ -49,7 +49,7 @@ char LICENSE[] SEC("license") = "GPL";
 __u64 captured_node;
 
 SEC("tp_btf/net_dev_queue")
-int BPF_PROG(walk_capture, struct sk_buff *skb)
+int BPF_PROG(ctop_walk_catch, struct sk_buff *skb)
 {
 	unsigned long nfct = skb->_nfct;
 	struct nf_conn *ct = (struct nf_conn *)(nfct & ~CTINFO_MASK);
@@ -78,7 +78,7 @@ static __always_inline int read_ptr(__u64 *dst, __u64 addr)
 }
 
 SEC("raw_tp")
-int walk_locate(void *ctx)
+int ctop_walk_find(void *ctx)
 {
 	__u64 node = locate_in, p, q = 0, r;
 	int i;
@@ -336,7 +336,7 @@ static long walk_bucket(__u32 i, void *ctx)
 }
 
 SEC("raw_tp")
-int walk_chains(void *ctx)
+int ctop_walk_chain(void *ctx)
 {
 	bpf_loop(walk_count, walk_bucket, NULL, 0);
 	return 0;

@@ -112,7 +112,7 @@ int ctop_walk_capture(struct ctop_walk *w, const char *netns_path, uint32_t wait
 	int err = 0;
 
 	w->skel->bss->captured_node = 0;
-	link = bpf_program__attach(w->skel->progs.walk_capture);
+	link = bpf_program__attach(w->skel->progs.ctop_walk_catch);
 	if (!link)
 		return ctop_err_set(e, errno, "attach", "cannot attach tp_btf/net_dev_queue: %s", strerror(errno));
 	if (netns_path) {
@@ -163,7 +163,7 @@ int ctop_walk_locate(struct ctop_walk *w, uint64_t in, uint32_t mode, uint64_t *
 
 	w->skel->bss->locate_in = in;
 	w->skel->bss->locate_mode = mode;
-	err = run(w->skel->progs.walk_locate, "walk_locate", e);
+	err = run(w->skel->progs.ctop_walk_find, "ctop_walk_find", e);
 	if (err)
 		return err;
 	if (w->skel->bss->locate_err) {
@@ -198,7 +198,7 @@ int ctop_walk_chains(struct ctop_walk *w, uint64_t base, uint32_t size, uint32_t
 	for (uint64_t start = 0; start < size; start += per_run) {
 		b->walk_start = (uint32_t)start;
 		b->walk_count = per_run;
-		err = run(w->skel->progs.walk_chains, "walk_chains", e);
+		err = run(w->skel->progs.ctop_walk_chain, "ctop_walk_chain", e);
 		if (err)
 			return err;
 		r->runs++;
