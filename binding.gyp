@@ -19,7 +19,7 @@
       "dependencies": [
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"
       ],
-      "libraries": ["-lbpf", "-lmnl", "-lnetfilter_conntrack", "-lelf", "-lz", "-lpthread"],
+      "libraries": ["-lbpf", "-lmnl", "-lnetfilter_conntrack", "-lnfnetlink", "-lelf", "-lz", "-lpthread"],
       "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers", "-O2"],
       "cflags_c": ["-std=gnu11"],
       "cflags_cc": ["-std=c++17"]

@@ -67,6 +67,16 @@ function flood(ns, count) {
   return JSON.parse(out.trim().split('\n').pop());
 }
 
+/** The same flood without blocking this process, so censuses can start while it runs. */
+function floodAsync(ns, count) {
+  return new Promise((resolve, reject) => {
+    const p = spawn('ip', ['netns', 'exec', ns, FLOOD, 'new', '--dst', '198.18.0.2', '--port', String(PORT), '--count', String(count), '--max-ms', '120000'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (d) => { out += d; });
+    p.on('close', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop())) : reject(new Error(`flood exited ${code}`))));
+  });
+}
+
 function timed(cmd, args) {
   const t0 = performance.now();
   const out = sh(cmd, args);
@@ -103,7 +113,7 @@ async function throughputRun(tableNs, withCensus, round) {
     }
   })();
   if (withCensus) await sleep(300); // the first census is under way when the flood starts
-  const r = flood(ns, FLOWS);
+  const r = await floodAsync(ns, FLOWS);
   stop = true;
   await loop;
   delNs(ns);

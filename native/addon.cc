@@ -338,6 +338,7 @@ class Walker : public Napi::ObjectWrap<Walker> {
                            InstanceMethod("locate", &Walker::Locate),
                            InstanceMethod("chains", &Walker::Chains),
                            InstanceMethod("readCensus", &Walker::ReadCensus),
+                           InstanceMethod("forgetPoke", &Walker::ForgetPoke),
                            InstanceMethod("close", &Walker::Close),
                        });
   }
@@ -428,6 +429,13 @@ class Walker : public Napi::ObjectWrap<Walker> {
     o.Set("hist", h);
     o.Set("lastNonEmpty", (double)last);
     return o;
+  }
+
+  // forgetPoke(): delete the entry capture()'s datagram made
+  Napi::Value ForgetPoke(const Napi::CallbackInfo &info) {
+    ctop_err e{};
+    if (ctop_walk_forget_poke(Get(info.Env()), &e)) throw NativeError(info.Env(), e);
+    return info.Env().Undefined();
   }
 
   // readCensus(top) -> [{netns, census}] for every namespace the walk counted

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 #include "ctop_core.h"
 #include "walk.h"
 #include "walk.skel.h"
@@ -27,6 +28,11 @@ _Static_assert(CTOP_WALK_HIST == sizeof(((struct ctop_walk_result *)0)->hist) / 
 
 struct ctop_walk {
 	struct ctop_walk_bpf *skel;
+	/* the datagram ctop sent to make an entry (ctop_walk_capture with a
+	 * namespace): a ctnetlink handle in that namespace and the entry's
+	 * source port, to delete exactly that entry again */
+	struct nfct_handle *poke_h;
+	uint16_t poke_sport;
 };
 
 int ctop_walk_open(const struct ctop_walk_opts *o, struct ctop_walk **out, struct ctop_err *e)
@@ -62,6 +68,8 @@ void ctop_walk_destroy(struct ctop_walk *w)
 {
 	if (!w)
 		return;
+	if (w->poke_h)
+		nfct_close(w->poke_h);
 	ctop_walk_bpf__destroy(w->skel);
 	free(w);
 }
@@ -69,6 +77,8 @@ void ctop_walk_destroy(struct ctop_walk *w)
 struct poke_job {
 	const char *path;
 	int err;
+	struct nfct_handle *h;
+	uint16_t sport;
 };
 
 /* One UDP datagram to 127.0.0.1:9 from inside the namespace: a conntrack
@@ -87,12 +97,28 @@ static void *poke_in_netns(void *arg)
 		return NULL;
 	}
 	close(fd);
+	/* a ctnetlink handle opened here stays in this namespace: it deletes
+	 * the entry later, by its exact tuple (a hash lookup; a flush would
+	 * walk the whole global table) */
+	j->h = nfct_open(CONNTRACK, 0);
+	if (!j->h) {
+		j->err = errno;
+		return NULL;
+	}
 	dst.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (s < 0 || sendto(s, "c", 1, 0, (struct sockaddr *)&dst, sizeof(dst)) < 0)
-		j->err = errno;
-	if (s >= 0)
+	if (s >= 0) {
+		struct sockaddr_in src = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		socklen_t len = sizeof(src);
+
+		if (bind(s, (struct sockaddr *)&src, sizeof(src)) || getsockname(s, (struct sockaddr *)&src, &len) ||
+		    sendto(s, "c", 1, 0, (struct sockaddr *)&dst, sizeof(dst)) < 0)
+			j->err = errno;
+		j->sport = ntohs(src.sin_port);
 		close(s);
+	} else {
+		j->err = errno;
+	}
 	return NULL;
 }
 
@@ -124,6 +150,10 @@ int ctop_walk_capture(struct ctop_walk *w, const char *netns_path, uint32_t wait
 			pthread_join(t, NULL);
 			err = j.err;
 		}
+		if (w->poke_h)
+			nfct_close(w->poke_h);
+		w->poke_h = j.h;
+		w->poke_sport = j.sport;
 		if (err) {
 			bpf_link__destroy(link);
 			return ctop_err_set(e, err, "netns", "cannot send the locating packet in %s: %s", netns_path,
@@ -139,6 +169,30 @@ int ctop_walk_capture(struct ctop_walk *w, const char *netns_path, uint32_t wait
 	bpf_link__destroy(link);
 	*node = w->skel->bss->captured_node;
 	return 0;
+}
+
+int ctop_walk_forget_poke(struct ctop_walk *w, struct ctop_err *e)
+{
+	struct nf_conntrack *ct;
+	int err = 0;
+
+	if (!w->poke_h)
+		return 0;
+	ct = nfct_new();
+	if (!ct)
+		return ctop_err_set(e, ENOMEM, "ctnetlink", "out of memory");
+	nfct_set_attr_u8(ct, ATTR_L3PROTO, AF_INET);
+	nfct_set_attr_u32(ct, ATTR_IPV4_SRC, htonl(INADDR_LOOPBACK));
+	nfct_set_attr_u32(ct, ATTR_IPV4_DST, htonl(INADDR_LOOPBACK));
+	nfct_set_attr_u8(ct, ATTR_L4PROTO, IPPROTO_UDP);
+	nfct_set_attr_u16(ct, ATTR_PORT_SRC, htons(w->poke_sport));
+	nfct_set_attr_u16(ct, ATTR_PORT_DST, htons(9));
+	if (nfct_query(w->poke_h, NFCT_Q_DESTROY, ct) < 0)
+		err = ctop_err_set(e, errno, "ctnetlink", "cannot delete ctop's own locating entry: %s", strerror(errno));
+	nfct_destroy(ct);
+	nfct_close(w->poke_h);
+	w->poke_h = NULL;
+	return err;
 }
 
 static int run(struct bpf_program *p, const char *what, struct ctop_err *e)

@@ -111,6 +111,7 @@ export interface BucketPressure {
   locatedBy?: WalkResult['locatedBy'];
   runs?: number;
   walkMs?: number;
+  phasesMs?: WalkResult['phasesMs'];
 }
 
 export interface ChainRates {
@@ -190,6 +191,8 @@ export interface WalkResult {
   /** BPF runs the walk took (bounded work per run) and their total time */
   runs: number;
   walkMs: number;
+  /** where the time went: loading the programs, finding the table, walking, reading the counts */
+  phasesMs?: { loadMs: number; locateMs: number; walkMs: number; readMs: number };
 }
 
 function family(n: number): 'ipv4' | 'ipv6' {
@@ -237,6 +240,7 @@ export function chainPressure(
       locatedBy: w.locatedBy,
       runs: w.runs,
       walkMs: w.walkMs,
+      phasesMs: w.phasesMs,
     };
   }
   const nodes = 2 * input.hashEntries;

@@ -118,6 +118,8 @@ export interface NativeWalker {
     hist: number[];
     lastNonEmpty: number;
   };
+  /** Delete the entry capture()'s datagram made (by its exact tuple). */
+  forgetPoke(): void;
   /** What the census counted, per namespace inode. */
   readCensus(top: number): { netns: number; census: NativeCensus }[];
   close(): void;

@@ -5,8 +5,8 @@
  * (CONFIG_KALLSYMS_ALL); otherwise from one confirmed entry: caught on
  * tp_btf/net_dev_queue from live traffic, or, on a quiet host, from one
  * datagram ctop sends inside a private namespace it creates for the purpose
- * (ctop-census-PID, conntrack on there only, flushed and deleted before the
- * walk so it adds nothing to the table).
+ * (ctop-census-PID, conntrack on there only; that one entry is deleted by its
+ * tuple and the namespace removed before the walk, so it adds nothing).
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -19,7 +19,7 @@ import type { WalkResult } from '../model/census.js';
  * never holds a CPU long enough to matter to packet processing. */
 export const BUCKETS_PER_RUN = 16_384;
 /** How long to wait for live traffic to show a confirmed entry. */
-const LIVE_WAIT_MS = 100;
+const LIVE_WAIT_MS = 50;
 const POKE_WAIT_MS = 1000;
 /** More inconsistent buckets than this share means the table was not found right. */
 const MAX_INCONSISTENT_RATIO = 0.01;
@@ -56,8 +56,9 @@ function pokePrivate(w: NativeWalker, locate: (node: bigint) => bigint): bigint 
     const node = w.capture(`/run/netns/${name}`, POKE_WAIT_MS);
     if (node === 0n) throw new Error('the datagram sent in a private namespace was not seen on net_dev_queue');
     const base = locate(node);
-    // leave nothing behind in the table the walk is about to count
-    run(['ip', 'netns', 'exec', name, 'conntrack', '-F']);
+    // leave nothing behind in the table the walk is about to count: delete
+    // that one entry by its tuple (a flush would scan the whole global hash)
+    w.forgetPoke();
     return base;
   } finally {
     try { run(['ip', 'netns', 'del', name]); } catch { /* already gone */ }
@@ -98,6 +99,7 @@ export function hashWalker(opts: WalkOptions): WalkOutcome {
 
 function walkOnce(addon: ReturnType<typeof loadAddon>, opts: WalkOptions): WalkOutcome | 'resized' {
   let w: NativeWalker;
+  const tLoad = performance.now();
   try {
     w = new addon.Walker({ maxGroups: MAX_GROUPS, maxAddrs: Math.max(2, opts.maxAddrs) });
   } catch (e) {
@@ -114,6 +116,8 @@ function walkOnce(addon: ReturnType<typeof loadAddon>, opts: WalkOptions): WalkO
       } catch {
         ksym = undefined;
       }
+      const tLocate = performance.now();
+      let locateMs = 0;
       try {
         if (ksym !== undefined) {
           base = w.locate(ksym, 1).base;
@@ -126,10 +130,15 @@ function walkOnce(addon: ReturnType<typeof loadAddon>, opts: WalkOptions): WalkO
       } catch (e) {
         return { result: null, reason: `cannot find the conntrack hash: ${reason(e)}` };
       }
+      locateMs = performance.now() - tLocate;
       const t0 = performance.now();
+      const phases = { loadMs: t0 - tLoad - locateMs, locateMs, walkMs: 0, readMs: 0 };
       const r = w.chains(base, size, BUCKETS_PER_RUN, opts.census, opts.census && opts.addrs);
+      const t1 = performance.now();
       const census = opts.census ? w.readCensus(opts.top) : undefined;
-      const walkMs = performance.now() - t0;
+      phases.walkMs = t1 - t0;
+      phases.readMs = performance.now() - t1;
+      const walkMs = phases.walkMs;
       // a resize (nf_conntrack_buckets written) replaces the table: find it again
       if (readBuckets() !== size) return 'resized';
       if (r.inconsistent > size * MAX_INCONSISTENT_RATIO) {
@@ -148,6 +157,7 @@ function walkOnce(addon: ReturnType<typeof loadAddon>, opts: WalkOptions): WalkO
           locatedBy,
           runs: r.runs,
           walkMs,
+          phasesMs: phases,
         },
         census,
       };

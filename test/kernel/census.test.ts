@@ -182,6 +182,16 @@ describe('ctop census on a 200,000+ entry table of known composition', () => {
     expect(text.stdout).toMatch(/occupancy \[counted in the kernel during the BPF hash walk\]/);
   });
 
+  it('snapshot --census carries the same census in its JSON', () => {
+    const r = runCli(['snapshot', '--json', '--duration', '1s', '--census', '--netns', lab.srv, '--top', '0'], { timeoutMs: 120_000 });
+    expect(r.code).toBe(0);
+    const snap = JSON.parse(r.stdout) as { schema: string; census?: CensusReport };
+    expect(snap.schema).toBe('ctop.snapshot/v1');
+    expect(snap.census?.schema).toBe('ctop.census/v1');
+    expect(snap.census?.methods.occupancy).toBe('bpf-hash-walk');
+    expect(new Map([...censusGroups(snap.census!, srvInode)].sort())).toEqual(new Map([...truth].sort()));
+  });
+
   it('leaves no walk program and no private namespace behind', () => {
     expect(leftovers()).toEqual([]);
   });
