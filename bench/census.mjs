@@ -88,7 +88,11 @@ function runCtop(ns, extra) {
   const rep = JSON.parse(r.out);
   const nsRep = rep.namespaces.find((n) => n.name === ns);
   const port = nsRep.groups.filter((g) => g.port === PORT).reduce((a, g) => a + g.entries, 0);
-  return { ms: r.ms, occupancyMs: rep.occupancyMs, walkMs: rep.buckets.walkMs ?? null, method: rep.methods.occupancy, chains: rep.methods.chains, port };
+  return {
+    ms: r.ms, occupancyMs: rep.occupancyMs, walkMs: rep.buckets.walkMs ?? null, runs: rep.buckets.runs ?? null,
+    bucketsPerRun: rep.buckets.bucketsPerRun ?? null, maxRunMs: rep.buckets.maxRunMs ?? null, phasesMs: rep.buckets.phasesMs ?? null,
+    method: rep.methods.occupancy, chains: rep.methods.chains, port,
+  };
 }
 
 function runShell(ns) {
@@ -151,10 +155,12 @@ async function runAll() {
       ctopWholeCommand: m(runs.ctop, 'ms'),
       ctopInKernelCount: m(runs.ctop, 'occupancyMs'),
       ctopWalkOnly: m(runs.ctop, 'walkMs'),
+      ctopLongestBpfRun: m(runs.ctop, 'maxRunMs'),
       ctnetlinkWholeCommand: m(runs.ctnetlink, 'ms'),
       ctnetlinkDump: m(runs.ctnetlink, 'occupancyMs'),
       conntrackLAwk: m(runs.shell, 'ms'),
     },
+    walkRuns: { runs: runs.ctop[0]?.runs, bucketsPerRun: runs.ctop[0]?.bucketsPerRun },
     methods: { ctop: runs.ctop[0]?.method, ctopChains: runs.ctop[0]?.chains, fallback: runs.ctnetlink[0]?.method },
     newFlowPps: { none: m(tp.none, 'pps'), duringCensus: m(tp.census, 'pps') },
     censusesDuringFloods: tp.census.map((x) => x.censuses),

@@ -252,9 +252,13 @@ int ctop_walk_chains(struct ctop_walk *w, uint64_t base, uint32_t size, uint32_t
 	for (uint64_t start = 0; start < size; start += per_run) {
 		b->walk_start = (uint32_t)start;
 		b->walk_count = per_run;
+		double t0 = now_ms();
 		err = run(w->skel->progs.ctop_walk_chain, "ctop_walk_chain", e);
 		if (err)
 			return err;
+		uint64_t ns = (uint64_t)((now_ms() - t0) * 1e6);
+		if (ns > r->max_run_ns)
+			r->max_run_ns = ns;
 		r->runs++;
 		/* let softirqs and other tasks in between runs */
 		sched_yield();

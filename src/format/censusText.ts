@@ -69,7 +69,9 @@ export function formatCensus(c: CensusReport, top: number): string {
   out.push(
     `hash buckets [${METHOD_WORDS[b.method]}]` +
       (b.fallbackReason ? ` (walk not used: ${b.fallbackReason})` : '') +
-      (b.locatedBy ? ` (table found from ${b.locatedBy}; ${b.runs} BPF runs, ${b.walkMs?.toFixed(1)} ms)` : ''),
+      (b.locatedBy
+        ? ` (table found from ${b.locatedBy}; ${b.runs} BPF runs of ${b.bucketsPerRun} buckets, ${b.walkMs?.toFixed(1)} ms, longest run ${b.maxRunMs?.toFixed(1)} ms)`
+        : ''),
   );
   out.push(
     `  ${formatNumber(b.buckets)} buckets, ${formatNumber(b.nodes)} chain nodes (2 per entry, one per direction), load factor ${b.loadFactor.toFixed(2)}; ` +

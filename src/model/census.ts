@@ -110,6 +110,8 @@ export interface BucketPressure {
   /** walk only: how the table was found, BPF runs and their time */
   locatedBy?: WalkResult['locatedBy'];
   runs?: number;
+  bucketsPerRun?: number;
+  maxRunMs?: number;
   walkMs?: number;
   phasesMs?: WalkResult['phasesMs'];
 }
@@ -190,6 +192,9 @@ export interface WalkResult {
   locatedBy: 'kallsyms' | 'live-entry' | 'private-entry';
   /** BPF runs the walk took (bounded work per run) and their total time */
   runs: number;
+  /** buckets per run (sized from the load factor to bound the nodes per run) and the longest run */
+  bucketsPerRun: number;
+  maxRunMs: number;
   walkMs: number;
   /** where the time went: loading the programs, finding the table, walking, reading the counts */
   phasesMs?: { loadMs: number; locateMs: number; walkMs: number; readMs: number };
@@ -239,6 +244,8 @@ export function chainPressure(
       inconsistentBuckets: w.inconsistentBuckets,
       locatedBy: w.locatedBy,
       runs: w.runs,
+      bucketsPerRun: w.bucketsPerRun,
+      maxRunMs: w.maxRunMs,
       walkMs: w.walkMs,
       phasesMs: w.phasesMs,
     };

@@ -114,6 +114,8 @@ export interface NativeWalker {
     inconsistent: number;
     runs: number;
     censusEntries: number;
+    /** the longest single BPF run */
+    maxRunMs: number;
     /** buckets per chain length; the last slot is "that or more" */
     hist: number[];
     lastNonEmpty: number;

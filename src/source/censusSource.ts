@@ -108,7 +108,7 @@ export async function takeCensus(o: CensusOptions): Promise<CensusInput> {
     if (o.chains === 'auto' || wantWalkCensus) {
       const t0 = performance.now();
       const w = o.walker
-        ? o.walker({ census: wantWalkCensus, addrs: true, top: o.top, maxAddrs: o.maxAddrs })
+        ? o.walker({ census: wantWalkCensus, addrs: true, top: o.top, maxAddrs: o.maxAddrs, hashEntries: hashEntriesBefore })
         : { result: null, reason: 'no hash walker on this build' };
       if (w.result && o.chains === 'auto') walk = w.result;
       if (!w.result) walkFallbackReason = w.reason;

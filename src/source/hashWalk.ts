@@ -15,9 +15,20 @@ import { loadAddon, type NativeWalker } from '../native/addon.js';
 import type { NativeCensus } from '../native/addon.js';
 import type { WalkResult } from '../model/census.js';
 
-/** Buckets per BPF run: about 1 ms of work at 50 ns per bucket, so one run
- * never holds a CPU long enough to matter to packet processing. */
-export const BUCKETS_PER_RUN = 16_384;
+/** Work per BPF run, in chain nodes: at up to 0.8 µs per node (census reads
+ * and map updates, measured on the 2-core VM) about 3 ms, so that one run
+ * never holds a CPU long enough to matter to packet processing. A run covers
+ * as many buckets as hold that many nodes at the table's load factor. */
+export const NODES_PER_RUN = 4096;
+export const MAX_BUCKETS_PER_RUN = 16_384;
+const MIN_BUCKETS_PER_RUN = 64;
+
+/** Buckets per run for a table of `nodes` chain nodes in `buckets` buckets. */
+export function bucketsPerRun(nodes: number, buckets: number): number {
+  const load = buckets > 0 ? nodes / buckets : 0;
+  const per = Math.floor(NODES_PER_RUN / Math.max(1, load));
+  return Math.min(MAX_BUCKETS_PER_RUN, Math.max(MIN_BUCKETS_PER_RUN, per));
+}
 /** How long to wait for live traffic to show a confirmed entry. */
 const LIVE_WAIT_MS = 50;
 const POKE_WAIT_MS = 1000;
@@ -81,6 +92,8 @@ export interface WalkOptions {
   top: number;
   /** distinct (namespace, direction, address) keys, all namespaces together */
   maxAddrs: number;
+  /** entries in the whole table now (every namespace's count): sizes the runs */
+  hashEntries: number;
   /** 'entry': ignore kallsyms (tests use it to force the derivation) */
   locate?: 'auto' | 'entry';
 }
@@ -133,7 +146,8 @@ function walkOnce(addon: ReturnType<typeof loadAddon>, opts: WalkOptions): WalkO
       locateMs = performance.now() - tLocate;
       const t0 = performance.now();
       const phases = { loadMs: t0 - tLoad - locateMs, locateMs, walkMs: 0, readMs: 0 };
-      const r = w.chains(base, size, BUCKETS_PER_RUN, opts.census, opts.census && opts.addrs);
+      const perRun = bucketsPerRun(2 * opts.hashEntries, size);
+      const r = w.chains(base, size, perRun, opts.census, opts.census && opts.addrs);
       const t1 = performance.now();
       const census = opts.census ? w.readCensus(opts.top) : undefined;
       phases.walkMs = t1 - t0;
@@ -156,6 +170,8 @@ function walkOnce(addon: ReturnType<typeof loadAddon>, opts: WalkOptions): WalkO
           inconsistentBuckets: r.inconsistent,
           locatedBy,
           runs: r.runs,
+          bucketsPerRun: perRun,
+          maxRunMs: r.maxRunMs,
           walkMs,
           phasesMs: phases,
         },

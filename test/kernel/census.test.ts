@@ -7,10 +7,11 @@
  * entry is hashed twice, once per direction); forced fallbacks say so.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CensusReport } from '../../src/model/census.js';
 import { byPort } from '../../src/model/census.js';
+import { bucketsPerRun } from '../../src/source/hashWalk.js';
 import { createLab, holdTcp, runLoad, startServer, type Lab } from '../lab/netns.js';
 import { ROOT, expectOneLineError, runCli } from '../support/cli.js';
 import { join } from 'node:path';
@@ -117,6 +118,9 @@ describe('ctop census on a 200,000+ entry table of known composition', () => {
     expect(truth.get('ipv4 udp 5001 -')?.entries).toBe(120_000);
     expect(truth.get('ipv6 udp 5002 -')?.entries).toBe(60_000);
     expect(truth.get('ipv4 tcp 8080 ESTABLISHED')).toEqual({ entries: TCP_HELD, assured: TCP_HELD, unreplied: 0 });
+    // the closed connections sit in another TCP state than the held ones
+    const tcpStates = new Set([...truth.keys()].filter((k) => k.split(' ')[1] === 'tcp').map((k) => k.split(' ')[3]));
+    expect(tcpStates.size).toBeGreaterThanOrEqual(2);
   });
 
   it('the in-kernel walk counts exactly what conntrack -L lists, per port, state, assured and unreplied', () => {
@@ -167,8 +171,35 @@ describe('ctop census on a 200,000+ entry table of known composition', () => {
     expect(r!.hashEntries.after).toBeGreaterThanOrEqual(EXPECTED);
     expect(b.longestChain).toBe(b.histogram.filter((h) => h.buckets > 0).at(-1)!.k);
     expect(b.headroom).toBe(50 - b.longestChain);
-    // bounded work per BPF run: 16,384 buckets each
-    expect(b.runs).toBe(Math.ceil(kernelBuckets() / 16_384));
+    // bounded work per BPF run: as many buckets as hold about 4,096 nodes at this load
+    expect(b.bucketsPerRun).toBe(bucketsPerRun(2 * r!.hashEntries.before, kernelBuckets()));
+    expect(b.bucketsPerRun).toBeLessThan(16_384);
+    expect(b.runs).toBe(Math.ceil(kernelBuckets() / b.bucketsPerRun!));
+  });
+
+  it('finds the table again after a resize (nf_conntrack_buckets written), and measures the new one', () => {
+    const path = '/proc/sys/net/netfilter/nf_conntrack_buckets';
+    const old = readFileSync(path, 'utf8').trim();
+    const restore = () => writeFileSync(path, old);
+    process.once('exit', restore); // the size is global: put it back even if this process dies
+    try {
+      const half = Number(old) / 2;
+      writeFileSync(path, String(half));
+      let r: CensusReport | undefined;
+      for (let i = 0; i < 3; i++) {
+        r = census([], { CTOP_TEST_LOCATE: 'entry' });
+        if (r.hashEntries.before === r.hashEntries.after) break;
+      }
+      expect(r!.buckets.method).toBe('bpf-hash-walk');
+      expect(r!.buckets.buckets).toBe(half);
+      expect(r!.buckets.histogram.reduce((a, h) => a + h.buckets, 0)).toBe(half);
+      expect(r!.buckets.nodes).toBe(2 * r!.hashEntries.after);
+      expect(r!.buckets.inconsistentBuckets).toBe(0);
+    } finally {
+      restore();
+      process.removeListener('exit', restore);
+    }
+    expect(kernelBuckets()).toBe(Number(old));
   });
 
   it('the model, forced, is labelled as a model in JSON and text', () => {

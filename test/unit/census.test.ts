@@ -102,7 +102,7 @@ describe('chain pressure', () => {
   it('a walk is reported as measured, with its histogram, runs and how the table was found', () => {
     const walk: WalkResult = {
       buckets: 8, histogram: [3, 2, 2, 1], histogramLastIsOrMore: false, nodes: 9, longestChain: 3,
-      rewalkedBuckets: 1, inconsistentBuckets: 0, locatedBy: 'private-entry', runs: 1, walkMs: 0.5,
+      rewalkedBuckets: 1, inconsistentBuckets: 0, locatedBy: 'private-entry', runs: 1, bucketsPerRun: 8, maxRunMs: 0.5, walkMs: 0.5,
     };
     const p = chainPressure({ buckets: 8, hashEntries: 4, walk });
     expect(p).toMatchObject({ method: 'bpf-hash-walk', nodes: 9, longestChain: 3, headroom: 47, locatedBy: 'private-entry', rewalkedBuckets: 1 });
@@ -159,9 +159,9 @@ describe('the census report', () => {
     expect(text).toMatch(/occupancy \[ctnetlink dump \(libnetfilter_conntrack\), counted in C\] \(in-kernel count not used: no BTF\)/);
     expect(text).toMatch(/hash buckets \[MODEL: uniform hash, Poisson \(not measured\)\] \(walk not used: no BTF\)/);
     const walked = formatCensus(buildCensus(input({
-      walk: { buckets: 4, histogram: [2, 2], histogramLastIsOrMore: false, nodes: 2, longestChain: 1, rewalkedBuckets: 0, inconsistentBuckets: 0, locatedBy: 'live-entry', runs: 1, walkMs: 1 },
+      walk: { buckets: 4, histogram: [2, 2], histogramLastIsOrMore: false, nodes: 2, longestChain: 1, rewalkedBuckets: 0, inconsistentBuckets: 0, locatedBy: 'live-entry', runs: 1, bucketsPerRun: 4, maxRunMs: 1, walkMs: 1 },
     })), 20);
-    expect(walked).toMatch(/hash buckets \[measured: every bucket walked in the kernel \(BPF\)\] \(table found from live-entry; 1 BPF runs/);
+    expect(walked).toMatch(/hash buckets \[measured: every bucket walked in the kernel \(BPF\)\] \(table found from live-entry; 1 BPF runs of 4 buckets/);
     expect(walked).toMatch(/occupancy \[counted in the kernel during the BPF hash walk\]/);
   });
 
@@ -169,5 +169,15 @@ describe('the census report', () => {
     expect([0, 1, 2, 3, 7, 8, 9].map((s) => tcpStateName(s))).toEqual(['NONE', 'SYN_SENT', 'SYN_RECV', 'ESTABLISHED', 'TIME_WAIT', 'CLOSE', 'SYN_SENT2']);
     expect(tcpStateName(null)).toBeNull();
     expect(tcpStateName(42)).toBe('state 42');
+  });
+});
+
+describe('work per BPF run', () => {
+  it('covers as many buckets as hold about 4,096 nodes, within 64..16,384', async () => {
+    const { bucketsPerRun } = await import('../../src/source/hashWalk.js');
+    expect(bucketsPerRun(0, 262_144)).toBe(4096);
+    expect(bucketsPerRun(2_000_000, 262_144)).toBe(Math.floor(4096 / (2_000_000 / 262_144)));
+    expect(bucketsPerRun(100, 262_144)).toBe(4096);
+    expect(bucketsPerRun(1e9, 1024)).toBe(64);
   });
 });
