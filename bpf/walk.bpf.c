@@ -335,9 +335,14 @@ static long walk_bucket(__u32 i, void *ctx)
 	return 0;
 }
 
+/* sizeof(struct nf_conn) in the running kernel (a CO-RE relocation against its
+ * BTF): the census's entry size, without parsing the BTF a second time */
+__u32 nf_conn_bytes;
+
 SEC("raw_tp")
 int ctop_walk_chain(void *ctx)
 {
+	nf_conn_bytes = bpf_core_type_size(struct nf_conn);
 	bpf_loop(walk_count, walk_bucket, NULL, 0);
 	return 0;
 }

@@ -422,6 +422,7 @@ class Walker : public Napi::ObjectWrap<Walker> {
     o.Set("runs", r.runs);
     o.Set("censusEntries", (double)r.census_entries);
     o.Set("maxRunMs", (double)r.max_run_ns / 1e6);
+    o.Set("nfConnBytes", r.nf_conn_bytes);
     size_t last = 0;
     for (size_t i = 0; i < sizeof(r.hist) / sizeof(r.hist[0]); i++)
       if (r.hist[i]) last = i;

@@ -141,6 +141,7 @@ struct ctop_walk_result {
 	uint32_t runs;               /* BPF_PROG_TEST_RUN calls */
 	uint64_t census_entries;     /* entries counted by the census (original-direction nodes) */
 	uint64_t max_run_ns;         /* the longest single BPF run: how long one run held a CPU */
+	uint32_t nf_conn_bytes;      /* sizeof(struct nf_conn), CO-RE relocated against the kernel's BTF */
 	uint64_t hist[128];          /* CTOP_WALK_HIST */
 };
 struct ctop_walk_opts {

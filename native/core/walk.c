@@ -265,6 +265,7 @@ int ctop_walk_chains(struct ctop_walk *w, uint64_t base, uint32_t size, uint32_t
 	}
 	r->buckets = b->walk_done;
 	r->census_entries = b->census_entries;
+	r->nf_conn_bytes = b->nf_conn_bytes;
 	r->nodes = b->walk_nodes;
 	r->longest = b->walk_longest;
 	r->rewalked = b->walk_rewalked;

@@ -116,6 +116,8 @@ export interface NativeWalker {
     censusEntries: number;
     /** the longest single BPF run */
     maxRunMs: number;
+    /** sizeof(struct nf_conn), CO-RE relocated against the kernel's BTF */
+    nfConnBytes: number;
     /** buckets per chain length; the last slot is "that or more" */
     hist: number[];
     lastNonEmpty: number;

@@ -104,6 +104,7 @@ export async function takeCensus(o: CensusOptions): Promise<CensusInput> {
     let occupancyFallbackReason: string | undefined;
     let namespaces: CensusInput['namespaces'] | undefined;
     let occupancyMs = 0;
+    let entryBytes: number | null = null;
     const wantWalkCensus = o.occupancy === 'auto';
     if (o.chains === 'auto' || wantWalkCensus) {
       const t0 = performance.now();
@@ -112,6 +113,7 @@ export async function takeCensus(o: CensusOptions): Promise<CensusInput> {
         : { result: null, reason: 'no hash walker on this build' };
       if (w.result && o.chains === 'auto') walk = w.result;
       if (!w.result) walkFallbackReason = w.reason;
+      entryBytes = w.nfConnBytes ?? null;
       if (w.result && w.census) {
         occupancyMs = performance.now() - t0;
         namespaces = w.census
@@ -140,11 +142,12 @@ export async function takeCensus(o: CensusOptions): Promise<CensusInput> {
     if (left > 0) await sleepMs(left);
     const after = chainStats(handles);
     const windowMs = performance.now() - windowStart;
-    let entryBytes: number | null = null;
-    try {
-      entryBytes = addon.btfStructSize('nf_conn');
-    } catch {
-      entryBytes = null; // no BTF: the report says "unavailable"
+    if (entryBytes === null) {
+      try {
+        entryBytes = addon.btfStructSize('nf_conn');
+      } catch {
+        entryBytes = null; // no BTF: the report says "unavailable"
+      }
     }
     return {
       takenAt: new Date().toISOString(),

@@ -80,6 +80,8 @@ export interface WalkOutcome {
   result: WalkResult | null;
   /** with opts.census: what the walk counted, per namespace inode */
   census?: { netns: number; census: NativeCensus }[];
+  /** sizeof(struct nf_conn) as the walk programs were relocated for */
+  nfConnBytes?: number;
   reason?: string;
 }
 
@@ -176,6 +178,7 @@ function walkOnce(addon: ReturnType<typeof loadAddon>, opts: WalkOptions): WalkO
           phasesMs: phases,
         },
         census,
+        nfConnBytes: r.nfConnBytes || undefined,
       };
     }
   } finally {

@@ -60,6 +60,24 @@ function census(args: string[], env: NodeJS.ProcessEnv = {}): CensusReport {
   return JSON.parse(r.stdout) as CensusReport;
 }
 
+/** sizeof(struct nf_conn) as bpftool reads the kernel's BTF. */
+let nfConnBytesCached: number | undefined;
+function nfConnBytes(): number {
+  // the raw dump is large: read it once, filtered by grep
+  nfConnBytesCached ??= Number(
+    /size=(\d+)/.exec(
+      execFileSync('bash', ['-o', 'pipefail', '-c', "bpftool btf dump file /sys/kernel/btf/vmlinux format raw | grep -m1 \"STRUCT 'nf_conn' size=\""], { encoding: 'utf8' }),
+    )![1],
+  );
+  return nfConnBytesCached;
+}
+
+/** The nf_conntrack slab's active objects, as /proc/slabinfo says. */
+function slabActive(): number {
+  const line = readFileSync('/proc/slabinfo', 'utf8').split('\n').find((l) => l.startsWith('nf_conntrack '))!;
+  return Number(line.trim().split(/\s+/)[1]);
+}
+
 function kernelBuckets(): number {
   return Number(readFileSync('/proc/sys/net/netfilter/nf_conntrack_buckets', 'utf8').trim());
 }
@@ -132,6 +150,12 @@ describe('ctop census on a 200,000+ entry table of known composition', () => {
     const ns = r.namespaces.find((n) => n.inode === srvInode)!;
     expect(ns.entries).toBe(EXPECTED);
     expect(ns.uncounted).toBe(0);
+    // memory: the entry size from BTF (here relocated into the walk programs), the slab as the kernel reports it
+    expect(r.methods.entrySize).toBe('btf');
+    expect(r.memory.entryBytes).toBe(nfConnBytes());
+    expect(r.memory.expectedBytes).toBe(EXPECTED * nfConnBytes());
+    expect(r.memory.slab!.activeObjs).toBeGreaterThanOrEqual(EXPECTED);
+    expect(r.memory.slab!.activeObjs).toBeLessThanOrEqual(slabActive() + 1000);
     // per port (summed over states) equals conntrack -L's per-port count
     const port5001 = byPort(ns.groups).find((p) => p.port === 5001)!;
     expect(port5001.entries).toBe(Number(lab.exec(lab.srv, ['bash', '-o', 'pipefail', '-c', 'conntrack -L -p udp --dport 5001 2>/dev/null | wc -l']).trim()));
@@ -144,6 +168,7 @@ describe('ctop census on a 200,000+ entry table of known composition', () => {
     const r = census(['--netns', lab.srv, '--occupancy', 'ctnetlink']);
     expect(r.methods.occupancy).toBe('ctnetlink-dump');
     expect(r.methods.occupancyFallbackReason).toMatch(/forced/);
+    expect(r.memory.entryBytes).toBe(nfConnBytes());
     expect(new Map([...censusGroups(r, srvInode)].sort())).toEqual(new Map([...truth].sort()));
     const text = runCli(['census', '--netns', lab.srv, '--occupancy', 'ctnetlink', '--rate-window', '0s']);
     expect(text.code).toBe(0);
