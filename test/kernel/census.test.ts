@@ -66,7 +66,7 @@ function nfConnBytes(): number {
   // the raw dump is large: read it once, filtered by grep
   nfConnBytesCached ??= Number(
     /size=(\d+)/.exec(
-      execFileSync('bash', ['-o', 'pipefail', '-c', "bpftool btf dump file /sys/kernel/btf/vmlinux format raw | grep -m1 \"STRUCT 'nf_conn' size=\""], { encoding: 'utf8' }),
+      execFileSync('bash', ['-c', "bpftool btf dump file /sys/kernel/btf/vmlinux format raw | grep -m1 \"STRUCT 'nf_conn' size=\""], { encoding: 'utf8' }),
     )![1],
   );
   return nfConnBytesCached;
