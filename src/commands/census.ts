@@ -34,7 +34,7 @@ export function parseCensusFlags(f: CensusFlags): CensusOptions {
 
 export function addCensusFlags(cmd: Command): Command {
   return cmd
-    .option('--max-addrs <n>', 'distinct source/destination addresses counted per namespace before the rest go to overflow', '65536')
+    .option('--max-addrs <n>', 'distinct addresses counted before the rest go to overflow (ctnetlink: per namespace and direction; in-kernel walk: all together)', '65536')
     .addOption(new Option('--chains <method>', 'chain lengths: walk the hash in the kernel where it permits, or the model').choices(['auto', 'model']).default('auto'))
     .addOption(new Option('--occupancy <method>', 'count entries during the in-kernel walk where it runs, or from a ctnetlink dump').choices(['auto', 'ctnetlink']).default('auto'))
     .option('--rate-window <time>', 'window for the search_restart / chaintoolong rates', '1s');
