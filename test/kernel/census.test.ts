@@ -248,6 +248,19 @@ describe('ctop census on a 200,000+ entry table of known composition', () => {
     expect(new Map([...censusGroups(snap.census!, srvInode)].sort())).toEqual(new Map([...truth].sort()));
   });
 
+  it('bounded address tables: every entry is in an address row or in the overflow count, by both methods', () => {
+    for (const extra of [[], ['--occupancy', 'ctnetlink']]) {
+      const r = census(['--netns', lab.srv, '--max-addrs', '4', ...extra]);
+      const ns = r.namespaces.find((n) => n.inode === srvInode)!;
+      const sum = (rows: { entries: number }[]) => rows.reduce((a, x) => a + x.entries, 0);
+      expect(sum(ns.topSources) + ns.sourceOverflow).toBe(EXPECTED);
+      expect(sum(ns.topDestinations) + ns.destinationOverflow).toBe(EXPECTED);
+      // the lab has five distinct sources: four slots cannot hold them all
+      expect(ns.sourceOverflow).toBeGreaterThan(0);
+      expect(ns.entries).toBe(EXPECTED);
+    }
+  });
+
   it('leaves no walk program and no private namespace behind', () => {
     expect(leftovers()).toEqual([]);
   });
