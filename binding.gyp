@@ -7,7 +7,6 @@
         "native/core/probe.c",
         "native/core/netns.c",
         "native/core/tuple_join.c",
-        "native/core/tuple_window.c",
         "native/core/census.c",
         "native/core/walk.c"
       ],
