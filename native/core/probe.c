@@ -61,6 +61,12 @@ void ctop_libbpf_log_clear(void)
 	log_buf[0] = 0;
 }
 
+void ctop_libbpf_log_begin(void)
+{
+	libbpf_set_print(capture_print);
+	ctop_libbpf_log_clear();
+}
+
 int ctop_err_set(struct ctop_err *e, int err, const char *step, const char *fmt, ...)
 {
 	va_list ap;

@@ -6,6 +6,7 @@
 import { tupleKey, type Family, type PortCount, type TupleCount } from '../native/decode.js';
 import type { CtStats, ProbeInfo, Sample } from '../source/types.js';
 import { protoName } from './proto.js';
+import type { CensusReport } from './census.js';
 
 export const SNAPSHOT_SCHEMA = 'ctop.snapshot/v1';
 
@@ -90,6 +91,8 @@ export interface SnapshotV1 {
   };
   /** Namespaces that could not be watched, and why. */
   netnsErrors: { name: string; error: string }[];
+  /** `snapshot --census`: what the table held at the window's end (ctop.census/v1) */
+  census?: CensusReport;
 }
 
 export interface WindowOptions {
