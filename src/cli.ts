@@ -16,6 +16,9 @@ import { registerDiff } from './commands/diff.js';
 import { registerReport } from './commands/report.js';
 import { registerExportCsv } from './commands/exportCsv.js';
 import { registerServe } from './commands/serve.js';
+import { registerAdvise } from './commands/advise.js';
+import { registerNotrack } from './commands/notrack.js';
+import { registerValidate } from './commands/validate.js';
 
 const VERSION = '0.1.0';
 
@@ -61,6 +64,9 @@ export function buildProgram(): Command {
   registerReport(program);
   registerExportCsv(program);
   registerServe(program);
+  registerAdvise(program);
+  registerNotrack(program);
+  registerValidate(program);
 
   return program;
 }
