@@ -164,7 +164,11 @@ export function notrackFlags(t: NotrackTarget, i: Pick<AdviseInput, 'users' | 'c
       else flags.push({ severity: 'warn', reason: 'NAT rule without a port filter: check it never applies to this port\'s flows', rule: where(u) });
     } else if (u.kind === 'helper') {
       if (u.chain === '*') continue; // a helper object does nothing until a rule assigns it (below)
-      flags.push({ severity: 'unsafe', reason: 'a conntrack helper is assigned to this port: its related/expected connections would break', rule: where(u) });
+      flags.push(
+        c.portSpecific
+          ? { severity: 'unsafe', reason: 'a conntrack helper is assigned to or matched on this port: its related/expected connections would break', rule: where(u) }
+          : { severity: 'warn', reason: 'a helper rule for all ports: check that this port carries no helper protocol', rule: where(u) },
+      );
     } else if (u.kind === 'flowtable') {
       flags.push({ severity: 'warn', reason: 'flow offload needs tracked connections: this port\'s flows would no longer be offloaded', rule: where(u) });
     } else if (c.portSpecific) {
