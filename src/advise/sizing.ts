@@ -149,6 +149,8 @@ export function adviseSizing(i: SizingAdviceInput): SizingAdvice {
   // Keep the current hash unless it is below the range (resizing rehashes
   // every entry; more buckets than max/2 only cost memory).
   const buckets = i.buckets >= bucketRange[0] ? i.buckets : nextPow2(bucketRange[0]);
+  if (buckets > bucketRange[1]) reason += '; buckets above max/2 only cost memory (8 B each), keep them';
+  else if (buckets !== i.buckets) reason += `; raise buckets into the range (${i.buckets} gives chains of ${Math.round((2 * max) / Math.max(1, i.buckets))} at a full table)`;
   const bucketBytes = i.wordBits / 8;
   const cost = (m: number, b: number): number => m * i.entryBytes + b * bucketBytes;
   const timeouts: TimeoutAdvice[] = [];
@@ -156,7 +158,8 @@ export function adviseSizing(i: SizingAdviceInput): SizingAdvice {
     const currentS = i.timeoutsS[state];
     if (currentS === undefined) continue;
     const suggestedS = Math.min(currentS, SUGGESTED_TIMEOUT_S[state]);
-    const remaining = i.remainingByState?.[state];
+    // With a census, a state nobody is in has zero entries (not unknown).
+    const remaining = i.remainingByState ? (i.remainingByState[state] ?? []) : undefined;
     // An entry with r seconds left under timeout T was last refreshed T - r
     // seconds ago; with timeout T' it would already have expired if T - r >= T'.
     const wouldFree = remaining ? remaining.filter((r) => currentS - r >= suggestedS).length : null;
@@ -167,7 +170,7 @@ export function adviseSizing(i: SizingAdviceInput): SizingAdvice {
   return {
     theoreticalMax,
     kernelDefaults: defaults,
-    current: { max: i.max, buckets: i.buckets, count: i.count, fillRatio: Math.round(fill * 10000) / 10000, entriesPerBucket: Math.round(ratio(i.count, i.buckets) * 100) / 100 },
+    current: { max: i.max, buckets: i.buckets, count: i.count, fillRatio: Math.round(fill * 10000) / 10000, entriesPerBucket: Math.round(ratio(i.count, i.buckets) * 10000) / 10000 },
     recommended: { max, buckets, bucketRange, reason },
     memory: { entryBytes: i.entryBytes, bucketBytes, currentBytes: cost(i.max, i.buckets), recommendedBytes: cost(max, buckets) },
     timeouts,

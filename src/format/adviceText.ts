@@ -51,7 +51,7 @@ function namespaceText(n: NamespaceAdvice): string[] {
   if (a.allSafe) {
     out.push('');
     out.push(`  all safe candidates (${a.allSafe.ports.join(', ')}): fill ${percent(a.allSafe.fillAfter.fillNow)} -> ${percent(a.allSafe.fillAfter.fillAfter)} once their entries time out`);
-    out.push(`    ctop notrack apply ${a.allSafe.ports.map((p) => p.split('/')[1]).join(' ')}${a.allSafe.ports.every((p) => p.startsWith('udp/')) ? ' --proto udp' : ''} --role ${a.role}   (only when all share one protocol)`);
+    out.push(`    ctop notrack apply ${a.allSafe.ports.join(' ')} --role ${a.role}   (a dry run; --yes applies, then \`ctop notrack confirm\`)`);
   }
   out.push('');
   out.push(`what keeps conntrack on: ${n.keepsOn.keptOnByRules ? 'these rules' : 'no rule'}`);

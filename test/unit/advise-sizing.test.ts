@@ -78,8 +78,8 @@ describe('adviseSizing', () => {
     expect(a.timeouts.map((t) => [t.state, t.currentS, t.suggestedS, t.entries, t.wouldFree])).toEqual([
       ['established', 432_000, 86_400, 2, 1],
       ['time_wait', 120, 30, 2, 1],
-      ['close_wait', 60, 30, null, null],
-      ['fin_wait', 120, 30, null, null],
+      ['close_wait', 60, 30, 0, 0],
+      ['fin_wait', 120, 30, 0, 0],
     ]);
     expect(a.sysctlLines).toContain('net.netfilter.nf_conntrack_tcp_timeout_time_wait = 30');
     // without a census the figure is unknown, not zero
