@@ -210,3 +210,25 @@ describe('advise, notrack and validate in a namespace lab', () => {
     expect(ruleset()).not.toMatch(/ctop_notrack/);
   });
 });
+
+describe('bad input to advise, notrack and validate: one line, a hint, exit code 2, nothing changed', () => {
+  const cases: [string[], RegExp][] = [
+    [['notrack', 'apply'], /missing required argument 'port'/],
+    [['notrack', 'apply', '0'], /'0' is not a port/],
+    [['notrack', 'apply', 'sctp/5000'], /'sctp\/5000' is not a port/],
+    [['notrack', 'apply', '5000', '--role', 'both'], /--role <role>' argument 'both' is invalid/],
+    [['notrack', 'apply', '5000', '--confirm-within', '0s'], /--confirm-within: '0s' is out of range/],
+    [['notrack', 'confirm', '--netns', 'ctop-no-such-ns'], /--netns: no network namespace at 'ctop-no-such-ns'/],
+    [['validate'], /required option '--port <port...>' not specified/],
+    [['validate', '--port', '70000'], /'70000' is not a port/],
+    [['advise', '--top', '0'], /--top: 0 is out of range/],
+    [['advise', '--duration', 'soon'], /--duration: 'soon' is not a duration/],
+  ];
+  for (const [args, message] of cases) {
+    it(args.join(' '), () => {
+      const r = runCli(args);
+      expect(r.code).toBe(2);
+      expect(expectOneLineError(r.stderr).message).toMatch(message);
+    });
+  }
+});
