@@ -211,7 +211,8 @@ function dropPolicyFilter(ch: BaseChain): boolean {
   return filter && ch.policy === 'drop' && (ch.hook === 'input' || ch.hook === 'output');
 }
 
-function acceptsFor(t: NotrackTarget, chains: BaseChain[]): UntrackedAccept[] {
+/** The accepts the user's drop-policy chains need once t's packets are untracked. */
+export function untrackedAcceptsFor(t: NotrackTarget, chains: BaseChain[]): UntrackedAccept[] {
   return chains.filter(dropPolicyFilter).map((ch) => untrackedAccept(t, ch, ch.hook === 'input' ? 'in' : 'out'));
 }
 
@@ -288,7 +289,7 @@ export function adviseNotrack(i: AdviseInput): NotrackAdvice {
         iptablesNft: iptablesCommands([t], 'nft'),
         iptablesRestore: iptablesRestore([t]),
       },
-      untrackedAccepts: acceptsFor(t, i.chains),
+      untrackedAccepts: untrackedAcceptsFor(t, i.chains),
       fillAfter: estimateFill(s, [k], totalInserts, census),
     };
   });

@@ -140,6 +140,14 @@ export function untrackedAccept(
 ): UntrackedAccept {
   const incoming = t.role === 'server' ? 'dport' : 'sport';
   const field = direction === 'in' ? incoming : incoming === 'dport' ? 'sport' : 'dport';
+  // A built-in chain of an iptables-nft table (ip/ip6 filter INPUT/OUTPUT): keep it in iptables syntax.
+  if (chain.source === 'nft' && (chain.family === 'ip' || chain.family === 'ip6') && /^(INPUT|OUTPUT|FORWARD)$/.test(chain.chain)) {
+    const bin = chain.family === 'ip6' ? 'ip6tables-nft' : 'iptables-nft';
+    return {
+      ...chain,
+      command: `${bin} -t ${chain.table} -I ${chain.chain} 1 -p ${t.proto} -m ${t.proto} --${field} ${t.port} -m conntrack --ctstate UNTRACKED -j ACCEPT`,
+    };
+  }
   if (chain.source === 'nft') {
     return {
       ...chain,

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { Option, type Command } from 'commander';
 import { CtopError, ExitCode } from '../errors.js';
 import { nftScript, type L4, type NotrackTarget, type Role } from '../advise/rules.js';
-import { notrackFlags } from '../advise/notrack.js';
+import { notrackFlags, untrackedAcceptsFor } from '../advise/notrack.js';
 import { readRuleset } from '../doctor/rulesetProbe.js';
 import { readHostFacts, readNetnsFacts } from '../source/ctSettings.js';
 import { hostNetnsInode, resolveNetns } from '../source/netnsScan.js';
@@ -121,6 +121,8 @@ export async function runApply(o: ApplyOptions): Promise<number> {
       if (f.severity === 'unsafe') blockers.push(`${p.proto}/${p.port}`);
     }
   }
+  const accepts = o.ports.flatMap((p) => untrackedAcceptsFor(p, rs.chains));
+  for (const a of accepts) process.stderr.write(`ctop: needed in your own chain (ctop does not edit it): ${a.command}\n`);
   nftCheck(script, t.netnsPath);
   if (!o.yes) {
     process.stdout.write(script);
@@ -148,6 +150,9 @@ export async function runApply(o: ApplyOptions): Promise<number> {
     await sleepMs(100);
   }
   if (existsSync(paths.confirmed)) return ExitCode.ok;
+  if (existsSync(paths.rollingBack)) {
+    throw new CtopError('notrack apply: not confirmed in time, and the rollback failed', `see ${paths.log}; \`ctop notrack revert\` restores ctop's table`, ExitCode.failure);
+  }
   throw new CtopError(`notrack apply: not confirmed within ${formatMs(o.confirmWithinMs)}; rolled back`, `see ${paths.log}; apply again and run \`ctop notrack confirm\` in time`, ExitCode.failure);
 }
 

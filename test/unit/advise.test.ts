@@ -179,6 +179,10 @@ describe('NOTRACK rules', () => {
     expect(untrackedAccept(t, { source: 'iptables-legacy', family: 'ip', table: 'filter', chain: 'INPUT' }, 'in').command).toBe(
       'iptables-legacy -t filter -I INPUT 1 -p udp -m udp --dport 5000 -m conntrack --ctstate UNTRACKED -j ACCEPT',
     );
+    // iptables-nft's own tables show in nft's listing; their built-in chains get iptables syntax
+    expect(untrackedAccept(t, { source: 'nft', family: 'ip6', table: 'filter', chain: 'INPUT' }, 'in').command).toBe(
+      'ip6tables-nft -t filter -I INPUT 1 -p udp -m udp --dport 5000 -m conntrack --ctstate UNTRACKED -j ACCEPT',
+    );
     expect(untrackedAccept(t, { source: 'nft', family: 'inet', table: 'filter', chain: 'output' }, 'out').command).toBe(
       'nft insert rule inet filter output udp sport 5000 ct state untracked accept',
     );
