@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { AdviceReport } from '../../src/commands/advise.js';
 import type { Validation } from '../../src/advise/validate.js';
+import { untrackedAccept } from '../../src/advise/rules.js';
 import { createLab, ctCount, runLoad, startServer, type Lab } from '../lab/netns.js';
 import { expectOneLineError, killStrayClis, runCli, startCli, waitNoCtopPrograms } from '../support/cli.js';
 
@@ -108,6 +109,15 @@ describe('advise, notrack and validate in a namespace lab', () => {
       }
     }
     lab.exec(lab.srv, ['nft', '-c', '-f', '-'], { input: n.notrack.allSafe!.nft });
+    // the accepts for drop-policy chains, in each syntax, against chains that exist in srv
+    const t = { proto: 'udp' as const, port: 7001, role: 'server' as const };
+    const nftAccept = untrackedAccept(t, { source: 'nft', family: 'inet', table: 'ctop_test_filter', chain: 'input' }, 'in').command;
+    lab.exec(lab.srv, ['sh', '-c', nftAccept.replace(/^nft /, 'nft -c ')]);
+    for (const [source, family, bin] of [['nft', 'ip', 'iptables-nft-restore'], ['iptables-legacy', 'ip', 'iptables-legacy-restore']] as const) {
+      const cmd = untrackedAccept(t, { source, family, table: 'filter', chain: 'INPUT' }, 'in').command;
+      const spec = cmd.replace(/^\S+ -t filter /, '');
+      lab.exec(lab.srv, [bin, '--test', '--noflush'], { input: `*filter\n${spec}\nCOMMIT\n` });
+    }
     // a broken rule is refused: the check can fail
     expect(() => lab.exec(lab.srv, ['iptables-nft-restore', '--test', '--noflush'], { input: c[0]!.rules.iptablesRestore.replace('--notrack', '--notrak') })).toThrow(/unknown option/);
     // the text form says the same in words
