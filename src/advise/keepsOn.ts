@@ -18,6 +18,8 @@ export interface KeepsOnInput {
   /** Entries or statistics above zero in this namespace. */
   active: boolean;
   helpers: HelperPresence[];
+  /** Netfilter modules present (built in or loaded); only those /sys/module lists. */
+  modules?: { name: string; how: string }[];
   /** What could not be read (the verdict is then incomplete). */
   errors: string[];
 }
@@ -35,7 +37,10 @@ export function keepsOn(i: KeepsOnInput): KeepsOnReport {
   const byKind: Partial<Record<ConntrackUserKind, number>> = {};
   for (const u of i.users) byKind[u.kind] = (byKind[u.kind] ?? 0) + 1;
   const kept = keepsConntrackOn(i.users);
-  const features = i.helpers.map((h) => `helper ${h.name} (${h.how}; ports ${h.ports.map((p) => `${p.proto}/${p.port}`).join(', ')})`);
+  const features = [
+    ...(i.modules ?? []).map((m) => `${m.name} (${m.how})`),
+    ...i.helpers.map((h) => `helper ${h.name} (${h.how}; ports ${h.ports.map((p) => `${p.proto}/${p.port}`).join(', ')})`),
+  ];
   let warning: string | null = null;
   if (i.active && !kept && i.errors.length === 0) {
     warning =

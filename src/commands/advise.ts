@@ -91,7 +91,7 @@ export async function runAdvise(o: AdviseOptions): Promise<void> {
           role: o.role,
           limit: o.top,
         }),
-        keepsOn: keepsOn({ users: rs.users, active: busy, helpers: host.helpers, errors: rs.errors }),
+        keepsOn: keepsOn({ users: rs.users, active: busy, helpers: host.helpers, modules: host.modules, errors: rs.errors }),
         sizing: adviseSizing({
           memBytes: host.memBytes,
           wordBits: host.wordBits,

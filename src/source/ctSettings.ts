@@ -16,7 +16,12 @@ export interface HostFacts {
   /** nf_conntrack slab object size; 0 when /proc/slabinfo does not say. */
   entryBytes: number;
   helpers: HelperPresence[];
+  /** Netfilter pieces present, built in or loaded: what could hold conntrack or NAT in. */
+  modules: { name: string; how: string }[];
 }
+
+/** Modules worth naming when judging whether conntrack can go: the core, NAT, and the table front-ends. */
+const CORE_MODULES = ['nf_conntrack', 'nf_nat', 'nf_conntrack_netlink', 'nf_tables', 'nft_ct', 'nft_nat', 'ip_tables', 'iptable_nat', 'iptable_raw', 'xt_conntrack', 'xt_state', 'xt_CT'];
 
 function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
@@ -44,8 +49,13 @@ export function readHostFacts(errors: string[]): HostFacts {
     const dir = `/sys/module/nf_conntrack_${name}`;
     if (existsSync(dir)) helpers.push({ name, how: existsSync(`${dir}/initstate`) ? 'module' : 'built-in', ports });
   }
+  const modules: HostFacts['modules'] = [];
+  for (const name of CORE_MODULES) {
+    const dir = `/sys/module/${name}`;
+    if (existsSync(dir)) modules.push({ name, how: existsSync(`${dir}/initstate`) ? 'module' : 'built-in' });
+  }
   const wordBits = /64/.test(process.arch) ? 64 : 32;
-  return { memBytes, wordBits, entryBytes, helpers };
+  return { memBytes, wordBits, entryBytes, helpers, modules };
 }
 
 export interface NetnsFacts {

@@ -192,10 +192,10 @@ describe('NOTRACK rules', () => {
 describe('keepsOn', () => {
   it('lists the rules that keep conntrack on and the helpers the kernel has', () => {
     const rs = nftFixture('nft-stateful-drop.json');
-    const r = keepsOn({ users: rs.users, active: true, helpers: [{ name: 'ftp', how: 'built-in', ports: HELPER_PORTS.ftp! }], errors: [] });
+    const r = keepsOn({ users: rs.users, active: true, helpers: [{ name: 'ftp', how: 'built-in', ports: HELPER_PORTS.ftp! }], modules: [{ name: 'nf_conntrack', how: 'built-in' }], errors: [] });
     expect(r.keptOnByRules).toBe(true);
     expect(r.byKind).toEqual({ 'ct-match': 2, nat: 2 });
-    expect(r.features).toEqual(['helper ftp (built-in; ports tcp/21)']);
+    expect(r.features).toEqual(['nf_conntrack (built-in)', 'helper ftp (built-in; ports tcp/21)']);
     expect(r.warning).toBeNull();
   });
   it('warns when conntrack is active but no rule uses it (and not when reading failed)', () => {
