@@ -62,6 +62,8 @@ export interface ApplyOptions {
   stateDir: string;
 }
 
+/** How long the watchdog may take to start (Node start-up on a busy host). */
+const WATCHDOG_START_MS = 10_000;
 const WATCHDOG: string = fileURLToPath(new URL('../notrack/watchdog.js', import.meta.url));
 
 /**
@@ -69,7 +71,7 @@ const WATCHDOG: string = fileURLToPath(new URL('../notrack/watchdog.js', import.
  * detached watchdog, 4. the change. The watchdog exists before the ruleset
  * changes, so no kill of ours can strand an unconfirmed change.
  */
-export function startGuardedChange(t: Target, stateDir: string, confirmWithinMs: number, script: string): { paths: StatePaths; dogPid: number | undefined; deadlineMs: number } {
+export async function startGuardedChange(t: Target, stateDir: string, confirmWithinMs: number, script: string): Promise<{ paths: StatePaths; dogPid: number | undefined; deadlineMs: number }> {
   ensureDir(stateDir);
   const paths = statePaths(stateDir, t.inode);
   if (existsSync(paths.pending) || existsSync(paths.rollingBack)) {
@@ -87,8 +89,17 @@ export function startGuardedChange(t: Target, stateDir: string, confirmWithinMs:
     appliedBy: process.pid,
   };
   writeDurable(paths.pending, `${JSON.stringify(pending, null, 2)}\n`);
+  if (existsSync(paths.armed)) unlinkSync(paths.armed);
   const dog = spawn(process.execPath, [WATCHDOG, paths.pending], { detached: true, stdio: 'ignore' });
   dog.unref();
+  // No change before the watchdog says it is watching: a change nobody
+  // would roll back is exactly what this guard exists to prevent.
+  const armedBy = Date.now() + WATCHDOG_START_MS;
+  while (!existsSync(paths.armed) && Date.now() < armedBy) await sleepMs(20);
+  if (!existsSync(paths.armed)) {
+    if (claim(paths.pending, paths.confirmed)) unlinkSync(paths.confirmed);
+    throw new CtopError(`the rollback watchdog did not start within ${WATCHDOG_START_MS / 1000} s; nothing was changed`, `check that ${WATCHDOG} runs with ${process.execPath}`, ExitCode.failure);
+  }
   try {
     nftLoad(script, t.netnsPath);
   } catch (e) {
@@ -136,7 +147,7 @@ export async function runApply(o: ApplyOptions): Promise<number> {
       ExitCode.failure,
     );
   }
-  const { paths, dogPid, deadlineMs } = startGuardedChange(t, o.stateDir, o.confirmWithinMs, script);
+  const { paths, dogPid, deadlineMs } = await startGuardedChange(t, o.stateDir, o.confirmWithinMs, script);
   process.stderr.write(
     `ctop: applied in ${t.label} (backup ${paths.backup}, watchdog pid ${dogPid}); confirm within ${formatMs(o.confirmWithinMs)} with \`ctop notrack confirm${o.netns ? ` --netns ${o.netns}` : ''}\` or it rolls back\n`,
   );

@@ -30,6 +30,8 @@ export interface StatePaths {
   pending: string;
   confirmed: string;
   rollingBack: string;
+  /** Written by the watchdog once it watches (its pid); the change waits for it. */
+  armed: string;
   log: string;
 }
 
@@ -41,6 +43,7 @@ export function statePaths(dir: string, inode: number): StatePaths {
     pending: `${base}.pending.json`,
     confirmed: `${base}.confirmed.json`,
     rollingBack: `${base}.rollingback.json`,
+    armed: `${base}.armed`,
     log: `${base}.log`,
   };
 }

@@ -7,7 +7,7 @@
  *
  * Usage: node dist/notrack/watchdog.js PENDING_FILE
  */
-import { appendFileSync, existsSync, unlinkSync } from 'node:fs';
+import { appendFileSync, existsSync, unlinkSync, writeFileSync } from 'node:fs';
 import { claim, readJson, type Backup, type Pending } from './state.js';
 import { nftLoad, restoreScript } from './nft.js';
 
@@ -25,6 +25,16 @@ async function main(pendingFile: string): Promise<number> {
   const logFile = pendingFile.replace(/\.pending\.json$/, '.log');
   const p = readJson<Pending>(pendingFile);
   if (!p) return 0; // confirmed or reverted before we started
+  // Tell the applying ctop we are watching: it loads the change only then.
+  const armed = pendingFile.replace(/\.pending\.json$/, '.armed');
+  writeFileSync(armed, `${process.pid}\n`);
+  process.on('exit', () => {
+    try {
+      unlinkSync(armed);
+    } catch {
+      /* already gone */
+    }
+  });
   log(logFile, `watching; rollback at ${new Date(p.deadlineMs).toISOString()}`);
   while (Date.now() < p.deadlineMs) {
     if (!existsSync(pendingFile)) {

@@ -159,7 +159,7 @@ describe('advise, notrack and validate in a namespace lab', () => {
     expect(ruleset()).toBe(before);
     while (alive(dog) && Date.now() < deadline) await sleep(100);
     expect(alive(dog)).toBe(false);
-    expect(readdirSync(stateDir).filter((f) => /pending|rollingback/.test(f))).toEqual([]);
+    expect(readdirSync(stateDir).filter((f) => /pending|rollingback|armed/.test(f))).toEqual([]);
     expect(readFileSync(join(stateDir, readdirSync(stateDir).find((f) => f.endsWith('.log'))!), 'utf8')).toMatch(/not confirmed in time: restored/);
   });
 
