@@ -85,7 +85,7 @@ export function readNetnsFacts(netnsPath: string | undefined, errors: string[]):
   return { timeoutsS, helperAutoAssign };
 }
 
-/** Both families' entries from `conntrack -L` (it lists IPv4 only unless told). */
+/** Both families' entries from `conntrack -L`, one family at a time: older conntrack-tools list IPv4 only by default, newer ones both. */
 export function readCensus(netnsPath: string | undefined, errors: string[]): CtDumpCensus | undefined {
   try {
     const text = ['ipv4', 'ipv6'].map((f) => nsExec('conntrack', ['-L', '-f', f], { netnsPath, timeoutMs: 60_000 })).join('\n');

@@ -208,9 +208,16 @@ describe('advise, notrack and validate in a namespace lab', () => {
     expect(load.established).toBe(100);
     await runLoad(lab, ['--udp', `${lab.srvAddr4}:7001`, '--flows', '100']);
     await runLoad(lab, ['--udp', `${lab.srvAddr4}:7003`, '--flows', '10']);
-    expect(ctCount(lab.srv, ['-p', 'tcp', '--dport', '7000'])).toBe(0);
-    expect(ctCount(lab.srv, ['-p', 'udp', '--dport', '7001'])).toBe(0);
-    expect(ctCount(lab.srv, ['-p', 'udp', '--dport', '7003'])).toBe(10);
+    // ctop's table is inet: IPv6 is exempted too
+    await runLoad(lab, ['--udp', `[${lab.srvAddr6}]:7001`, '--flows', '50']);
+    expect((await runLoad(lab, ['--tcp', `[${lab.srvAddr6}]:7000`, '--flows', '50'])).established).toBe(50);
+    await runLoad(lab, ['--udp', `[${lab.srvAddr6}]:7003`, '--flows', '7']);
+    expect(ctCount(lab.srv, ['-f', 'ipv4', '-p', 'tcp', '--dport', '7000'])).toBe(0);
+    expect(ctCount(lab.srv, ['-f', 'ipv4', '-p', 'udp', '--dport', '7001'])).toBe(0);
+    expect(ctCount(lab.srv, ['-f', 'ipv4', '-p', 'udp', '--dport', '7003'])).toBe(10);
+    expect(ctCount(lab.srv, ['-f', 'ipv6', '-p', 'tcp', '--dport', '7000'])).toBe(0);
+    expect(ctCount(lab.srv, ['-f', 'ipv6', '-p', 'udp', '--dport', '7001'])).toBe(0);
+    expect(ctCount(lab.srv, ['-f', 'ipv6', '-p', 'udp', '--dport', '7003'])).toBe(7);
     const counters = lab.exec(lab.srv, ['nft', 'list', 'table', 'inet', 'ctop_notrack']);
     expect(counters).toMatch(/udp dport 7001 counter packets [1-9]\d* bytes \d+ notrack/);
 
