@@ -233,6 +233,55 @@ describe('advise, notrack and validate in a namespace lab', () => {
   });
 });
 
+describe('the client role', () => {
+  let lab: Lab;
+  let stopServer: (() => Promise<unknown>) | undefined;
+  let stateDir: string;
+
+  beforeAll(async () => {
+    // conntrack on in the client namespace too: the client role exempts there
+    lab = createLab();
+    lab.exec(lab.cli, ['nft', '-f', '-'], { input: 'table inet ctop_test_cli {\n  chain out {\n    type filter hook output priority 0;\n    ct state new counter\n  }\n}\n' });
+    stopServer = (await startServer(lab, { tcp: [7100] })).stop;
+    stateDir = mkdtempSync(join(tmpdir(), 'ctop-notrack-test-'));
+  });
+
+  afterAll(async () => {
+    await stopServer?.();
+    lab?.destroy();
+    if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+    expect(await waitNoCtopPrograms()).toEqual([]);
+  });
+
+  it('validate --role client: requests out with dport, replies in with sport; inserts fall to zero and TCP still connects', async () => {
+    const before = lab.exec(lab.cli, ['nft', '-s', 'list', 'ruleset']);
+    const { done } = await startCli(['validate', '--port', 'tcp/7100', '--role', 'client', '--netns', lab.cli, '--duration', '3s', '--json', '--state-dir', stateDir], /measuring/);
+    let stop = false;
+    const established: number[] = [];
+    const loop = (async () => {
+      for (let i = 0; i < 200 && !stop; i++) {
+        established.push((await runLoad(lab, ['--tcp', `${lab.srvAddr4}:7100`, '--flows', '50'])).established ?? 0);
+        await sleep(50);
+      }
+    })();
+    const r = await done;
+    stop = true;
+    await loop;
+    expect(r.code, r.stderr).toBe(0);
+    const v = JSON.parse(r.stdout) as Validation;
+    expect(v.ok).toBe(true);
+    const p = v.ports[0]!;
+    expect(p.before.insertsPerSec).toBeGreaterThan(0);
+    expect(p.after.insertsPerSec).toBe(0);
+    expect(p.after.requestsPerSec).toBeGreaterThan(0);
+    expect(p.after.repliesPerSec).toBeGreaterThan(0);
+    expect(established.every((n) => n === 50)).toBe(true);
+    const rv = runCli(['notrack', 'revert', '--netns', lab.cli, '--state-dir', stateDir]);
+    expect(rv.code, rv.stderr).toBe(0);
+    expect(lab.exec(lab.cli, ['nft', '-s', 'list', 'ruleset'])).toBe(before);
+  });
+});
+
 describe('bad input to advise, notrack and validate: one line, a hint, exit code 2, nothing changed', () => {
   const cases: [string[], RegExp][] = [
     [['notrack', 'apply'], /missing required argument 'port'/],
