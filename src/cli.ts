@@ -17,6 +17,9 @@ import { registerReport } from './commands/report.js';
 import { registerExportCsv } from './commands/exportCsv.js';
 import { registerServe } from './commands/serve.js';
 import { registerCensus } from './commands/census.js';
+import { registerAdvise } from './commands/advise.js';
+import { registerNotrack } from './commands/notrack.js';
+import { registerValidate } from './commands/validate.js';
 
 const VERSION = '0.1.0';
 
@@ -65,6 +68,9 @@ export function buildProgram(): Command {
   registerExportCsv(program);
   registerServe(program);
   registerCensus(program);
+  registerAdvise(program);
+  registerNotrack(program);
+  registerValidate(program);
 
   return program;
 }
