@@ -1,15 +1,16 @@
 /**
  * The hash-bucket panel until a measured census exists: under a uniform hash,
- * the number of entries in one bucket is Poisson-distributed with
- * lambda = entries / buckets, so the expected number of buckets holding k
- * entries is P(k) * buckets. Pure: no I/O.
+ * the number of chain nodes in one bucket is Poisson-distributed with
+ * lambda = nodes / buckets, so the expected number of buckets holding k
+ * nodes is P(k) * buckets. Conntrack hashes every entry twice (original and
+ * reply tuple): nodes = 2 x entries. Pure: no I/O.
  */
 
 export interface BucketModel {
   /** "model": computed from the count; "measured" is for a later census. */
   kind: 'model';
   lambda: number;
-  /** Load factor: entries per bucket (equals lambda under this model). */
+  /** Load factor: chain nodes per bucket (equals lambda under this model). */
   loadFactor: number;
   buckets: number;
   /** Expected bucket counts for chain length 0..maxK-1, and the last slot for maxK or more. */
@@ -21,8 +22,8 @@ export interface BucketModel {
 /** Chain lengths 0..7 and "8 or more", as the issue asks. */
 export const MAX_K = 8;
 
-export function bucketModel(entries: number, buckets: number, maxK = MAX_K): BucketModel {
-  const lambda = buckets > 0 ? Math.max(0, entries) / buckets : 0;
+export function bucketModel(nodes: number, buckets: number, maxK = MAX_K): BucketModel {
+  const lambda = buckets > 0 ? Math.max(0, nodes) / buckets : 0;
   const histogram: BucketModel['histogram'] = [];
   // P(k) = e^-λ λ^k / k!, built iteratively so large λ does not overflow k!.
   let p = Math.exp(-lambda);

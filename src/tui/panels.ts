@@ -84,7 +84,9 @@ export function ratesLines(m: TuiModel, width: number, height: number, p: Paint)
 export function bucketLines(s: SnapshotV1 | undefined, width: number, height: number): string[] {
   if (!s) return [];
   if (s.table.buckets <= 0) return [fit('no bucket count (nf_conntrack_buckets)', width)];
-  const m = bucketModel(s.table.count, s.table.buckets);
+  // Each entry sits in two chains (its original and its reply tuple), so
+  // the hash holds twice as many nodes as entries.
+  const m = bucketModel(2 * s.table.count, s.table.buckets);
   const label = bucketModelLabel(m);
   const peak = Math.max(...m.histogram.map((h) => h.buckets));
   const kName = (h: { k: number; orMore: boolean }): string => `${h.k}${h.orMore ? '+' : ''}`;

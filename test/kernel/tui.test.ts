@@ -132,7 +132,7 @@ describe('live screen (ctop --replay, in tmux)', () => {
     const lines = s.split('\n');
     expect(lines[0]).toMatch(/^ ctop {2}fixture-host {2}6\.18\.0-test {2}tier netfilter {2}every 200ms/);
     expect(s).toMatch(/table █+░+ 53\.4%  35,000\/65,536 \(fullest ns\)  net \+3,000\/s  full in 11s/);
-    for (const t of ['Rates per second', 'Hash buckets', 'model (uniform hash, Poisson λ=2.21)', '[Ports]', 'Refused by conntrack', 'NOTRACK candidates']) expect(s).toContain(t);
+    for (const t of ['Rates per second', 'Hash buckets', 'model (uniform hash, Poisson λ=4.42)', '[Ports]', 'Refused by conntrack', 'NOTRACK candidates']) expect(s).toContain(t);
     expect(s).toMatch(/inserts .*1,010/);
     expect(s).toMatch(/udp 53 .*ctop-t-s.* 650 +25\.0 +64\.4%/);
     expect(s).toMatch(/ports: udp\/53 25/);
