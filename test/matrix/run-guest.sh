@@ -9,7 +9,9 @@
 #     traffic, every count checked exactly (see native/selftest).
 # Any missing result, including a guest that does not boot, is a failure.
 #
-# Usage: test/matrix/run-guest.sh [--keep]      (root not needed)
+# Usage: test/matrix/run-guest.sh [--keep | --fetch-only]   (root not needed)
+#        --keep        copy the guest's console to ./guest-console.log
+#        --fetch-only  download and unpack the kernel package, then stop (setup.sh)
 # Env:   CTOP_MATRIX_CACHE  where the kernel package is kept (~/.cache/ctop-matrix)
 #        CTOP_GUEST_TIMEOUT_S  wall-clock bound for the guest (default 300)
 set -euo pipefail
@@ -19,11 +21,8 @@ cache=${CTOP_MATRIX_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ctop-matrix}
 timeout_s=${CTOP_GUEST_TIMEOUT_S:-300}
 fail() { echo "matrix: FAIL: $*" >&2; exit 1; }
 
-for tool in qemu-system-x86_64 busybox cpio apt-get dpkg nft; do
-  command -v "$tool" >/dev/null || fail "$tool is missing (hint: bash scripts/setup.sh installs it)"
-done
-selftest=$root/tools/bin/ctop-selftest
-[ -x "$selftest" ] || fail "$selftest is missing (hint: npm run build:tools)"
+mode=${1:-}
+case "$mode" in ""|--keep|--fetch-only) ;; *) fail "unknown option '$mode' (hint: --keep or --fetch-only)";; esac
 
 # ---- the kernel: the version Debian's cloud metapackage points at ----------
 mkdir -p "$cache"
@@ -37,6 +36,13 @@ if [ ! -d "$kdir/boot" ]; then
   rm -rf "$kdir.tmp" && dpkg -x "$(ls "$cache/$pkg-unsigned_"*.deb | head -1)" "$kdir.tmp" && mv "$kdir.tmp" "$kdir"
 fi
 kver=${pkg#linux-image-}
+[ "$mode" = --fetch-only ] && { echo "matrix: kernel $kver ready in $kdir"; exit 0; }
+for tool in qemu-system-x86_64 busybox cpio nft; do
+  command -v "$tool" >/dev/null || fail "$tool is missing (hint: bash scripts/setup.sh installs it)"
+done
+selftest=$root/tools/bin/ctop-selftest
+[ -x "$selftest" ] || fail "$selftest is missing (hint: npm run build:tools)"
+
 vmlinuz=$kdir/boot/vmlinuz-$kver
 moddir=$kdir/lib/modules/$kver
 [ -f "$vmlinuz" ] && [ -d "$moddir/kernel" ] || fail "the package $pkg has no kernel or modules"
@@ -117,7 +123,7 @@ set -e
 elapsed=$(( $(date +%s) - start ))
 # the console's escape sequences can share a line with our markers
 tr -d '\r' < "$log" | sed 's/^.*\(CTOP-[A-Z]*\)/\1/' > "$log.clean"
-if [ "${1:-}" = "--keep" ]; then cp "$log.clean" "$root/guest-console.log"; fi
+if [ "$mode" = --keep ]; then cp "$log.clean" "$root/guest-console.log"; fi
 grep -E '^CTOP-' "$log.clean" | cut -c1-400 || true
 
 grep -q '^CTOP-BOOTED' "$log.clean" || { tail -30 "$log.clean" >&2; fail "the $kver guest did not boot (qemu exit $qrc after ${elapsed}s)"; }
