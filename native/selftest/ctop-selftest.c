@@ -8,6 +8,11 @@
  *       loader's fallback order, and print which one and why each better one
  *       was refused (the kernel's error), as one JSON line.
  *
+ *   ctop-selftest hold --tier fentry|kprobe
+ *       Load and attach the tier, print one JSON line, and keep it attached
+ *       until stdin closes; then print the totals (for bench/, which
+ *       measures what a tier costs the traffic).
+ *
  *   ctop-selftest scenario --tier fentry|kprobe [--nft PATH]
  *       In a fresh network namespace, with nf_conntrack_max and the hash
  *       size lowered (global: for a throwaway VM only), send known loopback
@@ -51,6 +56,8 @@
 #define MAX_NEW_FLOWS 1024 /* bound on the flows sent into the full table */
 
 static int failures;
+/* --max-tuples: the per-tuple insert map's size (0: the loader's default) */
+static uint32_t max_tuples;
 static char checks[16384];
 static size_t checks_len;
 
@@ -115,7 +122,7 @@ static struct ctop_probe *load_tier(int only, uint32_t netns, FILE *out)
 
 	fprintf(out, "\"refused\":[");
 	for (int t = first; t <= last; t++) {
-		struct ctop_probe_opts o = { .target_netns = netns, .tier = t };
+		struct ctop_probe_opts o = { .target_netns = netns, .tier = t, .max_tuples = max_tuples };
 		struct ctop_err e = { 0 };
 
 		if (ctop_probe_open_load(&o, &p, &e) == 0)
@@ -475,6 +482,7 @@ static int scenario(int tier, const char *nft)
 static void usage(void)
 {
 	fprintf(stderr, "usage: ctop-selftest probe [--tier auto|fentry|kprobe|netfilter]\n"
+			"       ctop-selftest hold --tier fentry|kprobe [--max-tuples N]\n"
 			"       ctop-selftest scenario --tier fentry|kprobe [--nft PATH]\n");
 	exit(2);
 }
@@ -489,6 +497,8 @@ int main(int argc, char **argv)
 	for (int i = 2; i < argc; i++) {
 		if (!strcmp(argv[i], "--tier") && i + 1 < argc)
 			tier = parse_tier(argv[++i]);
+		else if (!strcmp(argv[i], "--max-tuples") && i + 1 < argc)
+			max_tuples = (uint32_t)strtoul(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--nft") && i + 1 < argc)
 			nft = argv[++i];
 		else
@@ -515,6 +525,32 @@ int main(int argc, char **argv)
 		printf("}\n");
 		ctop_probe_destroy(p);
 		return p ? 0 : 1;
+	}
+	if (!strcmp(argv[1], "hold")) {
+		struct ctop_probe *p;
+		uint64_t totals[CTOP_TOTAL_COUNT];
+		struct ctop_err e = { 0 };
+		char buf[64];
+
+		if (tier != CTOP_TIER_FENTRY && tier != CTOP_TIER_KPROBE) {
+			fprintf(stderr, "ctop-selftest: hold needs --tier fentry or --tier kprobe\n");
+			return 2;
+		}
+		printf("{");
+		p = load_tier(tier, 0, stdout);
+		printf("}\n");
+		if (!p)
+			return 1;
+		while (read(0, buf, sizeof(buf)) > 0)
+			;
+		if (ctop_probe_read_totals(p, totals, &e)) {
+			fprintf(stderr, "ctop-selftest: %s\n", e.msg);
+			return 1;
+		}
+		printf("{\"inserts\":%llu,\"drops\":%llu,\"deletes\":%llu}\n", (unsigned long long)totals[CTOP_TOTAL_INSERTS],
+		       (unsigned long long)totals[CTOP_TOTAL_DROPS], (unsigned long long)totals[CTOP_TOTAL_DELETES]);
+		ctop_probe_destroy(p);
+		return 0;
 	}
 	if (!strcmp(argv[1], "scenario")) {
 		if (tier != CTOP_TIER_FENTRY && tier != CTOP_TIER_KPROBE) {

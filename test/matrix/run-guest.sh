@@ -12,6 +12,8 @@
 # Usage: test/matrix/run-guest.sh [--keep | --fetch-only]   (root not needed)
 #        --keep        copy the guest's console to ./guest-console.log
 #        --fetch-only  download and unpack the kernel package, then stop (setup.sh)
+#        --bench       instead of the tests: new-flow flood throughput with no
+#                      probe, the fentry tier and the kprobe tier (bench/)
 # Env:   CTOP_MATRIX_CACHE  where the kernel package is kept (~/.cache/ctop-matrix)
 #        CTOP_GUEST_TIMEOUT_S  wall-clock bound for the guest (default 300)
 set -euo pipefail
@@ -22,7 +24,7 @@ timeout_s=${CTOP_GUEST_TIMEOUT_S:-300}
 fail() { echo "matrix: FAIL: $*" >&2; exit 1; }
 
 mode=${1:-}
-case "$mode" in ""|--keep|--fetch-only) ;; *) fail "unknown option '$mode' (hint: --keep or --fetch-only)";; esac
+case "$mode" in ""|--keep|--fetch-only|--bench) ;; *) fail "unknown option '$mode' (hint: --keep, --fetch-only or --bench)";; esac
 
 # ---- the kernel: the version Debian's cloud metapackage points at ----------
 mkdir -p "$cache"
@@ -55,6 +57,10 @@ mkdir -p "$ir"/{bin,sbin,proc,sys,dev,tmp,etc,lib/modules}
 cp "$(command -v busybox)" "$ir/bin/busybox"
 cp "$selftest" "$ir/bin/ctop-selftest"
 cp "$(command -v nft)" "$ir/bin/nft"
+if [ "$mode" = --bench ]; then
+  [ -x "$root/tools/bin/flood" ] || fail "tools/bin/flood is missing (hint: npm run build:tools)"
+  cp "$root/tools/bin/flood" "$ir/bin/flood"
+fi
 # the dynamic libraries both binaries need, at the paths ldd names
 for lib in $(ldd "$selftest" "$(command -v nft)" | awk '/=> \//{print $3} /^\t\/lib/{print $1}' | sort -u); do
   mkdir -p "$ir$(dirname "$lib")"
@@ -99,6 +105,7 @@ run() { # name, command...
   [ -s /tmp/err ] && sed "s/^/CTOP-STDERR $name: /" /tmp/err
 }
 [ -f /etc/debug.sh ] && . /etc/debug.sh
+[ -f /etc/bench.sh ] && { . /etc/bench.sh; echo "CTOP-DONE"; poweroff -f; }
 run probe-auto ctop-selftest probe
 run probe-netfilter ctop-selftest probe --tier netfilter
 run scenario-fentry ctop-selftest scenario --tier fentry --nft /bin/nft
@@ -107,6 +114,49 @@ echo "CTOP-DONE"
 poweroff -f
 EOF
 chmod +x "$ir/init"
+if [ "$mode" = --bench ]; then
+  flows=${CTOP_BENCH_FLOWS:-20000}
+  reps=${CTOP_BENCH_REPS:-3}
+  hold_args=${CTOP_BENCH_HOLD_ARGS:-}
+  cat > "$ir/etc/bench.sh" <<BENCH
+# room for every flow: no eviction work in the runs (the limit is global)
+echo 262144 > /proc/sys/net/netfilter/nf_conntrack_max
+# one fresh namespace per run: an empty table, conntrack on through nft
+flood_once() {
+  unshare -n sh -c 'ip link set lo up; ip addr add 198.18.0.1/32 dev lo
+    printf "table ip b {\\n chain in { type filter hook prerouting priority 0; ct state new accept; }\\n}\\n" | nft -f -
+    flood new --dst 198.18.0.1 --port 9000 --count $flows --max-ms 120000'
+}
+# the previous run's namespace is torn down in the background (its entries
+# freed by a workqueue): wait until that is over, or it would cost the next run
+settle() {
+  for i in \$(seq 1 60); do
+    n=\$(awk '\$1 == "nf_conntrack" {print \$2}' /proc/slabinfo)
+    [ "\${n:-0}" -lt 1000 ] && return
+    sleep 0.5
+  done
+  echo "CTOP-BENCH-WARN conntrack entries still allocated: \$n"
+}
+for rep in \$(seq 1 $reps); do
+  for tier in none fentry kprobe; do
+    settle
+    if [ \$tier = none ]; then
+      echo "CTOP-BENCH \$rep none \$(flood_once)"
+    else
+      mkfifo /tmp/hold
+      ctop-selftest hold --tier \$tier $hold_args < /tmp/hold > /tmp/held &
+      exec 3> /tmp/hold
+      sleep 1
+      r=\$(flood_once)
+      exec 3>&-
+      wait
+      rm /tmp/hold
+      echo "CTOP-BENCH \$rep \$tier \$r \$(tail -1 /tmp/held)"
+    fi
+  done
+done
+BENCH
+fi
 # CTOP_GUEST_DEBUG: shell commands the guest runs first (for debugging the matrix)
 if [ -n "${CTOP_GUEST_DEBUG:-}" ]; then printf '%s\n' "$CTOP_GUEST_DEBUG" > "$ir/etc/debug.sh"; fi
 (cd "$ir" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/initrd.gz"
@@ -123,11 +173,16 @@ set -e
 elapsed=$(( $(date +%s) - start ))
 # the console's escape sequences can share a line with our markers
 tr -d '\r' < "$log" | sed 's/^.*\(CTOP-[A-Z]*\)/\1/' > "$log.clean"
-if [ "$mode" = --keep ]; then cp "$log.clean" "$root/guest-console.log"; fi
+if [ "$mode" = --keep ] || [ -n "${CTOP_GUEST_KEEP:-}" ]; then cp "$log.clean" "$root/guest-console.log"; fi
 grep -E '^CTOP-' "$log.clean" | cut -c1-400 || true
 
 grep -q '^CTOP-BOOTED' "$log.clean" || { tail -30 "$log.clean" >&2; fail "the $kver guest did not boot (qemu exit $qrc after ${elapsed}s)"; }
 grep -q '^CTOP-DONE' "$log.clean" || { tail -30 "$log.clean" >&2; fail "the $kver guest did not finish within ${timeout_s}s (qemu exit $qrc)"; }
+if [ "$mode" = --bench ]; then
+  grep '^CTOP-BENCH' "$log.clean" | sed 's/^CTOP-BENCH /bench: /'
+  echo "matrix: $kver bench ran in ${elapsed}s"
+  exit 0
+fi
 ! grep -q '^CTOP-ERROR' "$log.clean" || fail "module loading failed in the guest"
 
 result() { grep "^CTOP-RESULT $1 " "$log.clean" | head -1; }
