@@ -539,12 +539,13 @@ static __always_inline void frame_push(void *map, __u64 a, __u64 b)
 	struct ctop_frames *f = bpf_map_lookup_elem(map, &task);
 
 	if (!f) {
-		struct ctop_frames zero = {};
+		/* the usual case, no nesting: one update creates the filled frame */
+		struct ctop_frames first = { .depth = 1 };
 
-		bpf_map_update_elem(map, &task, &zero, BPF_NOEXIST);
-		f = bpf_map_lookup_elem(map, &task);
-		if (!f)
-			return;
+		first.a[0] = a;
+		first.b[0] = b;
+		bpf_map_update_elem(map, &task, &first, BPF_NOEXIST);
+		return;
 	}
 	if (f->depth < CTOP_FRAMES) {
 		__u32 d = f->depth & (CTOP_FRAMES - 1);
@@ -587,21 +588,30 @@ static __always_inline bool in_early_drop(void)
 	return f && f->depth > 0;
 }
 
-/* A conntrack tuple (original direction) into a map key. */
+/* A conntrack tuple (original direction) into a map key. One read of the
+ * whole tuple (its place relocated by CO-RE; its own layout has not changed
+ * since conntrack's beginnings): each bpf_probe_read_kernel is a helper call,
+ * and this runs on every new entry. */
 static __always_inline void tuple_key(const struct nf_conntrack_tuple *tp, __u32 netns, struct ctop_tuple_key *t)
 {
-	t->netns = netns;
-	t->family = BPF_CORE_READ(tp, src.l3num);
-	t->proto = BPF_CORE_READ(tp, dst.protonum);
-	if (t->proto == IPPROTO_ICMP || t->proto == CTOP_IPPROTO_ICMPV6) {
-		t->sport = bpf_ntohs(BPF_CORE_READ(tp, src.u.icmp.id));
-		t->dport = BPF_CORE_READ(tp, dst.u.icmp.type);
-	} else {
-		t->sport = bpf_ntohs(BPF_CORE_READ(tp, src.u.all));
-		t->dport = bpf_ntohs(BPF_CORE_READ(tp, dst.u.all));
+	struct nf_conntrack_tuple tup;
+
+	if (bpf_core_read(&tup, sizeof(tup), tp)) {
+		t->netns = netns;
+		return;
 	}
-	bpf_core_read(t->saddr, CTOP_ADDR_LEN, &tp->src.u3);
-	bpf_core_read(t->daddr, CTOP_ADDR_LEN, &tp->dst.u3);
+	t->netns = netns;
+	t->family = tup.src.l3num;
+	t->proto = tup.dst.protonum;
+	if (t->proto == IPPROTO_ICMP || t->proto == CTOP_IPPROTO_ICMPV6) {
+		t->sport = bpf_ntohs(tup.src.u.icmp.id);
+		t->dport = tup.dst.u.icmp.type;
+	} else {
+		t->sport = bpf_ntohs(tup.src.u.all);
+		t->dport = bpf_ntohs(tup.dst.u.all);
+	}
+	__builtin_memcpy(t->saddr, &tup.src.u3, CTOP_ADDR_LEN);
+	__builtin_memcpy(t->daddr, &tup.dst.u3, CTOP_ADDR_LEN);
 }
 
 static __always_inline __u32 ct_netns(struct nf_conn *ct)
