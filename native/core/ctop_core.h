@@ -74,6 +74,13 @@ struct ctop_event_rec {
 	struct ctop_port_events events;
 };
 int ctop_probe_read_events(struct ctop_probe *p, struct ctop_event_rec **out, size_t *n, struct ctop_err *e);
+/* Per loaded program: runs and time spent, counted by the kernel while the
+ * sysctl kernel.bpf_stats_enabled is 1 (for benchmarks). */
+struct ctop_prog_stat {
+	char name[32];
+	uint64_t run_cnt, run_time_ns;
+};
+int ctop_probe_prog_stats(struct ctop_probe *p, struct ctop_prog_stat *out, int max, int *n);
 int ctop_probe_read_totals(struct ctop_probe *p, uint64_t out[CTOP_TOTAL_COUNT], struct ctop_err *e);
 /* Run the netfilter program once on a crafted packet (BPF_PROG_TEST_RUN):
  * pf 2/10, hook NF_INET_*; hooks other than LOCAL_OUT take an Ethernet frame. */

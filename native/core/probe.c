@@ -480,3 +480,27 @@ out:
 		return ctop_err_set(e, err, "read", "cannot read the per-port event map: %s", strerror(-err));
 	return 0;
 }
+
+int ctop_probe_prog_stats(struct ctop_probe *p, struct ctop_prog_stat *out, int max, int *n)
+{
+	struct bpf_program *prog;
+	int i = 0;
+
+	bpf_object__for_each_program(prog, p->skel->obj) {
+		struct bpf_prog_info info;
+		__u32 len = sizeof(info);
+		int fd = bpf_program__fd(prog);
+
+		if (i >= max || fd < 0)
+			continue;
+		memset(&info, 0, sizeof(info));
+		if (bpf_obj_get_info_by_fd(fd, &info, &len))
+			return -errno;
+		snprintf(out[i].name, sizeof(out[i].name), "%s", bpf_program__name(prog));
+		out[i].run_cnt = info.run_cnt;
+		out[i].run_time_ns = info.run_time_ns;
+		i++;
+	}
+	*n = i;
+	return 0;
+}

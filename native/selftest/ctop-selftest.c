@@ -547,8 +547,18 @@ int main(int argc, char **argv)
 			fprintf(stderr, "ctop-selftest: %s\n", e.msg);
 			return 1;
 		}
-		printf("{\"inserts\":%llu,\"drops\":%llu,\"deletes\":%llu}\n", (unsigned long long)totals[CTOP_TOTAL_INSERTS],
+		printf("{\"inserts\":%llu,\"drops\":%llu,\"deletes\":%llu,\"programs\":[", (unsigned long long)totals[CTOP_TOTAL_INSERTS],
 		       (unsigned long long)totals[CTOP_TOTAL_DROPS], (unsigned long long)totals[CTOP_TOTAL_DELETES]);
+		{
+			struct ctop_prog_stat st[16];
+			int n = 0;
+
+			ctop_probe_prog_stats(p, st, 16, &n);
+			for (int i = 0; i < n; i++)
+				printf("%s{\"name\":\"%s\",\"runs\":%llu,\"ns\":%llu}", i ? "," : "", st[i].name,
+				       (unsigned long long)st[i].run_cnt, (unsigned long long)st[i].run_time_ns);
+		}
+		printf("]}\n");
 		ctop_probe_destroy(p);
 		return 0;
 	}

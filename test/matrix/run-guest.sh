@@ -121,6 +121,8 @@ if [ "$mode" = --bench ]; then
   cat > "$ir/etc/bench.sh" <<BENCH
 # room for every flow: no eviction work in the runs (the limit is global)
 echo 262144 > /proc/sys/net/netfilter/nf_conntrack_max
+# per-program run counts and time (with -icount, 1 ns = 1 instruction)
+echo 1 > /proc/sys/kernel/bpf_stats_enabled
 # one fresh namespace per run: an empty table, conntrack on through nft
 flood_once() {
   unshare -n sh -c 'ip link set lo up; ip addr add 198.18.0.1/32 dev lo
