@@ -6,14 +6,14 @@
  * in one line, and leave no program behind. The kernels that take the
  * function tiers are covered by the VM matrix (matrix.test.ts).
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { existsSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/errors.js';
 import type { DoctorReport } from '../../src/commands/doctor.js';
 import type { SnapshotV1 } from '../../src/model/snapshot.js';
-import { createLab } from '../lab/netns.js';
+import { createLab, withConntrackMax } from '../lab/netns.js';
 import { ROOT, ctopPrograms, expectOneLineError, killStrayClis, runCli, waitNoCtopPrograms } from '../support/cli.js';
 
 afterEach(killStrayClis);
@@ -87,5 +87,33 @@ describe('probe tier fallback on this kernel', () => {
       ['fentry', 'load', 1],
       ['kprobe', 'attach', 2],
     ]);
+  });
+
+  it('the matrix scenario on this kernel: the netfilter tier counts inserts and refusals exactly', async () => {
+    // ctop-selftest lowers the global nf_conntrack_max to 32 and puts the old
+    // value back itself; withConntrackMax restores it even if it were killed
+    const max = Number(readFileSync('/proc/sys/net/netfilter/nf_conntrack_max', 'utf8').trim());
+    const r = await withConntrackMax(max, () =>
+      spawnSync(join(ROOT, 'tools', 'bin', 'ctop-selftest'), ['scenario', '--tier', 'netfilter'], { encoding: 'utf8', timeout: 120_000 }),
+    );
+    expect(Number(readFileSync('/proc/sys/net/netfilter/nf_conntrack_max', 'utf8').trim())).toBe(max);
+    expect(r.status, r.stderr).toBe(0);
+    const res = JSON.parse(r.stdout) as { tier: string; ok: boolean; checks: { name: string; ok?: boolean; notCountedBy?: string }[] };
+    expect(res.tier).toBe('netfilter');
+    expect(res.ok).toBe(true);
+    const failed = res.checks.filter((c) => c.ok === false);
+    expect(failed).toEqual([]);
+    for (const name of ['inserts total', 'inserts udp/7200', 'drops total = refused flows', 'drop tuples udp/7300 (each refused flow, once)']) {
+      expect(res.checks.find((c) => c.name === name)?.ok, name).toBe(true);
+    }
+    // what this tier cannot see is listed, not silently passed
+    expect(res.checks.filter((c) => c.notCountedBy === 'netfilter').map((c) => c.name)).toEqual([
+      'early drops',
+      'deletes',
+      'entries per port',
+      'insert_failed',
+      'clashes',
+    ]);
+    expect(await waitNoCtopPrograms()).toEqual([]);
   });
 });
