@@ -558,8 +558,14 @@ static __always_inline void frame_push(void *map, __u64 a, __u64 b)
 }
 
 /* Returns false when the entry was never pushed (the probe attached while
- * the function was running) or the frame was lost. */
-static __always_inline bool frame_pop(void *map, __u64 *a, __u64 *b)
+ * the function was running) or the frame was lost.
+ *
+ * want_a != 0 (fexit, which still has the arguments): take the newest frame
+ * whose `a` matches and drop the ones above it. A program run is skipped when
+ * the same program is already running on this CPU (a softirq interrupting it):
+ * a skipped entry leaves no frame, and this exit must not take the outer
+ * call's; a skipped exit leaves a stale frame, which the outer exit drops. */
+static __always_inline bool frame_pop(void *map, __u64 want_a, __u64 *a, __u64 *b)
 {
 	__u64 task = bpf_get_current_task();
 	struct ctop_frames *f = bpf_map_lookup_elem(map, &task);
@@ -567,13 +573,30 @@ static __always_inline bool frame_pop(void *map, __u64 *a, __u64 *b)
 
 	if (!f || f->depth == 0)
 		return false;
-	f->depth--;
-	if (f->depth < CTOP_FRAMES) {
-		__u32 d = f->depth & (CTOP_FRAMES - 1);
+	if (want_a && f->depth <= CTOP_FRAMES) {
+		__u32 depth = f->depth, found = 0;
 
-		*a = f->a[d];
-		*b = f->b[d];
+#pragma unroll
+		for (int i = CTOP_FRAMES - 1; i >= 0; i--) {
+			if (!found && (__u32)i < depth && f->a[i] == want_a) {
+				found = i + 1;
+				*a = f->a[i];
+				*b = f->b[i];
+			}
+		}
+		if (!found)
+			return false;
+		f->depth = found - 1;
 		ok = true;
+	} else {
+		f->depth--;
+		if (f->depth < CTOP_FRAMES) {
+			__u32 d = f->depth & (CTOP_FRAMES - 1);
+
+			*a = f->a[d];
+			*b = f->b[d];
+			ok = true;
+		}
 	}
 	if (f->depth == 0)
 		bpf_map_delete_elem(map, &task);
@@ -753,11 +776,12 @@ static __always_inline void confirm_enter(struct sk_buff *skb)
 	frame_push(&confirm_frames, (__u64)skb, BPF_CORE_READ(skb, _nfct) & ~CTINFO_MASK);
 }
 
-static __always_inline void confirm_exit(int ret)
+/* skb: the argument where the exit still has it (fexit), else 0 (kretprobe) */
+static __always_inline void confirm_exit(__u64 skb_arg, int ret)
 {
 	__u64 skb, ct;
 
-	if (frame_pop(&confirm_frames, &skb, &ct))
+	if (frame_pop(&confirm_frames, skb_arg, &skb, &ct))
 		confirm_done((struct sk_buff *)skb, (struct nf_conn *)ct, ret);
 }
 
@@ -772,7 +796,7 @@ int BPF_PROG(ctop_fe_confirm_enter, struct sk_buff *skb)
 SEC("fexit/__nf_conntrack_confirm")
 int BPF_PROG(ctop_fe_confirm_exit, struct sk_buff *skb, int ret)
 {
-	confirm_exit(ret);
+	confirm_exit((__u64)skb, ret);
 	return 0;
 }
 
@@ -797,7 +821,7 @@ int BPF_PROG(ctop_fe_early_drop_exit)
 {
 	__u64 a, b;
 
-	frame_pop(&early_drop_frames, &a, &b);
+	frame_pop(&early_drop_frames, 0, &a, &b);
 	return 0;
 }
 
@@ -819,7 +843,7 @@ int BPF_KPROBE(ctop_kp_confirm_enter, struct sk_buff *skb)
 SEC("kretprobe/__nf_conntrack_confirm")
 int BPF_KRETPROBE(ctop_kp_confirm_exit, int ret)
 {
-	confirm_exit(ret);
+	confirm_exit(0, ret);
 	return 0;
 }
 
@@ -836,7 +860,7 @@ int BPF_KRETPROBE(ctop_kp_alloc_exit, void *ret)
 {
 	__u64 net, orig;
 
-	if (frame_pop(&alloc_frames, &net, &orig))
+	if (frame_pop(&alloc_frames, 0, &net, &orig))
 		alloc_done((struct net *)net, (const struct nf_conntrack_tuple *)orig, ret);
 	return 0;
 }
@@ -853,7 +877,7 @@ int BPF_KRETPROBE(ctop_kp_early_drop_exit)
 {
 	__u64 a, b;
 
-	frame_pop(&early_drop_frames, &a, &b);
+	frame_pop(&early_drop_frames, 0, &a, &b);
 	return 0;
 }
 
