@@ -5,7 +5,10 @@
       "sources": [
         "native/addon.cc",
         "native/core/probe.c",
-        "native/core/netns.c"
+        "native/core/netns.c",
+        "native/core/tuple_join.c",
+        "native/core/census.c",
+        "native/core/walk.c"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
@@ -15,7 +18,7 @@
       "dependencies": [
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"
       ],
-      "libraries": ["-lbpf", "-lmnl", "-lelf", "-lz", "-lpthread"],
+      "libraries": ["-lbpf", "-lmnl", "-lnetfilter_conntrack", "-lnfnetlink", "-lelf", "-lz", "-lpthread"],
       "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers", "-O2"],
       "cflags_c": ["-std=gnu11"],
       "cflags_cc": ["-std=c++17"]

@@ -14,7 +14,7 @@
 // rotating order within each round; the report gives medians and ratios.
 // Traffic stays inside the namespace (198.18.0.2, 198.19.0.0/16 sources).
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -127,10 +127,21 @@ function startEvents(ns) {
   return { p, exited, get err() { return err; } };
 }
 
-function ctopMapBytes() {
+/** Memory of the maps the ctop process holds: the map ids in its fdinfo
+ * (a BPF map fd's fdinfo has a map_id line), summed from `bpftool map show`.
+ * By holder, not by name: names are short and another tool may share one. */
+function ctopMapBytes(pid) {
+  const ids = new Set();
+  for (const fd of readdirSync(`/proc/${pid}/fdinfo`)) {
+    try {
+      const m = /^map_id:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
+      if (m) ids.add(Number(m[1]));
+    } catch {
+      /* fd closed meanwhile */
+    }
+  }
   const maps = JSON.parse(sh('bpftool', ['-j', 'map', 'show']));
-  const ours = new Set(['port_counts', 'tuple_counts', 'totals', 'drop_seen', 'cpu_anchor', 'ctop_bpf.rodata']);
-  return maps.filter((m) => ours.has(m.name)).reduce((s, m) => s + (m.bytes_memlock ?? 0), 0);
+  return maps.filter((m) => ids.has(m.id)).reduce((s, m) => s + (m.bytes_memlock ?? 0), 0);
 }
 
 async function newFlowRun(cond) {
@@ -145,7 +156,7 @@ async function newFlowRun(cond) {
       const c = startCtop(ns);
       await c.ready;
       await settle(t0);
-      const mapBytes = ctopMapBytes();
+      const mapBytes = ctopMapBytes(c.p.pid);
       const cpu0 = cpuTicks(c.p.pid);
       const start = performance.now();
       const f = flood(ns, 'new', FLOWS);

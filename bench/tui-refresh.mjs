@@ -8,11 +8,13 @@
 //
 // Two sources, each in every view of the top-talkers table:
 //   replay: windows of a synthetic recording (what `ctop --replay` does per tick)
-//   live:   a fake Source whose cumulative samples change all 64,000 tuples
-//           every tick (the worst case), through LiveWindows and the same
+//   live:   a fake Source whose samples change all 64,000 tuples
+//           every tick (the worst case), handed over as windows the way the
+//           kernel source does since the addon computes them, through LiveWindows and the same
 //           buildSnapshot the kernel source uses; the native map read itself
 //           is not included (no root, no addon).
 // Needs no root and sends no traffic.
+import { spawn } from 'node:child_process';
 import { PassThrough, Writable } from 'node:stream';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +32,8 @@ function arg(name, dflt) {
 }
 const TUPLES = arg('--tuples', 64_000);
 const TICKS = arg('--ticks', 200);
+// --path kernel: tuples that move in each window (the rest stay tracked, unchanged)
+const MOVED = arg('--moved', TUPLES);
 // --path replay|live|all: peak RSS is per process, so measure each path in a process of its own.
 const PATH = (() => {
   const i = process.argv.indexOf('--path');
@@ -58,16 +62,31 @@ function nullTerminal() {
 const NS = [4026531840, 4026532001, 4026532002, 4026532003];
 const addr = (i) => `198.18.${(i >> 8) & 255}.${i & 255}`;
 
-/** Cumulative sample number `n`: every tuple has gained inserts since n - 1. */
-function sample(n) {
+function tupleAt(i, inserts, drops) {
+  const proto = i % 5 === 0 ? 6 : 17;
+  return { netns: NS[i & 3], family: 'ipv4', proto: proto === 6 ? 'tcp' : 'udp', protoNum: proto, src: addr(i >> 4), sport: 1024 + (i & 0x7fff), dst: '198.19.0.1', dport: 53 + (i % 200), inserts, drops };
+}
+
+/**
+ * Sample number `n`: every tuple has gained inserts since n - 1. With
+ * `window` the tuples are what the kernel source hands over since the
+ * addon computes windows (src/source/kernelSource.ts): only the growth since
+ * sample n - 1, freshly decoded; without it, cumulative counts (what the
+ * window model joins for sources that do not make windows).
+ */
+function sample(n, window = false) {
   const tuples = new Array(TUPLES);
   for (let i = 0; i < TUPLES; i++) {
-    tuples[i] = { netns: NS[i & 3], family: 'ipv4', proto: i % 5 === 0 ? 6 : 17, src: addr(i >> 4), sport: 1024 + (i & 0x7fff), dst: '198.19.0.1', dport: 53 + (i % 200), inserts: n * (1 + (i % 7)), drops: i % 97 === 0 ? n : 0 };
+    const grow = 1 + (i % 7);
+    const drop = i % 97 === 0 ? 1 : 0;
+    tuples[i] = window ? tupleAt(i, grow, drop) : tupleAt(i, n * grow, n * drop);
   }
   const ports = [];
   for (let p = 0; p < 200; p++) ports.push({ netns: NS[p & 3], family: 'ipv4', proto: 17, port: 53 + p, inserts: n * (320 - p), drops: p % 10 === 0 ? n : 0 });
   const stats = { found: 0, invalid: 0, insert: 0, insertFailed: 0, drop: n * 660, earlyDrop: 0, error: 0, searchRestart: 0, clashResolve: 0, chainTooLong: 0 };
   return {
+    seq: n,
+    tupleWindowSince: window ? n - 1 : undefined,
     monoMs: n * 1000,
     wallTime: new Date(Date.UTC(2026, 0, 1, 0, 0, n)).toISOString(),
     probe: { tier: 'netfilter', programs: [], refused: [] },
@@ -87,7 +106,7 @@ class FakeSource {
   n = 0;
   async start() {}
   sample() {
-    return sample(++this.n);
+    return sample(++this.n, true);
   }
   close() {}
 }
@@ -132,12 +151,12 @@ console.log(`ctop live screen, one refresh, ${TUPLES} tuples, ${COLS}x${ROWS}, $
 
 // Replay: a few distinct windows, built once (as readRecording does at start).
 const windows = [];
-for (let n = 1; n <= 3 && PATH !== 'live'; n++) windows.push(buildSnapshot(sample(n), sample(n + 1), { ...where, top: 0 }));
-if (PATH !== 'live') for (const [i, v] of views.entries()) await run(`replay, ${v}`, replaySource(windows), i);
+for (let n = 1; n <= 3 && (PATH === 'replay' || PATH === 'all'); n++) windows.push(buildSnapshot(sample(n), sample(n + 1), { ...where, top: 0 }));
+if (PATH === 'replay' || PATH === 'all') for (const [i, v] of views.entries()) await run(`replay, ${v}`, replaySource(windows), i);
 windows.length = 0;
 
 // Live: the fake source and buildSnapshot run inside every tick.
-if (PATH !== 'replay') {
+if (PATH === 'live' || PATH === 'all') {
   for (const [i, v] of views.entries()) {
     const live = new LiveWindows(new FakeSource(), where);
     await live.start();
@@ -146,18 +165,113 @@ if (PATH !== 'replay') {
 }
 
 // buildSnapshot alone (src/model/snapshot.ts), to show what part of a live tick is the window model.
-if (PATH !== 'replay') {
-  const a = sample(1);
-  const b = sample(2);
+if (PATH === 'live' || PATH === 'all') {
+  const a = sample(1, true);
+  const b = sample(2, true);
   const costs = [];
   for (let t = 0; t < 60; t++) {
     const before = process.cpuUsage();
-    buildSnapshot(a, b, { ...where, top: 0 });
+    buildSnapshot(a, b, { ...where, top: 0, unsorted: true }); // as LiveWindows calls it
     const d = process.cpuUsage(before);
     if (t >= 10) costs.push(d.user + d.system);
   }
   const r = stats(costs);
   console.log(`${'buildSnapshot only'.padEnd(22)} median ${r.medianMs.toFixed(2).padStart(6)} ms  p95 ${r.p95Ms.toFixed(2).padStart(6)} ms`);
+}
+
+// Kernel: the real thing. ctop's programs attached to a namespace of the
+// benchmark's own, TUPLES distinct UDP tuples in the per-tuple map, and before
+// every tick the namespace's table is flushed and the same TUPLES tuples sent
+// again, so every tuple moves in every window (the worst case), through the
+// addon's map reads and windows, the model and the screen. Root only; not in
+// --path all.
+if (PATH === 'kernel') await kernelPath();
+
+async function kernelPath() {
+  const { execFileSync } = await import('node:child_process');
+  const { KernelSource } = await dist('source/kernelSource.js');
+  const FLOOD = join(ROOT, 'tools', 'bin', 'flood');
+  const ns = `ctop-b-tui-${process.pid}`;
+  const sh = (cmd, args) => execFileSync(cmd, args, { encoding: 'utf8', timeout: 60_000 });
+  const inNs = (args) => sh('ip', ['netns', 'exec', ns, ...args]);
+  const cleanup = () => {
+    try {
+      sh('ip', ['netns', 'del', ns]);
+    } catch {
+      /* already gone */
+    }
+  };
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => { cleanup(); process.exit(130); });
+  sh('ip', ['netns', 'add', ns]);
+  // The flush and the flood run in a helper process started now, while this
+  // one is small: a child spawned from here would fork this process, and
+  // after a fork every page it writes takes a copy-on-write fault (about
+  // 100 ms a tick at 64,000 tuples). The real screen never forks per tick.
+  const refiller = startRefiller(ns, FLOOD);
+  let source;
+  try {
+    sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+    sh('ip', ['-n', ns, 'addr', 'add', '198.18.0.2/32', 'dev', 'lo']);
+    // one rule that needs conntrack; it never changes a verdict
+    inNs(['nft', 'table inet bench { chain out { type filter hook output priority 0; ct state new counter; }; }']);
+    source = new KernelSource({ tier: 'netfilter', netns: ns, maxPorts: 8192, maxTuples: 131_072, maxDropTuples: 4096, rescanMs: 1000 });
+    const live = new LiveWindows(source, where);
+    await live.start();
+    // every TUPLES tuple tracked once; then each tick the first MOVED of them again
+    await refiller.run(TUPLES);
+    const refill = () => (MOVED > 0 ? refiller.run(MOVED) : Promise.resolve());
+    for (const [i, v] of views.entries()) {
+      const term = nullTerminal();
+      const screen = new TuiScreen({ color: true, input: term.input, output: term.output });
+      const c = new Controller(live, 1000, { color: true });
+      c.state = { ...c.state, viewIndex: i };
+      const costs = [];
+      let moved = 0;
+      for (let t = 0; t < 3 + TICKS; t++) {
+        await refill();
+        const before = process.cpuUsage();
+        c.tick();
+        screen.draw(c.frame(COLS, ROWS, { label: live.label }));
+        const d = process.cpuUsage(before);
+        if (t >= 3) costs.push(d.user + d.system);
+        moved = c.model.current?.tuples.length ?? moved;
+        await new Promise((r) => setImmediate(r));
+      }
+      screen.destroy();
+      const r = stats(costs);
+      console.log(`${`kernel, ${v}`.padEnd(22)} median ${r.medianMs.toFixed(2).padStart(6)} ms  p95 ${r.p95Ms.toFixed(2).padStart(6)} ms  max ${r.maxMs.toFixed(2).padStart(6)} ms  (${moved} of ${TUPLES} tracked tuples moved in the last window)`);
+    }
+  } finally {
+    source?.close();
+    refiller.stop();
+    cleanup();
+  }
+}
+
+/** A child that, per request, empties the namespace's table and sends the
+ * first `count` of the same flows again (flood walks its tuples from the
+ * same start each run). */
+function startRefiller(ns, flood) {
+  const code = `
+    const { execFileSync } = require('node:child_process');
+    process.on('message', (count) => {
+      try {
+        execFileSync('ip', ['netns', 'exec', ${JSON.stringify(ns)}, 'conntrack', '-F'], { stdio: 'ignore', timeout: 60000 });
+        const out = execFileSync('ip', ['netns', 'exec', ${JSON.stringify(ns)}, ${JSON.stringify(flood)}, 'new', '--dst', '198.18.0.2', '--port', '9', '--count', String(count), '--max-ms', '20000'], { encoding: 'utf8', timeout: 60000 });
+        process.send({ sent: JSON.parse(out.trim().split('\\n').pop()).sent, count });
+      } catch (e) {
+        process.send({ error: String(e.message) });
+      }
+    });`;
+  const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return {
+    run: (count) =>
+      new Promise((resolve, reject) => {
+        child.once('message', (m) => (m.error ? reject(new Error(m.error)) : m.sent !== count ? reject(new Error(`flood sent ${m.sent} of ${count}`)) : resolve()));
+        child.send(count);
+      }),
+    stop: () => child.kill(),
+  };
 }
 
 const peakMb = process.resourceUsage().maxRSS / 1024;

@@ -64,19 +64,19 @@ struct {
 /* Per-5-tuple counts, shared (not per-CPU): a tuple rarely repeats, so
  * per-CPU copies would multiply memory by the CPU count for nothing. Inserts
  * and drops have a map each, so that a flood of new flows cannot crowd out
- * the victims of a table-full episode. Values are plain u64 counts. */
+ * the victims of a table-full episode. Values: struct ctop_tuple_val. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384); /* resized by the loader (--max-tuples) */
 	__type(key, struct ctop_tuple_key);
-	__type(value, __u64);
+	__type(value, struct ctop_tuple_val);
 } tuple_inserts SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096); /* resized by the loader (--max-drop-tuples) */
 	__type(key, struct ctop_tuple_key);
-	__type(value, __u64);
+	__type(value, struct ctop_tuple_val);
 } tuple_drops SEC(".maps");
 
 struct {
@@ -168,7 +168,7 @@ static __always_inline void count_port(const struct ctop_port_key *k, bool drop)
 static __always_inline void count_tuple(void *map, const struct ctop_tuple_key *k, __u32 full_idx, __u32 overflow_idx,
 					__u32 entries_idx)
 {
-	__u64 *c, one = 1;
+	struct ctop_tuple_val *v, one = { .count = 1 };
 
 	/* Once full, a new flow cannot get in and an old one almost never
 	 * recurs: count the event as overflow and skip the hash work. */
@@ -176,9 +176,9 @@ static __always_inline void count_tuple(void *map, const struct ctop_tuple_key *
 		total_inc(overflow_idx);
 		return;
 	}
-	c = bpf_map_lookup_elem(map, k);
-	if (c) {
-		__sync_fetch_and_add(c, 1);
+	v = bpf_map_lookup_elem(map, k);
+	if (v) {
+		__sync_fetch_and_add(&v->count, 1);
 		return;
 	}
 	switch (bpf_map_update_elem(map, k, &one, BPF_NOEXIST)) {
@@ -186,9 +186,9 @@ static __always_inline void count_tuple(void *map, const struct ctop_tuple_key *
 		total_inc(entries_idx);
 		return;
 	case -EEXIST: /* another CPU inserted it first */
-		c = bpf_map_lookup_elem(map, k);
-		if (c) {
-			__sync_fetch_and_add(c, 1);
+		v = bpf_map_lookup_elem(map, k);
+		if (v) {
+			__sync_fetch_and_add(&v->count, 1);
 			return;
 		}
 		break;
@@ -885,5 +885,109 @@ SEC("kprobe/__nf_ct_delete_from_lists")
 int BPF_KPROBE(ctop_kp_unlink, struct nf_conn *ct)
 {
 	unlink_ct(ct);
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * Reading: which tuples moved since the last read.
+ *
+ * Never attached: user space runs it with BPF_PROG_TEST_RUN (a netfilter
+ * program, because that program type and test runs of it are what this
+ * kernel class allows; iter/bpf_map_elem is refused here). It walks one
+ * tuple map in the kernel (bpf_for_each_map_elem, 5.13+) and writes only the
+ * moved tuples, with their growth, into moved_out, which user space reads
+ * through mmap: an untouched tuple costs a compare, not a copy to user space
+ * and a lookup there.
+ *
+ * `reported` advances only when the record was written; a hot-path increment
+ * between our read of `count` and the store stays in count - reported and is
+ * handed over next time: nothing is lost or doubled. A full moved_out stops
+ * the walk; what it did not reach stays unreported until the next run.
+ * -------------------------------------------------------------------------*/
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 16384); /* resized by the loader: the bigger tuple map */
+	__type(key, __u32);
+	__type(value, struct ctop_tuple_moved);
+} moved_out SEC(".maps");
+
+/* Set by user space before a run (0: tuple_inserts, 1: tuple_drops), and the
+ * run's results; .bss is memory-mapped by the skeleton. */
+volatile __u32 collect_which;
+volatile __u32 collect_n;
+volatile __u32 collect_full;
+
+struct moved_ctx {
+	__u32 n;
+	__u32 full;
+};
+
+static long moved_cb(struct bpf_map *map, struct ctop_tuple_key *k, struct ctop_tuple_val *v, struct moved_ctx *c)
+{
+	__u64 now = *(volatile __u64 *)&v->count;
+	struct ctop_tuple_moved *out;
+	__u32 i = c->n;
+
+	if (now == v->reported)
+		return 0;
+	out = bpf_map_lookup_elem(&moved_out, &i);
+	if (!out) {
+		c->full = 1;
+		return 1; /* stop the walk */
+	}
+	__builtin_memcpy(&out->key, k, sizeof(out->key));
+	out->pad = 0;
+	out->grew = now - v->reported;
+	v->reported = now;
+	c->n = i + 1;
+	return 0;
+}
+
+static __always_inline void collect_moved(void)
+{
+	struct moved_ctx c = {};
+
+	if (collect_which)
+		bpf_for_each_map_elem(&tuple_drops, moved_cb, &c, 0);
+	else
+		bpf_for_each_map_elem(&tuple_inserts, moved_cb, &c, 0);
+	collect_n = c.n;
+	collect_full = c.full;
+}
+
+SEC("netfilter")
+int ctop_collect_moved(struct bpf_nf_ctx *ctx)
+{
+	collect_moved();
+	return NF_ACCEPT;
+}
+
+/* The same collector for the function tiers, whose kernels may predate BPF
+ * netfilter programs (6.1): tc programs, which BPF_PROG_TEST_RUN runs on
+ * every kernel with bpf_for_each_map_elem (5.13+). One per map: 6.1's
+ * verifier refuses one call site reached with two different maps ("tail_call
+ * abusing map_ptr"), which is what the compiler makes of collect_moved().
+ * Loaded with the fentry or kprobe tier, never attached. */
+static __always_inline void collect_from(void *map)
+{
+	struct moved_ctx c = {};
+
+	bpf_for_each_map_elem(map, moved_cb, &c, 0);
+	collect_n = c.n;
+	collect_full = c.full;
+}
+
+SEC("tc")
+int ctop_collect_moved_tc_inserts(struct __sk_buff *skb)
+{
+	collect_from(&tuple_inserts);
+	return 0;
+}
+
+SEC("tc")
+int ctop_collect_moved_tc_drops(struct __sk_buff *skb)
+{
+	collect_from(&tuple_drops);
 	return 0;
 }

@@ -35,6 +35,22 @@ struct ctop_tuple_key {
 	__u8 daddr[CTOP_ADDR_LEN];
 };
 
+/* Value of the per-tuple maps. `count` only grows (the hot path adds to it);
+ * `reported` is what ctop_collect_moved last handed to user space, so a read
+ * returns only the tuples that moved since the previous read, each with its
+ * growth, without copying the untouched rest. */
+struct ctop_tuple_val {
+	__u64 count;
+	__u64 reported;
+};
+
+/* What ctop_collect_moved writes to moved_out per moved tuple. */
+struct ctop_tuple_moved {
+	struct ctop_tuple_key key;
+	__u32 pad;
+	__u64 grew; /* count - reported at the read */
+};
+
 struct ctop_counts {
 	__u64 inserts; /* new entries about to be confirmed into the table */
 	__u64 drops;   /* packets conntrack refused (table full or tracker drop) */

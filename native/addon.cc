@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <arpa/inet.h>
 
 #include "core/ctop_core.h"
 
@@ -18,6 +19,8 @@ static_assert(sizeof(ctop_port_rec) == 24, "ctop_port_rec layout");
 static_assert(sizeof(ctop_tuple_rec) == 64, "ctop_tuple_rec layout");
 static_assert(sizeof(ctop_port_events) == 40, "ctop_port_events layout");
 static_assert(sizeof(ctop_event_rec) == 48, "ctop_event_rec layout");
+static_assert(sizeof(ctop_tuple_val) == 16, "ctop_tuple_val layout");
+static_assert(sizeof(ctop_tuple_moved) == 56, "ctop_tuple_moved layout");
 
 Napi::Error NativeError(Napi::Env env, const ctop_err &e) {
   Napi::Error err = Napi::Error::New(env, e.msg);
@@ -44,6 +47,51 @@ uint32_t OptU32(const Napi::Object &o, const char *name, uint32_t dflt) {
   return (uint32_t)d;
 }
 
+Napi::Array Addrs(Napi::Env env, const ctop_census_addr *a, size_t n, uint32_t top) {
+  size_t k = top && top < n ? top : n;
+  Napi::Array out = Napi::Array::New(env, k);
+  char text[INET6_ADDRSTRLEN];
+  for (size_t i = 0; i < k; i++) {
+    Napi::Object o = Napi::Object::New(env);
+    if (!inet_ntop(a[i].family, a[i].addr, text, sizeof(text))) text[0] = 0;
+    o.Set("family", a[i].family);
+    o.Set("addr", text);
+    o.Set("entries", a[i].entries);
+    out.Set(i, o);
+  }
+  return out;
+}
+
+Napi::Object CensusToJs(Napi::Env env, const ctop_census *c, uint32_t top) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("entries", (double)c->entries);
+  o.Set("assured", (double)c->assured);
+  o.Set("unreplied", (double)c->unreplied);
+  o.Set("parseErrors", (double)c->parse_errors);
+  o.Set("groupOverflow", (double)c->group_overflow);
+  Napi::Array groups = Napi::Array::New(env, c->ngroups);
+  for (size_t i = 0; i < c->ngroups; i++) {
+    const ctop_census_group &g = c->groups[i];
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("family", g.family);
+    r.Set("l4proto", g.l4proto);
+    r.Set("port", g.port);
+    r.Set("state", g.state == CTOP_CENSUS_NO_STATE ? env.Null() : Napi::Number::New(env, g.state));
+    r.Set("entries", g.entries);
+    r.Set("assured", g.assured);
+    r.Set("unreplied", g.unreplied);
+    groups.Set(i, r);
+  }
+  o.Set("groups", groups);
+  o.Set("srcs", Addrs(env, c->srcs, c->nsrcs, top));
+  o.Set("dsts", Addrs(env, c->dsts, c->ndsts, top));
+  o.Set("distinctSrcs", (double)c->nsrcs);
+  o.Set("distinctDsts", (double)c->ndsts);
+  o.Set("srcOverflow", (double)c->src_overflow);
+  o.Set("dstOverflow", (double)c->dst_overflow);
+  return o;
+}
+
 // ---- Probe -----------------------------------------------------------------
 class Probe : public Napi::ObjectWrap<Probe> {
  public:
@@ -54,7 +102,7 @@ class Probe : public Napi::ObjectWrap<Probe> {
                            InstanceMethod("seedDrops", &Probe::SeedDrops),
                            InstanceMethod("nfProgFd", &Probe::NfProgFd),
                            InstanceMethod("readPorts", &Probe::ReadPorts),
-                           InstanceMethod("readTuples", &Probe::ReadTuples),
+                           InstanceMethod("readTupleDeltas", &Probe::ReadTupleDeltas),
                            InstanceMethod("readTotals", &Probe::ReadTotals),
                            InstanceMethod("capacity", &Probe::Capacity),
                            InstanceMethod("testRunNf", &Probe::TestRunNf),
@@ -133,17 +181,14 @@ class Probe : public Napi::ObjectWrap<Probe> {
     return b;
   }
 
-  // readTuples(drops: boolean): the insert map, or with true the drop map.
-  Napi::Value ReadTuples(const Napi::CallbackInfo &info) {
-    ctop_tuple_rec *recs = nullptr;
+  // readTupleDeltas(): tuple records whose counts grew since the last call, counts = growth.
+  Napi::Value ReadTupleDeltas(const Napi::CallbackInfo &info) {
+    const ctop_tuple_rec *recs = nullptr;
     size_t n = 0;
     ctop_err e{};
-    int drops = info.Length() > 0 && info[0].ToBoolean().Value() ? 1 : 0;
-    if (ctop_probe_read_tuples(Get(info.Env()), drops, &recs, &n, &e)) throw NativeError(info.Env(), e);
-    Napi::Buffer<uint8_t> b = Napi::Buffer<uint8_t>::Copy(info.Env(), reinterpret_cast<uint8_t *>(recs),
-                                                          n * sizeof(ctop_tuple_rec));
-    free(recs);
-    return b;
+    if (ctop_probe_read_tuple_deltas(Get(info.Env()), &recs, &n, &e)) throw NativeError(info.Env(), e);
+    // recs is the probe's own buffer: copied, it stays the probe's to reuse
+    return Napi::Buffer<uint8_t>::Copy(info.Env(), reinterpret_cast<const uint8_t *>(recs), n * sizeof(ctop_tuple_rec));
   }
 
   // Cumulative totals; numbers stay exact below 2^53 (centuries at any packet rate).
@@ -217,6 +262,7 @@ class Netns : public Napi::ObjectWrap<Netns> {
                            InstanceMethod("links", &Netns::Links),
                            InstanceMethod("cpuStats", &Netns::CpuStats),
                            InstanceMethod("table", &Netns::Table),
+                           InstanceMethod("census", &Netns::Census),
                            InstanceMethod("close", &Netns::Close),
                        });
   }
@@ -287,9 +333,162 @@ class Netns : public Napi::ObjectWrap<Netns> {
     return o;
   }
 
+  // census({maxAddrs, top}): one ctnetlink dump of this namespace's table, counted in C.
+  Napi::Value Census(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject()) throw ArgError(env, "census(options) needs an options object");
+    Napi::Object opts = info[0].As<Napi::Object>();
+    uint32_t max_addrs = OptU32(opts, "maxAddrs", 65536);
+    uint32_t top = OptU32(opts, "top", 20);
+    ctop_census *c = nullptr;
+    ctop_err e{};
+    if (ctop_netns_census(Get(env), max_addrs, &c, &e)) throw NativeError(env, e);
+    Napi::Object o = CensusToJs(env, c, top);
+    ctop_census_free(c);
+    return o;
+  }
+
   Napi::Value Close(const Napi::CallbackInfo &info) {
     ctop_netns_close(ns_);
     ns_ = nullptr;
+    return info.Env().Undefined();
+  }
+};
+
+// ---- Walker: the conntrack hash walk (bpf/walk.bpf.c) ---------------------------
+class Walker : public Napi::ObjectWrap<Walker> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "Walker",
+                       {
+                           InstanceMethod("capture", &Walker::Capture),
+                           InstanceMethod("locate", &Walker::Locate),
+                           InstanceMethod("chains", &Walker::Chains),
+                           InstanceMethod("readCensus", &Walker::ReadCensus),
+                           InstanceMethod("forgetPoke", &Walker::ForgetPoke),
+                           InstanceMethod("close", &Walker::Close),
+                       });
+  }
+
+  // new Walker({maxGroups, maxAddrs}): map sizes of the in-kernel census
+  explicit Walker(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Walker>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject()) throw ArgError(env, "Walker(options) needs an options object");
+    Napi::Object o = info[0].As<Napi::Object>();
+    ctop_walk_opts opts{};
+    opts.max_groups = OptU32(o, "maxGroups", 65536);
+    opts.max_addrs = OptU32(o, "maxAddrs", 131072);
+    ctop_err e{};
+    if (ctop_walk_open(&opts, &w_, &e)) throw NativeError(env, e);
+  }
+
+  ~Walker() override { ctop_walk_destroy(w_); }
+
+ private:
+  ctop_walk *w_ = nullptr;
+
+  ctop_walk *Get(Napi::Env env) {
+    if (!w_) throw ArgError(env, "the walker is closed");
+    return w_;
+  }
+
+  static uint64_t U64(Napi::Env env, const Napi::Value &v, const char *what) {
+    if (!v.IsBigInt()) throw ArgError(env, std::string(what) + " must be a bigint");
+    bool lossless = false;
+    uint64_t x = v.As<Napi::BigInt>().Uint64Value(&lossless);
+    if (!lossless) throw ArgError(env, std::string(what) + " must fit in 64 bits");
+    return x;
+  }
+
+  // capture(netnsPath: string | null, waitMs) -> node address (0n: none seen)
+  Napi::Value Capture(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !(info[0].IsString() || info[0].IsNull()) || !info[1].IsNumber())
+      throw ArgError(env, "capture(netnsPath|null, waitMs) needs a string or null and a number");
+    std::string path = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+    uint64_t node = 0;
+    ctop_err e{};
+    if (ctop_walk_capture(Get(env), info[0].IsString() ? path.c_str() : nullptr, info[1].As<Napi::Number>().Uint32Value(),
+                          &node, &e))
+      throw NativeError(env, e);
+    return Napi::BigInt::New(env, node);
+  }
+
+  // locate(addr: bigint, mode: 0 from a node | 1 read the pointer at a kallsyms address)
+  Napi::Value Locate(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[1].IsNumber()) throw ArgError(env, "locate(addr, mode) needs a bigint and a number");
+    uint64_t base = 0;
+    uint32_t bucket = 0;
+    ctop_err e{};
+    if (ctop_walk_locate(Get(env), U64(env, info[0], "addr"), info[1].As<Napi::Number>().Uint32Value(), &base, &bucket, &e))
+      throw NativeError(env, e);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("base", Napi::BigInt::New(env, base));
+    o.Set("bucket", bucket);
+    return o;
+  }
+
+  // chains(base: bigint, size, perRun, census: boolean, addrs: boolean)
+  Napi::Value Chains(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 5 || !info[1].IsNumber() || !info[2].IsNumber())
+      throw ArgError(env, "chains(base, size, perRun, census, addrs) needs a bigint, two numbers and two booleans");
+    ctop_walk_result r{};
+    ctop_err e{};
+    if (ctop_walk_chains(Get(env), U64(env, info[0], "base"), info[1].As<Napi::Number>().Uint32Value(),
+                         info[2].As<Napi::Number>().Uint32Value(), info[3].ToBoolean().Value() ? 1 : 0,
+                         info[4].ToBoolean().Value() ? 1 : 0, &r, &e))
+      throw NativeError(env, e);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("buckets", r.buckets);
+    o.Set("nodes", (double)r.nodes);
+    o.Set("longest", r.longest);
+    o.Set("rewalked", r.rewalked);
+    o.Set("inconsistent", r.inconsistent);
+    o.Set("runs", r.runs);
+    o.Set("censusEntries", (double)r.census_entries);
+    o.Set("maxRunMs", (double)r.max_run_ns / 1e6);
+    o.Set("nfConnBytes", r.nf_conn_bytes);
+    size_t last = 0;
+    for (size_t i = 0; i < sizeof(r.hist) / sizeof(r.hist[0]); i++)
+      if (r.hist[i]) last = i;
+    Napi::Array h = Napi::Array::New(env, sizeof(r.hist) / sizeof(r.hist[0]));
+    for (size_t i = 0; i < sizeof(r.hist) / sizeof(r.hist[0]); i++) h.Set(i, (double)r.hist[i]);
+    o.Set("hist", h);
+    o.Set("lastNonEmpty", (double)last);
+    return o;
+  }
+
+  // forgetPoke(): delete the entry capture()'s datagram made
+  Napi::Value ForgetPoke(const Napi::CallbackInfo &info) {
+    ctop_err e{};
+    if (ctop_walk_forget_poke(Get(info.Env()), &e)) throw NativeError(info.Env(), e);
+    return info.Env().Undefined();
+  }
+
+  // readCensus(top) -> [{netns, census}] for every namespace the walk counted
+  Napi::Value ReadCensus(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    uint32_t top = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Uint32Value() : 20;
+    ctop_walk_census *arr = nullptr;
+    size_t n = 0;
+    ctop_err e{};
+    if (ctop_walk_read_census(Get(env), &arr, &n, &e)) throw NativeError(env, e);
+    Napi::Array out = Napi::Array::New(env, n);
+    for (size_t i = 0; i < n; i++) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("netns", arr[i].netns);
+      o.Set("census", CensusToJs(env, arr[i].c, top));
+      out.Set(i, o);
+    }
+    ctop_walk_census_free(arr, n);
+    return out;
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo &info) {
+    ctop_walk_destroy(w_);
+    w_ = nullptr;
     return info.Env().Undefined();
   }
 };
@@ -308,9 +507,21 @@ Napi::Object Layout(Napi::Env env) {
   return l;
 }
 
+// btfStructSize(name): sizeof(struct name) in the running kernel, from its BTF.
+Napi::Value BtfStructSize(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw ArgError(env, "btfStructSize(name) needs a string");
+  uint32_t size = 0;
+  ctop_err e{};
+  if (ctop_btf_struct_size(info[0].As<Napi::String>().Utf8Value().c_str(), &size, &e)) throw NativeError(env, e);
+  return Napi::Number::New(env, size);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("btfStructSize", Napi::Function::New(env, BtfStructSize));
   exports.Set("Probe", Probe::Init(env));
   exports.Set("Netns", Netns::Init(env));
+  exports.Set("Walker", Walker::Init(env));
   exports.Set("layout", Layout(env));
   return exports;
 }

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 #   bpftool              dump the kernel's BTF to vmlinux.h, generate the libbpf skeleton
 #   libbpf-dev libelf-dev zlib1g-dev   load the BPF object (the addon links libbpf)
 #   libmnl-dev           ctnetlink statistics requests, as `conntrack -S` makes them
-#   libnetfilter-conntrack-dev  ctnetlink table dumps (census fallback)
+#   libnetfilter-conntrack-dev  ctnetlink table dumps (census fallback); deleting the census's own locating entry
 #   nftables iptables conntrack iproute2  doctor's ruleset reading; the tests' labs and cross-checks
 #   tmux                 the terminal UI tests drive ctop in it
 #   chromium             the report tests render `ctop report`'s page headless and check what it shows

@@ -16,12 +16,17 @@ import { registerDiff } from './commands/diff.js';
 import { registerReport } from './commands/report.js';
 import { registerExportCsv } from './commands/exportCsv.js';
 import { registerServe } from './commands/serve.js';
+import { registerCensus } from './commands/census.js';
+import { registerAdvise } from './commands/advise.js';
+import { registerNotrack } from './commands/notrack.js';
+import { registerValidate } from './commands/validate.js';
 
 const VERSION = '0.1.0';
 
-function snapshotAction(opts: ProbeFlags & { duration: string; json?: boolean; top: string }): Promise<void> {
+function snapshotAction(opts: ProbeFlags & { duration: string; json?: boolean; top: string; census?: boolean }): Promise<void> {
   return runSnapshot({
     ...parseProbeFlags(opts),
+    census: opts.census === true,
     durationMs: parseDurationMs(opts.duration, '--duration', 100, 24 * 3_600_000),
     json: opts.json === true,
     top: parseCount(opts.top, '--top', 0, 1_000_000),
@@ -43,7 +48,8 @@ export function buildProgram(): Command {
       .description('watch for a window, then report table fill, rates, top ports and tuples, drops')
       .option('-d, --duration <time>', 'length of the window (500ms, 5s, 2m)', '5s')
       .option('--json', 'print the ctop.snapshot/v1 JSON document')
-      .option('--top <n>', 'rows of ports and tuples to keep (0: all)', '20'),
+      .option('--top <n>', 'rows of ports and tuples to keep (0: all)', '20')
+      .option('--census', 'add a census of the table at the window\'s end (`ctop census`; JSON: the `census` section)'),
   ).action(snapshotAction);
 
   addProbeFlags(
@@ -61,6 +67,10 @@ export function buildProgram(): Command {
   registerReport(program);
   registerExportCsv(program);
   registerServe(program);
+  registerCensus(program);
+  registerAdvise(program);
+  registerNotrack(program);
+  registerValidate(program);
 
   return program;
 }

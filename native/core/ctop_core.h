@@ -24,6 +24,8 @@ struct ctop_err {
 /* libbpf's messages (verifier log included) from the last failing step. */
 const char *ctop_libbpf_log(void);
 void ctop_libbpf_log_clear(void);
+/* Route libbpf's messages to that log and clear it (before open/load). */
+void ctop_libbpf_log_begin(void);
 
 /* ---- BPF probe --------------------------------------------------------- */
 struct ctop_probe;
@@ -81,6 +83,13 @@ struct ctop_prog_stat {
 	uint64_t run_cnt, run_time_ns;
 };
 int ctop_probe_prog_stats(struct ctop_probe *p, struct ctop_prog_stat *out, int max, int *n);
+/* The tuples whose inserts or drops grew since the previous call on this
+ * probe (the first call: since load), one record each with the growth as its
+ * counts; the insert and drop maps joined on the raw key (tuple_join.c).
+ * Only one reader per probe: a read consumes what it returns.
+ * *out points into the probe's own buffer, valid until the next call. */
+int ctop_probe_read_tuple_deltas(struct ctop_probe *p, const struct ctop_tuple_rec **out, size_t *n,
+				 struct ctop_err *e);
 int ctop_probe_read_totals(struct ctop_probe *p, uint64_t out[CTOP_TOTAL_COUNT], struct ctop_err *e);
 /* Run the netfilter program once on a crafted packet (BPF_PROG_TEST_RUN):
  * pf 2/10, hook NF_INET_*; hooks other than LOCAL_OUT take an Ethernet frame. */
@@ -114,7 +123,91 @@ int ctop_netns_cpu_stats(struct ctop_netns *ns, struct ctop_ct_cpu_stat *out, in
 /* Entries in this namespace's table, and the (global) limit. */
 int ctop_netns_table(struct ctop_netns *ns, uint32_t *count, uint32_t *max, struct ctop_err *e);
 
+/* ---- Census (census.c): what the table holds, from one ctnetlink dump ---- */
+#define CTOP_CENSUS_NO_STATE 0xff /* not TCP: conntrack keeps no state */
+struct ctop_census_group {
+	uint8_t family;   /* AF_INET 2, AF_INET6 10 */
+	uint8_t l4proto;  /* IPPROTO_* */
+	uint8_t state;    /* enum tcp_conntrack (TCP_CONNTRACK_*), or CTOP_CENSUS_NO_STATE */
+	uint8_t pad;
+	uint16_t port;    /* original direction's destination port, host order; 0 without ports */
+	uint16_t pad2;
+	uint32_t entries, assured, unreplied; /* unreplied: no IPS_SEEN_REPLY */
+};
+struct ctop_census_addr {
+	uint8_t family;
+	uint8_t pad[3];
+	uint8_t addr[16]; /* network order; IPv4 in the first 4 bytes */
+	uint32_t entries;
+};
+struct ctop_census {
+	uint64_t entries, assured, unreplied, parse_errors;
+	struct ctop_census_group *groups; size_t ngroups;  /* largest first */
+	struct ctop_census_addr *srcs; size_t nsrcs;       /* original source, largest first */
+	struct ctop_census_addr *dsts; size_t ndsts;       /* original destination */
+	uint64_t src_overflow, dst_overflow; /* entries whose address found its table full */
+	uint64_t group_overflow; /* entries not counted at all: the group table was full (BPF census) */
+};
+/* Dump this namespace's table and count it; at most max_addrs distinct
+ * addresses per direction are kept. Free *out with ctop_census_free. */
+int ctop_netns_census(struct ctop_netns *ns, uint32_t max_addrs, struct ctop_census **out, struct ctop_err *e);
+void ctop_census_free(struct ctop_census *c);
+/* sizeof(struct NAME) in the running kernel, from its BTF. */
+int ctop_btf_struct_size(const char *name, uint32_t *size, struct ctop_err *e);
+
+/* ---- Hash walk (walk.c, bpf/walk.bpf.c): chain lengths, measured ---------- */
+struct ctop_walk;
+struct ctop_walk_result {
+	uint32_t buckets;            /* buckets walked */
+	uint64_t nodes;              /* chain nodes (2 per entry) in consistent buckets */
+	uint32_t longest;
+	uint32_t rewalked, inconsistent;
+	uint32_t runs;               /* BPF_PROG_TEST_RUN calls */
+	uint64_t census_entries;     /* entries counted by the census (original-direction nodes) */
+	uint64_t max_run_ns;         /* the longest single BPF run: how long one run held a CPU */
+	uint32_t nf_conn_bytes;      /* sizeof(struct nf_conn), CO-RE relocated against the kernel's BTF */
+	uint64_t hist[128];          /* CTOP_WALK_HIST */
+};
+struct ctop_walk_opts {
+	uint32_t max_groups; /* (netns, family, proto, port, state) groups, all namespaces */
+	uint32_t max_addrs;  /* distinct (netns, direction, address) keys, all namespaces */
+};
+int ctop_walk_open(const struct ctop_walk_opts *o, struct ctop_walk **out, struct ctop_err *e);
+void ctop_walk_destroy(struct ctop_walk *w);
+/* Attach walk_capture for at most wait_ms and return one confirmed entry's
+ * node (0: none seen). With netns_path, a thread entering that namespace
+ * sends one UDP datagram to 127.0.0.1 (port 9, discard) to make one. */
+int ctop_walk_capture(struct ctop_walk *w, const char *netns_path, uint32_t wait_ms, uint64_t *node,
+		      struct ctop_err *e);
+/* Delete the entry the datagram of ctop_walk_capture made (by its tuple). */
+int ctop_walk_forget_poke(struct ctop_walk *w, struct ctop_err *e);
+/* The table's address: from a node (mode 0) or by reading the pointer at a
+ * kallsyms address (mode 1). */
+int ctop_walk_locate(struct ctop_walk *w, uint64_t in, uint32_t mode, uint64_t *base, uint32_t *bucket,
+		     struct ctop_err *e);
+/* Walk buckets [0, size) of the table at base, per_run buckets per BPF run;
+ * with census, also count every entry (with addrs, its addresses too). */
+int ctop_walk_chains(struct ctop_walk *w, uint64_t base, uint32_t size, uint32_t per_run, int census, int addrs,
+		     struct ctop_walk_result *r, struct ctop_err *e);
+/* What the census counted, one struct ctop_census per namespace. */
+struct ctop_walk_census {
+	uint32_t netns;
+	struct ctop_census *c;
+};
+int ctop_walk_read_census(struct ctop_walk *w, struct ctop_walk_census **out, size_t *n, struct ctop_err *e);
+void ctop_walk_census_free(struct ctop_walk_census *a, size_t n);
+
 /* ---- internal ---------------------------------------------------------- */
+/* Join the moved tuples of the insert and the drop map into records with
+ * both counts (out: room for n_ins + n_drops). tuple_join.c. */
+int ctop_tuple_join(const struct ctop_tuple_moved *ins, size_t n_ins, const struct ctop_tuple_moved *drops,
+		    size_t n_drops, struct ctop_tuple_rec *out, size_t *n_out);
+
+struct mnl_socket;
+struct mnl_socket *ctop_netns_mnl(struct ctop_netns *ns);
+unsigned int ctop_netns_next_seq(struct ctop_netns *ns);
+/* Discard whatever a failed request left queued on the socket. */
+void ctop_netns_drain(struct ctop_netns *ns);
 int ctop_err_set(struct ctop_err *e, int err, const char *step, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 

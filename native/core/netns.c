@@ -16,6 +16,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -180,6 +181,16 @@ void ctop_netns_close(struct ctop_netns *ns)
 }
 
 uint32_t ctop_netns_inum(const struct ctop_netns *ns) { return ns->inum; }
+struct mnl_socket *ctop_netns_mnl(struct ctop_netns *ns) { return ns->nl; }
+unsigned int ctop_netns_next_seq(struct ctop_netns *ns) { return ++ns->seq; }
+
+void ctop_netns_drain(struct ctop_netns *ns)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+
+	while (recv(mnl_socket_get_fd(ns->nl), buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		;
+}
 int ctop_netns_links(const struct ctop_netns *ns) { return ns->nlinks; }
 
 /* ---- ctnetlink statistics (what `conntrack -S` asks for) -------------------- */

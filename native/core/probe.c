@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <bpf/btf.h>
@@ -27,6 +29,17 @@ struct ctop_probe {
 	int tier;
 	int ncpus;
 	uint32_t max_ports, max_tuples, max_drop_tuples;
+	/* ctop_probe_read_tuple_deltas: moved_out mapped read-only, and buffers
+	 * sized by the map capacities (so bounded), made on first use and kept:
+	 * fresh multi-megabyte buffers each second cost more in page faults
+	 * than the reading itself */
+	const struct ctop_tuple_moved *moved_out;
+	size_t moved_out_len;
+	struct ctop_tuple_moved *moved_buf[2];
+	struct ctop_tuple_rec *moved;
+	/* growth handed over so far per tuple map, i.e. the sum of its
+	 * `reported` fields: see tuple_map_unchanged() */
+	uint64_t tuple_sum[2];
 };
 
 /* ---- libbpf log capture --------------------------------------------------- */
@@ -52,6 +65,12 @@ void ctop_libbpf_log_clear(void)
 {
 	log_len = 0;
 	log_buf[0] = 0;
+}
+
+void ctop_libbpf_log_begin(void)
+{
+	libbpf_set_print(capture_print);
+	ctop_libbpf_log_clear();
 }
 
 int ctop_err_set(struct ctop_err *e, int err, const char *step, const char *fmt, ...)
@@ -81,16 +100,24 @@ const char *ctop_tier_name(int tier)
 	return "unknown";
 }
 
-/* Which tier a program belongs to, from its name (bpf/ctop.bpf.c). */
-static int prog_tier(const struct bpf_program *prog)
+/* The function tiers' tuple collector: loaded with them, run by test runs, never attached. */
+static int is_tc_collector(const struct bpf_program *prog)
+{
+	return strncmp(bpf_program__name(prog), "ctop_collect_moved_tc_", 22) == 0;
+}
+
+/* Does a program belong to a tier? From its name (bpf/ctop.bpf.c). */
+static int prog_in_tier(const struct bpf_program *prog, int tier)
 {
 	const char *name = bpf_program__name(prog);
 
+	if (is_tc_collector(prog))
+		return tier == CTOP_TIER_FENTRY || tier == CTOP_TIER_KPROBE;
 	if (strncmp(name, "ctop_fe_", 8) == 0)
-		return CTOP_TIER_FENTRY;
+		return tier == CTOP_TIER_FENTRY;
 	if (strncmp(name, "ctop_kp_", 8) == 0)
-		return CTOP_TIER_KPROBE;
-	return CTOP_TIER_NETFILTER;
+		return tier == CTOP_TIER_KPROBE;
+	return tier == CTOP_TIER_NETFILTER;
 }
 
 /* Attach every program of a function tier. Any refusal refuses the tier:
@@ -102,7 +129,7 @@ static int attach_funcs(struct ctop_probe *p, struct ctop_err *e)
 	bpf_object__for_each_program(prog, p->skel->obj) {
 		struct bpf_link *l;
 
-		if (!bpf_program__autoload(prog))
+		if (!bpf_program__autoload(prog) || is_tc_collector(prog))
 			continue;
 		if (p->nfunc_links >= CTOP_MAX_FUNC_LINKS)
 			return ctop_err_set(e, E2BIG, "attach", "too many programs in the %s tier", ctop_tier_name(p->tier));
@@ -157,7 +184,7 @@ int ctop_probe_open_load(const struct ctop_probe_opts *o, struct ctop_probe **ou
 		struct bpf_program *prog;
 
 		bpf_object__for_each_program(prog, p->skel->obj)
-			bpf_program__set_autoload(prog, prog_tier(prog) == o->tier);
+			bpf_program__set_autoload(prog, prog_in_tier(prog, o->tier));
 	}
 	if (o->tier == CTOP_TIER_NETFILTER) {
 		/* the function tiers' maps are not used: keep them minimal */
@@ -183,8 +210,13 @@ int ctop_probe_open_load(const struct ctop_probe_opts *o, struct ctop_probe **ou
 		p->skel->rodata->nf_conn_btf_id = (uint32_t)id;
 	}
 
+	bpf_map__set_max_entries(p->skel->maps.moved_out,
+				 p->max_tuples > p->max_drop_tuples ? p->max_tuples : p->max_drop_tuples);
 	bpf_program__set_type(p->skel->progs.ctop_nf_confirm, CTOP_BPF_PROG_TYPE_NETFILTER);
 	bpf_program__set_expected_attach_type(p->skel->progs.ctop_nf_confirm, CTOP_BPF_NETFILTER);
+	/* never attached, only test-run: the type is what lets it load here */
+	bpf_program__set_type(p->skel->progs.ctop_collect_moved, CTOP_BPF_PROG_TYPE_NETFILTER);
+	bpf_program__set_expected_attach_type(p->skel->progs.ctop_collect_moved, CTOP_BPF_NETFILTER);
 
 	err = ctop_bpf__load(p->skel);
 	if (err) {
@@ -212,6 +244,11 @@ void ctop_probe_destroy(struct ctop_probe *p)
 		bpf_link__destroy(p->func_links[i]);
 	bpf_link__destroy(p->drop_link);
 	ctop_bpf__destroy(p->skel);
+	if (p->moved_out)
+		munmap((void *)p->moved_out, p->moved_out_len);
+	free(p->moved_buf[0]);
+	free(p->moved_buf[1]);
+	free(p->moved);
 	free(p);
 }
 
@@ -376,42 +413,98 @@ out:
 	return 0;
 }
 
-int ctop_probe_read_tuples(struct ctop_probe *p, int drops, struct ctop_tuple_rec **out, size_t *n, struct ctop_err *e)
+/*
+ * Whether a tuple map can be left unread: the programs count every insert in
+ * CTOP_TOTAL_INSERTS first and then in exactly one of the tuple map or
+ * CTOP_TOTAL_TUPLE_OVERFLOW (drops: CTOP_TOTAL_DROPS, then the drop map or
+ * DROP_UNPARSED or DROP_TUPLE_OVERFLOW), so the map's counts add up to at
+ * most `expected`, and to exactly that once no event is in flight. Counts
+ * only grow: if `expected` equals what was handed over so far, nothing moved.
+ * An event in flight during a read is picked up by the first read after it
+ * lands (the sums then differ), never lost. On a quiet host a refresh so
+ * skips walking the maps at all.
+ */
+static int tuple_map_unchanged(struct ctop_probe *p, int drops)
 {
-	size_t cap = drops ? p->max_drop_tuples : p->max_tuples, got = 0;
-	struct bpf_map *map = drops ? p->skel->maps.tuple_drops : p->skel->maps.tuple_inserts;
-	struct ctop_tuple_key *keys = malloc(cap * sizeof(*keys));
-	uint64_t *vals = malloc(cap * sizeof(*vals));
-	struct ctop_tuple_rec *recs = NULL;
+	uint64_t t[CTOP_TOTAL_COUNT], expected;
+
+	if (ctop_probe_read_totals(p, t, NULL))
+		return 0;
+	expected = drops ? t[CTOP_TOTAL_DROPS] - t[CTOP_TOTAL_DROP_UNPARSED] - t[CTOP_TOTAL_DROP_TUPLE_OVERFLOW]
+			 : t[CTOP_TOTAL_INSERTS] - t[CTOP_TOTAL_TUPLE_OVERFLOW];
+	return expected == p->tuple_sum[drops];
+}
+
+/* Run ctop_collect_moved over one tuple map: every tuple that moved since
+ * the last run, with its growth, copied from moved_out into buf. */
+static int read_moved(struct ctop_probe *p, int drops, struct ctop_tuple_moved *buf, size_t *n, struct ctop_err *e)
+{
+	/* the program ignores its packet, but a test run needs one: the
+	 * smallest IPv4 header, at LOCAL_OUT (which takes no Ethernet frame) */
+	static const uint8_t ip4[20] = { 0x45, 0, 0, 20, 0, 0, 0, 0, 64, 17 };
+	/* the function tiers' tc collector takes an Ethernet frame (type IPv4) */
+	static const uint8_t eth_ip4[34] = { [12] = 0x08, [13] = 0x00, [14] = 0x45, [17] = 20, [22] = 64, [23] = 17 };
+	uint8_t state[2] = { 3 /* NF_INET_LOCAL_OUT */, 2 /* NFPROTO_IPV4 */ };
+	DECLARE_LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = ip4, .data_size_in = sizeof(ip4), .ctx_in = state,
+			    .ctx_size_in = sizeof(state));
+	DECLARE_LIBBPF_OPTS(bpf_test_run_opts, tc_opts, .data_in = eth_ip4, .data_size_in = sizeof(eth_ip4));
 	int err;
 
-	if (!keys || !vals) {
-		err = -ENOMEM;
-		goto out;
-	}
-	err = dump_map(bpf_map__fd(map), sizeof(*keys), sizeof(*vals), (uint32_t)cap, keys, vals, &got);
+	p->skel->bss->collect_which = (uint32_t)drops;
+	if (p->tier == CTOP_TIER_NETFILTER)
+		err = bpf_prog_test_run_opts(bpf_program__fd(p->skel->progs.ctop_collect_moved), &opts);
+	else
+		err = bpf_prog_test_run_opts(bpf_program__fd(drops ? p->skel->progs.ctop_collect_moved_tc_drops
+								      : p->skel->progs.ctop_collect_moved_tc_inserts),
+					     &tc_opts);
 	if (err)
-		goto out;
-	recs = calloc(got ? got : 1, sizeof(*recs));
-	if (!recs) {
-		err = -ENOMEM;
-		goto out;
+		return ctop_err_set(e, err, "read", "cannot run the per-tuple collector on the %s map: %s",
+				    drops ? "drop" : "insert", strerror(errno));
+	*n = p->skel->bss->collect_n;
+	memcpy(buf, p->moved_out, *n * sizeof(*buf));
+	for (size_t i = 0; i < *n; i++)
+		p->tuple_sum[drops] += buf[i].grew;
+	/* moved_out holds as many records as the bigger map has entries, so
+	 * full cannot happen; if it did, the rest waits for the next read */
+	return 0;
+}
+
+int ctop_probe_read_tuple_deltas(struct ctop_probe *p, const struct ctop_tuple_rec **out, size_t *n,
+				 struct ctop_err *e)
+{
+	size_t cap[2] = { p->max_tuples, p->max_drop_tuples }, got[2] = { 0, 0 };
+	int err;
+
+	if (!p->moved) {
+		size_t len = (cap[0] > cap[1] ? cap[0] : cap[1]) * sizeof(struct ctop_tuple_moved);
+		long page = sysconf(_SC_PAGESIZE);
+		void *m;
+
+		len = (len + (size_t)page - 1) / (size_t)page * (size_t)page;
+		m = mmap(NULL, len, PROT_READ, MAP_SHARED, bpf_map__fd(p->skel->maps.moved_out), 0);
+		if (m == MAP_FAILED)
+			return ctop_err_set(e, errno, "read", "cannot map the moved-tuple buffer: %s", strerror(errno));
+		p->moved_out = m;
+		p->moved_out_len = len;
+		p->moved_buf[0] = malloc(cap[0] * sizeof(*p->moved_buf[0]));
+		p->moved_buf[1] = malloc(cap[1] * sizeof(*p->moved_buf[1]));
+		p->moved = malloc((cap[0] + cap[1]) * sizeof(*p->moved));
+		if (!p->moved_buf[0] || !p->moved_buf[1] || !p->moved) {
+			free(p->moved);
+			p->moved = NULL;
+			return ctop_err_set(e, ENOMEM, "read", "out of memory for the per-tuple window");
+		}
 	}
-	for (size_t i = 0; i < got; i++) {
-		recs[i].key = keys[i];
-		if (drops)
-			recs[i].counts.drops = vals[i];
-		else
-			recs[i].counts.inserts = vals[i];
+	for (int drops = 0; drops < 2; drops++) {
+		if (tuple_map_unchanged(p, drops))
+			continue;
+		if (read_moved(p, drops, p->moved_buf[drops], &got[drops], e))
+			return -1;
 	}
-	*out = recs;
-	*n = got;
-out:
-	free(keys);
-	free(vals);
+	err = ctop_tuple_join(p->moved_buf[0], got[0], p->moved_buf[1], got[1], p->moved, n);
 	if (err)
-		return ctop_err_set(e, err, "read", "cannot read the per-tuple %s map: %s", drops ? "drop" : "insert",
-				    strerror(-err));
+		return ctop_err_set(e, err, "read", "out of memory joining the per-tuple maps");
+	*out = p->moved;
 	return 0;
 }
 

@@ -53,7 +53,7 @@ export function buildDoctorReport(source: KernelSource): DoctorReport {
   const refs = new Map(source.watchedRefs().map((r) => [r.inode, r]));
   const namespaces: DoctorNamespace[] = s.namespaces.map((n) => {
     const ref = refs.get(n.inode);
-    const rs = ref ? readRuleset(ref.path) : { users: [], sources: [], errors: ['namespace vanished'] };
+    const rs = ref ? readRuleset(ref.path) : { users: [], chains: [], sources: [], errors: ['namespace vanished'] };
     return {
       inode: n.inode,
       name: n.name,

@@ -94,7 +94,9 @@ export async function runRecord(o: RecordOptions): Promise<void> {
       const end = start + i * o.everyMs;
       for (let left = end - performance.now(); left > 0 && !interrupted; left = end - performance.now()) {
         await Promise.race([sleepMs(Math.min(STEP_MS, left)), ctrlC.interrupted]);
-        if (!interrupted && end - performance.now() > 0) source.sample(); // picks up new namespaces
+        // only new namespaces need attention between window ends: a sample
+        // taken and dropped here would swallow its tuple window
+        if (!interrupted && end - performance.now() > 0) source.rescanIfDue();
       }
       const cur = source.sample();
       if (interrupted && cur.monoMs - prev.monoMs < MIN_PARTIAL_MS) break;

@@ -11,11 +11,20 @@ import { readRuleset } from '../doctor/rulesetProbe.js';
 import { keepsConntrackOn } from '../doctor/ruleset.js';
 import { formatMs } from '../util/duration.js';
 import { interruptible, maybeInjectFault, onTermination, sleepMs } from '../util/signals.js';
+import { buildCensus } from '../model/census.js';
+import { formatCensus } from '../format/censusText.js';
+import { takeCensus } from '../source/censusSource.js';
+import { hashWalker } from '../source/hashWalk.js';
+
+/** Distinct addresses the snapshot's census counts (the census command's default). */
+const CENSUS_MAX_ADDRS = 65_536;
 
 export interface SnapshotOptions extends ProbeSettings {
   durationMs: number;
   json: boolean;
   top: number;
+  /** add a census of the table at the window's end */
+  census?: boolean;
 }
 
 /** The sampling step inside a window: new namespaces are picked up this often. */
@@ -55,7 +64,20 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
     }
     const last = source.sample();
     const snap = buildSnapshot(first, last, { host: hostName(), kernel: release(), top: o.top });
-    process.stdout.write(o.json ? `${JSON.stringify(snap, null, 2)}\n` : `${formatSnapshot(snap)}\n`);
+    if (o.census) {
+      // the window's rates already cover search_restart/chaintoolong: no extra window
+      snap.census = buildCensus(
+        await takeCensus({
+          netns: o.netns, top: o.top, maxAddrs: CENSUS_MAX_ADDRS, occupancy: 'auto', chains: 'auto', rateWindowMs: 0,
+          walker: (w) => hashWalker(w),
+        }),
+      );
+    }
+    process.stdout.write(
+      o.json
+        ? `${JSON.stringify(snap, null, 2)}\n`
+        : `${formatSnapshot(snap)}\n${snap.census ? `\n${formatCensus(snap.census, o.top)}\n` : ''}`,
+    );
   } finally {
     source.close();
     ctrlC.dispose();

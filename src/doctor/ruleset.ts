@@ -32,6 +32,34 @@ export interface ConntrackUser {
   kind: ConntrackUserKind;
   /** Short human text, e.g. "ct state established,related accept" or "-m conntrack --ctstate NEW". */
   detail: string;
+  /** The protocol and ports the rule is limited to; absent when it matches every port. */
+  scope?: PortScope;
+  /** The rule's verdict (accept, drop, reject, return, jump NAME); absent when it has none (counter, log, a target). */
+  verdict?: string;
+}
+
+/** Inclusive port range. */
+export type PortRange = [number, number];
+
+export interface PortScope {
+  /** tcp, udp, sctp, ...; absent for any protocol (nft `th`, or no -p). */
+  proto?: string;
+  dports?: PortRange[];
+  sports?: PortRange[];
+  /** A port match was negated or not understood: treat the rule as covering every port. */
+  unsure?: boolean;
+}
+
+/** A base chain: where packets enter a hook, with its policy. */
+export interface BaseChain {
+  source: 'nft' | 'iptables-legacy' | 'ip6tables-legacy';
+  family: string;
+  table: string;
+  chain: string;
+  /** nft hook name (input, output, prerouting, ...) in lower case. */
+  hook: string;
+  type: string;
+  policy: string;
 }
 
 type Obj = Record<string, unknown>;
@@ -210,11 +238,68 @@ function renderRule(expr: unknown[]): string {
   return clip(expr.map((s) => renderStatement(s, 0)).filter((t) => t !== '').join(' '));
 }
 
+/** Ports of a match's right side: 80, {set: [80, 443, {range: [1000, 2000]}]}, {range: [a, b]}; undefined if not understood. */
+function portRanges(v: unknown): PortRange[] | undefined {
+  if (typeof v === 'number' && Number.isInteger(v)) return [[v, v]];
+  if (isObj(v) && Array.isArray(v.range) && v.range.length === 2) {
+    const [a, b] = v.range;
+    return typeof a === 'number' && typeof b === 'number' ? [[a, b]] : undefined;
+  }
+  const items = Array.isArray(v) ? v : isObj(v) && Array.isArray(v.set) ? v.set : undefined;
+  if (!items) return undefined;
+  const out: PortRange[] = [];
+  for (const item of items) {
+    const r = portRanges(item);
+    if (!r) return undefined;
+    out.push(...r);
+  }
+  return out;
+}
+
+/** Which protocol and ports an nft rule's top-level matches limit it to. */
+function nftScope(expr: unknown[]): PortScope | undefined {
+  const scope: PortScope = {};
+  let any = false;
+  for (const stmt of expr) {
+    if (!isObj(stmt) || !isObj(stmt.match)) continue;
+    const { left, right, op } = stmt.match;
+    if (!isObj(left)) continue;
+    if (isObj(left.meta) && left.meta.key === 'l4proto' && typeof right === 'string' && op !== '!=') {
+      scope.proto = right;
+      any = true;
+    }
+    if (!isObj(left.payload)) continue;
+    const { protocol, field } = left.payload;
+    if (field !== 'dport' && field !== 'sport') continue;
+    any = true;
+    if (typeof protocol === 'string' && protocol !== 'th') scope.proto = protocol;
+    const ranges = portRanges(right);
+    if (!ranges || op === '!=') scope.unsure = true;
+    else scope[field === 'dport' ? 'dports' : 'sports'] = ranges;
+  }
+  return any ? scope : undefined;
+}
+
+const VERDICT_KEYS = new Set(['accept', 'drop', 'reject', 'return', 'queue']);
+
+function nftVerdict(expr: unknown[]): string | undefined {
+  for (const stmt of [...expr].reverse()) {
+    if (!isObj(stmt)) continue;
+    const [key, v] = Object.entries(stmt)[0] ?? [];
+    if (key === undefined) continue;
+    if (VERDICT_KEYS.has(key)) return key;
+    if ((key === 'jump' || key === 'goto') && isObj(v)) return `${key} ${str(v.target)}`;
+  }
+  return undefined;
+}
+
 function ruleUsers(r: Obj): ConntrackUser[] {
   if (!Array.isArray(r.expr)) return [];
   const found = new Set<ConntrackUserKind>();
   collectKinds(r.expr, found, 0);
   if (found.size === 0) return [];
+  const scope = nftScope(r.expr);
+  const verdict = nftVerdict(r.expr);
   const base = {
     source: 'nft' as const,
     family: str(r.family),
@@ -222,6 +307,8 @@ function ruleUsers(r: Obj): ConntrackUser[] {
     chain: str(r.chain),
     ...(typeof r.handle === 'number' && Number.isFinite(r.handle) ? { handle: r.handle } : {}),
     detail: renderRule(r.expr),
+    ...(scope ? { scope } : {}),
+    ...(verdict ? { verdict } : {}),
   };
   return [...found].map((kind) => ({ ...base, kind }));
 }
@@ -279,6 +366,18 @@ export function analyzeNftJson(json: unknown): ConntrackUser[] {
   return users;
 }
 
+/** Base chains of an `nft -j list ruleset` document (chains with a hook). */
+export function nftBaseChains(json: unknown): BaseChain[] {
+  if (!isObj(json) || !Array.isArray(json.nftables)) return [];
+  const out: BaseChain[] = [];
+  for (const item of json.nftables) {
+    if (!isObj(item) || !isObj(item.chain) || typeof item.chain.hook !== 'string') continue;
+    const c = item.chain;
+    out.push({ source: 'nft', family: str(c.family), table: str(c.table), chain: str(c.name), hook: str(c.hook), type: str(c.type), policy: str(c.policy, 'accept') });
+  }
+  return out;
+}
+
 // ------------------------------------------------------------ iptables-save
 
 /** Words of a rule line; double-quoted strings (comments) stay one word, quotes kept. */
@@ -334,6 +433,64 @@ function iptablesRuleUsers(table: string, chain: string, tokens: string[]): Map<
   return byKind;
 }
 
+/** "80", "1000:2000", "80,443,1000:2000" (multiport) as ranges; undefined if not understood. */
+function iptPorts(text: string | undefined): PortRange[] | undefined {
+  if (text === undefined) return undefined;
+  const out: PortRange[] = [];
+  for (const part of text.split(',')) {
+    const m = /^(\d+)(?::(\d+))?$/.exec(part);
+    if (!m) return undefined;
+    out.push([Number(m[1]), Number(m[2] ?? m[1])]);
+  }
+  return out;
+}
+
+function iptablesScope(tokens: string[]): PortScope | undefined {
+  const scope: PortScope = {};
+  let any = false;
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i];
+    const negated = tokens[i - 1] === '!';
+    if ((t === '-p' || t === '--protocol') && tokens[i + 1] !== undefined) {
+      if (negated) scope.unsure = true;
+      else scope.proto = tokens[i + 1];
+      any = true;
+    } else if (t === '--dport' || t === '--dports' || t === '--destination-port' || t === '--sport' || t === '--sports' || t === '--source-port') {
+      any = true;
+      const ranges = iptPorts(tokens[i + 1]);
+      if (!ranges || negated) scope.unsure = true;
+      else scope[t.startsWith('--d') ? 'dports' : 'sports'] = ranges;
+    }
+  }
+  // -p alone limits the protocol, not the ports; keep it (a udp-only rule cannot affect tcp).
+  return any ? scope : undefined;
+}
+
+const IPT_VERDICTS: Record<string, string> = { ACCEPT: 'accept', DROP: 'drop', REJECT: 'reject', RETURN: 'return' };
+
+function iptablesVerdict(tokens: string[]): string | undefined {
+  const i = Math.max(tokens.lastIndexOf('-j'), tokens.lastIndexOf('--jump'), tokens.lastIndexOf('-g'));
+  const target = i >= 0 ? tokens[i + 1] : undefined;
+  if (target === undefined) return undefined;
+  if (IPT_VERDICTS[target]) return IPT_VERDICTS[target];
+  // Target names are upper case; a lower-case one is a user chain.
+  return target === target.toUpperCase() ? undefined : `jump ${target}`;
+}
+
+/** Built-in chains of an iptables-save dump with their policies (":INPUT DROP [0:0]"). */
+export function iptablesBaseChains(text: string, source: 'iptables-legacy' | 'ip6tables-legacy'): BaseChain[] {
+  const family = source === 'ip6tables-legacy' ? 'ip6' : 'ip';
+  const out: BaseChain[] = [];
+  let table = '';
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (line.startsWith('*')) table = line.slice(1).trim();
+    const m = /^:(\S+)\s+(ACCEPT|DROP)\b/.exec(line);
+    if (m && table) out.push({ source, family, table, chain: m[1]!, hook: m[1]!.toLowerCase(), type: table, policy: m[2]!.toLowerCase() });
+  }
+  return out;
+}
+
 /** What in `iptables-legacy-save` / `ip6tables-legacy-save` output needs conntrack. */
 export function analyzeIptablesSave(text: string, source: 'iptables-legacy' | 'ip6tables-legacy'): ConntrackUser[] {
   if (typeof text !== 'string') return [];
@@ -366,8 +523,10 @@ export function analyzeIptablesSave(text: string, source: 'iptables-legacy' | 'i
       reportNatTable();
       const [, chain, ...rest] = tokenize(line);
       if (chain === undefined || table === '') continue;
+      const scope = iptablesScope(rest);
+      const verdict = iptablesVerdict(rest);
       for (const [kind, parts] of iptablesRuleUsers(table, chain, rest)) {
-        users.push({ source, family, table, chain, kind, detail: clip(parts.join(' ')) });
+        users.push({ source, family, table, chain, kind, detail: clip(parts.join(' ')), ...(scope ? { scope } : {}), ...(verdict ? { verdict } : {}) });
       }
     }
   }

@@ -11,10 +11,12 @@
  */
 import { execFileSync } from 'node:child_process';
 import { statSync } from 'node:fs';
-import { analyzeIptablesSave, analyzeNftJson, type ConntrackUser } from './ruleset.js';
+import { analyzeIptablesSave, analyzeNftJson, iptablesBaseChains, nftBaseChains, type BaseChain, type ConntrackUser } from './ruleset.js';
 
 export interface RulesetReading {
   users: ConntrackUser[];
+  /** Base chains and their policies (a drop policy needs an accept for untracked packets). */
+  chains: BaseChain[];
   /** The commands whose output was analysed. */
   sources: string[];
   errors: string[];
@@ -65,7 +67,9 @@ function readNft(netnsPath: string | undefined, out: RulesetReading): void {
   try {
     const stdout = run('nft', ['-j', 'list', 'ruleset'], netnsPath);
     // Some nft builds print nothing at all for an empty ruleset.
-    out.users.push(...(stdout.trim() === '' ? [] : analyzeNftJson(JSON.parse(stdout))));
+    const json: unknown = stdout.trim() === '' ? { nftables: [] } : JSON.parse(stdout);
+    out.users.push(...analyzeNftJson(json));
+    out.chains.push(...nftBaseChains(json));
     out.sources.push('nft -j list ruleset');
   } catch (e) {
     out.errors.push(e instanceof SyntaxError ? `nft -j list ruleset: unparsable JSON (${e.message})` : message(e));
@@ -82,7 +86,9 @@ function readLegacy(
   try {
     const tables = legacyTables(procFile, netnsPath);
     if (tables.length === 0) return;
-    out.users.push(...analyzeIptablesSave(run(saveCmd, [], netnsPath), source));
+    const text = run(saveCmd, [], netnsPath);
+    out.users.push(...analyzeIptablesSave(text, source));
+    out.chains.push(...iptablesBaseChains(text, source));
     out.sources.push(`${saveCmd} (tables ${tables.join(',')})`);
   } catch (e) {
     out.errors.push(message(e));
@@ -91,7 +97,7 @@ function readLegacy(
 
 /** Reads the current (or netnsPath's) ruleset and lists what keeps conntrack on. */
 export function readRuleset(netnsPath?: string): RulesetReading {
-  const out: RulesetReading = { users: [], sources: [], errors: [] };
+  const out: RulesetReading = { users: [], chains: [], sources: [], errors: [] };
   if (netnsPath !== undefined) {
     try {
       statSync(netnsPath);

@@ -2,8 +2,8 @@
  * NOTRACK candidates: the (family, protocol, port) keys that create the
  * largest share of new conntrack entries, and the nft rules that would exempt
  * them. A plain ranking, not advice: whether exempting a port is safe (NAT,
- * stateful rules that match it, asymmetric routing) is for `ctop advise`, a
- * later command. Pure: no I/O.
+ * stateful rules that match it) is for `ctop advise` (src/advise/notrack.ts).
+ * Pure: no I/O.
  */
 import type { Family } from '../native/decode.js';
 import type { SnapshotV1 } from './snapshot.js';
@@ -23,7 +23,7 @@ export interface NotrackCandidate {
 /** Protocols nft can match a port of (and whose `port` is a port, not an ICMP type). */
 const PORT_PROTOS = new Set([6, 17, 33, 132, 136]);
 
-export const NOTRACK_CAVEAT = 'suggestion; `ctop advise` (later) checks safety';
+export const NOTRACK_CAVEAT = 'suggestion; `ctop advise` checks safety';
 
 export function notrackCandidates(s: SnapshotV1, limit = 5): NotrackCandidate[] {
   const total = s.totals.inserts ?? s.ports.reduce((a, p) => a + p.inserts, 0);

@@ -3,9 +3,10 @@
  * and the pure function that turns two cumulative samples into one window.
  * Fields are only ever added to v1, never renamed or removed.
  */
-import { tupleKey, type Family, type PortCount, type PortEvents } from '../native/decode.js';
+import { tupleKey, type Family, type PortCount, type PortEvents, type TupleCount } from '../native/decode.js';
 import type { CtStats, ProbeInfo, Sample } from '../source/types.js';
 import { protoName } from './proto.js';
+import type { CensusReport } from './census.js';
 
 export const SNAPSHOT_SCHEMA = 'ctop.snapshot/v1';
 
@@ -27,18 +28,8 @@ export interface PortRow {
   clashes?: number;
 }
 
-export interface TupleRow {
-  netns: number;
-  family: Family;
-  proto: string;
-  protoNum: number;
-  src: string;
-  sport: number;
-  dst: string;
-  dport: number;
-  inserts: number;
-  drops: number;
-}
+/** A tuple's row: the decoder's record as it is (src/native/decode.ts). */
+export type TupleRow = TupleCount;
 
 export interface NamespaceRow {
   inode: number;
@@ -108,6 +99,8 @@ export interface SnapshotV1 {
   };
   /** Namespaces that could not be watched, and why. */
   netnsErrors: { name: string; error: string }[];
+  /** `snapshot --census`: what the table held at the window's end (ctop.census/v1) */
+  census?: CensusReport;
 }
 
 export interface WindowOptions {
@@ -190,10 +183,24 @@ function round(n: number, digits = 2): number {
   return Math.round(n * f) / f;
 }
 
+/** The tuples that moved in the window a..b, with their growth: from b
+ * alone when the source already made the window (b.tupleWindowSince), else
+ * by joining two cumulative samples. */
+function tupleWindow(a: Sample, b: Sample): TupleCount[] {
+  if (b.tupleWindowSince === undefined) return delta(a.tuples, b.tuples, keyOfTuple).map((k) => k.row);
+  if (a.seq !== b.tupleWindowSince) {
+    // a programming error, not an operator's: windows from the source only
+    // fit the sample they start at, and a mismatch would misstate counts
+    throw new Error(`tuple window starts at sample ${b.tupleWindowSince}, not at sample ${a.seq ?? 'unnumbered'}`);
+  }
+  return b.tuples;
+}
+
 export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions): SnapshotV1 {
   const durationMs = Math.max(1, b.monoMs - a.monoMs);
   const perSec = (n: number): number => round((n * 1000) / durationMs);
   const bpf = b.probe.tier !== 'stats';
+  const ranked = !(o.top === 0 && o.unsorted);
 
   const portRows = delta(a.ports, b.ports, keyOfPort);
   // Function tiers: each port's entry life cycle. A port whose entries were
@@ -221,11 +228,11 @@ export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions): SnapshotV
       clashes: e.clashes - (was?.clashes ?? 0),
     };
   };
-  const tupleRows = delta(a.tuples, b.tuples, keyOfTuple);
-  const pick = <T extends { inserts: number; drops: number }>(rows: Keyed<T>[]): T[] =>
-    o.top === 0 && o.unsorted ? rows.map((k) => k.row) : busiest(rows, o.top);
-  const ports = pick(portRows);
-  const tuples = pick(tupleRows);
+  const tupleRows = tupleWindow(a, b);
+  const ports = ranked ? busiest(portRows, o.top) : portRows.map((k) => k.row);
+  // a tuple's key only breaks ties when ranking: unranked callers (the live
+  // screen, 64,000 tuples a second) do not build it
+  const tuples = ranked ? busiest(tupleRows.map((row) => ({ row, key: keyOfTuple(row) })), o.top) : tupleRows;
 
   const before = new Map(a.namespaces.map((n) => [n.inode, n]));
   const nsInserts = new Map<number, number>();
@@ -300,18 +307,7 @@ export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions): SnapshotV
       drops: p.drops,
       ...lifeCycle(p),
     })),
-    tuples: tuples.map((t) => ({
-      netns: t.netns,
-      family: t.family,
-      proto: protoName(t.proto),
-      protoNum: t.proto,
-      src: t.src,
-      sport: t.sport,
-      dst: t.dst,
-      dport: t.dport,
-      inserts: t.inserts,
-      drops: t.drops,
-    })),
+    tuples,
     namespaces,
     overflow: {
       portMapFull: b.totals.portOverflow,

@@ -25,8 +25,9 @@ export interface NativeProbe {
   seedDrops(netns: number, perCpuDrops: number[]): void;
   nfProgFd(): number;
   readPorts(): Buffer;
-  /** The per-tuple insert map, or with `drops` the per-tuple drop map. */
-  readTuples(drops?: boolean): Buffer;
+  /** Tuple records (insert and drop maps joined) whose counts grew since the
+   * previous call, with the growth as counts; the first call: since load. */
+  readTupleDeltas(): Buffer;
   readTotals(): number[];
   capacity(): { ports: number; tuples: number; dropTuples: number };
   /** BPF_PROG_TEST_RUN of the netfilter program on a crafted packet; returns its verdict (1 = NF_ACCEPT). */
@@ -52,19 +53,94 @@ export interface CtCpuStat {
   chainTooLong: number;
 }
 
+/** One (family, L4 protocol, original destination port, TCP state) group of a census. */
+export interface NativeCensusGroup {
+  family: number;
+  l4proto: number;
+  /** 0 for protocols without ports */
+  port: number;
+  /** enum tcp_conntrack for TCP; null for protocols conntrack keeps no state for */
+  state: number | null;
+  entries: number;
+  assured: number;
+  /** never saw a reply (no IPS_SEEN_REPLY) */
+  unreplied: number;
+}
+
+export interface NativeCensusAddr {
+  family: number;
+  addr: string;
+  entries: number;
+}
+
+/** One ctnetlink dump of a namespace's table, counted in C (native/core/census.c). */
+export interface NativeCensus {
+  entries: number;
+  assured: number;
+  unreplied: number;
+  parseErrors: number;
+  /** entries not counted: the in-kernel group table was full (walk only) */
+  groupOverflow: number;
+  /** largest first */
+  groups: NativeCensusGroup[];
+  /** original-direction sources / destinations, largest first, at most `top` */
+  srcs: NativeCensusAddr[];
+  dsts: NativeCensusAddr[];
+  distinctSrcs: number;
+  distinctDsts: number;
+  /** entries whose address found the bounded address table full */
+  srcOverflow: number;
+  dstOverflow: number;
+}
+
 export interface NativeNetns {
   inode(): number;
   links(): number;
   cpuStats(): CtCpuStat[];
   table(): { count: number; max: number };
+  census(opts: { maxAddrs: number; top: number }): NativeCensus;
+  close(): void;
+}
+
+/** The conntrack hash walk (bpf/walk.bpf.c). Addresses are bigints. */
+export interface NativeWalker {
+  /** One confirmed entry's original-direction node seen on net_dev_queue within waitMs
+   * (0n: none); with a namespace path, first sends one datagram to 127.0.0.1:9 there. */
+  capture(netnsPath: string | null, waitMs: number): bigint;
+  /** mode 0: the table from a node; mode 1: read the table pointer at a kallsyms address. */
+  locate(addr: bigint, mode: 0 | 1): { base: bigint; bucket: number };
+  /** Walk every bucket, perRun per BPF run; with census, count the entries (and with addrs their addresses). */
+  chains(base: bigint, size: number, perRun: number, census: boolean, addrs: boolean): {
+    buckets: number;
+    nodes: number;
+    longest: number;
+    rewalked: number;
+    inconsistent: number;
+    runs: number;
+    censusEntries: number;
+    /** the longest single BPF run */
+    maxRunMs: number;
+    /** sizeof(struct nf_conn), CO-RE relocated against the kernel's BTF */
+    nfConnBytes: number;
+    /** buckets per chain length; the last slot is "that or more" */
+    hist: number[];
+    lastNonEmpty: number;
+  };
+  /** Delete the entry capture()'s datagram made (by its exact tuple). */
+  forgetPoke(): void;
+  /** What the census counted, per namespace inode. */
+  readCensus(top: number): { netns: number; census: NativeCensus }[];
   close(): void;
 }
 
 export interface Addon {
+  Walker: new (opts: { maxGroups: number; maxAddrs: number }) => NativeWalker;
   Probe: new (opts: ProbeOptions) => NativeProbe;
   /** progFd < 0: ctnetlink socket only, no netfilter links. */
   Netns: new (path: string, progFd: number) => NativeNetns;
   layout: NativeLayout;
+  /** sizeof(struct name) in the running kernel, from its BTF. */
+  btfStructSize(name: string): number;
 }
 
 let cached: Addon | undefined;

@@ -14,7 +14,7 @@ import { hostname } from 'node:os';
 import { readFileSync, statSync } from 'node:fs';
 import { CtopError, ExitCode, isNativeError } from '../errors.js';
 import { loadAddon, type Addon, type NativeNetns, type NativeProbe, type CtCpuStat } from '../native/addon.js';
-import { decodeEvents, decodePorts, decodeTuples, mergeTuples, TOTAL, type PortEvents } from '../native/decode.js';
+import { decodeEvents, decodePorts, decodeTuples, TOTAL, type PortEvents } from '../native/decode.js';
 import { btfProblem } from '../preflight.js';
 import { resolveNetns, scanNamespaces, type NetnsRef } from './netnsScan.js';
 import {
@@ -41,7 +41,9 @@ export interface KernelSourceOptions {
   rescanMs: number;
   /** Read the per-tuple maps on each sample (default). Callers that show no
    * tuples (the exporter) skip them: reading 16k+ tuples a second is most of
-   * what a 1 Hz sample costs. */
+   * what a 1 Hz sample costs. Tuples come as windows: each sample holds the
+   * tuples that moved since the previous sample (the addon keeps the last
+   * values by raw key), so only those are decoded. */
   readTuples?: boolean;
 }
 
@@ -106,6 +108,9 @@ export class KernelSource implements Source {
   private info: ProbeInfo = { tier: 'stats', programs: [], refused: [] };
   private dropsAttached = false;
   private dropsError?: string;
+  /** Sample numbers, and the one the next tuple window starts at (0: load). */
+  private seq = 0;
+  private lastTupleSeq = 0;
 
   constructor(private readonly opts: KernelSourceOptions) {}
 
@@ -269,6 +274,8 @@ export class KernelSource implements Source {
     let ports: Sample['ports'] = [];
     let tuples: Sample['tuples'] = [];
     let events: PortEvents[] = [];
+    let tupleWindowSince: number | undefined;
+    const seq = ++this.seq;
     if (this.probe) {
       const t = this.probe.readTotals();
       totals = {
@@ -290,7 +297,9 @@ export class KernelSource implements Source {
       tupleEntries = t[TOTAL.tupleEntries] ?? 0;
       dropTupleEntries = t[TOTAL.dropTupleEntries] ?? 0;
       if (this.opts.readTuples !== false) {
-        tuples = mergeTuples(decodeTuples(this.probe.readTuples(false)), decodeTuples(this.probe.readTuples(true)));
+        tuples = decodeTuples(this.probe.readTupleDeltas());
+        tupleWindowSince = this.lastTupleSeq;
+        this.lastTupleSeq = seq;
       }
     }
     return {
@@ -300,6 +309,8 @@ export class KernelSource implements Source {
       ports,
       tuples,
       events,
+      seq,
+      tupleWindowSince,
       totals,
       namespaces,
       max: readSysctl('nf_conntrack_max'),

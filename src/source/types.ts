@@ -65,9 +65,16 @@ export interface Sample {
   probe: ProbeInfo;
   /** Cumulative since the probe loaded; empty in the statistics tier. */
   ports: PortCount[];
+  /** Cumulative since the probe loaded, or, when `tupleWindowSince` is set,
+   * only the tuples that moved since that sample, with the growth as counts. */
   tuples: TupleCount[];
   /** Function tiers: per-port entry life cycle (empty in other tiers). */
   events?: PortEvents[];
+  /** This sample's number in its source (1, 2, ...), when the source numbers them. */
+  seq?: number;
+  /** Set when `tuples` is a window: the `seq` of the sample it starts at (0:
+   * since the probe loaded). A window is only valid against that sample. */
+  tupleWindowSince?: number;
   totals: Totals;
   namespaces: NetnsSample[];
   /** Global limits (net.netfilter.*). */

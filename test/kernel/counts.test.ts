@@ -8,6 +8,9 @@ import type { Sample } from '../../src/source/types.js';
 import type { PortCount } from '../../src/native/decode.js';
 import { cleanupStaleLabs, createLab, ctStat, holdTcp, runLoad, startServer, withConntrackMax, type Lab } from '../lab/netns.js';
 import { waitNoCtopPrograms } from '../support/cli.js';
+import { fileURLToPath } from 'node:url';
+
+const FLOOD = fileURLToPath(new URL('../../tools/bin/flood', import.meta.url));
 
 const UDP4 = 5000;
 const TCP4 = 5001;
@@ -71,7 +74,7 @@ describe('inserts, exact, IPv4 and IPv6, veth and loopback', () => {
     const tuples = after.tuples.filter((t) => t.netns === srv && t.dport === UDP4);
     expect(tuples).toHaveLength(200);
     expect(new Set(tuples.map((t) => t.sport)).size).toBe(200);
-    expect(tuples.every((t) => t.inserts === 1 && t.src === lab.cliAddr4 && t.dst === lab.srvAddr4 && t.proto === 17)).toBe(true);
+    expect(tuples.every((t) => t.inserts === 1 && t.src === lab.cliAddr4 && t.dst === lab.srvAddr4 && t.protoNum === 17 && t.proto === 'udp')).toBe(true);
     const v6 = after.tuples.filter((t) => t.netns === srv && t.dport === UDP6);
     expect(v6).toHaveLength(30);
     expect(v6.every((t) => t.family === 'ipv6' && t.src === lab.cliAddr6 && t.dst === lab.srvAddr6)).toBe(true);
@@ -81,6 +84,53 @@ describe('inserts, exact, IPv4 and IPv6, veth and loopback', () => {
     expect(after.totals.inserts - before.totals.inserts).toBe(totalNew);
     expect(after.namespaces.find((n) => n.inode === srv)?.count).toBe(totalNew);
     expect(after.totals.portOverflow + after.totals.tupleOverflow).toBe(0);
+  });
+});
+
+describe('tuple windows: only what moved since the previous sample', () => {
+  let lab: Lab;
+  let source: KernelSource;
+  const PORT = 5004;
+
+  beforeAll(async () => {
+    lab = createLab();
+    source = newSource();
+    await source.start();
+  });
+
+  afterAll(async () => {
+    source?.close();
+    lab?.destroy();
+    expect(await waitNoCtopPrograms()).toEqual([]);
+  });
+
+  it('holds each moved tuple once with its growth, and nothing for tuples that did not move', () => {
+    const srv = lab.netnsInode(lab.srv);
+    // flood walks source address and port from the same start each run: a
+    // second run repeats the first run's tuples, then goes on to new ones
+    const flood = (count: number): void => {
+      lab.exec(lab.srv, [FLOOD, 'new', '--dst', lab.srvAddr4, '--port', String(PORT), '--count', String(count), '--max-ms', '10000']);
+    };
+    const mine = (s: Sample) => s.tuples.filter((t) => t.netns === srv && t.dport === PORT);
+    const key = (t: Sample['tuples'][number]) => `${t.src}:${t.sport}`;
+
+    source.sample();
+    flood(5);
+    const w1 = mine(source.sample());
+    expect(w1).toHaveLength(5);
+    expect(w1.every((t) => t.inserts === 1 && t.drops === 0)).toBe(true);
+
+    // forget the entries so the same five tuples are new again, then 3 more
+    lab.exec(lab.srv, ['conntrack', '-D', '-p', 'udp', '--dport', String(PORT)]);
+    flood(8);
+    const s2 = source.sample();
+    const w2 = mine(s2);
+    expect(w2).toHaveLength(8);
+    expect(w2.every((t) => t.inserts === 1)).toBe(true); // growth, not the cumulative 2
+    expect(w2.filter((t) => w1.some((o) => key(o) === key(t)))).toHaveLength(5);
+    expect(port(s2, srv, 'ipv4', 17, PORT)).toMatchObject({ inserts: 13 }); // ports stay cumulative
+
+    expect(mine(source.sample())).toEqual([]); // nothing moved
   });
 });
 

@@ -214,7 +214,7 @@ describe('live screen (ctop --replay, in tmux)', () => {
     for (const t of ['q, Ctrl-C', 'Tab', 'Shift-Tab', '↑, k', '↓, j', 'Enter', 'Esc', 'pause or resume', 'next sort key']) expect(s).toContain(t);
     await press((x) => !x.includes('─ Help ─'), '?');
     s = await press(/─ NOTRACK rules ─/, 'n');
-    expect(s).toContain("suggestion; `ctop advise` (later) checks safety");
+    expect(s).toContain("suggestion; `ctop advise` checks safety");
     expect(s).toContain('nft add rule inet raw prerouting meta nfproto ipv4 udp dport 53 notrack');
     expect(s).toContain('nft add rule inet raw output meta nfproto ipv4 udp sport 53 notrack');
     await press((x) => !x.includes('─ NOTRACK rules ─'), 'Escape');

@@ -33,7 +33,7 @@ describe('decode', () => {
     b.writeBigUInt64LE(3n, LAYOUT.tupleCountsOffset);
     b.writeBigUInt64LE(1n, LAYOUT.tupleCountsOffset + 8);
     expect(decodeTuples(b)).toEqual([
-      { netns: 99, family: 'ipv4', proto: 6, sport: 40000, dport: 80, src: '198.18.0.1', dst: '198.18.0.2', inserts: 3, drops: 1 },
+      { netns: 99, family: 'ipv4', proto: 'tcp', protoNum: 6, sport: 40000, dport: 80, src: '198.18.0.1', dst: '198.18.0.2', inserts: 3, drops: 1 },
     ]);
   });
 
@@ -57,17 +57,20 @@ describe('decode', () => {
   });
 });
 
-describe('mergeTuples', () => {
-  it('joins insert and drop records of the same tuple', async () => {
-    const { mergeTuples } = await import('../../src/native/decode.js');
-    const t = { netns: 1, family: 'ipv4' as const, proto: 17, src: '198.18.0.1', sport: 1, dst: '198.18.0.2', dport: 53 };
-    const merged = mergeTuples(
-      [{ ...t, inserts: 3, drops: 0 }],
-      [{ ...t, inserts: 0, drops: 2 }, { ...t, sport: 2, inserts: 0, drops: 1 }],
-    );
-    expect(merged).toEqual([
-      { ...t, inserts: 3, drops: 2 },
-      { ...t, sport: 2, inserts: 0, drops: 1 },
+describe('decodeTuples address text', () => {
+  it('gives each record its own addresses when decoding many (the IPv4 text is remembered by value)', () => {
+    const rec = (src: number[], dst: number[]): Buffer => {
+      const b = Buffer.alloc(LAYOUT.tupleRecSize);
+      b.writeUInt8(2, 4);
+      Buffer.from(src).copy(b, LAYOUT.tupleSaddrOffset);
+      Buffer.from(dst).copy(b, LAYOUT.tupleDaddrOffset);
+      return b;
+    };
+    const b = Buffer.concat([rec([198, 18, 0, 1], [198, 18, 0, 2]), rec([198, 18, 0, 2], [198, 18, 0, 1]), rec([255, 0, 128, 7], [0, 0, 0, 0])]);
+    const rows = decodeTuples(Buffer.concat([b, b]));
+    expect(rows.map((r) => `${r.src}>${r.dst}`)).toEqual([
+      '198.18.0.1>198.18.0.2', '198.18.0.2>198.18.0.1', '255.0.128.7>0.0.0.0',
+      '198.18.0.1>198.18.0.2', '198.18.0.2>198.18.0.1', '255.0.128.7>0.0.0.0',
     ]);
   });
 });

@@ -43,8 +43,8 @@ describe('analyzeNftJson', () => {
     // iifname "lo" accept; ct state established,related accept; ct state invalid drop; tcp dport 22 accept
     const users = nft('nft-ct-state.json');
     expect(users).toEqual([
-      { source: 'nft', family: 'inet', table: 'filter', chain: 'input', handle: 3, kind: 'ct-match', detail: 'ct state established,related accept' },
-      { source: 'nft', family: 'inet', table: 'filter', chain: 'input', handle: 4, kind: 'ct-match', detail: 'ct state invalid drop' },
+      { source: 'nft', family: 'inet', table: 'filter', chain: 'input', handle: 3, kind: 'ct-match', detail: 'ct state established,related accept', verdict: 'accept' },
+      { source: 'nft', family: 'inet', table: 'filter', chain: 'input', handle: 4, kind: 'ct-match', detail: 'ct state invalid drop', verdict: 'drop' },
     ]);
     expect(keepsConntrackOn(users)).toBe(true);
     expect(summarize(users)).toEqual([
@@ -253,7 +253,7 @@ describe('analyzeIptablesSave', () => {
   it('reports an ip6tables *nat table that has only its built-in chains', () => {
     const users = analyzeIptablesSave(fixture('ip6tables-legacy-save.txt'), 'ip6tables-legacy');
     expect(users).toEqual([
-      { source: 'ip6tables-legacy', family: 'ip6', table: 'filter', chain: 'INPUT', kind: 'xt-conntrack', detail: '-m conntrack --ctstate INVALID' },
+      { source: 'ip6tables-legacy', family: 'ip6', table: 'filter', chain: 'INPUT', kind: 'xt-conntrack', detail: '-m conntrack --ctstate INVALID', verdict: 'drop' },
       { source: 'ip6tables-legacy', family: 'ip6', table: 'nat', chain: '*', kind: 'nat', detail: '*nat table loaded (chains PREROUTING,INPUT,OUTPUT,POSTROUTING)' },
     ]);
   });

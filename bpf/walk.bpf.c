@@ -1,0 +1,348 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ctop census: a walk of the conntrack hash (net/netfilter/nf_conntrack_core.c,
+ * `struct hlist_nulls_head *nf_conntrack_hash`, one table shared by every
+ * network namespace), to measure chain lengths instead of modelling them.
+ *
+ * Layout facts this relies on (stable since nulls lists came in, 2.6.29):
+ *   - every bucket is a struct hlist_nulls_head { first }; an empty chain and
+ *     the end of every chain is a "nulls marker", an odd value (v << 1) | 1,
+ *     and conntrack sets v to the bucket's index (nf_ct_alloc_hashtable:
+ *     INIT_HLIST_NULLS_HEAD(&hash[i], i));
+ *   - a chain node is struct hlist_nulls_node { next, pprev } inside
+ *     struct nf_conntrack_tuple_hash, two per entry (original and reply
+ *     direction, each hashed into its own bucket);
+ *   - for every node n, *(n->pprev) == n: pprev points at the previous
+ *     node's `next` (offset 0, so at the previous node itself) or, for the
+ *     first node, at its bucket head.
+ *
+ * Entries move under RCU while we read (SLAB_TYPESAFE_BY_RCU: the memory stays
+ * an nf_conn, perhaps another one): a chain that ends in another bucket's
+ * marker was left mid-walk; it is walked once more and, still wrong, counted
+ * as inconsistent and left out. Every read is bpf_probe_read_kernel, so a bad
+ * address costs an error, never a fault.
+ *
+ * Programs:
+ *   ctop_walk_catch  tp_btf/net_dev_queue: remembers one confirmed entry's
+ *                 original-direction node (any entry of any namespace: the
+ *                 hash is global), attached only for a moment.
+ *   ctop_walk_find   raw_tp, run with BPF_PROG_TEST_RUN: from that node, the
+ *                 bucket index (its chain's marker) and the bucket head (back
+ *                 along pprev), hence the table's address; or, where
+ *                 /proc/kallsyms lists nf_conntrack_hash, reads the pointer.
+ *   ctop_walk_chain   raw_tp, run with BPF_PROG_TEST_RUN over a bounded range of
+ *                 buckets per run (bpf_loop), resumed by user space, so that
+ *                 one run never holds a CPU for long.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "walk.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define CTINFO_MASK 7UL
+
+/* ---- capture ------------------------------------------------------------ */
+__u64 captured_node;
+
+SEC("tp_btf/net_dev_queue")
+int BPF_PROG(ctop_walk_catch, struct sk_buff *skb)
+{
+	unsigned long nfct = skb->_nfct;
+	struct nf_conn *ct = (struct nf_conn *)(nfct & ~CTINFO_MASK);
+	unsigned long status;
+
+	if (!ct || captured_node)
+		return 0;
+	status = BPF_CORE_READ(ct, status);
+	/* only entries in the hash: confirmed and not on their way out */
+	if (!(status & IPS_CONFIRMED) || (status & IPS_DYING))
+		return 0;
+	captured_node = (__u64)ct + bpf_core_field_offset(struct nf_conn, tuplehash);
+	return 0;
+}
+
+/* ---- locate -------------------------------------------------------------- */
+__u64 locate_in;          /* a node, or (mode 1) the address of nf_conntrack_hash */
+__u32 locate_mode;        /* 0: from a node; 1: read the pointer at locate_in */
+__u64 located_base;
+__u32 located_bucket;
+__s32 locate_err;         /* CTOP_LOCATE_* */
+
+static __always_inline int read_ptr(__u64 *dst, __u64 addr)
+{
+	return bpf_probe_read_kernel(dst, sizeof(*dst), (const void *)addr);
+}
+
+SEC("raw_tp")
+int ctop_walk_find(void *ctx)
+{
+	__u64 node = locate_in, p, q = 0, r;
+	int i;
+
+	located_base = 0;
+	locate_err = CTOP_LOCATE_OK;
+	if (locate_mode == 1) {
+		if (read_ptr(&located_base, node))
+			locate_err = CTOP_LOCATE_READ;
+		return 0;
+	}
+	/* forward to the marker: it names the bucket */
+	p = node;
+	for (i = 0; i < CTOP_WALK_MAX_CHAIN; i++) {
+		if (read_ptr(&q, p)) {
+			locate_err = CTOP_LOCATE_READ;
+			return 0;
+		}
+		if (q & 1)
+			break;
+		p = q;
+	}
+	if (!(q & 1)) {
+		locate_err = CTOP_LOCATE_NO_MARKER;
+		return 0;
+	}
+	located_bucket = (__u32)(q >> 1);
+	/* backward to the head: p is a node exactly when *(p->pprev) == p */
+	if (read_ptr(&p, node + offsetof(struct hlist_nulls_node, pprev))) {
+		locate_err = CTOP_LOCATE_READ;
+		return 0;
+	}
+	for (i = 0; i < CTOP_WALK_MAX_CHAIN; i++) {
+		/* a head's "pprev" would be the next bucket's `first` (or past the
+		 * table's end: unreadable), never a pointer back to p */
+		if (read_ptr(&q, p + offsetof(struct hlist_nulls_node, pprev)) || (q & 1) || !q)
+			break;
+		if (read_ptr(&r, q) || r != p)
+			break;
+		p = q;
+	}
+	if (i == CTOP_WALK_MAX_CHAIN) {
+		locate_err = CTOP_LOCATE_NO_HEAD;
+		return 0;
+	}
+	located_base = p - (__u64)located_bucket * sizeof(struct hlist_nulls_head);
+	return 0;
+}
+
+/* ---- census maps ----------------------------------------------------------- */
+/* Sized by the loader (--max-addrs); one table per map for all namespaces. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct ctop_census_key);
+	__type(value, struct ctop_census_val);
+} census_groups SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 131072);
+	__type(key, struct ctop_census_addr_key);
+	__type(value, __u64);
+} census_addrs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct ctop_census_ovf_key);
+	__type(value, __u64);
+} census_overflow SEC(".maps");
+
+/* The nodes of the chain being walked, so that a chain is counted only once
+ * it proved consistent. */
+struct chain_scratch {
+	__u64 node[CTOP_WALK_MAX_CHAIN];
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct chain_scratch);
+} scratch SEC(".maps");
+
+/* ---- walk ----------------------------------------------------------------- */
+__u64 walk_base;
+__u32 walk_size;   /* nf_conntrack_htable_size */
+__u32 walk_start;  /* first bucket of this run */
+__u32 walk_count;  /* buckets in this run */
+__u64 walk_hist[CTOP_WALK_HIST];
+__u64 walk_nodes;
+__u32 walk_longest;
+__u32 walk_rewalked;
+__u32 walk_inconsistent;
+__u32 walk_done;   /* buckets walked, consistent or not */
+__u32 census_enabled;
+__u32 census_addrs_enabled;
+__u64 census_entries; /* original-direction nodes counted */
+/* one-entry cache: entries of one namespace come in runs */
+__u64 last_net;
+__u32 last_inum;
+
+/* Chain length of bucket b, or -1 when the chain does not end in b's
+ * marker. With sc, the nodes are kept there. */
+static int chain_len(__u32 b, struct chain_scratch *sc)
+{
+	__u64 p;
+	int i;
+
+	if (read_ptr(&p, walk_base + (__u64)b * sizeof(struct hlist_nulls_head)))
+		return -1;
+	for (i = 0; i < CTOP_WALK_MAX_CHAIN; i++) {
+		if (p & 1)
+			return (p >> 1) == b ? i : -1;
+		if (sc)
+			sc->node[i] = p;
+		if (read_ptr(&p, p))
+			return -1;
+	}
+	return -1;
+}
+
+static void add_overflow(__u32 netns, __u32 what)
+{
+	struct ctop_census_ovf_key k = { .netns = netns, .what = what };
+	__u64 one = 1, *v = bpf_map_lookup_elem(&census_overflow, &k);
+
+	if (v)
+		__sync_fetch_and_add(v, 1);
+	else
+		bpf_map_update_elem(&census_overflow, &k, &one, BPF_NOEXIST);
+}
+
+static void add_addr(__u32 netns, __u8 family, __u8 dir, const union nf_inet_addr *a)
+{
+	struct ctop_census_addr_key k = { .netns = netns, .family = family, .dir = dir };
+	__u64 one = 1, *v;
+
+	__builtin_memcpy(k.addr, a, sizeof(k.addr));
+	v = bpf_map_lookup_elem(&census_addrs, &k);
+	if (v)
+		__sync_fetch_and_add(v, 1);
+	else if (bpf_map_update_elem(&census_addrs, &k, &one, BPF_NOEXIST))
+		add_overflow(netns, dir);
+}
+
+/* Count one entry, given its node; only original-direction nodes count, so
+ * that every entry counts once. */
+static void census_node(__u64 node)
+{
+	struct nf_conntrack_tuple_hash *h = (void *)node;
+	struct nf_conntrack_tuple t;
+	struct nf_conn *ct;
+	struct ctop_census_key k = { .state = 0xff };
+	struct ctop_census_val *v, init = { .entries = 1 };
+	unsigned long status;
+	__u64 net;
+
+	/* the tuple's own layout (addresses, ports, l3num, protonum, dir) has
+	 * not changed since nf_conntrack_tuple.h was written; its place in the
+	 * tuple hash is relocated */
+	if (bpf_core_read(&t, sizeof(t), &h->tuple))
+		return;
+	if (t.dst.dir != 0) /* IP_CT_DIR_ORIGINAL */
+		return;
+	ct = (struct nf_conn *)(node - bpf_core_field_offset(struct nf_conn, tuplehash));
+	if (bpf_core_read(&status, sizeof(status), &ct->status) || bpf_core_read(&net, sizeof(net), &ct->ct_net.net))
+		return;
+	if (net != last_net) {
+		last_inum = BPF_CORE_READ((struct net *)net, ns.inum);
+		last_net = net;
+	}
+	k.netns = last_inum;
+	k.family = (__u8)t.src.l3num;
+	k.proto = t.dst.protonum;
+	switch (k.proto) {
+	case IPPROTO_TCP:
+		k.state = BPF_CORE_READ(ct, proto.tcp.state);
+		/* fall through */
+	case IPPROTO_UDP:
+	case IPPROTO_UDPLITE:
+	case IPPROTO_SCTP:
+	case IPPROTO_DCCP:
+		k.port = bpf_ntohs(t.dst.u.all);
+		break;
+	}
+	census_entries++;
+	if (status & IPS_ASSURED)
+		init.assured = 1;
+	if (!(status & IPS_SEEN_REPLY))
+		init.unreplied = 1;
+	v = bpf_map_lookup_elem(&census_groups, &k);
+	if (v) {
+		__sync_fetch_and_add(&v->entries, 1);
+		if (init.assured)
+			__sync_fetch_and_add(&v->assured, 1);
+		if (init.unreplied)
+			__sync_fetch_and_add(&v->unreplied, 1);
+	} else if (bpf_map_update_elem(&census_groups, &k, &init, BPF_NOEXIST)) {
+		add_overflow(k.netns, 2);
+	}
+	if (census_addrs_enabled) {
+		add_addr(k.netns, k.family, 0, &t.src.u3);
+		add_addr(k.netns, k.family, 1, &t.dst.u3);
+	}
+}
+
+static long census_cb(__u32 i, void *ctx)
+{
+	/* bpf_loop's context must live on the stack: look the scratch up again
+	 * (a per-CPU array lookup is an address computation) */
+	__u32 zero = 0;
+	struct chain_scratch *sc = bpf_map_lookup_elem(&scratch, &zero);
+
+	if (!sc || i >= CTOP_WALK_MAX_CHAIN)
+		return 1;
+	/* clang checks one copy of i and indexes with another, which the
+	 * verifier cannot follow: an opaque copy, masked (CTOP_WALK_MAX_CHAIN is
+	 * a power of two) right where it is used */
+	asm volatile("" : "+r"(i));
+	census_node(sc->node[i & (CTOP_WALK_MAX_CHAIN - 1)]);
+	return 0;
+}
+
+static long walk_bucket(__u32 i, void *ctx)
+{
+	__u32 b = walk_start + i, idx;
+	int len;
+
+	if (b >= walk_size)
+		return 1;
+	__u32 zero = 0;
+	struct chain_scratch *sc = census_enabled ? bpf_map_lookup_elem(&scratch, &zero) : NULL;
+
+	walk_done++;
+	len = chain_len(b, sc);
+	if (len < 0) {
+		walk_rewalked++;
+		len = chain_len(b, sc);
+		if (len < 0) {
+			walk_inconsistent++;
+			return 0;
+		}
+	}
+	idx = (__u32)len;
+	if (idx >= CTOP_WALK_HIST)
+		idx = CTOP_WALK_HIST - 1;
+	walk_hist[idx]++;
+	walk_nodes += (__u32)len;
+	if ((__u32)len > walk_longest)
+		walk_longest = (__u32)len;
+	if (sc && len > 0)
+		bpf_loop((__u32)len, census_cb, NULL, 0);
+	return 0;
+}
+
+/* sizeof(struct nf_conn) in the running kernel (a CO-RE relocation against its
+ * BTF): the census's entry size, without parsing the BTF a second time */
+__u32 nf_conn_bytes;
+
+SEC("raw_tp")
+int ctop_walk_chain(void *ctx)
+{
+	nf_conn_bytes = bpf_core_type_size(struct nf_conn);
+	bpf_loop(walk_count, walk_bucket, NULL, 0);
+	return 0;
+}

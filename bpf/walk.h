@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Shared between bpf/walk.bpf.c and native/core/walk.c. */
+#ifndef CTOP_WALK_H
+#define CTOP_WALK_H
+
+/* Longest chain followed. The kernel refuses inserts into chains longer than
+ * 50..79 (nf_conntrack_core.c, MIN_CHAINLEN/MAX_CHAINLEN), so a longer one
+ * means the walk lost its way (entries moving), not a real chain. */
+#define CTOP_WALK_MAX_CHAIN 256
+/* Histogram slots: chain length 0..CTOP_WALK_HIST-2, the last "that or more". */
+#define CTOP_WALK_HIST 128
+
+#define CTOP_LOCATE_OK 0
+#define CTOP_LOCATE_READ 1      /* a pointer could not be read */
+#define CTOP_LOCATE_NO_MARKER 2 /* no nulls marker within CTOP_WALK_MAX_CHAIN nodes */
+#define CTOP_LOCATE_NO_HEAD 3   /* no bucket head within CTOP_WALK_MAX_CHAIN nodes back */
+
+/* Census keys and values (walk_chains with census_enabled). */
+struct ctop_census_key {
+	__u32 netns;    /* network namespace inode */
+	__u8 family;    /* AF_INET 2, AF_INET6 10 */
+	__u8 proto;     /* IPPROTO_* */
+	__u8 state;     /* enum tcp_conntrack for TCP; 0xff otherwise */
+	__u8 pad;
+	__u16 port;     /* original destination port, host order; 0 without ports */
+	__u16 pad2;
+};
+struct ctop_census_val {
+	__u64 entries, assured, unreplied;
+};
+struct ctop_census_addr_key {
+	__u32 netns;
+	__u8 family;
+	__u8 dir;       /* 0 original source, 1 original destination */
+	__u8 pad[2];
+	__u8 addr[16];
+};
+struct ctop_census_ovf_key {
+	__u32 netns;
+	__u32 what;     /* 0 source address table full, 1 destination, 2 group table full */
+};
+
+#endif

@@ -1,0 +1,145 @@
+/**
+ * `ctop advise`: measure a window, then for each namespace with traffic rank
+ * NOTRACK candidates with their safety flags and rules, say what keeps
+ * conntrack on, and give kernel-aware sizing advice. The advisors are pure
+ * (src/advise); this module gathers their inputs.
+ */
+import { release } from 'node:os';
+import { Option, type Command } from 'commander';
+import { CtopError, ExitCode } from '../errors.js';
+import { adviseNotrack, type NotrackAdvice } from '../advise/notrack.js';
+import { adviseSizing, type SizingAdvice } from '../advise/sizing.js';
+import { keepsOn, type KeepsOnReport } from '../advise/keepsOn.js';
+import type { Role } from '../advise/rules.js';
+import { readRuleset } from '../doctor/rulesetProbe.js';
+import { formatAdvice } from '../format/adviceText.js';
+import { checkPrivileges } from '../preflight.js';
+import { KernelSource, hostName } from '../source/kernelSource.js';
+import { readCensus, readHostFacts, readNetnsFacts } from '../source/ctSettings.js';
+import { parseCount, parseDurationMs } from '../util/duration.js';
+import { onTermination } from '../util/signals.js';
+import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
+import { forNamespace, measureWindow } from './window.js';
+
+export const ADVICE_SCHEMA = 'ctop.advice/v1';
+
+export interface NamespaceAdvice {
+  inode: number;
+  name: string;
+  entries: number;
+  notrack: NotrackAdvice;
+  keepsOn: KeepsOnReport;
+  sizing: SizingAdvice;
+  errors: string[];
+}
+
+export interface AdviceReport {
+  schema: typeof ADVICE_SCHEMA;
+  host: string;
+  kernel: string;
+  durationMs: number;
+  probeTier: string;
+  namespaces: NamespaceAdvice[];
+  errors: string[];
+}
+
+export interface AdviseOptions extends ProbeSettings {
+  durationMs: number;
+  json: boolean;
+  role: Role;
+  top: number;
+  census: boolean;
+}
+
+export async function runAdvise(o: AdviseOptions): Promise<void> {
+  checkPrivileges();
+  const source = new KernelSource({ ...o, rescanMs: 1000 });
+  const stopListening = onTermination(() => source.close(), ['SIGTERM', 'SIGHUP', 'SIGINT']);
+  try {
+    await source.start();
+    process.stderr.write(`ctop: measuring for ${o.durationMs} ms\n`);
+    const snap = await measureWindow(source, o.durationMs);
+    if (snap.probe.tier === 'stats') {
+      throw new CtopError('advise needs per-port inserts, which only the netfilter tier counts', 'run `ctop doctor` to see why the BPF programs did not attach', ExitCode.kernel);
+    }
+    const hostErrors: string[] = [];
+    const host = readHostFacts(hostErrors);
+    const refs = new Map(source.watchedRefs().map((r) => [r.inode, r]));
+    const namespaces: NamespaceAdvice[] = [];
+    for (const n of snap.namespaces) {
+      const ref = refs.get(n.inode);
+      const busy = n.count > 0 || (n.inserts ?? 0) > 0 || n.drops > 0;
+      // Without --netns, advise on namespaces that are doing something.
+      if (!ref || (!o.netns && !busy)) continue;
+      const errors: string[] = [];
+      const rs = readRuleset(ref.path);
+      errors.push(...rs.errors);
+      const facts = readNetnsFacts(ref.path, errors);
+      const census = o.census ? readCensus(ref.path, errors) : undefined;
+      const s = forNamespace(snap, n.inode);
+      namespaces.push({
+        inode: n.inode,
+        name: n.name,
+        entries: n.count,
+        notrack: adviseNotrack({
+          snapshot: s,
+          users: rs.users,
+          chains: rs.chains,
+          helpers: host.helpers,
+          helperAutoAssign: facts.helperAutoAssign,
+          ...(census ? { census } : {}),
+          role: o.role,
+          limit: o.top,
+        }),
+        keepsOn: keepsOn({ users: rs.users, active: busy, helpers: host.helpers, modules: host.modules, errors: rs.errors }),
+        sizing: adviseSizing({
+          memBytes: host.memBytes,
+          wordBits: host.wordBits,
+          kernelRelease: release(),
+          max: snap.table.max,
+          buckets: snap.table.buckets,
+          count: n.count,
+          entryBytes: host.entryBytes,
+          timeoutsS: facts.timeoutsS,
+          ...(census ? { remainingByState: census.remainingByState } : {}),
+        }),
+        errors,
+      });
+    }
+    const report: AdviceReport = {
+      schema: ADVICE_SCHEMA,
+      host: hostName(),
+      kernel: release(),
+      durationMs: snap.durationMs,
+      probeTier: snap.probe.tier,
+      namespaces,
+      errors: [...hostErrors, ...snap.netnsErrors.map((e) => `${e.name}: ${e.error}`)],
+    };
+    process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatAdvice(report)}\n`);
+  } finally {
+    source.close();
+    stopListening();
+  }
+}
+
+export function registerAdvise(program: Command): void {
+  addProbeFlags(
+    program
+      .command('advise')
+      .description('NOTRACK candidates with safety checks and rules, what keeps conntrack on, sizing advice')
+      .option('-d, --duration <time>', 'length of the measuring window', '5s')
+      .addOption(new Option('--role <role>', 'this host is the server of the ports (requests arrive) or the client (requests leave)').choices(['server', 'client']).default('server'))
+      .option('--top <n>', 'candidates per namespace', '5')
+      .option('--census', 'dump the table with `conntrack -L` for per-port occupancy and entry ages (costly on big tables)')
+      .option('--json', 'print the ctop.advice/v1 JSON document'),
+  ).action((f: ProbeFlags & { duration: string; role: Role; top: string; census?: boolean; json?: boolean }) =>
+    runAdvise({
+      ...parseProbeFlags(f),
+      durationMs: parseDurationMs(f.duration, '--duration', 200, 3_600_000),
+      role: f.role,
+      top: parseCount(f.top, '--top', 1, 1000),
+      census: f.census === true,
+      json: f.json === true,
+    }),
+  );
+}

@@ -1,0 +1,60 @@
+/**
+ * nft I/O for ctop's own table: check a script (`nft -c -f -`), load it
+ * atomically (`nft -f -` commits the whole file or nothing), read the table
+ * for a backup. Never `flush ruleset`, never another table.
+ */
+import { CtopError, ExitCode } from '../errors.js';
+import { CTOP_TABLE, CTOP_TABLE_FAMILY, nftRevertScript } from '../advise/rules.js';
+import { NsExecError, nsExec } from '../util/nsExec.js';
+
+function nftError(what: string, e: unknown): CtopError {
+  const msg = e instanceof NsExecError ? (e.stderr.split('\n').find((l) => /Error/.test(l)) ?? e.message) : String(e);
+  return new CtopError(`${what}: ${msg.trim()}`, 'ctop needs nft (nftables >= 0.9) and CAP_NET_ADMIN; run with --verbose for nft\'s full output', ExitCode.failure, e instanceof NsExecError ? e.stderr : undefined);
+}
+
+export function nftCheck(script: string, netnsPath?: string): void {
+  try {
+    nsExec('nft', ['-c', '-f', '-'], { netnsPath, input: script });
+  } catch (e) {
+    throw nftError('nft -c rejected the script', e);
+  }
+}
+
+export function nftLoad(script: string, netnsPath?: string): void {
+  try {
+    nsExec('nft', ['-f', '-'], { netnsPath, input: script });
+  } catch (e) {
+    throw nftError('nft -f failed (nothing was changed: the transaction is all or nothing)', e);
+  }
+}
+
+/** `nft list table inet ctop_notrack`, or null when the table does not exist. */
+export function listOwnTable(netnsPath?: string): string | null {
+  try {
+    return nsExec('nft', ['list', 'table', CTOP_TABLE_FAMILY, CTOP_TABLE], { netnsPath });
+  } catch (e) {
+    if (e instanceof NsExecError && /No such file or directory/.test(e.stderr)) return null;
+    throw nftError('nft list table failed', e);
+  }
+}
+
+/** ctop's table with counters, as nft JSON (for validate); null when absent. */
+export function listOwnTableJson(netnsPath?: string): unknown {
+  const text = (() => {
+    try {
+      return nsExec('nft', ['-j', 'list', 'table', CTOP_TABLE_FAMILY, CTOP_TABLE], { netnsPath });
+    } catch (e) {
+      if (e instanceof NsExecError && /No such file or directory/.test(e.stderr)) return null;
+      throw nftError('nft -j list table failed', e);
+    }
+  })();
+  return text === null ? null : (JSON.parse(text) as unknown);
+}
+
+/**
+ * The script that puts ctop's table back as the backup has it: removed when
+ * it did not exist, otherwise redefined from the listing, in one transaction.
+ */
+export function restoreScript(backup: string | null): string {
+  return backup === null ? nftRevertScript() : `${nftRevertScript()}${backup.endsWith('\n') ? backup : `${backup}\n`}`;
+}

@@ -1,0 +1,187 @@
+/**
+ * Chain lengths, measured: drives the walk of the conntrack hash
+ * (bpf/walk.bpf.c through the addon's Walker). The table's address comes
+ * from /proc/kallsyms where the kernel lists data symbols
+ * (CONFIG_KALLSYMS_ALL); otherwise from one confirmed entry: caught on
+ * tp_btf/net_dev_queue from live traffic, or, on a quiet host, from one
+ * datagram ctop sends inside a private namespace it creates for the purpose
+ * (ctop-census-PID, conntrack on there only; that one entry is deleted by its
+ * tuple and the namespace removed before the walk, so it adds nothing).
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { isNativeError } from '../errors.js';
+import { loadAddon, type NativeWalker } from '../native/addon.js';
+import type { NativeCensus } from '../native/addon.js';
+import type { WalkResult } from '../model/census.js';
+
+/** Work per BPF run, in chain nodes: at up to 0.8 µs per node (census reads
+ * and map updates, measured on the 2-core VM) about 3 ms, so that one run
+ * never holds a CPU long enough to matter to packet processing. A run covers
+ * as many buckets as hold that many nodes at the table's load factor. */
+export const NODES_PER_RUN = 4096;
+export const MAX_BUCKETS_PER_RUN = 16_384;
+const MIN_BUCKETS_PER_RUN = 64;
+
+/** Buckets per run for a table of `nodes` chain nodes in `buckets` buckets. */
+export function bucketsPerRun(nodes: number, buckets: number): number {
+  const load = buckets > 0 ? nodes / buckets : 0;
+  const per = Math.floor(NODES_PER_RUN / Math.max(1, load));
+  return Math.min(MAX_BUCKETS_PER_RUN, Math.max(MIN_BUCKETS_PER_RUN, per));
+}
+/** How long to wait for live traffic to show a confirmed entry. */
+const LIVE_WAIT_MS = 50;
+const POKE_WAIT_MS = 1000;
+/** More inconsistent buckets than this share means the table was not found right. */
+const MAX_INCONSISTENT_RATIO = 0.01;
+
+function reason(e: unknown): string {
+  if (isNativeError(e)) return `${e.message} (step ${e.step}, errno ${e.errno})`;
+  return e instanceof Error ? e.message : String(e);
+}
+
+function readBuckets(): number {
+  return Number(readFileSync('/proc/sys/net/netfilter/nf_conntrack_buckets', 'utf8').trim());
+}
+
+/** The address of a data symbol in /proc/kallsyms, where listed (0 when hidden by kptr_restrict). */
+export function kallsymsAddress(text: string, name: string): bigint | undefined {
+  const m = new RegExp(`^([0-9a-f]+) [bBdD] ${name}$`, 'm').exec(text);
+  if (!m) return undefined;
+  const a = BigInt(`0x${m[1]}`);
+  return a === 0n ? undefined : a;
+}
+
+function run(argv: string[], input?: string): void {
+  execFileSync(argv[0]!, argv.slice(1), { input, stdio: ['pipe', 'ignore', 'pipe'], timeout: 10_000 });
+}
+
+/** One confirmed entry from a namespace of our own, made and removed here. */
+function pokePrivate(w: NativeWalker, locate: (node: bigint) => bigint): bigint {
+  const name = `ctop-census-${process.pid}`;
+  run(['ip', 'netns', 'add', name]);
+  try {
+    run(['ip', '-n', name, 'link', 'set', 'lo', 'up']);
+    // any `ct` expression turns conntrack on in this namespace only
+    run(['ip', 'netns', 'exec', name, 'nft', '-f', '-'], 'table ip ctop_census {\n  chain out { type filter hook output priority 0; ct state new counter; }\n}\n');
+    const node = w.capture(`/run/netns/${name}`, POKE_WAIT_MS);
+    if (node === 0n) throw new Error('the datagram sent in a private namespace was not seen on net_dev_queue');
+    const base = locate(node);
+    // leave nothing behind in the table the walk is about to count: delete
+    // that one entry by its tuple (a flush would scan the whole global hash)
+    w.forgetPoke();
+    return base;
+  } finally {
+    try { run(['ip', 'netns', 'del', name]); } catch { /* already gone */ }
+  }
+}
+
+export interface WalkOutcome {
+  result: WalkResult | null;
+  /** with opts.census: what the walk counted, per namespace inode */
+  census?: { netns: number; census: NativeCensus }[];
+  /** sizeof(struct nf_conn) as the walk programs were relocated for */
+  nfConnBytes?: number;
+  reason?: string;
+}
+
+export interface WalkOptions {
+  /** count every entry during the walk (the in-kernel census) */
+  census: boolean;
+  /** and their addresses */
+  addrs: boolean;
+  /** address rows returned per namespace and direction */
+  top: number;
+  /** distinct (namespace, direction, address) keys, all namespaces together */
+  maxAddrs: number;
+  /** entries in the whole table now (every namespace's count): sizes the runs */
+  hashEntries: number;
+  /** 'entry': ignore kallsyms (tests use it to force the derivation) */
+  locate?: 'auto' | 'entry';
+}
+
+/** (namespace, family, protocol, port, state) groups the in-kernel census keeps */
+const MAX_GROUPS = 65_536;
+
+export function hashWalker(opts: WalkOptions): WalkOutcome {
+  const addon = loadAddon();
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const out = walkOnce(addon, opts);
+    if (out !== 'resized') return out;
+  }
+  return { result: null, reason: 'the table was resized twice during the walk' };
+}
+
+function walkOnce(addon: ReturnType<typeof loadAddon>, opts: WalkOptions): WalkOutcome | 'resized' {
+  let w: NativeWalker;
+  const tLoad = performance.now();
+  try {
+    w = new addon.Walker({ maxGroups: MAX_GROUPS, maxAddrs: Math.max(2, opts.maxAddrs) });
+  } catch (e) {
+    return { result: null, reason: `the kernel refused the hash-walk programs: ${reason(e)}` };
+  }
+  try {
+    {
+      const size = readBuckets();
+      let base: bigint;
+      let locatedBy: WalkResult['locatedBy'];
+      let ksym: bigint | undefined;
+      try {
+        ksym = opts.locate === 'entry' ? undefined : kallsymsAddress(readFileSync('/proc/kallsyms', 'utf8'), 'nf_conntrack_hash');
+      } catch {
+        ksym = undefined;
+      }
+      const tLocate = performance.now();
+      let locateMs = 0;
+      try {
+        if (ksym !== undefined) {
+          base = w.locate(ksym, 1).base;
+          locatedBy = 'kallsyms';
+        } else {
+          const node = w.capture(null, LIVE_WAIT_MS);
+          base = node !== 0n ? w.locate(node, 0).base : pokePrivate(w, (n) => w.locate(n, 0).base);
+          locatedBy = node !== 0n ? 'live-entry' : 'private-entry';
+        }
+      } catch (e) {
+        return { result: null, reason: `cannot find the conntrack hash: ${reason(e)}` };
+      }
+      locateMs = performance.now() - tLocate;
+      const t0 = performance.now();
+      const phases = { loadMs: t0 - tLoad - locateMs, locateMs, walkMs: 0, readMs: 0 };
+      const perRun = bucketsPerRun(2 * opts.hashEntries, size);
+      const r = w.chains(base, size, perRun, opts.census, opts.census && opts.addrs);
+      const t1 = performance.now();
+      const census = opts.census ? w.readCensus(opts.top) : undefined;
+      phases.walkMs = t1 - t0;
+      phases.readMs = performance.now() - t1;
+      const walkMs = phases.walkMs;
+      // a resize (nf_conntrack_buckets written) replaces the table: find it again
+      if (readBuckets() !== size) return 'resized';
+      if (r.inconsistent > size * MAX_INCONSISTENT_RATIO) {
+        return { result: null, reason: `${r.inconsistent} of ${size} buckets did not end in their own marker: the table was not found right` };
+      }
+      const hist = r.hist.slice(0, Math.max(r.lastNonEmpty + 1, 2));
+      return {
+        result: {
+          buckets: r.buckets,
+          histogram: hist,
+          histogramLastIsOrMore: r.lastNonEmpty === r.hist.length - 1,
+          nodes: r.nodes,
+          longestChain: r.longest,
+          rewalkedBuckets: r.rewalked,
+          inconsistentBuckets: r.inconsistent,
+          locatedBy,
+          runs: r.runs,
+          bucketsPerRun: perRun,
+          maxRunMs: r.maxRunMs,
+          walkMs,
+          phasesMs: phases,
+        },
+        census,
+        nfConnBytes: r.nfConnBytes || undefined,
+      };
+    }
+  } finally {
+    w.close();
+  }
+}

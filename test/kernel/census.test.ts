@@ -1,0 +1,275 @@
+/**
+ * `ctop census` against a table of known composition (200,000+ entries in a
+ * lab namespace, timeouts long enough that nothing expires mid-test): the
+ * per-port, per-state, assured and unreplied counts equal what `conntrack -L`
+ * lists, by both methods (the in-kernel walk and the ctnetlink dump); the
+ * measured chain histogram covers every bucket and every chain node (each
+ * entry is hashed twice, once per direction); forced fallbacks say so.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CensusReport } from '../../src/model/census.js';
+import { byPort } from '../../src/model/census.js';
+import { bucketsPerRun } from '../../src/source/hashWalk.js';
+import { createLab, holdTcp, runLoad, startServer, type Lab } from '../lab/netns.js';
+import { ROOT, expectOneLineError, runCli } from '../support/cli.js';
+import { join } from 'node:path';
+
+const FLOOD = join(ROOT, 'tools', 'bin', 'flood');
+/** The composition: raw-socket floods (every packet a new, unreplied UDP entry) plus real TCP and UDP flows. */
+const FLOODS = [
+  { family: 'ipv4', port: 5001, count: 120_000 },
+  { family: 'ipv6', port: 5002, count: 60_000 },
+  { family: 'ipv4', port: 5003, count: 25_000 },
+] as const;
+const TCP_HELD = 150; // ESTABLISHED, assured
+const TCP_CLOSED = 100; // connect, write, close: TIME_WAIT/CLOSE entries
+const UDP_ANSWERED = 300; // answered datagrams: seen reply
+const EXPECTED = FLOODS.reduce((a, f) => a + f.count, 0) + TCP_HELD + TCP_CLOSED + UDP_ANSWERED;
+
+/** Per (family, proto, port, state) counts as `conntrack -L` prints them, aggregated by awk in the namespace. */
+function conntrackGroups(lab: Lab): Map<string, { entries: number; assured: number; unreplied: number }> {
+  const awk =
+    '{ proto=$1; state="-"; if (proto=="tcp") state=$4; dport=""; for (i=1;i<=NF;i++) if ($i ~ /^dport=/) { dport=substr($i,7); break }; ' +
+    'a = ($0 ~ /\\[ASSURED\\]/) ? 1 : 0; u = ($0 ~ /\\[UNREPLIED\\]/) ? 1 : 0; k = fam " " proto " " dport " " state; n[k]++; as[k]+=a; un[k]+=u } ' +
+    'END { for (k in n) print k, n[k], as[k], un[k] }';
+  const out = new Map<string, { entries: number; assured: number; unreplied: number }>();
+  for (const fam of ['ipv4', 'ipv6']) {
+    const text = lab.exec(lab.srv, ['bash', '-o', 'pipefail', '-c', `conntrack -L -f ${fam} 2>/dev/null | awk -v fam=${fam} '${awk}'`], { timeoutMs: 60_000 });
+    for (const line of text.trim().split('\n').filter(Boolean)) {
+      const [f, proto, port, state, n, a, u] = line.split(' ');
+      out.set(`${f} ${proto} ${port || 0} ${state}`, { entries: Number(n), assured: Number(a), unreplied: Number(u) });
+    }
+  }
+  return out;
+}
+
+function censusGroups(r: CensusReport, inode: number): Map<string, { entries: number; assured: number; unreplied: number }> {
+  const ns = r.namespaces.find((n) => n.inode === inode);
+  const out = new Map<string, { entries: number; assured: number; unreplied: number }>();
+  for (const g of ns?.groups ?? []) {
+    out.set(`${g.family} ${g.proto} ${g.port} ${g.state ?? '-'}`, { entries: g.entries, assured: g.assured, unreplied: g.unreplied });
+  }
+  return out;
+}
+
+function census(args: string[], env: NodeJS.ProcessEnv = {}): CensusReport {
+  const r = runCli(['census', '--json', '--top', '0', '--rate-window', '0s', ...args], { env, timeoutMs: 120_000 });
+  if (r.code !== 0) throw new Error(`ctop census ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as CensusReport;
+}
+
+/** sizeof(struct nf_conn) as bpftool reads the kernel's BTF. */
+let nfConnBytesCached: number | undefined;
+function nfConnBytes(): number {
+  // the raw dump is large: read it once, filtered by grep
+  nfConnBytesCached ??= Number(
+    /size=(\d+)/.exec(
+      execFileSync('bash', ['-c', "bpftool btf dump file /sys/kernel/btf/vmlinux format raw | grep -m1 \"STRUCT 'nf_conn' size=\""], { encoding: 'utf8' }),
+    )![1],
+  );
+  return nfConnBytesCached;
+}
+
+/** The nf_conntrack slab's active objects, as /proc/slabinfo says. */
+function slabActive(): number {
+  const line = readFileSync('/proc/slabinfo', 'utf8').split('\n').find((l) => l.startsWith('nf_conntrack '))!;
+  return Number(line.trim().split(/\s+/)[1]);
+}
+
+function kernelBuckets(): number {
+  return Number(readFileSync('/proc/sys/net/netfilter/nf_conntrack_buckets', 'utf8').trim());
+}
+
+function leftovers(): string[] {
+  const progs = JSON.parse(spawnSync('bpftool', ['-j', 'prog', 'list'], { encoding: 'utf8' }).stdout || '[]') as { name?: string }[];
+  const ns = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
+  return [
+    ...progs.filter((p) => (p.name ?? '').startsWith('ctop_walk')).map((p) => `prog ${p.name}`),
+    ...ns.split('\n').filter((l) => l.startsWith('ctop-census-')),
+  ];
+}
+
+describe('ctop census on a 200,000+ entry table of known composition', () => {
+  let lab: Lab;
+  let srvInode: number;
+  let stopServer: (() => Promise<unknown>) | undefined;
+  let releaseTcp: (() => Promise<unknown>) | undefined;
+  let truth: Map<string, { entries: number; assured: number; unreplied: number }>;
+
+  beforeAll(async () => {
+    lab = createLab();
+    srvInode = lab.netnsInode(lab.srv);
+    // long timeouts in the lab namespace only, so nothing expires between the census and conntrack -L
+    for (const [k, v] of [
+      ['udp_timeout', 3600], ['udp_timeout_stream', 3600], ['tcp_timeout_time_wait', 3600], ['tcp_timeout_close', 3600],
+      ['tcp_timeout_fin_wait', 3600], ['tcp_timeout_last_ack', 3600], ['tcp_timeout_close_wait', 3600], ['tcp_timeout_syn_sent', 3600],
+    ] as const) {
+      lab.exec(lab.srv, ['sysctl', '-qw', `net.netfilter.nf_conntrack_${k}=${v}`]);
+    }
+    stopServer = (await startServer(lab, { udp: [5353], tcp: [8080, 8443] })).stop;
+    for (const f of FLOODS) {
+      // the server namespace floods its own address (lo): every packet a new entry there
+      const dst = f.family === 'ipv4' ? lab.srvAddr4 : lab.srvAddr6;
+      const out = lab.exec(lab.srv, [FLOOD, 'new', '--dst', dst, '--port', String(f.port), '--count', String(f.count), '--max-ms', '60000'], { timeoutMs: 90_000 });
+      const r = JSON.parse(out.trim().split('\n').pop()!) as { sent: number; errors: number };
+      expect(r).toMatchObject({ sent: f.count, errors: 0 });
+    }
+    releaseTcp = (await holdTcp(lab, `${lab.srvAddr4}:8080`, TCP_HELD)).release;
+    await runLoad(lab, ['--tcp', `[${lab.srvAddr6}]:8443`, '--flows', String(TCP_CLOSED)]);
+    await runLoad(lab, ['--udp', `${lab.srvAddr4}:5353`, '--flows', String(UDP_ANSWERED)]);
+    // TCP teardown settles in well under a second on a veth pair
+    await new Promise((r) => setTimeout(r, 1000));
+    truth = conntrackGroups(lab);
+  }, 300_000);
+
+  afterAll(async () => {
+    await releaseTcp?.();
+    await stopServer?.();
+    lab?.destroy();
+  });
+
+  it('the lab holds the composition it was built with', () => {
+    const total = [...truth.values()].reduce((a, g) => a + g.entries, 0);
+    expect(total).toBe(EXPECTED);
+    expect(truth.get('ipv4 udp 5001 -')?.entries).toBe(120_000);
+    expect(truth.get('ipv6 udp 5002 -')?.entries).toBe(60_000);
+    expect(truth.get('ipv4 tcp 8080 ESTABLISHED')).toEqual({ entries: TCP_HELD, assured: TCP_HELD, unreplied: 0 });
+    // the closed connections sit in another TCP state than the held ones
+    const tcpStates = new Set([...truth.keys()].filter((k) => k.split(' ')[1] === 'tcp').map((k) => k.split(' ')[3]));
+    expect(tcpStates.size).toBeGreaterThanOrEqual(2);
+  });
+
+  it('the in-kernel walk counts exactly what conntrack -L lists, per port, state, assured and unreplied', () => {
+    const r = census(['--netns', lab.srv], { CTOP_TEST_LOCATE: 'entry' });
+    expect(r.methods.occupancy).toBe('bpf-hash-walk');
+    expect(r.methods.chains).toBe('bpf-hash-walk');
+    expect(r.buckets.locatedBy).not.toBe('kallsyms');
+    expect(new Map([...censusGroups(r, srvInode)].sort())).toEqual(new Map([...truth].sort()));
+    const ns = r.namespaces.find((n) => n.inode === srvInode)!;
+    expect(ns.entries).toBe(EXPECTED);
+    expect(ns.uncounted).toBe(0);
+    // memory: the entry size from BTF (here relocated into the walk programs), the slab as the kernel reports it
+    expect(r.methods.entrySize).toBe('btf');
+    expect(r.memory.entryBytes).toBe(nfConnBytes());
+    expect(r.memory.expectedBytes).toBe(EXPECTED * nfConnBytes());
+    expect(r.memory.slab!.activeObjs).toBeGreaterThanOrEqual(EXPECTED);
+    expect(r.memory.slab!.activeObjs).toBeLessThanOrEqual(slabActive() + 1000);
+    // per port (summed over states) equals conntrack -L's per-port count
+    const port5001 = byPort(ns.groups).find((p) => p.port === 5001)!;
+    expect(port5001.entries).toBe(Number(lab.exec(lab.srv, ['bash', '-o', 'pipefail', '-c', 'conntrack -L -p udp --dport 5001 2>/dev/null | wc -l']).trim()));
+    // flood sources: 198.19.0.0 carries the first 60,000 flows of each IPv4 flood
+    expect(ns.topSources[0]).toEqual({ family: 'ipv4', addr: '198.19.0.0', entries: 60_000 + 25_000 });
+    expect(ns.topDestinations[0]).toEqual({ family: 'ipv4', addr: lab.srvAddr4, entries: 120_000 + 25_000 + TCP_HELD + UDP_ANSWERED });
+  });
+
+  it('the ctnetlink fallback, forced, counts the same and says it is the fallback', () => {
+    const r = census(['--netns', lab.srv, '--occupancy', 'ctnetlink']);
+    expect(r.methods.occupancy).toBe('ctnetlink-dump');
+    expect(r.methods.occupancyFallbackReason).toMatch(/forced/);
+    expect(r.memory.entryBytes).toBe(nfConnBytes());
+    expect(new Map([...censusGroups(r, srvInode)].sort())).toEqual(new Map([...truth].sort()));
+    const text = runCli(['census', '--netns', lab.srv, '--occupancy', 'ctnetlink', '--rate-window', '0s']);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/occupancy \[ctnetlink dump \(libnetfilter_conntrack\), counted in C\] \(in-kernel count not used: forced/);
+  });
+
+  it('the measured histogram covers every bucket, and its nodes are two per entry in the whole table', () => {
+    // the hash is one table for all namespaces: compare with every namespace's count, taken
+    // before and after the walk; retry if something outside the lab changed the table meanwhile
+    let r: CensusReport | undefined;
+    for (let i = 0; i < 3; i++) {
+      r = census([], { CTOP_TEST_LOCATE: 'entry' });
+      if (r.hashEntries.before === r.hashEntries.after) break;
+    }
+    const b = r!.buckets;
+    expect(b.method).toBe('bpf-hash-walk');
+    expect(r!.hashEntries.before).toBe(r!.hashEntries.after);
+    expect(b.inconsistentBuckets).toBe(0);
+    expect(b.buckets).toBe(kernelBuckets());
+    expect(b.histogram.reduce((a, h) => a + h.buckets, 0)).toBe(kernelBuckets());
+    expect(b.histogram.at(-1)!.orMore).toBe(false);
+    const nodes = b.histogram.reduce((a, h) => a + h.k * h.buckets, 0);
+    expect(nodes).toBe(b.nodes);
+    expect(nodes).toBe(2 * r!.hashEntries.after);
+    expect(r!.hashEntries.after).toBeGreaterThanOrEqual(EXPECTED);
+    expect(b.longestChain).toBe(b.histogram.filter((h) => h.buckets > 0).at(-1)!.k);
+    expect(b.headroom).toBe(50 - b.longestChain);
+    // bounded work per BPF run: as many buckets as hold about 4,096 nodes at this load
+    expect(b.bucketsPerRun).toBe(bucketsPerRun(2 * r!.hashEntries.before, kernelBuckets()));
+    expect(b.bucketsPerRun).toBeLessThan(16_384);
+    expect(b.runs).toBe(Math.ceil(kernelBuckets() / b.bucketsPerRun!));
+  });
+
+  it('finds the table again after a resize (nf_conntrack_buckets written), and measures the new one', () => {
+    const path = '/proc/sys/net/netfilter/nf_conntrack_buckets';
+    const old = readFileSync(path, 'utf8').trim();
+    const restore = () => writeFileSync(path, old);
+    process.once('exit', restore); // the size is global: put it back even if this process dies
+    try {
+      const half = Number(old) / 2;
+      writeFileSync(path, String(half));
+      let r: CensusReport | undefined;
+      for (let i = 0; i < 3; i++) {
+        r = census([], { CTOP_TEST_LOCATE: 'entry' });
+        if (r.hashEntries.before === r.hashEntries.after) break;
+      }
+      expect(r!.buckets.method).toBe('bpf-hash-walk');
+      expect(r!.buckets.buckets).toBe(half);
+      expect(r!.buckets.histogram.reduce((a, h) => a + h.buckets, 0)).toBe(half);
+      expect(r!.buckets.nodes).toBe(2 * r!.hashEntries.after);
+      expect(r!.buckets.inconsistentBuckets).toBe(0);
+    } finally {
+      restore();
+      process.removeListener('exit', restore);
+    }
+    expect(kernelBuckets()).toBe(Number(old));
+  });
+
+  it('the model, forced, is labelled as a model in JSON and text', () => {
+    const r = census(['--netns', lab.srv, '--chains', 'model']);
+    expect(r.methods.chains).toBe('model');
+    expect(r.buckets.method).toBe('model');
+    expect(r.buckets.fallbackReason).toMatch(/forced/);
+    expect(r.buckets.nodes).toBe(2 * r.hashEntries.after);
+    const text = runCli(['census', '--netns', lab.srv, '--chains', 'model', '--rate-window', '0s']);
+    expect(text.stdout).toMatch(/hash buckets \[MODEL: uniform hash, Poisson \(not measured\)\] \(walk not used: forced with --chains model\)/);
+    expect(text.stdout).toMatch(/occupancy \[counted in the kernel during the BPF hash walk\]/);
+  });
+
+  it('snapshot --census carries the same census in its JSON', () => {
+    const r = runCli(['snapshot', '--json', '--duration', '1s', '--census', '--netns', lab.srv, '--top', '0'], { timeoutMs: 120_000 });
+    expect(r.code).toBe(0);
+    const snap = JSON.parse(r.stdout) as { schema: string; census?: CensusReport };
+    expect(snap.schema).toBe('ctop.snapshot/v1');
+    expect(snap.census?.schema).toBe('ctop.census/v1');
+    expect(snap.census?.methods.occupancy).toBe('bpf-hash-walk');
+    expect(new Map([...censusGroups(snap.census!, srvInode)].sort())).toEqual(new Map([...truth].sort()));
+  });
+
+  it('bounded address tables: every entry is in an address row or in the overflow count, by both methods', () => {
+    for (const extra of [[], ['--occupancy', 'ctnetlink']]) {
+      const r = census(['--netns', lab.srv, '--max-addrs', '4', ...extra]);
+      const ns = r.namespaces.find((n) => n.inode === srvInode)!;
+      const sum = (rows: { entries: number }[]) => rows.reduce((a, x) => a + x.entries, 0);
+      expect(sum(ns.topSources) + ns.sourceOverflow).toBe(EXPECTED);
+      expect(sum(ns.topDestinations) + ns.destinationOverflow).toBe(EXPECTED);
+      // the lab has five distinct sources: four slots cannot hold them all
+      expect(ns.sourceOverflow).toBeGreaterThan(0);
+      expect(ns.entries).toBe(EXPECTED);
+    }
+  });
+
+  it('leaves no walk program and no private namespace behind', () => {
+    expect(leftovers()).toEqual([]);
+  });
+
+  it('bad input: one line and a hint, exit code 2', () => {
+    for (const args of [['--chains', 'guess'], ['--max-addrs', '0'], ['--netns', 'ctop-t-no-such-ns'], ['--rate-window', 'soon']]) {
+      const r = runCli(['census', ...args]);
+      expect(r.code).toBe(2);
+      expectOneLineError(r.stderr);
+    }
+  });
+});

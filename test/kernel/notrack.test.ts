@@ -1,0 +1,305 @@
+/**
+ * advise, notrack apply/confirm/revert and validate end to end in a lab
+ * namespace pair (conntrack on in srv only). Every nft/iptables command runs
+ * inside the lab's namespaces: the host ruleset is never touched.
+ *
+ * srv's extra rules (besides the lab's `ct state new counter`):
+ *   udp dport 7002 dnat to 198.18.0.2   (a NATed port)
+ *   udp dport 7003 ct state new accept  (a port matched by a state rule)
+ */
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { AdviceReport } from '../../src/commands/advise.js';
+import type { Validation } from '../../src/advise/validate.js';
+import { untrackedAccept } from '../../src/advise/rules.js';
+import { createLab, ctCount, runLoad, startServer, type Lab } from '../lab/netns.js';
+import { expectOneLineError, killStrayClis, runCli, startCli, waitNoCtopPrograms } from '../support/cli.js';
+
+afterEach(killStrayClis);
+
+const EXTRA_RULES = `table ip ctop_test_nat {
+  chain pre {
+    type nat hook prerouting priority dstnat; policy accept;
+    udp dport 7002 dnat to 198.18.0.2
+  }
+}
+table inet ctop_test_filter {
+  chain input {
+    type filter hook input priority filter; policy accept;
+    udp dport 7003 ct state new accept
+  }
+}
+`;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('advise, notrack and validate in a namespace lab', () => {
+  let lab: Lab;
+  let stopServer: (() => Promise<unknown>) | undefined;
+  let stateDir: string;
+  const ruleset = () => lab.exec(lab.srv, ['nft', 'list', 'ruleset']);
+
+  beforeAll(async () => {
+    lab = createLab();
+    lab.exec(lab.srv, ['nft', '-f', '-'], { input: EXTRA_RULES });
+    stopServer = (await startServer(lab, { udp: [7001, 7002, 7003], tcp: [7000] })).stop;
+    stateDir = mkdtempSync(join(tmpdir(), 'ctop-notrack-test-'));
+  });
+
+  afterAll(async () => {
+    await stopServer?.();
+    lab?.destroy();
+    if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+    expect(await waitNoCtopPrograms()).toEqual([]);
+  });
+
+  it('advise names the dominant ports first, flags the NATed and the state-matched port, and its rules pass nft -c and iptables-restore --test', async () => {
+    const { done } = await startCli(['advise', '--netns', lab.srv, '--duration', '6s', '--json', '--census', '--top', '10'], /measuring/);
+    await runLoad(lab, ['--tcp', `${lab.srvAddr4}:7000`, '--flows', '600']);
+    await runLoad(lab, ['--udp', `${lab.srvAddr4}:7001`, '--flows', '300']);
+    await runLoad(lab, ['--udp', `${lab.srvAddr4}:7002`, '--flows', '40']);
+    await runLoad(lab, ['--udp', `${lab.srvAddr4}:7003`, '--flows', '20']);
+    const r = await done;
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as AdviceReport;
+    expect(report.schema).toBe('ctop.advice/v1');
+    expect(report.namespaces).toHaveLength(1);
+    const n = report.namespaces[0]!;
+    expect(n.inode).toBe(lab.netnsInode(lab.srv));
+    const c = n.notrack.candidates;
+    expect(c.map((x) => [`${x.proto}/${x.port}`, x.inserts])).toEqual([
+      ['tcp/7000', 600],
+      ['udp/7001', 300],
+      ['udp/7002', 40],
+      ['udp/7003', 20],
+    ]);
+    expect(c[0]!.insertShare).toBeCloseTo(600 / 960, 4);
+    // the census saw every entry (nothing times out within the test)
+    expect(n.notrack.census.available).toBe(true);
+    expect(c.map((x) => x.occupancy?.entries)).toEqual([600, 300, 40, 20]);
+    expect(c.map((x) => x.safe)).toEqual([true, true, false, false]);
+    expect(c[2]!.flags.find((f) => f.severity === 'unsafe')).toMatchObject({ reason: expect.stringMatching(/^NAT on this port/), rule: expect.stringMatching(/udp dport 7002 dnat to 198.18.0.2/) });
+    expect(c[3]!.flags.find((f) => f.severity === 'unsafe')).toMatchObject({ reason: expect.stringMatching(/conntrack state rule matches this port/), rule: expect.stringMatching(/udp dport 7003 ct state new accept/) });
+    expect(n.notrack.allSafe!.ports).toEqual(['tcp/7000', 'udp/7001']);
+    // fill after exempting the safe ports, from the census: 960 -> 60 entries
+    expect(n.notrack.allSafe!.fillAfter).toMatchObject({ countNow: 960, countAfter: 60, method: 'census' });
+    expect(n.keepsOn.keptOnByRules).toBe(true);
+    expect(n.keepsOn.rules.some((l) => /dnat/.test(l))).toBe(true);
+    expect(n.sizing.current.count).toBe(960);
+    expect(n.sizing.theoreticalMax).toBeGreaterThan(0);
+
+    // every generated rule set, checked for real inside srv
+    for (const x of c) {
+      lab.exec(lab.srv, ['nft', '-c', '-f', '-'], { input: x.rules.nft });
+      for (const bin of ['iptables-nft-restore', 'ip6tables-nft-restore', 'iptables-legacy-restore', 'ip6tables-legacy-restore']) {
+        lab.exec(lab.srv, [bin, '--test', '--noflush'], { input: x.rules.iptablesRestore });
+      }
+    }
+    lab.exec(lab.srv, ['nft', '-c', '-f', '-'], { input: n.notrack.allSafe!.nft });
+    // the accepts for drop-policy chains, in each syntax, against chains that exist in srv
+    const t = { proto: 'udp' as const, port: 7001, role: 'server' as const };
+    const nftAccept = untrackedAccept(t, { source: 'nft', family: 'inet', table: 'ctop_test_filter', chain: 'input' }, 'in').command;
+    lab.exec(lab.srv, ['sh', '-c', nftAccept.replace(/^nft /, 'nft -c ')]);
+    for (const [source, family, bin] of [['nft', 'ip', 'iptables-nft-restore'], ['iptables-legacy', 'ip', 'iptables-legacy-restore']] as const) {
+      const cmd = untrackedAccept(t, { source, family, table: 'filter', chain: 'INPUT' }, 'in').command;
+      const spec = cmd.replace(/^\S+ -t filter /, '');
+      lab.exec(lab.srv, [bin, '--test', '--noflush'], { input: `*filter\n${spec}\nCOMMIT\n` });
+    }
+    // a broken rule is refused: the check can fail
+    expect(() => lab.exec(lab.srv, ['iptables-nft-restore', '--test', '--noflush'], { input: c[0]!.rules.iptablesRestore.replace('--notrack', '--notrak') })).toThrow(/unknown option/);
+    // the text form says the same in words
+    const text = runCli(['advise', '--netns', lab.srv, '--duration', '1s']);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/NOTRACK candidates \(role server\); no census: occupancy per port is not available/);
+  });
+
+  it('apply is a dry run by default, refuses an unsafe port, and an unconfirmed apply rolls back to the byte', async () => {
+    const before = ruleset();
+    const dry = runCli(['notrack', 'apply', 'tcp/7000', '--netns', lab.srv, '--state-dir', stateDir]);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(/tcp dport 7000 counter notrack comment "ctop server tcp\/7000 dport"/);
+    expect(ruleset()).toBe(before);
+
+    const unsafe = runCli(['notrack', 'apply', 'udp/7002', '--netns', lab.srv, '--state-dir', stateDir, '--yes']);
+    expect(unsafe.code).toBe(1);
+    expect(unsafe.stderr).toMatch(/ctop: notrack apply: unsafe to exempt udp\/7002/);
+    expect(ruleset()).toBe(before);
+
+    const t0 = Date.now();
+    const r = runCli(['notrack', 'apply', 'tcp/7000', '--netns', lab.srv, '--state-dir', stateDir, '--yes', '--confirm-within', '2s']);
+    expect(r.code).toBe(1);
+    expect(expectOneLineError(r.stderr.split('\n').slice(-3).join('\n')).message).toMatch(/not confirmed within 2s; rolled back/);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(2000);
+    expect(ruleset()).toBe(before);
+  });
+
+  it('after SIGKILL of the applying ctop, the watchdog still rolls back to the byte', async () => {
+    const before = ruleset();
+    const { proc, done } = await startCli(['notrack', 'apply', 'tcp/7000', 'udp/7001', '--netns', lab.srv, '--state-dir', stateDir, '--yes', '--confirm-within', '3s'], /applied in/);
+    expect(ruleset()).toMatch(/table inet ctop_notrack/);
+    proc.kill('SIGKILL');
+    const r = await done;
+    const dog = Number(/watchdog pid (\d+)/.exec(r.stderr)?.[1]);
+    expect(alive(dog)).toBe(true);
+    const deadline = Date.now() + 8000;
+    while (ruleset() !== before && Date.now() < deadline) await sleep(200);
+    expect(ruleset()).toBe(before);
+    while (alive(dog) && Date.now() < deadline) await sleep(100);
+    expect(alive(dog)).toBe(false);
+    expect(readdirSync(stateDir).filter((f) => /pending|rollingback|armed/.test(f))).toEqual([]);
+    expect(readFileSync(join(stateDir, readdirSync(stateDir).find((f) => f.endsWith('.log'))!), 'utf8')).toMatch(/not confirmed in time: restored/);
+  });
+
+  it('validate: inserts on the exempted ports fall to zero, the rules count untracked packets, TCP keeps working; confirm keeps it, revert restores', async () => {
+    // Traffic moves the lab's own counters here, so compare without them (nft -s).
+    const stateless = () => lab.exec(lab.srv, ['nft', '-s', 'list', 'ruleset']);
+    const before = stateless();
+    const { done } = await startCli(['validate', '--port', 'tcp/7000', 'udp/7001', '--netns', lab.srv, '--duration', '3s', '--json', '--state-dir', stateDir], /measuring/);
+    // traffic through both windows, in bounded rounds
+    let stop = false;
+    const results: { established?: number; sent?: number; errors?: number }[] = [];
+    const loop = (async () => {
+      for (let i = 0; i < 200 && !stop; i++) {
+        results.push(await runLoad(lab, ['--tcp', `${lab.srvAddr4}:7000`, '--flows', '50']));
+        results.push(await runLoad(lab, ['--udp', `${lab.srvAddr4}:7001`, '--flows', '50']));
+        await sleep(50);
+      }
+    })();
+    const r = await done;
+    stop = true;
+    await loop;
+    expect(r.code, r.stderr).toBe(0);
+    const v = JSON.parse(r.stdout) as Validation & { schema: string };
+    expect(v.schema).toBe('ctop.validation/v1');
+    expect(v.ok).toBe(true);
+    const [tcp, udp] = v.ports;
+    expect(tcp!.port).toBe('tcp/7000');
+    expect(tcp!.before.insertsPerSec).toBeGreaterThan(0);
+    expect(tcp!.after.insertsPerSec).toBe(0);
+    expect(udp!.after.insertsPerSec).toBe(0);
+    expect(tcp!.untrackedPackets).toBeGreaterThan(0);
+    // both directions of TCP flow through the notrack rules: the handshakes completed
+    expect(tcp!.after.requestsPerSec).toBeGreaterThan(0);
+    expect(tcp!.after.repliesPerSec).toBeGreaterThan(0);
+    expect(results.every((x) => (x.errors ?? 0) === 0)).toBe(true);
+    expect(tcp!.leftoverEntries).not.toBeNull();
+    expect(r.stderr).toMatch(/the change is pending/);
+
+    // confirm, then fresh traffic adds no entry on the exempted ports (the
+    // table is emptied first: older UDP entries would time out mid-count),
+    // while a tracked control port still gets one entry per flow
+    const c = runCli(['notrack', 'confirm', '--netns', lab.srv, '--state-dir', stateDir]);
+    expect(c.code, c.stderr).toBe(0);
+    lab.exec(lab.srv, ['conntrack', '-F']);
+    const load = await runLoad(lab, ['--tcp', `${lab.srvAddr4}:7000`, '--flows', '100']);
+    expect(load.established).toBe(100);
+    await runLoad(lab, ['--udp', `${lab.srvAddr4}:7001`, '--flows', '100']);
+    await runLoad(lab, ['--udp', `${lab.srvAddr4}:7003`, '--flows', '10']);
+    // ctop's table is inet: IPv6 is exempted too
+    await runLoad(lab, ['--udp', `[${lab.srvAddr6}]:7001`, '--flows', '50']);
+    expect((await runLoad(lab, ['--tcp', `[${lab.srvAddr6}]:7000`, '--flows', '50'])).established).toBe(50);
+    await runLoad(lab, ['--udp', `[${lab.srvAddr6}]:7003`, '--flows', '7']);
+    expect(ctCount(lab.srv, ['-f', 'ipv4', '-p', 'tcp', '--dport', '7000'])).toBe(0);
+    expect(ctCount(lab.srv, ['-f', 'ipv4', '-p', 'udp', '--dport', '7001'])).toBe(0);
+    expect(ctCount(lab.srv, ['-f', 'ipv4', '-p', 'udp', '--dport', '7003'])).toBe(10);
+    expect(ctCount(lab.srv, ['-f', 'ipv6', '-p', 'tcp', '--dport', '7000'])).toBe(0);
+    expect(ctCount(lab.srv, ['-f', 'ipv6', '-p', 'udp', '--dport', '7001'])).toBe(0);
+    expect(ctCount(lab.srv, ['-f', 'ipv6', '-p', 'udp', '--dport', '7003'])).toBe(7);
+    const counters = lab.exec(lab.srv, ['nft', 'list', 'table', 'inet', 'ctop_notrack']);
+    expect(counters).toMatch(/udp dport 7001 counter packets [1-9]\d* bytes \d+ notrack/);
+
+    // a second confirm has nothing to confirm
+    const again = runCli(['notrack', 'confirm', '--netns', lab.srv, '--state-dir', stateDir]);
+    expect(again.code).toBe(1);
+    expect(expectOneLineError(again.stderr).message).toMatch(/nothing is waiting for confirmation/);
+
+    const rv = runCli(['notrack', 'revert', '--netns', lab.srv, '--state-dir', stateDir]);
+    expect(rv.code, rv.stderr).toBe(0);
+    expect(stateless()).toBe(before);
+    expect(ruleset()).not.toMatch(/ctop_notrack/);
+  });
+});
+
+describe('the client role', () => {
+  let lab: Lab;
+  let stopServer: (() => Promise<unknown>) | undefined;
+  let stateDir: string;
+
+  beforeAll(async () => {
+    // conntrack on in the client namespace too: the client role exempts there
+    lab = createLab();
+    lab.exec(lab.cli, ['nft', '-f', '-'], { input: 'table inet ctop_test_cli {\n  chain out {\n    type filter hook output priority 0;\n    ct state new counter\n  }\n}\n' });
+    stopServer = (await startServer(lab, { tcp: [7100] })).stop;
+    stateDir = mkdtempSync(join(tmpdir(), 'ctop-notrack-test-'));
+  });
+
+  afterAll(async () => {
+    await stopServer?.();
+    lab?.destroy();
+    if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+    expect(await waitNoCtopPrograms()).toEqual([]);
+  });
+
+  it('validate --role client: requests out with dport, replies in with sport; inserts fall to zero and TCP still connects', async () => {
+    const before = lab.exec(lab.cli, ['nft', '-s', 'list', 'ruleset']);
+    const { done } = await startCli(['validate', '--port', 'tcp/7100', '--role', 'client', '--netns', lab.cli, '--duration', '3s', '--json', '--state-dir', stateDir], /measuring/);
+    let stop = false;
+    const established: number[] = [];
+    const loop = (async () => {
+      for (let i = 0; i < 200 && !stop; i++) {
+        established.push((await runLoad(lab, ['--tcp', `${lab.srvAddr4}:7100`, '--flows', '50'])).established ?? 0);
+        await sleep(50);
+      }
+    })();
+    const r = await done;
+    stop = true;
+    await loop;
+    expect(r.code, r.stderr).toBe(0);
+    const v = JSON.parse(r.stdout) as Validation;
+    expect(v.ok).toBe(true);
+    const p = v.ports[0]!;
+    expect(p.before.insertsPerSec).toBeGreaterThan(0);
+    expect(p.after.insertsPerSec).toBe(0);
+    expect(p.after.requestsPerSec).toBeGreaterThan(0);
+    expect(p.after.repliesPerSec).toBeGreaterThan(0);
+    expect(established.every((n) => n === 50)).toBe(true);
+    const rv = runCli(['notrack', 'revert', '--netns', lab.cli, '--state-dir', stateDir]);
+    expect(rv.code, rv.stderr).toBe(0);
+    expect(lab.exec(lab.cli, ['nft', '-s', 'list', 'ruleset'])).toBe(before);
+  });
+});
+
+describe('bad input to advise, notrack and validate: one line, a hint, exit code 2, nothing changed', () => {
+  const cases: [string[], RegExp][] = [
+    [['notrack', 'apply'], /missing required argument 'port'/],
+    [['notrack', 'apply', '0'], /'0' is not a port/],
+    [['notrack', 'apply', 'sctp/5000'], /'sctp\/5000' is not a port/],
+    [['notrack', 'apply', '5000', '--role', 'both'], /--role <role>' argument 'both' is invalid/],
+    [['notrack', 'apply', '5000', '--confirm-within', '0s'], /--confirm-within: '0s' is out of range/],
+    [['notrack', 'confirm', '--netns', 'ctop-no-such-ns'], /--netns: no network namespace at 'ctop-no-such-ns'/],
+    [['validate'], /required option '--port <port...>' not specified/],
+    [['validate', '--port', '70000'], /'70000' is not a port/],
+    [['advise', '--top', '0'], /--top: 0 is out of range/],
+    [['advise', '--duration', 'soon'], /--duration: 'soon' is not a duration/],
+  ];
+  for (const [args, message] of cases) {
+    it(args.join(' '), () => {
+      const r = runCli(args);
+      expect(r.code).toBe(2);
+      expect(expectOneLineError(r.stderr).message).toMatch(message);
+    });
+  }
+});

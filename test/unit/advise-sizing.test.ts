@@ -1,0 +1,92 @@
+/** Sizing advice against worked examples (kernel formulas in src/advise/sizing.ts). */
+import { describe, expect, it } from 'vitest';
+import { adviseSizing, kernelDefaults, parseKernelRelease, type SizingAdviceInput } from '../../src/advise/sizing.js';
+import { parseConntrackList } from '../../src/model/ctDump.js';
+
+const GiB = 1024 ** 3;
+
+function input(over: Partial<SizingAdviceInput> = {}): SizingAdviceInput {
+  return {
+    memBytes: 64 * GiB,
+    wordBits: 64,
+    kernelRelease: '6.18.44-fc',
+    max: 262_144,
+    buckets: 262_144,
+    count: 1000,
+    entryBytes: 256,
+    timeoutsS: { established: 432_000, time_wait: 120, close_wait: 60, fin_wait: 120 },
+    ...over,
+  };
+}
+
+describe('kernel defaults', () => {
+  it('5.15 and later: buckets = max, 262144 above 4 GiB on 64-bit, 65536 above 1 GiB, at least 1024', () => {
+    const v = parseKernelRelease('6.18.44-fc-v782')!;
+    expect(kernelDefaults(64 * GiB, 64, v)).toEqual({ buckets: 262_144, max: 262_144, rule: '5.15+' });
+    expect(kernelDefaults(2 * GiB, 64, v)).toEqual({ buckets: 65_536, max: 65_536, rule: '5.15+' });
+    // 512 MiB: 512 MiB / 16384 / 8 = 4096
+    expect(kernelDefaults(0.5 * GiB, 64, v)).toEqual({ buckets: 4096, max: 4096, rule: '5.15+' });
+    expect(kernelDefaults(16 * 1024 * 1024, 64, v).buckets).toBe(1024);
+    expect(kernelDefaults(64 * GiB, 32, v).buckets).toBe(65_536);
+  });
+  it('before 5.15: max = 4 x buckets, 65536 buckets above 4 GiB, 16384 above 1 GiB', () => {
+    expect(kernelDefaults(64 * GiB, 64, { major: 5, minor: 14 })).toEqual({ buckets: 65_536, max: 262_144, rule: 'before 5.15' });
+    expect(kernelDefaults(2 * GiB, 64, { major: 4, minor: 19 })).toEqual({ buckets: 16_384, max: 65_536, rule: 'before 5.15' });
+    expect(kernelDefaults(0.5 * GiB, 64, { major: 5, minor: 10 })).toEqual({ buckets: 4096, max: 16_384, rule: 'before 5.15' });
+  });
+});
+
+describe('adviseSizing', () => {
+  it('64 GiB, 64-bit: theoretical maximum 2,097,152; a quiet table keeps its limit', () => {
+    const a = adviseSizing(input());
+    expect(a.theoreticalMax).toBe(2_097_152);
+    expect(a.kernelDefaults).toEqual({ buckets: 262_144, max: 262_144, rule: '5.15+' });
+    expect(a.recommended).toMatchObject({ max: 262_144, buckets: 262_144, bucketRange: [32_768, 131_072] });
+    // 262144 x 256 B + 262144 x 8 B
+    expect(a.memory).toEqual({ entryBytes: 256, bucketBytes: 8, currentBytes: 69_206_016, recommendedBytes: 69_206_016 });
+  });
+  it('a busy table: twice the count rounded to a power of two, buckets brought into max/8..max/2', () => {
+    const a = adviseSizing(input({ count: 200_000, buckets: 16_384 }));
+    expect(a.recommended.max).toBe(524_288);
+    expect(a.recommended.bucketRange).toEqual([65_536, 262_144]);
+    expect(a.recommended.buckets).toBe(65_536);
+    expect(a.sysctlLines.slice(0, 2)).toEqual(['net.netfilter.nf_conntrack_max = 524288', 'net.netfilter.nf_conntrack_buckets = 65536']);
+    expect(a.hashsize.sysfs).toBe('echo 65536 > /sys/module/nf_conntrack/parameters/hashsize');
+    expect(a.sysctlDFile).toMatch(/^# \/etc\/sysctl.d\/90-conntrack.conf.*\nnet.netfilter.nf_conntrack_max = 524288\n/);
+  });
+  it('caps at the RAM formula: 1 GiB, 64-bit allows 32768', () => {
+    const a = adviseSizing(input({ memBytes: GiB, max: 30_000, buckets: 16_384, count: 20_000 }));
+    expect(a.theoreticalMax).toBe(32_768);
+    expect(a.recommended.max).toBe(32_768);
+    expect(a.recommended.reason).toMatch(/capped at the RAM formula's 32768/);
+  });
+  it('timeouts: suggested values, and the entries each would free from a census of remaining timeouts', () => {
+    const dump = [
+      // established, 432000 s timeout: 431000 left = refreshed 1000 s ago (kept); 300000 left = 132000 s ago (freed at 86400)
+      'tcp      6 431000 ESTABLISHED src=198.18.0.1 dst=198.18.0.2 sport=40000 dport=80 src=198.18.0.2 dst=198.18.0.1 sport=80 dport=40000 [ASSURED] mark=0 use=1',
+      'tcp      6 300000 ESTABLISHED src=198.18.0.1 dst=198.18.0.2 sport=40001 dport=80 src=198.18.0.2 dst=198.18.0.1 sport=80 dport=40001 [ASSURED] mark=0 use=1',
+      // time_wait, 120 s: 100 left = 20 s old (kept at 30), 50 left = 70 s old (freed)
+      'tcp      6 100 TIME_WAIT src=198.18.0.1 dst=198.18.0.2 sport=40002 dport=80 src=198.18.0.2 dst=198.18.0.1 sport=80 dport=40002 [ASSURED] mark=0 use=1',
+      'tcp      6 50 TIME_WAIT src=198.18.0.1 dst=198.18.0.2 sport=40003 dport=80 src=198.18.0.2 dst=198.18.0.1 sport=80 dport=40003 [ASSURED] mark=0 use=1',
+      'udp      17 29 src=198.18.0.1 dst=198.18.0.2 sport=40004 dport=5000 [UNREPLIED] src=198.18.0.2 dst=198.18.0.1 sport=5000 dport=40004 mark=0 use=1',
+      'conntrack v1.4.7 (conntrack-tools): 5 flow entries have been shown.',
+    ].join('\n');
+    const census = parseConntrackList(dump);
+    expect(census.total).toBe(5);
+    expect(census.byPort).toEqual({ 'tcp/80': 4, 'udp/5000': 1 });
+    const a = adviseSizing(input({ remainingByState: census.remainingByState }));
+    expect(a.timeouts.map((t) => [t.state, t.currentS, t.suggestedS, t.entries, t.wouldFree])).toEqual([
+      ['established', 432_000, 86_400, 2, 1],
+      ['time_wait', 120, 30, 2, 1],
+      ['close_wait', 60, 30, 0, 0],
+      ['fin_wait', 120, 30, 0, 0],
+    ]);
+    expect(a.sysctlLines).toContain('net.netfilter.nf_conntrack_tcp_timeout_time_wait = 30');
+    // without a census the figure is unknown, not zero
+    expect(adviseSizing(input()).timeouts[0]!.wouldFree).toBeNull();
+    // a timeout already shorter than the suggestion stays
+    expect(adviseSizing(input({ timeoutsS: { time_wait: 10 } })).timeouts).toEqual([
+      { state: 'time_wait', sysctl: 'net.netfilter.nf_conntrack_tcp_timeout_time_wait', currentS: 10, suggestedS: 10, wouldFree: null, entries: null },
+    ]);
+  });
+});
