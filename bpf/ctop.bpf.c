@@ -3,6 +3,10 @@
  * ctop's kernel programs: count conntrack inserts and drops per port and per
  * 5-tuple, aggregated in maps; nothing is sent to user space per event.
  *
+ * Three tiers live in this object; the loader turns on the programs of one
+ * (bpf_program__set_autoload) and falls back to the next if the kernel
+ * refuses them. See the "function tiers" section at the end for the first two.
+ *
  * Tier "netfilter" (kernels >= 6.4, where BPF netfilter links exist):
  *   ctop_nf_confirm   BPF_PROG_TYPE_NETFILTER on POST_ROUTING and LOCAL_IN at
  *                     priority INT_MAX-2, i.e. right before the confirm step
@@ -37,8 +41,10 @@ char LICENSE[] SEC("license") = "GPL";
 #define CTOP_AF_INET6 10
 #define CTOP_IPPROTO_ICMPV6 58 /* not an enum member in vmlinux.h */
 
-/* kfunc (kernels >= 6.2): a read-only, untrusted BTF view of a kernel pointer */
-extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+/* kfunc (kernels >= 6.2): a read-only, untrusted BTF view of a kernel pointer.
+ * Weak: on older kernels only the netfilter tier, which is not loaded there,
+ * uses it, and libbpf must not refuse the whole object for its absence. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
 
 /* Set by the loader before load. 0 = every namespace. */
 const volatile __u32 target_netns = 0;
@@ -469,6 +475,420 @@ int BPF_PROG(ctop_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_
 }
 
 /* ---------------------------------------------------------------------------
+ * Function tiers: "fentry" (fentry/fexit) and "kprobe" (kprobe/kretprobe) on
+ * the conntrack functions themselves. Nothing runs per packet: only when an
+ * entry is created, confirmed, refused, evicted or deleted.
+ *
+ *   __nf_conntrack_confirm    insert (accepted, entry confirmed and still the
+ *                             skb's), clash (accepted, but the skb now carries
+ *                             the entry that won the race, or the kernel kept
+ *                             the loser as IPS_NAT_CLASH), insert_failed (NF_DROP)
+ *   __nf_conntrack_alloc      an error return is a table-full refusal (the
+ *                             kernel's `drop` statistic); tuple from its args
+ *   early_drop                marks the task as evicting for its duration
+ *   __nf_ct_delete_from_lists an entry leaves the hash table: a deletion, and
+ *                             an early drop when early_drop() is running
+ *
+ * The confirm and alloc results need the arguments at return, which a
+ * kretprobe does not have: a small stack per task keeps them from entry to
+ * return. Keyed by task, it stays exact when a softirq on the same CPU
+ * confirms its own entry in the middle of ours (the softirq runs on the
+ * interrupted task and finishes first: last in, first out).
+ */
+#define CTOP_FRAMES 4
+struct ctop_frames {
+	__u32 depth;
+	__u32 pad;
+	__u64 a[CTOP_FRAMES];
+	__u64 b[CTOP_FRAMES];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096); /* tasks inside a conntrack function at once */
+	__type(key, __u64);
+	__type(value, struct ctop_frames);
+} confirm_frames SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct ctop_frames);
+} alloc_frames SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct ctop_frames);
+} early_drop_frames SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 8192); /* resized by the loader, as port_counts */
+	__type(key, struct ctop_port_key);
+	__type(value, struct ctop_port_events);
+} port_events SEC(".maps");
+
+enum ct_event { EV_INSERT, EV_DELETE, EV_EARLY_DROP, EV_INSERT_FAILED, EV_CLASH };
+
+static __always_inline void frame_push(void *map, __u64 a, __u64 b)
+{
+	__u64 task = bpf_get_current_task();
+	struct ctop_frames *f = bpf_map_lookup_elem(map, &task);
+
+	if (!f) {
+		/* the usual case, no nesting: one update creates the filled frame */
+		struct ctop_frames first = { .depth = 1 };
+
+		first.a[0] = a;
+		first.b[0] = b;
+		bpf_map_update_elem(map, &task, &first, BPF_NOEXIST);
+		return;
+	}
+	if (f->depth < CTOP_FRAMES) {
+		__u32 d = f->depth & (CTOP_FRAMES - 1);
+
+		f->a[d] = a;
+		f->b[d] = b;
+	}
+	/* past CTOP_FRAMES the frame is lost but the depth stays balanced */
+	f->depth++;
+}
+
+/* Returns false when the entry was never pushed (the probe attached while
+ * the function was running) or the frame was lost.
+ *
+ * want_a != 0 (fexit, which still has the arguments): take the newest frame
+ * whose `a` matches and drop the ones above it. A program run is skipped when
+ * the same program is already running on this CPU (a softirq interrupting it):
+ * a skipped entry leaves no frame, and this exit must not take the outer
+ * call's; a skipped exit leaves a stale frame, which the outer exit drops. */
+static __always_inline bool frame_pop(void *map, __u64 want_a, __u64 *a, __u64 *b)
+{
+	__u64 task = bpf_get_current_task();
+	struct ctop_frames *f = bpf_map_lookup_elem(map, &task);
+	bool ok = false;
+
+	if (!f || f->depth == 0)
+		return false;
+	if (want_a && f->depth <= CTOP_FRAMES) {
+		__u32 depth = f->depth, found = 0;
+
+#pragma unroll
+		for (int i = CTOP_FRAMES - 1; i >= 0; i--) {
+			if (!found && (__u32)i < depth && f->a[i] == want_a) {
+				found = i + 1;
+				*a = f->a[i];
+				*b = f->b[i];
+			}
+		}
+		if (!found)
+			return false;
+		f->depth = found - 1;
+		ok = true;
+	} else {
+		f->depth--;
+		if (f->depth < CTOP_FRAMES) {
+			__u32 d = f->depth & (CTOP_FRAMES - 1);
+
+			*a = f->a[d];
+			*b = f->b[d];
+			ok = true;
+		}
+	}
+	if (f->depth == 0)
+		bpf_map_delete_elem(map, &task);
+	return ok;
+}
+
+static __always_inline bool in_early_drop(void)
+{
+	__u64 task = bpf_get_current_task();
+	struct ctop_frames *f = bpf_map_lookup_elem(&early_drop_frames, &task);
+
+	return f && f->depth > 0;
+}
+
+/* A conntrack tuple (original direction) into a map key. One read of the
+ * whole tuple (its place relocated by CO-RE; its own layout has not changed
+ * since conntrack's beginnings): each bpf_probe_read_kernel is a helper call,
+ * and this runs on every new entry. */
+static __always_inline void tuple_key(const struct nf_conntrack_tuple *tp, __u32 netns, struct ctop_tuple_key *t)
+{
+	struct nf_conntrack_tuple tup;
+
+	if (bpf_core_read(&tup, sizeof(tup), tp)) {
+		t->netns = netns;
+		return;
+	}
+	t->netns = netns;
+	t->family = tup.src.l3num;
+	t->proto = tup.dst.protonum;
+	if (t->proto == IPPROTO_ICMP || t->proto == CTOP_IPPROTO_ICMPV6) {
+		t->sport = bpf_ntohs(tup.src.u.icmp.id);
+		t->dport = tup.dst.u.icmp.type;
+	} else {
+		t->sport = bpf_ntohs(tup.src.u.all);
+		t->dport = bpf_ntohs(tup.dst.u.all);
+	}
+	__builtin_memcpy(t->saddr, &tup.src.u3, CTOP_ADDR_LEN);
+	__builtin_memcpy(t->daddr, &tup.dst.u3, CTOP_ADDR_LEN);
+}
+
+static __always_inline __u32 ct_netns(struct nf_conn *ct)
+{
+	/* possible_net_t has its `net` only with CONFIG_NET_NS */
+	if (!bpf_core_field_exists(ct->ct_net.net))
+		return 0;
+	return BPF_CORE_READ(ct, ct_net.net, ns.inum);
+}
+
+static __always_inline bool ct_key(struct nf_conn *ct, struct ctop_tuple_key *t)
+{
+	__u32 netns = ct_netns(ct);
+
+	if (target_netns && netns != target_netns)
+		return false;
+	tuple_key(&ct->tuplehash[0].tuple, netns, t);
+	return true;
+}
+
+static __always_inline void count_ct_event(const struct ctop_tuple_key *t, enum ct_event ev)
+{
+	struct ctop_port_key k = {
+		.netns = t->netns,
+		.family = t->family,
+		.proto = t->proto,
+		.port = t->dport,
+	};
+	struct ctop_port_events *v = bpf_map_lookup_elem(&port_events, &k);
+
+	if (!v) {
+		struct ctop_port_events zero = {};
+
+		if (map_full(CTOP_FULL_EVENTS)) {
+			total_inc(CTOP_TOTAL_EVENTS_OVERFLOW);
+			return;
+		}
+		if (bpf_map_update_elem(&port_events, &k, &zero, BPF_NOEXIST) == -E2BIG)
+			mark_full(CTOP_FULL_EVENTS);
+		v = bpf_map_lookup_elem(&port_events, &k);
+		if (!v) {
+			total_inc(CTOP_TOTAL_EVENTS_OVERFLOW);
+			return;
+		}
+	}
+	switch (ev) {
+	case EV_INSERT:
+		__sync_fetch_and_add(&v->entries, 1);
+		break;
+	case EV_DELETE:
+		__sync_fetch_and_add(&v->entries, -1);
+		__sync_fetch_and_add(&v->deletes, 1);
+		break;
+	case EV_EARLY_DROP:
+		__sync_fetch_and_add(&v->early_drops, 1);
+		break;
+	case EV_INSERT_FAILED:
+		__sync_fetch_and_add(&v->insert_failed, 1);
+		break;
+	case EV_CLASH:
+		__sync_fetch_and_add(&v->clashes, 1);
+		break;
+	}
+}
+
+/* The end of __nf_conntrack_confirm(skb): `orig` is the entry the skb
+ * carried on entry, `ret` the verdict. */
+static __always_inline void confirm_done(struct sk_buff *skb, struct nf_conn *orig, int ret)
+{
+	struct ctop_tuple_key t = {};
+	unsigned long cur, status;
+
+	if (!orig || !ct_key(orig, &t))
+		return;
+	if (ret != NF_ACCEPT) {
+		/* lost a race it could not resolve, chain too long, or dying */
+		total_inc(CTOP_TOTAL_INSERT_FAILED);
+		count_ct_event(&t, EV_INSERT_FAILED);
+		return;
+	}
+	cur = BPF_CORE_READ(skb, _nfct) & ~CTINFO_MASK;
+	if (cur != (unsigned long)orig) {
+		/* __nf_ct_resolve_clash: the skb now carries the entry that was
+		 * confirmed first; ours is freed without entering the table */
+		total_inc(CTOP_TOTAL_CLASHES);
+		count_ct_event(&t, EV_CLASH);
+		return;
+	}
+	status = BPF_CORE_READ(orig, status);
+	/* a packet in the reply direction returns early, still unconfirmed */
+	if (!(status & (1UL << bpf_core_enum_value(enum ip_conntrack_status, IPS_CONFIRMED_BIT))))
+		return;
+	total_inc(CTOP_TOTAL_INSERTS);
+	count_event(&t, false);
+	count_ct_event(&t, EV_INSERT);
+	/* nf_ct_resolve_clash_harder (kernels >= 5.10, UDP) keeps the loser in
+	 * the table marked IPS_NAT_CLASH: an insert, and a clash */
+	if (bpf_core_enum_value_exists(enum ip_conntrack_status, IPS_NAT_CLASH_BIT) &&
+	    (status & (1UL << bpf_core_enum_value(enum ip_conntrack_status, IPS_NAT_CLASH_BIT)))) {
+		total_inc(CTOP_TOTAL_CLASHES);
+		count_ct_event(&t, EV_CLASH);
+	}
+}
+
+/* The end of __nf_conntrack_alloc: an error pointer is a refusal. */
+static __always_inline void alloc_done(struct net *net, const struct nf_conntrack_tuple *orig, void *ret)
+{
+	struct ctop_tuple_key t = {};
+	__u32 netns;
+
+	/* IS_ERR(): the top 4095 addresses encode -errno */
+	if ((unsigned long)ret < (unsigned long)-4095)
+		return;
+	netns = BPF_CORE_READ(net, ns.inum);
+	if (target_netns && netns != target_netns)
+		return;
+	total_inc(CTOP_TOTAL_DROPS);
+	tuple_key(orig, netns, &t);
+	count_event(&t, true);
+}
+
+/* __nf_ct_delete_from_lists(ct): the entry leaves the hash table. */
+static __always_inline void unlink_ct(struct nf_conn *ct)
+{
+	struct ctop_tuple_key t = {};
+
+	if (!ct_key(ct, &t))
+		return;
+	total_inc(CTOP_TOTAL_DELETES);
+	count_ct_event(&t, EV_DELETE);
+	if (in_early_drop()) {
+		total_inc(CTOP_TOTAL_EARLY_DROPS);
+		count_ct_event(&t, EV_EARLY_DROP);
+	}
+}
+
+static __always_inline void confirm_enter(struct sk_buff *skb)
+{
+	frame_push(&confirm_frames, (__u64)skb, BPF_CORE_READ(skb, _nfct) & ~CTINFO_MASK);
+}
+
+/* skb: the argument where the exit still has it (fexit), else 0 (kretprobe) */
+static __always_inline void confirm_exit(__u64 skb_arg, int ret)
+{
+	__u64 skb, ct;
+
+	if (frame_pop(&confirm_frames, skb_arg, &skb, &ct))
+		confirm_done((struct sk_buff *)skb, (struct nf_conn *)ct, ret);
+}
+
+/* ---- tier "fentry" ---- */
+SEC("fentry/__nf_conntrack_confirm")
+int BPF_PROG(ctop_fe_confirm_enter, struct sk_buff *skb)
+{
+	confirm_enter(skb);
+	return 0;
+}
+
+SEC("fexit/__nf_conntrack_confirm")
+int BPF_PROG(ctop_fe_confirm_exit, struct sk_buff *skb, int ret)
+{
+	confirm_exit((__u64)skb, ret);
+	return 0;
+}
+
+SEC("fexit/__nf_conntrack_alloc")
+int BPF_PROG(ctop_fe_alloc_exit, struct net *net, const struct nf_conntrack_zone *zone,
+	     const struct nf_conntrack_tuple *orig, const struct nf_conntrack_tuple *repl, gfp_t gfp, __u32 hash,
+	     struct nf_conn *ret)
+{
+	alloc_done(net, orig, ret);
+	return 0;
+}
+
+SEC("fentry/early_drop")
+int BPF_PROG(ctop_fe_early_drop_enter)
+{
+	frame_push(&early_drop_frames, 0, 0);
+	return 0;
+}
+
+SEC("fexit/early_drop")
+int BPF_PROG(ctop_fe_early_drop_exit)
+{
+	__u64 a, b;
+
+	frame_pop(&early_drop_frames, 0, &a, &b);
+	return 0;
+}
+
+SEC("fentry/__nf_ct_delete_from_lists")
+int BPF_PROG(ctop_fe_unlink, struct nf_conn *ct)
+{
+	unlink_ct(ct);
+	return 0;
+}
+
+/* ---- tier "kprobe": the same functions, for kernels that refuse fentry ---- */
+SEC("kprobe/__nf_conntrack_confirm")
+int BPF_KPROBE(ctop_kp_confirm_enter, struct sk_buff *skb)
+{
+	confirm_enter(skb);
+	return 0;
+}
+
+SEC("kretprobe/__nf_conntrack_confirm")
+int BPF_KRETPROBE(ctop_kp_confirm_exit, int ret)
+{
+	confirm_exit(0, ret);
+	return 0;
+}
+
+SEC("kprobe/__nf_conntrack_alloc")
+int BPF_KPROBE(ctop_kp_alloc_enter, struct net *net, const struct nf_conntrack_zone *zone,
+	       const struct nf_conntrack_tuple *orig)
+{
+	frame_push(&alloc_frames, (__u64)net, (__u64)orig);
+	return 0;
+}
+
+SEC("kretprobe/__nf_conntrack_alloc")
+int BPF_KRETPROBE(ctop_kp_alloc_exit, void *ret)
+{
+	__u64 net, orig;
+
+	if (frame_pop(&alloc_frames, 0, &net, &orig))
+		alloc_done((struct net *)net, (const struct nf_conntrack_tuple *)orig, ret);
+	return 0;
+}
+
+SEC("kprobe/early_drop")
+int BPF_KPROBE(ctop_kp_early_drop_enter)
+{
+	frame_push(&early_drop_frames, 0, 0);
+	return 0;
+}
+
+SEC("kretprobe/early_drop")
+int BPF_KRETPROBE(ctop_kp_early_drop_exit)
+{
+	__u64 a, b;
+
+	frame_pop(&early_drop_frames, 0, &a, &b);
+	return 0;
+}
+
+SEC("kprobe/__nf_ct_delete_from_lists")
+int BPF_KPROBE(ctop_kp_unlink, struct nf_conn *ct)
+{
+	unlink_ct(ct);
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------
  * Reading: which tuples moved since the last read.
  *
  * Never attached: user space runs it with BPF_PROG_TEST_RUN (a netfilter
@@ -524,8 +944,7 @@ static long moved_cb(struct bpf_map *map, struct ctop_tuple_key *k, struct ctop_
 	return 0;
 }
 
-SEC("netfilter")
-int ctop_collect_moved(struct bpf_nf_ctx *ctx)
+static __always_inline void collect_moved(void)
 {
 	struct moved_ctx c = {};
 
@@ -535,5 +954,40 @@ int ctop_collect_moved(struct bpf_nf_ctx *ctx)
 		bpf_for_each_map_elem(&tuple_inserts, moved_cb, &c, 0);
 	collect_n = c.n;
 	collect_full = c.full;
+}
+
+SEC("netfilter")
+int ctop_collect_moved(struct bpf_nf_ctx *ctx)
+{
+	collect_moved();
 	return NF_ACCEPT;
+}
+
+/* The same collector for the function tiers, whose kernels may predate BPF
+ * netfilter programs (6.1): tc programs, which BPF_PROG_TEST_RUN runs on
+ * every kernel with bpf_for_each_map_elem (5.13+). One per map: 6.1's
+ * verifier refuses one call site reached with two different maps ("tail_call
+ * abusing map_ptr"), which is what the compiler makes of collect_moved().
+ * Loaded with the fentry or kprobe tier, never attached. */
+static __always_inline void collect_from(void *map)
+{
+	struct moved_ctx c = {};
+
+	bpf_for_each_map_elem(map, moved_cb, &c, 0);
+	collect_n = c.n;
+	collect_full = c.full;
+}
+
+SEC("tc")
+int ctop_collect_moved_tc_inserts(struct __sk_buff *skb)
+{
+	collect_from(&tuple_inserts);
+	return 0;
+}
+
+SEC("tc")
+int ctop_collect_moved_tc_drops(struct __sk_buff *skb)
+{
+	collect_from(&tuple_drops);
+	return 0;
 }

@@ -56,6 +56,26 @@ struct ctop_counts {
 	__u64 drops;   /* packets conntrack refused (table full or tracker drop) */
 };
 
+/* Per-port entry life cycle, counted by the function tiers (fentry, kprobe)
+ * in the per-CPU `port_events` map, keyed like port_counts. */
+struct ctop_port_events {
+	/* inserts minus deletions on this CPU, two's complement: one CPU's value
+	 * may be "negative" (an entry inserted on one CPU, deleted on another);
+	 * the sum over CPUs modulo 2^64 is the number of live entries */
+	__u64 entries;
+	__u64 deletes;       /* entries that left the table */
+	__u64 early_drops;   /* of which evicted by early_drop() (table full) */
+	__u64 insert_failed; /* confirms refused (insert_failed statistic) */
+	__u64 clashes;       /* confirms resolved after a race (clash_resolve) */
+};
+
+/* Probe tiers, best first (the order the loader tries them). */
+enum ctop_tier {
+	CTOP_TIER_FENTRY = 0,    /* fentry/fexit on the conntrack functions */
+	CTOP_TIER_KPROBE = 1,    /* kprobe/kretprobe on the same functions */
+	CTOP_TIER_NETFILTER = 2, /* BPF netfilter hook + tp_btf/kfree_skb (>= 6.4) */
+};
+
 /* Index of the `full` array: set once a map refused an insert. Entries are
  * never deleted, so a full map stays full: later events skip straight to the
  * overflow counter instead of paying a lookup and a failing update. */
@@ -63,6 +83,7 @@ enum ctop_full {
 	CTOP_FULL_PORTS = 0,
 	CTOP_FULL_TUPLE_INSERTS = 1,
 	CTOP_FULL_TUPLE_DROPS = 2,
+	CTOP_FULL_EVENTS = 3,
 	CTOP_FULL_COUNT = 4,
 };
 
@@ -89,7 +110,18 @@ enum ctop_total {
 	 * successful inserts tells it without reading the maps) */
 	CTOP_TOTAL_TUPLE_ENTRIES = 8,
 	CTOP_TOTAL_DROP_TUPLE_ENTRIES = 9,
-	CTOP_TOTAL_COUNT = 10, /* array size */
+	/* Function tiers (fentry, kprobe) only; 0 in the netfilter tier. */
+	/* entries that left the hash table (timeout, eviction, flush, RST) */
+	CTOP_TOTAL_DELETES = 10,
+	/* entries evicted by early_drop() to make room (the kernel's early_drop statistic) */
+	CTOP_TOTAL_EARLY_DROPS = 11,
+	/* confirms that failed (the kernel's insert_failed statistic) */
+	CTOP_TOTAL_INSERT_FAILED = 12,
+	/* confirms that lost a race and were resolved (clash_resolve statistic) */
+	CTOP_TOTAL_CLASHES = 13,
+	/* events that found the per-port event map full */
+	CTOP_TOTAL_EVENTS_OVERFLOW = 14,
+	CTOP_TOTAL_COUNT = 15, /* array size */
 };
 
 #endif /* CTOP_H */

@@ -17,6 +17,8 @@ static_assert(sizeof(ctop_tuple_key) == 44, "ctop_tuple_key layout");
 static_assert(sizeof(ctop_counts) == 16, "ctop_counts layout");
 static_assert(sizeof(ctop_port_rec) == 24, "ctop_port_rec layout");
 static_assert(sizeof(ctop_tuple_rec) == 64, "ctop_tuple_rec layout");
+static_assert(sizeof(ctop_port_events) == 40, "ctop_port_events layout");
+static_assert(sizeof(ctop_event_rec) == 48, "ctop_event_rec layout");
 static_assert(sizeof(ctop_tuple_val) == 16, "ctop_tuple_val layout");
 static_assert(sizeof(ctop_tuple_moved) == 56, "ctop_tuple_moved layout");
 
@@ -105,6 +107,8 @@ class Probe : public Napi::ObjectWrap<Probe> {
                            InstanceMethod("capacity", &Probe::Capacity),
                            InstanceMethod("testRunNf", &Probe::TestRunNf),
                            InstanceMethod("ncpus", &Probe::Ncpus),
+                           InstanceMethod("tier", &Probe::Tier),
+                           InstanceMethod("readEvents", &Probe::ReadEvents),
                            InstanceMethod("close", &Probe::Close),
                        });
   }
@@ -118,6 +122,13 @@ class Probe : public Napi::ObjectWrap<Probe> {
     opts.max_tuples = OptU32(o, "maxTuples", 16384);
     opts.max_drop_tuples = OptU32(o, "maxDropTuples", 4096);
     opts.target_netns = OptU32(o, "targetNetns", 0);
+    // tier: "fentry" | "kprobe" | "netfilter" (the caller walks the fallback order)
+    if (!o.Has("tier") || !o.Get("tier").IsString()) throw ArgError(env, "tier must be fentry, kprobe or netfilter");
+    std::string tier = o.Get("tier").As<Napi::String>().Utf8Value();
+    opts.tier = -1;
+    for (int t = CTOP_TIER_FENTRY; t <= CTOP_TIER_NETFILTER; t++)
+      if (tier == ctop_tier_name(t)) opts.tier = t;
+    if (opts.tier < 0) throw ArgError(env, "tier must be fentry, kprobe or netfilter, not " + tier);
     ctop_err e{};
     if (ctop_probe_open_load(&opts, &p_, &e)) throw NativeError(env, e);
   }
@@ -212,6 +223,22 @@ class Probe : public Napi::ObjectWrap<Probe> {
     o.Set("tuples", tuples);
     o.Set("dropTuples", drop_tuples);
     return o;
+  }
+
+  Napi::Value Tier(const Napi::CallbackInfo &info) {
+    return Napi::String::New(info.Env(), ctop_tier_name(ctop_probe_tier(Get(info.Env()))));
+  }
+
+  // Function tiers: struct ctop_event_rec records (empty in the netfilter tier).
+  Napi::Value ReadEvents(const Napi::CallbackInfo &info) {
+    ctop_event_rec *recs = nullptr;
+    size_t n = 0;
+    ctop_err e{};
+    if (ctop_probe_read_events(Get(info.Env()), &recs, &n, &e)) throw NativeError(info.Env(), e);
+    Napi::Buffer<uint8_t> b = Napi::Buffer<uint8_t>::Copy(info.Env(), reinterpret_cast<uint8_t *>(recs),
+                                                          n * sizeof(ctop_event_rec));
+    free(recs);
+    return b;
   }
 
   Napi::Value Ncpus(const Napi::CallbackInfo &info) {
@@ -475,6 +502,8 @@ Napi::Object Layout(Napi::Env env) {
   l.Set("tupleSaddrOffset", (uint32_t)offsetof(ctop_tuple_key, saddr));
   l.Set("tupleDaddrOffset", (uint32_t)offsetof(ctop_tuple_key, daddr));
   l.Set("totalsCount", (uint32_t)CTOP_TOTAL_COUNT);
+  l.Set("eventRecSize", (uint32_t)sizeof(ctop_event_rec));
+  l.Set("eventsOffset", (uint32_t)offsetof(ctop_event_rec, events));
   return l;
 }
 

@@ -16,8 +16,12 @@ cd "$(dirname "$0")/.."
 #   chromium             the report tests render `ctop report`'s page headless and check what it shows
 #   prometheus           the serve tests scrape `ctop serve` with a real Prometheus (own config, own port)
 #   make g++ python3     node-gyp builds the addon
+#   qemu-system-x86 busybox-static cpio  the kernel test matrix boots Debian's 6.1 kernel in qemu
+#                        (software emulation, no KVM) with a busybox initramfs holding ctop-selftest;
+#                        its kernel package is downloaded below (apt-get download, not installed)
 PACKAGES=(clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libmnl-dev libnetfilter-conntrack-dev
-          nftables iptables conntrack iproute2 tmux make g++ python3 util-linux chromium prometheus)
+          nftables iptables conntrack iproute2 tmux make g++ python3 util-linux chromium prometheus
+          qemu-system-x86 busybox-static cpio)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -41,4 +45,7 @@ fi
 # npm's install step builds the BPF object and the addon (package.json "install")
 if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
 npm run build:ts
+# The matrix's guest kernel (test/matrix/run-guest.sh): fetched now so that a
+# test run needs no network; cached under ~/.cache/ctop-matrix.
+bash test/matrix/run-guest.sh --fetch-only
 echo "setup: done. Try: ./bin/ctop doctor   or   ./bin/ctop snapshot"

@@ -35,9 +35,17 @@ struct ctop_probe_opts {
 	uint32_t max_tuples;   /* per-tuple insert map entries */
 	uint32_t max_drop_tuples; /* per-tuple drop map entries */
 	uint32_t target_netns; /* 0: every namespace */
+	int tier;              /* enum ctop_tier: which programs to load */
 };
 
+/* "fentry", "kprobe", "netfilter" */
+const char *ctop_tier_name(int tier);
+
+/* Load one tier's programs (o->tier). The function tiers also attach here,
+ * all or nothing; the netfilter tier attaches per namespace (netns.c) and
+ * its drop program with ctop_probe_attach_drops. */
 int ctop_probe_open_load(const struct ctop_probe_opts *o, struct ctop_probe **out, struct ctop_err *e);
+int ctop_probe_tier(const struct ctop_probe *p);
 void ctop_probe_destroy(struct ctop_probe *p);
 /* Number of possible CPUs (the width of per-CPU map values). */
 int ctop_probe_ncpus(const struct ctop_probe *p);
@@ -59,6 +67,22 @@ struct ctop_tuple_rec {
 };
 /* Read every entry. *out is malloc'ed by the callee; *n entries. */
 int ctop_probe_read_ports(struct ctop_probe *p, struct ctop_port_rec **out, size_t *n, struct ctop_err *e);
+/* drops = 0: the insert map (counts.inserts set); 1: the drop map (counts.drops set) */
+int ctop_probe_read_tuples(struct ctop_probe *p, int drops, struct ctop_tuple_rec **out, size_t *n, struct ctop_err *e);
+/* Function tiers: per-port entry life cycle (entries, deletes, early drops,
+ * insert_failed, clashes), summed over CPUs. Empty in the netfilter tier. */
+struct ctop_event_rec {
+	struct ctop_port_key key;
+	struct ctop_port_events events;
+};
+int ctop_probe_read_events(struct ctop_probe *p, struct ctop_event_rec **out, size_t *n, struct ctop_err *e);
+/* Per loaded program: runs and time spent, counted by the kernel while the
+ * sysctl kernel.bpf_stats_enabled is 1 (for benchmarks). */
+struct ctop_prog_stat {
+	char name[32];
+	uint64_t run_cnt, run_time_ns;
+};
+int ctop_probe_prog_stats(struct ctop_probe *p, struct ctop_prog_stat *out, int max, int *n);
 /* The tuples whose inserts or drops grew since the previous call on this
  * probe (the first call: since load), one record each with the growth as its
  * counts; the insert and drop maps joined on the raw key (tuple_join.c).

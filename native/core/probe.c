@@ -18,9 +18,15 @@
 #define CTOP_BPF_PROG_TYPE_NETFILTER 32
 #define CTOP_BPF_NETFILTER 45
 
+#define CTOP_MAX_FUNC_LINKS 16
+
 struct ctop_probe {
 	struct ctop_bpf *skel;
 	struct bpf_link *drop_link;
+	/* function tiers: one link per program, attached at load */
+	struct bpf_link *func_links[CTOP_MAX_FUNC_LINKS];
+	int nfunc_links;
+	int tier;
 	int ncpus;
 	uint32_t max_ports, max_tuples, max_drop_tuples;
 	/* ctop_probe_read_tuple_deltas: moved_out mapped read-only, and buffers
@@ -83,6 +89,62 @@ int ctop_err_set(struct ctop_err *e, int err, const char *step, const char *fmt,
 	return -err;
 }
 
+/* ---- tiers ------------------------------------------------------------------- */
+const char *ctop_tier_name(int tier)
+{
+	switch (tier) {
+	case CTOP_TIER_FENTRY: return "fentry";
+	case CTOP_TIER_KPROBE: return "kprobe";
+	case CTOP_TIER_NETFILTER: return "netfilter";
+	}
+	return "unknown";
+}
+
+/* The function tiers' tuple collector: loaded with them, run by test runs, never attached. */
+static int is_tc_collector(const struct bpf_program *prog)
+{
+	return strncmp(bpf_program__name(prog), "ctop_collect_moved_tc_", 22) == 0;
+}
+
+/* Does a program belong to a tier? From its name (bpf/ctop.bpf.c). */
+static int prog_in_tier(const struct bpf_program *prog, int tier)
+{
+	const char *name = bpf_program__name(prog);
+
+	if (is_tc_collector(prog))
+		return tier == CTOP_TIER_FENTRY || tier == CTOP_TIER_KPROBE;
+	if (strncmp(name, "ctop_fe_", 8) == 0)
+		return tier == CTOP_TIER_FENTRY;
+	if (strncmp(name, "ctop_kp_", 8) == 0)
+		return tier == CTOP_TIER_KPROBE;
+	return tier == CTOP_TIER_NETFILTER;
+}
+
+/* Attach every program of a function tier. Any refusal refuses the tier:
+ * counts from a partial set would not add up. */
+static int attach_funcs(struct ctop_probe *p, struct ctop_err *e)
+{
+	struct bpf_program *prog;
+
+	bpf_object__for_each_program(prog, p->skel->obj) {
+		struct bpf_link *l;
+
+		if (!bpf_program__autoload(prog) || is_tc_collector(prog))
+			continue;
+		if (p->nfunc_links >= CTOP_MAX_FUNC_LINKS)
+			return ctop_err_set(e, E2BIG, "attach", "too many programs in the %s tier", ctop_tier_name(p->tier));
+		l = bpf_program__attach(prog);
+		if (!l) {
+			int err = -errno;
+
+			return ctop_err_set(e, err, "attach", "the kernel refused to attach %s (%s): %s",
+					    bpf_program__name(prog), bpf_program__section_name(prog), strerror(-err));
+		}
+		p->func_links[p->nfunc_links++] = l;
+	}
+	return 0;
+}
+
 /* ---- open / load / attach ---------------------------------------------------- */
 int ctop_probe_open_load(const struct ctop_probe_opts *o, struct ctop_probe **out, struct ctop_err *e)
 {
@@ -112,7 +174,30 @@ int ctop_probe_open_load(const struct ctop_probe_opts *o, struct ctop_probe **ou
 	bpf_map__set_max_entries(p->skel->maps.tuple_inserts, p->max_tuples);
 	bpf_map__set_max_entries(p->skel->maps.tuple_drops, p->max_drop_tuples);
 	p->skel->rodata->target_netns = o->target_netns;
+	p->tier = o->tier;
+	if (o->tier != CTOP_TIER_FENTRY && o->tier != CTOP_TIER_KPROBE && o->tier != CTOP_TIER_NETFILTER) {
+		ctop_bpf__destroy(p->skel);
+		free(p);
+		return ctop_err_set(e, EINVAL, "open", "unknown probe tier %d", o->tier);
+	}
 	{
+		struct bpf_program *prog;
+
+		bpf_object__for_each_program(prog, p->skel->obj)
+			bpf_program__set_autoload(prog, prog_in_tier(prog, o->tier));
+	}
+	if (o->tier == CTOP_TIER_NETFILTER) {
+		/* the function tiers' maps are not used: keep them minimal */
+		bpf_map__set_max_entries(p->skel->maps.port_events, 1);
+		bpf_map__set_max_entries(p->skel->maps.confirm_frames, 1);
+		bpf_map__set_max_entries(p->skel->maps.alloc_frames, 1);
+		bpf_map__set_max_entries(p->skel->maps.early_drop_frames, 1);
+	} else {
+		bpf_map__set_max_entries(p->skel->maps.port_events, p->max_ports);
+	}
+	/* Only the netfilter program needs struct nf_conn's id, in vmlinux:
+	 * where conntrack is a module (Debian's 6.1) the type is in module BTF. */
+	if (o->tier == CTOP_TIER_NETFILTER) {
 		struct btf *vmlinux = btf__load_vmlinux_btf();
 		int id = vmlinux ? btf__find_by_name_kind(vmlinux, "nf_conn", BTF_KIND_STRUCT) : -ENOENT;
 
@@ -137,7 +222,15 @@ int ctop_probe_open_load(const struct ctop_probe_opts *o, struct ctop_probe **ou
 	if (err) {
 		ctop_bpf__destroy(p->skel);
 		free(p);
-		return ctop_err_set(e, err, "load", "the kernel refused ctop's BPF programs: %s", strerror(-err));
+		return ctop_err_set(e, err, "load", "the kernel refused to load the %s programs: %s", ctop_tier_name(o->tier),
+				    strerror(-err));
+	}
+	if (o->tier != CTOP_TIER_NETFILTER) {
+		err = attach_funcs(p, e);
+		if (err) {
+			ctop_probe_destroy(p);
+			return err;
+		}
 	}
 	*out = p;
 	return 0;
@@ -147,6 +240,8 @@ void ctop_probe_destroy(struct ctop_probe *p)
 {
 	if (!p)
 		return;
+	for (int i = 0; i < p->nfunc_links; i++)
+		bpf_link__destroy(p->func_links[i]);
 	bpf_link__destroy(p->drop_link);
 	ctop_bpf__destroy(p->skel);
 	if (p->moved_out)
@@ -158,6 +253,8 @@ void ctop_probe_destroy(struct ctop_probe *p)
 }
 
 int ctop_probe_ncpus(const struct ctop_probe *p) { return p->ncpus; }
+
+int ctop_probe_tier(const struct ctop_probe *p) { return p->tier; }
 
 int ctop_probe_nf_prog_fd(const struct ctop_probe *p)
 {
@@ -345,13 +442,21 @@ static int read_moved(struct ctop_probe *p, int drops, struct ctop_tuple_moved *
 	/* the program ignores its packet, but a test run needs one: the
 	 * smallest IPv4 header, at LOCAL_OUT (which takes no Ethernet frame) */
 	static const uint8_t ip4[20] = { 0x45, 0, 0, 20, 0, 0, 0, 0, 64, 17 };
+	/* the function tiers' tc collector takes an Ethernet frame (type IPv4) */
+	static const uint8_t eth_ip4[34] = { [12] = 0x08, [13] = 0x00, [14] = 0x45, [17] = 20, [22] = 64, [23] = 17 };
 	uint8_t state[2] = { 3 /* NF_INET_LOCAL_OUT */, 2 /* NFPROTO_IPV4 */ };
 	DECLARE_LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = ip4, .data_size_in = sizeof(ip4), .ctx_in = state,
 			    .ctx_size_in = sizeof(state));
+	DECLARE_LIBBPF_OPTS(bpf_test_run_opts, tc_opts, .data_in = eth_ip4, .data_size_in = sizeof(eth_ip4));
 	int err;
 
 	p->skel->bss->collect_which = (uint32_t)drops;
-	err = bpf_prog_test_run_opts(bpf_program__fd(p->skel->progs.ctop_collect_moved), &opts);
+	if (p->tier == CTOP_TIER_NETFILTER)
+		err = bpf_prog_test_run_opts(bpf_program__fd(p->skel->progs.ctop_collect_moved), &opts);
+	else
+		err = bpf_prog_test_run_opts(bpf_program__fd(drops ? p->skel->progs.ctop_collect_moved_tc_drops
+								      : p->skel->progs.ctop_collect_moved_tc_inserts),
+					     &tc_opts);
 	if (err)
 		return ctop_err_set(e, err, "read", "cannot run the per-tuple collector on the %s map: %s",
 				    drops ? "drop" : "insert", strerror(errno));
@@ -422,5 +527,73 @@ int ctop_probe_read_totals(struct ctop_probe *p, uint64_t out[CTOP_TOTAL_COUNT],
 			out[i] += vals[cpu];
 	}
 	free(vals);
+	return 0;
+}
+
+int ctop_probe_read_events(struct ctop_probe *p, struct ctop_event_rec **out, size_t *n, struct ctop_err *e)
+{
+	size_t cap = p->tier == CTOP_TIER_NETFILTER ? 1 : p->max_ports, got = 0;
+	size_t vsz = sizeof(struct ctop_port_events) * (size_t)p->ncpus;
+	struct ctop_port_key *keys = malloc(cap * sizeof(*keys));
+	unsigned char *vals = malloc(cap * vsz);
+	struct ctop_event_rec *recs = NULL;
+	int err;
+
+	if (!keys || !vals) {
+		err = -ENOMEM;
+		goto out;
+	}
+	err = dump_map(bpf_map__fd(p->skel->maps.port_events), sizeof(*keys), vsz, (uint32_t)cap, keys, vals, &got);
+	if (err)
+		goto out;
+	recs = calloc(got ? got : 1, sizeof(*recs));
+	if (!recs) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < got; i++) {
+		const struct ctop_port_events *c = (const void *)(vals + i * vsz);
+
+		recs[i].key = keys[i];
+		/* u64 sums wrap: per-CPU "negative" entries add up to the live count */
+		for (int cpu = 0; cpu < p->ncpus; cpu++) {
+			recs[i].events.entries += c[cpu].entries;
+			recs[i].events.deletes += c[cpu].deletes;
+			recs[i].events.early_drops += c[cpu].early_drops;
+			recs[i].events.insert_failed += c[cpu].insert_failed;
+			recs[i].events.clashes += c[cpu].clashes;
+		}
+	}
+	*out = recs;
+	*n = got;
+out:
+	free(keys);
+	free(vals);
+	if (err)
+		return ctop_err_set(e, err, "read", "cannot read the per-port event map: %s", strerror(-err));
+	return 0;
+}
+
+int ctop_probe_prog_stats(struct ctop_probe *p, struct ctop_prog_stat *out, int max, int *n)
+{
+	struct bpf_program *prog;
+	int i = 0;
+
+	bpf_object__for_each_program(prog, p->skel->obj) {
+		struct bpf_prog_info info;
+		__u32 len = sizeof(info);
+		int fd = bpf_program__fd(prog);
+
+		if (i >= max || fd < 0)
+			continue;
+		memset(&info, 0, sizeof(info));
+		if (bpf_obj_get_info_by_fd(fd, &info, &len))
+			return -errno;
+		snprintf(out[i].name, sizeof(out[i].name), "%s", bpf_program__name(prog));
+		out[i].run_cnt = info.run_cnt;
+		out[i].run_time_ns = info.run_time_ns;
+		i++;
+	}
+	*n = i;
 	return 0;
 }

@@ -1,7 +1,7 @@
 /** The options every command that loads the probe shares. */
 import { Option, type Command } from 'commander';
 import { parseCount } from '../util/duration.js';
-import type { Tier } from '../source/types.js';
+import { TIERS, type Tier } from '../source/types.js';
 
 export interface ProbeFlags {
   netns?: string;
@@ -22,7 +22,7 @@ export interface ProbeSettings {
 export function addProbeFlags(cmd: Command): Command {
   return cmd
     .option('--netns <name|path>', 'watch one network namespace (an `ip netns` name or /proc/PID/ns/net) instead of all')
-    .addOption(new Option('--tier <tier>', 'force a probe tier (for testing)').choices(['auto', 'netfilter', 'stats']).default('auto'))
+    .addOption(new Option('--tier <tier>', 'force a probe tier (for testing)').choices(['auto', ...TIERS]).default('auto'))
     .option('--max-ports <n>', 'per-port map entries (1024-1048576)', '8192')
     .option('--max-tuples <n>', 'per-tuple insert map entries (1024-4194304)', '16384')
     .option('--max-drop-tuples <n>', 'per-tuple drop map entries (1024-1048576)', '4096');

@@ -3,7 +3,7 @@
  * and the pure function that turns two cumulative samples into one window.
  * Fields are only ever added to v1, never renamed or removed.
  */
-import { tupleKey, type Family, type PortCount, type TupleCount } from '../native/decode.js';
+import { tupleKey, type Family, type PortCount, type PortEvents, type TupleCount } from '../native/decode.js';
 import type { CtStats, ProbeInfo, Sample } from '../source/types.js';
 import { protoName } from './proto.js';
 import type { CensusReport } from './census.js';
@@ -18,6 +18,14 @@ export interface PortRow {
   port: number;
   inserts: number;
   drops: number;
+  /** Function tiers (fentry, kprobe) only. `entries`: live entries on this
+   * port that were inserted since ctop loaded (inserts minus deletions; older
+   * entries are not in it). The rest count over the window. */
+  entries?: number;
+  deletes?: number;
+  earlyDrops?: number;
+  insertFailed?: number;
+  clashes?: number;
 }
 
 /** A tuple's row: the decoder's record as it is (src/native/decode.ts). */
@@ -105,7 +113,7 @@ export interface WindowOptions {
   unsorted?: boolean;
 }
 
-function keyOfPort(p: PortCount): string {
+function keyOfPort(p: Pick<PortCount, 'netns' | 'family' | 'proto' | 'port'>): string {
   return `${p.netns}/${p.family}/${p.proto}/${p.port}`;
 }
 
@@ -195,6 +203,31 @@ export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions): SnapshotV
   const ranked = !(o.top === 0 && o.unsorted);
 
   const portRows = delta(a.ports, b.ports, keyOfPort);
+  // Function tiers: each port's entry life cycle. A port whose entries were
+  // only deleted or evicted in the window still gets a row.
+  const evB = new Map((b.events ?? []).map((e) => [keyOfPort(e), e]));
+  const evA = new Map((a.events ?? []).map((e) => [keyOfPort(e), e]));
+  const funcTier = b.probe.tier === 'fentry' || b.probe.tier === 'kprobe';
+  if (evB.size > 0) {
+    const listed = new Set(portRows.map((r) => r.key));
+    for (const [k, e] of evB) {
+      if (listed.has(k) || e.deletes === (evA.get(k)?.deletes ?? 0)) continue;
+      portRows.push({ key: k, row: { netns: e.netns, family: e.family, proto: e.proto, port: e.port, inserts: 0, drops: 0 } });
+    }
+  }
+  const lifeCycle = (p: PortCount): Partial<PortRow> => {
+    const k = keyOfPort(p);
+    const e = evB.get(k);
+    if (!e) return funcTier ? { entries: 0, deletes: 0, earlyDrops: 0, insertFailed: 0, clashes: 0 } : {};
+    const was: PortEvents | undefined = evA.get(k);
+    return {
+      entries: e.entries,
+      deletes: e.deletes - (was?.deletes ?? 0),
+      earlyDrops: e.earlyDrops - (was?.earlyDrops ?? 0),
+      insertFailed: e.insertFailed - (was?.insertFailed ?? 0),
+      clashes: e.clashes - (was?.clashes ?? 0),
+    };
+  };
   const tupleRows = tupleWindow(a, b);
   const ports = ranked ? busiest(portRows, o.top) : portRows.map((k) => k.row);
   // a tuple's key only breaks ties when ranking: unranked callers (the live
@@ -272,6 +305,7 @@ export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions): SnapshotV
       port: p.port,
       inserts: p.inserts,
       drops: p.drops,
+      ...lifeCycle(p),
     })),
     tuples,
     namespaces,

@@ -16,6 +16,8 @@ export interface ProbeOptions {
   maxDropTuples: number;
   /** Network namespace inode to restrict counting to; 0 for all. */
   targetNetns: number;
+  /** Which programs to load; function tiers also attach here, all or nothing. */
+  tier: 'fentry' | 'kprobe' | 'netfilter';
 }
 
 export interface NativeProbe {
@@ -31,6 +33,9 @@ export interface NativeProbe {
   /** BPF_PROG_TEST_RUN of the netfilter program on a crafted packet; returns its verdict (1 = NF_ACCEPT). */
   testRunNf(packet: Buffer, pf: number, hook: number): number;
   ncpus(): number;
+  tier(): string;
+  /** Function tiers: struct ctop_event_rec records (empty otherwise). */
+  readEvents(): Buffer;
   close(): void;
 }
 

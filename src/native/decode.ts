@@ -15,6 +15,8 @@ export interface NativeLayout {
   tupleSaddrOffset: number;
   tupleDaddrOffset: number;
   totalsCount: number;
+  eventRecSize: number;
+  eventsOffset: number;
 }
 
 export const LAYOUT: NativeLayout = {
@@ -24,7 +26,9 @@ export const LAYOUT: NativeLayout = {
   tupleCountsOffset: 48,
   tupleSaddrOffset: 12,
   tupleDaddrOffset: 28,
-  totalsCount: 10,
+  totalsCount: 15,
+  eventRecSize: 48,
+  eventsOffset: 8,
 };
 
 /** Indexes into readTotals(), as enum ctop_total in bpf/ctop.h. */
@@ -39,6 +43,11 @@ export const TOTAL = {
   dropTupleOverflow: 7,
   tupleEntries: 8,
   dropTupleEntries: 9,
+  deletes: 10,
+  earlyDrops: 11,
+  insertFailed: 12,
+  clashes: 13,
+  eventsOverflow: 14,
 } as const;
 
 export function checkLayout(native: NativeLayout): void {
@@ -61,6 +70,22 @@ export interface PortCount {
   port: number;
   inserts: number;
   drops: number;
+}
+
+/** Per-port entry life cycle (function tiers), cumulative since the probe
+ * loaded. `entries` is inserts minus deletions since then: the live entries
+ * ctop saw inserted; entries older than the probe are not in it, and their
+ * deletion makes it smaller (it can go below zero). */
+export interface PortEvents {
+  netns: number;
+  family: Family;
+  proto: number;
+  port: number;
+  entries: number;
+  deletes: number;
+  earlyDrops: number;
+  insertFailed: number;
+  clashes: number;
 }
 
 /** One tuple's counts, shaped as the snapshot's tuple row (TupleRow) so the
@@ -177,6 +202,26 @@ export function decodeTuples(b: Buffer): TupleCount[] {
       inserts: u64(b, off + LAYOUT.tupleCountsOffset),
       drops: u64(b, off + LAYOUT.tupleCountsOffset + 8),
     };
+  }
+  return out;
+}
+
+export function decodeEvents(b: Buffer): PortEvents[] {
+  const out: PortEvents[] = [];
+  for (let off = 0; off + LAYOUT.eventRecSize <= b.length; off += LAYOUT.eventRecSize) {
+    const e = off + LAYOUT.eventsOffset;
+    out.push({
+      netns: b.readUInt32LE(off),
+      family: family(b.readUInt8(off + 4)),
+      proto: b.readUInt8(off + 5),
+      port: b.readUInt16LE(off + 6),
+      // the per-CPU sum wraps modulo 2^64: read it as signed
+      entries: Number(b.readBigInt64LE(e)),
+      deletes: u64(b, e + 8),
+      earlyDrops: u64(b, e + 16),
+      insertFailed: u64(b, e + 24),
+      clashes: u64(b, e + 32),
+    });
   }
   return out;
 }

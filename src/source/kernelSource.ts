@@ -3,14 +3,18 @@
  * network namespace (or the one --netns names) and reads maps and conntrack
  * statistics on demand.
  *
- * Tiers, best first: "netfilter" (BPF netfilter links + tp_btf/kfree_skb,
- * kernels >= 6.4), then "stats" (ctnetlink statistics only, no per-port data).
+ * Tiers, best first (each refused one is recorded with the kernel's error):
+ *   "fentry"    fentry/fexit on the conntrack functions (no per-packet hook;
+ *               also counts evictions, deletions, live entries per port)
+ *   "kprobe"    the same programs as kprobes, for kernels that refuse fentry
+ *   "netfilter" BPF netfilter links + tp_btf/kfree_skb (kernels >= 6.4)
+ *   "stats"     ctnetlink statistics only, no per-port data
  */
 import { hostname } from 'node:os';
 import { readFileSync, statSync } from 'node:fs';
 import { CtopError, ExitCode, isNativeError } from '../errors.js';
 import { loadAddon, type Addon, type NativeNetns, type NativeProbe, type CtCpuStat } from '../native/addon.js';
-import { decodePorts, decodeTuples, TOTAL } from '../native/decode.js';
+import { decodeEvents, decodePorts, decodeTuples, TOTAL, type PortEvents } from '../native/decode.js';
 import { btfProblem } from '../preflight.js';
 import { resolveNetns, scanNamespaces, type NetnsRef } from './netnsScan.js';
 import {
@@ -19,6 +23,7 @@ import {
   type NetnsSample,
   type ProbeInfo,
   type ProgramStatus,
+  type BpfTier,
   type Sample,
   type Source,
   type Tier,
@@ -50,6 +55,27 @@ interface Watched {
 export const NF_HOOK_DESC = 'netfilter POST_ROUTING+LOCAL_IN (IPv4, IPv6), priority INT_MAX-2, before the confirm step';
 export const DROP_HOOK_DESC = 'tp_btf/kfree_skb, reason NETFILTER_DROP';
 
+/** The function tiers' programs (bpf/ctop.bpf.c), by tier. */
+const FUNC_PROGRAMS: Record<'fentry' | 'kprobe', { name: string; hook: string }[]> = {
+  fentry: [
+    { name: 'ctop_fe_confirm_enter', hook: 'fentry/__nf_conntrack_confirm' },
+    { name: 'ctop_fe_confirm_exit', hook: 'fexit/__nf_conntrack_confirm (inserts, clashes, insert_failed)' },
+    { name: 'ctop_fe_alloc_exit', hook: 'fexit/__nf_conntrack_alloc (table-full refusals)' },
+    { name: 'ctop_fe_early_drop_enter', hook: 'fentry/early_drop' },
+    { name: 'ctop_fe_early_drop_exit', hook: 'fexit/early_drop' },
+    { name: 'ctop_fe_unlink', hook: 'fentry/__nf_ct_delete_from_lists (deletions, evictions)' },
+  ],
+  kprobe: [
+    { name: 'ctop_kp_confirm_enter', hook: 'kprobe/__nf_conntrack_confirm' },
+    { name: 'ctop_kp_confirm_exit', hook: 'kretprobe/__nf_conntrack_confirm (inserts, clashes, insert_failed)' },
+    { name: 'ctop_kp_alloc_enter', hook: 'kprobe/__nf_conntrack_alloc' },
+    { name: 'ctop_kp_alloc_exit', hook: 'kretprobe/__nf_conntrack_alloc (table-full refusals)' },
+    { name: 'ctop_kp_early_drop_enter', hook: 'kprobe/early_drop' },
+    { name: 'ctop_kp_early_drop_exit', hook: 'kretprobe/early_drop' },
+    { name: 'ctop_kp_unlink', hook: 'kprobe/__nf_ct_delete_from_lists (deletions, evictions)' },
+  ],
+};
+
 function nativeReason(e: unknown): string {
   if (isNativeError(e)) return `${e.message} (step ${e.step}, errno ${e.errno})`;
   return e instanceof Error ? e.message : String(e);
@@ -75,6 +101,7 @@ export class KernelSource implements Source {
   private addon!: Addon;
   private probe?: NativeProbe;
   private target?: NetnsRef;
+  private probeTier?: BpfTier;
   private readonly watched = new Map<number, Watched>();
   private netnsErrors = new Map<number, { name: string; error: string }>();
   private lastScanMs = 0;
@@ -91,31 +118,41 @@ export class KernelSource implements Source {
     this.addon = loadAddon();
     this.target = this.opts.netns ? resolveNetns(this.opts.netns) : undefined;
     const noBtf = btfProblem();
-    if (this.opts.tier !== 'stats' && noBtf) {
-      this.refuse('netfilter', new Error(noBtf));
-    } else if (this.opts.tier !== 'stats') {
+    const tiers: BpfTier[] =
+      this.opts.tier === 'auto' ? ['fentry', 'kprobe', 'netfilter'] : this.opts.tier === 'stats' ? [] : [this.opts.tier];
+    for (const tier of tiers) {
+      if (noBtf) {
+        this.refuse(tier, new Error(noBtf));
+        continue;
+      }
       try {
+        // function tiers attach inside the constructor, all programs or none
         this.probe = new this.addon.Probe({
           maxPorts: this.opts.maxPorts,
           maxTuples: this.opts.maxTuples,
           maxDropTuples: this.opts.maxDropTuples,
           targetNetns: this.target?.inode ?? 0,
+          tier,
         });
+        this.probeTier = tier;
       } catch (e) {
-        this.refuse('netfilter', e);
+        this.refuse(tier, e);
+        continue;
+      }
+      if (tier !== 'netfilter') break;
+      this.rescan();
+      if (this.watched.size > 0 && [...this.watched.values()].every((w) => w.handle.links() === 0)) {
+        // Loaded but no namespace would take a netfilter link (kernel < 6.4).
+        const reason = [...this.netnsErrors.values()].map((x) => x.error).join('; ') || 'no netfilter link could be created';
+        this.closeAll();
+        this.probe.close();
+        this.probe = undefined;
+        this.probeTier = undefined;
+        this.refuse('netfilter', new Error(reason));
       }
     }
-    this.rescan();
-    if (this.probe && this.watched.size > 0 && [...this.watched.values()].every((w) => w.handle.links() === 0)) {
-      // Loaded but no namespace would take a netfilter link (kernel < 6.4).
-      const reason = [...this.netnsErrors.values()].map((x) => x.error).join('; ') || 'no netfilter link could be created';
-      this.closeAll();
-      this.probe.close();
-      this.probe = undefined;
-      this.refuse('netfilter', new Error(reason));
-      this.rescan();
-    }
-    if (this.probe) {
+    if (this.probeTier !== 'netfilter') this.rescan();
+    if (this.probe && this.probeTier === 'netfilter') {
       // The drop program matches kfree_skb events against the kernel's
       // per-CPU drop statistic: give it each namespace's starting values
       // before it runs (see consume_conntrack_drop in bpf/ctop.bpf.c).
@@ -153,7 +190,10 @@ export class KernelSource implements Source {
 
   private describe(): ProbeInfo {
     const refused = this.info.refused;
-    if (!this.probe) return { tier: 'stats', programs: [], refused };
+    if (!this.probe || !this.probeTier) return { tier: 'stats', programs: [], refused };
+    if (this.probeTier !== 'netfilter') {
+      return { tier: this.probeTier, programs: FUNC_PROGRAMS[this.probeTier].map((p) => ({ ...p, attached: true })), refused };
+    }
     const linked = [...this.watched.values()].filter((w) => w.handle.links() > 0).length;
     const programs: ProgramStatus[] = [
       {
@@ -184,7 +224,7 @@ export class KernelSource implements Source {
       seen.add(ref.inode);
       if (this.watched.has(ref.inode)) continue;
       try {
-        const handle = new this.addon.Netns(ref.path, this.probe ? this.probe.nfProgFd() : -1);
+        const handle = new this.addon.Netns(ref.path, this.probe && this.probeTier === 'netfilter' ? this.probe.nfProgFd() : -1);
         this.watched.set(ref.inode, { ref, handle });
         this.netnsErrors.delete(ref.inode);
       } catch (e) {
@@ -233,6 +273,7 @@ export class KernelSource implements Source {
     let tupleEntries = 0;
     let ports: Sample['ports'] = [];
     let tuples: Sample['tuples'] = [];
+    let events: PortEvents[] = [];
     let tupleWindowSince: number | undefined;
     const seq = ++this.seq;
     if (this.probe) {
@@ -246,7 +287,12 @@ export class KernelSource implements Source {
         netnsOverflow: t[TOTAL.netnsOverflow] ?? 0,
         otherNfDrops: t[TOTAL.otherNfDrops] ?? 0,
         dropTupleOverflow: t[TOTAL.dropTupleOverflow] ?? 0,
+        deletes: t[TOTAL.deletes] ?? 0,
+        earlyDrops: t[TOTAL.earlyDrops] ?? 0,
+        insertFailed: t[TOTAL.insertFailed] ?? 0,
+        clashes: t[TOTAL.clashes] ?? 0,
       };
+      if (this.probeTier !== 'netfilter') events = decodeEvents(this.probe.readEvents());
       ports = decodePorts(this.probe.readPorts());
       tupleEntries = t[TOTAL.tupleEntries] ?? 0;
       dropTupleEntries = t[TOTAL.dropTupleEntries] ?? 0;
@@ -262,6 +308,7 @@ export class KernelSource implements Source {
       probe: this.info,
       ports,
       tuples,
+      events,
       seq,
       tupleWindowSince,
       totals,
@@ -290,6 +337,7 @@ export class KernelSource implements Source {
     this.closeAll();
     this.probe?.close();
     this.probe = undefined;
+    this.probeTier = undefined;
   }
 }
 

@@ -3,10 +3,14 @@
  * in tests) and everything above them. A Sample holds cumulative counters;
  * the model turns two samples into a window.
  */
-import type { PortCount, TupleCount } from '../native/decode.js';
+import type { PortCount, PortEvents, TupleCount } from '../native/decode.js';
 import type { CtCpuStat } from '../native/addon.js';
 
-export type Tier = 'netfilter' | 'stats';
+/** Probe tiers, best first: the order the live source tries them. */
+export const TIERS = ['fentry', 'kprobe', 'netfilter', 'stats'] as const;
+export type Tier = (typeof TIERS)[number];
+/** The tiers that load BPF programs (all but statistics only). */
+export type BpfTier = Exclude<Tier, 'stats'>;
 
 export interface ProgramStatus {
   name: string;
@@ -46,6 +50,12 @@ export interface Totals {
   netnsOverflow: number;
   otherNfDrops: number;
   dropTupleOverflow: number;
+  /** Function tiers only (0 otherwise): entries that left the table, of them
+   * evicted by early_drop(), confirms refused, races resolved. */
+  deletes?: number;
+  earlyDrops?: number;
+  insertFailed?: number;
+  clashes?: number;
 }
 
 export interface Sample {
@@ -58,6 +68,8 @@ export interface Sample {
   /** Cumulative since the probe loaded, or, when `tupleWindowSince` is set,
    * only the tuples that moved since that sample, with the growth as counts. */
   tuples: TupleCount[];
+  /** Function tiers: per-port entry life cycle (empty in other tiers). */
+  events?: PortEvents[];
   /** This sample's number in its source (1, 2, ...), when the source numbers them. */
   seq?: number;
   /** Set when `tuples` is a window: the `seq` of the sample it starts at (0:

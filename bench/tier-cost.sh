@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# What the function tiers cost new-flow traffic on Debian's 6.1 kernel: a
+# raw-socket new-flow flood (tools/flood.c, every packet a new conntrack entry)
+# in a fresh namespace of the qemu guest, with no probe, with the fentry tier
+# and with the kprobe tier attached; the median of CTOP_BENCH_REPS runs each.
+# The guest runs under software emulation (TCG): absolute rates are far below
+# real hardware and BPF/trampoline costs weigh more there; compare ratios.
+# Each probe run must count every flow as an insert, or the bench fails.
+# Usage: bench/tier-cost.sh   (env CTOP_BENCH_FLOWS, default 20000; CTOP_BENCH_REPS, default 5)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CTOP_BENCH_FLOWS=${CTOP_BENCH_FLOWS:-20000} CTOP_BENCH_REPS=${CTOP_BENCH_REPS:-5}
+out=$(bash test/matrix/run-guest.sh --bench)
+echo "$out" | grep -E '^(bench|matrix):'
+echo "$out" | node -e '
+  const flows = Number(process.env.CTOP_BENCH_FLOWS);
+  const runs = {};
+  for (const line of require("fs").readFileSync(0, "utf8").split("\n")) {
+    const m = line.match(/^bench: \d+ (\w+) (\{.*?\})(?: (\{.*\}))?$/);
+    if (!m) continue;
+    const flood = JSON.parse(m[2]);
+    if (flood.sent !== flows || flood.timedOut) throw new Error(`${m[1]}: the flood did not send ${flows} packets`);
+    if (m[3] && JSON.parse(m[3]).inserts !== flows) throw new Error(`${m[1]}: ${JSON.parse(m[3]).inserts} inserts counted for ${flows} new flows`);
+    (runs[m[1]] ??= []).push(flood.pps);
+  }
+  const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+  const base = median(runs.none);
+  for (const [tier, pps] of Object.entries(runs)) {
+    console.log(`${tier.padEnd(7)} median ${median(pps)} new flows/s over ${pps.length} runs (${pps.join(", ")})` +
+      (tier === "none" ? "" : `: ${(100 * (1 - median(pps) / base)).toFixed(1)} % slower than no probe`));
+  }
+'
