@@ -6,7 +6,7 @@
 // object and loader as the product (the addon), alternating conditions in a
 // rotating order, medians and ratios.
 //
-//   npx tsc -p tsconfig.json && sudo node bench/established-split.mjs [--rounds 5] [--packets 1000000]
+//   npx tsc -p tsconfig.json && sudo node bench/established-split.mjs [--rounds 5] [--packets 1000000] [--pin 1]
 //
 // Each run gets a fresh network namespace with conntrack on (one nft rule),
 // and floods its loopback (198.18.0.2); nothing leaves the namespace.
@@ -24,6 +24,10 @@ function arg(name, dflt) {
 }
 const ROUNDS = arg('--rounds', 5);
 const PACKETS = arg('--packets', 1_000_000);
+// --pin CPU: run the flood (sender and receiver threads) on one CPU. Unpinned,
+// the rate is bimodal on this 2-core VM (about 120-150k or 350k packets/s,
+// by where the scheduler puts the two threads), which swamps the effect measured.
+const PIN = arg('--pin', -1);
 const SETTLE_MS = 1500;
 
 const sh = (cmd, args) => execFileSync(cmd, args, { encoding: 'utf8', timeout: 90_000 });
@@ -58,7 +62,7 @@ function makeNs() {
 }
 
 const addon = loadAddon();
-const OPTS = { maxPorts: 8192, maxTuples: 16384, maxDropTuples: 4096, targetNetns: 0 };
+const OPTS = { tier: 'netfilter', maxPorts: 8192, maxTuples: 16384, maxDropTuples: 4096, targetNetns: 0 };
 
 async function run(cond) {
   const t0 = performance.now();
@@ -73,7 +77,8 @@ async function run(cond) {
     }
     const left = SETTLE_MS - (performance.now() - t0);
     if (left > 0) await sleep(left);
-    const out = sh('ip', ['netns', 'exec', ns, FLOOD, 'est', '--dst', '198.18.0.2', '--port', '9', '--count', String(PACKETS), '--max-ms', '60000']);
+    const pin = PIN >= 0 ? ['taskset', '-c', String(PIN)] : [];
+    const out = sh('ip', ['netns', 'exec', ns, ...pin, FLOOD, 'est', '--dst', '198.18.0.2', '--port', '9', '--count', String(PACKETS), '--max-ms', '60000']);
     return JSON.parse(out.trim().split('\n').pop()).pps;
   } finally {
     netns?.close();
@@ -100,6 +105,7 @@ const none = median(runs.none);
 const result = {
   packets: PACKETS,
   rounds: ROUNDS,
+  pinnedCpu: PIN >= 0 ? PIN : null,
   establishedPps: Object.fromEntries(CONDS.map((c) => [c, Math.round(median(runs[c]))])),
   ratioToNone: Object.fromEntries(CONDS.map((c) => [c, Number((median(runs[c]) / none).toFixed(3))])),
   runs,
