@@ -178,7 +178,7 @@ describe('the netfilter program accepts every packet (BPF_PROG_TEST_RUN)', () =>
 
   it('returns NF_ACCEPT for every crafted packet, at every hook', () => {
     const addon = loadAddon();
-    const probe = new addon.Probe({ maxPorts: 1024, maxTuples: 1024, maxDropTuples: 1024, targetNetns: 0 });
+    const probe = new addon.Probe({ tier: 'netfilter', maxPorts: 1024, maxTuples: 1024, maxDropTuples: 1024, targetNetns: 0 });
     try {
       let runs = 0;
       for (const [fam, pkts, ethType] of [
