@@ -6,7 +6,7 @@
 // established-flow throughput likewise; whether every insert was
 // counted; ctop's own CPU (idle and under a flood) and its map memory.
 //
-//   sudo node bench/conntrack-cost.mjs [--rounds 5] [--flows 300000] [--packets 1000000]
+//   sudo node bench/conntrack-cost.mjs [--rounds 5] [--flows 300000] [--packets 1000000] [--pin 1]
 //
 // Each run gets a fresh network namespace (its own conntrack table, so runs do
 // not fill each other's) with conntrack enabled by one nft rule, and floods
@@ -34,6 +34,11 @@ const BENCH_CT_MAX = Math.max(FLOWS * 2, 262_144);
 const CT_MAX_PATH = '/proc/sys/net/netfilter/nf_conntrack_max';
 const PACKETS = arg('--packets', 1_000_000);
 const IDLE_MS = arg('--idle-ms', 10_000);
+// --pin CPU: run the flood (its sender and receiver threads) on one CPU.
+// Unpinned, rates on this 2-core VM are bimodal (by where the scheduler puts
+// the two threads, e.g. 120-150k or 180k+ new flows/s), which swamps effects of
+// a few percent; ctop and conntrack -E then have the other CPU.
+const PIN = arg('--pin', -1);
 
 const sh = (cmd, args, opts = {}) => execFileSync(cmd, args, { encoding: 'utf8', timeout: 60_000, ...opts });
 const median = (xs) => {
@@ -72,7 +77,8 @@ const delNs = (ns) => {
 const nsInode = (ns) => Number(sh('stat', ['-L', '-c', '%i', `/run/netns/${ns}`]).trim());
 
 function flood(ns, mode, count) {
-  const out = sh('ip', ['netns', 'exec', ns, FLOOD, mode, '--dst', '198.18.0.2', '--port', '9', '--count', String(count), '--max-ms', '60000'], { timeout: 90_000 });
+  const pin = PIN >= 0 ? ['taskset', '-c', String(PIN)] : [];
+  const out = sh('ip', ['netns', 'exec', ns, ...pin, FLOOD, mode, '--dst', '198.18.0.2', '--port', '9', '--count', String(count), '--max-ms', '60000'], { timeout: 90_000 });
   return JSON.parse(out.trim().split('\n').pop());
 }
 
@@ -272,6 +278,7 @@ async function runAll() {
   const m = (runs, k = 'pps') => median(runs.map((x) => x[k]));
   const res = {
     rounds: ROUNDS,
+    pinnedCpu: PIN >= 0 ? PIN : null,
     flowsPerRun: FLOWS,
     packetsPerRun: PACKETS,
     newFlowPps: { none: m(newRuns.none), ctop: m(newRuns.ctop), ctop1Hz: m(newRuns.serve), conntrackE: m(newRuns.events) },
