@@ -84,8 +84,12 @@ export interface SizingAdviceInput {
   entryBytes: number;
   /** Current nf_conntrack_tcp_timeout_<state> in seconds. */
   timeoutsS: Partial<Record<LingeringState, number>>;
-  /** Remaining timeout (s) of each tcp entry by state, from a census; absent without one. */
+  /** Remaining timeout (s) of each tcp entry by state, from a census that reads timeouts; absent otherwise. */
   remainingByState?: Partial<Record<LingeringState, number[]>>;
+  /** TCP entries per state from a census that counts states but not timeouts (the native census). */
+  entriesByState?: Partial<Record<LingeringState, number>>;
+  /** Why remainingByState is absent although a census ran: said in the output, never guessed. */
+  remainingUnavailable?: string;
 }
 
 export interface TimeoutAdvice {
@@ -97,6 +101,8 @@ export interface TimeoutAdvice {
   wouldFree: number | null;
   /** Entries in this state now; null without a census. */
   entries: number | null;
+  /** Why wouldFree is null although a census ran (the census did not read entry timeouts). */
+  wouldFreeUnavailable?: string;
 }
 
 export interface SizingAdvice {
@@ -163,7 +169,16 @@ export function adviseSizing(i: SizingAdviceInput): SizingAdvice {
     // An entry with r seconds left under timeout T was last refreshed T - r
     // seconds ago; with timeout T' it would already have expired if T - r >= T'.
     const wouldFree = remaining ? remaining.filter((r) => currentS - r >= suggestedS).length : null;
-    timeouts.push({ state, sysctl: `net.netfilter.nf_conntrack_tcp_timeout_${state}`, currentS, suggestedS, wouldFree, entries: remaining ? remaining.length : null });
+    const entries = remaining ? remaining.length : i.entriesByState ? (i.entriesByState[state] ?? 0) : null;
+    timeouts.push({
+      state,
+      sysctl: `net.netfilter.nf_conntrack_tcp_timeout_${state}`,
+      currentS,
+      suggestedS,
+      wouldFree,
+      entries,
+      ...(wouldFree === null && i.remainingUnavailable ? { wouldFreeUnavailable: i.remainingUnavailable } : {}),
+    });
   }
   const sysctlLines = [`net.netfilter.nf_conntrack_max = ${max}`, `net.netfilter.nf_conntrack_buckets = ${buckets}`];
   for (const t of timeouts) if (t.suggestedS < t.currentS) sysctlLines.push(`${t.sysctl} = ${t.suggestedS}`);
