@@ -37,6 +37,25 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/**
+ * Independent cross-check of the census: `conntrack -L` inside the namespace,
+ * counted here per proto/original dport and per TCP state (the first dport=
+ * on a line is the original direction's).
+ */
+function conntrackList(lab: Lab, ns: string): { byPort: Record<string, number>; byTcpState: Record<string, number> } {
+  const byPort: Record<string, number> = {};
+  const byTcpState: Record<string, number> = {};
+  const text = ['ipv4', 'ipv6'].map((f) => lab.exec(ns, ['conntrack', '-L', '-f', f])).join('\n');
+  for (const line of text.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 4 || !/^\d+$/.test(f[1] ?? '')) continue;
+    const dport = f.find((x) => x.startsWith('dport='));
+    if (dport) byPort[`${f[0]}/${dport.slice(6)}`] = (byPort[`${f[0]}/${dport.slice(6)}`] ?? 0) + 1;
+    if (f[0] === 'tcp') byTcpState[f[3]!] = (byTcpState[f[3]!] ?? 0) + 1;
+  }
+  return { byPort, byTcpState };
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -100,6 +119,27 @@ describe('advise, notrack and validate in a namespace lab', () => {
     expect(n.keepsOn.rules.some((l) => /dnat/.test(l))).toBe(true);
     expect(n.sizing.current.count).toBe(960);
     expect(n.sizing.theoreticalMax).toBeGreaterThan(0);
+    // the census is ctop's own (in-kernel walk where it runs, else a ctnetlink dump), named;
+    // its per-port occupancy equals `conntrack -L` counted independently, entry for entry
+    expect(['bpf-hash-walk', 'ctnetlink-dump']).toContain(report.census!.occupancy);
+    expect(n.notrack.census.source).toMatch(new RegExp(`^${report.census!.occupancy} `));
+    const listed = conntrackList(lab, lab.srv);
+    expect(listed.byPort).toEqual({ 'tcp/7000': 600, 'udp/7001': 300, 'udp/7002': 40, 'udp/7003': 20 });
+    expect(Object.fromEntries(c.map((x) => [`${x.proto}/${x.port}`, x.occupancy?.entries]))).toEqual(listed.byPort);
+    // entries per lingering TCP state, too; their ages are said to be unavailable, not guessed
+    const words: Record<string, string> = { established: 'ESTABLISHED', time_wait: 'TIME_WAIT', close_wait: 'CLOSE_WAIT', fin_wait: 'FIN_WAIT' };
+    for (const t of n.sizing.timeouts) {
+      expect(t.entries, t.state).toBe(listed.byTcpState[words[t.state]!] ?? 0);
+      expect(t.wouldFree).toBeNull();
+      expect(t.wouldFreeUnavailable).toMatch(/not entry timeouts/);
+    }
+    expect(report.census!.remainingByState).toBe('unavailable');
+    // the ctnetlink fallback, forced, counts the same and says why it was used
+    const forced = runCli(['advise', '--netns', lab.srv, '--duration', '1s', '--json', '--census', '--occupancy', 'ctnetlink']);
+    expect(forced.code, forced.stderr).toBe(0);
+    const fr = JSON.parse(forced.stdout) as AdviceReport;
+    expect(fr.census).toMatchObject({ occupancy: 'ctnetlink-dump', fallbackReason: 'forced with --occupancy ctnetlink' });
+    expect(fr.namespaces[0]!.notrack.census.note).toMatch(/^occupancy from ctnetlink-dump .*, 960 entries$/);
 
     // every generated rule set, checked for real inside srv
     for (const x of c) {
@@ -185,6 +225,10 @@ describe('advise, notrack and validate in a namespace lab', () => {
     const v = JSON.parse(r.stdout) as Validation & { schema: string };
     expect(v.schema).toBe('ctop.validation/v1');
     expect(v.ok).toBe(true);
+    // both windows' entries counted by ctop's census, the method named
+    const vc = (v as unknown as { census: { before: { occupancy: string }; after: { occupancy: string } } }).census;
+    expect(['bpf-hash-walk', 'ctnetlink-dump']).toContain(vc.before.occupancy);
+    expect(['bpf-hash-walk', 'ctnetlink-dump']).toContain(vc.after.occupancy);
     const [tcp, udp] = v.ports;
     expect(tcp!.port).toBe('tcp/7000');
     expect(tcp!.before.insertsPerSec).toBeGreaterThan(0);
