@@ -41,12 +41,13 @@ export interface AdviceCensus {
   /** why the in-kernel count was not used */
   fallbackReason?: string;
   occupancyMs: number;
-  /** entry ages (remaining timeouts) per lingering TCP state: not read by the native census */
-  remainingByState: 'unavailable';
+  /** seconds left on TCP entries: 'histogram' (per state, 4 slots per power of two; sizing gives wouldFree as a range), or
+   * 'unavailable' (the in-kernel walk without the kernel's HZ) */
+  remainingByState: 'histogram' | 'unavailable';
 }
 
-/** The native census counts TCP states but does not read entry timeouts. */
-export const REMAINING_UNAVAILABLE = 'the census counts states, not entry timeouts';
+/** The walk reads nf_conn.timeout in jiffies and needs CONFIG_HZ to turn it into seconds. */
+export const REMAINING_UNAVAILABLE = 'the census could not read entry timeouts (kernel HZ unknown: no kernel config for libbpf)';
 
 export interface AdviceReport {
   schema: typeof ADVICE_SCHEMA;
@@ -128,7 +129,12 @@ export async function runAdvise(o: AdviseOptions): Promise<void> {
           count: n.count,
           entryBytes: host.entryBytes,
           timeoutsS: facts.timeoutsS,
-          ...(census ? { entriesByState: census.entriesByState, remainingUnavailable: REMAINING_UNAVAILABLE } : {}),
+          ...(census
+            ? {
+                entriesByState: census.entriesByState,
+                ...(census.remainingHistogramByState ? { remainingHistogramByState: census.remainingHistogramByState } : { remainingUnavailable: REMAINING_UNAVAILABLE }),
+              }
+            : {}),
         }),
         errors,
       });
@@ -139,7 +145,7 @@ export async function runAdvise(o: AdviseOptions): Promise<void> {
       kernel: release(),
       durationMs: snap.durationMs,
       probeTier: snap.probe.tier,
-      ...(run ? { census: { occupancy: run.occupancy, ...(run.fallbackReason ? { fallbackReason: run.fallbackReason } : {}), occupancyMs: run.occupancyMs, remainingByState: 'unavailable' as const } } : {}),
+      ...(run ? { census: { occupancy: run.occupancy, ...(run.fallbackReason ? { fallbackReason: run.fallbackReason } : {}), occupancyMs: run.occupancyMs, remainingByState: run.remainingRead ? ('histogram' as const) : ('unavailable' as const) } } : {}),
       namespaces,
       errors: [...hostErrors, ...snap.netnsErrors.map((e) => `${e.name}: ${e.error}`)],
     };

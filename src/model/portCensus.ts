@@ -9,6 +9,7 @@ import type { NativeCensus } from '../native/addon.js';
 import type { OccupancyMethod } from './census.js';
 import { protoName } from './proto.js';
 import { tcpStateName } from './census.js';
+import { REMAIN_SLOTS } from './remaining.js';
 
 /** Protocols whose entries carry ports (tcp, udp, dccp, sctp, udplite); others are counted in total only. */
 const PORTED = new Set([6, 17, 33, 132, 136]);
@@ -17,6 +18,8 @@ export interface NativePortCensus extends PortCensus {
   occupancy: OccupancyMethod;
   /** TCP entries per lingering state (every state the census saw counts, absent ones are 0). */
   entriesByState: Record<LingeringState, number>;
+  /** seconds left on TCP entries per lingering state, histogram, 4 slots per power of two (model/remaining.ts); null when the census could not read timeouts */
+  remainingHistogramByState: Record<LingeringState, number[]> | null;
 }
 
 /** The census words for the lingering states (`conntrack -L` spelling, as tcpStateName gives it). */
@@ -42,5 +45,14 @@ export function portCensus(c: NativeCensus, occupancy: OccupancyMethod): NativeP
     const st = g.l4proto === 6 ? STATE_OF[tcpStateName(g.state) ?? ''] : undefined;
     if (st) entriesByState[st] += g.entries;
   }
-  return { source: sourceLabel(occupancy), occupancy, total: c.entries, byPort, entriesByState };
+  let remainingHistogramByState: NativePortCensus['remainingHistogramByState'] = null;
+  if (c.tcpRemaining) {
+    const h = Object.fromEntries(LINGERING_STATES.map((s) => [s, new Array<number>(REMAIN_SLOTS).fill(0)])) as Record<LingeringState, number[]>;
+    for (const r of c.tcpRemaining) {
+      const st = STATE_OF[tcpStateName(r.state) ?? ''];
+      if (st) r.slots.forEach((n, k) => (h[st][k]! += n));
+    }
+    remainingHistogramByState = h;
+  }
+  return { source: sourceLabel(occupancy), occupancy, total: c.entries, byPort, entriesByState, remainingHistogramByState };
 }

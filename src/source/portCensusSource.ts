@@ -14,6 +14,8 @@ export interface PortCensusRun {
   /** why the in-kernel count was not used */
   fallbackReason?: string;
   occupancyMs: number;
+  /** every namespace's census read entry timeouts */
+  remainingRead: boolean;
   /** per namespace inode; a namespace with no entries may be absent (then it has none) */
   byNetns: Map<number, NativePortCensus>;
 }
@@ -40,11 +42,12 @@ export async function readPortCensus(o: PortCensusOptions): Promise<PortCensusRu
     occupancy: input.occupancy,
     ...(input.occupancyFallbackReason ? { fallbackReason: input.occupancyFallbackReason } : {}),
     occupancyMs: Math.round(input.occupancyMs * 10) / 10,
+    remainingRead: [...byNetns.values()].every((c) => c.remainingHistogramByState !== null),
     byNetns,
   };
 }
 
 /** A namespace the census did not list has no entries. */
 export function censusOf(run: PortCensusRun, inode: number): NativePortCensus {
-  return run.byNetns.get(inode) ?? portCensus({ entries: 0, assured: 0, unreplied: 0, parseErrors: 0, groupOverflow: 0, groups: [], srcs: [], dsts: [], distinctSrcs: 0, distinctDsts: 0, srcOverflow: 0, dstOverflow: 0 }, run.occupancy);
+  return run.byNetns.get(inode) ?? portCensus({ entries: 0, assured: 0, unreplied: 0, parseErrors: 0, groupOverflow: 0, groups: [], srcs: [], dsts: [], distinctSrcs: 0, distinctDsts: 0, srcOverflow: 0, dstOverflow: 0, tcpRemaining: [] }, run.occupancy);
 }

@@ -1,6 +1,7 @@
 /** Sizing advice against worked examples (kernel formulas in src/advise/sizing.ts). */
 import { describe, expect, it } from 'vitest';
 import { adviseSizing, kernelDefaults, parseKernelRelease, type SizingAdviceInput } from '../../src/advise/sizing.js';
+import { REMAIN_SLOTS, remainSlot } from '../../src/model/remaining.js';
 
 const GiB = 1024 ** 3;
 
@@ -91,5 +92,30 @@ describe('adviseSizing', () => {
     ]);
     // without any census nothing claims a reason
     expect(adviseSizing(input()).timeouts[0]!.wouldFreeUnavailable).toBeUndefined();
+  });
+  it('a histogram census (the native one): wouldFree as a range that holds the exact figure', () => {
+    const hist = (rs: number[]): number[] => {
+      const h = new Array<number>(REMAIN_SLOTS).fill(0);
+      for (const r of rs) h[remainSlot(r)]! += 1;
+      return h;
+    };
+    // established 432000 -> 86400: cut at 345600 s left; time_wait 120 -> 30: cut at 90 s left
+    const established = [431_000, 300_000, 340_000, 350_000];
+    const timeWait = [100, 50, 89];
+    const a = adviseSizing(input({ remainingHistogramByState: { established: hist(established), time_wait: hist(timeWait) } }));
+    const exact = adviseSizing(input({ remainingByState: { established, time_wait: timeWait } }));
+    for (const [i, t] of a.timeouts.entries()) {
+      const e = exact.timeouts[i]!;
+      expect(t.entries, t.state).toBe(e.entries);
+      expect(t.wouldFree!, t.state).toBeLessThanOrEqual(e.wouldFree!);
+      expect(t.wouldFreeAtMost!, t.state).toBeGreaterThanOrEqual(e.wouldFree!);
+    }
+    // 300000 (slot 262144..327679) is surely freed; 340000 and 350000 are in 327680..393215, which straddles the cut
+    expect(a.timeouts[0]).toMatchObject({ state: 'established', entries: 4, wouldFree: 1, wouldFreeAtMost: 3 });
+    // 50 (48..55) surely; 89 is in 80..95, which straddles 90: possibly; 100 is above
+    expect(a.timeouts[1]).toMatchObject({ state: 'time_wait', entries: 3, wouldFree: 1, wouldFreeAtMost: 2 });
+    expect(a.timeouts[2]).toMatchObject({ state: 'close_wait', entries: 0, wouldFree: 0, wouldFreeAtMost: 0 });
+    // the exact path gives no range
+    expect(exact.timeouts[0]!.wouldFreeAtMost).toBeUndefined();
   });
 });

@@ -2,15 +2,16 @@
 import { describe, expect, it } from 'vitest';
 import { portCensus } from '../../src/model/portCensus.js';
 import type { NativeCensus, NativeCensusGroup } from '../../src/native/addon.js';
+import { REMAIN_SLOTS } from '../../src/model/remaining.js';
 
 function g(family: number, l4proto: number, port: number, state: number | null, entries: number): NativeCensusGroup {
   return { family, l4proto, port, state, entries, assured: 0, unreplied: 0 };
 }
 
-function census(groups: NativeCensusGroup[]): NativeCensus {
+function census(groups: NativeCensusGroup[], tcpRemaining: NativeCensus['tcpRemaining'] = []): NativeCensus {
   return {
     entries: groups.reduce((a, x) => a + x.entries, 0), assured: 0, unreplied: 0, parseErrors: 0, groupOverflow: 0,
-    groups, srcs: [], dsts: [], distinctSrcs: 0, distinctDsts: 0, srcOverflow: 0, dstOverflow: 0,
+    groups, srcs: [], dsts: [], distinctSrcs: 0, distinctDsts: 0, srcOverflow: 0, dstOverflow: 0, tcpRemaining,
   };
 }
 
@@ -32,5 +33,13 @@ describe('portCensus', () => {
     expect(p.occupancy).toBe('bpf-hash-walk');
     expect(p.source).toMatch(/^bpf-hash-walk/);
     expect(portCensus(c, 'ctnetlink-dump').source).toMatch(/^ctnetlink-dump/);
+  });
+  it('seconds-left histograms by lingering state; null when the census could not read timeouts', () => {
+    const slots = (k: number, n: number): number[] => Object.assign(new Array<number>(REMAIN_SLOTS).fill(0), { [k]: n });
+    const p = portCensus(census([g(2, 6, 80, 3, 2)], [{ state: 3, slots: slots(5, 2) }, { state: 7, slots: slots(9, 1) }, { state: 1, slots: slots(2, 4) }]), 'ctnetlink-dump');
+    expect(p.remainingHistogramByState!.established).toEqual(slots(5, 2));
+    expect(p.remainingHistogramByState!.time_wait).toEqual(slots(9, 1));
+    expect(p.remainingHistogramByState!.fin_wait).toEqual(slots(0, 0));
+    expect(portCensus(census([], null), 'bpf-hash-walk').remainingHistogramByState).toBeNull();
   });
 });
