@@ -5,10 +5,12 @@
 //     (ruleset read and safety check, nft -c, backup, watchdog start, nft -f);
 //   - rollback lag: from the confirmation deadline to the ruleset being back
 //     byte for byte, with ctop waiting and with ctop SIGKILLed after applying;
-//   - the census `ctop advise --census` / `ctop validate` take: `conntrack -L`
-//     over N entries plus parsing, in ms and bytes.
+//   - the census `ctop advise --census` / `ctop validate` take over N entries
+//     (readPortCensus, the `ctop census` machinery, in-process): the in-kernel
+//     hash walk and the ctnetlink-dump fallback; and, for comparison, the old
+//     path, `conntrack -L` text for both families (no parsing).
 //
-//   sudo node bench/notrack-guard.mjs [--rounds 5] [--entries 100000]
+//   sudo node bench/notrack-guard.mjs [--rounds 5] [--entries 100000] [--census-only]
 //
 // Traffic stays inside the namespace (198.18.0.2 on its loopback, sources in
 // 198.19.0.0/16 from tools/bin/flood). The namespace is deleted at the end.
@@ -21,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CTOP = join(ROOT, 'bin', 'ctop');
 const FLOOD = join(ROOT, 'tools', 'bin', 'flood');
-const { parseConntrackList } = await import(join(ROOT, 'dist', 'model', 'ctDump.js'));
+const { readPortCensus } = await import(join(ROOT, 'dist', 'source', 'portCensusSource.js'));
 
 function arg(name, dflt) {
   const i = process.argv.indexOf(name);
@@ -30,6 +32,7 @@ function arg(name, dflt) {
 const ROUNDS = arg('--rounds', 5);
 const ENTRIES = arg('--entries', 100_000);
 const CONFIRM_MS = 2000;
+const CENSUS_ONLY = process.argv.includes('--census-only');
 
 const sh = (cmd, args, opts = {}) => execFileSync(cmd, args, { encoding: 'utf8', timeout: 60_000, maxBuffer: 1 << 30, ...opts });
 const stats = (xs) => {
@@ -87,28 +90,46 @@ async function once(kill) {
 
 const waiting = [];
 const killed = [];
-for (let r = 0; r < ROUNDS; r++) {
+for (let r = 0; r < (CENSUS_ONLY ? 0 : ROUNDS); r++) {
   waiting.push(await once(false));
   killed.push(await once(true));
 }
 
-// Census: fill the namespace's table, then dump and parse it as advise does.
+// Census: fill the namespace's table, then count it as advise does (both methods), and the old text dump.
 const flood = JSON.parse(sh('ip', ['netns', 'exec', ns, FLOOD, 'new', '--dst', '198.18.0.2', '--port', '9', '--count', String(ENTRIES), '--max-ms', '60000'], { timeout: 90_000 }).trim().split('\n').pop());
 const count = Number(sh('ip', ['netns', 'exec', ns, 'conntrack', '-C']).trim());
-const census = [];
+const nsInode = Number(sh('stat', ['-L', '-c', '%i', `/run/netns/${ns}`]).trim());
+const census = { auto: [], ctnetlink: [] };
+const methods = {};
+for (let r = 0; r < ROUNDS; r++) {
+  for (const occupancy of ['auto', 'ctnetlink']) {
+    const t0 = performance.now();
+    const run = await readPortCensus({ netns: ns, occupancy });
+    census[occupancy].push(performance.now() - t0);
+    methods[occupancy] = run.occupancy + (run.fallbackReason ? ` (fallback: ${run.fallbackReason})` : '');
+    const total = run.byNetns.get(nsInode)?.total ?? 0;
+    if (total !== count) console.error(`note: ${run.occupancy} census saw ${total} entries, conntrack -C ${count}`);
+  }
+}
+const textMs = [];
 let bytes = 0;
+let lines = 0;
 for (let r = 0; r < ROUNDS; r++) {
   const t0 = performance.now();
   const text = ['ipv4', 'ipv6'].map((f) => sh('ip', ['netns', 'exec', ns, 'conntrack', '-L', '-f', f], { stdio: ['ignore', 'pipe', 'ignore'] })).join('\n');
-  const c = parseConntrackList(text);
-  census.push(performance.now() - t0);
+  textMs.push(performance.now() - t0);
   bytes = text.length;
-  if (c.total !== count) console.error(`note: census saw ${c.total} entries, conntrack -C ${count}`);
+  lines = text.split('\n').filter((l) => l.trim()).length;
 }
 
 const fmt = (s) => `median ${s.median.toFixed(0)} ms, max ${s.max.toFixed(0)} ms`;
 console.log(`rounds ${ROUNDS}, confirm window ${CONFIRM_MS} ms`);
-console.log(`apply latency (ctop waiting):      ${fmt(stats(waiting.map((x) => x.applyMs)))}`);
-console.log(`rollback lag after the deadline:   ${fmt(stats(waiting.map((x) => x.lagMs)))}`);
-console.log(`rollback lag, ctop SIGKILLed:      ${fmt(stats(killed.map((x) => x.lagMs)))}`);
-console.log(`census of ${count} entries (flood sent ${flood.sent}): ${fmt(stats(census))}, ${(bytes / 1048576).toFixed(1)} MiB of text`);
+if (!CENSUS_ONLY) {
+  console.log(`apply latency (ctop waiting):      ${fmt(stats(waiting.map((x) => x.applyMs)))}`);
+  console.log(`rollback lag after the deadline:   ${fmt(stats(waiting.map((x) => x.lagMs)))}`);
+  console.log(`rollback lag, ctop SIGKILLed:      ${fmt(stats(killed.map((x) => x.lagMs)))}`);
+}
+console.log(`census of ${count} entries (flood sent ${flood.sent}):`);
+console.log(`  --occupancy auto      -> ${methods.auto}: ${fmt(stats(census.auto))}`);
+console.log(`  --occupancy ctnetlink -> ${methods.ctnetlink}: ${fmt(stats(census.ctnetlink))}`);
+console.log(`  conntrack -L text (old path, not parsed): ${fmt(stats(textMs))}, ${lines} lines, ${(bytes / 1048576).toFixed(1)} MiB`);

@@ -151,6 +151,19 @@ struct {
 	__type(value, __u64);
 } census_overflow SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024); /* namespaces x TCP states; 616 B each */
+	__type(key, struct ctop_census_remain_key);
+	__type(value, struct ctop_census_remain_val);
+} census_remain SEC(".maps");
+
+/* nf_conn.timeout is in jiffies; HZ from the kernel config (weak: 0 where
+ * libbpf finds no config, and then no remaining timeouts are counted) */
+extern int CONFIG_HZ __kconfig __weak;
+__u32 census_remain_ok;
+struct ctop_census_remain_val remain_zero;
+
 /* The nodes of the chain being walked, so that a chain is counted only once
  * it proved consistent. */
 struct chain_scratch {
@@ -225,6 +238,47 @@ static void add_addr(__u32 netns, __u8 family, __u8 dir, const union nf_inet_add
 		add_overflow(netns, dir);
 }
 
+/* slot of r seconds (walk.h) */
+static __u32 remain_slot(__u64 r)
+{
+	__u32 e = 0;
+
+	if (r < 4)
+		return (__u32)r;
+	/* floor(log2 r), bounded: at most 63 steps */
+	for (int i = 0; i < 63; i++) {
+		if ((r >> (e + 1)) == 0)
+			break;
+		e++;
+	}
+	if (e > 19)
+		return CTOP_REMAIN_SLOTS - 1;
+	return 4 * (e - 1) + (__u32)((r >> (e - 2)) & 3);
+}
+
+/* Seconds left on a TCP entry (nf_ct_expires: timeout - nfct_time_stamp,
+ * where nfct_time_stamp is (u32)jiffies), into its state's histogram. */
+static void add_remaining(__u32 netns, __u8 state, struct nf_conn *ct)
+{
+	struct ctop_census_remain_key k = { .netns = netns, .state = state };
+	struct ctop_census_remain_val *v;
+	__u32 timeout = BPF_CORE_READ(ct, timeout);
+	__s32 left = (__s32)(timeout - (__u32)bpf_jiffies64());
+	__u64 secs = left > 0 ? (__u64)left / (__u32)CONFIG_HZ : 0;
+	__u32 slot = remain_slot(secs);
+
+	v = bpf_map_lookup_elem(&census_remain, &k);
+	if (!v) {
+		/* too big for the stack: an all-zero value in .bss */
+		bpf_map_update_elem(&census_remain, &k, &remain_zero, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&census_remain, &k);
+		if (!v)
+			return;
+	}
+	if (slot < CTOP_REMAIN_SLOTS)
+		__sync_fetch_and_add(&v->slot[slot], 1);
+}
+
 /* Count one entry, given its node; only original-direction nodes count, so
  * that every entry counts once. */
 static void census_node(__u64 node)
@@ -280,6 +334,8 @@ static void census_node(__u64 node)
 	} else if (bpf_map_update_elem(&census_groups, &k, &init, BPF_NOEXIST)) {
 		add_overflow(k.netns, 2);
 	}
+	if (k.proto == IPPROTO_TCP && CONFIG_HZ > 0)
+		add_remaining(k.netns, k.state, ct);
 	if (census_addrs_enabled) {
 		add_addr(k.netns, k.family, 0, &t.src.u3);
 		add_addr(k.netns, k.family, 1, &t.dst.u3);
@@ -343,6 +399,7 @@ SEC("raw_tp")
 int ctop_walk_chain(void *ctx)
 {
 	nf_conn_bytes = bpf_core_type_size(struct nf_conn);
+	census_remain_ok = CONFIG_HZ > 0;
 	bpf_loop(walk_count, walk_bucket, NULL, 0);
 	return 0;
 }

@@ -40,4 +40,20 @@ struct ctop_census_ovf_key {
 	__u32 what;     /* 0 source address table full, 1 destination, 2 group table full */
 };
 
+/* Remaining timeout of TCP entries, per (namespace, TCP state): a histogram
+ * of seconds left with 4 slots per power of two (relative width at most 25%).
+ * r < 4: slot r; else with e = floor(log2 r): slot 4(e-1) + ((r >> (e-2)) & 3),
+ * up to e = 19; the last slot holds 2^20 s (12 days) or more, above the
+ * longest default (established, 5 days). native/core/ctop_core.h and
+ * src/model/remaining.ts compute the same slots. */
+#define CTOP_REMAIN_SLOTS 77
+struct ctop_census_remain_key {
+	__u32 netns;
+	__u8 state;     /* enum tcp_conntrack */
+	__u8 pad[3];
+};
+struct ctop_census_remain_val {
+	__u64 slot[CTOP_REMAIN_SLOTS];
+};
+
 #endif

@@ -83,6 +83,25 @@ Napi::Object CensusToJs(Napi::Env env, const ctop_census *c, uint32_t top) {
     groups.Set(i, r);
   }
   o.Set("groups", groups);
+  // tcpRemaining: per TCP state with entries, the log2 histogram of seconds left; null when not read
+  if (c->remain_valid) {
+    Napi::Array rem = Napi::Array::New(env);
+    uint32_t n = 0;
+    for (int st = 0; st < CTOP_TCP_STATES; st++) {
+      uint64_t sum = 0;
+      for (int j = 0; j < CTOP_CENSUS_REMAIN_SLOTS; j++) sum += c->tcp_remain[st][j];
+      if (sum == 0) continue;
+      Napi::Array slots = Napi::Array::New(env, CTOP_CENSUS_REMAIN_SLOTS);
+      for (int j = 0; j < CTOP_CENSUS_REMAIN_SLOTS; j++) slots.Set(j, (double)c->tcp_remain[st][j]);
+      Napi::Object r = Napi::Object::New(env);
+      r.Set("state", st);
+      r.Set("slots", slots);
+      rem.Set(n++, r);
+    }
+    o.Set("tcpRemaining", rem);
+  } else {
+    o.Set("tcpRemaining", env.Null());
+  }
   o.Set("srcs", Addrs(env, c->srcs, c->nsrcs, top));
   o.Set("dsts", Addrs(env, c->dsts, c->ndsts, top));
   o.Set("distinctSrcs", (double)c->nsrcs);

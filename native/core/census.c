@@ -225,6 +225,9 @@ static int census_msg_cb(const struct nlmsghdr *nlh, void *data)
 	}
 	g->entries++;
 	r->c->entries++;
+	/* CTA_TIMEOUT: seconds left, as the kernel reports them (nf_ct_expires / HZ) */
+	if (proto == IPPROTO_TCP && state < CTOP_TCP_STATES && nfct_attr_is_set(ct, ATTR_TIMEOUT))
+		r->c->tcp_remain[state][ctop_remain_slot(nfct_get_attr_u32(ct, ATTR_TIMEOUT))]++;
 	if (status & IPS_ASSURED) {
 		g->assured++;
 		r->c->assured++;
@@ -268,6 +271,8 @@ int ctop_netns_census(struct ctop_netns *ns, uint32_t max_addrs, struct ctop_cen
 	if (max_addrs == 0)
 		max_addrs = 1;
 	r.c = calloc(1, sizeof(*r.c));
+	if (r.c)
+		r.c->remain_valid = 1;
 	r.ct = nfct_new();
 	buf = malloc(DUMP_BUF_BYTES);
 	if (!r.c || !r.ct || !buf || group_grow(&r.groups) || addr_init(&r.src, max_addrs) ||

@@ -125,6 +125,21 @@ int ctop_netns_table(struct ctop_netns *ns, uint32_t *count, uint32_t *max, stru
 
 /* ---- Census (census.c): what the table holds, from one ctnetlink dump ---- */
 #define CTOP_CENSUS_NO_STATE 0xff /* not TCP: conntrack keeps no state */
+#define CTOP_TCP_STATES 16           /* enum tcp_conntrack has 10; room to spare */
+#define CTOP_CENSUS_REMAIN_SLOTS 77
+/* Seconds left into a slot, as bpf/walk.h describes: 4 slots per power of two. */
+static inline unsigned ctop_remain_slot(uint64_t r)
+{
+	unsigned e = 0;
+
+	if (r < 4)
+		return (unsigned)r;
+	while (r >> (e + 1))
+		e++;
+	if (e > 19)
+		return CTOP_CENSUS_REMAIN_SLOTS - 1;
+	return 4 * (e - 1) + (unsigned)((r >> (e - 2)) & 3);
+}
 struct ctop_census_group {
 	uint8_t family;   /* AF_INET 2, AF_INET6 10 */
 	uint8_t l4proto;  /* IPPROTO_* */
@@ -147,6 +162,11 @@ struct ctop_census {
 	struct ctop_census_addr *dsts; size_t ndsts;       /* original destination */
 	uint64_t src_overflow, dst_overflow; /* entries whose address found its table full */
 	uint64_t group_overflow; /* entries not counted at all: the group table was full (BPF census) */
+	/* TCP entries' remaining timeout per state (enum tcp_conntrack): a log2
+	 * histogram of seconds left, slots as ctop_remain_slot gives them (the
+	 * same as bpf/walk.h CTOP_REMAIN_SLOTS); remain_valid 0 when not read */
+	uint64_t tcp_remain[CTOP_TCP_STATES][CTOP_CENSUS_REMAIN_SLOTS];
+	int remain_valid;
 };
 /* Dump this namespace's table and count it; at most max_addrs distinct
  * addresses per direction are kept. Free *out with ctop_census_free. */

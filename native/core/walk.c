@@ -482,9 +482,34 @@ int ctop_walk_read_census(struct ctop_walk *w, struct ctop_walk_census **out, si
 		else
 			c->group_overflow += v;
 	}
+	free(keys);
+	free(vals);
+	keys = vals = NULL;
+	_Static_assert(CTOP_REMAIN_SLOTS == CTOP_CENSUS_REMAIN_SLOTS, "walk.h and ctop_core.h slot counts differ");
+	err = read_all(bpf_map__fd(w->skel->maps.census_remain), sizeof(struct ctop_census_remain_key),
+		       sizeof(struct ctop_census_remain_val), bpf_map__max_entries(w->skel->maps.census_remain), &keys,
+		       &vals, &cnt);
+	if (err)
+		goto fail;
+	for (size_t i = 0; i < cnt; i++) {
+		struct ctop_census_remain_key *k = (struct ctop_census_remain_key *)keys + i;
+		struct ctop_census_remain_val *v = (struct ctop_census_remain_val *)vals + i;
+		struct ctop_census *c = census_for(&arr, &nn, &cap, k->netns);
+
+		if (!c) {
+			err = -ENOMEM;
+			goto fail;
+		}
+		if (k->state >= CTOP_TCP_STATES)
+			continue;
+		for (int j = 0; j < CTOP_REMAIN_SLOTS; j++)
+			c->tcp_remain[k->state][j] += v->slot[j];
+	}
 	for (size_t i = 0; i < nn; i++) {
 		struct ctop_census *c = arr[i].c;
 
+		/* the walk read timeouts only where it knew HZ */
+		c->remain_valid = w->skel->bss->census_remain_ok != 0;
 		qsort(c->groups, c->ngroups, sizeof(*c->groups), group_desc);
 		qsort(c->srcs, c->nsrcs, sizeof(*c->srcs), addr_desc);
 		qsort(c->dsts, c->ndsts, sizeof(*c->dsts), addr_desc);

@@ -20,6 +20,7 @@
  *   /proc/slabinfo), plus extensions allocated separately.
  */
 import { kernelDefaultMax } from '../model/sizing.js';
+import { countAtMost } from '../model/remaining.js';
 
 export interface KernelVersion {
   major: number;
@@ -84,8 +85,14 @@ export interface SizingAdviceInput {
   entryBytes: number;
   /** Current nf_conntrack_tcp_timeout_<state> in seconds. */
   timeoutsS: Partial<Record<LingeringState, number>>;
-  /** Remaining timeout (s) of each tcp entry by state, from a census; absent without one. */
+  /** Remaining timeout (s) of each tcp entry by state, from a census that reads timeouts; absent otherwise. */
   remainingByState?: Partial<Record<LingeringState, number[]>>;
+  /** TCP entries per state from the native census. */
+  entriesByState?: Partial<Record<LingeringState, number>>;
+  /** Seconds left on tcp entries by state as the native census gives them: a histogram, 4 slots per power of two (model/remaining.ts). */
+  remainingHistogramByState?: Partial<Record<LingeringState, number[]>>;
+  /** Why remainingByState is absent although a census ran: said in the output, never guessed. */
+  remainingUnavailable?: string;
 }
 
 export interface TimeoutAdvice {
@@ -93,10 +100,15 @@ export interface TimeoutAdvice {
   sysctl: string;
   currentS: number;
   suggestedS: number;
-  /** Entries that are older than the suggested timeout now (would be freed at once); null without a census. */
+  /** Entries that are older than the suggested timeout now (would be freed at once); null without a census.
+   * From a histogram census: the entries certainly freed (a lower bound), with wouldFreeAtMost the upper one. */
   wouldFree: number | null;
+  /** From a histogram census: entries possibly freed (the slot that straddles the cut counts whole). */
+  wouldFreeAtMost?: number;
   /** Entries in this state now; null without a census. */
   entries: number | null;
+  /** Why wouldFree is null although a census ran (the census did not read entry timeouts). */
+  wouldFreeUnavailable?: string;
 }
 
 export interface SizingAdvice {
@@ -162,8 +174,26 @@ export function adviseSizing(i: SizingAdviceInput): SizingAdvice {
     const remaining = i.remainingByState ? (i.remainingByState[state] ?? []) : undefined;
     // An entry with r seconds left under timeout T was last refreshed T - r
     // seconds ago; with timeout T' it would already have expired if T - r >= T'.
-    const wouldFree = remaining ? remaining.filter((r) => currentS - r >= suggestedS).length : null;
-    timeouts.push({ state, sysctl: `net.netfilter.nf_conntrack_tcp_timeout_${state}`, currentS, suggestedS, wouldFree, entries: remaining ? remaining.length : null });
+    let wouldFree = remaining ? remaining.filter((r) => currentS - r >= suggestedS).length : null;
+    let wouldFreeAtMost: number | undefined;
+    const hist = !remaining && i.remainingHistogramByState ? (i.remainingHistogramByState[state] ?? []) : undefined;
+    if (hist) {
+      // freed at once: r <= currentS - suggestedS seconds left
+      const b = countAtMost(hist, currentS - suggestedS);
+      wouldFree = b.atLeast;
+      wouldFreeAtMost = b.atMost;
+    }
+    const entries = remaining ? remaining.length : i.entriesByState ? (i.entriesByState[state] ?? 0) : hist ? hist.reduce((a, n) => a + n, 0) : null;
+    timeouts.push({
+      state,
+      sysctl: `net.netfilter.nf_conntrack_tcp_timeout_${state}`,
+      currentS,
+      suggestedS,
+      wouldFree,
+      entries,
+      ...(wouldFreeAtMost !== undefined ? { wouldFreeAtMost } : {}),
+      ...(wouldFree === null && i.remainingUnavailable ? { wouldFreeUnavailable: i.remainingUnavailable } : {}),
+    });
   }
   const sysctlLines = [`net.netfilter.nf_conntrack_max = ${max}`, `net.netfilter.nf_conntrack_buckets = ${buckets}`];
   for (const t of timeouts) if (t.suggestedS < t.currentS) sysctlLines.push(`${t.sysctl} = ${t.suggestedS}`);

@@ -15,7 +15,9 @@ import { readRuleset } from '../doctor/rulesetProbe.js';
 import { formatAdvice } from '../format/adviceText.js';
 import { checkPrivileges } from '../preflight.js';
 import { KernelSource, hostName } from '../source/kernelSource.js';
-import { readCensus, readHostFacts, readNetnsFacts } from '../source/ctSettings.js';
+import { readHostFacts, readNetnsFacts } from '../source/ctSettings.js';
+import { censusOf, readPortCensus, type PortCensusRun } from '../source/portCensusSource.js';
+import type { OccupancyMethod } from '../model/census.js';
 import { parseCount, parseDurationMs } from '../util/duration.js';
 import { onTermination } from '../util/signals.js';
 import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
@@ -33,12 +35,27 @@ export interface NamespaceAdvice {
   errors: string[];
 }
 
+/** How --census counted (the `ctop census` machinery): absent without --census. */
+export interface AdviceCensus {
+  occupancy: OccupancyMethod;
+  /** why the in-kernel count was not used */
+  fallbackReason?: string;
+  occupancyMs: number;
+  /** seconds left on TCP entries: 'histogram' (per state, 4 slots per power of two; sizing gives wouldFree as a range), or
+   * 'unavailable' (the in-kernel walk without the kernel's HZ) */
+  remainingByState: 'histogram' | 'unavailable';
+}
+
+/** The walk reads nf_conn.timeout in jiffies and needs CONFIG_HZ to turn it into seconds. */
+export const REMAINING_UNAVAILABLE = 'the census could not read entry timeouts (kernel HZ unknown: no kernel config for libbpf)';
+
 export interface AdviceReport {
   schema: typeof ADVICE_SCHEMA;
   host: string;
   kernel: string;
   durationMs: number;
   probeTier: string;
+  census?: AdviceCensus;
   namespaces: NamespaceAdvice[];
   errors: string[];
 }
@@ -49,6 +66,8 @@ export interface AdviseOptions extends ProbeSettings {
   role: Role;
   top: number;
   census: boolean;
+  /** census method: 'auto' counts in the kernel's hash walk where it runs, else a ctnetlink dump */
+  occupancy: 'auto' | 'ctnetlink';
 }
 
 export async function runAdvise(o: AdviseOptions): Promise<void> {
@@ -65,6 +84,15 @@ export async function runAdvise(o: AdviseOptions): Promise<void> {
     const hostErrors: string[] = [];
     const host = readHostFacts(hostErrors);
     const refs = new Map(source.watchedRefs().map((r) => [r.inode, r]));
+    // One census of the whole table (the walk covers every namespace at once).
+    let run: PortCensusRun | undefined;
+    if (o.census) {
+      try {
+        run = await readPortCensus({ netns: o.netns, occupancy: o.occupancy });
+      } catch (e) {
+        hostErrors.push(`census: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
     const namespaces: NamespaceAdvice[] = [];
     for (const n of snap.namespaces) {
       const ref = refs.get(n.inode);
@@ -75,7 +103,7 @@ export async function runAdvise(o: AdviseOptions): Promise<void> {
       const rs = readRuleset(ref.path);
       errors.push(...rs.errors);
       const facts = readNetnsFacts(ref.path, errors);
-      const census = o.census ? readCensus(ref.path, errors) : undefined;
+      const census = run ? censusOf(run, n.inode) : undefined;
       const s = forNamespace(snap, n.inode);
       namespaces.push({
         inode: n.inode,
@@ -101,7 +129,12 @@ export async function runAdvise(o: AdviseOptions): Promise<void> {
           count: n.count,
           entryBytes: host.entryBytes,
           timeoutsS: facts.timeoutsS,
-          ...(census ? { remainingByState: census.remainingByState } : {}),
+          ...(census
+            ? {
+                entriesByState: census.entriesByState,
+                ...(census.remainingHistogramByState ? { remainingHistogramByState: census.remainingHistogramByState } : { remainingUnavailable: REMAINING_UNAVAILABLE }),
+              }
+            : {}),
         }),
         errors,
       });
@@ -112,6 +145,7 @@ export async function runAdvise(o: AdviseOptions): Promise<void> {
       kernel: release(),
       durationMs: snap.durationMs,
       probeTier: snap.probe.tier,
+      ...(run ? { census: { occupancy: run.occupancy, ...(run.fallbackReason ? { fallbackReason: run.fallbackReason } : {}), occupancyMs: run.occupancyMs, remainingByState: run.remainingRead ? ('histogram' as const) : ('unavailable' as const) } } : {}),
       namespaces,
       errors: [...hostErrors, ...snap.netnsErrors.map((e) => `${e.name}: ${e.error}`)],
     };
@@ -130,15 +164,17 @@ export function registerAdvise(program: Command): void {
       .option('-d, --duration <time>', 'length of the measuring window', '5s')
       .addOption(new Option('--role <role>', 'this host is the server of the ports (requests arrive) or the client (requests leave)').choices(['server', 'client']).default('server'))
       .option('--top <n>', 'candidates per namespace', '5')
-      .option('--census', 'dump the table with `conntrack -L` for per-port occupancy and entry ages (costly on big tables)')
+      .option('--census', 'count the table (as `ctop census` does: in the kernel where it permits, else a ctnetlink dump) for per-port occupancy and entries per TCP state')
+      .addOption(new Option('--occupancy <method>', 'census method: count during the in-kernel walk where it runs, or from a ctnetlink dump').choices(['auto', 'ctnetlink']).default('auto'))
       .option('--json', 'print the ctop.advice/v1 JSON document'),
-  ).action((f: ProbeFlags & { duration: string; role: Role; top: string; census?: boolean; json?: boolean }) =>
+  ).action((f: ProbeFlags & { duration: string; role: Role; top: string; census?: boolean; occupancy: 'auto' | 'ctnetlink'; json?: boolean }) =>
     runAdvise({
       ...parseProbeFlags(f),
       durationMs: parseDurationMs(f.duration, '--duration', 200, 3_600_000),
       role: f.role,
       top: parseCount(f.top, '--top', 1, 1000),
       census: f.census === true,
+      occupancy: f.occupancy,
       json: f.json === true,
     }),
   );

@@ -16,7 +16,8 @@ import { buildSnapshot } from '../model/snapshot.js';
 import { protoName } from '../model/proto.js';
 import { checkPrivileges } from '../preflight.js';
 import { KernelSource, hostName } from '../source/kernelSource.js';
-import { readCensus } from '../source/ctSettings.js';
+import { censusOf, readPortCensus } from '../source/portCensusSource.js';
+import type { OccupancyMethod } from '../model/census.js';
 import { formatTable, percent } from '../format/table.js';
 import { formatMs, parseDurationMs } from '../util/duration.js';
 import { onTermination, sleepMs } from '../util/signals.js';
@@ -33,10 +34,19 @@ export interface ValidateOptions extends ProbeSettings {
   confirmWithinMs: number;
   stateDir: string;
   census: boolean;
+  /** census method: 'auto' counts in the kernel's hash walk where it runs, else a ctnetlink dump */
+  occupancy: 'auto' | 'ctnetlink';
   json: boolean;
 }
 
-async function window(source: KernelSource, netnsPath: string | undefined, inode: number, durationMs: number, census: boolean): Promise<ValidationWindow> {
+/** How a window's entries were counted (the `ctop census` machinery). */
+export interface WindowCensus {
+  occupancy: OccupancyMethod;
+  fallbackReason?: string;
+  occupancyMs: number;
+}
+
+async function window(source: KernelSource, netnsPath: string | undefined, inode: number, durationMs: number, o: ValidateOptions): Promise<{ w: ValidationWindow; census?: WindowCensus }> {
   const c0 = countersByComment(listOwnTableJson(netnsPath));
   const a = source.sample();
   await sleepMs(durationMs);
@@ -49,10 +59,19 @@ async function window(source: KernelSource, netnsPath: string | undefined, inode
     const key = `${protoName(p.protoNum)}/${p.port}`;
     insertsByPort[key] = (insertsByPort[key] ?? 0) + p.inserts;
   }
-  const errors: string[] = [];
-  const c = census ? readCensus(netnsPath, errors) : undefined;
-  if (census && !c) throw new CtopError(`validate: ${errors.join('; ')}`, 'install conntrack (conntrack-tools) or pass --no-census', ExitCode.failure);
-  return {
+  let c: ReturnType<typeof censusOf> | undefined;
+  let census: WindowCensus | undefined;
+  if (o.census) {
+    let run;
+    try {
+      run = await readPortCensus({ netns: netnsPath, occupancy: o.occupancy });
+    } catch (e) {
+      throw new CtopError(`validate: census: ${e instanceof Error ? e.message : String(e)}`, 'pass --no-census to validate without entry counts per port', ExitCode.failure);
+    }
+    c = censusOf(run, inode);
+    census = { occupancy: run.occupancy, ...(run.fallbackReason ? { fallbackReason: run.fallbackReason } : {}), occupancyMs: run.occupancyMs };
+  }
+  const w: ValidationWindow = {
     durationMs: snap.durationMs,
     insertsByPort,
     packetsByComment: counterDelta(c0, c1),
@@ -60,9 +79,10 @@ async function window(source: KernelSource, netnsPath: string | undefined, inode
     count: b.namespaces.find((n) => n.inode === inode)?.count ?? 0,
     max: b.max,
   };
+  return census ? { w, census } : { w };
 }
 
-function formatValidation(v: Validation, label: string): string {
+function formatValidation(v: Validation, label: string, census: WindowCensus | undefined): string {
   const out = [`ctop validate in ${label}: ${v.ok ? 'PASS' : 'FAIL'}`];
   out.push(
     formatTable(
@@ -79,6 +99,7 @@ function formatValidation(v: Validation, label: string): string {
       ]),
     ),
   );
+  out.push(census ? `entries counted by ${census.occupancy}${census.fallbackReason ? ` (in-kernel count not used: ${census.fallbackReason})` : ''}` : 'entries per port: not counted (--no-census)');
   out.push(`fill: ${percent(v.fill.before)} (${v.fill.countBefore} entries) -> ${percent(v.fill.after)} (${v.fill.countAfter}); left-over entries time out`);
   for (const p of v.ports) for (const x of p.problems) out.push(`${p.port}: ${x}`);
   return out.join('\n');
@@ -101,18 +122,20 @@ export async function runValidate(o: ValidateOptions): Promise<void> {
     const { paths } = await startGuardedChange(t, o.stateDir, 2 * o.durationMs + o.confirmWithinMs + 10_000, countScript);
     process.stderr.write(`ctop: measuring ${formatMs(o.durationMs)} before the change (counting rules only)\n`);
     let v: Validation;
+    let censusMethods: { before: WindowCensus; after: WindowCensus } | undefined;
     try {
-      const before = await window(source, t.netnsPath, t.inode, o.durationMs, o.census);
+      const before = await window(source, t.netnsPath, t.inode, o.durationMs, o);
       nftLoad(notrackScript, t.netnsPath);
       process.stderr.write(`ctop: notrack rules loaded; measuring ${formatMs(o.durationMs)} after\n`);
-      const after = await window(source, t.netnsPath, t.inode, o.durationMs, o.census);
-      v = validate(o.ports, before, after);
+      const after = await window(source, t.netnsPath, t.inode, o.durationMs, o);
+      v = validate(o.ports, before.w, after.w);
+      censusMethods = before.census && after.census ? { before: before.census, after: after.census } : undefined;
     } catch (e) {
       rollBackNow(t, paths);
       throw e;
     }
-    const report = { schema: VALIDATION_SCHEMA, netns: t.label, ...v };
-    process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatValidation(v, t.label)}\n`);
+    const report = { schema: VALIDATION_SCHEMA, netns: t.label, ...v, ...(censusMethods ? { census: censusMethods } : {}) };
+    process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatValidation(v, t.label, censusMethods?.after)}\n`);
     if (!v.ok) {
       rollBackNow(t, paths);
       throw new CtopError('validate: the change did not do what it should (see above); rolled back', 'check --role and --proto, and the rules named above', ExitCode.failure);
@@ -135,9 +158,10 @@ export function registerValidate(program: Command): void {
       .option('-d, --duration <time>', 'length of each of the two windows', '5s')
       .option('--confirm-within <time>', 'after the windows, roll back unless confirmed within this time', '60s')
       .option('--state-dir <dir>', 'where backups and the pending record live', DEFAULT_STATE_DIR)
-      .option('--no-census', 'skip the `conntrack -L` dumps (no entry counts per port)')
+      .option('--no-census', 'skip the census before and after (no entry counts per port)')
+      .addOption(new Option('--occupancy <method>', 'census method: count during the in-kernel walk where it runs, or from a ctnetlink dump').choices(['auto', 'ctnetlink']).default('auto'))
       .option('--json', 'print the ctop.validation/v1 JSON document'),
-  ).action((f: ProbeFlags & { port: string[]; proto: L4; role: Role; duration: string; confirmWithin: string; stateDir: string; census: boolean; json?: boolean }) =>
+  ).action((f: ProbeFlags & { port: string[]; proto: L4; role: Role; duration: string; confirmWithin: string; stateDir: string; census: boolean; occupancy: 'auto' | 'ctnetlink'; json?: boolean }) =>
     runValidate({
       ...parseProbeFlags(f),
       ports: parsePortSpecs(f.port, f.proto, f.role),
@@ -145,6 +169,7 @@ export function registerValidate(program: Command): void {
       confirmWithinMs: parseDurationMs(f.confirmWithin, '--confirm-within', 1000, 3_600_000),
       stateDir: f.stateDir,
       census: f.census,
+      occupancy: f.occupancy,
       json: f.json === true,
     }),
   );

@@ -67,7 +67,7 @@ function namespaceText(n: NamespaceAdvice): string[] {
   out.push(`  recommended: max ${z.recommended.max}, buckets ${z.recommended.buckets} (range max/8..max/2 = ${z.recommended.bucketRange[0]}..${z.recommended.bucketRange[1]}): ${z.recommended.reason}`);
   out.push(`  memory at max (${z.memory.entryBytes} B/entry from slab, ${z.memory.bucketBytes} B/bucket): now ${mib(z.memory.currentBytes)}, recommended ${mib(z.memory.recommendedBytes)}`);
   for (const t of z.timeouts) {
-    out.push(`  ${t.sysctl}: ${t.currentS}s -> ${t.suggestedS}s${t.wouldFree === null ? ' (entries freed: needs --census)' : `, frees ${t.wouldFree} of ${t.entries} entries now`}`);
+    out.push(`  ${t.sysctl}: ${t.currentS}s -> ${t.suggestedS}s${t.wouldFree !== null ? `, frees ${t.wouldFreeAtMost !== undefined && t.wouldFreeAtMost !== t.wouldFree ? `${t.wouldFree} to ${t.wouldFreeAtMost}` : t.wouldFree} of ${t.entries} entries now` : t.entries !== null ? ` (${t.entries} entries now; entries freed: ${t.wouldFreeUnavailable ?? 'not available'})` : ' (entries freed: needs --census)'}`);
   }
   out.push('  sysctl.d file:');
   out.push(...indent(z.sysctlDFile));
@@ -79,6 +79,10 @@ function namespaceText(n: NamespaceAdvice): string[] {
 
 export function formatAdvice(r: AdviceReport): string {
   const out = [`ctop advise  ${r.host}  kernel ${r.kernel}  window ${(r.durationMs / 1000).toFixed(1)} s`];
+  if (r.census) {
+    const c = r.census;
+    out.push(`census: ${c.occupancy} in ${c.occupancyMs} ms${c.fallbackReason ? ` (in-kernel count not used: ${c.fallbackReason})` : ''}; seconds left per TCP state: ${c.remainingByState === 'histogram' ? 'histogram, 4 slots per power of two (freed entries given as a range)' : 'not available'}`);
+  }
   if (r.namespaces.length === 0) out.push('no namespace with conntrack activity in the window');
   for (const n of r.namespaces) out.push('', ...namespaceText(n));
   for (const e of r.errors) out.push(`not watched: ${e}`);

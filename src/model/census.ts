@@ -8,6 +8,7 @@
 import type { NativeCensus, NativeCensusAddr } from '../native/addon.js';
 import { bucketModel } from './bucketModel.js';
 import { protoName } from './proto.js';
+import { slotRange } from './remaining.js';
 
 export const CENSUS_SCHEMA = 'ctop.census/v1';
 
@@ -67,6 +68,9 @@ export interface CensusNamespace {
   destinationOverflow: number;
   /** entries not counted: ctnetlink messages that did not parse, or (walk) a full group table */
   uncounted: number;
+  /** seconds left on TCP entries per state: the non-empty slots of a histogram with 4 slots per
+   * power of two (hiS null: no upper bound); null when the census could not read timeouts */
+  tcpRemaining: { state: string; slots: { loS: number; hiS: number | null; entries: number }[] }[] | null;
 }
 
 export interface SlabInfo {
@@ -200,6 +204,18 @@ export interface WalkResult {
   phasesMs?: { loadMs: number; locateMs: number; walkMs: number; readMs: number };
 }
 
+function remainingRows(c: NativeCensus): CensusNamespace['tcpRemaining'] {
+  if (!c.tcpRemaining) return null;
+  return c.tcpRemaining.map((r) => ({
+    state: tcpStateName(r.state) ?? String(r.state),
+    slots: r.slots.flatMap((entries, k) => {
+      if (entries === 0) return [];
+      const [loS, hi] = slotRange(k);
+      return [{ loS, hiS: Number.isFinite(hi) ? hi : null, entries }];
+    }),
+  }));
+}
+
 function family(n: number): 'ipv4' | 'ipv6' {
   return n === 10 ? 'ipv6' : 'ipv4';
 }
@@ -290,6 +306,7 @@ export function buildCensus(input: CensusInput): CensusReport {
     sourceOverflow: c.srcOverflow,
     destinationOverflow: c.dstOverflow,
     uncounted: c.parseErrors + c.groupOverflow,
+    tcpRemaining: remainingRows(c),
   }));
   const sum = (f: (n: CensusNamespace) => number) => namespaces.reduce((a, n) => a + f(n), 0);
   const entries = sum((n) => n.entries);

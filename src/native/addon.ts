@@ -91,6 +91,10 @@ export interface NativeCensus {
   /** entries whose address found the bounded address table full */
   srcOverflow: number;
   dstOverflow: number;
+  /** TCP entries' seconds left per state (enum tcp_conntrack), a histogram with 4 slots per power of two
+   * (model/remaining.ts REMAIN_SLOTS); states without entries absent; null when
+   * the census could not read timeouts (the walk without the kernel's HZ) */
+  tcpRemaining?: { state: number; slots: number[] }[] | null;
 }
 
 export interface NativeNetns {

@@ -172,6 +172,6 @@ export async function takeCensus(o: CensusOptions): Promise<CensusInput> {
 function emptyCensus(): NativeCensus {
   return {
     entries: 0, assured: 0, unreplied: 0, parseErrors: 0, groupOverflow: 0, groups: [], srcs: [], dsts: [],
-    distinctSrcs: 0, distinctDsts: 0, srcOverflow: 0, dstOverflow: 0,
+    distinctSrcs: 0, distinctDsts: 0, srcOverflow: 0, dstOverflow: 0, tcpRemaining: [],
   };
 }

@@ -1,13 +1,12 @@
 /**
  * The host and namespace facts the advisors need: RAM, word size, the
  * nf_conntrack slab object size, helpers the kernel has, the TCP timeouts and
- * the helper auto-assignment sysctl of a namespace, and (on request) a census
- * from `conntrack -L`. Each reading that fails is reported, never thrown.
+ * the helper auto-assignment sysctl of a namespace. Each reading that fails is
+ * reported, never thrown. (The census is source/portCensusSource.ts.)
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { HELPER_PORTS, type HelperPresence } from '../advise/notrack.js';
 import { LINGERING_STATES, type LingeringState } from '../advise/sizing.js';
-import { parseConntrackList, type CtDumpCensus } from '../model/ctDump.js';
 import { nsExec } from '../util/nsExec.js';
 
 export interface HostFacts {
@@ -83,15 +82,4 @@ export function readNetnsFacts(netnsPath: string | undefined, errors: string[]):
     if (state) timeoutsS[state] = Number(value);
   }
   return { timeoutsS, helperAutoAssign };
-}
-
-/** Both families' entries from `conntrack -L`, one family at a time: older conntrack-tools list IPv4 only by default, newer ones both. */
-export function readCensus(netnsPath: string | undefined, errors: string[]): CtDumpCensus | undefined {
-  try {
-    const text = ['ipv4', 'ipv6'].map((f) => nsExec('conntrack', ['-L', '-f', f], { netnsPath, timeoutMs: 60_000 })).join('\n');
-    return parseConntrackList(text);
-  } catch (e) {
-    errors.push(`census: ${message(e)}`);
-    return undefined;
-  }
 }

@@ -45,6 +45,41 @@ function conntrackGroups(lab: Lab): Map<string, { entries: number; assured: numb
   return out;
 }
 
+/** Seconds left on every TCP entry, per state, as `conntrack -L` prints them (the third field). */
+function conntrackTcpRemaining(lab: Lab): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  for (const fam of ['ipv4', 'ipv6']) {
+    const text = lab.exec(lab.srv, ['bash', '-o', 'pipefail', '-c', `conntrack -L -f ${fam} -p tcp 2>/dev/null | awk '{ print $4, $3 }'`], { timeoutMs: 60_000 });
+    for (const line of text.trim().split('\n').filter(Boolean)) {
+      const [state, left] = line.split(' ');
+      out.set(state!, [...(out.get(state!) ?? []), Number(left)]);
+    }
+  }
+  return out;
+}
+
+/**
+ * The census's histogram against `conntrack -L` listed `driftS` seconds or less
+ * later: entries only age, so for every slot's upper edge h the census's count
+ * of entries with at most h seconds left is between the listing's count of
+ * r + driftS <= h and its count of r <= h.
+ */
+function expectRemainingMatches(r: CensusReport, inode: number, listed: Map<string, number[]>, driftS: number): void {
+  const ns = r.namespaces.find((n) => n.inode === inode)!;
+  expect(ns.tcpRemaining).not.toBeNull();
+  const census = new Map(ns.tcpRemaining!.map((x) => [x.state, x.slots]));
+  expect([...census.keys()].sort()).toEqual([...listed.keys()].sort());
+  for (const [state, left] of listed) {
+    const slots = census.get(state)!;
+    expect(slots.reduce((a, x) => a + x.entries, 0), state).toBe(left.length);
+    for (const edge of slots.map((x) => x.hiS ?? Infinity)) {
+      const inCensus = slots.filter((x) => (x.hiS ?? Infinity) <= edge).reduce((a, x) => a + x.entries, 0);
+      expect(inCensus, `${state} <= ${edge} s`).toBeGreaterThanOrEqual(left.filter((x) => x + driftS <= edge).length);
+      expect(inCensus, `${state} <= ${edge} s`).toBeLessThanOrEqual(left.filter((x) => x <= edge).length);
+    }
+  }
+}
+
 function censusGroups(r: CensusReport, inode: number): Map<string, { entries: number; assured: number; unreplied: number }> {
   const ns = r.namespaces.find((n) => n.inode === inode);
   const out = new Map<string, { entries: number; assured: number; unreplied: number }>();
@@ -142,9 +177,13 @@ describe('ctop census on a 200,000+ entry table of known composition', () => {
   });
 
   it('the in-kernel walk counts exactly what conntrack -L lists, per port, state, assured and unreplied', () => {
+    const t0 = Date.now();
     const r = census(['--netns', lab.srv], { CTOP_TEST_LOCATE: 'entry' });
+    const listed = conntrackTcpRemaining(lab);
     expect(r.methods.occupancy).toBe('bpf-hash-walk');
     expect(r.methods.chains).toBe('bpf-hash-walk');
+    // seconds left per TCP state (nf_conn.timeout - jiffies, over HZ), against conntrack -L
+    expectRemainingMatches(r, srvInode, listed, Math.ceil((Date.now() - t0) / 1000) + 1);
     expect(r.buckets.locatedBy).not.toBe('kallsyms');
     expect(new Map([...censusGroups(r, srvInode)].sort())).toEqual(new Map([...truth].sort()));
     const ns = r.namespaces.find((n) => n.inode === srvInode)!;
@@ -165,7 +204,9 @@ describe('ctop census on a 200,000+ entry table of known composition', () => {
   });
 
   it('the ctnetlink fallback, forced, counts the same and says it is the fallback', () => {
+    const t0 = Date.now();
     const r = census(['--netns', lab.srv, '--occupancy', 'ctnetlink']);
+    expectRemainingMatches(r, srvInode, conntrackTcpRemaining(lab), Math.ceil((Date.now() - t0) / 1000) + 1);
     expect(r.methods.occupancy).toBe('ctnetlink-dump');
     expect(r.methods.occupancyFallbackReason).toMatch(/forced/);
     expect(r.memory.entryBytes).toBe(nfConnBytes());

@@ -37,6 +37,30 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/**
+ * Independent cross-check of the census: `conntrack -L` inside the namespace,
+ * counted here per proto/original dport and per TCP state (the first dport=
+ * on a line is the original direction's).
+ */
+function conntrackList(lab: Lab, ns: string): { byPort: Record<string, number>; byTcpState: Record<string, number>; remainingByTcpState: Record<string, number[]> } {
+  const byPort: Record<string, number> = {};
+  const byTcpState: Record<string, number> = {};
+  const remainingByTcpState: Record<string, number[]> = {};
+  const text = ['ipv4', 'ipv6'].map((f) => lab.exec(ns, ['conntrack', '-L', '-f', f])).join('\n');
+  for (const line of text.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 4 || !/^\d+$/.test(f[1] ?? '')) continue;
+    const dport = f.find((x) => x.startsWith('dport='));
+    if (dport) byPort[`${f[0]}/${dport.slice(6)}`] = (byPort[`${f[0]}/${dport.slice(6)}`] ?? 0) + 1;
+    if (f[0] === 'tcp') {
+      byTcpState[f[3]!] = (byTcpState[f[3]!] ?? 0) + 1;
+      // the third field: seconds left before the entry expires
+      (remainingByTcpState[f[3]!] ??= []).push(Number(f[2]));
+    }
+  }
+  return { byPort, byTcpState, remainingByTcpState };
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -73,6 +97,7 @@ describe('advise, notrack and validate in a namespace lab', () => {
     await runLoad(lab, ['--udp', `${lab.srvAddr4}:7002`, '--flows', '40']);
     await runLoad(lab, ['--udp', `${lab.srvAddr4}:7003`, '--flows', '20']);
     const r = await done;
+    const censusDoneMs = Date.now();
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout) as AdviceReport;
     expect(report.schema).toBe('ctop.advice/v1');
@@ -100,6 +125,35 @@ describe('advise, notrack and validate in a namespace lab', () => {
     expect(n.keepsOn.rules.some((l) => /dnat/.test(l))).toBe(true);
     expect(n.sizing.current.count).toBe(960);
     expect(n.sizing.theoreticalMax).toBeGreaterThan(0);
+    // the census is ctop's own (in-kernel walk where it runs, else a ctnetlink dump), named;
+    // its per-port occupancy equals `conntrack -L` counted independently, entry for entry
+    // on this kernel the walk runs (census.test.ts proves it); a refusal would show as the fallback here
+    expect(report.census!.occupancy, report.census!.fallbackReason).toBe('bpf-hash-walk');
+    expect(n.notrack.census.source).toMatch(new RegExp(`^${report.census!.occupancy} `));
+    const listed = conntrackList(lab, lab.srv);
+    expect(listed.byPort).toEqual({ 'tcp/7000': 600, 'udp/7001': 300, 'udp/7002': 40, 'udp/7003': 20 });
+    expect(Object.fromEntries(c.map((x) => [`${x.proto}/${x.port}`, x.occupancy?.entries]))).toEqual(listed.byPort);
+    // entries per lingering TCP state, too, and the entries a shorter timeout frees now: the census's
+    // histogram gives a range, which must hold what `conntrack -L` says entry by entry
+    const words: Record<string, string> = { established: 'ESTABLISHED', time_wait: 'TIME_WAIT', close_wait: 'CLOSE_WAIT', fin_wait: 'FIN_WAIT' };
+    const elapsedS = Math.ceil((Date.now() - censusDoneMs) / 1000) + 1;
+    for (const t of n.sizing.timeouts) {
+      const left = listed.remainingByTcpState[words[t.state]!] ?? [];
+      expect(t.entries, t.state).toBe(left.length);
+      const cut = t.currentS - t.suggestedS;
+      // entries only age: what was surely freed at the census still is; what is freed now was at most `elapsedS` younger then
+      expect(t.wouldFree!, t.state).toBeLessThanOrEqual(left.filter((r) => r <= cut).length);
+      expect(t.wouldFreeAtMost!, t.state).toBeGreaterThanOrEqual(left.filter((r) => r + elapsedS <= cut).length);
+      expect(t.wouldFreeAtMost!).toBeGreaterThanOrEqual(t.wouldFree!);
+    }
+    expect(report.census!.remainingByState).toBe('histogram');
+    // the ctnetlink fallback, forced, counts the same and says why it was used
+    const forced = runCli(['advise', '--netns', lab.srv, '--duration', '1s', '--json', '--census', '--occupancy', 'ctnetlink']);
+    expect(forced.code, forced.stderr).toBe(0);
+    const fr = JSON.parse(forced.stdout) as AdviceReport;
+    expect(fr.census).toMatchObject({ occupancy: 'ctnetlink-dump', fallbackReason: 'forced with --occupancy ctnetlink', remainingByState: 'histogram' });
+    expect(fr.namespaces[0]!.sizing.timeouts.map((t) => t.entries)).toEqual(n.sizing.timeouts.map((t) => t.entries));
+    expect(fr.namespaces[0]!.notrack.census.note).toMatch(/^occupancy from ctnetlink-dump .*, 960 entries$/);
 
     // every generated rule set, checked for real inside srv
     for (const x of c) {
@@ -185,6 +239,10 @@ describe('advise, notrack and validate in a namespace lab', () => {
     const v = JSON.parse(r.stdout) as Validation & { schema: string };
     expect(v.schema).toBe('ctop.validation/v1');
     expect(v.ok).toBe(true);
+    // both windows' entries counted by ctop's census, the method named
+    const vc = (v as unknown as { census: { before: { occupancy: string }; after: { occupancy: string } } }).census;
+    expect(['bpf-hash-walk', 'ctnetlink-dump']).toContain(vc.before.occupancy);
+    expect(['bpf-hash-walk', 'ctnetlink-dump']).toContain(vc.after.occupancy);
     const [tcp, udp] = v.ports;
     expect(tcp!.port).toBe('tcp/7000');
     expect(tcp!.before.insertsPerSec).toBeGreaterThan(0);

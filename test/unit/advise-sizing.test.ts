@@ -1,7 +1,7 @@
 /** Sizing advice against worked examples (kernel formulas in src/advise/sizing.ts). */
 import { describe, expect, it } from 'vitest';
 import { adviseSizing, kernelDefaults, parseKernelRelease, type SizingAdviceInput } from '../../src/advise/sizing.js';
-import { parseConntrackList } from '../../src/model/ctDump.js';
+import { REMAIN_SLOTS, remainSlot } from '../../src/model/remaining.js';
 
 const GiB = 1024 ** 3;
 
@@ -61,20 +61,13 @@ describe('adviseSizing', () => {
     expect(a.recommended.reason).toMatch(/capped at the RAM formula's 32768/);
   });
   it('timeouts: suggested values, and the entries each would free from a census of remaining timeouts', () => {
-    const dump = [
+    const remainingByState = {
       // established, 432000 s timeout: 431000 left = refreshed 1000 s ago (kept); 300000 left = 132000 s ago (freed at 86400)
-      'tcp      6 431000 ESTABLISHED src=198.18.0.1 dst=198.18.0.2 sport=40000 dport=80 src=198.18.0.2 dst=198.18.0.1 sport=80 dport=40000 [ASSURED] mark=0 use=1',
-      'tcp      6 300000 ESTABLISHED src=198.18.0.1 dst=198.18.0.2 sport=40001 dport=80 src=198.18.0.2 dst=198.18.0.1 sport=80 dport=40001 [ASSURED] mark=0 use=1',
+      established: [431_000, 300_000],
       // time_wait, 120 s: 100 left = 20 s old (kept at 30), 50 left = 70 s old (freed)
-      'tcp      6 100 TIME_WAIT src=198.18.0.1 dst=198.18.0.2 sport=40002 dport=80 src=198.18.0.2 dst=198.18.0.1 sport=80 dport=40002 [ASSURED] mark=0 use=1',
-      'tcp      6 50 TIME_WAIT src=198.18.0.1 dst=198.18.0.2 sport=40003 dport=80 src=198.18.0.2 dst=198.18.0.1 sport=80 dport=40003 [ASSURED] mark=0 use=1',
-      'udp      17 29 src=198.18.0.1 dst=198.18.0.2 sport=40004 dport=5000 [UNREPLIED] src=198.18.0.2 dst=198.18.0.1 sport=5000 dport=40004 mark=0 use=1',
-      'conntrack v1.4.7 (conntrack-tools): 5 flow entries have been shown.',
-    ].join('\n');
-    const census = parseConntrackList(dump);
-    expect(census.total).toBe(5);
-    expect(census.byPort).toEqual({ 'tcp/80': 4, 'udp/5000': 1 });
-    const a = adviseSizing(input({ remainingByState: census.remainingByState }));
+      time_wait: [100, 50],
+    };
+    const a = adviseSizing(input({ remainingByState }));
     expect(a.timeouts.map((t) => [t.state, t.currentS, t.suggestedS, t.entries, t.wouldFree])).toEqual([
       ['established', 432_000, 86_400, 2, 1],
       ['time_wait', 120, 30, 2, 1],
@@ -88,5 +81,41 @@ describe('adviseSizing', () => {
     expect(adviseSizing(input({ timeoutsS: { time_wait: 10 } })).timeouts).toEqual([
       { state: 'time_wait', sysctl: 'net.netfilter.nf_conntrack_tcp_timeout_time_wait', currentS: 10, suggestedS: 10, wouldFree: null, entries: null },
     ]);
+  });
+  it('a census that counts states but not timeouts: entries per state, wouldFree null with the reason', () => {
+    const a = adviseSizing(input({ entriesByState: { established: 7, time_wait: 3 }, remainingUnavailable: 'no timeouts read' }));
+    expect(a.timeouts.map((t) => [t.state, t.entries, t.wouldFree, t.wouldFreeUnavailable])).toEqual([
+      ['established', 7, null, 'no timeouts read'],
+      ['time_wait', 3, null, 'no timeouts read'],
+      ['close_wait', 0, null, 'no timeouts read'],
+      ['fin_wait', 0, null, 'no timeouts read'],
+    ]);
+    // without any census nothing claims a reason
+    expect(adviseSizing(input()).timeouts[0]!.wouldFreeUnavailable).toBeUndefined();
+  });
+  it('a histogram census (the native one): wouldFree as a range that holds the exact figure', () => {
+    const hist = (rs: number[]): number[] => {
+      const h = new Array<number>(REMAIN_SLOTS).fill(0);
+      for (const r of rs) h[remainSlot(r)]! += 1;
+      return h;
+    };
+    // established 432000 -> 86400: cut at 345600 s left; time_wait 120 -> 30: cut at 90 s left
+    const established = [431_000, 300_000, 340_000, 350_000];
+    const timeWait = [100, 50, 89];
+    const a = adviseSizing(input({ remainingHistogramByState: { established: hist(established), time_wait: hist(timeWait) } }));
+    const exact = adviseSizing(input({ remainingByState: { established, time_wait: timeWait } }));
+    for (const [i, t] of a.timeouts.entries()) {
+      const e = exact.timeouts[i]!;
+      expect(t.entries, t.state).toBe(e.entries);
+      expect(t.wouldFree!, t.state).toBeLessThanOrEqual(e.wouldFree!);
+      expect(t.wouldFreeAtMost!, t.state).toBeGreaterThanOrEqual(e.wouldFree!);
+    }
+    // 300000 (slot 262144..327679) is surely freed; 340000 and 350000 are in 327680..393215, which straddles the cut
+    expect(a.timeouts[0]).toMatchObject({ state: 'established', entries: 4, wouldFree: 1, wouldFreeAtMost: 3 });
+    // 50 (48..55) surely; 89 is in 80..95, which straddles 90: possibly; 100 is above
+    expect(a.timeouts[1]).toMatchObject({ state: 'time_wait', entries: 3, wouldFree: 1, wouldFreeAtMost: 2 });
+    expect(a.timeouts[2]).toMatchObject({ state: 'close_wait', entries: 0, wouldFree: 0, wouldFreeAtMost: 0 });
+    // the exact path gives no range
+    expect(exact.timeouts[0]!.wouldFreeAtMost).toBeUndefined();
   });
 });

@@ -12,6 +12,7 @@ import {
 } from '../../src/model/census.js';
 import { formatCensus } from '../../src/format/censusText.js';
 import { kallsymsAddress } from '../../src/source/hashWalk.js';
+import { REMAIN_SLOTS, remainSlot } from '../../src/model/remaining.js';
 import type { NativeCensus } from '../../src/native/addon.js';
 
 // the /proc/slabinfo format (version 2.1), lines as a 6.18 kernel prints them
@@ -126,6 +127,11 @@ describe('the census report', () => {
     srcs: [{ family: 2, addr: '198.18.0.1', entries: 5 }],
     dsts: [{ family: 10, addr: '2001:2::2', entries: 2 }],
     distinctSrcs: 1, distinctDsts: 1, srcOverflow: 4,
+    // 3 ESTABLISHED entries with 5 days left (slot 4*(18-1)+2), 1 TIME_WAIT entry with 100 s (slot 4*(6-1)+2)
+    tcpRemaining: [
+      { state: 3, slots: Object.assign(new Array<number>(REMAIN_SLOTS).fill(0), { [remainSlot(432_000)]: 3 }) },
+      { state: 7, slots: Object.assign(new Array<number>(REMAIN_SLOTS).fill(0), { [remainSlot(100)]: 1 }) },
+    ],
   });
   const r = buildCensus(input({
     namespaces: [{ inode: 4026532000, name: 'web', census: web }, { inode: 4026532001, name: 'db', census: nativeCensus({ entries: 5, assured: 5 }) }],
@@ -143,6 +149,13 @@ describe('the census report', () => {
     ]);
     expect(byPort(ns.groups)[0]).toEqual({ family: 'ipv4', proto: 'tcp', port: 443, entries: 4, assured: 3, unreplied: 0 });
     expect(ns.topSources).toEqual([{ family: 'ipv4', addr: '198.18.0.1', entries: 5 }]);
+    expect(remainSlot(432_000)).toBe(70);
+    expect(ns.tcpRemaining).toEqual([
+      { state: 'ESTABLISHED', slots: [{ loS: 393_216, hiS: 458_751, entries: 3 }] },
+      { state: 'TIME_WAIT', slots: [{ loS: 96, hiS: 111, entries: 1 }] },
+    ]);
+    // a census that did not read timeouts says so (null)
+    expect(r.namespaces[1]!.tcpRemaining).toBeNull();
   });
 
   it('names the method of every section', () => {
