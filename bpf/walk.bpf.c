@@ -272,8 +272,10 @@ static void add_remaining(__u32 netns, __u8 state, struct nf_conn *ct)
 		/* too big for the stack: an all-zero value in .bss */
 		bpf_map_update_elem(&census_remain, &k, &remain_zero, BPF_NOEXIST);
 		v = bpf_map_lookup_elem(&census_remain, &k);
-		if (!v)
+		if (!v) {
+			add_overflow(netns, 3); /* the table of (namespace, state) pairs is full */
 			return;
+		}
 	}
 	if (slot < CTOP_REMAIN_SLOTS)
 		__sync_fetch_and_add(&v->slot[slot], 1);

@@ -37,7 +37,8 @@ struct ctop_census_addr_key {
 };
 struct ctop_census_ovf_key {
 	__u32 netns;
-	__u32 what;     /* 0 source address table full, 1 destination, 2 group table full */
+	__u32 what;     /* 0 source address table full, 1 destination, 2 group table full,
+	                 * 3 TCP seconds-left histogram table full (entry left out of it) */
 };
 
 /* Remaining timeout of TCP entries, per (namespace, TCP state): a histogram

@@ -69,6 +69,7 @@ Napi::Object CensusToJs(Napi::Env env, const ctop_census *c, uint32_t top) {
   o.Set("unreplied", (double)c->unreplied);
   o.Set("parseErrors", (double)c->parse_errors);
   o.Set("groupOverflow", (double)c->group_overflow);
+  o.Set("remainOverflow", (double)c->remain_overflow);
   Napi::Array groups = Napi::Array::New(env, c->ngroups);
   for (size_t i = 0; i < c->ngroups; i++) {
     const ctop_census_group &g = c->groups[i];

@@ -162,6 +162,7 @@ struct ctop_census {
 	struct ctop_census_addr *dsts; size_t ndsts;       /* original destination */
 	uint64_t src_overflow, dst_overflow; /* entries whose address found its table full */
 	uint64_t group_overflow; /* entries not counted at all: the group table was full (BPF census) */
+	uint64_t remain_overflow; /* TCP entries left out of tcp_remain: its in-kernel table was full */
 	/* TCP entries' remaining timeout per state (enum tcp_conntrack): a log2
 	 * histogram of seconds left, slots as ctop_remain_slot gives them (the
 	 * same as bpf/walk.h CTOP_REMAIN_SLOTS); remain_valid 0 when not read */

@@ -479,6 +479,8 @@ int ctop_walk_read_census(struct ctop_walk *w, struct ctop_walk_census **out, si
 			c->src_overflow += v;
 		else if (k->what == 1)
 			c->dst_overflow += v;
+		else if (k->what == 3)
+			c->remain_overflow += v;
 		else
 			c->group_overflow += v;
 	}

@@ -56,6 +56,7 @@ export function formatCensus(c: CensusReport, top: number): string {
     addrs('sources', ns.topSources, ns.distinctSources, ns.sourceOverflow);
     addrs('destinations', ns.topDestinations, ns.distinctDestinations, ns.destinationOverflow);
     if (ns.uncounted) out.push(`  ${formatNumber(ns.uncounted)} entries could not be counted (unparsable, or the group table was full)`);
+    if (ns.tcpRemainingOverflow) out.push(`  ${formatNumber(ns.tcpRemainingOverflow)} TCP entries left out of the seconds-left histogram (its table was full)`);
   }
   out.push('');
   const m = c.memory;

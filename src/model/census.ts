@@ -71,6 +71,9 @@ export interface CensusNamespace {
   /** seconds left on TCP entries per state: the non-empty slots of a histogram with 4 slots per
    * power of two (hiS null: no upper bound); null when the census could not read timeouts */
   tcpRemaining: { state: string; slots: { loS: number; hiS: number | null; entries: number }[] }[] | null;
+  /** TCP entries missing from tcpRemaining because the walk's bounded table of
+   * (namespace, state) pairs was full; 0 for the ctnetlink dump */
+  tcpRemainingOverflow: number;
 }
 
 export interface SlabInfo {
@@ -307,6 +310,7 @@ export function buildCensus(input: CensusInput): CensusReport {
     destinationOverflow: c.dstOverflow,
     uncounted: c.parseErrors + c.groupOverflow,
     tcpRemaining: remainingRows(c),
+    tcpRemainingOverflow: c.remainOverflow ?? 0,
   }));
   const sum = (f: (n: CensusNamespace) => number) => namespaces.reduce((a, n) => a + f(n), 0);
   const entries = sum((n) => n.entries);

@@ -81,6 +81,9 @@ export interface NativeCensus {
   parseErrors: number;
   /** entries not counted: the in-kernel group table was full (walk only) */
   groupOverflow: number;
+  /** TCP entries left out of tcpRemaining: its in-kernel table of
+   * (namespace, state) pairs was full (walk only; absent from older builds) */
+  remainOverflow?: number;
   /** largest first */
   groups: NativeCensusGroup[];
   /** original-direction sources / destinations, largest first, at most `top` */

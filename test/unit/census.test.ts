@@ -126,7 +126,7 @@ describe('the census report', () => {
     ],
     srcs: [{ family: 2, addr: '198.18.0.1', entries: 5 }],
     dsts: [{ family: 10, addr: '2001:2::2', entries: 2 }],
-    distinctSrcs: 1, distinctDsts: 1, srcOverflow: 4,
+    distinctSrcs: 1, distinctDsts: 1, srcOverflow: 4, remainOverflow: 6,
     // 3 ESTABLISHED entries with 5 days left (slot 4*(18-1)+2), 1 TIME_WAIT entry with 100 s (slot 4*(6-1)+2)
     tcpRemaining: [
       { state: 3, slots: Object.assign(new Array<number>(REMAIN_SLOTS).fill(0), { [remainSlot(432_000)]: 3 }) },
@@ -156,6 +156,10 @@ describe('the census report', () => {
     ]);
     // a census that did not read timeouts says so (null)
     expect(r.namespaces[1]!.tcpRemaining).toBeNull();
+    // entries the bounded seconds-left table had no room for are counted, and said
+    expect(ns.tcpRemainingOverflow).toBe(6);
+    expect(r.namespaces[1]!.tcpRemainingOverflow).toBe(0);
+    expect(formatCensus(r, 20)).toContain('6 TCP entries left out of the seconds-left histogram (its table was full)');
   });
 
   it('names the method of every section', () => {
