@@ -5,6 +5,7 @@
       "sources": [
         "native/addon.cc",
         "native/core/probe.c",
+        "native/core/map_read.c",
         "native/core/netns.c",
         "native/core/tuple_join.c",
         "native/core/census.c",

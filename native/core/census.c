@@ -153,7 +153,7 @@ static void addr_add(struct addr_table *t, uint8_t family, const void *addr, siz
 	}
 }
 
-static int addr_cmp_desc(const void *x, const void *y)
+int ctop_census_addr_cmp_desc(const void *x, const void *y)
 {
 	const struct ctop_census_addr *a = x, *b = y;
 
@@ -173,7 +173,7 @@ static void addr_finish(struct addr_table *t, struct ctop_census_addr **out, siz
 	for (size_t i = 0; i < t->cap; i++)
 		if (t->slots[i].entries)
 			t->slots[k++] = t->slots[i];
-	qsort(t->slots, k, sizeof(*t->slots), addr_cmp_desc);
+	qsort(t->slots, k, sizeof(*t->slots), ctop_census_addr_cmp_desc);
 	*out = t->slots;
 	*n = k;
 	*overflow = t->overflow;

@@ -219,6 +219,12 @@ int ctop_walk_read_census(struct ctop_walk *w, struct ctop_walk_census **out, si
 void ctop_walk_census_free(struct ctop_walk_census *a, size_t n);
 
 /* ---- internal ---------------------------------------------------------- */
+/* Read every entry of a hash map (map_read.c): *keys and *vals are malloc'ed
+ * for cap entries (vals: val_sz bytes each, ncpus x value for per-CPU maps)
+ * and are the caller's to free, also on error. */
+int ctop_map_read(int fd, size_t key_sz, size_t val_sz, uint32_t cap, void **keys, void **vals, size_t *n);
+/* Census address rows, most entries first, then family and address (census.c). */
+int ctop_census_addr_cmp_desc(const void *x, const void *y);
 /* Join the moved tuples of the insert and the drop map into records with
  * both counts (out: room for n_ins + n_drops). tuple_join.c. */
 int ctop_tuple_join(const struct ctop_tuple_moved *ins, size_t n_ins, const struct ctop_tuple_moved *drops,

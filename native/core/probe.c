@@ -321,72 +321,15 @@ int ctop_probe_test_run_nf(struct ctop_probe *p, const void *pkt, uint32_t len, 
 
 /* ---- map reads ------------------------------------------------------------------- */
 
-/*
- * Dump a hash map into keys[] and vals[] (vals holds value_size * ncpus bytes per
- * entry for per-CPU maps). Batch lookup (kernel >= 5.6) takes one syscall per
- * few thousand entries; iterate with get_next_key where it is refused.
- */
-static int dump_map(int fd, size_t key_sz, size_t val_sz, uint32_t cap, void *keys, void *vals, size_t *n)
-{
-	DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	unsigned char in_batch[64], out_batch[64];
-	bool first = true;
-	size_t total = 0;
-	int err;
-
-	for (;;) {
-		__u32 count = cap - (uint32_t)total;
-
-		if (count == 0)
-			break;
-		err = bpf_map_lookup_batch(fd, first ? NULL : in_batch, out_batch,
-					   (char *)keys + total * key_sz, (char *)vals + total * val_sz,
-					   &count, &opts);
-		if (err && errno != ENOENT) {
-			if (first && (errno == EINVAL || errno == 524 /* kernel ENOTSUPP */ || errno == EOPNOTSUPP))
-				goto iterate;
-			return -errno;
-		}
-		total += count;
-		if (err) /* ENOENT: the whole map was read */
-			break;
-		memcpy(in_batch, out_batch, sizeof(in_batch));
-		first = false;
-	}
-	*n = total;
-	return 0;
-
-iterate:
-	total = 0;
-	{
-		unsigned char cur[64], next[64];
-		void *prev = NULL;
-
-		while (total < cap && bpf_map_get_next_key(fd, prev, next) == 0) {
-			memcpy((char *)keys + total * key_sz, next, key_sz);
-			if (bpf_map_lookup_elem(fd, next, (char *)vals + total * val_sz) == 0)
-				total++;
-			memcpy(cur, next, key_sz);
-			prev = cur;
-		}
-	}
-	*n = total;
-	return 0;
-}
-
 int ctop_probe_read_ports(struct ctop_probe *p, struct ctop_port_rec **out, size_t *n, struct ctop_err *e)
 {
-	size_t cap = p->max_ports, got = 0, vsz = sizeof(struct ctop_counts) * (size_t)p->ncpus;
-	struct ctop_port_key *keys = malloc(cap * sizeof(*keys));
-	unsigned char *vals = malloc(cap * vsz);
+	size_t got = 0, vsz = sizeof(struct ctop_counts) * (size_t)p->ncpus;
+	struct ctop_port_key *keys = NULL;
+	unsigned char *vals = NULL;
 	struct ctop_port_rec *recs = NULL;
-	int err;
+	int err = ctop_map_read(bpf_map__fd(p->skel->maps.port_counts), sizeof(*keys), vsz, p->max_ports,
+				(void **)&keys, (void **)&vals, &got);
 
-	if (!keys || !vals) {
-		err = -ENOMEM;
-		goto out;
-	}
-	err = dump_map(bpf_map__fd(p->skel->maps.port_counts), sizeof(*keys), vsz, (uint32_t)cap, keys, vals, &got);
 	if (err)
 		goto out;
 	recs = calloc(got ? got : 1, sizeof(*recs));
@@ -424,13 +367,9 @@ out:
  * lands (the sums then differ), never lost. On a quiet host a refresh so
  * skips walking the maps at all.
  */
-static int tuple_map_unchanged(struct ctop_probe *p, int drops)
+static int tuple_map_unchanged(const struct ctop_probe *p, int drops, const uint64_t t[CTOP_TOTAL_COUNT])
 {
-	uint64_t t[CTOP_TOTAL_COUNT], expected;
-
-	if (ctop_probe_read_totals(p, t, NULL))
-		return 0;
-	expected = drops ? t[CTOP_TOTAL_DROPS] - t[CTOP_TOTAL_DROP_UNPARSED] - t[CTOP_TOTAL_DROP_TUPLE_OVERFLOW]
+	uint64_t expected = drops ? t[CTOP_TOTAL_DROPS] - t[CTOP_TOTAL_DROP_UNPARSED] - t[CTOP_TOTAL_DROP_TUPLE_OVERFLOW]
 			 : t[CTOP_TOTAL_INSERTS] - t[CTOP_TOTAL_TUPLE_OVERFLOW];
 	return expected == p->tuple_sum[drops];
 }
@@ -473,7 +412,8 @@ int ctop_probe_read_tuple_deltas(struct ctop_probe *p, const struct ctop_tuple_r
 				 struct ctop_err *e)
 {
 	size_t cap[2] = { p->max_tuples, p->max_drop_tuples }, got[2] = { 0, 0 };
-	int err;
+	uint64_t totals[CTOP_TOTAL_COUNT];
+	int err, have_totals;
 
 	if (!p->moved) {
 		size_t len = (cap[0] > cap[1] ? cap[0] : cap[1]) * sizeof(struct ctop_tuple_moved);
@@ -495,8 +435,10 @@ int ctop_probe_read_tuple_deltas(struct ctop_probe *p, const struct ctop_tuple_r
 			return ctop_err_set(e, ENOMEM, "read", "out of memory for the per-tuple window");
 		}
 	}
+	/* one read of the totals serves both maps; if it fails, read both maps */
+	have_totals = ctop_probe_read_totals(p, totals, NULL) == 0;
 	for (int drops = 0; drops < 2; drops++) {
-		if (tuple_map_unchanged(p, drops))
+		if (have_totals && tuple_map_unchanged(p, drops, totals))
 			continue;
 		if (read_moved(p, drops, p->moved_buf[drops], &got[drops], e))
 			return -1;
@@ -532,18 +474,14 @@ int ctop_probe_read_totals(struct ctop_probe *p, uint64_t out[CTOP_TOTAL_COUNT],
 
 int ctop_probe_read_events(struct ctop_probe *p, struct ctop_event_rec **out, size_t *n, struct ctop_err *e)
 {
-	size_t cap = p->tier == CTOP_TIER_NETFILTER ? 1 : p->max_ports, got = 0;
-	size_t vsz = sizeof(struct ctop_port_events) * (size_t)p->ncpus;
-	struct ctop_port_key *keys = malloc(cap * sizeof(*keys));
-	unsigned char *vals = malloc(cap * vsz);
+	uint32_t cap = p->tier == CTOP_TIER_NETFILTER ? 1 : p->max_ports;
+	size_t got = 0, vsz = sizeof(struct ctop_port_events) * (size_t)p->ncpus;
+	struct ctop_port_key *keys = NULL;
+	unsigned char *vals = NULL;
 	struct ctop_event_rec *recs = NULL;
-	int err;
+	int err = ctop_map_read(bpf_map__fd(p->skel->maps.port_events), sizeof(*keys), vsz, cap, (void **)&keys,
+				(void **)&vals, &got);
 
-	if (!keys || !vals) {
-		err = -ENOMEM;
-		goto out;
-	}
-	err = dump_map(bpf_map__fd(p->skel->maps.port_events), sizeof(*keys), vsz, (uint32_t)cap, keys, vals, &got);
 	if (err)
 		goto out;
 	recs = calloc(got ? got : 1, sizeof(*recs));

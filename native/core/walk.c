@@ -277,37 +277,6 @@ int ctop_walk_chains(struct ctop_walk *w, uint64_t base, uint32_t size, uint32_t
 /* ---- reading the census maps ------------------------------------------------ */
 
 /* Every (key, value) of a hash map, in batches (kernel >= 5.6). */
-static int read_all(int fd, size_t ksz, size_t vsz, uint32_t cap, void **keys, void **vals, size_t *n)
-{
-	uint32_t batch = 4096, count;
-	uint64_t in = 0, out = 0;
-	void *pin = NULL;
-	size_t got = 0;
-	int err;
-
-	*keys = malloc((size_t)cap * ksz + 1);
-	*vals = malloc((size_t)cap * vsz + 1);
-	if (!*keys || !*vals)
-		return -ENOMEM;
-	for (;;) {
-		count = cap - got < batch ? (uint32_t)(cap - got) : batch;
-		if (!count)
-			break;
-		err = bpf_map_lookup_batch(fd, pin, &out, (char *)*keys + got * ksz, (char *)*vals + got * vsz, &count,
-					   NULL);
-		got += count;
-		if (err) {
-			if (errno == ENOENT)
-				break; /* the last batch */
-			return -errno;
-		}
-		in = out;
-		pin = &in;
-	}
-	*n = got;
-	return 0;
-}
-
 static struct ctop_census *census_for(struct ctop_walk_census **arr, size_t *n, size_t *cap, uint32_t netns)
 {
 	for (size_t i = 0; i < *n; i++)
@@ -340,17 +309,6 @@ static int grow(void **p, size_t *cap, size_t need, size_t sz)
 	*p = np;
 	*cap = nc;
 	return 0;
-}
-
-static int addr_desc(const void *x, const void *y)
-{
-	const struct ctop_census_addr *a = x, *b = y;
-
-	if (a->entries != b->entries)
-		return a->entries < b->entries ? 1 : -1;
-	if (a->family != b->family)
-		return a->family < b->family ? -1 : 1;
-	return memcmp(a->addr, b->addr, 16);
 }
 
 static int group_desc(const void *x, const void *y)
@@ -394,7 +352,7 @@ int ctop_walk_read_census(struct ctop_walk *w, struct ctop_walk_census **out, si
 		}                                                                                \
 	} while (0)
 
-	err = read_all(bpf_map__fd(w->skel->maps.census_groups), sizeof(struct ctop_census_key),
+	err = ctop_map_read(bpf_map__fd(w->skel->maps.census_groups), sizeof(struct ctop_census_key),
 		       sizeof(struct ctop_census_val), bpf_map__max_entries(w->skel->maps.census_groups), &keys, &vals,
 		       &cnt);
 	if (err)
@@ -427,7 +385,7 @@ int ctop_walk_read_census(struct ctop_walk *w, struct ctop_walk_census **out, si
 	free(keys);
 	free(vals);
 	keys = vals = NULL;
-	err = read_all(bpf_map__fd(w->skel->maps.census_addrs), sizeof(struct ctop_census_addr_key), sizeof(uint64_t),
+	err = ctop_map_read(bpf_map__fd(w->skel->maps.census_addrs), sizeof(struct ctop_census_addr_key), sizeof(uint64_t),
 		       bpf_map__max_entries(w->skel->maps.census_addrs), &keys, &vals, &cnt);
 	if (err)
 		goto fail;
@@ -462,7 +420,7 @@ int ctop_walk_read_census(struct ctop_walk *w, struct ctop_walk_census **out, si
 	free(keys);
 	free(vals);
 	keys = vals = NULL;
-	err = read_all(bpf_map__fd(w->skel->maps.census_overflow), sizeof(struct ctop_census_ovf_key), sizeof(uint64_t),
+	err = ctop_map_read(bpf_map__fd(w->skel->maps.census_overflow), sizeof(struct ctop_census_ovf_key), sizeof(uint64_t),
 		       bpf_map__max_entries(w->skel->maps.census_overflow), &keys, &vals, &cnt);
 	if (err)
 		goto fail;
@@ -488,7 +446,7 @@ int ctop_walk_read_census(struct ctop_walk *w, struct ctop_walk_census **out, si
 	free(vals);
 	keys = vals = NULL;
 	_Static_assert(CTOP_REMAIN_SLOTS == CTOP_CENSUS_REMAIN_SLOTS, "walk.h and ctop_core.h slot counts differ");
-	err = read_all(bpf_map__fd(w->skel->maps.census_remain), sizeof(struct ctop_census_remain_key),
+	err = ctop_map_read(bpf_map__fd(w->skel->maps.census_remain), sizeof(struct ctop_census_remain_key),
 		       sizeof(struct ctop_census_remain_val), bpf_map__max_entries(w->skel->maps.census_remain), &keys,
 		       &vals, &cnt);
 	if (err)
@@ -513,8 +471,8 @@ int ctop_walk_read_census(struct ctop_walk *w, struct ctop_walk_census **out, si
 		/* the walk read timeouts only where it knew HZ */
 		c->remain_valid = w->skel->bss->census_remain_ok != 0;
 		qsort(c->groups, c->ngroups, sizeof(*c->groups), group_desc);
-		qsort(c->srcs, c->nsrcs, sizeof(*c->srcs), addr_desc);
-		qsort(c->dsts, c->ndsts, sizeof(*c->dsts), addr_desc);
+		qsort(c->srcs, c->nsrcs, sizeof(*c->srcs), ctop_census_addr_cmp_desc);
+		qsort(c->dsts, c->ndsts, sizeof(*c->dsts), ctop_census_addr_cmp_desc);
 	}
 	free(keys);
 	free(vals);

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeEvents, LAYOUT } from '../../src/native/decode.js';
 import { buildSnapshot } from '../../src/model/snapshot.js';
 import { ZERO_STATS, type Sample } from '../../src/source/types.js';
+import { sample as baseSample } from '../support/sample.js';
 
 /** One record as native/core hands it over: key, then five u64 counters. */
 function rec(port: number, proto: number, entries: bigint, deletes: number, earlyDrops: number, insertFailed = 0, clashes = 0): Buffer {
@@ -41,23 +42,13 @@ describe('decodeEvents', () => {
   });
 });
 
+/** A function-tier sample: the shared fixture with the fentry tier and no netfilter links. */
 function sample(over: Partial<Sample>): Sample {
-  return {
-    monoMs: 0,
-    wallTime: '2026-11-25T10:00:00.000Z',
+  return baseSample({
     probe: { tier: 'fentry', programs: [], refused: [] },
-    ports: [],
-    tuples: [],
-    totals: { inserts: 0, drops: 0, portOverflow: 0, tupleOverflow: 0, dropUnparsed: 0, netnsOverflow: 0, otherNfDrops: 0, dropTupleOverflow: 0 },
     namespaces: [{ inode: 1, name: 'host', count: 0, stats: { ...ZERO_STATS }, links: 0 }],
-    max: 1000,
-    buckets: 256,
-    capacity: { ports: 8192, tuples: 16384, dropTuples: 4096 },
-    tupleEntries: 0,
-    dropTupleEntries: 0,
-    netnsErrors: [],
     ...over,
-  };
+  });
 }
 
 const ev = (port: number, entries: number, deletes: number, earlyDrops: number) =>
