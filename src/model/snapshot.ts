@@ -3,11 +3,10 @@
  * and the pure function that turns two cumulative samples into one window.
  * Fields are only ever added to v1, never renamed or removed.
  */
-import { tupleKey, type Family, type PortCount, type PortEvents, type TupleCount } from '../native/decode.js';
-import type { CtStats, ProbeInfo, Sample } from '../source/types.js';
-import { protoName } from './proto.js';
-import { TRAFFIC_ROLES, zeroRoleCounts, type RoleCounts } from './roles.js';
 import type { CensusReport } from './census.js';
+import { portKey, protoName, type Family } from './conntrack.js';
+import { TRAFFIC_ROLES, zeroRoleCounts, type RoleCounts } from './roles.js';
+import { tupleKey, type CtStats, type PortCount, type PortEvents, type ProbeInfo, type Sample, type TupleCount } from './sample.js';
 
 export const SNAPSHOT_SCHEMA = 'ctop.snapshot/v1';
 
@@ -33,7 +32,7 @@ export interface PortRow {
   clashes?: number;
 }
 
-/** A tuple's row: the decoder's record as it is (src/native/decode.ts). */
+/** A tuple's row: the sample's tuple record as it is (model/sample.ts TupleCount). */
 export type TupleRow = TupleCount;
 
 export interface NamespaceRow {
@@ -116,10 +115,6 @@ export interface WindowOptions {
   /** with top 0: leave rows in map order, for callers that rank them
    * themselves (the live UI ranks only what it shows) */
   unsorted?: boolean;
-}
-
-function keyOfPort(p: Pick<PortCount, 'netns' | 'family' | 'proto' | 'port'>): string {
-  return `${p.netns}/${p.family}/${p.proto}/${p.port}`;
 }
 
 const keyOfTuple = tupleKey;
@@ -220,11 +215,11 @@ export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions): SnapshotV
   const bpf = b.probe.tier !== 'stats';
   const ranked = !(o.top === 0 && o.unsorted);
 
-  const portRows = delta(a.ports, b.ports, keyOfPort, roleDelta);
+  const portRows = delta(a.ports, b.ports, portKey, roleDelta);
   // Function tiers: each port's entry life cycle. A port whose entries were
   // only deleted or evicted in the window still gets a row.
-  const evB = new Map((b.events ?? []).map((e) => [keyOfPort(e), e]));
-  const evA = new Map((a.events ?? []).map((e) => [keyOfPort(e), e]));
+  const evB = new Map((b.events ?? []).map((e) => [portKey(e), e]));
+  const evA = new Map((a.events ?? []).map((e) => [portKey(e), e]));
   const funcTier = b.probe.tier === 'fentry' || b.probe.tier === 'kprobe';
   if (evB.size > 0) {
     const listed = new Set(portRows.map((r) => r.key));
@@ -237,7 +232,7 @@ export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions): SnapshotV
     }
   }
   const lifeCycle = (p: PortCount): Partial<PortRow> => {
-    const k = keyOfPort(p);
+    const k = portKey(p);
     const e = evB.get(k);
     if (!e) return funcTier ? { entries: 0, deletes: 0, earlyDrops: 0, insertFailed: 0, clashes: 0 } : {};
     const was: PortEvents | undefined = evA.get(k);

@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KernelSource } from '../../src/source/kernelSource.js';
-import type { Sample } from '../../src/source/types.js';
+import type { Sample } from '../../src/model/sample.js';
 import { cleanupStaleLabs, createRoutedLab, runLoad, startServer, type RoutedLab } from '../lab/netns.js';
 import { waitNoCtopPrograms } from '../support/cli.js';
 
