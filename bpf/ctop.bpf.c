@@ -61,6 +61,14 @@ struct {
 	__type(value, struct ctop_counts);
 } port_counts SEC(".maps");
 
+/* The first CTOP_PORT_SLOTS ports each CPU sees (bar collisions): see ctop.h. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CTOP_PORT_SLOTS);
+	__type(key, __u32);
+	__type(value, struct ctop_port_slot);
+} port_slots SEC(".maps");
+
 /* Per-5-tuple counts, shared (not per-CPU): a tuple rarely repeats, so
  * per-CPU copies would multiply memory by the CPU count for nothing. Inserts
  * and drops have a map each, so that a flood of new flows cannot crowd out
@@ -141,7 +149,27 @@ static __always_inline void mark_full(__u32 which)
  * (struct ctop_counts is five u64: the roles, then drops). */
 static __always_inline void count_port(const struct ctop_port_key *k, __u32 slot)
 {
-	__u64 *counter;
+	__u64 *counter, key, owner;
+	__u32 idx;
+	struct ctop_port_slot *ps;
+
+	if (slot > CTOP_ROLE_COUNT)
+		slot = CTOP_ROLE_COUNT;
+	__builtin_memcpy(&key, k, sizeof(key));
+	idx = ctop_port_slot_index(key);
+	ps = bpf_map_lookup_elem(&port_slots, &idx);
+	if (ps) {
+		owner = ps->key;
+		/* claim a free slot; compare-and-swap because a softirq on this
+		 * CPU may claim it between our read and our write */
+		if (!owner)
+			owner = __sync_val_compare_and_swap(&ps->key, 0, key) ?: key;
+		if (owner == key) {
+			/* atomic for the same reason as total_inc() */
+			__sync_fetch_and_add((__u64 *)&ps->counts + slot, 1);
+			return;
+		}
+	}
 
 	struct ctop_counts *c = bpf_map_lookup_elem(&port_counts, k);
 
@@ -161,8 +189,6 @@ static __always_inline void count_port(const struct ctop_port_key *k, __u32 slot
 			return;
 		}
 	}
-	if (slot > CTOP_ROLE_COUNT)
-		slot = CTOP_ROLE_COUNT;
 	counter = (__u64 *)c + slot;
 	/* atomic for the same reason as total_inc() */
 	__sync_fetch_and_add(counter, 1);

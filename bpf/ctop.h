@@ -69,6 +69,24 @@ struct ctop_counts {
 	__u64 drops; /* packets conntrack refused (table full or tracker drop) */
 };
 
+/* Per-CPU direct-mapped slots in front of the per-port hash, so that the
+ * hot path counts a port without a hash lookup: a key's slot is a multiply
+ * and a shift of its 8 bytes (ctop_port_slot_index). On each CPU a slot
+ * belongs to the first key that lands in it, for good; another key landing
+ * there is counted in the hash (port_counts) instead. Each event is counted
+ * in exactly one place; the reader adds slots and hash per key. */
+#define CTOP_PORT_SLOTS_BITS 10
+#define CTOP_PORT_SLOTS (1U << CTOP_PORT_SLOTS_BITS)
+struct ctop_port_slot {
+	__u64 key; /* struct ctop_port_key's 8 bytes; 0: free (family is never 0) */
+	struct ctop_counts counts;
+};
+
+static inline __u32 ctop_port_slot_index(__u64 key)
+{
+	return (__u32)((key * 0x9E3779B97F4A7C15ULL) >> (64 - CTOP_PORT_SLOTS_BITS));
+}
+
 /* Per-port entry life cycle, counted by the function tiers (fentry, kprobe)
  * in the per-CPU `port_events` map, keyed like port_counts. */
 struct ctop_port_events {

@@ -321,18 +321,42 @@ int ctop_probe_test_run_nf(struct ctop_probe *p, const void *pkt, uint32_t len, 
 
 /* ---- map reads ------------------------------------------------------------------- */
 
+static int port_rec_cmp(const void *x, const void *y)
+{
+	return memcmp(&((const struct ctop_port_rec *)x)->key, &((const struct ctop_port_rec *)y)->key,
+		      sizeof(struct ctop_port_key));
+}
+
+static void add_counts(struct ctop_counts *to, const struct ctop_counts *c)
+{
+	for (int r = 0; r < CTOP_ROLE_COUNT; r++)
+		to->inserts_by_role[r] += c->inserts_by_role[r];
+	to->drops += c->drops;
+}
+
+/* A port's counts live in its per-CPU slot on the CPUs where it owns one and
+ * in the hash on the others (bpf/ctop.h, struct ctop_port_slot): one record
+ * per key, the two added up. */
 int ctop_probe_read_ports(struct ctop_probe *p, struct ctop_port_rec **out, size_t *n, struct ctop_err *e)
 {
-	size_t got = 0, vsz = sizeof(struct ctop_counts) * (size_t)p->ncpus;
+	size_t got = 0, nslots = 0, nrec = 0, vsz = sizeof(struct ctop_counts) * (size_t)p->ncpus;
+	size_t ssz = sizeof(struct ctop_port_slot) * (size_t)p->ncpus;
 	struct ctop_port_key *keys = NULL;
-	unsigned char *vals = NULL;
+	uint32_t *idx = NULL;
+	unsigned char *vals = NULL, *slots = NULL;
 	struct ctop_port_rec *recs = NULL;
+	const char *what = "per-port map";
 	int err = ctop_map_read(bpf_map__fd(p->skel->maps.port_counts), sizeof(*keys), vsz, p->max_ports,
 				(void **)&keys, (void **)&vals, &got);
 
 	if (err)
 		goto out;
-	recs = calloc(got ? got : 1, sizeof(*recs));
+	what = "per-port slots";
+	err = ctop_map_read(bpf_map__fd(p->skel->maps.port_slots), sizeof(*idx), ssz, CTOP_PORT_SLOTS, (void **)&idx,
+			    (void **)&slots, &nslots);
+	if (err)
+		goto out;
+	recs = calloc(got + nslots * (size_t)p->ncpus + 1, sizeof(*recs));
 	if (!recs) {
 		err = -ENOMEM;
 		goto out;
@@ -340,20 +364,41 @@ int ctop_probe_read_ports(struct ctop_probe *p, struct ctop_port_rec **out, size
 	for (size_t i = 0; i < got; i++) {
 		const struct ctop_counts *c = (const void *)(vals + i * vsz);
 
-		recs[i].key = keys[i];
+		recs[nrec].key = keys[i];
+		for (int cpu = 0; cpu < p->ncpus; cpu++)
+			add_counts(&recs[nrec].counts, &c[cpu]);
+		nrec++;
+	}
+	for (size_t i = 0; i < nslots; i++) {
+		const struct ctop_port_slot *sl = (const void *)(slots + i * ssz);
+
 		for (int cpu = 0; cpu < p->ncpus; cpu++) {
-			for (int r = 0; r < CTOP_ROLE_COUNT; r++)
-				recs[i].counts.inserts_by_role[r] += c[cpu].inserts_by_role[r];
-			recs[i].counts.drops += c[cpu].drops;
+			if (!sl[cpu].key)
+				continue;
+			memcpy(&recs[nrec].key, &sl[cpu].key, sizeof(recs[nrec].key));
+			recs[nrec].counts = sl[cpu].counts;
+			nrec++;
 		}
 	}
+	qsort(recs, nrec, sizeof(*recs), port_rec_cmp);
+	got = 0;
+	for (size_t i = 0; i < nrec; i++) {
+		if (got && !port_rec_cmp(&recs[got - 1], &recs[i]))
+			add_counts(&recs[got - 1].counts, &recs[i].counts);
+		else
+			recs[got++] = recs[i];
+	}
 	*out = recs;
+	recs = NULL;
 	*n = got;
 out:
 	free(keys);
 	free(vals);
+	free(idx);
+	free(slots);
+	free(recs);
 	if (err)
-		return ctop_err_set(e, err, "read", "cannot read the per-port map: %s", strerror(-err));
+		return ctop_err_set(e, err, "read", "cannot read the %s: %s", what, strerror(-err));
 	return 0;
 }
 
