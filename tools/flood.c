@@ -2,10 +2,12 @@
 /*
  * flood: a bounded UDP packet generator for ctop's benchmarks.
  *
- *   flood new  --dst ADDR --port P --count N --max-ms T [--src-base ADDR]
+ *   flood new  --dst ADDR --port P --count N --max-ms T [--ports K]
  *       every packet a new conntrack entry: raw IPv4/IPv6 packets whose
  *       source address and port walk through 198.19.0.0/16 (2001:2:0:1::/64
- *       for IPv6) x ports 1024-61023, so no tuple repeats below 3.9e9 packets
+ *       for IPv6) x ports 1024-61023, so no tuple repeats below 3.9e9 packets;
+ *       with --ports K packet i goes to port P + i mod K (only P has a
+ *       receiver: the others draw an ICMP error, related to the entry)
  *   flood est  --dst ADDR --port P --count N --max-ms T
  *       one flow, established first (a reply is seen), then N packets on it:
  *       the conntrack lookup path with no new entry
@@ -172,7 +174,7 @@ int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "", *dst_s = NULL;
 	long port = -1;
-	long long count = -1, max_ms = -1;
+	long long count = -1, max_ms = -1, nports = 1;
 	int af;
 	union { struct in_addr v4; struct in6_addr v6; } dst;
 
@@ -189,6 +191,8 @@ int main(int argc, char **argv)
 			count = strtoll(v, NULL, 10);
 		else if (!strcmp(argv[i], "--max-ms"))
 			max_ms = strtoll(v, NULL, 10);
+		else if (!strcmp(argv[i], "--ports"))
+			nports = strtoll(v, NULL, 10);
 		else
 			usage("unknown option");
 		i++;
@@ -197,6 +201,8 @@ int main(int argc, char **argv)
 		usage("the first argument must be new or est");
 	if (!dst_s || port < 1 || port > 65535 || count < 1 || count > 100000000LL || max_ms < 1 || max_ms > 600000)
 		usage("--dst, --port (1-65535), --count (1-1e8) and --max-ms (1-600000) are required");
+	if (nports < 1 || port + nports - 1 > 65535)
+		usage("--ports K needs 1 <= K and --port + K - 1 <= 65535");
 	if (inet_pton(AF_INET, dst_s, &dst.v4) == 1)
 		af = AF_INET;
 	else if (inet_pton(AF_INET6, dst_s, &dst.v6) == 1)
@@ -320,10 +326,12 @@ int main(int argc, char **argv)
 
 		if (!strcmp(mode, "new")) {
 			for (int k = 0; k < n; k++, i++) {
+				uint16_t to_port = nports > 1 ? htons((uint16_t)(port + i % nports)) : dport;
+
 				if (af == AF_INET)
-					build_new4((void *)iov[k].iov_base, dst.v4.s_addr, dport, (uint64_t)i);
+					build_new4((void *)iov[k].iov_base, dst.v4.s_addr, to_port, (uint64_t)i);
 				else
-					build_new6((void *)iov[k].iov_base, &dst.v6, dport, (uint64_t)i);
+					build_new6((void *)iov[k].iov_base, &dst.v6, to_port, (uint64_t)i);
 			}
 		}
 		int r = sendmmsg(fd, msgs, (unsigned)n, 0);
