@@ -9,9 +9,10 @@
  */
 import { Option, type Command } from 'commander';
 import { CtopError, ExitCode } from '../errors.js';
-import { nftScript, type L4, type NotrackTarget, type Role } from '../advise/rules.js';
+import { nftScript, type NotrackTarget, type Role } from '../advise/rules.js';
+import { type L4 } from '../model/conntrack.js';
 import { notrackFlags, untrackedAcceptsFor } from '../advise/notrack.js';
-import { readRuleset } from '../doctor/rulesetProbe.js';
+import { readRuleset } from '../source/ruleset.js';
 import { readHostFacts, readNetnsFacts } from '../source/ctSettings.js';
 import { formatMs, parseDurationMs } from '../util/duration.js';
 import { nftCheck } from '../notrack/nft.js';
