@@ -25,7 +25,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   io: ['model', 'util', 'errors'],
   source: ['model', 'native', 'io', 'preflight', 'util', 'errors'],
   advise: ['model', 'util', 'errors'],
-  notrack: ['model', 'advise', 'util', 'errors'],
+  notrack: ['model', 'source', 'advise', 'util', 'errors'],
   format: ['model', 'advise', 'util', 'errors'],
   export: ['model', 'advise', 'format', 'util', 'errors'],
   tui: ['model', 'advise', 'format', 'util', 'errors'],
