@@ -2,20 +2,21 @@
 import { release } from 'node:os';
 import type { Command } from 'commander';
 import { CtopError, ExitCode } from '../errors.js';
-import { buildSnapshot } from '../model/snapshot.js';
-import { formatSnapshot } from '../format/snapshotText.js';
-import { checkPrivileges } from '../preflight.js';
-import { KernelSource, hostName } from '../source/kernelSource.js';
-import { conntrackBusy } from '../source/activity.js';
-import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
-import { readRuleset } from '../source/ruleset.js';
-import { keepsConntrackOn } from '../model/ruleset.js';
-import { formatMs, parseCount, parseDurationMs } from '../util/duration.js';
-import { interruptible, maybeInjectFault, onTermination, sleepMs } from '../util/signals.js';
 import { buildCensus } from '../model/census.js';
+import { mergeWindows } from '../model/mergeWindows.js';
+import type { SnapshotV1 } from '../model/snapshot.js';
+import { formatSnapshot } from '../format/snapshotText.js';
 import { formatCensus } from '../format/censusText.js';
+import { checkPrivileges } from '../preflight.js';
+import { requireConntrackActive } from '../source/activity.js';
 import { takeCensus } from '../source/censusSource.js';
 import { hashWalker } from '../source/hashWalk.js';
+import { KernelSource, hostName } from '../source/kernelSource.js';
+import { readWindows } from '../io/recording.js';
+import { LiveWindows, STEP_MS } from '../source/windows.js';
+import { formatMs, parseCount, parseDurationMs } from '../util/duration.js';
+import { interruptible, maybeInjectFault, onTermination } from '../util/signals.js';
+import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
 
 /** Distinct addresses the snapshot's census counts (the census command's default). */
 const CENSUS_MAX_ADDRS = 65_536;
@@ -26,45 +27,42 @@ export interface SnapshotOptions extends ProbeSettings {
   top: number;
   /** add a census of the table at the window's end */
   census?: boolean;
+  /** a recording (or one snapshot) to read instead of the kernel: its windows as one */
+  replay?: string;
 }
 
-/** The sampling step inside a window: new namespaces are picked up this often. */
-const STEP_MS = 1000;
-
 export async function runSnapshot(o: SnapshotOptions): Promise<void> {
+  const snap = o.replay !== undefined ? replayed(o.replay, o) : await measured(o);
+  process.stdout.write(
+    o.json
+      ? `${JSON.stringify(snap, null, 2)}\n`
+      : `${formatSnapshot(snap)}\n${snap.census ? `\n${formatCensus(snap.census, o.top)}\n` : ''}`,
+  );
+}
+
+function replayed(file: string, o: SnapshotOptions): SnapshotV1 {
+  if (o.census) {
+    throw new CtopError('--census counts this host\'s table now; a replay has only what was recorded', 'drop --census (a recorded census is shown when the file has one)', ExitCode.usage);
+  }
+  return mergeWindows(readWindows(file).snapshots, o.top);
+}
+
+async function measured(o: SnapshotOptions): Promise<SnapshotV1> {
   checkPrivileges();
   const source = new KernelSource({ ...o, rescanMs: STEP_MS });
+  const windows = new LiveWindows(source, { host: hostName(), kernel: release() }, { top: o.top });
   const stopListening = onTermination(() => source.close(), ['SIGTERM', 'SIGHUP']);
   // Ctrl-C ends the window early and still prints the report (a second one
   // kills ctop outright; the kernel then frees everything, nothing is pinned).
   const ctrlC = interruptible();
-  let interrupted = false;
-  void ctrlC.interrupted.then(() => {
-    interrupted = true;
-  });
   try {
-    await source.start();
-    const first = source.sample();
-    if (!conntrackBusy(first) && !source.watchedRefs().some((r) => keepsConntrackOn(readRuleset(r.path).users))) {
-      throw new CtopError(
-        `conntrack is not active in the ${first.namespaces.length} network namespace(s) ctop watches: no entries, no statistics, no rule that uses it`,
-        'nothing to inspect here; ctop never turns conntrack on itself (`ctop doctor` shows what would)',
-        ExitCode.conntrackInactive,
-      );
-    }
+    const first = await windows.start();
+    requireConntrackActive(first, source.watchedRefs(), 'inspect');
     maybeInjectFault();
     process.stderr.write(
       `ctop: ${first.probe.tier} tier, watching ${first.namespaces.length} namespace(s); sampling for ${formatMs(o.durationMs)}\n`,
     );
-    const end = performance.now() + o.durationMs;
-    for (let left = o.durationMs; left > 0 && !interrupted; left = end - performance.now()) {
-      await Promise.race([sleepMs(Math.min(STEP_MS, left)), ctrlC.interrupted]);
-      // counters are cumulative in the kernel: between the window's two
-      // samples only new namespaces need attention, not the maps
-      if (!interrupted && end - performance.now() > 0) source.rescanIfDue();
-    }
-    const last = source.sample();
-    const snap = buildSnapshot(first, last, { host: hostName(), kernel: release(), top: o.top });
+    const snap = await windows.measure(o.durationMs, { interrupted: ctrlC.interrupted });
     if (o.census) {
       // the window's rates already cover search_restart/chaintoolong: no extra window
       snap.census = buildCensus(
@@ -74,11 +72,7 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
         }),
       );
     }
-    process.stdout.write(
-      o.json
-        ? `${JSON.stringify(snap, null, 2)}\n`
-        : `${formatSnapshot(snap)}\n${snap.census ? `\n${formatCensus(snap.census, o.top)}\n` : ''}`,
-    );
+    return snap;
   } finally {
     source.close();
     ctrlC.dispose();
@@ -94,10 +88,12 @@ export function registerSnapshot(program: Command): void {
       .option('-d, --duration <time>', 'length of the window (500ms, 5s, 2m)', '5s')
       .option('--json', 'print the ctop.snapshot/v1 JSON document')
       .option('--top <n>', 'rows of ports and tuples to keep (0: all)', '20')
-      .option('--census', 'add a census of the table at the window\'s end (`ctop census`; JSON: the `census` section)'),
-  ).action((opts: ProbeFlags & { duration: string; json?: boolean; top: string; census?: boolean }) =>
+      .option('--census', 'add a census of the table at the window\'s end (`ctop census`; JSON: the `census` section)')
+      .option('--replay <file>', 'read a recording (ctop record, or one `ctop snapshot --json`) instead of the kernel: its windows as one; needs no root'),
+  ).action((opts: ProbeFlags & { duration: string; json?: boolean; top: string; census?: boolean; replay?: string }) =>
     runSnapshot({
       ...parseProbeFlags(opts),
+      ...(opts.replay !== undefined ? { replay: opts.replay } : {}),
       census: opts.census === true,
       durationMs: parseDurationMs(opts.duration, '--duration', 100, 24 * 3_600_000),
       json: opts.json === true,

@@ -12,9 +12,10 @@ import { KernelSource, hostName } from '../source/kernelSource.js';
 import { parseDurationMs } from '../util/duration.js';
 import { maybeInjectFault, onTermination } from '../util/signals.js';
 import { Controller } from '../tui/controller.js';
-import { ReplayWindows } from '../tui/replaySource.js';
+import { ReplayWindows } from '../source/replay.js';
 import { TuiScreen } from '../tui/screen.js';
-import { LiveWindows, type WindowSource } from '../tui/windowSource.js';
+import { LiveWindows } from '../source/windows.js';
+import type { WindowSource } from '../model/snapshot.js';
 import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
 import { oneLine } from '../util/text.js';
 

@@ -8,7 +8,7 @@
 import { portIsIcmpType, type Family } from '../model/conntrack.js';
 import type { NamespaceRow, PortRow, SnapshotV1, TupleRow } from '../model/snapshot.js';
 import { matches, type Filter, type Matchable } from './filter.js';
-import { topK } from './topK.js';
+import { topK } from '../model/topK.js';
 
 export type ViewId = 'ports' | 'tuples' | 'sources' | 'namespaces';
 export type SortKey = 'inserts' | 'drops' | 'occupancy' | 'name';
