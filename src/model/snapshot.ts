@@ -6,7 +6,8 @@
 import { tupleKey, type Family, type PortCount, type PortEvents, type TupleCount } from '../native/decode.js';
 import type { CtStats, ProbeInfo, Sample } from '../source/types.js';
 import { protoName } from './proto.js';
-import type { CensusReport } from './census.js';
+import type { BucketPressure, CensusReport } from './census.js';
+import { hashSection, heldByPort, occupancySection, type OccupancyInput, type OccupancySection } from './occupancy.js';
 
 export const SNAPSHOT_SCHEMA = 'ctop.snapshot/v1';
 
@@ -26,6 +27,9 @@ export interface PortRow {
   earlyDrops?: number;
   insertFailed?: number;
   clashes?: number;
+  /** entries this port holds in the table (the `occupancy` section says how
+   * and how long ago they were counted); absent without a census */
+  occupancy?: number;
 }
 
 /** A tuple's row: the decoder's record as it is (src/native/decode.ts). */
@@ -101,6 +105,10 @@ export interface SnapshotV1 {
   netnsErrors: { name: string; error: string }[];
   /** `snapshot --census`: what the table held at the window's end (ctop.census/v1) */
   census?: CensusReport;
+  /** who holds the table: entries per namespace and port from the latest census */
+  occupancy?: OccupancySection;
+  /** chain lengths of the hash: measured by the latest census's walk, else the model */
+  hashBuckets?: BucketPressure & { takenAt: string; ageMs: number };
 }
 
 export interface WindowOptions {
@@ -196,7 +204,7 @@ function tupleWindow(a: Sample, b: Sample): TupleCount[] {
   return b.tuples;
 }
 
-export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions): SnapshotV1 {
+export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions, occupancy?: OccupancyInput): SnapshotV1 {
   const durationMs = Math.max(1, b.monoMs - a.monoMs);
   const perSec = (n: number): number => round((n * 1000) / durationMs);
   const bpf = b.probe.tier !== 'stats';
@@ -228,6 +236,15 @@ export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions): SnapshotV
       clashes: e.clashes - (was?.clashes ?? 0),
     };
   };
+  // Ports that hold entries get a row even with nothing new in the window:
+  // holding the table is what the operator asks about when it is full.
+  const held = occupancy ? heldByPort(occupancy, b.events) : undefined;
+  if (held) {
+    const listed = new Set(portRows.map((r) => r.key));
+    for (const [k, h] of held) {
+      if (h.entries > 0 && !listed.has(k)) portRows.push({ key: k, row: { netns: h.netns, family: h.row.family, proto: h.row.proto, port: h.row.port, inserts: 0, drops: 0 } });
+    }
+  }
   const tupleRows = tupleWindow(a, b);
   const ports = ranked ? busiest(portRows, o.top) : portRows.map((k) => k.row);
   // a tuple's key only breaks ties when ranking: unranked callers (the live
@@ -306,6 +323,7 @@ export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions): SnapshotV
       inserts: p.inserts,
       drops: p.drops,
       ...lifeCycle(p),
+      ...(held ? { occupancy: held.get(keyOfPort(p))?.entries ?? 0 } : {}),
     })),
     tuples,
     namespaces,
@@ -325,5 +343,8 @@ export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions): SnapshotV
       tuplesOmitted: tupleRows.length - tuples.length,
     },
     netnsErrors: b.netnsErrors,
+    ...(occupancy && held
+      ? { occupancy: occupancySection(occupancy, held, b.wallTime, o.top), hashBuckets: hashSection(occupancy, b.wallTime) }
+      : {}),
   };
 }

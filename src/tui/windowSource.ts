@@ -6,6 +6,7 @@
 import type { SnapshotV1 } from '../model/snapshot.js';
 import { buildSnapshot } from '../model/snapshot.js';
 import type { Sample, Source } from '../source/types.js';
+import type { OccupancyFeed } from '../source/occupancy.js';
 
 export interface WindowSource {
   /** "live" or "replay FILE", for the header. */
@@ -29,6 +30,8 @@ export class LiveWindows implements WindowSource {
   constructor(
     private readonly source: Source,
     private readonly where: { host: string; kernel: string },
+    /** the background census: who holds the table */
+    private readonly occupancy?: OccupancyFeed,
   ) {}
 
   /** Starts the source and takes the first sample, so the first tick already has a window. */
@@ -43,10 +46,16 @@ export class LiveWindows implements WindowSource {
     this.prev = cur;
     if (!prev) return undefined;
     // top: 0 keeps every row, unsorted: the views rank and cut them themselves.
-    return buildSnapshot(prev, cur, { ...this.where, top: 0, unsorted: true });
+    return buildSnapshot(prev, cur, { ...this.where, top: 0, unsorted: true }, this.occupancy?.input());
+  }
+
+  /** Why the census failed, if it did: the screen says so where occupancy would be. */
+  occupancyError(): string | undefined {
+    return this.occupancy?.error();
   }
 
   close(): void {
+    this.occupancy?.close();
     this.source.close();
   }
 }
