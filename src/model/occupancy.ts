@@ -5,10 +5,10 @@
  * per-port count of entries confirmed minus entries destroyed, so the
  * census's figures can be carried forward to now. Pure: no I/O.
  */
-import type { NativeCensus } from '../native/addon.js';
-import type { Family, PortEvents } from '../native/decode.js';
 import { chainPressure, type BucketPressure, type OccupancyMethod, type WalkResult } from './census.js';
-import { protoName } from './proto.js';
+import type { CensusCounts } from './censusCounts.js';
+import { family as familyOf, portKey, protoName, type Family } from './conntrack.js';
+import type { PortEvents } from './sample.js';
 
 /** Source addresses kept per namespace: the sources view shows a page of them. */
 export const HELD_SOURCES_PER_NS = 256;
@@ -97,16 +97,8 @@ export interface OccupancySection {
   cost?: CensusCost;
 }
 
-export function portKey(p: { netns: number; family: Family; proto: number; port: number }): string {
-  return `${p.netns}/${p.family}/${p.proto}/${p.port}`;
-}
-
-function familyOf(af: number): Family {
-  return af === 10 ? 'ipv6' : 'ipv4';
-}
-
 /** A namespace's census summed over TCP states: entries per port, and its busiest sources. */
-export function reduceCensus(c: NativeCensus): { entries: number; ports: HeldPort[]; sources: HeldSource[] } {
+export function reduceCensus(c: CensusCounts): { entries: number; ports: HeldPort[]; sources: HeldSource[] } {
   const by = new Map<string, HeldPort>();
   for (const g of c.groups) {
     const family = familyOf(g.family);

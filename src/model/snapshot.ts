@@ -3,11 +3,10 @@
  * and the pure function that turns two cumulative samples into one window.
  * Fields are only ever added to v1, never renamed or removed.
  */
-import { tupleKey, type Family, type PortCount, type PortEvents, type TupleCount } from '../native/decode.js';
-import type { CtStats, ProbeInfo, Sample } from '../source/types.js';
-import { protoName } from './proto.js';
 import type { BucketPressure, CensusReport } from './census.js';
 import { hashSection, heldByPort, occupancySection, type OccupancyInput, type OccupancySection } from './occupancy.js';
+import { portKey, protoName, type Family } from './conntrack.js';
+import { tupleKey, type CtStats, type PortCount, type PortEvents, type ProbeInfo, type Sample, type TupleCount } from './sample.js';
 
 export const SNAPSHOT_SCHEMA = 'ctop.snapshot/v1';
 
@@ -32,7 +31,7 @@ export interface PortRow {
   occupancy?: number;
 }
 
-/** A tuple's row: the decoder's record as it is (src/native/decode.ts). */
+/** A tuple's row: the sample's tuple record as it is (model/sample.ts TupleCount). */
 export type TupleRow = TupleCount;
 
 export interface NamespaceRow {
@@ -121,10 +120,6 @@ export interface WindowOptions {
   unsorted?: boolean;
 }
 
-function keyOfPort(p: Pick<PortCount, 'netns' | 'family' | 'proto' | 'port'>): string {
-  return `${p.netns}/${p.family}/${p.proto}/${p.port}`;
-}
-
 const keyOfTuple = tupleKey;
 
 interface Keyed<T> {
@@ -210,11 +205,11 @@ export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions, occupancy?
   const bpf = b.probe.tier !== 'stats';
   const ranked = !(o.top === 0 && o.unsorted);
 
-  const portRows = delta(a.ports, b.ports, keyOfPort);
+  const portRows = delta(a.ports, b.ports, portKey);
   // Function tiers: each port's entry life cycle. A port whose entries were
   // only deleted or evicted in the window still gets a row.
-  const evB = new Map((b.events ?? []).map((e) => [keyOfPort(e), e]));
-  const evA = new Map((a.events ?? []).map((e) => [keyOfPort(e), e]));
+  const evB = new Map((b.events ?? []).map((e) => [portKey(e), e]));
+  const evA = new Map((a.events ?? []).map((e) => [portKey(e), e]));
   const funcTier = b.probe.tier === 'fentry' || b.probe.tier === 'kprobe';
   if (evB.size > 0) {
     const listed = new Set(portRows.map((r) => r.key));
@@ -224,7 +219,7 @@ export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions, occupancy?
     }
   }
   const lifeCycle = (p: PortCount): Partial<PortRow> => {
-    const k = keyOfPort(p);
+    const k = portKey(p);
     const e = evB.get(k);
     if (!e) return funcTier ? { entries: 0, deletes: 0, earlyDrops: 0, insertFailed: 0, clashes: 0 } : {};
     const was: PortEvents | undefined = evA.get(k);
@@ -323,7 +318,7 @@ export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions, occupancy?
       inserts: p.inserts,
       drops: p.drops,
       ...lifeCycle(p),
-      ...(held ? { occupancy: held.get(keyOfPort(p))?.entries ?? 0 } : {}),
+      ...(held ? { occupancy: held.get(portKey(p))?.entries ?? 0 } : {}),
     })),
     tuples,
     namespaces,

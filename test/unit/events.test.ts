@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeEvents, LAYOUT } from '../../src/native/decode.js';
 import { buildSnapshot } from '../../src/model/snapshot.js';
-import { ZERO_STATS, type Sample } from '../../src/source/types.js';
+import { ZERO_STATS, type Sample } from '../../src/model/sample.js';
 import { sample as baseSample } from '../support/sample.js';
 
 /** One record as native/core hands it over: key, then five u64 counters. */

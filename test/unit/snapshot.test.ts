@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildSnapshot, SNAPSHOT_SCHEMA } from '../../src/model/snapshot.js';
 import { formatSnapshot } from '../../src/format/snapshotText.js';
-import { ZERO_STATS } from '../../src/source/types.js';
+import { ZERO_STATS } from '../../src/model/sample.js';
 import { sample } from '../support/sample.js';
 
 const OPTS = { host: 'h', kernel: '6.18', top: 20 };
