@@ -3,7 +3,7 @@
  * `ctop: <message>` and `hint: <hint>` and exit with their code; anything
  * else is a bug and prints its stack.
  */
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { CtopError, ExitCode, isNativeError } from './errors.js';
 import { runCleanups } from './util/signals.js';
 import { parseCount, parseDurationMs } from './util/duration.js';
@@ -23,10 +23,11 @@ import { registerValidate } from './commands/validate.js';
 
 const VERSION = '0.1.0';
 
-function snapshotAction(opts: ProbeFlags & { duration: string; json?: boolean; top: string; census?: boolean }): Promise<void> {
+function snapshotAction(opts: ProbeFlags & { duration: string; json?: boolean; top: string; census?: boolean; occupancy: string }): Promise<void> {
   return runSnapshot({
     ...parseProbeFlags(opts),
     census: opts.census === true,
+    occupancy: opts.occupancy as 'auto' | 'ctnetlink' | 'off',
     durationMs: parseDurationMs(opts.duration, '--duration', 100, 24 * 3_600_000),
     json: opts.json === true,
     top: parseCount(opts.top, '--top', 0, 1_000_000),
@@ -49,7 +50,12 @@ export function buildProgram(): Command {
       .option('-d, --duration <time>', 'length of the window (500ms, 5s, 2m)', '5s')
       .option('--json', 'print the ctop.snapshot/v1 JSON document')
       .option('--top <n>', 'rows of ports and tuples to keep (0: all)', '20')
-      .option('--census', 'add a census of the table at the window\'s end (`ctop census`; JSON: the `census` section)'),
+      .option('--census', 'add a census of the table at the window\'s end (`ctop census`; JSON: the `census` section)')
+      .addOption(
+        new Option('--occupancy <method>', 'count who holds the table at the window\'s end: in-kernel hash walk (auto, falls back to ctnetlink), ctnetlink dump, or off')
+          .choices(['auto', 'ctnetlink', 'off'])
+          .default('auto'),
+      ),
   ).action(snapshotAction);
 
   addProbeFlags(

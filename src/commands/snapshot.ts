@@ -15,6 +15,8 @@ import { buildCensus } from '../model/census.js';
 import { formatCensus } from '../format/censusText.js';
 import { takeCensus } from '../source/censusSource.js';
 import { hashWalker } from '../source/hashWalk.js';
+import { OccupancyCounter } from '../source/occupancyCensus.js';
+import type { OccupancyInput } from '../model/occupancy.js';
 
 /** Distinct addresses the snapshot's census counts (the census command's default). */
 const CENSUS_MAX_ADDRS = 65_536;
@@ -25,6 +27,8 @@ export interface SnapshotOptions extends ProbeSettings {
   top: number;
   /** add a census of the table at the window's end */
   census?: boolean;
+  /** count who holds the table at the window's end (default auto) */
+  occupancy?: 'auto' | 'ctnetlink' | 'off';
 }
 
 /** The sampling step inside a window: new namespaces are picked up this often. */
@@ -62,8 +66,17 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
       // samples only new namespaces need attention, not the maps
       if (!interrupted && end - performance.now() > 0) source.rescanIfDue();
     }
+    // Who holds the table, counted just before the window closes; on the
+    // function tiers the kernel's per-port live counts are read right after,
+    // so the window's end carries the census forward to the last sample.
+    let occupancy: OccupancyInput | undefined;
+    if ((o.occupancy ?? 'auto') !== 'off') {
+      const census = new OccupancyCounter({ target: source.targetRef(), method: o.occupancy === 'ctnetlink' ? 'ctnetlink' : 'auto' }).take();
+      const entriesAtCensus = source.portEntries();
+      occupancy = { census, ...(entriesAtCensus ? { entriesAtCensus } : {}) };
+    }
     const last = source.sample();
-    const snap = buildSnapshot(first, last, { host: hostName(), kernel: release(), top: o.top });
+    const snap = buildSnapshot(first, last, { host: hostName(), kernel: release(), top: o.top }, occupancy);
     if (o.census) {
       // the window's rates already cover search_restart/chaintoolong: no extra window
       snap.census = buildCensus(

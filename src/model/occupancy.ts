@@ -94,6 +94,8 @@ export interface OccupancySection {
   portsOmitted: number;
   /** entries held by the ports left out */
   omittedEntries: number;
+  /** original-direction source addresses holding the most entries, per namespace, as the census counted them */
+  sources: { netns: number; family: Family; addr: string; entries: number }[];
   cost?: CensusCost;
 }
 
@@ -177,6 +179,10 @@ export function occupancySection(
     ports: kept,
     portsOmitted: omitted.length,
     omittedEntries: omitted.reduce((a, r) => a + r.entries, 0),
+    sources: c.namespaces
+      .flatMap((n) => n.sources.map((x) => ({ netns: n.inode, ...x })))
+      .sort((a, b) => b.entries - a.entries)
+      .slice(0, top > 0 ? top : undefined),
     ...(input.cost ? { cost: input.cost } : {}),
   };
 }

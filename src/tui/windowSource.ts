@@ -25,18 +25,28 @@ export interface WindowSource {
 export class LiveWindows implements WindowSource {
   readonly label = 'live';
   private prev: Sample | undefined;
+  /** the background census: who holds the table */
+  private occupancy: OccupancyFeed | undefined;
 
   constructor(
     private readonly source: Source,
     private readonly where: { host: string; kernel: string },
-    /** the background census: who holds the table */
-    private readonly occupancy?: OccupancyFeed,
   ) {}
+
+  /** The census starts after the source: it needs the namespace the source resolved. */
+  attachOccupancy(feed: OccupancyFeed | undefined): void {
+    this.occupancy = feed;
+  }
 
   /** Starts the source and takes the first sample, so the first tick already has a window. */
   async start(): Promise<void> {
-    await this.source.start();
-    this.prev = this.source.sample();
+    try {
+      await this.source.start();
+      this.prev = this.source.sample();
+    } catch (e) {
+      this.close();
+      throw e;
+    }
   }
 
   next(): SnapshotV1 | undefined {
