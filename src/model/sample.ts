@@ -4,6 +4,7 @@
  * the model turns two samples into a window.
  */
 import type { Family } from './conntrack.js';
+import type { RoleCounts } from './roles.js';
 
 /** Probe tiers, best first: the order the live source tries them. */
 export const TIERS = ['fentry', 'kprobe', 'netfilter', 'stats'] as const;
@@ -47,8 +48,11 @@ export interface PortCount {
   family: Family;
   proto: number;
   port: number;
+  /** the sum of `roles` */
   inserts: number;
   drops: number;
+  /** the inserts by how the entry came to be (./roles.ts) */
+  roles: RoleCounts;
 }
 
 /** Per-port entry life cycle (function tiers), cumulative since the probe

@@ -6,6 +6,7 @@
 import type { BucketPressure, CensusReport } from './census.js';
 import { hashSection, heldByPort, occupancySection, type OccupancyInput, type OccupancySection } from './occupancy.js';
 import { portKey, protoName, type Family } from './conntrack.js';
+import { TRAFFIC_ROLES, zeroRoleCounts, type RoleCounts } from './roles.js';
 import { tupleKey, type CtStats, type PortCount, type PortEvents, type ProbeInfo, type Sample, type TupleCount } from './sample.js';
 
 export const SNAPSHOT_SCHEMA = 'ctop.snapshot/v1';
@@ -18,6 +19,10 @@ export interface PortRow {
   port: number;
   inserts: number;
   drops: number;
+  /** The window's inserts by how each entry came to be (src/model/roles.ts);
+   * they add up to `inserts`. Every BPF tier counts them; absent only in
+   * recordings made by a ctop that did not. */
+  roles?: RoleCounts;
   /** Function tiers (fentry, kprobe) only. `entries`: live entries on this
    * port that were inserted since ctop loaded (inserts minus deletions; older
    * entries are not in it). The rest count over the window. */
@@ -130,7 +135,12 @@ interface Keyed<T> {
 /** Rows of `b` that moved since `a`, with their window counts. Each row's key
  * is built once: with tens of thousands of tuples a tick, key building and
  * comparing dominate the cost. */
-function delta<T extends { inserts: number; drops: number }>(a: T[], b: T[], key: (x: T) => string): Keyed<T>[] {
+function delta<T extends { inserts: number; drops: number }>(
+  a: T[],
+  b: T[],
+  key: (x: T) => string,
+  more?: (x: T, prev: T | undefined) => Partial<T>,
+): Keyed<T>[] {
   const before = new Map<string, T>();
   for (const x of a) before.set(key(x), x);
   const out: Keyed<T>[] = [];
@@ -139,9 +149,17 @@ function delta<T extends { inserts: number; drops: number }>(a: T[], b: T[], key
     const prev = before.get(k);
     const inserts = x.inserts - (prev?.inserts ?? 0);
     const drops = x.drops - (prev?.drops ?? 0);
-    if (inserts > 0 || drops > 0) out.push({ row: { ...x, inserts, drops }, key: k });
+    if (inserts > 0 || drops > 0) out.push({ row: { ...x, inserts, drops, ...more?.(x, prev) }, key: k });
   }
   return out;
+}
+
+/** A port's inserts by role over the window (cumulative in the samples). */
+function roleDelta(x: PortCount, prev: PortCount | undefined): Partial<PortCount> {
+  if (!x.roles) return {};
+  const roles = zeroRoleCounts();
+  for (const r of TRAFFIC_ROLES) roles[r] = x.roles[r] - (prev?.roles?.[r] ?? 0);
+  return { roles };
 }
 
 /** Busiest first: inserts, then drops, then the key (a stable order). */
@@ -205,7 +223,7 @@ export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions, occupancy?
   const bpf = b.probe.tier !== 'stats';
   const ranked = !(o.top === 0 && o.unsorted);
 
-  const portRows = delta(a.ports, b.ports, portKey);
+  const portRows = delta(a.ports, b.ports, portKey, roleDelta);
   // Function tiers: each port's entry life cycle. A port whose entries were
   // only deleted or evicted in the window still gets a row.
   const evB = new Map((b.events ?? []).map((e) => [portKey(e), e]));
@@ -215,7 +233,10 @@ export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions, occupancy?
     const listed = new Set(portRows.map((r) => r.key));
     for (const [k, e] of evB) {
       if (listed.has(k) || e.deletes === (evA.get(k)?.deletes ?? 0)) continue;
-      portRows.push({ key: k, row: { netns: e.netns, family: e.family, proto: e.proto, port: e.port, inserts: 0, drops: 0 } });
+      portRows.push({
+        key: k,
+        row: { netns: e.netns, family: e.family, proto: e.proto, port: e.port, inserts: 0, drops: 0, roles: zeroRoleCounts() },
+      });
     }
   }
   const lifeCycle = (p: PortCount): Partial<PortRow> => {
@@ -317,6 +338,7 @@ export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions, occupancy?
       port: p.port,
       inserts: p.inserts,
       drops: p.drops,
+      ...(p.roles ? { roles: p.roles } : {}),
       ...lifeCycle(p),
       ...(held ? { occupancy: held.get(portKey(p))?.entries ?? 0 } : {}),
     })),

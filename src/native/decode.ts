@@ -6,12 +6,16 @@
  */
 import { CtopError } from '../errors.js';
 import { family, protoName, type Family } from '../model/conntrack.js';
+import { TRAFFIC_ROLES, type RoleCounts } from '../model/roles.js';
 import type { PortCount, PortEvents, TupleCount } from '../model/sample.js';
 
 export interface NativeLayout {
   portRecSize: number;
   tupleRecSize: number;
-  portCountsOffset: number;
+  /** inserts_by_role[]: one u64 per role, in TRAFFIC_ROLES order */
+  portRolesOffset: number;
+  portDropsOffset: number;
+  roleCount: number;
   tupleCountsOffset: number;
   tupleSaddrOffset: number;
   tupleDaddrOffset: number;
@@ -21,9 +25,11 @@ export interface NativeLayout {
 }
 
 export const LAYOUT: NativeLayout = {
-  portRecSize: 24,
+  portRecSize: 48,
   tupleRecSize: 64,
-  portCountsOffset: 8,
+  portRolesOffset: 8,
+  portDropsOffset: 40,
+  roleCount: TRAFFIC_ROLES.length,
   tupleCountsOffset: 48,
   tupleSaddrOffset: 12,
   tupleDaddrOffset: 28,
@@ -72,13 +78,21 @@ function u64(b: Buffer, off: number): number {
 export function decodePorts(b: Buffer): PortCount[] {
   const out: PortCount[] = [];
   for (let off = 0; off + LAYOUT.portRecSize <= b.length; off += LAYOUT.portRecSize) {
+    const r = off + LAYOUT.portRolesOffset;
+    const roles: RoleCounts = {
+      server: u64(b, r),
+      client: u64(b, r + 8),
+      local: u64(b, r + 16),
+      forward: u64(b, r + 24),
+    };
     out.push({
       netns: b.readUInt32LE(off),
       family: family(b.readUInt8(off + 4)),
       proto: b.readUInt8(off + 5),
       port: b.readUInt16LE(off + 6),
-      inserts: u64(b, off + LAYOUT.portCountsOffset),
-      drops: u64(b, off + LAYOUT.portCountsOffset + 8),
+      inserts: roles.server + roles.client + roles.local + roles.forward,
+      drops: u64(b, off + LAYOUT.portDropsOffset),
+      roles,
     });
   }
   return out;
