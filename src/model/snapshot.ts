@@ -258,7 +258,7 @@ export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions, occupancy?
   if (held) {
     const listed = new Set(portRows.map((r) => r.key));
     for (const [k, h] of held) {
-      if (h.entries > 0 && !listed.has(k)) portRows.push({ key: k, row: { netns: h.netns, family: h.row.family, proto: h.row.proto, port: h.row.port, inserts: 0, drops: 0 } });
+      if (h.entries > 0 && !listed.has(k)) portRows.push({ key: k, row: { netns: h.netns, family: h.row.family, proto: h.row.proto, port: h.row.port, inserts: 0, drops: 0, roles: zeroRoleCounts() } });
     }
   }
   const tupleRows = tupleWindow(a, b);
