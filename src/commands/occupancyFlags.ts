@@ -1,9 +1,8 @@
 /** The options of the commands that keep a background census (top, record, serve). */
 import { Option, type Command } from 'commander';
 import { CtopError, ExitCode } from '../errors.js';
-import { oneLine } from '../io/recording.js';
-import { BackgroundCensus, DEFAULT_BUDGET_SHARE } from '../source/occupancy.js';
-import type { KernelSource } from '../source/kernelSource.js';
+import { oneLine } from '../util/text.js';
+import { DEFAULT_BUDGET_SHARE } from '../source/occupancy.js';
 
 export interface OccupancyFlags {
   occupancy: string;
@@ -34,17 +33,4 @@ export function parseOccupancyFlags(f: OccupancyFlags): OccupancySettings {
     throw new CtopError(`--census-budget: '${oneLine(f.censusBudget, 40)}' is not a percentage from 0.1 to 50`, 'e.g. --census-budget 2 (2 % of one core, the default)', ExitCode.usage);
   }
   return { occupancy: f.occupancy as OccupancySettings['occupancy'], budgetShare: pct / 100 };
-}
-
-/** Starts the background census for a started kernel source; undefined with --occupancy off. */
-export function startBackgroundCensus(source: KernelSource, o: OccupancySettings): BackgroundCensus | undefined {
-  if (o.occupancy === 'off') return undefined;
-  const census = new BackgroundCensus({
-    target: source.targetRef(),
-    method: o.occupancy,
-    budgetShare: o.budgetShare,
-    portEntries: () => source.portEntries(),
-  });
-  census.start();
-  return census;
 }

@@ -7,7 +7,6 @@
 import { release } from 'node:os';
 import type { Command } from 'commander';
 import { CtopError, ExitCode } from '../errors.js';
-import { oneLine } from '../io/recording.js';
 import { checkPrivileges } from '../preflight.js';
 import { KernelSource, hostName } from '../source/kernelSource.js';
 import { parseDurationMs } from '../util/duration.js';
@@ -16,9 +15,10 @@ import { Controller } from '../tui/controller.js';
 import { ReplayWindows } from '../tui/replaySource.js';
 import { TuiScreen } from '../tui/screen.js';
 import { LiveWindows, type WindowSource } from '../tui/windowSource.js';
-import { DEFAULT_BUDGET_SHARE } from '../source/occupancy.js';
+import { DEFAULT_BUDGET_SHARE, startBackgroundCensus } from '../source/occupancy.js';
 import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
-import { addOccupancyFlags, parseOccupancyFlags, startBackgroundCensus, type OccupancyFlags, type OccupancySettings } from './occupancyFlags.js';
+import { addOccupancyFlags, parseOccupancyFlags, type OccupancyFlags, type OccupancySettings } from './occupancyFlags.js';
+import { oneLine } from '../util/text.js';
 
 export interface TopOptions extends ProbeSettings, Partial<OccupancySettings> {
   intervalMs: number;

@@ -66,6 +66,14 @@ export interface OccupancyInput {
   entriesAtCensus?: Map<string, number>;
 }
 
+/** What a window source asks the background census for, each tick. */
+export interface OccupancyFeed {
+  input(): OccupancyInput | undefined;
+  /** why the census failed, if the last attempt did */
+  error(): string | undefined;
+  close(): void;
+}
+
 export interface OccupancyPortRow {
   netns: number;
   family: Family;

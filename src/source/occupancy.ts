@@ -6,7 +6,8 @@
  * ports are carried forward between censuses (model/occupancy.ts).
  */
 import { Worker } from 'node:worker_threads';
-import type { CensusCost, OccupancyCensus, OccupancyInput } from '../model/occupancy.js';
+import type { CensusCost, OccupancyCensus, OccupancyFeed, OccupancyInput } from '../model/occupancy.js';
+import type { KernelSource } from './kernelSource.js';
 import type { NetnsRef } from './netnsScan.js';
 
 /** Default CPU budget of the background census: 2 % of one core. */
@@ -33,14 +34,6 @@ export interface BackgroundCensusOptions {
   maxIntervalMs?: number;
   /** function tiers: the kernel's live per-port entry counts, read when a census arrives */
   portEntries?: () => Map<string, number> | undefined;
-}
-
-/** What the window source asks for each tick. */
-export interface OccupancyFeed {
-  input(): OccupancyInput | undefined;
-  /** why the census failed, if the last attempt did */
-  error(): string | undefined;
-  close(): void;
 }
 
 export class BackgroundCensus implements OccupancyFeed {
@@ -91,4 +84,17 @@ export class BackgroundCensus implements OccupancyFeed {
     this.worker?.postMessage({ type: 'stop' });
     this.worker = undefined;
   }
+}
+
+/** Starts the background census for a started kernel source; undefined with --occupancy off. */
+export function startBackgroundCensus(source: KernelSource, o: { occupancy: 'auto' | 'ctnetlink' | 'off'; budgetShare: number }): BackgroundCensus | undefined {
+  if (o.occupancy === 'off') return undefined;
+  const census = new BackgroundCensus({
+    target: source.targetRef(),
+    method: o.occupancy,
+    budgetShare: o.budgetShare,
+    portEntries: () => source.portEntries(),
+  });
+  census.start();
+  return census;
 }

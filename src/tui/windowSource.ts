@@ -5,7 +5,7 @@
  */
 import { buildSnapshot, type SnapshotV1 } from '../model/snapshot.js';
 import type { Sample, Source } from '../model/sample.js';
-import type { OccupancyFeed } from '../source/occupancy.js';
+import type { OccupancyFeed } from '../model/occupancy.js';
 
 export interface WindowSource {
   /** "live" or "replay FILE", for the header. */
