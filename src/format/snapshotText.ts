@@ -3,6 +3,7 @@ import type { SnapshotV1 } from '../model/snapshot.js';
 import { TRAFFIC_ROLES, type RoleCounts, type TrafficRole } from '../model/roles.js';
 import { formatMs } from '../util/duration.js';
 import { formatNumber, formatTable, percent } from './table.js';
+import { cleanLines } from '../util/sanitize.js';
 
 function nsLabel(s: SnapshotV1, inode: number): string {
   return s.namespaces.find((n) => n.inode === inode)?.name ?? String(inode);
@@ -90,5 +91,5 @@ export function formatSnapshot(s: SnapshotV1): string {
       `unparsed drops ${formatNumber(o.dropsUnparsed)}, namespace map full ${formatNumber(o.netnsMapFull)}`,
   );
   for (const e of s.netnsErrors) out.push(`not watched: ${e.name}: ${e.error}`);
-  return out.join('\n');
+  return cleanLines(out.join('\n')); // names in it come from other users
 }
