@@ -18,7 +18,7 @@ import { checkPrivileges } from '../preflight.js';
 import { KernelSource, hostName } from '../source/kernelSource.js';
 import { censusOf, readPortCensus } from '../source/portCensusSource.js';
 import type { OccupancyMethod } from '../model/census.js';
-import { formatTable, percent } from '../format/table.js';
+import { formatTable } from '../format/table.js';
 import { formatMs, parseDurationMs } from '../util/duration.js';
 import { onTermination, sleepMs } from '../util/signals.js';
 import { listOwnTableJson, nftCheck, nftLoad } from '../notrack/nft.js';
@@ -26,6 +26,7 @@ import { DEFAULT_STATE_DIR } from '../notrack/state.js';
 import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
 import { parsePortSpecs } from './notrack.js';
 import { rollBackNow, startGuardedChange, target } from '../notrack/guard.js';
+import { percent } from '../util/text.js';
 
 export const VALIDATION_SCHEMA = 'ctop.validation/v1';
 

@@ -1,11 +1,8 @@
 /** The human-readable `ctop census` report: every section names its method. */
 import { byPort, type CensusReport } from '../model/census.js';
-import { formatNumber, formatTable, percent } from './table.js';
+import { formatNumber, formatTable } from './table.js';
+import { mib, percent } from '../util/text.js';
 import { cleanLines } from '../util/sanitize.js';
-
-function mib(bytes: number): string {
-  return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
-}
 
 const OCCUPANCY_WORDS = {
   'ctnetlink-dump': 'ctnetlink dump (libnetfilter_conntrack), counted in C',

@@ -2,7 +2,8 @@
 import type { SnapshotV1 } from '../model/snapshot.js';
 import { TRAFFIC_ROLES, type RoleCounts, type TrafficRole } from '../model/roles.js';
 import { formatMs } from '../util/duration.js';
-import { formatNumber, formatTable, percent } from './table.js';
+import { formatNumber, formatTable } from './table.js';
+import { percent } from '../util/text.js';
 import { cleanLines } from '../util/sanitize.js';
 
 function nsLabel(s: SnapshotV1, inode: number): string {

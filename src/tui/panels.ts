@@ -13,7 +13,8 @@ import { helpLines, hintLine } from './keys.js';
 import type { TuiModel } from './model.js';
 import { currentView, type UiState } from './state.js';
 import { SORT_LABEL, VIEWS, type Selection, type SortKey, type TalkerRow } from './talkers.js';
-import { bar, bold, clean, count, esc, fg, fit, fitRight, inverse, percent, rate, sparkline, type Paint } from './text.js';
+import { bar, bold, clean, count, esc, fg, fit, fitRight, inverse, rate, sparkline, type Paint } from './text.js';
+import { percent } from '../util/text.js';
 
 export interface SourceInfo {
   /** "live" or "replay FILE". */
