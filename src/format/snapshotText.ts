@@ -4,6 +4,7 @@ import { TRAFFIC_ROLES, type RoleCounts, type TrafficRole } from '../model/roles
 import { formatMs } from '../util/duration.js';
 import { formatNumber, formatTable } from './table.js';
 import { percent } from '../util/text.js';
+import { cleanLines } from '../util/sanitize.js';
 
 function nsLabel(s: SnapshotV1, inode: number): string {
   return s.namespaces.find((n) => n.inode === inode)?.name ?? String(inode);
@@ -113,5 +114,5 @@ export function formatSnapshot(s: SnapshotV1): string {
       `unparsed drops ${formatNumber(o.dropsUnparsed)}, namespace map full ${formatNumber(o.netnsMapFull)}`,
   );
   for (const e of s.netnsErrors) out.push(`not watched: ${e.name}: ${e.error}`);
-  return out.join('\n');
+  return cleanLines(out.join('\n')); // names in it come from other users
 }
