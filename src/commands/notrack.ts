@@ -18,6 +18,7 @@ import { formatMs, parseDurationMs } from '../util/duration.js';
 import { nftCheck } from '../notrack/nft.js';
 import { awaitOutcome, confirmChange, revertChange, startGuardedChange, target } from '../notrack/guard.js';
 import { DEFAULT_STATE_DIR } from '../notrack/state.js';
+import { cleanText } from '../util/sanitize.js';
 
 /** "5000", "udp/5000", "tcp/80": a bare port takes --proto. */
 export function parsePortSpecs(specs: string[], proto: L4, role: Role): NotrackTarget[] {
@@ -57,12 +58,12 @@ export async function runApply(o: ApplyOptions): Promise<number> {
   const blockers: string[] = [];
   for (const p of o.ports) {
     for (const f of notrackFlags(p, { users: rs.users, chains: rs.chains, helpers: host.helpers, helperAutoAssign: facts.helperAutoAssign })) {
-      process.stderr.write(`ctop: ${p.proto}/${p.port}: ${f.severity}: ${f.reason}${f.rule ? ` [${f.rule}]` : ''}\n`);
+      process.stderr.write(`ctop: ${p.proto}/${p.port}: ${f.severity}: ${cleanText(`${f.reason}${f.rule ? ` [${f.rule}]` : ''}`, Infinity)}\n`);
       if (f.severity === 'unsafe') blockers.push(`${p.proto}/${p.port}`);
     }
   }
   const accepts = o.ports.flatMap((p) => untrackedAcceptsFor(p, rs.chains));
-  for (const a of accepts) process.stderr.write(`ctop: needed in your own chain (ctop does not edit it): ${a.command}\n`);
+  for (const a of accepts) process.stderr.write(`ctop: needed in your own chain (ctop does not edit it): ${cleanText(a.command, Infinity)}\n`);
   nftCheck(script, t.netnsPath);
   if (!o.yes) {
     process.stdout.write(script);

@@ -1,18 +1,20 @@
 /** `ctop snapshot`: watch for a window, then report what entered and what was refused. */
 import { release } from 'node:os';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { CtopError, ExitCode } from '../errors.js';
 import { buildCensus } from '../model/census.js';
 import { mergeWindows } from '../model/mergeWindows.js';
+import type { OccupancyInput } from '../model/occupancy.js';
 import type { SnapshotV1 } from '../model/snapshot.js';
 import { formatSnapshot } from '../format/snapshotText.js';
 import { formatCensus } from '../format/censusText.js';
+import { readWindows } from '../io/recording.js';
 import { checkPrivileges } from '../preflight.js';
 import { requireConntrackActive } from '../source/activity.js';
 import { takeCensus } from '../source/censusSource.js';
 import { hashWalker } from '../source/hashWalk.js';
 import { KernelSource, hostName } from '../source/kernelSource.js';
-import { readWindows } from '../io/recording.js';
+import { OccupancyCounter } from '../source/occupancyCensus.js';
 import { LiveWindows, STEP_MS } from '../source/windows.js';
 import { formatMs, parseCount, parseDurationMs } from '../util/duration.js';
 import { interruptible, maybeInjectFault, onTermination } from '../util/signals.js';
@@ -27,6 +29,8 @@ export interface SnapshotOptions extends ProbeSettings {
   top: number;
   /** add a census of the table at the window's end */
   census?: boolean;
+  /** count who holds the table at the window's end (default auto) */
+  occupancy?: 'auto' | 'ctnetlink' | 'off';
   /** a recording (or one snapshot) to read instead of the kernel: its windows as one */
   replay?: string;
 }
@@ -55,6 +59,15 @@ async function measured(o: SnapshotOptions): Promise<SnapshotV1> {
   // Ctrl-C ends the window early and still prints the report (a second one
   // kills ctop outright; the kernel then frees everything, nothing is pinned).
   const ctrlC = interruptible();
+  // Who holds the table, counted just before the window closes; on the
+  // function tiers the kernel's per-port live counts are read right after,
+  // so the window's end carries the census forward to the last sample.
+  const occupancyAtEnd = (): OccupancyInput | undefined => {
+    if ((o.occupancy ?? 'auto') === 'off') return undefined;
+    const census = new OccupancyCounter({ target: source.targetRef(), method: o.occupancy === 'ctnetlink' ? 'ctnetlink' : 'auto' }).take();
+    const entriesAtCensus = source.portEntries();
+    return { census, ...(entriesAtCensus ? { entriesAtCensus } : {}) };
+  };
   try {
     const first = await windows.start();
     requireConntrackActive(first, source.watchedRefs(), 'inspect');
@@ -62,7 +75,7 @@ async function measured(o: SnapshotOptions): Promise<SnapshotV1> {
     process.stderr.write(
       `ctop: ${first.probe.tier} tier, watching ${first.namespaces.length} namespace(s); sampling for ${formatMs(o.durationMs)}\n`,
     );
-    const snap = await windows.measure(o.durationMs, { interrupted: ctrlC.interrupted });
+    const snap = await windows.measure(o.durationMs, { interrupted: ctrlC.interrupted, occupancyAtEnd });
     if (o.census) {
       // the window's rates already cover search_restart/chaintoolong: no extra window
       snap.census = buildCensus(
@@ -89,12 +102,18 @@ export function registerSnapshot(program: Command): void {
       .option('--json', 'print the ctop.snapshot/v1 JSON document')
       .option('--top <n>', 'rows of ports and tuples to keep (0: all)', '20')
       .option('--census', 'add a census of the table at the window\'s end (`ctop census`; JSON: the `census` section)')
+      .addOption(
+        new Option('--occupancy <method>', 'count who holds the table at the window\'s end: in-kernel hash walk (auto, falls back to ctnetlink), ctnetlink dump, or off')
+          .choices(['auto', 'ctnetlink', 'off'])
+          .default('auto'),
+      )
       .option('--replay <file>', 'read a recording (ctop record, or one `ctop snapshot --json`) instead of the kernel: its windows as one; needs no root'),
-  ).action((opts: ProbeFlags & { duration: string; json?: boolean; top: string; census?: boolean; replay?: string }) =>
+  ).action((opts: ProbeFlags & { duration: string; json?: boolean; top: string; census?: boolean; occupancy: string; replay?: string }) =>
     runSnapshot({
       ...parseProbeFlags(opts),
       ...(opts.replay !== undefined ? { replay: opts.replay } : {}),
       census: opts.census === true,
+      occupancy: opts.occupancy as 'auto' | 'ctnetlink' | 'off',
       durationMs: parseDurationMs(opts.duration, '--duration', 100, 24 * 3_600_000),
       json: opts.json === true,
       top: parseCount(opts.top, '--top', 0, 1_000_000),

@@ -6,6 +6,7 @@
  * counts: a window always runs from the end of the one before it.
  */
 import { buildSnapshot, type SnapshotV1, type WindowSource } from '../model/snapshot.js';
+import type { OccupancyFeed, OccupancyInput } from '../model/occupancy.js';
 import type { Sample, Source } from '../model/sample.js';
 import { sleepMs } from '../util/signals.js';
 
@@ -29,6 +30,8 @@ export interface MeasureOptions {
   onStep?: (leftMs: number) => void;
   /** The step inside the window (STEP_MS). */
   stepMs?: number;
+  /** Who holds the table, counted right before the window closes (snapshot's census at the window's end). */
+  occupancyAtEnd?: () => OccupancyInput | undefined;
 }
 
 /** The step inside a window: new namespaces are picked up this often (a sample's counters are cumulative: only the namespace list needs care in between). */
@@ -37,6 +40,8 @@ export const STEP_MS = 1000;
 export class LiveWindows implements WindowSource {
   readonly label = 'live';
   private prev: Sample | undefined;
+  /** the background census: who holds the table (the live screen) */
+  private occupancy: OccupancyFeed | undefined;
 
   constructor(
     private readonly source: Source,
@@ -46,10 +51,25 @@ export class LiveWindows implements WindowSource {
 
   /** Starts the source and opens the first window; returns its first sample (for start-up checks and banners). */
   async start(): Promise<Sample> {
-    await this.source.start();
-    const first = this.open();
-    if (this.shape.fromZero) this.prev = zeroed(first);
-    return first;
+    try {
+      await this.source.start();
+      const first = this.open();
+      if (this.shape.fromZero) this.prev = zeroed(first);
+      return first;
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+  }
+
+  /** A background census feeding each window; it starts after the source: it needs the namespace the source resolved. */
+  attachOccupancy(feed: OccupancyFeed | undefined): void {
+    this.occupancy = feed;
+  }
+
+  /** Why the background census failed, if it did: the screen says so where occupancy would be. */
+  occupancyError(): string | undefined {
+    return this.occupancy?.error();
   }
 
   /** Drops the open window and opens a new one now: for a caller that changed the system and measures only what follows. */
@@ -74,11 +94,13 @@ export class LiveWindows implements WindowSource {
   /**
    * Closes the open window now and opens the next one. A failed sample
    * keeps the open window, so the window after a failure spans it and no
-   * counts are lost. Undefined before start().
+   * counts are lost. Undefined before start(). `occupancy` is who holds the
+   * table at the window's end (else the attached feed's latest census).
    */
-  next(): SnapshotV1 | undefined {
+  next(occupancy?: OccupancyInput): SnapshotV1 | undefined {
     const prev = this.prev;
     if (!prev) return undefined;
+    const held = occupancy ?? this.occupancy?.input();
     const cur = this.source.sample();
     const tupleGrowth = this.shape.tuples === false ? [] : this.source.takeTupleGrowth?.();
     this.prev = cur;
@@ -87,7 +109,7 @@ export class LiveWindows implements WindowSource {
       top: this.shape.top,
       ...(this.shape.unsorted ? { unsorted: true } : {}),
       ...(tupleGrowth ? { tupleGrowth } : {}),
-    });
+    }, held);
   }
 
   /**
@@ -112,12 +134,13 @@ export class LiveWindows implements WindowSource {
       if (!stop && after > 0) this.source.rescanIfDue?.();
       o.onStep?.(Math.max(0, after));
     }
-    const w = this.next();
+    const w = this.next(o.occupancyAtEnd?.());
     if (!w) throw new Error('LiveWindows.measureUntil() before start()');
     return w;
   }
 
   close(): void {
+    this.occupancy?.close();
     this.source.close();
   }
 }
