@@ -10,7 +10,7 @@ import { CtopError, ExitCode } from '../errors.js';
 import { checkPrivileges } from '../preflight.js';
 import { KernelSource } from '../source/kernelSource.js';
 import { Exporter } from '../serve/exporter.js';
-import { checkExposure, parseListen, type ListenAddress } from '../util/listen.js';
+import { applyServerLimits, checkExposure, parseListen, SERVER_OPTIONS, type ListenAddress } from '../util/listen.js';
 import { formatMs, parseCount, parseDurationMs } from '../util/duration.js';
 import { onTermination } from '../util/signals.js';
 import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
@@ -60,9 +60,10 @@ export async function runServe(o: ServeOptions): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   /** No metrics before the probe is attached and sampled once: a scrape then gets 503. */
   let ready = false;
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const server = createServer(SERVER_OPTIONS, (req: IncomingMessage, res: ServerResponse) => {
     void respond(req, res);
   });
+  applyServerLimits(server);
   const stop = (): void => {
     if (timer) clearInterval(timer);
     server.close();
