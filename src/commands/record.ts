@@ -14,8 +14,10 @@ import type { SnapshotV1 } from '../model/snapshot.js';
 import { checkPrivileges } from '../preflight.js';
 import { KernelSource, hostName } from '../source/kernelSource.js';
 import { requireConntrackActive } from '../source/activity.js';
+import { DEFAULT_BUDGET_SHARE, startBackgroundCensus } from '../source/occupancy.js';
 import { LiveWindows, STEP_MS } from '../source/windows.js';
 import { headerLine, readWindows, snapshotLine } from '../io/recording.js';
+import { addOccupancyFlags, parseOccupancyFlags, type OccupancyFlags, type OccupancySettings } from './occupancyFlags.js';
 import { writeOutput } from '../io/output.js';
 import { portsCsv, windowsCsv } from '../export/csv.js';
 import { formatMs, parseCount, parseDurationMs } from '../util/duration.js';
@@ -23,7 +25,7 @@ import { progress } from '../util/progress.js';
 import { interruptible, onTermination } from '../util/signals.js';
 import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
 
-export interface RecordOptions extends ProbeSettings {
+export interface RecordOptions extends ProbeSettings, Partial<OccupancySettings> {
   durationMs: number;
   everyMs: number;
   out: string;
@@ -82,7 +84,7 @@ export async function runRecord(o: RecordOptions): Promise<void> {
   const meta = { host: hostName(), kernel: release() };
   const live = new LiveWindows(source, meta, { top: o.top });
   const stopListening = onTermination(() => {
-    source.close();
+    live.close();
     if (fd >= 0) closeSync(fd);
   }, ['SIGTERM', 'SIGHUP']);
   const ctrlC = interruptible();
@@ -100,6 +102,8 @@ export async function runRecord(o: RecordOptions): Promise<void> {
     fd = openOut(o.out);
     const header: Omit<RecordingHeader, 'schema'> = { ...meta, startedAt: first.wallTime, everyMs: o.everyMs, memTotalBytes: totalmem(), wordBits: process.arch.endsWith('64') ? 64 : 32 };
     writeSync(fd, `${headerLine(header)}\n`);
+    // who holds the table: counted in a thread of its own, within its CPU budget; each window carries the latest census
+    live.attachOccupancy(startBackgroundCensus(source, { occupancy: o.occupancy ?? 'auto', budgetShare: o.budgetShare ?? DEFAULT_BUDGET_SHARE }));
     const total = Math.floor(o.durationMs / o.everyMs);
     process.stderr.write(
       `ctop: ${first.probe.tier} tier, watching ${first.namespaces.length} namespace(s); recording ${total} window(s) of ${formatMs(o.everyMs)} to ${o.out}\n`,
@@ -126,14 +130,14 @@ export async function runRecord(o: RecordOptions): Promise<void> {
         // already closed by a signal handler
       }
     }
-    source.close();
+    live.close();
     ctrlC.dispose();
     stopListening();
   }
 }
 
 export function registerRecord(program: Command): void {
-  addProbeFlags(
+  addOccupancyFlags(addProbeFlags(
     program
       .command('record')
       .description('record a series of snapshot windows to a file (JSON Lines), for diff, report and export-csv')
@@ -144,9 +148,10 @@ export function registerRecord(program: Command): void {
       .option('--csv <file>', 'also write the windows as CSV when done')
       .option('--csv-ports <file>', 'also write per-window port rows as CSV (long format) when done')
       .option('--replay <file>', 'copy a recording (or one `ctop snapshot --json`) instead of reading the kernel: its windows, each cut to --top rows (--duration and --every do not apply); needs no root'),
-  ).action((f: ProbeFlags & { output: string; duration: string; every: string; top: string; csv?: string; csvPorts?: string; replay?: string }) =>
+  )).action((f: ProbeFlags & OccupancyFlags & { output: string; duration: string; every: string; top: string; csv?: string; csvPorts?: string; replay?: string }) =>
     runRecord({
       ...parseProbeFlags(f),
+      ...parseOccupancyFlags(f),
       ...(f.replay !== undefined ? { replay: f.replay } : {}),
       out: f.output,
       durationMs: parseDurationMs(f.duration, '--duration', 200, 7 * 24 * 3_600_000),

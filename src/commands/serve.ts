@@ -16,12 +16,14 @@ import { KernelSource, hostName } from '../source/kernelSource.js';
 import { ReplayWindows } from '../source/replay.js';
 import { LiveWindows } from '../source/windows.js';
 import { Exporter } from '../serve/exporter.js';
-import { checkExposure, parseListen, type ListenAddress } from '../util/listen.js';
+import { applyServerLimits, checkExposure, parseListen, SERVER_OPTIONS, type ListenAddress } from '../util/listen.js';
 import { formatMs, parseCount, parseDurationMs } from '../util/duration.js';
 import { onTermination } from '../util/signals.js';
 import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
+import { addOccupancyFlags, parseOccupancyFlags, type OccupancyFlags, type OccupancySettings } from './occupancyFlags.js';
+import { DEFAULT_BUDGET_SHARE, startBackgroundCensus } from '../source/occupancy.js';
 
-export interface ServeOptions extends ProbeSettings {
+export interface ServeOptions extends ProbeSettings, Partial<OccupancySettings> {
   listen: ListenAddress;
   allowRemote: boolean;
   topPorts: number;
@@ -66,15 +68,17 @@ export async function runServe(o: ServeOptions): Promise<void> {
   if (!replay) checkPrivileges();
   // the exporter shows no tuples: the windows skip reading them; the first
   // window starts from zero, so counters begin where the kernel's do
-  const live = replay ? undefined : new LiveWindows(new KernelSource({ ...o, rescanMs: 1000 }), { host: hostName(), kernel: release() }, { top: 0, unsorted: true, tuples: false, fromZero: true });
+  const kernel = replay ? undefined : new KernelSource({ ...o, rescanMs: 1000 });
+  const live = kernel ? new LiveWindows(kernel, { host: hostName(), kernel: release() }, { top: 0, unsorted: true, tuples: false, fromZero: true }) : undefined;
   const windows: WindowSource = replay ?? live!;
   const regs = registries(o.topPorts);
   let timer: NodeJS.Timeout | undefined;
   /** No metrics before the probe is attached and sampled once: a scrape then gets 503. */
   let ready = false;
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const server = createServer(SERVER_OPTIONS, (req: IncomingMessage, res: ServerResponse) => {
     void respond(req, res);
   });
+  applyServerLimits(server);
   const stop = (): void => {
     if (timer) clearInterval(timer);
     server.close();
@@ -111,7 +115,12 @@ export async function runServe(o: ServeOptions): Promise<void> {
     try {
       const w = windows.next();
       const secs = (performance.now() - t0) / 1000;
-      if (w) for (const r of regs) r.exporter.update(w, secs);
+      if (w) {
+        for (const r of regs) {
+          r.exporter.update(w, secs);
+          r.exporter.updateOccupancy(w);
+        }
+      }
     } catch (e) {
       // One bad read must not end the exporter; it shows in ctop_sample_errors_total.
       for (const r of regs) r.exporter.sampleFailed();
@@ -123,6 +132,8 @@ export async function runServe(o: ServeOptions): Promise<void> {
     // Bind first: a busy port is reported before anything is loaded.
     await listen(server, o.listen);
     const first = live ? await live.start() : undefined;
+    // who holds the table: counted in a thread of its own, within its CPU budget; each window carries the latest census
+    if (live && kernel) live.attachOccupancy(startBackgroundCensus(kernel, { occupancy: o.occupancy ?? 'auto', budgetShare: o.budgetShare ?? DEFAULT_BUDGET_SHARE }));
     tick();
     ready = true;
     process.stderr.write(
@@ -138,7 +149,7 @@ export async function runServe(o: ServeOptions): Promise<void> {
 }
 
 export function registerServe(program: Command): void {
-  addProbeFlags(
+  addOccupancyFlags(addProbeFlags(
     program
       .command('serve')
       .description('a Prometheus/OpenMetrics endpoint: table fill, statistics, inserts and drops per port')
@@ -147,9 +158,10 @@ export function registerServe(program: Command): void {
       .option('--top-ports <k>', 'ports with their own series; the rest add up in port="other"', '50')
       .option('--every <time>', 'how often to sample the kernel (with --replay: to play the next window)', '1s')
       .option('--replay <file>', 'serve a recording (ctop record) instead of the kernel, one window per --every; needs no root'),
-  ).action((f: ProbeFlags & { listen: string; allowRemote?: boolean; topPorts: string; every: string; replay?: string }) =>
+  )).action((f: ProbeFlags & OccupancyFlags & { listen: string; allowRemote?: boolean; topPorts: string; every: string; replay?: string }) =>
     runServe({
       ...parseProbeFlags(f),
+      ...parseOccupancyFlags(f),
       ...(f.replay !== undefined ? { replay: f.replay } : {}),
       listen: parseListen(f.listen),
       allowRemote: f.allowRemote === true,

@@ -6,6 +6,7 @@ import { checkExposure, isLoopback, parseListen } from '../../src/util/listen.js
 import { CtopError } from '../../src/errors.js';
 import { ZERO_STATS, type Sample } from '../../src/model/sample.js';
 import type { SnapshotV1 } from '../../src/model/snapshot.js';
+import type { OccupancyFeed, OccupancyInput } from '../../src/model/occupancy.js';
 import { LiveWindows } from '../../src/source/windows.js';
 
 function sample(ports: [number, number, number][], opts: { netns?: number[]; drop?: number } = {}): Sample {
@@ -32,10 +33,11 @@ function sample(ports: [number, number, number][], opts: { netns?: number[]; dro
  * pipeline, the first window from zero, no tuples. start() reads one sample
  * (serve's banner), then each window one more.
  */
-async function serveWindows(samples: Sample[]): Promise<SnapshotV1[]> {
+async function serveWindows(samples: Sample[], occupancy?: OccupancyFeed): Promise<SnapshotV1[]> {
   const queue = [samples[0]!, ...samples];
   const live = new LiveWindows({ start: async () => {}, sample: () => queue.shift()!, close: () => {} }, { host: 'h', kernel: 'k' }, { top: 0, unsorted: true, tuples: false, fromZero: true });
   await live.start();
+  live.attachOccupancy(occupancy);
   return samples.map(() => live.next()!);
 }
 
@@ -124,5 +126,45 @@ describe('--listen and the loopback rule', () => {
     for (const h of ['0.0.0.0', '::', '10.0.0.1', '128.0.0.1', 'example.com', '::ffff:10.0.0.1']) expect(isLoopback(h)).toBe(false);
     expect(() => checkExposure({ host: '0.0.0.0', port: 1 }, false)).toThrow(/not a loopback address/);
     expect(() => checkExposure({ host: '0.0.0.0', port: 1 }, true)).not.toThrow();
+  });
+});
+
+describe('Exporter: occupancy gauge', () => {
+  const census = (ports: [number, number][]): OccupancyInput => ({
+    census: {
+      method: 'ctnetlink-dump',
+      takenAt: '2026-11-25T09:59:58.000Z',
+      namespaces: [{ inode: 1, entries: ports.reduce((a, [, n]) => a + n, 0), ports: ports.map(([port, entries]) => ({ family: 'ipv4', proto: 6, port, entries })), sources: [] }],
+      walk: null,
+      buckets: 64,
+      hashEntries: 0,
+      cpuMs: 5,
+      wallMs: 6,
+    },
+    cost: { censuses: 3, lastCpuMs: 5, lastWallMs: 6, intervalMs: 250, cpuShare: 0.019, budgetShare: 0.02 },
+  });
+
+  it('the K ports holding most get a series, the rest add up in other; a port that leaves the K ends its series', async () => {
+    const reg = new Registry();
+    const e = new Exporter(reg, 2);
+    const inputs = [census([[443, 3000], [80, 10], [22, 5], [53, 1]]), census([[443, 2000], [22, 50], [80, 1]])];
+    const feed: OccupancyFeed = { input: () => inputs.shift(), error: () => undefined, close: () => {} };
+    const [w1, w2] = await serveWindows([sample([]), sample([])], feed);
+    e.update(w1!);
+    e.updateOccupancy(w1!);
+    expect(await values(reg, 'ctop_port_occupancy_entries')).toEqual({
+      'netns=1,family=ipv4,proto=tcp,port=443': 3000,
+      'netns=1,family=ipv4,proto=tcp,port=80': 10,
+      'port=other': 6,
+    });
+    expect(await values(reg, 'ctop_occupancy_census_age_seconds')).toEqual({ '': 2 });
+    expect(await values(reg, 'ctop_occupancy_census_cpu_ratio')).toEqual({ '': 0.019 });
+    e.update(w2!);
+    e.updateOccupancy(w2!);
+    expect(await values(reg, 'ctop_port_occupancy_entries')).toEqual({
+      'netns=1,family=ipv4,proto=tcp,port=443': 2000,
+      'netns=1,family=ipv4,proto=tcp,port=22': 50,
+      'port=other': 1,
+    });
   });
 });
