@@ -69,7 +69,8 @@ async function openSource(o: TopOptions): Promise<WindowSource> {
   needTerminal();
   checkPrivileges();
   // Namespaces are looked for at the refresh pace (at most once a second).
-  const kernel = new KernelSource({ ...o, rescanMs: Math.max(1000, o.intervalMs) });
+  // tuples as columns: the screen builds rows only for the page it shows
+  const kernel = new KernelSource({ ...o, rescanMs: Math.max(1000, o.intervalMs), tupleColumns: true });
   const live = new LiveWindows(kernel, { host: hostName(), kernel: release() });
   await live.start();
   // who holds the table: counted in a thread of its own, within its CPU budget

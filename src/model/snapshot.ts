@@ -4,6 +4,7 @@
  * Fields are only ever added to v1, never renamed or removed.
  */
 import type { BucketPressure, CensusReport } from './census.js';
+import type { TupleColumns } from './sample.js';
 import { hashSection, heldByPort, occupancySection, type OccupancyInput, type OccupancySection } from './occupancy.js';
 import { portKey, protoName, type Family } from './conntrack.js';
 import { TRAFFIC_ROLES, zeroRoleCounts, type RoleCounts } from './roles.js';
@@ -113,6 +114,14 @@ export interface SnapshotV1 {
   occupancy?: OccupancySection;
   /** chain lengths of the hash: measured by the latest census's walk, else the model */
   hashBuckets?: BucketPressure & { takenAt: string; ageMs: number };
+  /** the live screen's tuples, read in place, when the source handed columns
+   * (then `tuples` is empty); never serialized (not enumerable) */
+  tupleColumns?: TupleColumns;
+}
+
+/** The tuples of a window, whichever way it holds them. */
+export function tupleCount(s: SnapshotV1): number {
+  return s.tupleColumns ? s.tupleColumns.length : s.tuples.length;
 }
 
 export interface WindowOptions {
@@ -209,12 +218,16 @@ function round(n: number, digits = 2): number {
  * by joining two cumulative samples. */
 function tupleWindow(a: Sample, b: Sample): TupleCount[] {
   if (b.tupleWindowSince === undefined) return delta(a.tuples, b.tuples, keyOfTuple).map((k) => k.row);
+  checkWindowStart(a, b);
+  return b.tuples;
+}
+
+function checkWindowStart(a: Sample, b: Sample): void {
   if (a.seq !== b.tupleWindowSince) {
     // a programming error, not an operator's: windows from the source only
     // fit the sample they start at, and a mismatch would misstate counts
     throw new Error(`tuple window starts at sample ${b.tupleWindowSince}, not at sample ${a.seq ?? 'unnumbered'}`);
   }
-  return b.tuples;
 }
 
 export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions, occupancy?: OccupancyInput): SnapshotV1 {
@@ -262,6 +275,7 @@ export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions, occupancy?
     }
   }
   const tupleRows = tupleWindow(a, b);
+  if (b.tupleColumns) checkWindowStart(a, b);
   const ports = ranked ? busiest(portRows, o.top) : portRows.map((k) => k.row);
   // a tuple's key only breaks ties when ranking: unranked callers (the live
   // screen, 64,000 tuples a second) do not build it
@@ -294,7 +308,7 @@ export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions, occupancy?
   const inserts = bpf ? b.totals.inserts - a.totals.inserts : null;
   const dropsAttributed = bpf ? b.totals.drops - a.totals.drops : null;
 
-  return {
+  const snap: SnapshotV1 = {
     schema: SNAPSHOT_SCHEMA,
     host: o.host,
     kernel: o.kernel,
@@ -364,4 +378,7 @@ export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions, occupancy?
       ? { occupancy: occupancySection(occupancy, held, b.wallTime, o.top), hashBuckets: hashSection(occupancy, b.wallTime) }
       : {}),
   };
+  // columns are for the screen in this process: a recording or JSON never holds them
+  if (b.tupleColumns) Object.defineProperty(snap, 'tupleColumns', { value: b.tupleColumns, enumerable: false });
+  return snap;
 }

@@ -15,9 +15,10 @@ import { readFileSync, statSync } from 'node:fs';
 import { CtopError, ExitCode, describeError, isNativeError } from '../errors.js';
 import { loadAddon, type Addon, type NativeNetns, type NativeProbe } from '../native/addon.js';
 import { ZERO_STATS, type BpfTier, type CtCpuStat, type CtStats, type NetnsSample, type PortEvents, type ProbeInfo, type ProgramStatus, type Sample, type Source, type Tier, type Totals } from '../model/sample.js';
-import { decodeEvents, decodePorts, decodeTuples, TOTAL } from '../native/decode.js';
+import { decodeEvents, decodePorts, decodeTupleColumns, decodeTuples, TOTAL } from '../native/decode.js';
 import { btfProblem } from '../preflight.js';
 import { portKey } from '../model/conntrack.js';
+import type { TupleColumns } from '../model/sample.js';
 import { resolveNetns, scanNamespaces, type NetnsRef } from './netnsScan.js';
 import { readNetfilterSysctl } from './sysctl.js';
 
@@ -36,6 +37,9 @@ export interface KernelSourceOptions {
    * tuples that moved since the previous sample (the addon keeps the last
    * values by raw key), so only those are decoded. */
   readTuples?: boolean;
+  /** Hand the tuples over as columns read in place (Sample.tupleColumns),
+   * not as one object each: the live screen, which shows a page of them. */
+  tupleColumns?: boolean;
 }
 
 interface Watched {
@@ -253,6 +257,7 @@ export class KernelSource implements Source {
     let tuples: Sample['tuples'] = [];
     let events: PortEvents[] = [];
     let tupleWindowSince: number | undefined;
+    let tupleColumns: TupleColumns | undefined;
     const seq = ++this.seq;
     if (this.probe) {
       const t = this.probe.readTotals();
@@ -275,7 +280,9 @@ export class KernelSource implements Source {
       tupleEntries = t[TOTAL.tupleEntries] ?? 0;
       dropTupleEntries = t[TOTAL.dropTupleEntries] ?? 0;
       if (this.opts.readTuples !== false) {
-        tuples = decodeTuples(this.probe.readTupleDeltas());
+        const raw = this.probe.readTupleDeltas();
+        if (this.opts.tupleColumns) tupleColumns = decodeTupleColumns(raw);
+        else tuples = decodeTuples(raw);
         tupleWindowSince = this.lastTupleSeq;
         this.lastTupleSeq = seq;
       }
@@ -289,6 +296,7 @@ export class KernelSource implements Source {
       events,
       seq,
       tupleWindowSince,
+      ...(tupleColumns ? { tupleColumns } : {}),
       totals,
       namespaces,
       max: readNetfilterSysctl('nf_conntrack_max', 0),
