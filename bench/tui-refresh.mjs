@@ -9,8 +9,8 @@
 // Two sources, each in every view of the top-talkers table:
 //   replay: windows of a synthetic recording (what `ctop --replay` does per tick)
 //   live:   a fake Source whose samples change all 64,000 tuples
-//           every tick (the worst case), handed over as windows the way the
-//           kernel source does since the addon computes them, through LiveWindows and the same
+//           every tick (the worst case), handed over as growth the way the
+//           kernel source does, through LiveWindows and the same
 //           buildSnapshot the kernel source uses; the native map read itself
 //           is not included (no root, no addon).
 // Needs no root and sends no traffic.
@@ -23,7 +23,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => import(join(ROOT, 'dist', p));
 const { Controller } = await dist('tui/controller.js');
 const { TuiScreen } = await dist('tui/screen.js');
-const { LiveWindows } = await dist('tui/windowSource.js');
+const { LiveWindows } = await dist('source/windows.js');
 const { buildSnapshot } = await dist('model/snapshot.js');
 const { LAYOUT, decodeTupleColumns } = await dist('native/decode.js');
 
@@ -72,10 +72,10 @@ function tupleAt(i, inserts, drops) {
 
 /**
  * Sample number `n`: every tuple has gained inserts since n - 1. With
- * `window` the tuples are what the kernel source hands over since the
- * addon computes windows (src/source/kernelSource.ts): only the growth since
- * sample n - 1, freshly decoded; without it, cumulative counts (what the
- * window model joins for sources that do not make windows).
+ * `window` the tuples are what the kernel source's takeTupleGrowth() hands
+ * over (src/source/kernelSource.ts): only the growth since sample n - 1,
+ * freshly decoded; without it, cumulative counts (what the window model
+ * joins for sources that keep cumulative tuples).
  */
 function sample(n, window = false, columns = false) {
   const tuples = new Array(columns ? 0 : TUPLES);
@@ -88,8 +88,6 @@ function sample(n, window = false, columns = false) {
   for (let p = 0; p < 200; p++) ports.push({ netns: NS[p & 3], family: 'ipv4', proto: 17, port: 53 + p, inserts: n * (320 - p), drops: p % 10 === 0 ? n : 0 });
   const stats = { found: 0, invalid: 0, insert: 0, insertFailed: 0, drop: n * 660, earlyDrop: 0, error: 0, searchRestart: 0, clashResolve: 0, chainTooLong: 0 };
   return {
-    seq: n,
-    tupleWindowSince: window ? n - 1 : undefined,
     monoMs: n * 1000,
     wallTime: new Date(Date.UTC(2026, 0, 1, 0, 0, n)).toISOString(),
     probe: { tier: 'netfilter', programs: [], refused: [] },
@@ -106,7 +104,7 @@ function sample(n, window = false, columns = false) {
 }
 
 /** The window's tuples as the native core hands them over: one record each (bpf/ctop.h), copied into a fresh Buffer per read. */
-function tupleRecords(n) {
+function tupleRecords() {
   const b = Buffer.alloc(TUPLES * LAYOUT.tupleRecSize);
   for (let i = 0; i < TUPLES; i++) {
     const t = tupleAt(i, 1 + (i % 7), i % 97 === 0 ? 1 : 0);
@@ -124,15 +122,16 @@ function tupleRecords(n) {
   return b;
 }
 
-/** A source like the kernel source of the live screen: tuples handed over as columns over a fresh copy of the records. */
+/** Cumulative counters; the tuples come as the kernel source hands them to the live screen: columns over a fresh copy of the records. */
 class FakeSource {
   n = 0;
   records = tupleRecords();
   async start() {}
   sample() {
-    const s = sample(++this.n, true, true);
-    s.tupleColumns = decodeTupleColumns(Buffer.from(this.records));
-    return s;
+    return { ...sample(++this.n, true, true), tuples: [] };
+  }
+  takeTupleColumns() {
+    return decodeTupleColumns(Buffer.from(this.records));
   }
   close() {}
 }
@@ -184,7 +183,7 @@ windows.length = 0;
 // Live: the fake source and buildSnapshot run inside every tick.
 if (PATH === 'live' || PATH === 'all') {
   for (const [i, v] of views.entries()) {
-    const live = new LiveWindows(new FakeSource(), where);
+    const live = new LiveWindows(new FakeSource(), where, { top: 0, unsorted: true, columns: true });
     await live.start();
     await run(`live, ${v}`, live, i);
   }
@@ -192,12 +191,13 @@ if (PATH === 'live' || PATH === 'all') {
 
 // buildSnapshot alone (src/model/snapshot.ts), to show what part of a live tick is the window model.
 if (PATH === 'live' || PATH === 'all') {
-  const a = sample(1, true);
-  const b = sample(2, true);
+  const a = { ...sample(1, true), tuples: [] };
+  const tupleGrowth = sample(2, true).tuples;
+  const b = { ...sample(2, true), tuples: [] };
   const costs = [];
   for (let t = 0; t < 60; t++) {
     const before = process.cpuUsage();
-    buildSnapshot(a, b, { ...where, top: 0, unsorted: true }); // as LiveWindows calls it
+    buildSnapshot(a, b, { ...where, top: 0, unsorted: true, tupleGrowth }); // as LiveWindows calls it
     const d = process.cpuUsage(before);
     if (t >= 10) costs.push(d.user + d.system);
   }
@@ -240,9 +240,9 @@ async function kernelPath() {
     sh('ip', ['-n', ns, 'addr', 'add', '198.18.0.2/32', 'dev', 'lo']);
     // one rule that needs conntrack; it never changes a verdict
     inNs(['nft', 'table inet bench { chain out { type filter hook output priority 0; ct state new counter; }; }']);
+    source = new KernelSource({ tier: 'netfilter', netns: ns, maxPorts: 8192, maxTuples: 131_072, maxDropTuples: 4096, rescanMs: 1000 });
     // as `ctop top` opens it: tuples handed over as columns
-    source = new KernelSource({ tier: 'netfilter', netns: ns, maxPorts: 8192, maxTuples: 131_072, maxDropTuples: 4096, rescanMs: 1000, tupleColumns: true });
-    const live = new LiveWindows(source, where);
+    const live = new LiveWindows(source, where, { top: 0, unsorted: true, columns: true });
     await live.start();
     // every TUPLES tuple tracked once; then each tick the first MOVED of them again
     await refiller.run(TUPLES);

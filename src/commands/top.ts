@@ -12,9 +12,10 @@ import { KernelSource, hostName } from '../source/kernelSource.js';
 import { parseDurationMs } from '../util/duration.js';
 import { maybeInjectFault, onTermination } from '../util/signals.js';
 import { Controller } from '../tui/controller.js';
-import { ReplayWindows } from '../tui/replaySource.js';
+import { ReplayWindows } from '../source/replay.js';
 import { TuiScreen } from '../tui/screen.js';
-import { LiveWindows, type WindowSource } from '../tui/windowSource.js';
+import { LiveWindows } from '../source/windows.js';
+import type { WindowSource } from '../model/snapshot.js';
 import { DEFAULT_BUDGET_SHARE, startBackgroundCensus } from '../source/occupancy.js';
 import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
 import { addOccupancyFlags, parseOccupancyFlags, type OccupancyFlags, type OccupancySettings } from './occupancyFlags.js';
@@ -69,9 +70,9 @@ async function openSource(o: TopOptions): Promise<WindowSource> {
   needTerminal();
   checkPrivileges();
   // Namespaces are looked for at the refresh pace (at most once a second).
+  const kernel = new KernelSource({ ...o, rescanMs: Math.max(1000, o.intervalMs) });
   // tuples as columns: the screen builds rows only for the page it shows
-  const kernel = new KernelSource({ ...o, rescanMs: Math.max(1000, o.intervalMs), tupleColumns: true });
-  const live = new LiveWindows(kernel, { host: hostName(), kernel: release() });
+  const live = new LiveWindows(kernel, { host: hostName(), kernel: release() }, { top: 0, unsorted: true, columns: true });
   await live.start();
   // who holds the table: counted in a thread of its own, within its CPU budget
   live.attachOccupancy(startBackgroundCensus(kernel, { occupancy: o.occupancy ?? 'auto', budgetShare: o.budgetShare ?? DEFAULT_BUDGET_SHARE }));

@@ -13,9 +13,10 @@ const rows = fixtureWindow(3).tuples;
 const records = tupleRecords(rows);
 
 function windows(): { objects: SnapshotV1; columns: SnapshotV1 } {
-  const a = sample({ seq: 1, monoMs: 0 });
-  const objects = buildSnapshot(a, sample({ seq: 2, monoMs: 1000, tupleWindowSince: 1, tuples: decodeTuples(records) }), { host: 'h', kernel: 'k', top: 0, unsorted: true });
-  const columns = buildSnapshot(a, sample({ seq: 2, monoMs: 1000, tupleWindowSince: 1, tupleColumns: decodeTupleColumns(records) }), { host: 'h', kernel: 'k', top: 0, unsorted: true });
+  const a = sample({ monoMs: 0 });
+  const b = sample({ monoMs: 1000 });
+  const objects = buildSnapshot(a, b, { host: 'h', kernel: 'k', top: 0, unsorted: true, tupleGrowth: decodeTuples(records) });
+  const columns = buildSnapshot(a, b, { host: 'h', kernel: 'k', top: 0, unsorted: true, tupleColumns: decodeTupleColumns(records) });
   return { objects, columns };
 }
 
