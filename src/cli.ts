@@ -20,6 +20,7 @@ import { registerCensus } from './commands/census.js';
 import { registerAdvise } from './commands/advise.js';
 import { registerNotrack } from './commands/notrack.js';
 import { registerValidate } from './commands/validate.js';
+import { registerDemo } from './commands/demo.js';
 
 const VERSION = '0.1.0';
 
@@ -71,6 +72,7 @@ export function buildProgram(): Command {
   registerAdvise(program);
   registerNotrack(program);
   registerValidate(program);
+  registerDemo(program);
 
   return program;
 }
