@@ -492,9 +492,9 @@ static int scenario(int tier, const char *nft)
 	check("kernel: every eviction made room for a flow that got in", fill_n + n_in - (live_fill + live_new) <= kearly, 1);
 	/* inserts, exactly */
 	check("inserts total", (long long)totals[CTOP_TOTAL_INSERTS], tcp_n + fill_n + n_in);
-	check("inserts tcp/7100", pt ? (long long)pt->counts.inserts : -1, tcp_n);
-	check("inserts udp/7200", pf ? (long long)pf->counts.inserts : -1, fill_n);
-	check("inserts udp/7300", pn ? (long long)pn->counts.inserts : -1, n_in);
+	check("inserts tcp/7100", pt ? (long long)ctop_counts_inserts(&pt->counts) : -1, tcp_n);
+	check("inserts udp/7200", pf ? (long long)ctop_counts_inserts(&pf->counts) : -1, fill_n);
+	check("inserts udp/7300", pn ? (long long)ctop_counts_inserts(&pn->counts) : -1, n_in);
 	{
 		int found = 0, want = 0;
 
@@ -504,6 +504,22 @@ static int scenario(int tier, const char *nft)
 			found += tuple_count(tuples, ntuples, in_sports[i], UDP_NEW_PORT, 0) == 1;
 		want = TABLE_MAX / 2 + n_in;
 		check("insert tuples udp (each flow that got in, once)", found, want);
+	}
+	/* roles: the scenario talks over loopback inside one namespace, so every
+	 * insert is local, and each port's roles add up to its inserts */
+	{
+		long long local = 0, other = 0, sum_all = 0;
+
+		for (size_t i = 0; i < nports; i++) {
+			const __u64 *r = ports[i].counts.inserts_by_role;
+
+			local += (long long)r[CTOP_ROLE_LOCAL];
+			other += (long long)(r[CTOP_ROLE_SERVER] + r[CTOP_ROLE_CLIENT] + r[CTOP_ROLE_FORWARD]);
+			sum_all += (long long)ctop_counts_inserts(&ports[i].counts);
+		}
+		check("roles: local inserts (loopback traffic)", local, tcp_n + fill_n + n_in);
+		check("roles: server, client or forward inserts", other, 0);
+		check("roles: per-port roles summed = inserts total", sum_all, (long long)totals[CTOP_TOTAL_INSERTS]);
 	}
 	/* table-full refusals, with their tuples */
 	check("drops total = refused flows", (long long)totals[CTOP_TOTAL_DROPS], n_out);

@@ -5,58 +5,11 @@
  * table fill afterwards. Pure: callers pass the snapshot, the ruleset reading
  * and what the kernel offers (helpers); see src/commands/advise.ts.
  */
-import type { BaseChain, ConntrackUser, PortScope } from '../doctor/ruleset.js';
+import type { BaseChain, ConntrackUser, PortScope } from '../model/ruleset.js';
+import type { HelperPresence, L4 } from '../model/conntrack.js';
+import type { PortCensus } from '../model/portCensus.js';
 import type { SnapshotV1 } from '../model/snapshot.js';
-import {
-  iptablesCommands,
-  iptablesRestore,
-  nftScript,
-  untrackedAccept,
-  type L4,
-  type NotrackTarget,
-  type Role,
-  type UntrackedAccept,
-} from './rules.js';
-
-/** A conntrack helper the kernel has (built in or as a module), with the ports it serves by default. */
-export interface HelperPresence {
-  name: string;
-  /** 'built-in' or 'module' */
-  how: string;
-  ports: { proto: L4; port: number }[];
-}
-
-/**
- * Well-known ports of the kernel's helpers (their module defaults:
- * nf_conntrack_ftp ports=21, nf_conntrack_sip ports=5060, ...).
- */
-export const HELPER_PORTS: Record<string, { proto: L4; port: number }[]> = {
-  ftp: [{ proto: 'tcp', port: 21 }],
-  sip: [
-    { proto: 'udp', port: 5060 },
-    { proto: 'tcp', port: 5060 },
-  ],
-  tftp: [{ proto: 'udp', port: 69 }],
-  irc: [{ proto: 'tcp', port: 6667 }],
-  h323: [
-    { proto: 'tcp', port: 1720 },
-    { proto: 'udp', port: 1719 },
-  ],
-  pptp: [{ proto: 'tcp', port: 1723 }],
-  amanda: [{ proto: 'udp', port: 10080 }],
-  sane: [{ proto: 'tcp', port: 6566 }],
-  snmp: [{ proto: 'udp', port: 161 }],
-  netbios_ns: [{ proto: 'udp', port: 137 }],
-};
-
-/** Entries per (proto, port) from a table dump; the port is the original direction's destination port. */
-export interface PortCensus {
-  /** What produced it, e.g. "conntrack -L (ctnetlink dump)". */
-  source: string;
-  total: number;
-  /** key "udp/5000" */
-  byPort: Record<string, number>;
-}
+import { iptablesCommands, iptablesRestore, nftScript, untrackedAccept, type NotrackTarget, type Role, type UntrackedAccept } from './rules.js';
 
 export interface AdviseInput {
   snapshot: SnapshotV1;

@@ -14,8 +14,9 @@
  * The raw table (nft priority raw, -300) runs before conntrack (-200).
  */
 
+import type { L4 } from '../model/conntrack.js';
+
 export type Role = 'server' | 'client';
-export type L4 = 'tcp' | 'udp';
 
 export interface NotrackTarget {
   proto: L4;

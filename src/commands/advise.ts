@@ -11,7 +11,7 @@ import { adviseNotrack, type NotrackAdvice } from '../advise/notrack.js';
 import { adviseSizing, type SizingAdvice } from '../advise/sizing.js';
 import { keepsOn, type KeepsOnReport } from '../advise/keepsOn.js';
 import type { Role } from '../advise/rules.js';
-import { readRuleset } from '../doctor/rulesetProbe.js';
+import { readRuleset } from '../source/ruleset.js';
 import { formatAdvice } from '../format/adviceText.js';
 import { checkPrivileges } from '../preflight.js';
 import { KernelSource, hostName } from '../source/kernelSource.js';

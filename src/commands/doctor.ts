@@ -7,10 +7,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { btfPath, btfProblem, checkPrivileges } from '../preflight.js';
 import { KernelSource, hostName } from '../source/kernelSource.js';
-import type { ProbeInfo } from '../source/types.js';
+import type { ProbeInfo } from '../model/sample.js';
 import type { ProbeSettings } from './probeFlags.js';
-import { readRuleset } from '../doctor/rulesetProbe.js';
-import { keepsConntrackOn, summarize, type ConntrackUser } from '../doctor/ruleset.js';
+import { readRuleset } from '../source/ruleset.js';
+import { keepsConntrackOn, summarize, type ConntrackUser } from '../model/ruleset.js';
 import { formatTable } from '../format/table.js';
 import { onTermination } from '../util/signals.js';
 

@@ -1,7 +1,7 @@
 /** The options every command that loads the probe shares. */
 import { Option, type Command } from 'commander';
 import { parseCount } from '../util/duration.js';
-import { TIERS, type Tier } from '../source/types.js';
+import { TIERS, type Tier } from '../model/sample.js';
 
 export interface ProbeFlags {
   netns?: string;

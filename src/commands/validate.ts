@@ -10,10 +10,10 @@
 import { release } from 'node:os';
 import { Option, type Command } from 'commander';
 import { CtopError, ExitCode } from '../errors.js';
-import { nftScript, type L4, type NotrackTarget, type Role } from '../advise/rules.js';
+import { nftScript, type NotrackTarget, type Role } from '../advise/rules.js';
+import { protoName, type L4 } from '../model/conntrack.js';
 import { countersByComment, counterDelta, validate, type Validation, type ValidationWindow } from '../advise/validate.js';
 import { buildSnapshot } from '../model/snapshot.js';
-import { protoName } from '../model/proto.js';
 import { checkPrivileges } from '../preflight.js';
 import { KernelSource, hostName } from '../source/kernelSource.js';
 import { censusOf, readPortCensus } from '../source/portCensusSource.js';

@@ -6,6 +6,7 @@
  * port's total over the recording counts the windows where it made the list:
  * a lower bound for quiet ports, exact for the busy ones.
  */
+import { portKey } from './conntrack.js';
 import type { PortRow, SnapshotV1 } from './snapshot.js';
 import { projectTimeToFull, type Projection } from './projection.js';
 
@@ -79,10 +80,6 @@ export interface PortTotal {
   dropsPerSec: number;
   /** Windows where the port made the list. */
   windows: number;
-}
-
-export function portKey(p: Pick<PortRow, 'netns' | 'family' | 'proto' | 'port'>): string {
-  return `${p.netns}/${p.family}/${p.proto}/${p.port}`;
 }
 
 /** "udp/53 (ipv4, netns 4026531840)": how views name a port row. */

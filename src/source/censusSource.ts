@@ -7,7 +7,8 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { CtopError, ExitCode, isNativeError } from '../errors.js';
-import { loadAddon, type NativeCensus, type NativeNetns } from '../native/addon.js';
+import { loadAddon, type NativeNetns } from '../native/addon.js';
+import { type CensusCounts } from '../model/censusCounts.js';
 import type { WalkOptions, WalkOutcome } from './hashWalk.js';
 import { parseSlabinfo, type CensusInput, type SlabInfo, type WalkResult } from '../model/census.js';
 import { resolveNetns, scanNamespaces, type NetnsRef } from './netnsScan.js';
@@ -169,7 +170,7 @@ export async function takeCensus(o: CensusOptions): Promise<CensusInput> {
   }
 }
 
-function emptyCensus(): NativeCensus {
+function emptyCensus(): CensusCounts {
   return {
     entries: 0, assured: 0, unreplied: 0, parseErrors: 0, groupOverflow: 0, groups: [], srcs: [], dsts: [],
     distinctSrcs: 0, distinctDsts: 0, srcOverflow: 0, dstOverflow: 0, tcpRemaining: [],

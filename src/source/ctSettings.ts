@@ -5,8 +5,7 @@
  * reported, never thrown. (The census is source/portCensusSource.ts.)
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { HELPER_PORTS, type HelperPresence } from '../advise/notrack.js';
-import { LINGERING_STATES, type LingeringState } from '../advise/sizing.js';
+import { HELPER_PORTS, LINGERING_STATES, type HelperPresence, type LingeringState } from '../model/conntrack.js';
 import { nsExec } from '../util/nsExec.js';
 
 export interface HostFacts {

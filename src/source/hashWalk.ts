@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { isNativeError } from '../errors.js';
 import { loadAddon, type NativeWalker } from '../native/addon.js';
-import type { NativeCensus } from '../native/addon.js';
+import type { CensusCounts } from '../model/censusCounts.js';
 import type { WalkResult } from '../model/census.js';
 
 /** Work per BPF run, in chain nodes: at up to 0.8 µs per node (census reads
@@ -79,7 +79,7 @@ function pokePrivate(w: NativeWalker, locate: (node: bigint) => bigint): bigint 
 export interface WalkOutcome {
   result: WalkResult | null;
   /** with opts.census: what the walk counted, per namespace inode */
-  census?: { netns: number; census: NativeCensus }[];
+  census?: { netns: number; census: CensusCounts }[];
   /** sizeof(struct nf_conn) as the walk programs were relocated for */
   nfConnBytes?: number;
   reason?: string;

@@ -13,22 +13,11 @@
 import { hostname } from 'node:os';
 import { readFileSync, statSync } from 'node:fs';
 import { CtopError, ExitCode, isNativeError } from '../errors.js';
-import { loadAddon, type Addon, type NativeNetns, type NativeProbe, type CtCpuStat } from '../native/addon.js';
-import { decodeEvents, decodePorts, decodeTuples, TOTAL, type PortEvents } from '../native/decode.js';
+import { loadAddon, type Addon, type NativeNetns, type NativeProbe } from '../native/addon.js';
+import { ZERO_STATS, type BpfTier, type CtCpuStat, type CtStats, type NetnsSample, type PortEvents, type ProbeInfo, type ProgramStatus, type Sample, type Source, type Tier, type Totals } from '../model/sample.js';
+import { decodeEvents, decodePorts, decodeTuples, TOTAL } from '../native/decode.js';
 import { btfProblem } from '../preflight.js';
 import { resolveNetns, scanNamespaces, type NetnsRef } from './netnsScan.js';
-import {
-  ZERO_STATS,
-  type CtStats,
-  type NetnsSample,
-  type ProbeInfo,
-  type ProgramStatus,
-  type BpfTier,
-  type Sample,
-  type Source,
-  type Tier,
-  type Totals,
-} from './types.js';
 
 export interface KernelSourceOptions {
   tier: 'auto' | Tier;

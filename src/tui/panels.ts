@@ -7,7 +7,7 @@ import type { SnapshotV1 } from '../model/snapshot.js';
 import { bucketModel, bucketModelLabel } from '../model/bucketModel.js';
 import { NOTRACK_CAVEAT, notrackCandidates, notrackRules } from '../model/notrack.js';
 import { formatTimeToFull, fullestCount } from '../model/timeToFull.js';
-import { portIsIcmpType } from '../model/proto.js';
+import { portIsIcmpType } from '../model/conntrack.js';
 import { formatMs } from '../util/duration.js';
 import { helpLines, hintLine } from './keys.js';
 import type { TuiModel } from './model.js';

@@ -1,5 +1,5 @@
 /**
- * Gathers the inputs of ruleset.ts: `nft -j list ruleset` and, only where
+ * Gathers the inputs of the ruleset readers (model/rulesetNft.ts, model/rulesetIptables.ts): `nft -j list ruleset` and, only where
  * legacy tables are already loaded, `iptables-legacy-save` /
  * `ip6tables-legacy-save`. Never throws; what could not be read goes to
  * `errors`.
@@ -11,7 +11,9 @@
  */
 import { execFileSync } from 'node:child_process';
 import { statSync } from 'node:fs';
-import { analyzeIptablesSave, analyzeNftJson, iptablesBaseChains, nftBaseChains, type BaseChain, type ConntrackUser } from './ruleset.js';
+import type { BaseChain, ConntrackUser } from '../model/ruleset.js';
+import { analyzeIptablesSave, iptablesBaseChains } from '../model/rulesetIptables.js';
+import { analyzeNftJson, nftBaseChains } from '../model/rulesetNft.js';
 
 export interface RulesetReading {
   users: ConntrackUser[];
