@@ -31,6 +31,7 @@ export const DEMO_SCHEMA = 'ctop.demo/v1';
 /** With the live screen the traffic runs until you quit, and at most this long. */
 const UI_TRAFFIC_MAX_MS = 30 * 60_000;
 const UI_READ_PAUSE_MS = 3000;
+const SETTLE_MS = 200;
 /** The probe's map sizes: the defaults of every other command. */
 const PROBE = { tier: 'auto' as const, maxPorts: 8192, maxTuples: 16_384, maxDropTuples: 4096 };
 
@@ -131,8 +132,12 @@ async function runWindow(ns: string, plan: DemoPlan, o: DemoOptions, started: (t
     // the window ends at --duration, or at once when the traffic fails
     const failed = new Promise<void>((resolve) => void traffic.done.then(() => traffic.errors.length > 0 && resolve()));
     await Promise.race([sleepMs(o.durationMs), failed]);
-    const last = source.sample();
+    // the traffic stops before the window closes, so that the kernel's drop
+    // statistic and the programs' counts are read at rest (packets still in
+    // the loopback backlog are processed within milliseconds)
     traffic.stop();
+    await sleepMs(SETTLE_MS);
+    const last = source.sample();
     if (traffic.errors.length > 0) {
       throw new CtopError(`demo: the traffic failed: ${traffic.errors.join('; ')}`, 'the tools come from `npm run build:tools`; `ctop doctor` checks the kernel side', ExitCode.failure);
     }
