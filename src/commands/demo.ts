@@ -24,7 +24,6 @@ import { createDemoNetns, removeDemoNetns, removeStaleDemoNetns } from '../demo/
 import { describePlan, fullDemoProblem, planDemo, type DemoPlan } from '../demo/plan.js';
 import { checkTrafficTools, startDemoTraffic, type DemoTraffic } from '../demo/traffic.js';
 import { adviseOnWindow, type AdviceReport } from './advise.js';
-import { runTop } from './top.js';
 
 export const DEMO_SCHEMA = 'ctop.demo/v1';
 
@@ -101,6 +100,8 @@ export async function runDemo(o: DemoOptions): Promise<void> {
       // the screen is about to cover this: give the plan a moment to be read
       process.stderr.write(`ctop demo: the live screen opens in ${UI_READ_PAUSE_MS / 1000} s; q quits and removes everything\n`);
       await sleepMs(UI_READ_PAUSE_MS);
+      // loaded here: only the live screen needs blessed
+      const { runTop } = await import('./top.js');
       await runTop({
         ...PROBE,
         netns: ns,

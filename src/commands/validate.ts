@@ -18,13 +18,15 @@ import { checkPrivileges } from '../preflight.js';
 import { KernelSource, hostName } from '../source/kernelSource.js';
 import { censusOf, readPortCensus } from '../source/portCensusSource.js';
 import type { OccupancyMethod } from '../model/census.js';
-import { formatTable, percent } from '../format/table.js';
+import { formatTable } from '../format/table.js';
 import { formatMs, parseDurationMs } from '../util/duration.js';
 import { onTermination, sleepMs } from '../util/signals.js';
 import { listOwnTableJson, nftCheck, nftLoad } from '../notrack/nft.js';
 import { DEFAULT_STATE_DIR } from '../notrack/state.js';
 import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
-import { parsePortSpecs, rollBackNow, startGuardedChange, target } from './notrack.js';
+import { parsePortSpecs } from './notrack.js';
+import { rollBackNow, startGuardedChange, target } from '../notrack/guard.js';
+import { percent } from '../util/text.js';
 
 export const VALIDATION_SCHEMA = 'ctop.validation/v1';
 
@@ -119,7 +121,7 @@ export async function runValidate(o: ValidateOptions): Promise<void> {
     if (source.sample().probe.tier === 'stats') {
       throw new CtopError('validate needs per-port inserts, which only the netfilter tier counts', 'run `ctop doctor` to see why the BPF programs did not attach', ExitCode.kernel);
     }
-    const { paths } = await startGuardedChange(t, o.stateDir, 2 * o.durationMs + o.confirmWithinMs + 10_000, countScript);
+    const change = await startGuardedChange(t, o.stateDir, 2 * o.durationMs + o.confirmWithinMs + 10_000, countScript);
     process.stderr.write(`ctop: measuring ${formatMs(o.durationMs)} before the change (counting rules only)\n`);
     let v: Validation;
     let censusMethods: { before: WindowCensus; after: WindowCensus } | undefined;
@@ -131,13 +133,13 @@ export async function runValidate(o: ValidateOptions): Promise<void> {
       v = validate(o.ports, before.w, after.w);
       censusMethods = before.census && after.census ? { before: before.census, after: after.census } : undefined;
     } catch (e) {
-      rollBackNow(t, paths);
+      rollBackNow(t, change);
       throw e;
     }
     const report = { schema: VALIDATION_SCHEMA, netns: t.label, ...v, ...(censusMethods ? { census: censusMethods } : {}) };
     process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatValidation(v, t.label, censusMethods?.after)}\n`);
     if (!v.ok) {
-      rollBackNow(t, paths);
+      rollBackNow(t, change);
       throw new CtopError('validate: the change did not do what it should (see above); rolled back', 'check --role and --proto, and the rules named above', ExitCode.failure);
     }
     process.stderr.write(`ctop: the change is pending: \`ctop notrack confirm${o.netns ? ` --netns ${o.netns}` : ''}\` within ${formatMs(o.confirmWithinMs)} keeps it, otherwise it rolls back\n`);

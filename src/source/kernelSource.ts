@@ -12,12 +12,14 @@
  */
 import { hostname } from 'node:os';
 import { readFileSync, statSync } from 'node:fs';
-import { CtopError, ExitCode, isNativeError } from '../errors.js';
+import { CtopError, ExitCode, describeError, isNativeError } from '../errors.js';
 import { loadAddon, type Addon, type NativeNetns, type NativeProbe } from '../native/addon.js';
 import { ZERO_STATS, type BpfTier, type CtCpuStat, type CtStats, type NetnsSample, type PortEvents, type ProbeInfo, type ProgramStatus, type Sample, type Source, type Tier, type Totals } from '../model/sample.js';
 import { decodeEvents, decodePorts, decodeTuples, TOTAL } from '../native/decode.js';
 import { btfProblem } from '../preflight.js';
+import { portKey } from '../model/conntrack.js';
 import { resolveNetns, scanNamespaces, type NetnsRef } from './netnsScan.js';
+import { readNetfilterSysctl } from './sysctl.js';
 
 export interface KernelSourceOptions {
   tier: 'auto' | Tier;
@@ -64,19 +66,6 @@ const FUNC_PROGRAMS: Record<'fentry' | 'kprobe', { name: string; hook: string }[
     { name: 'ctop_kp_unlink', hook: 'kprobe/__nf_ct_delete_from_lists (deletions, evictions)' },
   ],
 };
-
-function nativeReason(e: unknown): string {
-  if (isNativeError(e)) return `${e.message} (step ${e.step}, errno ${e.errno})`;
-  return e instanceof Error ? e.message : String(e);
-}
-
-function readSysctl(name: string): number {
-  try {
-    return Number(readFileSync(`/proc/sys/net/netfilter/${name}`, 'utf8').trim());
-  } catch {
-    return 0;
-  }
-}
 
 export function sumCpuStats(cpus: CtCpuStat[]): CtStats {
   const s: CtStats = { ...ZERO_STATS };
@@ -154,7 +143,7 @@ export class KernelSource implements Source {
         this.probe.attachDrops();
         this.dropsAttached = true;
       } catch (e) {
-        this.dropsError = nativeReason(e);
+        this.dropsError = describeError(e);
       }
     }
     this.info = this.describe();
@@ -165,7 +154,7 @@ export class KernelSource implements Source {
   }
 
   private refuse(tier: Tier, e: unknown): void {
-    const reason = nativeReason(e);
+    const reason = describeError(e);
     if (this.opts.tier === tier) {
       throw new CtopError(
         `the ${tier} tier was forced but the kernel refused it: ${reason}`,
@@ -219,7 +208,7 @@ export class KernelSource implements Source {
       } catch (e) {
         // A process that exited between the scan and the open is not an error.
         if (isNativeError(e) && e.errno === 2) continue;
-        this.netnsErrors.set(ref.inode, { name: ref.name, error: nativeReason(e) });
+        this.netnsErrors.set(ref.inode, { name: ref.name, error: describeError(e) });
       }
     }
     // Our links and socket hold a reference on the namespace: keeping them
@@ -254,7 +243,7 @@ export class KernelSource implements Source {
           links: w.handle.links(),
         });
       } catch (e) {
-        this.netnsErrors.set(w.ref.inode, { name: w.ref.name, error: nativeReason(e) });
+        this.netnsErrors.set(w.ref.inode, { name: w.ref.name, error: describeError(e) });
       }
     }
     let totals: Totals = { inserts: 0, drops: 0, portOverflow: 0, tupleOverflow: 0, dropUnparsed: 0, netnsOverflow: 0, otherNfDrops: 0, dropTupleOverflow: 0 };
@@ -302,13 +291,28 @@ export class KernelSource implements Source {
       tupleWindowSince,
       totals,
       namespaces,
-      max: readSysctl('nf_conntrack_max'),
-      buckets: readSysctl('nf_conntrack_buckets'),
+      max: readNetfilterSysctl('nf_conntrack_max', 0),
+      buckets: readNetfilterSysctl('nf_conntrack_buckets', 0),
       capacity: this.probe ? this.probe.capacity() : { ports: 0, tuples: 0, dropTuples: 0 },
       tupleEntries,
       dropTupleEntries,
       netnsErrors: [...this.netnsErrors.values()],
     };
+  }
+
+  /** Function tiers: the kernel's live entry count per port (confirmed minus
+   * destroyed since load), by model/occupancy.ts portKey; undefined on the
+   * other tiers, which have no destroy hook. */
+  portEntries(): Map<string, number> | undefined {
+    if (!this.probe || (this.probeTier !== 'fentry' && this.probeTier !== 'kprobe')) return undefined;
+    const out = new Map<string, number>();
+    for (const e of decodeEvents(this.probe.readEvents())) out.set(portKey(e), e.entries);
+    return out;
+  }
+
+  /** The namespace --netns names, resolved at start. */
+  targetRef(): NetnsRef | undefined {
+    return this.target;
   }
 
   /** Namespaces watched right now. */

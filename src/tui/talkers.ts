@@ -31,7 +31,7 @@ export interface TalkerRow {
   dropsPerSec: number;
   /** Share of all inserts in the window, 0..1; null when inserts are not counted (stats tier). */
   share: number | null;
-  /** Entries in the table (namespaces only; null elsewhere). */
+  /** Entries this row holds in the table (the occupancy); null where no census counted it. */
   entries: number | null;
   /** Entries / nf_conntrack_max; null where ctop does not know it. */
   occupancy: number | null;
@@ -47,6 +47,8 @@ interface SourceAgg {
   inserts: number;
   drops: number;
   tuples: number;
+  /** entries it holds, from the census; 0 when the census did not list it */
+  entries: number;
 }
 
 interface Adapter<T> {
@@ -77,23 +79,25 @@ const ports: Adapter<PortRow> = {
   items: (s) => s.ports,
   inserts: (p) => p.inserts,
   drops: (p) => p.drops,
+  occupancy: (p) => p.occupancy ?? 0,
   name: (p) => `${p.proto}/${String(p.port).padStart(5, '0')}`,
   match: (p, ns) => ({ family: p.family, proto: p.proto, ports: [p.port], nsInode: p.netns, nsName: ns(p.netns) }),
-  row: (p, _s, c) => ({
+  row: (p, s, c) => ({
     id: `p/${p.netns}/${p.family}/${p.protoNum}/${p.port}`,
     label: `${p.proto} ${portText(p.protoNum, p.port)}${p.family === 'ipv6' ? ' (v6)' : ''}`,
     nsName: c.nsName(p.netns),
     insertsPerSec: c.perSec(p.inserts),
     dropsPerSec: c.perSec(p.drops),
     share: c.share(p.inserts),
-    entries: null,
-    occupancy: null,
+    entries: p.occupancy ?? null,
+    occupancy: p.occupancy === undefined || s.table.max <= 0 ? null : p.occupancy / s.table.max,
     details: () => [
       ['protocol', `${p.proto} (${p.protoNum}), ${p.family}`],
       [portIsIcmpType(p.protoNum) ? 'ICMP type' : 'port (original destination)', String(p.port)],
       ['namespace', `${c.nsName(p.netns)} (inode ${p.netns})`],
       ['inserts in window', String(p.inserts)],
       ['drops in window', String(p.drops)],
+      ['entries held', p.occupancy === undefined ? 'not counted (no census)' : `${p.occupancy} (${occupancyAge(s)})`],
     ],
   }),
 };
@@ -138,13 +142,25 @@ function sourceAggs(s: SnapshotV1): SourceAgg[] {
     if (!by) byNs.set(t.netns, (by = new Map()));
     let a = by.get(t.src);
     if (!a) {
-      a = { netns: t.netns, family: t.family, src: t.src, inserts: 0, drops: 0, tuples: 0 };
+      a = { netns: t.netns, family: t.family, src: t.src, inserts: 0, drops: 0, tuples: 0, entries: 0 };
       by.set(t.src, a);
       out.push(a);
     }
     a.inserts += t.inserts;
     a.drops += t.drops;
     a.tuples += 1;
+  }
+  // Sources that hold entries are listed even with nothing new in the window.
+  for (const h of s.occupancy?.sources ?? []) {
+    let by = byNs.get(h.netns);
+    if (!by) byNs.set(h.netns, (by = new Map()));
+    let a = by.get(h.addr);
+    if (!a) {
+      a = { netns: h.netns, family: h.family, src: h.addr, inserts: 0, drops: 0, tuples: 0, entries: 0 };
+      by.set(h.addr, a);
+      out.push(a);
+    }
+    a.entries = h.entries;
   }
   sourceCache.set(s, out);
   return out;
@@ -165,6 +181,7 @@ const sources: Adapter<SourceAgg> = {
   items: sourceAggs,
   inserts: (a) => a.inserts,
   drops: (a) => a.drops,
+  occupancy: (a) => a.entries,
   name: (a) => a.src,
   match: (a, ns) => ({ family: a.family, addrs: [a.src], nsInode: a.netns, nsName: ns(a.netns) }),
   row: (a, s, c) => {
@@ -175,14 +192,15 @@ const sources: Adapter<SourceAgg> = {
       insertsPerSec: c.perSec(a.inserts),
       dropsPerSec: c.perSec(a.drops),
       share: c.share(a.inserts),
-      entries: null,
-    occupancy: null,
+      entries: s.occupancy ? a.entries : null,
+      occupancy: s.occupancy && s.table.max > 0 ? a.entries / s.table.max : null,
       details: () => [
         ['source address', `${a.src} (${a.family})`],
         ['namespace', `${c.nsName(a.netns)} (inode ${a.netns})`],
         ['tuples in window', String(a.tuples)],
         ['inserts in window', String(a.inserts)],
         ['drops in window', String(a.drops)],
+        ['entries held', s.occupancy ? `${a.entries} (${occupancyAge(s)}; the census lists the ${s.occupancy.sources.length} largest sources)` : 'not counted (no census)'],
         ['busiest destinations', busiestDestinations(s, a, 5).map(([k, n]) => `${k} (${n})`).join(', ')],
         ['note', 'from the per-tuple map: tuples it had no room for are not here'],
       ],
@@ -194,7 +212,7 @@ const namespaces: Adapter<NamespaceRow> = {
   items: (s) => s.namespaces,
   inserts: (n) => n.inserts ?? 0,
   drops: (n) => n.drops,
-  occupancy: (n, s) => (s.table.max > 0 ? n.count / s.table.max : 0),
+  occupancy: (n) => n.count,
   name: (n) => n.name,
   match: (n) => ({ nsInode: n.inode, nsName: n.name }),
   row: (n, s, c) => ({
@@ -224,9 +242,17 @@ const ADAPTERS: Record<ViewId, Adapter<never>> = {
   namespaces: namespaces as Adapter<never>,
 };
 
-/** The sort keys `s` cycles through in a view: occupancy only where it is known. */
+/** The sort keys `s` cycles through in a view: occupancy where a row can hold entries (not a 5-tuple: one each). */
 export function sortKeysFor(view: ViewId): SortKey[] {
-  return view === 'namespaces' ? ['inserts', 'drops', 'occupancy', 'name'] : ['inserts', 'drops', 'name'];
+  return view === 'tuples' ? ['inserts', 'drops', 'name'] : ['inserts', 'drops', 'occupancy', 'name'];
+}
+
+/** How old the occupancy figures are, in words: "census 4s ago", or "live" where the kernel carries them forward. */
+export function occupancyAge(s: SnapshotV1): string {
+  const o = s.occupancy;
+  if (!o) return 'no census';
+  const age = `${Math.round(o.ageMs / 1000)}s ago`;
+  return o.live ? `live, census ${age}` : `census ${age}`;
 }
 
 export interface Selection {

@@ -9,8 +9,8 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DemoReport } from '../../src/commands/demo.js';
-import { CLI, killStrayClis, runCli, startCli, waitNoCtopPrograms } from '../support/cli.js';
-import { startPane } from '../support/tmux.js';
+import { killStrayClis, runCli, startCli, waitNoCtopPrograms } from '../support/cli.js';
+import { Tmux } from '../support/tmux.js';
 
 afterEach(killStrayClis);
 
@@ -118,22 +118,27 @@ describe('ctop demo', () => {
 
   it('the live screen shows the namespace filling and the cache port refused; q removes everything', async () => {
     const before = machineState();
-    const pane = startPane([process.execPath, CLI, 'demo']);
+    const pane = new Tmux();
     try {
-      const intro = await pane.waitFor(/live screen opens in/);
+      pane.start(['demo'], [100, 30]);
+      const intro = await pane.waitFor((x) => /live screen opens in/.test(x), 'the plan');
       expect(intro.replace(/\n/g, '')).toMatch(/fills its table to nf_conntrack_max = [\d,]+ entries/);
       const ns = /ctop-demo-\d+/.exec(intro)![0];
       const inode = statSync(`/run/netns/${ns}`).ino;
       // full: the fill line at 100 %, and the cache port among the refused
-      const full = await pane.waitFor(/table .*100\.0%[\s\S]*Refused by conntrack[\s\S]*ports: udp\/11211 [\d,.]+/, 30_000);
+      const full = await pane.waitFor(
+        (x) => /table .*100\.0%[\s\S]*Refused by conntrack[\s\S]*ports: udp\/11211 [\d,.]+/.test(x),
+        'a full table refusing the cache port',
+        30_000,
+      );
       expect(full).toMatch(/udp 11211/);
       pane.keys('q');
-      const end = await pane.waitFor(/exit=\d+/);
-      expect(end).toMatch(/exit=0/);
+      const end = await pane.waitFor((x) => /ctop-exit=\d+/.test(x), 'the exit status');
+      expect(end).toMatch(/ctop-exit=0/);
       expect(end).toMatch(/ctop-demo-\d+ and its traffic are gone/);
       await expectNothingLeft(before, inode);
     } finally {
-      pane.kill();
+      pane.destroy();
     }
   });
 

@@ -60,7 +60,8 @@ describe('state', () => {
 
   it('sort cycles the current view’s keys', () => {
     expect(run('sort').sort.ports).toBe('drops');
-    expect(run('sort', 'sort', 'sort').sort.ports).toBe('inserts');
+    expect(run('sort', 'sort').sort.ports).toBe('occupancy');
+    expect(run('sort', 'sort', 'sort', 'sort').sort.ports).toBe('inserts');
     expect(run('prevView', 'sort', 'sort').sort.namespaces).toBe('occupancy');
   });
 
