@@ -18,7 +18,6 @@ import { KernelSource, hostName } from '../source/kernelSource.js';
 import { readHostFacts, readNetnsFacts } from '../source/ctSettings.js';
 import { censusOf, readPortCensus, type PortCensusRun } from '../source/portCensusSource.js';
 import type { OccupancyMethod } from '../model/census.js';
-import type { SnapshotV1 } from '../model/snapshot.js';
 import { parseCount, parseDurationMs } from '../util/duration.js';
 import { onTermination } from '../util/signals.js';
 import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
@@ -79,91 +78,82 @@ export async function runAdvise(o: AdviseOptions): Promise<void> {
     await source.start();
     process.stderr.write(`ctop: measuring for ${o.durationMs} ms\n`);
     const snap = await measureWindow(source, o.durationMs);
-    const report = await adviseOnWindow(source, snap, o);
+    if (snap.probe.tier === 'stats') {
+      throw new CtopError('advise needs per-port inserts, which only the netfilter tier counts', 'run `ctop doctor` to see why the BPF programs did not attach', ExitCode.kernel);
+    }
+    const hostErrors: string[] = [];
+    const host = readHostFacts(hostErrors);
+    const refs = new Map(source.watchedRefs().map((r) => [r.inode, r]));
+    // One census of the whole table (the walk covers every namespace at once).
+    let run: PortCensusRun | undefined;
+    if (o.census) {
+      try {
+        run = await readPortCensus({ netns: o.netns, occupancy: o.occupancy });
+      } catch (e) {
+        hostErrors.push(`census: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+    const namespaces: NamespaceAdvice[] = [];
+    for (const n of snap.namespaces) {
+      const ref = refs.get(n.inode);
+      const busy = n.count > 0 || (n.inserts ?? 0) > 0 || n.drops > 0;
+      // Without --netns, advise on namespaces that are doing something.
+      if (!ref || (!o.netns && !busy)) continue;
+      const errors: string[] = [];
+      const rs = readRuleset(ref.path);
+      errors.push(...rs.errors);
+      const facts = readNetnsFacts(ref.path, errors);
+      const census = run ? censusOf(run, n.inode) : undefined;
+      const s = forNamespace(snap, n.inode);
+      namespaces.push({
+        inode: n.inode,
+        name: n.name,
+        entries: n.count,
+        notrack: adviseNotrack({
+          snapshot: s,
+          users: rs.users,
+          chains: rs.chains,
+          helpers: host.helpers,
+          helperAutoAssign: facts.helperAutoAssign,
+          ...(census ? { census } : {}),
+          role: o.role,
+          limit: o.top,
+        }),
+        keepsOn: keepsOn({ users: rs.users, active: busy, helpers: host.helpers, modules: host.modules, errors: rs.errors }),
+        sizing: adviseSizing({
+          memBytes: host.memBytes,
+          wordBits: host.wordBits,
+          kernelRelease: release(),
+          max: snap.table.max,
+          buckets: snap.table.buckets,
+          count: n.count,
+          entryBytes: host.entryBytes,
+          timeoutsS: facts.timeoutsS,
+          ...(census
+            ? {
+                entriesByState: census.entriesByState,
+                ...(census.remainingHistogramByState ? { remainingHistogramByState: census.remainingHistogramByState } : { remainingUnavailable: REMAINING_UNAVAILABLE }),
+              }
+            : {}),
+        }),
+        errors,
+      });
+    }
+    const report: AdviceReport = {
+      schema: ADVICE_SCHEMA,
+      host: hostName(),
+      kernel: release(),
+      durationMs: snap.durationMs,
+      probeTier: snap.probe.tier,
+      ...(run ? { census: { occupancy: run.occupancy, ...(run.fallbackReason ? { fallbackReason: run.fallbackReason } : {}), occupancyMs: run.occupancyMs, remainingByState: run.remainingRead ? ('histogram' as const) : ('unavailable' as const) } } : {}),
+      namespaces,
+      errors: [...hostErrors, ...snap.netnsErrors.map((e) => `${e.name}: ${e.error}`)],
+    };
     process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatAdvice(report)}\n`);
   } finally {
     source.close();
     stopListening();
   }
-}
-
-/** What `ctop advise` says about a measured window (also `ctop demo`'s advice). */
-export async function adviseOnWindow(
-  source: KernelSource,
-  snap: SnapshotV1,
-  o: Pick<AdviseOptions, 'netns' | 'role' | 'top' | 'census' | 'occupancy'>,
-): Promise<AdviceReport> {
-  if (snap.probe.tier === 'stats') {
-    throw new CtopError('advise needs per-port inserts, which only the netfilter tier counts', 'run `ctop doctor` to see why the BPF programs did not attach', ExitCode.kernel);
-  }
-  const hostErrors: string[] = [];
-  const host = readHostFacts(hostErrors);
-  const refs = new Map(source.watchedRefs().map((r) => [r.inode, r]));
-  // One census of the whole table (the walk covers every namespace at once).
-  let run: PortCensusRun | undefined;
-  if (o.census) {
-    try {
-      run = await readPortCensus({ netns: o.netns, occupancy: o.occupancy });
-    } catch (e) {
-      hostErrors.push(`census: ${e instanceof Error ? e.message : String(e)}`);
-    }
-  }
-  const namespaces: NamespaceAdvice[] = [];
-  for (const n of snap.namespaces) {
-    const ref = refs.get(n.inode);
-    const busy = n.count > 0 || (n.inserts ?? 0) > 0 || n.drops > 0;
-    // Without --netns, advise on namespaces that are doing something.
-    if (!ref || (!o.netns && !busy)) continue;
-    const errors: string[] = [];
-    const rs = readRuleset(ref.path);
-    errors.push(...rs.errors);
-    const facts = readNetnsFacts(ref.path, errors);
-    const census = run ? censusOf(run, n.inode) : undefined;
-    const s = forNamespace(snap, n.inode);
-    namespaces.push({
-      inode: n.inode,
-      name: n.name,
-      entries: n.count,
-      notrack: adviseNotrack({
-        snapshot: s,
-        users: rs.users,
-        chains: rs.chains,
-        helpers: host.helpers,
-        helperAutoAssign: facts.helperAutoAssign,
-        ...(census ? { census } : {}),
-        role: o.role,
-        limit: o.top,
-      }),
-      keepsOn: keepsOn({ users: rs.users, active: busy, helpers: host.helpers, modules: host.modules, errors: rs.errors }),
-      sizing: adviseSizing({
-        memBytes: host.memBytes,
-        wordBits: host.wordBits,
-        kernelRelease: release(),
-        max: snap.table.max,
-        buckets: snap.table.buckets,
-        count: n.count,
-        entryBytes: host.entryBytes,
-        timeoutsS: facts.timeoutsS,
-        ...(census
-          ? {
-              entriesByState: census.entriesByState,
-              ...(census.remainingHistogramByState ? { remainingHistogramByState: census.remainingHistogramByState } : { remainingUnavailable: REMAINING_UNAVAILABLE }),
-            }
-          : {}),
-      }),
-      errors,
-    });
-  }
-  return {
-    schema: ADVICE_SCHEMA,
-    host: hostName(),
-    kernel: release(),
-    durationMs: snap.durationMs,
-    probeTier: snap.probe.tier,
-    ...(run ? { census: { occupancy: run.occupancy, ...(run.fallbackReason ? { fallbackReason: run.fallbackReason } : {}), occupancyMs: run.occupancyMs, remainingByState: run.remainingRead ? ('histogram' as const) : ('unavailable' as const) } } : {}),
-    namespaces,
-    errors: [...hostErrors, ...snap.netnsErrors.map((e) => `${e.name}: ${e.error}`)],
-  };
 }
 
 export function registerAdvise(program: Command): void {

@@ -23,8 +23,6 @@ import { oneLine } from '../util/text.js';
 export interface TopOptions extends ProbeSettings, Partial<OccupancySettings> {
   intervalMs: number;
   replay?: string;
-  /** Called once the live source is attached, before the first frame (`ctop demo` starts its traffic here). */
-  onSourceStarted?: () => void;
 }
 
 /** NO_COLOR (https://no-color.org): present and not empty turns colour off. */
@@ -82,7 +80,6 @@ async function openSource(o: TopOptions): Promise<WindowSource> {
 export async function runTop(o: TopOptions): Promise<void> {
   // Errors before the screen opens (no root, a bad file) print as usual.
   const source = await openSource(o);
-  o.onSourceStarted?.();
   const controller = new Controller(source, o.intervalMs, { color: colourWanted() });
   const screen = new TuiScreen({ color: colourWanted() });
   let timer: NodeJS.Timeout | undefined;

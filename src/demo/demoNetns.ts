@@ -8,28 +8,15 @@
  * Removal is synchronous so that it can run from a signal handler and from
  * process 'exit'.
  */
-import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { CtopError, ExitCode } from '../errors.js';
+import { nsExec } from '../util/nsExec.js';
 
 export const DEMO_PREFIX = 'ctop-demo-';
-const CMD_TIMEOUT_MS = 10_000;
 
 function run(argv: string[], input?: string): string {
   const [cmd, ...args] = argv as [string, ...string[]];
-  return execFileSync(cmd, args, {
-    encoding: 'utf8',
-    input,
-    timeout: CMD_TIMEOUT_MS,
-    killSignal: 'SIGKILL',
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-}
-
-function stderrOf(e: unknown): string {
-  const err = e as { stderr?: string; message?: string; code?: string };
-  if (err.code === 'ENOENT') return 'command not found';
-  return (err.stderr || err.message || String(e)).trim().split('\n')[0] ?? '';
+  return nsExec(cmd, args, { input });
 }
 
 /** Kills what runs inside the namespace, then removes it. Never throws. */
@@ -100,7 +87,7 @@ export function createDemoNetns(pid = process.pid): string {
     } catch (e) {
       removeDemoNetns(name);
       throw new CtopError(
-        `demo: could not set up the namespace ${name} (${what}: ${stderrOf(e)})`,
+        `demo: could not set up the namespace ${name} (${what}: ${e instanceof Error ? e.message : String(e)})`,
         'the demo needs iproute2 (`ip`) and nftables (`nft`); `bash scripts/setup.sh` installs them',
         ExitCode.failure,
       );

@@ -9,6 +9,8 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DemoReport } from '../../src/commands/demo.js';
+import type { AdviceReport } from '../../src/commands/advise.js';
+import type { SnapshotV1 } from '../../src/model/snapshot.js';
 import { killStrayClis, runCli, startCli, waitNoCtopPrograms } from '../support/cli.js';
 import { Tmux } from '../support/tmux.js';
 
@@ -74,7 +76,12 @@ describe('ctop demo', () => {
     expect(r.code).toBe(0);
     const d = JSON.parse(r.stdout) as DemoReport;
     expect(d.schema).toBe('ctop.demo/v1');
-    const s = d.snapshot;
+    expect(d.commands).toEqual([
+      `ctop snapshot --netns ${d.namespace} --duration 15000ms --top 100 --json`,
+      `ctop advise --netns ${d.namespace} --duration 15000ms --json`,
+    ]);
+    const s = d.snapshot as SnapshotV1;
+    const advice = d.advice as AdviceReport;
     expect(s.probe.tier).toBe('netfilter');
     expect(s.namespaces).toHaveLength(1);
     expect(s.namespaces[0]!.name).toBe(d.namespace);
@@ -99,7 +106,7 @@ describe('ctop demo', () => {
     // assured streams cannot be evicted; the cache's unreplied flows can
     expect(s.totals.earlyDrops).toBeGreaterThan(0);
     // the advice names the cache port first
-    expect(d.advice.namespaces[0]!.notrack.candidates[0]).toMatchObject({ proto: 'udp', port: 11211 });
+    expect(advice.namespaces[0]!.notrack.candidates[0]).toMatchObject({ proto: 'udp', port: 11211 });
     await expectNothingLeft(before, s.namespaces[0]!.inode);
   });
 
@@ -110,10 +117,11 @@ describe('ctop demo', () => {
     expect(r.code).toBe(0);
     const d = JSON.parse(r.stdout) as DemoReport;
     expect(d.plan.size).toBe('small');
-    expect(d.snapshot.namespaces[0]!.count).toBeLessThanOrEqual(d.plan.entries);
-    expect(d.snapshot.namespaces[0]!.count).toBeGreaterThan(d.plan.streamFlows);
-    expect(d.snapshot.totals.drops).toBe(0);
-    await expectNothingLeft(before, d.snapshot.namespaces[0]!.inode);
+    const s = d.snapshot as SnapshotV1;
+    expect(s.namespaces[0]!.count).toBeLessThanOrEqual(d.plan.entries);
+    expect(s.namespaces[0]!.count).toBeGreaterThan(d.plan.streamFlows);
+    expect(s.totals.drops).toBe(0);
+    await expectNothingLeft(before, s.namespaces[0]!.inode);
   });
 
   it('the live screen shows the namespace filling and the cache port refused; q removes everything', async () => {
@@ -121,7 +129,7 @@ describe('ctop demo', () => {
     const pane = new Tmux();
     try {
       pane.start(['demo'], [100, 30]);
-      const intro = await pane.waitFor((x) => /live screen opens in/.test(x), 'the plan');
+      const intro = await pane.waitFor((x) => /opens in \d s; q quits/.test(x.replace(/\n/g, '')), 'the plan');
       expect(intro.replace(/\n/g, '')).toMatch(/fills its table to nf_conntrack_max = [\d,]+ entries/);
       const ns = /ctop-demo-\d+/.exec(intro)![0];
       const inode = statSync(`/run/netns/${ns}`).ino;
