@@ -79,7 +79,7 @@ export async function runAdvise(o: AdviseOptions): Promise<void> {
     process.stderr.write(`ctop: measuring for ${o.durationMs} ms\n`);
     const snap = await measureWindow(source, o.durationMs);
     if (snap.probe.tier === 'stats') {
-      throw new CtopError('advise needs per-port inserts, which only the netfilter tier counts', 'run `ctop doctor` to see why the BPF programs did not attach', ExitCode.kernel);
+      throw new CtopError('advise needs per-port inserts, which the stats tier does not count (the fentry, kprobe and netfilter tiers do)', 'run `ctop doctor` to see why the BPF programs did not attach', ExitCode.kernel);
     }
     const hostErrors: string[] = [];
     const host = readHostFacts(hostErrors);

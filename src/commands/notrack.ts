@@ -106,7 +106,7 @@ export function registerNotrack(program: Command): void {
   const common = (c: Command) =>
     c
       .option('--netns <name|path>', 'act in this network namespace (an `ip netns` name or /proc/PID/ns/net)')
-      .option('--state-dir <dir>', 'where backups and the pending record live', DEFAULT_STATE_DIR);
+      .option('--state-dir <dir>', 'where backups and the pending record live (created 0700; refused when another user owns it or can write it)', DEFAULT_STATE_DIR);
   common(
     nt
       .command('apply')

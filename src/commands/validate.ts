@@ -119,7 +119,7 @@ export async function runValidate(o: ValidateOptions): Promise<void> {
   try {
     await source.start();
     if (source.sample().probe.tier === 'stats') {
-      throw new CtopError('validate needs per-port inserts, which only the netfilter tier counts', 'run `ctop doctor` to see why the BPF programs did not attach', ExitCode.kernel);
+      throw new CtopError('validate needs per-port inserts, which the stats tier does not count (the fentry, kprobe and netfilter tiers do)', 'run `ctop doctor` to see why the BPF programs did not attach', ExitCode.kernel);
     }
     const change = await startGuardedChange(t, o.stateDir, 2 * o.durationMs + o.confirmWithinMs + 10_000, countScript);
     process.stderr.write(`ctop: measuring ${formatMs(o.durationMs)} before the change (counting rules only)\n`);

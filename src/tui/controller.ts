@@ -115,7 +115,7 @@ export class Controller {
     const limit = rowsNeeded(this.state.selected, this.visibleRows);
     const key = [s, view, this.state.sort[view], this.state.filter, limit];
     if (this.selection && this.selection.key.every((k, i) => k === key[i])) return this.selection.value;
-    const value = selectRows(s, view, this.state.sort[view], this.state.filter, limit);
+    const value = selectRows(s, view, this.state.sort[view], this.state.filter, limit, this.model.rolling);
     this.selection = { key, value };
     return value;
   }

@@ -13,7 +13,7 @@ import { formatMs } from '../util/duration.js';
 import { helpLines, hintLine } from './keys.js';
 import type { TuiModel } from './model.js';
 import { currentView, type UiState } from './state.js';
-import { SORT_LABEL, VIEWS, occupancyAge, type Selection, type SortKey, type TalkerRow } from './talkers.js';
+import { SORT_LABEL, VIEWS, occupancyAge, viewKeepsSpans, type Selection, type SortKey, type TalkerRow } from './talkers.js';
 import { bar, bold, clean, count, esc, fg, fit, fitRight, inverse, rate, sparkline, type Paint } from './text.js';
 import { percent } from '../util/text.js';
 
@@ -169,21 +169,27 @@ export function talkersLines(sel: Selection | undefined, st: UiState, width: num
   const view = currentView(st);
   const sort: SortKey = st.sort[view];
   const numW = 9;
+  const spanW = 8;
   const pctW = 7;
   // entries held: up to 999,999 fits
   const occW = 9;
+  // iftop-like: the window's rate, then over 10 s and 60 s, where the view keeps them (ports, namespaces)
+  const spans = viewKeepsSpans(view);
+  // a 5-tuple holds one entry: no occupancy column
+  const occ = view !== 'tuples';
   // A tuple needs the room more than its namespace does (Enter shows it).
   const secondW = width >= 100 ? 16 : view === 'tuples' ? 0 : 10;
-  const labelW = Math.max(8, width - secondW - 2 * numW - pctW - occW - 1);
+  const labelW = Math.max(8, width - secondW - 2 * numW - (spans ? 2 * spanW : 0) - pctW - (occ ? occW : 0) - 1);
   const mark = (k: SortKey, t: string): string => (sort === k ? `${t}▼` : t);
   const secondName = view === 'namespaces' ? 'fill' : 'netns';
   const head =
     fit(` ${mark('name', { ports: 'port', tuples: '5-tuple', sources: 'source', namespaces: 'namespace' }[view])}`, labelW) +
     (secondW > 0 ? fitRight(secondName, secondW) : '') +
     fitRight(mark('inserts', 'ins/s'), numW) +
+    (spans ? fitRight(mark('inserts10', '10s'), spanW) + fitRight(mark('inserts60', '60s'), spanW) : '') +
     fitRight(mark('drops', 'drops/s'), numW) +
     fitRight('share', pctW) +
-    fitRight(mark('occupancy', 'occ'), occW);
+    (occ ? fitRight(mark('occupancy', 'occ'), occW) : '');
   const out = [bold(esc(fit(head, width)))];
   const visible = Math.max(0, height - 1);
   if (!sel || sel.total === 0) {
@@ -202,13 +208,15 @@ export function talkersLines(sel: Selection | undefined, st: UiState, width: num
     const r = sel.rows[i];
     if (!r) break;
     const second = view === 'namespaces' ? percent(r.occupancy) : clean(r.nsName);
+    const spanText = (k: number): string => (r.spanInsertsPerSec ? rate(r.spanInsertsPerSec[k] ?? 0) : '—');
     const line =
       fit(` ${clean(r.label)}`, labelW) +
       (secondW > 0 ? fitRight(fit(second, secondW - 1).trimEnd(), secondW) : '') +
       fitRight(rate(r.insertsPerSec), numW) +
+      (spans ? fitRight(spanText(0), spanW) + fitRight(spanText(1), spanW) : '') +
       fitRight(rate(r.dropsPerSec), numW) +
       fitRight(percent(r.share), pctW) +
-      fitRight(r.entries === null ? '—' : count(r.entries), occW);
+      (occ ? fitRight(r.entries === null ? '—' : count(r.entries), occW) : '');
     const text = esc(fit(line, width));
     out.push(i === st.selected ? inverse(text) : r.dropsPerSec > 0 ? fg(p, 'red', text) : text);
   }
