@@ -18,6 +18,7 @@ export const LOADGEN = fileURLToPath(new URL('../../tools/loadgen.mjs', import.m
 const STREAM_MAX_MS = 120_000;
 const ROUND_MS = 1000;
 const READY_TIMEOUT_MS = 15_000;
+const HOLD_PAST_DEADLINE_MS = 60_000;
 
 export type DemoPhase = 'starting' | 'tcp' | 'streams' | 'cache flood' | 'stopped';
 
@@ -111,10 +112,13 @@ export function startDemoTraffic(ns: string, plan: DemoPlan, lifeMs: number): De
     const lifeLeftMs = (): number => Math.max(1, Math.floor(deadline - performance.now()));
     const node = process.execPath;
     phase = 'tcp';
-    await startTool([node, LOADGEN, '--listen-tcp', String(DEMO_PORTS.tcp), '--max-ms', String(lifeLeftMs())], 'listening');
+    // the TCP service and its clients stay up until stop(), a while past the
+    // flood's deadline at most: their entries are part of the full table
+    const holdMs = String(lifeMs + HOLD_PAST_DEADLINE_MS);
+    await startTool([node, LOADGEN, '--listen-tcp', String(DEMO_PORTS.tcp), '--max-ms', holdMs], 'listening');
     if (stopped) return;
     await startTool(
-      [node, LOADGEN, '--tcp', `${DEMO_SERVER_ADDR}:${DEMO_PORTS.tcp}`, '--flows', String(plan.heldTcp), '--hold', '--max-ms', String(lifeLeftMs())],
+      [node, LOADGEN, '--tcp', `${DEMO_SERVER_ADDR}:${DEMO_PORTS.tcp}`, '--flows', String(plan.heldTcp), '--hold', '--max-ms', holdMs],
       'ready',
     );
     if (stopped) return;
