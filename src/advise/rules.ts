@@ -15,6 +15,7 @@
  */
 
 import type { L4 } from '../model/conntrack.js';
+import { cleanText, isPlainRuleName } from '../util/sanitize.js';
 
 export type Role = 'server' | 'client';
 
@@ -135,6 +136,25 @@ export interface UntrackedAccept {
  * outgoing ones the other field.
  */
 export function untrackedAccept(
+  t: NotrackTarget,
+  chain: { source: UntrackedAccept['source']; family: string; table: string; chain: string },
+  direction: 'in' | 'out',
+): UntrackedAccept {
+  return onlyPlainNames(buildUntrackedAccept(t, chain, direction));
+}
+
+/**
+ * Table and chain names come from the ruleset, which other users (a tenant's
+ * namespace) write: a command is suggested only when each is a plain word for
+ * nft and the shell alike; otherwise ctop says where to add the accept.
+ */
+function onlyPlainNames(a: UntrackedAccept): UntrackedAccept {
+  const odd = [a.table, a.chain].find((n) => !isPlainRuleName(n));
+  if (odd === undefined) return a;
+  return { ...a, command: `(the name ${JSON.stringify(cleanText(odd, 80))} cannot be written safely in a command: add an accept for untracked packets to ${a.family} table ${cleanText(a.table, 80)} chain ${cleanText(a.chain, 80)} by hand)` };
+}
+
+function buildUntrackedAccept(
   t: NotrackTarget,
   chain: { source: UntrackedAccept['source']; family: string; table: string; chain: string },
   direction: 'in' | 'out',

@@ -5,14 +5,16 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
+import type { Command } from 'commander';
 import { btfPath, btfProblem, checkPrivileges } from '../preflight.js';
 import { KernelSource, hostName } from '../source/kernelSource.js';
 import type { ProbeInfo } from '../model/sample.js';
-import type { ProbeSettings } from './probeFlags.js';
+import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
 import { readRuleset } from '../source/ruleset.js';
 import { keepsConntrackOn, summarize, type ConntrackUser } from '../model/ruleset.js';
 import { formatTable } from '../format/table.js';
 import { onTermination } from '../util/signals.js';
+import { cleanLines } from '../util/sanitize.js';
 
 export interface DoctorOptions extends ProbeSettings {
   json: boolean;
@@ -104,7 +106,7 @@ export function formatDoctor(r: DoctorReport): string {
     for (const e of n.rulesetErrors) out.push(`  (could not read: ${e})`);
   }
   for (const e of r.notWatched) out.push(`not watched: ${e.name}: ${e.error}`);
-  return out.join('\n');
+  return cleanLines(out.join('\n')); // names in it come from other users
 }
 
 export async function runDoctor(o: DoctorOptions): Promise<void> {
@@ -119,4 +121,13 @@ export async function runDoctor(o: DoctorOptions): Promise<void> {
     source.close();
     stopListening();
   }
+}
+
+export function registerDoctor(program: Command): void {
+  addProbeFlags(
+    program
+      .command('doctor')
+      .description('what this kernel offers, which probes attach and why others do not, what keeps conntrack on')
+      .option('--json', 'print JSON'),
+  ).action((opts: ProbeFlags & { json?: boolean }) => runDoctor({ ...parseProbeFlags(opts), json: opts.json === true }));
 }

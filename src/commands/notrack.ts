@@ -7,8 +7,6 @@
  *   within --confirm-within, the watchdog restores the backup, also when the
  *   applying ctop was killed.
  */
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { Option, type Command } from 'commander';
 import { CtopError, ExitCode } from '../errors.js';
 import { nftScript, type NotrackTarget, type Role } from '../advise/rules.js';
@@ -16,24 +14,11 @@ import { type L4 } from '../model/conntrack.js';
 import { notrackFlags, untrackedAcceptsFor } from '../advise/notrack.js';
 import { readRuleset } from '../source/ruleset.js';
 import { readHostFacts, readNetnsFacts } from '../source/ctSettings.js';
-import { hostNetnsInode, resolveNetns } from '../source/netnsScan.js';
 import { formatMs, parseDurationMs } from '../util/duration.js';
-import { sleepMs } from '../util/signals.js';
-import { listOwnTable, nftCheck, nftLoad, restoreScript } from '../notrack/nft.js';
-import { claim, DEFAULT_STATE_DIR, ensureDir, readJson, statePaths, writeDurable, type Backup, type Pending, type StatePaths } from '../notrack/state.js';
-import { existsSync, unlinkSync } from 'node:fs';
-
-export interface Target {
-  netnsPath?: string;
-  inode: number;
-  label: string;
-}
-
-export function target(netns: string | undefined): Target {
-  if (netns === undefined) return { inode: hostNetnsInode(), label: 'the host namespace' };
-  const ref = resolveNetns(netns);
-  return { netnsPath: ref.path, inode: ref.inode, label: `namespace ${ref.name}` };
-}
+import { nftCheck } from '../notrack/nft.js';
+import { awaitOutcome, confirmChange, revertChange, startGuardedChange, target } from '../notrack/guard.js';
+import { DEFAULT_STATE_DIR } from '../notrack/state.js';
+import { cleanText } from '../util/sanitize.js';
 
 /** "5000", "udp/5000", "tcp/80": a bare port takes --proto. */
 export function parsePortSpecs(specs: string[], proto: L4, role: Role): NotrackTarget[] {
@@ -63,62 +48,6 @@ export interface ApplyOptions {
   stateDir: string;
 }
 
-/** How long the watchdog may take to start (Node start-up on a busy host). */
-const WATCHDOG_START_MS = 10_000;
-const WATCHDOG: string = fileURLToPath(new URL('../notrack/watchdog.js', import.meta.url));
-
-/**
- * The guarded change: 1. backup of ctop's table, 2. pending record, 3. the
- * detached watchdog, 4. the change. The watchdog exists before the ruleset
- * changes, so no kill of ours can strand an unconfirmed change.
- */
-export async function startGuardedChange(t: Target, stateDir: string, confirmWithinMs: number, script: string): Promise<{ paths: StatePaths; dogPid: number | undefined; deadlineMs: number }> {
-  ensureDir(stateDir);
-  const paths = statePaths(stateDir, t.inode);
-  if (existsSync(paths.pending) || existsSync(paths.rollingBack)) {
-    throw new CtopError(`an earlier change in ${t.label} is still waiting for confirmation or rollback`, '`ctop notrack confirm` keeps it, `ctop notrack revert` undoes it', ExitCode.failure);
-  }
-  for (const f of [paths.confirmed]) if (existsSync(f)) unlinkSync(f);
-  const backup: Backup = { table: listOwnTable(t.netnsPath), takenAt: new Date().toISOString() };
-  writeDurable(paths.backup, `${JSON.stringify(backup, null, 2)}\n`);
-  const pending: Pending = {
-    ...(t.netnsPath ? { netnsPath: t.netnsPath } : {}),
-    inode: t.inode,
-    deadlineMs: Date.now() + confirmWithinMs,
-    backupFile: paths.backup,
-    script,
-    appliedBy: process.pid,
-  };
-  writeDurable(paths.pending, `${JSON.stringify(pending, null, 2)}\n`);
-  if (existsSync(paths.armed)) unlinkSync(paths.armed);
-  const dog = spawn(process.execPath, [WATCHDOG, paths.pending], { detached: true, stdio: 'ignore' });
-  dog.unref();
-  // No change before the watchdog says it is watching: a change nobody
-  // would roll back is exactly what this guard exists to prevent.
-  const armedBy = Date.now() + WATCHDOG_START_MS;
-  while (!existsSync(paths.armed) && Date.now() < armedBy) await sleepMs(20);
-  if (!existsSync(paths.armed)) {
-    if (claim(paths.pending, paths.confirmed)) unlinkSync(paths.confirmed);
-    throw new CtopError(`the rollback watchdog did not start within ${WATCHDOG_START_MS / 1000} s; nothing was changed`, `check that ${WATCHDOG} runs with ${process.execPath}`, ExitCode.failure);
-  }
-  try {
-    nftLoad(script, t.netnsPath);
-  } catch (e) {
-    // Nothing changed; take the record back so the watchdog stands down.
-    if (claim(paths.pending, paths.confirmed)) unlinkSync(paths.confirmed);
-    throw e;
-  }
-  return { paths, dogPid: dog.pid, deadlineMs: pending.deadlineMs };
-}
-
-/** Undo a guarded change now (validation failed): claim the record, restore the backup. */
-export function rollBackNow(t: Target, paths: StatePaths): void {
-  if (!claim(paths.pending, paths.rollingBack)) return;
-  const backup = readJson<Backup>(paths.backup);
-  nftLoad(restoreScript(backup?.table ?? null), t.netnsPath);
-  unlinkSync(paths.rollingBack);
-}
-
 export async function runApply(o: ApplyOptions): Promise<number> {
   const t = target(o.netns);
   const script = nftScript(o.ports);
@@ -129,12 +58,12 @@ export async function runApply(o: ApplyOptions): Promise<number> {
   const blockers: string[] = [];
   for (const p of o.ports) {
     for (const f of notrackFlags(p, { users: rs.users, chains: rs.chains, helpers: host.helpers, helperAutoAssign: facts.helperAutoAssign })) {
-      process.stderr.write(`ctop: ${p.proto}/${p.port}: ${f.severity}: ${f.reason}${f.rule ? ` [${f.rule}]` : ''}\n`);
+      process.stderr.write(`ctop: ${p.proto}/${p.port}: ${f.severity}: ${cleanText(`${f.reason}${f.rule ? ` [${f.rule}]` : ''}`, Infinity)}\n`);
       if (f.severity === 'unsafe') blockers.push(`${p.proto}/${p.port}`);
     }
   }
   const accepts = o.ports.flatMap((p) => untrackedAcceptsFor(p, rs.chains));
-  for (const a of accepts) process.stderr.write(`ctop: needed in your own chain (ctop does not edit it): ${a.command}\n`);
+  for (const a of accepts) process.stderr.write(`ctop: needed in your own chain (ctop does not edit it): ${cleanText(a.command, Infinity)}\n`);
   nftCheck(script, t.netnsPath);
   if (!o.yes) {
     process.stdout.write(script);
@@ -148,44 +77,28 @@ export async function runApply(o: ApplyOptions): Promise<number> {
       ExitCode.failure,
     );
   }
-  const { paths, dogPid, deadlineMs } = await startGuardedChange(t, o.stateDir, o.confirmWithinMs, script);
+  const change = await startGuardedChange(t, o.stateDir, o.confirmWithinMs, script);
   process.stderr.write(
-    `ctop: applied in ${t.label} (backup ${paths.backup}, watchdog pid ${dogPid}); confirm within ${formatMs(o.confirmWithinMs)} with \`ctop notrack confirm${o.netns ? ` --netns ${o.netns}` : ''}\` or it rolls back\n`,
+    `ctop: applied in ${t.label} (backup ${change.paths.backup}, watchdog pid ${change.dogPid}); confirm within ${formatMs(o.confirmWithinMs)} with \`ctop notrack confirm${o.netns ? ` --netns ${o.netns}` : ''}\` or it rolls back\n`,
   );
   // Wait for the outcome so the operator sees it; killing ctop here changes nothing.
-  while (Date.now() < deadlineMs + 10_000) {
-    if (existsSync(paths.confirmed)) {
-      process.stderr.write('ctop: confirmed; the rules stay\n');
-      return ExitCode.ok;
-    }
-    if (!existsSync(paths.pending) && !existsSync(paths.rollingBack)) break;
-    await sleepMs(100);
+  if ((await awaitOutcome(t, o.stateDir, change, o.confirmWithinMs)) === 'confirmed') {
+    process.stderr.write('ctop: confirmed; the rules stay\n');
+    return ExitCode.ok;
   }
-  if (existsSync(paths.confirmed)) return ExitCode.ok;
-  if (existsSync(paths.rollingBack)) {
-    throw new CtopError('notrack apply: not confirmed in time, and the rollback failed', `see ${paths.log}; \`ctop notrack revert\` restores ctop's table`, ExitCode.failure);
-  }
-  throw new CtopError(`notrack apply: not confirmed within ${formatMs(o.confirmWithinMs)}; rolled back`, `see ${paths.log}; apply again and run \`ctop notrack confirm\` in time`, ExitCode.failure);
+  throw new CtopError(`notrack apply: not confirmed within ${formatMs(o.confirmWithinMs)}; rolled back (ctop's table is as before, checked in the kernel)`, `see ${change.paths.log}; apply again and run \`ctop notrack confirm\` in time`, ExitCode.failure);
 }
 
-export function runConfirm(o: { netns?: string; stateDir: string }): void {
+export async function runConfirm(o: { netns?: string; stateDir: string }): Promise<void> {
   const t = target(o.netns);
-  const paths = statePaths(o.stateDir, t.inode);
-  if (!claim(paths.pending, paths.confirmed)) {
-    throw new CtopError(`notrack confirm: nothing is waiting for confirmation in ${t.label}`, 'it may have rolled back already (see the log in the state dir); apply again', ExitCode.failure);
-  }
+  await confirmChange(t, o.stateDir);
   process.stderr.write(`ctop: confirmed in ${t.label}; the rules stay until \`ctop notrack revert\`\n`);
 }
 
-export function runRevert(o: { netns?: string; stateDir: string }): void {
+export async function runRevert(o: { netns?: string; stateDir: string }): Promise<void> {
   const t = target(o.netns);
-  const paths = statePaths(o.stateDir, t.inode);
-  // Stand the watchdog down first, then restore what the last apply replaced.
-  const hadPending = claim(paths.pending, paths.confirmed) || claim(paths.rollingBack, paths.confirmed);
-  const backup = readJson<Backup>(paths.backup);
-  nftLoad(restoreScript(backup?.table ?? null), t.netnsPath);
-  for (const f of [paths.confirmed, paths.backup]) if (existsSync(f)) unlinkSync(f);
-  process.stderr.write(`ctop: reverted in ${t.label}: ${backup?.table ? "ctop's table restored from the backup" : "ctop's table removed"}${hadPending ? ' (a pending apply was cancelled)' : ''}\n`);
+  const r = await revertChange(t, o.stateDir);
+  process.stderr.write(`ctop: reverted in ${t.label}: ${r.restoredTable ? "ctop's table restored from the backup" : "ctop's table removed"}${r.cancelledPending ? ' (a pending apply was cancelled)' : ''}\n`);
 }
 
 export function registerNotrack(program: Command): void {
@@ -193,7 +106,7 @@ export function registerNotrack(program: Command): void {
   const common = (c: Command) =>
     c
       .option('--netns <name|path>', 'act in this network namespace (an `ip netns` name or /proc/PID/ns/net)')
-      .option('--state-dir <dir>', 'where backups and the pending record live', DEFAULT_STATE_DIR);
+      .option('--state-dir <dir>', 'where backups and the pending record live (created 0700; refused when another user owns it or can write it)', DEFAULT_STATE_DIR);
   common(
     nt
       .command('apply')

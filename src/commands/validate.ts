@@ -13,18 +13,20 @@ import { CtopError, ExitCode } from '../errors.js';
 import { nftScript, type NotrackTarget, type Role } from '../advise/rules.js';
 import { protoName, type L4 } from '../model/conntrack.js';
 import { countersByComment, counterDelta, validate, type Validation, type ValidationWindow } from '../advise/validate.js';
-import { buildSnapshot } from '../model/snapshot.js';
 import { checkPrivileges } from '../preflight.js';
 import { KernelSource, hostName } from '../source/kernelSource.js';
+import { LiveWindows } from '../source/windows.js';
 import { censusOf, readPortCensus } from '../source/portCensusSource.js';
 import type { OccupancyMethod } from '../model/census.js';
-import { formatTable, percent } from '../format/table.js';
+import { formatTable } from '../format/table.js';
 import { formatMs, parseDurationMs } from '../util/duration.js';
-import { onTermination, sleepMs } from '../util/signals.js';
+import { onTermination } from '../util/signals.js';
 import { listOwnTableJson, nftCheck, nftLoad } from '../notrack/nft.js';
 import { DEFAULT_STATE_DIR } from '../notrack/state.js';
 import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
-import { parsePortSpecs, rollBackNow, startGuardedChange, target } from './notrack.js';
+import { parsePortSpecs } from './notrack.js';
+import { rollBackNow, startGuardedChange, target } from '../notrack/guard.js';
+import { percent } from '../util/text.js';
 
 export const VALIDATION_SCHEMA = 'ctop.validation/v1';
 
@@ -46,13 +48,11 @@ export interface WindowCensus {
   occupancyMs: number;
 }
 
-async function window(source: KernelSource, netnsPath: string | undefined, inode: number, durationMs: number, o: ValidateOptions): Promise<{ w: ValidationWindow; census?: WindowCensus }> {
+async function window(live: LiveWindows, netnsPath: string | undefined, inode: number, durationMs: number, o: ValidateOptions): Promise<{ w: ValidationWindow; census?: WindowCensus }> {
   const c0 = countersByComment(listOwnTableJson(netnsPath));
-  const a = source.sample();
-  await sleepMs(durationMs);
-  const b = source.sample();
+  live.reopen();
+  const snap = await live.measure(durationMs);
   const c1 = countersByComment(listOwnTableJson(netnsPath));
-  const snap = buildSnapshot(a, b, { host: hostName(), kernel: release(), top: 0 });
   const insertsByPort: Record<string, number> = {};
   for (const p of snap.ports) {
     if (p.netns !== inode) continue;
@@ -76,8 +76,8 @@ async function window(source: KernelSource, netnsPath: string | undefined, inode
     insertsByPort,
     packetsByComment: counterDelta(c0, c1),
     entriesByPort: c ? c.byPort : null,
-    count: b.namespaces.find((n) => n.inode === inode)?.count ?? 0,
-    max: b.max,
+    count: snap.namespaces.find((n) => n.inode === inode)?.count ?? 0,
+    max: snap.table.max,
   };
   return census ? { w, census } : { w };
 }
@@ -112,32 +112,33 @@ export async function runValidate(o: ValidateOptions): Promise<void> {
   const notrackScript = nftScript(o.ports);
   nftCheck(countScript, t.netnsPath);
   nftCheck(notrackScript, t.netnsPath);
-  const source = new KernelSource({ ...o, rescanMs: 60_000, readTuples: false });
+  const source = new KernelSource({ ...o, rescanMs: 60_000 });
+  const live = new LiveWindows(source, { host: hostName(), kernel: release() }, { top: 0, tuples: false });
   const stopListening = onTermination(() => source.close(), ['SIGTERM', 'SIGHUP', 'SIGINT']);
   try {
-    await source.start();
-    if (source.sample().probe.tier === 'stats') {
-      throw new CtopError('validate needs per-port inserts, which only the netfilter tier counts', 'run `ctop doctor` to see why the BPF programs did not attach', ExitCode.kernel);
+    const first = await live.start();
+    if (first.probe.tier === 'stats') {
+      throw new CtopError('validate needs per-port inserts, which the stats tier does not count (the fentry, kprobe and netfilter tiers do)', 'run `ctop doctor` to see why the BPF programs did not attach', ExitCode.kernel);
     }
-    const { paths } = await startGuardedChange(t, o.stateDir, 2 * o.durationMs + o.confirmWithinMs + 10_000, countScript);
+    const change = await startGuardedChange(t, o.stateDir, 2 * o.durationMs + o.confirmWithinMs + 10_000, countScript);
     process.stderr.write(`ctop: measuring ${formatMs(o.durationMs)} before the change (counting rules only)\n`);
     let v: Validation;
     let censusMethods: { before: WindowCensus; after: WindowCensus } | undefined;
     try {
-      const before = await window(source, t.netnsPath, t.inode, o.durationMs, o);
+      const before = await window(live, t.netnsPath, t.inode, o.durationMs, o);
       nftLoad(notrackScript, t.netnsPath);
       process.stderr.write(`ctop: notrack rules loaded; measuring ${formatMs(o.durationMs)} after\n`);
-      const after = await window(source, t.netnsPath, t.inode, o.durationMs, o);
+      const after = await window(live, t.netnsPath, t.inode, o.durationMs, o);
       v = validate(o.ports, before.w, after.w);
       censusMethods = before.census && after.census ? { before: before.census, after: after.census } : undefined;
     } catch (e) {
-      rollBackNow(t, paths);
+      rollBackNow(t, change);
       throw e;
     }
     const report = { schema: VALIDATION_SCHEMA, netns: t.label, ...v, ...(censusMethods ? { census: censusMethods } : {}) };
     process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatValidation(v, t.label, censusMethods?.after)}\n`);
     if (!v.ok) {
-      rollBackNow(t, paths);
+      rollBackNow(t, change);
       throw new CtopError('validate: the change did not do what it should (see above); rolled back', 'check --role and --proto, and the rules named above', ExitCode.failure);
     }
     process.stderr.write(`ctop: the change is pending: \`ctop notrack confirm${o.netns ? ` --netns ${o.netns}` : ''}\` within ${formatMs(o.confirmWithinMs)} keeps it, otherwise it rolls back\n`);

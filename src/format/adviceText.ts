@@ -1,10 +1,8 @@
 /** `ctop advise` as text: per namespace, candidates, rules, what keeps conntrack on, sizing. */
 import type { AdviceReport, NamespaceAdvice } from '../commands/advise.js';
-import { formatTable, percent } from './table.js';
-
-function mib(bytes: number): string {
-  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
-}
+import { formatTable } from './table.js';
+import { mib, percent } from '../util/text.js';
+import { cleanLines } from '../util/sanitize.js';
 
 function indent(text: string, by = '    '): string[] {
   return text.trimEnd().split('\n').map((l) => `${by}${l}`);
@@ -86,5 +84,5 @@ export function formatAdvice(r: AdviceReport): string {
   if (r.namespaces.length === 0) out.push('no namespace with conntrack activity in the window');
   for (const n of r.namespaces) out.push('', ...namespaceText(n));
   for (const e of r.errors) out.push(`not watched: ${e}`);
-  return out.join('\n');
+  return cleanLines(out.join('\n')); // names in it come from other users
 }

@@ -35,7 +35,7 @@ export interface CensusCounts {
   /** entries not counted: the in-kernel group table was full (walk only) */
   groupOverflow: number;
   /** TCP entries left out of tcpRemaining: its in-kernel table of
-   * (namespace, state) pairs was full (walk only; absent from older builds) */
+   * (namespace, state) pairs was full (walk only) */
   remainOverflow?: number;
   /** largest first */
   groups: CensusCountsGroup[];

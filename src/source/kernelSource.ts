@@ -11,13 +11,15 @@
  *   "stats"     ctnetlink statistics only, no per-port data
  */
 import { hostname } from 'node:os';
-import { readFileSync, statSync } from 'node:fs';
-import { CtopError, ExitCode, isNativeError } from '../errors.js';
+import { statSync } from 'node:fs';
+import { CtopError, ExitCode, describeError, isNativeError } from '../errors.js';
 import { loadAddon, type Addon, type NativeNetns, type NativeProbe } from '../native/addon.js';
-import { ZERO_STATS, type BpfTier, type CtCpuStat, type CtStats, type NetnsSample, type PortEvents, type ProbeInfo, type ProgramStatus, type Sample, type Source, type Tier, type Totals } from '../model/sample.js';
-import { decodeEvents, decodePorts, decodeTuples, TOTAL } from '../native/decode.js';
+import { ZERO_STATS, type BpfTier, type CtCpuStat, type CtStats, type NetnsSample, type PortEvents, type ProbeInfo, type ProgramStatus, type Sample, type Source, type Tier, type Totals, type TupleColumns, type TupleCount } from '../model/sample.js';
+import { decodeEvents, decodePorts, decodeTupleColumns, decodeTuples, TOTAL } from '../native/decode.js';
 import { btfProblem } from '../preflight.js';
+import { portKey } from '../model/conntrack.js';
 import { resolveNetns, scanNamespaces, type NetnsRef } from './netnsScan.js';
+import { readNetfilterSysctl } from './sysctl.js';
 
 export interface KernelSourceOptions {
   tier: 'auto' | Tier;
@@ -28,12 +30,6 @@ export interface KernelSourceOptions {
   maxDropTuples: number;
   /** How often to look for new and vanished namespaces. */
   rescanMs: number;
-  /** Read the per-tuple maps on each sample (default). Callers that show no
-   * tuples (the exporter) skip them: reading 16k+ tuples a second is most of
-   * what a 1 Hz sample costs. Tuples come as windows: each sample holds the
-   * tuples that moved since the previous sample (the addon keeps the last
-   * values by raw key), so only those are decoded. */
-  readTuples?: boolean;
 }
 
 interface Watched {
@@ -65,19 +61,6 @@ const FUNC_PROGRAMS: Record<'fentry' | 'kprobe', { name: string; hook: string }[
   ],
 };
 
-function nativeReason(e: unknown): string {
-  if (isNativeError(e)) return `${e.message} (step ${e.step}, errno ${e.errno})`;
-  return e instanceof Error ? e.message : String(e);
-}
-
-function readSysctl(name: string): number {
-  try {
-    return Number(readFileSync(`/proc/sys/net/netfilter/${name}`, 'utf8').trim());
-  } catch {
-    return 0;
-  }
-}
-
 export function sumCpuStats(cpus: CtCpuStat[]): CtStats {
   const s: CtStats = { ...ZERO_STATS };
   for (const c of cpus) {
@@ -97,9 +80,6 @@ export class KernelSource implements Source {
   private info: ProbeInfo = { tier: 'stats', programs: [], refused: [] };
   private dropsAttached = false;
   private dropsError?: string;
-  /** Sample numbers, and the one the next tuple window starts at (0: load). */
-  private seq = 0;
-  private lastTupleSeq = 0;
 
   constructor(private readonly opts: KernelSourceOptions) {}
 
@@ -154,7 +134,7 @@ export class KernelSource implements Source {
         this.probe.attachDrops();
         this.dropsAttached = true;
       } catch (e) {
-        this.dropsError = nativeReason(e);
+        this.dropsError = describeError(e);
       }
     }
     this.info = this.describe();
@@ -165,7 +145,7 @@ export class KernelSource implements Source {
   }
 
   private refuse(tier: Tier, e: unknown): void {
-    const reason = nativeReason(e);
+    const reason = describeError(e);
     if (this.opts.tier === tier) {
       throw new CtopError(
         `the ${tier} tier was forced but the kernel refused it: ${reason}`,
@@ -219,7 +199,7 @@ export class KernelSource implements Source {
       } catch (e) {
         // A process that exited between the scan and the open is not an error.
         if (isNativeError(e) && e.errno === 2) continue;
-        this.netnsErrors.set(ref.inode, { name: ref.name, error: nativeReason(e) });
+        this.netnsErrors.set(ref.inode, { name: ref.name, error: describeError(e) });
       }
     }
     // Our links and socket hold a reference on the namespace: keeping them
@@ -254,17 +234,14 @@ export class KernelSource implements Source {
           links: w.handle.links(),
         });
       } catch (e) {
-        this.netnsErrors.set(w.ref.inode, { name: w.ref.name, error: nativeReason(e) });
+        this.netnsErrors.set(w.ref.inode, { name: w.ref.name, error: describeError(e) });
       }
     }
     let totals: Totals = { inserts: 0, drops: 0, portOverflow: 0, tupleOverflow: 0, dropUnparsed: 0, netnsOverflow: 0, otherNfDrops: 0, dropTupleOverflow: 0 };
     let dropTupleEntries = 0;
     let tupleEntries = 0;
     let ports: Sample['ports'] = [];
-    let tuples: Sample['tuples'] = [];
     let events: PortEvents[] = [];
-    let tupleWindowSince: number | undefined;
-    const seq = ++this.seq;
     if (this.probe) {
       const t = this.probe.readTotals();
       totals = {
@@ -285,30 +262,53 @@ export class KernelSource implements Source {
       ports = decodePorts(this.probe.readPorts());
       tupleEntries = t[TOTAL.tupleEntries] ?? 0;
       dropTupleEntries = t[TOTAL.dropTupleEntries] ?? 0;
-      if (this.opts.readTuples !== false) {
-        tuples = decodeTuples(this.probe.readTupleDeltas());
-        tupleWindowSince = this.lastTupleSeq;
-        this.lastTupleSeq = seq;
-      }
     }
     return {
       monoMs: performance.now(),
       wallTime: new Date().toISOString(),
       probe: this.info,
       ports,
-      tuples,
+      tuples: [],
       events,
-      seq,
-      tupleWindowSince,
       totals,
       namespaces,
-      max: readSysctl('nf_conntrack_max'),
-      buckets: readSysctl('nf_conntrack_buckets'),
+      max: readNetfilterSysctl('nf_conntrack_max', 0),
+      buckets: readNetfilterSysctl('nf_conntrack_buckets', 0),
       capacity: this.probe ? this.probe.capacity() : { ports: 0, tuples: 0, dropTuples: 0 },
       tupleEntries,
       dropTupleEntries,
       netnsErrors: [...this.netnsErrors.values()],
     };
+  }
+
+  /**
+   * The tuples that moved since the previous call, with the growth as counts:
+   * the addon keeps each tuple's last value by raw key, so only those are
+   * decoded. Callers that show no tuples never call it: reading 16k+ tuples
+   * a second is most of what a 1 Hz sample costs.
+   */
+  takeTupleGrowth(): TupleCount[] {
+    return this.probe ? decodeTuples(this.probe.readTupleDeltas()) : [];
+  }
+
+  /** As takeTupleGrowth, as columns over the records: no object per tuple. */
+  takeTupleColumns(): TupleColumns {
+    return decodeTupleColumns(this.probe ? this.probe.readTupleDeltas() : Buffer.alloc(0));
+  }
+
+  /** Function tiers: the kernel's live entry count per port (confirmed minus
+   * destroyed since load), by model/occupancy.ts portKey; undefined on the
+   * other tiers, which have no destroy hook. */
+  portEntries(): Map<string, number> | undefined {
+    if (!this.probe || (this.probeTier !== 'fentry' && this.probeTier !== 'kprobe')) return undefined;
+    const out = new Map<string, number>();
+    for (const e of decodeEvents(this.probe.readEvents())) out.set(portKey(e), e.entries);
+    return out;
+  }
+
+  /** The namespace --netns names, resolved at start. */
+  targetRef(): NetnsRef | undefined {
+    return this.target;
   }
 
   /** Namespaces watched right now. */

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseFilter, EMPTY_FILTER } from '../../src/tui/filter.js';
 import { selectRows, sortKeysFor } from '../../src/tui/talkers.js';
-import { topK } from '../../src/tui/topK.js';
+import { topK } from '../../src/model/topK.js';
 import { fixtureWindow } from '../support/tuiFixtures.js';
 
 const s = fixtureWindow(2); // window 3: drops have started
@@ -49,7 +49,8 @@ describe('views', () => {
   it('sort by name, and the sort keys each view offers', () => {
     expect(selectRows(s, 'ports', 'name', EMPTY_FILTER, 10).rows.map((r) => r.label)).toEqual(['icmp type 8', 'tcp 80', 'tcp 443', 'udp 53', 'udp 123 (v6)']);
     expect(sortKeysFor('namespaces')).toContain('occupancy');
-    expect(sortKeysFor('ports')).not.toContain('occupancy');
+    expect(sortKeysFor('ports')).toContain('occupancy');
+    expect(sortKeysFor('tuples')).not.toContain('occupancy');
   });
 
   it('filters: port, protocol, address, namespace; terms a view lacks are ignored', () => {
