@@ -137,8 +137,12 @@ static __always_inline void mark_full(__u32 which)
 		*f = 1;
 }
 
-static __always_inline void count_port(const struct ctop_port_key *k, bool drop)
+/* slot: the enum ctop_role of an insert, or CTOP_ROLE_COUNT for a drop
+ * (struct ctop_counts is five u64: the roles, then drops). */
+static __always_inline void count_port(const struct ctop_port_key *k, __u32 slot)
 {
+	__u64 *counter;
+
 	struct ctop_counts *c = bpf_map_lookup_elem(&port_counts, k);
 
 	if (!c) {
@@ -157,11 +161,11 @@ static __always_inline void count_port(const struct ctop_port_key *k, bool drop)
 			return;
 		}
 	}
+	if (slot > CTOP_ROLE_COUNT)
+		slot = CTOP_ROLE_COUNT;
+	counter = (__u64 *)c + slot;
 	/* atomic for the same reason as total_inc() */
-	if (drop)
-		__sync_fetch_and_add(&c->drops, 1);
-	else
-		__sync_fetch_and_add(&c->inserts, 1);
+	__sync_fetch_and_add(counter, 1);
 }
 
 /* One tuple map: `map` is tuple_inserts or tuple_drops (a constant once inlined). */
@@ -199,8 +203,10 @@ static __always_inline void count_tuple(void *map, const struct ctop_tuple_key *
 	total_inc(overflow_idx);
 }
 
-static __always_inline void count_event(struct ctop_tuple_key *t, bool drop)
+/* slot as count_port(): a role for an insert, CTOP_ROLE_COUNT for a drop */
+static __always_inline void count_event(struct ctop_tuple_key *t, __u32 slot)
 {
+	bool drop = slot == CTOP_ROLE_COUNT;
 	struct ctop_port_key pk = {
 		.netns = t->netns,
 		.family = t->family,
@@ -208,7 +214,7 @@ static __always_inline void count_event(struct ctop_tuple_key *t, bool drop)
 		.port = t->dport,
 	};
 
-	count_port(&pk, drop);
+	count_port(&pk, slot);
 	if (drop)
 		count_tuple(&tuple_drops, t, CTOP_FULL_TUPLE_DROPS, CTOP_TOTAL_DROP_TUPLE_OVERFLOW,
 			    CTOP_TOTAL_DROP_TUPLE_ENTRIES);
@@ -220,6 +226,35 @@ static __always_inline void count_event(struct ctop_tuple_key *t, bool drop)
 /* ---------------------------------------------------------------------------
  * Inserts: netfilter hook right before the confirm step.
  */
+#define CTOP_NF_INET_LOCAL_IN 1
+#define CTOP_IFF_LOOPBACK 0x8 /* include/uapi/linux/if.h */
+
+/* The role of an entry confirmed at this hook. Conntrack confirms on the last
+ * hook a packet passes in this namespace: LOCAL_IN for packets delivered to a
+ * local socket after arriving from elsewhere (server); POST_ROUTING for
+ * packets leaving, where ip_output()/ip6_output() pass the receiving device
+ * as `in` for forwarded packets (forward; bridged ones below) and none for locally sent ones,
+ * whose output device tells loopback (local) from the rest (client). */
+static __always_inline __u32 nf_role(const struct bpf_nf_ctx *ctx)
+{
+	const struct nf_hook_state *st = ctx->state;
+	const struct net_device *out;
+
+	if (st->hook == CTOP_NF_INET_LOCAL_IN)
+		return CTOP_ROLE_SERVER;
+	if (st->in)
+		return CTOP_ROLE_FORWARD;
+	/* Bridged with br_netfilter: br_nf_post_routing() passes no `in`, but
+	 * the packet was received (skb_iif is set on receive, 0 on an skb this
+	 * host built): forwarded across the bridge, never passing OUTPUT. */
+	if (BPF_CORE_READ(ctx->skb, skb_iif))
+		return CTOP_ROLE_FORWARD;
+	out = st->out;
+	if (out && (out->flags & CTOP_IFF_LOOPBACK))
+		return CTOP_ROLE_LOCAL;
+	return CTOP_ROLE_CLIENT;
+}
+
 SEC("netfilter")
 int ctop_nf_confirm(struct bpf_nf_ctx *ctx)
 {
@@ -266,7 +301,7 @@ int ctop_nf_confirm(struct bpf_nf_ctx *ctx)
 	/* u3 is 16 bytes for both families; IPv4 uses the first 4, the rest is 0 */
 	__builtin_memcpy(t.saddr, &tup->src.u3, 16);
 	__builtin_memcpy(t.daddr, &tup->dst.u3, 16);
-	count_event(&t, false);
+	count_event(&t, nf_role(ctx));
 	return NF_ACCEPT;
 }
 
@@ -470,7 +505,7 @@ int BPF_PROG(ctop_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_
 		total_inc(CTOP_TOTAL_DROP_UNPARSED);
 		return 0;
 	}
-	count_event(&t, true);
+	count_event(&t, CTOP_ROLE_COUNT);
 	return 0;
 }
 
@@ -700,6 +735,45 @@ static __always_inline void count_ct_event(const struct ctop_tuple_key *t, enum 
 	}
 }
 
+#define CTOP_RTCF_LOCAL 0x80000000U /* include/uapi/linux/in_route.h */
+#define CTOP_RTF_LOCAL 0x80000000U  /* include/uapi/linux/ipv6_route.h */
+
+/*
+ * The role of an entry confirmed by __nf_conntrack_confirm(skb), from the skb
+ * alone (these tiers have no hook state). Kernel facts relied on, unchanged
+ * from 4.19 to 6.18 and exercised on 6.1 by the guest self-test: skb_iif is 0 on an skb built by this host (it is set on receive, in
+ * __netif_receive_skb_core); a locally sent packet is confirmed at
+ * POST_ROUTING after ip_output()/ip6_output() set skb->dev to the output
+ * device, loopback for local traffic. A received packet is confirmed at
+ * LOCAL_IN (delivered) or POST_ROUTING (forwarded) and carries its input
+ * route in skb->_skb_refdst (bit 0 is SKB_DST_NOREF): a struct rtable or
+ * rt6_info, both beginning with their struct dst_entry; a route to a local
+ * address has RTCF_LOCAL in rtable.rt_flags (ip_route_input_slow) or
+ * RTF_LOCAL in rt6_info.rt6i_flags (addrconf's local routes). A forwarded
+ * packet carries its output route, never local.
+ */
+static __always_inline __u32 skb_role(struct sk_buff *skb, __u8 family)
+{
+	unsigned long refdst;
+	__u32 flags;
+
+	if (!BPF_CORE_READ(skb, skb_iif)) {
+		struct net_device *dev = BPF_CORE_READ(skb, dev);
+
+		if (dev && (BPF_CORE_READ(dev, flags) & CTOP_IFF_LOOPBACK))
+			return CTOP_ROLE_LOCAL;
+		return CTOP_ROLE_CLIENT;
+	}
+	refdst = BPF_CORE_READ(skb, _skb_refdst) & ~1UL;
+	if (!refdst)
+		return CTOP_ROLE_FORWARD;
+	if (family == CTOP_AF_INET)
+		flags = BPF_CORE_READ((struct rtable *)refdst, rt_flags) & CTOP_RTCF_LOCAL;
+	else
+		flags = BPF_CORE_READ((struct rt6_info *)refdst, rt6i_flags) & CTOP_RTF_LOCAL;
+	return flags ? CTOP_ROLE_SERVER : CTOP_ROLE_FORWARD;
+}
+
 /* The end of __nf_conntrack_confirm(skb): `orig` is the entry the skb
  * carried on entry, `ret` the verdict. */
 static __always_inline void confirm_done(struct sk_buff *skb, struct nf_conn *orig, int ret)
@@ -728,7 +802,7 @@ static __always_inline void confirm_done(struct sk_buff *skb, struct nf_conn *or
 	if (!(status & (1UL << bpf_core_enum_value(enum ip_conntrack_status, IPS_CONFIRMED_BIT))))
 		return;
 	total_inc(CTOP_TOTAL_INSERTS);
-	count_event(&t, false);
+	count_event(&t, skb_role(skb, t.family));
 	count_ct_event(&t, EV_INSERT);
 	/* nf_ct_resolve_clash_harder (kernels >= 5.10, UDP) keeps the loser in
 	 * the table marked IPS_NAT_CLASH: an insert, and a clash */
@@ -753,7 +827,7 @@ static __always_inline void alloc_done(struct net *net, const struct nf_conntrac
 		return;
 	total_inc(CTOP_TOTAL_DROPS);
 	tuple_key(orig, netns, &t);
-	count_event(&t, true);
+	count_event(&t, CTOP_ROLE_COUNT);
 }
 
 /* __nf_ct_delete_from_lists(ct): the entry leaves the hash table. */

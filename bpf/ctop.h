@@ -51,9 +51,22 @@ struct ctop_tuple_moved {
 	__u64 grew; /* count - reported at the read */
 };
 
+/* How a new entry came to be, seen where it is confirmed (src/model/roles.ts
+ * names them for user space, in this order). */
+enum ctop_role {
+	CTOP_ROLE_SERVER = 0,  /* received from elsewhere, delivered to a local socket */
+	CTOP_ROLE_CLIENT = 1,  /* sent by a local socket out of a non-loopback device */
+	CTOP_ROLE_LOCAL = 2,   /* both ends in this namespace (out of loopback) */
+	CTOP_ROLE_FORWARD = 3, /* received on one device and routed out of another */
+	CTOP_ROLE_COUNT = 4,
+};
+
+/* Value of the per-port map. The role of an insert is a slot in the same
+ * value, so counting it costs no extra map operation; the port's inserts are
+ * the sum of the four. */
 struct ctop_counts {
-	__u64 inserts; /* new entries about to be confirmed into the table */
-	__u64 drops;   /* packets conntrack refused (table full or tracker drop) */
+	__u64 inserts_by_role[CTOP_ROLE_COUNT]; /* new entries about to be confirmed */
+	__u64 drops; /* packets conntrack refused (table full or tracker drop) */
 };
 
 /* Per-port entry life cycle, counted by the function tiers (fentry, kprobe)

@@ -14,8 +14,9 @@ namespace {
 
 static_assert(sizeof(ctop_port_key) == 8, "ctop_port_key layout");
 static_assert(sizeof(ctop_tuple_key) == 44, "ctop_tuple_key layout");
-static_assert(sizeof(ctop_counts) == 16, "ctop_counts layout");
-static_assert(sizeof(ctop_port_rec) == 24, "ctop_port_rec layout");
+static_assert(sizeof(ctop_counts) == 40, "ctop_counts layout");
+static_assert(offsetof(ctop_counts, drops) == 8 * CTOP_ROLE_COUNT, "ctop_counts layout");
+static_assert(sizeof(ctop_port_rec) == 48, "ctop_port_rec layout");
 static_assert(sizeof(ctop_tuple_rec) == 64, "ctop_tuple_rec layout");
 static_assert(sizeof(ctop_port_events) == 40, "ctop_port_events layout");
 static_assert(sizeof(ctop_event_rec) == 48, "ctop_event_rec layout");
@@ -517,7 +518,9 @@ Napi::Object Layout(Napi::Env env) {
   Napi::Object l = Napi::Object::New(env);
   l.Set("portRecSize", (uint32_t)sizeof(ctop_port_rec));
   l.Set("tupleRecSize", (uint32_t)sizeof(ctop_tuple_rec));
-  l.Set("portCountsOffset", (uint32_t)offsetof(ctop_port_rec, counts));
+  l.Set("portRolesOffset", (uint32_t)(offsetof(ctop_port_rec, counts) + offsetof(ctop_counts, inserts_by_role)));
+  l.Set("portDropsOffset", (uint32_t)(offsetof(ctop_port_rec, counts) + offsetof(ctop_counts, drops)));
+  l.Set("roleCount", (uint32_t)CTOP_ROLE_COUNT);
   l.Set("tupleCountsOffset", (uint32_t)offsetof(ctop_tuple_rec, counts));
   l.Set("tupleSaddrOffset", (uint32_t)offsetof(ctop_tuple_key, saddr));
   l.Set("tupleDaddrOffset", (uint32_t)offsetof(ctop_tuple_key, daddr));

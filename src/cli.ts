@@ -6,34 +6,46 @@
 import { Command, CommanderError } from 'commander';
 import { CtopError, ExitCode, isNativeError } from './errors.js';
 import { runCleanups } from './util/signals.js';
-import { parseCount, parseDurationMs } from './util/duration.js';
-import { addProbeFlags, parseProbeFlags, type ProbeFlags } from './commands/probeFlags.js';
-import { runSnapshot } from './commands/snapshot.js';
-import { runDoctor } from './commands/doctor.js';
-import { registerTop } from './commands/top.js';
-import { registerRecord } from './commands/record.js';
-import { registerDiff } from './commands/diff.js';
-import { registerReport } from './commands/report.js';
-import { registerExportCsv } from './commands/exportCsv.js';
-import { registerServe } from './commands/serve.js';
-import { registerCensus } from './commands/census.js';
-import { registerAdvise } from './commands/advise.js';
-import { registerNotrack } from './commands/notrack.js';
-import { registerValidate } from './commands/validate.js';
 
 const VERSION = '0.1.0';
 
-function snapshotAction(opts: ProbeFlags & { duration: string; json?: boolean; top: string; census?: boolean }): Promise<void> {
-  return runSnapshot({
-    ...parseProbeFlags(opts),
-    census: opts.census === true,
-    durationMs: parseDurationMs(opts.duration, '--duration', 100, 24 * 3_600_000),
-    json: opts.json === true,
-    top: parseCount(opts.top, '--top', 0, 1_000_000),
-  });
+/**
+ * Every command, in the order `ctop --help` lists them, each loaded only
+ * when it runs: `ctop --version` loads none, `ctop doctor` only doctor's
+ * module, so only `top` pays for blessed and only `serve` for prom-client.
+ */
+/** What each command module exports: it declares its command (options, help, action) on the program. */
+type Register = (program: Command) => void;
+
+const COMMANDS: Record<string, () => Promise<Register>> = {
+  snapshot: async () => (await import('./commands/snapshot.js')).registerSnapshot,
+  doctor: async () => (await import('./commands/doctor.js')).registerDoctor,
+  top: async () => (await import('./commands/top.js')).registerTop,
+  record: async () => (await import('./commands/record.js')).registerRecord,
+  diff: async () => (await import('./commands/diff.js')).registerDiff,
+  report: async () => (await import('./commands/report.js')).registerReport,
+  'export-csv': async () => (await import('./commands/exportCsv.js')).registerExportCsv,
+  serve: async () => (await import('./commands/serve.js')).registerServe,
+  census: async () => (await import('./commands/census.js')).registerCensus,
+  advise: async () => (await import('./commands/advise.js')).registerAdvise,
+  notrack: async () => (await import('./commands/notrack.js')).registerNotrack,
+  validate: async () => (await import('./commands/validate.js')).registerValidate,
+};
+
+/**
+ * The commands argv needs: the one it names (ctop's own options take no
+ * value, so the first word that is not an option is the command); none for
+ * a bare --version; otherwise all of them (help lists them all, and `top`,
+ * the default command, reports an unknown word).
+ */
+export function commandsFor(argv: readonly string[]): string[] {
+  const word = argv.find((a) => !a.startsWith('-'));
+  if (word !== undefined && Object.hasOwn(COMMANDS, word)) return [word];
+  if (word === undefined && argv.some((a) => a === '-V' || a === '--version')) return [];
+  return Object.keys(COMMANDS);
 }
 
-export function buildProgram(): Command {
+export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
   const program = new Command('ctop')
     .description('ctop: what fills the Linux conntrack table, counted in the kernel with eBPF\n(not the container monitor that shares the name)')
     .version(VERSION)
@@ -41,37 +53,9 @@ export function buildProgram(): Command {
     .showHelpAfterError(false)
     .exitOverride()
     .configureOutput({ writeErr: () => {} }); // errors go through the boundary below
-
-  addProbeFlags(
-    program
-      .command('snapshot')
-      .description('watch for a window, then report table fill, rates, top ports and tuples, drops')
-      .option('-d, --duration <time>', 'length of the window (500ms, 5s, 2m)', '5s')
-      .option('--json', 'print the ctop.snapshot/v1 JSON document')
-      .option('--top <n>', 'rows of ports and tuples to keep (0: all)', '20')
-      .option('--census', 'add a census of the table at the window\'s end (`ctop census`; JSON: the `census` section)'),
-  ).action(snapshotAction);
-
-  addProbeFlags(
-    program
-      .command('doctor')
-      .description('what this kernel offers, which probes attach and why others do not, what keeps conntrack on')
-      .option('--json', 'print JSON'),
-  ).action((opts: ProbeFlags & { json?: boolean }) => runDoctor({ ...parseProbeFlags(opts), json: opts.json === true }));
-
-  // Commands in their own modules register here, one line each:
-  // (e.g. registerRecord(program);)
-  registerTop(program);
-  registerRecord(program);
-  registerDiff(program);
-  registerReport(program);
-  registerExportCsv(program);
-  registerServe(program);
-  registerCensus(program);
-  registerAdvise(program);
-  registerNotrack(program);
-  registerValidate(program);
-
+  const names = commandsFor(argv);
+  const registrars = await Promise.all(names.map((n) => COMMANDS[n]!()));
+  for (const register of registrars) register(program);
   return program;
 }
 
@@ -110,7 +94,8 @@ export async function main(argv: string[]): Promise<number> {
     process.exit(report(e, verbose));
   });
   try {
-    await buildProgram().parseAsync(argv, { from: 'user' });
+    const program = await buildProgram(argv);
+    await program.parseAsync(argv, { from: 'user' });
     return 0;
   } catch (e) {
     return report(e, verbose);

@@ -37,3 +37,9 @@ export interface NativeErrorShape {
 export function isNativeError(e: unknown): e is NativeErrorShape {
   return typeof e === 'object' && e !== null && (e as { code?: unknown }).code === 'ECTOP_NATIVE';
 }
+
+/** Any thrown value as one line of text; a native error names its step and errno. */
+export function describeError(e: unknown): string {
+  if (isNativeError(e)) return `${e.message} (step ${e.step}, errno ${e.errno})`;
+  return e instanceof Error ? e.message : String(e);
+}

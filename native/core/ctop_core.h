@@ -55,15 +55,29 @@ int ctop_probe_seed_drops(struct ctop_probe *p, uint32_t netns, const uint32_t *
 /* Fd of the netfilter program, for links created in other namespaces. */
 int ctop_probe_nf_prog_fd(const struct ctop_probe *p);
 
+/* A port's inserts: the sum of its roles. */
+static inline uint64_t ctop_counts_inserts(const struct ctop_counts *c)
+{
+	uint64_t n = 0;
+
+	for (int r = 0; r < CTOP_ROLE_COUNT; r++)
+		n += c->inserts_by_role[r];
+	return n;
+}
+
 /* Records handed to the reader: values summed over CPUs. */
 struct ctop_port_rec {
 	struct ctop_port_key key;
 	struct ctop_counts counts;
 };
+/* A tuple's inserts and drops (tuples carry no role). */
+struct ctop_tuple_counts {
+	uint64_t inserts, drops;
+};
 struct ctop_tuple_rec {
 	struct ctop_tuple_key key;
 	uint32_t pad;
-	struct ctop_counts counts;
+	struct ctop_tuple_counts counts;
 };
 /* Read every entry. *out is malloc'ed by the callee; *n entries. */
 int ctop_probe_read_ports(struct ctop_probe *p, struct ctop_port_rec **out, size_t *n, struct ctop_err *e);

@@ -342,7 +342,8 @@ int ctop_probe_read_ports(struct ctop_probe *p, struct ctop_port_rec **out, size
 
 		recs[i].key = keys[i];
 		for (int cpu = 0; cpu < p->ncpus; cpu++) {
-			recs[i].counts.inserts += c[cpu].inserts;
+			for (int r = 0; r < CTOP_ROLE_COUNT; r++)
+				recs[i].counts.inserts_by_role[r] += c[cpu].inserts_by_role[r];
 			recs[i].counts.drops += c[cpu].drops;
 		}
 	}

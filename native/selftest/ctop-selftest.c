@@ -21,6 +21,11 @@
  *       the kernel's own statistics (ctnetlink). One JSON line; exit 1 on any
  *       mismatch. The netfilter tier counts inserts and drops only: the
  *       eviction, deletion and occupancy checks are listed as not applicable.
+ *
+ *   ctop-selftest roles --tier fentry|kprobe|netfilter [--nft PATH]
+ *       In a fresh network namespace, new flows of each role (server,
+ *       client, local, forward; IPv4 and IPv6) through TUN devices and
+ *       loopback, then check each port's role counts exactly (roles.c).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -38,7 +43,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "../core/ctop_core.h"
+#include "selftest.h"
 
 /*
  * The known traffic. Half the table is filled with assured TCP connections
@@ -57,17 +62,17 @@
 #define MIN_EACH 4         /* stop once this many flows got in and were refused */
 #define MAX_NEW_FLOWS 1024 /* bound on the flows sent into the full table */
 
-static int failures;
+int failures;
 static char saved_max[32];
 /* nf_conntrack_max opened in the initial namespace: it is writable only
  * there, and the restore runs after unshare() left it */
 static int max_fd = -1;
 /* --max-tuples: the per-tuple insert map's size (0: the loader's default) */
 static uint32_t max_tuples;
-static char checks[16384];
-static size_t checks_len;
+char checks[16384];
+size_t checks_len;
 
-static void jappend(const char *fmt, ...)
+void jappend(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -86,7 +91,7 @@ static void not_counted(const char *name, const char *tier)
 }
 
 /* One named comparison, recorded in the JSON either way. */
-static void check(const char *name, long long got, long long want)
+void check(const char *name, long long got, long long want)
 {
 	jappend("%s{\"name\":\"%s\",\"got\":%lld,\"want\":%lld,\"ok\":%s}", checks_len ? "," : "", name, got, want,
 		got == want ? "true" : "false");
@@ -96,7 +101,7 @@ static void check(const char *name, long long got, long long want)
 	}
 }
 
-static void json_str(FILE *f, const char *s)
+void json_str(FILE *f, const char *s)
 {
 	fputc('"', f);
 	for (; *s; s++) {
@@ -126,7 +131,7 @@ static int parse_tier(const char *s)
  * that loads (and, for function tiers, attaches) wins. `only` >= 0 tries just
  * that one. Prints the "tier" and "refused" JSON members.
  */
-static struct ctop_probe *load_tier(int only, uint32_t netns, FILE *out)
+struct ctop_probe *load_tier(int only, uint32_t netns, FILE *out)
 {
 	struct ctop_probe *p = NULL;
 	int first = only >= 0 ? only : CTOP_TIER_FENTRY, last = only >= 0 ? only : CTOP_TIER_NETFILTER;
@@ -161,7 +166,7 @@ static struct ctop_probe *load_tier(int only, uint32_t netns, FILE *out)
 	return p;
 }
 
-static int write_file(const char *path, const char *val)
+int write_file(const char *path, const char *val)
 {
 	int fd = open(path, O_WRONLY);
 	ssize_t n;
@@ -173,7 +178,7 @@ static int write_file(const char *path, const char *val)
 	return n < 0 ? -errno : 0;
 }
 
-static void die(const char *what)
+void die(const char *what)
 {
 	printf("{\"ok\":false,\"error\":");
 	json_str(stdout, what);
@@ -182,7 +187,7 @@ static void die(const char *what)
 	exit(1);
 }
 
-static int lo_up(void)
+int lo_up(void)
 {
 	struct ifreq ifr = { 0 };
 	int s = socket(AF_INET, SOCK_DGRAM, 0);
@@ -492,9 +497,9 @@ static int scenario(int tier, const char *nft)
 	check("kernel: every eviction made room for a flow that got in", fill_n + n_in - (live_fill + live_new) <= kearly, 1);
 	/* inserts, exactly */
 	check("inserts total", (long long)totals[CTOP_TOTAL_INSERTS], tcp_n + fill_n + n_in);
-	check("inserts tcp/7100", pt ? (long long)pt->counts.inserts : -1, tcp_n);
-	check("inserts udp/7200", pf ? (long long)pf->counts.inserts : -1, fill_n);
-	check("inserts udp/7300", pn ? (long long)pn->counts.inserts : -1, n_in);
+	check("inserts tcp/7100", pt ? (long long)ctop_counts_inserts(&pt->counts) : -1, tcp_n);
+	check("inserts udp/7200", pf ? (long long)ctop_counts_inserts(&pf->counts) : -1, fill_n);
+	check("inserts udp/7300", pn ? (long long)ctop_counts_inserts(&pn->counts) : -1, n_in);
 	{
 		int found = 0, want = 0;
 
@@ -504,6 +509,22 @@ static int scenario(int tier, const char *nft)
 			found += tuple_count(tuples, ntuples, in_sports[i], UDP_NEW_PORT, 0) == 1;
 		want = TABLE_MAX / 2 + n_in;
 		check("insert tuples udp (each flow that got in, once)", found, want);
+	}
+	/* roles: the scenario talks over loopback inside one namespace, so every
+	 * insert is local, and each port's roles add up to its inserts */
+	{
+		long long local = 0, other = 0, sum_all = 0;
+
+		for (size_t i = 0; i < nports; i++) {
+			const __u64 *r = ports[i].counts.inserts_by_role;
+
+			local += (long long)r[CTOP_ROLE_LOCAL];
+			other += (long long)(r[CTOP_ROLE_SERVER] + r[CTOP_ROLE_CLIENT] + r[CTOP_ROLE_FORWARD]);
+			sum_all += (long long)ctop_counts_inserts(&ports[i].counts);
+		}
+		check("roles: local inserts (loopback traffic)", local, tcp_n + fill_n + n_in);
+		check("roles: server, client or forward inserts", other, 0);
+		check("roles: per-port roles summed = inserts total", sum_all, (long long)totals[CTOP_TOTAL_INSERTS]);
 	}
 	/* table-full refusals, with their tuples */
 	check("drops total = refused flows", (long long)totals[CTOP_TOTAL_DROPS], n_out);
@@ -576,7 +597,8 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: ctop-selftest probe [--tier auto|fentry|kprobe|netfilter]\n"
 			"       ctop-selftest hold --tier fentry|kprobe [--max-tuples N]\n"
-			"       ctop-selftest scenario --tier fentry|kprobe|netfilter [--nft PATH]\n");
+			"       ctop-selftest scenario --tier fentry|kprobe|netfilter [--nft PATH]\n"
+			"       ctop-selftest roles --tier fentry|kprobe|netfilter [--nft PATH]\n");
 	exit(2);
 }
 
@@ -661,6 +683,13 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		return scenario(tier, nft);
+	}
+	if (!strcmp(argv[1], "roles")) {
+		if (tier < 0) {
+			fprintf(stderr, "ctop-selftest: roles needs --tier fentry, kprobe or netfilter\n");
+			return 2;
+		}
+		return roles_scenario(tier, nft);
 	}
 	usage();
 	return 2;

@@ -4,14 +4,14 @@
  * when conntrack is active although nothing in the ruleset uses it. Pure.
  *
  * Kernel fact: conntrack's hooks are registered per namespace while a user
- * holds a reference (see doctor/ruleset.ts). With no such rule, entries still
+ * holds a reference (see model/ruleset.ts). With no such rule, entries still
  * appear when something else took a reference: on some systems merely
  * listing rules with `iptables -L` loads a table module whose dependencies
  * (e.g. iptable_nat) pull conntrack in, and a rule that was deleted leaves
  * entries until they time out.
  */
-import { keepsConntrackOn, summarize, type ConntrackUser, type ConntrackUserKind } from '../doctor/ruleset.js';
-import type { HelperPresence } from './notrack.js';
+import { keepsConntrackOn, summarize, type ConntrackUser, type ConntrackUserKind } from '../model/ruleset.js';
+import type { HelperPresence } from '../model/conntrack.js';
 
 export interface KeepsOnInput {
   users: ConntrackUser[];

@@ -7,51 +7,13 @@
  * adviseNotrack. Pure: callers pass the snapshot, the ruleset reading and
  * what the kernel offers (helpers).
  */
-import type { BaseChain, ConntrackUser, PortScope } from '../doctor/ruleset.js';
+import type { BaseChain, ConntrackUser, PortScope } from '../model/ruleset.js';
+import type { HelperPresence, L4 } from '../model/conntrack.js';
+import type { PortCensus } from '../model/portCensus.js';
 import type { RoleCounts, TrafficRole } from '../model/roles.js';
 import type { PortRow, SnapshotV1 } from '../model/snapshot.js';
 import { resolveRoles, roleText, sumRoleCounts, type RoleEvidence } from './roles.js';
-import { covers, fieldsAt, portText, ruleTexts, nftScript, untrackedAccept, type FilterHook, type L4, type NotrackTarget, type RoleChoice, type RuleTexts, type UntrackedAccept } from './rules.js';
-
-/** A conntrack helper the kernel has (built in or as a module), with the ports it serves by default. */
-export interface HelperPresence {
-  name: string;
-  /** 'built-in' or 'module' */
-  how: string;
-  ports: { proto: L4; port: number }[];
-}
-
-/**
- * Well-known ports of the kernel's helpers (their module defaults:
- * nf_conntrack_ftp ports=21, nf_conntrack_sip ports=5060, ...).
- */
-export const HELPER_PORTS: Record<string, { proto: L4; port: number }[]> = {
-  ftp: [{ proto: 'tcp', port: 21 }],
-  sip: [
-    { proto: 'udp', port: 5060 },
-    { proto: 'tcp', port: 5060 },
-  ],
-  tftp: [{ proto: 'udp', port: 69 }],
-  irc: [{ proto: 'tcp', port: 6667 }],
-  h323: [
-    { proto: 'tcp', port: 1720 },
-    { proto: 'udp', port: 1719 },
-  ],
-  pptp: [{ proto: 'tcp', port: 1723 }],
-  amanda: [{ proto: 'udp', port: 10080 }],
-  sane: [{ proto: 'tcp', port: 6566 }],
-  snmp: [{ proto: 'udp', port: 161 }],
-  netbios_ns: [{ proto: 'udp', port: 137 }],
-};
-
-/** Entries per (proto, port) from a census; the port is the original direction's destination port. */
-export interface PortCensus {
-  /** What counted them (the census method). */
-  source: string;
-  total: number;
-  /** key "udp/5000" */
-  byPort: Record<string, number>;
-}
+import { covers, fieldsAt, portText, ruleTexts, nftScript, untrackedAccept, type FilterHook, type NotrackTarget, type RoleChoice, type RuleTexts, type UntrackedAccept } from './rules.js';
 
 export interface AdviseInput {
   snapshot: SnapshotV1;

@@ -4,14 +4,14 @@
  * what keeps conntrack on (keepsOn.ts) and sizing (sizing.ts). The command
  * (commands/advise.ts) only gathers the inputs; tests feed fixtures.
  */
-import type { BaseChain, ConntrackUser } from '../doctor/ruleset.js';
+import type { BaseChain, ConntrackUser } from '../model/ruleset.js';
+import type { HelperPresence, LingeringState } from '../model/conntrack.js';
 import type { OccupancyMethod } from '../model/census.js';
 import type { NativePortCensus } from '../model/portCensus.js';
 import type { SnapshotV1 } from '../model/snapshot.js';
-import type { LingeringState } from './sizing.js';
 import { adviseSizing, type SizingAdvice } from './sizing.js';
 import { keepsOn, type KeepsOnReport } from './keepsOn.js';
-import { adviseNotrack, type HelperPresence, type NotrackAdvice } from './notrack.js';
+import { adviseNotrack, type NotrackAdvice } from './notrack.js';
 import type { RoleChoice } from './rules.js';
 
 export const ADVICE_SCHEMA = 'ctop.advice/v1';

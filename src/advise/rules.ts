@@ -22,9 +22,10 @@
  *            passes OUTPUT
  * A port seen in several roles gets the union of their matches.
  */
+import type { L4 } from '../model/conntrack.js';
 import { TRAFFIC_ROLES, type TrafficRole } from '../model/roles.js';
 
-export type L4 = 'tcp' | 'udp';
+export type { L4 };
 /** `auto`: the role the kernel showed for the port (src/advise/roles.ts). */
 export type RoleChoice = TrafficRole | 'auto';
 export const ROLE_CHOICES: readonly RoleChoice[] = ['auto', ...TRAFFIC_ROLES];

@@ -19,6 +19,7 @@
  * - An entry costs one nf_conntrack slab object (its size is in
  *   /proc/slabinfo), plus extensions allocated separately.
  */
+import { LINGERING_STATES, type LingeringState } from '../model/conntrack.js';
 import { kernelDefaultMax } from '../model/sizing.js';
 import { countAtMost } from '../model/remaining.js';
 
@@ -61,9 +62,6 @@ export function kernelDefaults(memBytes: number, wordBits: 32 | 64, v: KernelVer
   return { buckets, max: 4 * buckets, rule: 'before 5.15' };
 }
 
-/** TCP states whose entries linger after a connection is done or idle. */
-export const LINGERING_STATES = ['established', 'time_wait', 'close_wait', 'fin_wait'] as const;
-export type LingeringState = (typeof LINGERING_STATES)[number];
 
 /** Shorter values operators commonly use; established stays long enough for idle keep-alive peers. */
 export const SUGGESTED_TIMEOUT_S: Record<LingeringState, number> = {

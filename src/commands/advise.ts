@@ -9,7 +9,7 @@ import { Option, type Command } from 'commander';
 import { CtopError, ExitCode } from '../errors.js';
 import { planAdvice, type AdviceCensus, type NamespaceInput } from '../advise/report.js';
 import type { RoleChoice } from '../advise/rules.js';
-import { readRuleset } from '../doctor/rulesetProbe.js';
+import { readRuleset } from '../source/ruleset.js';
 import { formatAdvice } from '../format/adviceText.js';
 import { checkPrivileges } from '../preflight.js';
 import { KernelSource } from '../source/kernelSource.js';
@@ -17,8 +17,7 @@ import { readHostFacts, readNetnsFacts } from '../source/ctSettings.js';
 import { censusOf, readPortCensus, type PortCensusRun } from '../source/portCensusSource.js';
 import { parseCount, parseDurationMs } from '../util/duration.js';
 import { onTermination } from '../util/signals.js';
-import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
-import { roleOption } from './roleFlag.js';
+import { addProbeFlags, parseProbeFlags, roleOption, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
 import { measureWindow } from './window.js';
 
 export interface AdviseOptions extends ProbeSettings {

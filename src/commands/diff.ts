@@ -2,12 +2,12 @@
 import type { Command } from 'commander';
 import { readWindows } from '../io/recording.js';
 import { diffSummaries } from '../model/diff.js';
-import { summarize, type RecordedSnapshot } from '../model/series.js';
+import { summarize } from '../model/series.js';
 import { formatDiff } from '../format/diffText.js';
 
 export function runDiff(o: { a: string; b: string; json: boolean }): void {
-  const a = summarize(readWindows(o.a).snapshots as RecordedSnapshot[]);
-  const b = summarize(readWindows(o.b).snapshots as RecordedSnapshot[]);
+  const a = summarize(readWindows(o.a).snapshots);
+  const b = summarize(readWindows(o.b).snapshots);
   const d = diffSummaries(o.a, a, o.b, b);
   process.stdout.write(o.json ? `${JSON.stringify(d, null, 2)}\n` : `${formatDiff(d)}\n`);
 }
@@ -15,7 +15,7 @@ export function runDiff(o: { a: string; b: string; json: boolean }): void {
 export function registerDiff(program: Command): void {
   program
     .command('diff')
-    .description('what changed between two snapshots or recordings: fill, rates, ports, advice')
+    .description('what changed between two snapshots or recordings: fill, rates, ports, census')
     .argument('<a>', 'the earlier recording or snapshot')
     .argument('<b>', 'the later one')
     .option('--json', 'print the ctop.diff/v1 JSON document')

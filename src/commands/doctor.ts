@@ -5,12 +5,13 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
+import type { Command } from 'commander';
 import { btfPath, btfProblem, checkPrivileges } from '../preflight.js';
 import { KernelSource, hostName } from '../source/kernelSource.js';
-import type { ProbeInfo } from '../source/types.js';
-import type { ProbeSettings } from './probeFlags.js';
-import { readRuleset } from '../doctor/rulesetProbe.js';
-import { keepsConntrackOn, summarize, type ConntrackUser } from '../doctor/ruleset.js';
+import type { ProbeInfo } from '../model/sample.js';
+import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
+import { readRuleset } from '../source/ruleset.js';
+import { keepsConntrackOn, summarize, type ConntrackUser } from '../model/ruleset.js';
 import { formatTable } from '../format/table.js';
 import { onTermination } from '../util/signals.js';
 
@@ -119,4 +120,13 @@ export async function runDoctor(o: DoctorOptions): Promise<void> {
     source.close();
     stopListening();
   }
+}
+
+export function registerDoctor(program: Command): void {
+  addProbeFlags(
+    program
+      .command('doctor')
+      .description('what this kernel offers, which probes attach and why others do not, what keeps conntrack on')
+      .option('--json', 'print JSON'),
+  ).action((opts: ProbeFlags & { json?: boolean }) => runDoctor({ ...parseProbeFlags(opts), json: opts.json === true }));
 }

@@ -9,25 +9,25 @@
  *   atomic `nft -f`; unless `ctop notrack confirm` comes within
  *   --confirm-within, the watchdog restores the backup.
  */
-import { existsSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { CtopError, ExitCode } from '../errors.js';
 import { nftScript, portText, type L4, type RoleChoice } from '../advise/rules.js';
 import { notrackFlags, untrackedAcceptsFor } from '../advise/notrack.js';
 import { describeTarget, resolveTargets, type ResolvedTarget } from '../advise/targets.js';
-import { readRuleset } from '../doctor/rulesetProbe.js';
+import { readRuleset } from '../source/ruleset.js';
 import { checkPrivileges } from '../preflight.js';
 import { readHostFacts, readNetnsFacts } from '../source/ctSettings.js';
-import { KernelSource } from '../source/kernelSource.js';
+import { KernelSource, hostName } from '../source/kernelSource.js';
+import { buildSnapshot } from '../model/snapshot.js';
+import { release } from 'node:os';
 import { formatMs, parseDurationMs } from '../util/duration.js';
 import { onTermination, sleepMs } from '../util/signals.js';
 import { deleteOwnRules, nftCheck } from '../notrack/nft.js';
-import { confirmChange, revertChange, startGuardedChange, target, type Target } from '../notrack/guard.js';
+import { awaitOutcome, confirmChange, revertChange, startGuardedChange, target, type Target } from '../notrack/guard.js';
 import { parsePortSpecs, type PortSpec } from '../notrack/portSpec.js';
-import { DEFAULT_STATE_DIR, statePaths } from '../notrack/state.js';
-import { roleOption } from './roleFlag.js';
+import { DEFAULT_STATE_DIR } from '../notrack/state.js';
 import { forNamespace } from '../advise/report.js';
-import { measureWindow } from './window.js';
+import { roleOption } from './probeFlags.js';
 
 export interface ApplyOptions {
   specs: PortSpec[];
@@ -54,7 +54,9 @@ export async function targetsWithRoles(t: Target, specs: PortSpec[], role: RoleC
   try {
     await source.start();
     process.stderr.write(`ctop: measuring ${formatMs(durationMs)} in ${t.label} to infer the role (--role auto)\n`);
-    const snap = forNamespace(await measureWindow(source, durationMs), t.inode);
+    const first = source.sample();
+    await sleepMs(durationMs);
+    const snap = forNamespace(buildSnapshot(first, source.sample(), { host: hostName(), kernel: release(), top: 0 }), t.inode);
     const out = resolveTargets(specs, 'auto', snap.ports);
     for (const x of out) {
       if (!x.evidence.inferred) {
@@ -105,35 +107,25 @@ export async function runApply(o: ApplyOptions): Promise<number> {
       ExitCode.failure,
     );
   }
-  const { paths, dogPid, deadlineMs } = await startGuardedChange(t, o.stateDir, o.confirmWithinMs, script);
+  const change = await startGuardedChange(t, o.stateDir, o.confirmWithinMs, script);
   process.stderr.write(
-    `ctop: applied in ${t.label} (backup ${paths.backup}, watchdog pid ${dogPid}); confirm within ${formatMs(o.confirmWithinMs)} with \`ctop notrack confirm${o.netns ? ` --netns ${o.netns}` : ''}\` or it rolls back\n`,
+    `ctop: applied in ${t.label} (backup ${change.paths.backup}, watchdog pid ${change.dogPid}); confirm within ${formatMs(o.confirmWithinMs)} with \`ctop notrack confirm${o.netns ? ` --netns ${o.netns}` : ''}\` or it rolls back\n`,
   );
   // Wait for the outcome so the operator sees it; killing ctop here changes nothing.
-  while (Date.now() < deadlineMs + 10_000) {
-    if (existsSync(paths.confirmed)) {
-      process.stderr.write('ctop: confirmed; the rules stay\n');
-      return ExitCode.ok;
-    }
-    if (!existsSync(paths.pending) && !existsSync(paths.rollingBack)) break;
-    await sleepMs(100);
+  if ((await awaitOutcome(t, o.stateDir, change, o.confirmWithinMs)) === 'confirmed') {
+    process.stderr.write('ctop: confirmed; the rules stay\n');
+    return ExitCode.ok;
   }
-  if (existsSync(paths.confirmed)) return ExitCode.ok;
-  if (existsSync(paths.rollingBack)) {
-    throw new CtopError('notrack apply: not confirmed in time, and the rollback failed', `see ${paths.log}; \`ctop notrack revert\` restores ctop's table`, ExitCode.failure);
-  }
-  throw new CtopError(`notrack apply: not confirmed within ${formatMs(o.confirmWithinMs)}; rolled back`, `see ${paths.log}; apply again and run \`ctop notrack confirm\` in time`, ExitCode.failure);
+  throw new CtopError(`notrack apply: not confirmed within ${formatMs(o.confirmWithinMs)}; rolled back (ctop's table is as before, checked in the kernel)`, `see ${change.paths.log}; apply again and run \`ctop notrack confirm\` in time`, ExitCode.failure);
 }
 
-export function runConfirm(o: { netns?: string; stateDir: string }): void {
+export async function runConfirm(o: { netns?: string; stateDir: string }): Promise<void> {
   const t = target(o.netns);
-  if (!confirmChange(statePaths(o.stateDir, t.inode))) {
-    throw new CtopError(`notrack confirm: nothing is waiting for confirmation in ${t.label}`, 'it may have rolled back already (see the log in the state dir); apply again', ExitCode.failure);
-  }
+  await confirmChange(t, o.stateDir);
   process.stderr.write(`ctop: confirmed in ${t.label}; the rules stay until \`ctop notrack revert\`\n`);
 }
 
-export function runRevert(o: { netns?: string; stateDir: string; specs: PortSpec[] }): void {
+export async function runRevert(o: { netns?: string; stateDir: string; specs: PortSpec[] }): Promise<void> {
   const t = target(o.netns);
   if (o.specs.length > 0) {
     // Only these ports' rules; the rest of ctop's table (and the backup) stay.
@@ -145,8 +137,8 @@ export function runRevert(o: { netns?: string; stateDir: string; specs: PortSpec
     process.stderr.write(`ctop: reverted ${removed.join(', ')} in ${t.label}; the other rules stay\n`);
     return;
   }
-  const r = revertChange(t, statePaths(o.stateDir, t.inode));
-  process.stderr.write(`ctop: reverted in ${t.label}: ${r.restored ? "ctop's table restored from the backup" : "ctop's table removed"}${r.hadPending ? ' (a pending apply was cancelled)' : ''}\n`);
+  const r = await revertChange(t, o.stateDir);
+  process.stderr.write(`ctop: reverted in ${t.label}: ${r.restoredTable ? "ctop's table restored from the backup" : "ctop's table removed"}${r.cancelledPending ? ' (a pending apply was cancelled)' : ''}\n`);
 }
 
 export function registerNotrack(program: Command): void {

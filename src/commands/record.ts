@@ -12,15 +12,15 @@ import { buildSnapshot, type SnapshotV1 } from '../model/snapshot.js';
 import { checkPrivileges } from '../preflight.js';
 import { KernelSource, hostName } from '../source/kernelSource.js';
 import { conntrackBusy } from '../source/activity.js';
-import { readRuleset } from '../doctor/rulesetProbe.js';
-import { keepsConntrackOn } from '../doctor/ruleset.js';
+import { readRuleset } from '../source/ruleset.js';
+import { keepsConntrackOn } from '../model/ruleset.js';
 import { headerLine, snapshotLine } from '../io/recording.js';
 import { writeOutput } from '../io/output.js';
 import { portsCsv, windowsCsv } from '../export/csv.js';
 import { formatMs, parseCount, parseDurationMs } from '../util/duration.js';
 import { progress } from '../util/progress.js';
 import { interruptible, onTermination, sleepMs } from '../util/signals.js';
-import type { Sample } from '../source/types.js';
+import type { Sample } from '../model/sample.js';
 import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
 
 export interface RecordOptions extends ProbeSettings {

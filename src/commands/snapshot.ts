@@ -1,15 +1,16 @@
 /** `ctop snapshot`: watch for a window, then report what entered and what was refused. */
 import { release } from 'node:os';
+import type { Command } from 'commander';
 import { CtopError, ExitCode } from '../errors.js';
 import { buildSnapshot } from '../model/snapshot.js';
 import { formatSnapshot } from '../format/snapshotText.js';
 import { checkPrivileges } from '../preflight.js';
 import { KernelSource, hostName } from '../source/kernelSource.js';
 import { conntrackBusy } from '../source/activity.js';
-import type { ProbeSettings } from './probeFlags.js';
-import { readRuleset } from '../doctor/rulesetProbe.js';
-import { keepsConntrackOn } from '../doctor/ruleset.js';
-import { formatMs } from '../util/duration.js';
+import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
+import { readRuleset } from '../source/ruleset.js';
+import { keepsConntrackOn } from '../model/ruleset.js';
+import { formatMs, parseCount, parseDurationMs } from '../util/duration.js';
 import { interruptible, maybeInjectFault, onTermination, sleepMs } from '../util/signals.js';
 import { buildCensus } from '../model/census.js';
 import { formatCensus } from '../format/censusText.js';
@@ -83,4 +84,24 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
     ctrlC.dispose();
     stopListening();
   }
+}
+
+export function registerSnapshot(program: Command): void {
+  addProbeFlags(
+    program
+      .command('snapshot')
+      .description('watch for a window, then report table fill, rates, top ports and tuples, drops')
+      .option('-d, --duration <time>', 'length of the window (500ms, 5s, 2m)', '5s')
+      .option('--json', 'print the ctop.snapshot/v1 JSON document')
+      .option('--top <n>', 'rows of ports and tuples to keep (0: all)', '20')
+      .option('--census', 'add a census of the table at the window\'s end (`ctop census`; JSON: the `census` section)'),
+  ).action((opts: ProbeFlags & { duration: string; json?: boolean; top: string; census?: boolean }) =>
+    runSnapshot({
+      ...parseProbeFlags(opts),
+      census: opts.census === true,
+      durationMs: parseDurationMs(opts.duration, '--duration', 100, 24 * 3_600_000),
+      json: opts.json === true,
+      top: parseCount(opts.top, '--top', 0, 1_000_000),
+    }),
+  );
 }

@@ -7,7 +7,6 @@
 import { release } from 'node:os';
 import type { Command } from 'commander';
 import { CtopError, ExitCode } from '../errors.js';
-import { oneLine } from '../io/recording.js';
 import { checkPrivileges } from '../preflight.js';
 import { KernelSource, hostName } from '../source/kernelSource.js';
 import { parseDurationMs } from '../util/duration.js';
@@ -17,6 +16,7 @@ import { ReplayWindows } from '../tui/replaySource.js';
 import { TuiScreen } from '../tui/screen.js';
 import { LiveWindows, type WindowSource } from '../tui/windowSource.js';
 import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
+import { oneLine } from '../util/text.js';
 
 export interface TopOptions extends ProbeSettings {
   intervalMs: number;

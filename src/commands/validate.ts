@@ -25,8 +25,7 @@ import { listOwnTableJson, nftCheck, nftLoad } from '../notrack/nft.js';
 import { rollBackNow, startGuardedChange, target } from '../notrack/guard.js';
 import { parsePortSpecs, type PortSpec } from '../notrack/portSpec.js';
 import { DEFAULT_STATE_DIR } from '../notrack/state.js';
-import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
-import { roleOption } from './roleFlag.js';
+import { addProbeFlags, parseProbeFlags, roleOption, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
 
 export const VALIDATION_SCHEMA = 'ctop.validation/v2';
 
@@ -89,7 +88,7 @@ export async function runValidate(o: ValidateOptions): Promise<void> {
     if (source.sample().probe.tier === 'stats') {
       throw new CtopError('validate needs per-port inserts, which only the BPF tiers count', 'run `ctop doctor` to see why the BPF programs did not attach', ExitCode.kernel);
     }
-    const { paths } = await startGuardedChange(t, o.stateDir, 2 * o.durationMs + o.confirmWithinMs + 30_000, countScript);
+    const change = await startGuardedChange(t, o.stateDir, 2 * o.durationMs + o.confirmWithinMs + 30_000, countScript);
     process.stderr.write(`ctop: measuring ${formatMs(o.durationMs)} before the change (counting rules only)\n`);
     let v: Validation;
     let census: WindowCensus | undefined;
@@ -111,13 +110,13 @@ export async function runValidate(o: ValidateOptions): Promise<void> {
       v = validate(targets, before.w, after.w, retry);
       census = after.census;
     } catch (e) {
-      rollBackNow(t, paths);
+      rollBackNow(t, change);
       throw e;
     }
     const report = { schema: VALIDATION_SCHEMA, netns: t.label, ...v, ...(census ? { census } : {}) };
     process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatValidation(v, t.label, census)}\n`);
     if (v.verdict !== 'PASS') {
-      rollBackNow(t, paths);
+      rollBackNow(t, change);
       throw new CtopError(
         `validate: ${v.verdict}: ${v.verdict === 'FAIL' ? 'the change did not do what it should' : 'nothing to judge'} (see above); rolled back`,
         v.verdict === 'FAIL' ? 'run what the lines above suggest' : 'run validate while the traffic flows',

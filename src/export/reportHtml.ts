@@ -4,8 +4,8 @@
  * default-src 'none' makes the browser refuse any fetch a future edit might
  * add. Every string from the file is escaped. Pure.
  */
-import type { Recording } from '../io/recording.js';
-import { netnsNames, points, portLabel, portRateSeries, summarize, type RecordedSnapshot } from '../model/series.js';
+import type { Recording } from '../model/recording.js';
+import { netnsNames, points, portLabel, portRateSeries, summarize } from '../model/series.js';
 import { formatHorizon } from '../model/projection.js';
 import { sizing } from '../model/sizing.js';
 import { esc, lineChart } from './svgChart.js';
@@ -39,7 +39,7 @@ td:not(:first-child){font-variant-numeric:tabular-nums}
 `;
 
 export function reportHtml(file: string, rec: Recording): string {
-  const snaps = rec.snapshots as RecordedSnapshot[];
+  const snaps = rec.snapshots;
   const s = summarize(snaps);
   const pts = points(snaps);
   const xs = pts.map((p) => p.endMs);
@@ -109,13 +109,6 @@ export function reportHtml(file: string, rec: Recording): string {
     names.get(x.netns) ?? String(x.netns), x.family, x.proto, String(x.port), int(x.inserts), dec(x.insertsPerSec), int(x.drops), dec(x.dropsPerSec),
   ]);
 
-  const advice =
-    s.advice === undefined
-      ? '<p class="note" data-advice="none">This recording carries no advice (it was made before ctop gave advice).</p>'
-      : s.advice.length === 0
-        ? '<p data-advice="empty">No advice: nothing to change.</p>'
-        : `<ul data-advice="list">${s.advice.map((a) => `<li>${a.severity ? `<b>${esc(a.severity)}</b> ` : ''}${esc(a.title ?? '')}${a.title ? ': ' : ''}${esc(a.message ?? a.text ?? a.id ?? a.code ?? '')}</li>`).join('')}</ul>`;
-
   const census =
     s.census === undefined
       ? ''
@@ -162,8 +155,6 @@ ${rateChart}
 ${portChart}
 ${portRows.length > 0 ? table(['netns', 'family', 'proto', 'port', 'inserts', 'inserts/s', 'drops', 'drops/s'], portRows, 'ports') : ''}
 <p class="note">Each window lists its busiest ports only; a port's total counts the windows where it made the list.</p>
-<h2>Advice</h2>
-${advice}
 ${census}
 <h2>Sizing</h2>
 ${table(['', ''], sizingRows, 'sizing')}

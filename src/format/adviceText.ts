@@ -1,11 +1,8 @@
 /** `ctop advise` as text: per namespace, candidates, rules, what keeps conntrack on, sizing. */
 import type { AdviceReport, NamespaceAdvice } from '../advise/report.js';
 import { portText } from '../advise/rules.js';
-import { formatTable, percent } from './table.js';
-
-function mib(bytes: number): string {
-  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
-}
+import { formatTable } from './table.js';
+import { mib, percent } from '../util/text.js';
 
 function indent(text: string, by = '    '): string[] {
   return text.trimEnd().split('\n').map((l) => `${by}${l}`);

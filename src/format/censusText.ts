@@ -1,10 +1,7 @@
 /** The human-readable `ctop census` report: every section names its method. */
 import { byPort, type CensusReport } from '../model/census.js';
-import { formatNumber, formatTable, percent } from './table.js';
-
-function mib(bytes: number): string {
-  return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
-}
+import { formatNumber, formatTable } from './table.js';
+import { mib, percent } from '../util/text.js';
 
 const OCCUPANCY_WORDS = {
   'ctnetlink-dump': 'ctnetlink dump (libnetfilter_conntrack), counted in C',

@@ -1,9 +1,8 @@
 /** `ctop diff` as text: what moved, in the order an operator asks. */
 import type { Change, SnapshotDiff } from '../model/diff.js';
-import type { AdviceItem } from '../model/series.js';
 import { formatHorizon } from '../model/projection.js';
-import { formatNumber, formatTable, percent } from './table.js';
-import { oneLine } from '../io/recording.js';
+import { formatNumber, formatTable } from './table.js';
+import { oneLine, percent } from '../util/text.js';
 
 function signed(n: number, fmt: (x: number) => string): string {
   return n > 0 ? `+${fmt(n)}` : n < 0 ? `-${fmt(-n)}` : '±0';
@@ -19,10 +18,6 @@ function rateLine(label: string, c: Change<number | null>): string[] {
 }
 
 const pct = (r: number): string => percent(r);
-
-function adviceText(x: AdviceItem): string {
-  return oneLine(x.message ?? x.text ?? x.title ?? x.id ?? x.code ?? '(advice without text)', 200);
-}
 
 export function formatDiff(d: SnapshotDiff): string {
   const out: string[] = [];
@@ -64,14 +59,6 @@ export function formatDiff(d: SnapshotDiff): string {
     );
   }
   out.push('');
-  if (!d.advice.inA && !d.advice.inB) {
-    out.push('advice: neither side has advice (recorded before ctop gave any)');
-  } else if (d.advice.appeared.length === 0 && d.advice.resolved.length === 0) {
-    out.push('advice: unchanged');
-  } else {
-    for (const x of d.advice.appeared) out.push(`advice new in B: ${adviceText(x)}`);
-    for (const x of d.advice.resolved) out.push(`advice gone in B: ${adviceText(x)}`);
-  }
   if (d.census.inA || d.census.inB) {
     if (!(d.census.inA && d.census.inB)) out.push(`census: only in ${d.census.inA ? 'A' : 'B'}`);
     else if (d.census.changed.length === 0) out.push('census: unchanged');

@@ -1,7 +1,9 @@
 /** The human-readable `ctop snapshot` report. */
 import type { SnapshotV1 } from '../model/snapshot.js';
+import { TRAFFIC_ROLES, type RoleCounts, type TrafficRole } from '../model/roles.js';
 import { formatMs } from '../util/duration.js';
-import { formatNumber, formatTable, percent } from './table.js';
+import { formatNumber, formatTable } from './table.js';
+import { percent } from '../util/text.js';
 
 function nsLabel(s: SnapshotV1, inode: number): string {
   return s.namespaces.find((n) => n.inode === inode)?.name ?? String(inode);
@@ -9,6 +11,20 @@ function nsLabel(s: SnapshotV1, inode: number): string {
 
 function addr(a: string, family: string, port: number): string {
   return family === 'ipv6' ? `[${a}]:${port}` : `${a}:${port}`;
+}
+
+/** The role most of a port's new entries had, with its share when others
+ * had some too ("client 75%"); "-" without inserts or role counts. */
+export function dominantRole(roles: RoleCounts | undefined): string {
+  if (!roles) return '-';
+  let total = 0;
+  let best: TrafficRole = TRAFFIC_ROLES[0];
+  for (const r of TRAFFIC_ROLES) {
+    total += roles[r];
+    if (roles[r] > roles[best]) best = r;
+  }
+  if (total === 0) return '-';
+  return roles[best] === total ? best : `${best} ${Math.floor((roles[best] * 100) / total)}%`;
 }
 
 export function formatSnapshot(s: SnapshotV1): string {
@@ -41,8 +57,8 @@ export function formatSnapshot(s: SnapshotV1): string {
       s.ports.length === 0
         ? '  none'
         : formatTable(
-            ['namespace', 'family', 'proto', 'port', 'inserts', 'drops'],
-            s.ports.map((p) => [nsLabel(s, p.netns), p.family, p.proto, String(p.port), p.inserts, p.drops]),
+            ['namespace', 'family', 'proto', 'port', 'inserts', 'drops', 'role'],
+            s.ports.map((p) => [nsLabel(s, p.netns), p.family, p.proto, String(p.port), p.inserts, p.drops, dominantRole(p.roles)]),
           ),
     );
     if (s.overflow.portsOmitted > 0) out.push(`  … ${s.overflow.portsOmitted} more (--top)`);

@@ -13,6 +13,3 @@ export function formatNumber(n: number): string {
   return n.toLocaleString('en-US', { maximumFractionDigits: 1, minimumFractionDigits: 1 });
 }
 
-export function percent(ratio: number): string {
-  return `${(ratio * 100).toFixed(1)}%`;
-}

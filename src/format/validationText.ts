@@ -1,7 +1,8 @@
 /** `ctop validate` as text: the verdict, the exempted traffic per direction, the namespace before and after. */
 import type { Validation } from '../advise/validate.js';
 import type { OccupancyMethod } from '../model/census.js';
-import { formatTable, percent } from './table.js';
+import { formatTable } from './table.js';
+import { percent } from '../util/text.js';
 
 /** How a window's entries were counted (the `ctop census` machinery). */
 export interface WindowCensus {

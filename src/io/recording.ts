@@ -17,37 +17,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { CtopError, ExitCode } from '../errors.js';
+import { RECORDING_SCHEMA, type Recording, type RecordingHeader } from '../model/recording.js';
 import { SNAPSHOT_SCHEMA, type SnapshotV1 } from '../model/snapshot.js';
+import { oneLine } from '../util/text.js';
 import { validateSnapshot } from './validate.js';
-
-export const RECORDING_SCHEMA = 'ctop.recording/v1';
-
-export interface RecordingHeader {
-  schema: typeof RECORDING_SCHEMA;
-  host: string;
-  kernel: string;
-  startedAt: string;
-  everyMs: number;
-  /** RAM of the recording host (os.totalmem()), if known. */
-  memTotalBytes?: number;
-  /** Word size of the recording host's kernel, 32 or 64, if known. */
-  wordBits?: number;
-}
-
-export interface Recording {
-  header: RecordingHeader;
-  snapshots: SnapshotV1[];
-}
 
 /** Files larger than this are refused rather than read into memory. */
 export const MAX_RECORDING_BYTES = 512 * 1024 * 1024;
-
-/** Messages are one line: control characters are escaped, long text is cut. */
-export function oneLine(text: string, maxLen = 300): string {
-  // eslint-disable-next-line no-control-regex
-  const flat = text.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-  return flat.length > maxLen ? `${flat.slice(0, maxLen)}…` : flat;
-}
 
 function fail(file: string, problem: string, hint = 'check the file, or record it again with `ctop record`'): never {
   throw new CtopError(`${oneLine(file, 200)}: ${oneLine(problem)}`, hint, ExitCode.usage);

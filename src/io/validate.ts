@@ -43,8 +43,6 @@ function arr(o: Record<string, unknown>, k: string, where: string, fail: Fail, m
 
 const FAMILIES = new Set(['ipv4', 'ipv6']);
 
-/** Optional sections later issues fill in; only their outline is checked here. */
-const MAX_ADVICE = 1000;
 const LATEST_MS = Date.UTC(9999, 11, 31);
 const MAX_WINDOW_MS = 366 * 86_400_000;
 
@@ -100,17 +98,10 @@ export function validateSnapshot(v: unknown, fail: Fail): SnapshotV1 {
   });
   const overflow = obj(v, 'overflow', 'snapshot', fail);
   for (const k of ['portMapFull', 'tupleMapFull']) num(overflow, k, 'overflow', fail);
-  // census and advice: sections of later issues. Absent is fine; present, they
-  // must at least be the right kind of thing, so views can skip what they do not know.
-  if (v.census !== undefined && !isObj(v.census)) fail('snapshot.census must be an object');
-  if (v.advice !== undefined) {
-    arr(v, 'advice', 'snapshot', fail, MAX_ADVICE).forEach((a, i) => {
-      if (!isObj(a)) fail(`advice[${i}] must be an object`);
-      for (const k of ['id', 'code', 'severity', 'message', 'text', 'title']) {
-        const x = (a as Record<string, unknown>)[k];
-        if (x !== undefined && typeof x !== 'string') fail(`advice[${i}].${k} must be a string`);
-      }
-    });
+  // census (`--census`): optional; present, it must be an object with its entry counts.
+  if (v.census !== undefined) {
+    const c = obj(v, 'census', 'snapshot', fail);
+    for (const k of ['entries', 'assured', 'unreplied']) num(c, k, 'census', fail);
   }
   return v as unknown as SnapshotV1;
 }

@@ -1,5 +1,6 @@
 /**
- * The hash-bucket panel until a measured census exists: under a uniform hash,
+ * The expected chain lengths when only the entry count is known (the live
+ * screen; the census measures them when it walks the hash): under a uniform hash,
  * the number of chain nodes in one bucket is Poisson-distributed with
  * lambda = nodes / buckets, so the expected number of buckets holding k
  * nodes is P(k) * buckets. Conntrack hashes every entry twice (original and
@@ -7,7 +8,7 @@
  */
 
 export interface BucketModel {
-  /** "model": computed from the count; "measured" is for a later census. */
+  /** "model": computed from the count, not measured (the census reports measured chains). */
   kind: 'model';
   lambda: number;
   /** Load factor: chain nodes per bucket (equals lambda under this model). */
@@ -19,7 +20,7 @@ export interface BucketModel {
   meanHitChain: number;
 }
 
-/** Chain lengths 0..7 and "8 or more", as the issue asks. */
+/** Chain lengths 0..7 and "8 or more": one row per length an operator acts on, the long tail in one. */
 export const MAX_K = 8;
 
 export function bucketModel(nodes: number, buckets: number, maxK = MAX_K): BucketModel {

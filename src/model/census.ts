@@ -5,22 +5,12 @@
  * read, no I/O. Every section names the method that produced its figures, so
  * nobody mistakes the model for a measurement.
  */
-import type { NativeCensus, NativeCensusAddr } from '../native/addon.js';
+import type { CensusCounts, CensusCountsAddr } from './censusCounts.js';
 import { bucketModel } from './bucketModel.js';
-import { protoName } from './proto.js';
+import { family, protoName, tcpStateName } from './conntrack.js';
 import { slotRange } from './remaining.js';
 
 export const CENSUS_SCHEMA = 'ctop.census/v1';
-
-/** enum tcp_conntrack, in the words `conntrack -L` prints. */
-const TCP_STATES = [
-  'NONE', 'SYN_SENT', 'SYN_RECV', 'ESTABLISHED', 'FIN_WAIT', 'CLOSE_WAIT', 'LAST_ACK', 'TIME_WAIT', 'CLOSE', 'SYN_SENT2',
-];
-
-export function tcpStateName(state: number | null): string | null {
-  if (state === null) return null;
-  return TCP_STATES[state] ?? `state ${state}`;
-}
 
 /** Linux >= 6.3 (nf_conntrack_core.c): an insert is refused (chaintoolong)
  * when its chain is longer than MIN_CHAINLEN + a random value below
@@ -170,7 +160,7 @@ export interface CensusInput {
   occupancy: OccupancyMethod;
   occupancyFallbackReason?: string;
   occupancyMs: number;
-  namespaces: { inode: number; name: string; census: NativeCensus }[];
+  namespaces: { inode: number; name: string; census: CensusCounts }[];
   /** nf_conntrack_buckets */
   buckets: number;
   /** entries in the whole (global) hash: every namespace's count, after the census and before it */
@@ -207,7 +197,7 @@ export interface WalkResult {
   phasesMs?: { loadMs: number; locateMs: number; walkMs: number; readMs: number };
 }
 
-function remainingRows(c: NativeCensus): CensusNamespace['tcpRemaining'] {
+function remainingRows(c: CensusCounts): CensusNamespace['tcpRemaining'] {
   if (!c.tcpRemaining) return null;
   return c.tcpRemaining.map((r) => ({
     state: tcpStateName(r.state) ?? String(r.state),
@@ -219,11 +209,7 @@ function remainingRows(c: NativeCensus): CensusNamespace['tcpRemaining'] {
   }));
 }
 
-function family(n: number): 'ipv4' | 'ipv6' {
-  return n === 10 ? 'ipv6' : 'ipv4';
-}
-
-function addrRows(a: NativeCensusAddr[]): CensusAddrRow[] {
+function addrRows(a: CensusCountsAddr[]): CensusAddrRow[] {
   return a.map((x) => ({ family: family(x.family), addr: x.addr, entries: x.entries }));
 }
 

@@ -1,14 +1,15 @@
 /**
  * What changed between two recordings (a single snapshot counts as a
  * one-window recording): fill, rates, ports that appeared, grew, shrank or
- * vanished, advice that appeared or went away, census figures that moved.
+ * vanished, census entry counts that moved.
  * Pure: works on summaries.
  *
  * Ports are matched on (netns inode, family, proto, port): inodes are stable
  * for the host namespace and for a namespace that lives through both
  * recordings, not across reboots or container restarts.
  */
-import type { AdviceItem, PortTotal, Summary } from './series.js';
+import type { CensusReport } from './census.js';
+import type { PortTotal, Summary } from './series.js';
 
 export const DIFF_SCHEMA = 'ctop.diff/v1';
 
@@ -74,7 +75,6 @@ export interface SnapshotDiff {
   secondsToFull: Change<number | null>;
   /** Every port of either side, appeared/vanished/grew/shrank first, busiest first within each. */
   ports: PortChange[];
-  advice: { inA: boolean; inB: boolean; appeared: AdviceItem[]; resolved: AdviceItem[] };
   census: { inA: boolean; inB: boolean; changed: { key: string; a: number | null; b: number | null }[] };
 }
 
@@ -108,32 +108,13 @@ export function portStatus(a: PortSide | null, b: PortSide | null): PortStatus {
 
 const STATUS_ORDER: Record<PortStatus, number> = { appeared: 0, grew: 1, shrank: 2, vanished: 3, steady: 4 };
 
-/** Advice is matched on id, else code, else its text. */
-export function adviceKey(x: AdviceItem): string {
-  return x.id ?? x.code ?? x.title ?? x.message ?? x.text ?? '';
-}
+/** The census entry counts of each side's last census that differ. */
+const CENSUS_FIGURES = ['entries', 'assured', 'unreplied'] as const;
 
-function diffAdvice(a: AdviceItem[] | undefined, b: AdviceItem[] | undefined): SnapshotDiff['advice'] {
-  const ka = new Set((a ?? []).map(adviceKey));
-  const kb = new Set((b ?? []).map(adviceKey));
-  return {
-    inA: a !== undefined,
-    inB: b !== undefined,
-    appeared: (b ?? []).filter((x) => !ka.has(adviceKey(x))),
-    resolved: (a ?? []).filter((x) => !kb.has(adviceKey(x))),
-  };
-}
-
-/** Census: its shape is a later issue's; compare the top-level numbers it has. */
-function diffCensus(a: Record<string, unknown> | undefined, b: Record<string, unknown> | undefined): SnapshotDiff['census'] {
+function diffCensus(a: CensusReport | undefined, b: CensusReport | undefined): SnapshotDiff['census'] {
   const changed: SnapshotDiff['census']['changed'] = [];
   if (a && b) {
-    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
-    for (const key of [...keys].sort()) {
-      const va = typeof a[key] === 'number' ? (a[key] as number) : null;
-      const vb = typeof b[key] === 'number' ? (b[key] as number) : null;
-      if ((va !== null || vb !== null) && va !== vb) changed.push({ key, a: va, b: vb });
-    }
+    for (const key of CENSUS_FIGURES) if (a[key] !== b[key]) changed.push({ key, a: a[key], b: b[key] });
   }
   return { inA: a !== undefined, inB: b !== undefined, changed };
 }
@@ -172,7 +153,6 @@ export function diffSummaries(nameA: string, a: Summary, nameB: string, b: Summa
     },
     secondsToFull: nullable(a.projection.secondsToFull, b.projection.secondsToFull),
     ports,
-    advice: diffAdvice(a.advice, b.advice),
     census: diffCensus(a.census, b.census),
   };
 }

@@ -5,7 +5,7 @@
  * stateful rules that match it) is for `ctop advise` (src/advise/notrack.ts).
  * Pure: no I/O.
  */
-import type { Family } from '../native/decode.js';
+import type { Family } from './conntrack.js';
 import type { SnapshotV1 } from './snapshot.js';
 
 export interface NotrackCandidate {

@@ -3,16 +3,20 @@
  * entries per "proto/port" (original direction's destination port, both
  * families together) and TCP entries per lingering state. Pure: no I/O.
  */
-import type { PortCensus } from '../advise/notrack.js';
-import { LINGERING_STATES, type LingeringState } from '../advise/sizing.js';
-import type { NativeCensus } from '../native/addon.js';
+import type { CensusCounts } from './censusCounts.js';
 import type { OccupancyMethod } from './census.js';
-import { protoName } from './proto.js';
-import { tcpStateName } from './census.js';
+import { LINGERING_STATES, PORTED_PROTOS, protoName, tcpStateName, type LingeringState } from './conntrack.js';
 import { REMAIN_SLOTS } from './remaining.js';
 
-/** Protocols whose entries carry ports (tcp, udp, dccp, sctp, udplite); others are counted in total only. */
-const PORTED = new Set([6, 17, 33, 132, 136]);
+/** Entries per (proto, port) from a table dump; the port is the original direction's destination port. */
+export interface PortCensus {
+  /** What produced it, as sourceLabel() names the census method. */
+  source: string;
+  total: number;
+  /** key "udp/5000" */
+  byPort: Record<string, number>;
+}
+
 
 export interface NativePortCensus extends PortCensus {
   occupancy: OccupancyMethod;
@@ -34,11 +38,11 @@ export function sourceLabel(occupancy: OccupancyMethod): string {
   return occupancy === 'bpf-hash-walk' ? 'bpf-hash-walk (in-kernel census)' : 'ctnetlink-dump (libnetfilter_conntrack census)';
 }
 
-export function portCensus(c: NativeCensus, occupancy: OccupancyMethod): NativePortCensus {
+export function portCensus(c: CensusCounts, occupancy: OccupancyMethod): NativePortCensus {
   const byPort: Record<string, number> = {};
   const entriesByState = Object.fromEntries(LINGERING_STATES.map((s) => [s, 0])) as Record<LingeringState, number>;
   for (const g of c.groups) {
-    if (PORTED.has(g.l4proto)) {
+    if (PORTED_PROTOS.has(g.l4proto)) {
       const key = `${protoName(g.l4proto)}/${g.port}`;
       byPort[key] = (byPort[key] ?? 0) + g.entries;
     }

@@ -6,21 +6,10 @@
  * port's total over the recording counts the windows where it made the list:
  * a lower bound for quiet ports, exact for the busy ones.
  */
+import { portKey } from './conntrack.js';
+import type { CensusReport } from './census.js';
 import type { PortRow, SnapshotV1 } from './snapshot.js';
 import { projectTimeToFull, type Projection } from './projection.js';
-
-/** Advice items come with a later issue; only their outline is known now. */
-export interface AdviceItem {
-  id?: string;
-  code?: string;
-  severity?: string;
-  title?: string;
-  message?: string;
-  text?: string;
-}
-
-/** A snapshot as read from a file: v1 plus the sections later issues add. */
-export type RecordedSnapshot = SnapshotV1 & { census?: Record<string, unknown>; advice?: AdviceItem[] };
 
 export interface SeriesPoint {
   /** Window end, ms since the epoch. */
@@ -79,10 +68,6 @@ export interface PortTotal {
   dropsPerSec: number;
   /** Windows where the port made the list. */
   windows: number;
-}
-
-export function portKey(p: Pick<PortRow, 'netns' | 'family' | 'proto' | 'port'>): string {
-  return `${p.netns}/${p.family}/${p.proto}/${p.port}`;
 }
 
 /** "udp/53 (ipv4, netns 4026531840)": how views name a port row. */
@@ -156,9 +141,8 @@ export interface Summary {
   totals: { inserts: number | null; drops: number; earlyDrops: number; insertFailed: number };
   ports: PortTotal[];
   projection: Projection;
-  /** The last window's advice and census, when the recording has them. */
-  advice?: AdviceItem[];
-  census?: Record<string, unknown>;
+  /** The last census in the recording (`ctop record --census`, `snapshot --census`), if any. */
+  census?: CensusReport;
 }
 
 /** Largest value; a loop, since spreading a long recording into Math.max overflows the stack. */
@@ -169,7 +153,7 @@ export function peak<T>(xs: readonly T[], f: (x: T) => number): number {
 }
 
 /** Needs at least one window (callers refuse empty recordings first). */
-export function summarize(snaps: readonly RecordedSnapshot[]): Summary {
+export function summarize(snaps: readonly SnapshotV1[]): Summary {
   const pts = points(snaps);
   const first = snaps[0]!;
   const last = snaps[snaps.length - 1]!;
@@ -183,7 +167,6 @@ export function summarize(snaps: readonly RecordedSnapshot[]): Summary {
   const earlyDrops = sum((s) => s.totals.earlyDrops ?? 0);
   const insertFailed = sum((s) => s.totals.insertFailed ?? 0);
   const startMs = Date.parse(first.startedAt);
-  const advice = [...snaps].reverse().find((s) => s.advice !== undefined)?.advice;
   const census = [...snaps].reverse().find((s) => s.census !== undefined)?.census;
   return {
     windows: snaps.length,
@@ -211,7 +194,6 @@ export function summarize(snaps: readonly RecordedSnapshot[]): Summary {
       pts.map((p) => p.fullestCount),
       last.table.max,
     ),
-    ...(advice !== undefined ? { advice } : {}),
     ...(census !== undefined ? { census } : {}),
   };
 }

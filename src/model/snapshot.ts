@@ -3,10 +3,10 @@
  * and the pure function that turns two cumulative samples into one window.
  * Fields are only ever added to v1, never renamed or removed.
  */
-import { tupleKey, type Family, type PortCount, type PortEvents, type TupleCount } from '../native/decode.js';
-import type { CtStats, ProbeInfo, Sample } from '../source/types.js';
-import { protoName } from './proto.js';
 import type { CensusReport } from './census.js';
+import { portKey, protoName, type Family } from './conntrack.js';
+import { TRAFFIC_ROLES, zeroRoleCounts, type RoleCounts } from './roles.js';
+import { tupleKey, type CtStats, type PortCount, type PortEvents, type ProbeInfo, type Sample, type TupleCount } from './sample.js';
 
 export const SNAPSHOT_SCHEMA = 'ctop.snapshot/v1';
 
@@ -18,6 +18,10 @@ export interface PortRow {
   port: number;
   inserts: number;
   drops: number;
+  /** The window's inserts by how each entry came to be (src/model/roles.ts);
+   * they add up to `inserts`. Every BPF tier counts them; absent only in
+   * recordings made by a ctop that did not. */
+  roles?: RoleCounts;
   /** Function tiers (fentry, kprobe) only. `entries`: live entries on this
    * port that were inserted since ctop loaded (inserts minus deletions; older
    * entries are not in it). The rest count over the window. */
@@ -28,7 +32,7 @@ export interface PortRow {
   clashes?: number;
 }
 
-/** A tuple's row: the decoder's record as it is (src/native/decode.ts). */
+/** A tuple's row: the sample's tuple record as it is (model/sample.ts TupleCount). */
 export type TupleRow = TupleCount;
 
 export interface NamespaceRow {
@@ -113,10 +117,6 @@ export interface WindowOptions {
   unsorted?: boolean;
 }
 
-function keyOfPort(p: Pick<PortCount, 'netns' | 'family' | 'proto' | 'port'>): string {
-  return `${p.netns}/${p.family}/${p.proto}/${p.port}`;
-}
-
 const keyOfTuple = tupleKey;
 
 interface Keyed<T> {
@@ -127,7 +127,12 @@ interface Keyed<T> {
 /** Rows of `b` that moved since `a`, with their window counts. Each row's key
  * is built once: with tens of thousands of tuples a tick, key building and
  * comparing dominate the cost. */
-function delta<T extends { inserts: number; drops: number }>(a: T[], b: T[], key: (x: T) => string): Keyed<T>[] {
+function delta<T extends { inserts: number; drops: number }>(
+  a: T[],
+  b: T[],
+  key: (x: T) => string,
+  more?: (x: T, prev: T | undefined) => Partial<T>,
+): Keyed<T>[] {
   const before = new Map<string, T>();
   for (const x of a) before.set(key(x), x);
   const out: Keyed<T>[] = [];
@@ -136,9 +141,17 @@ function delta<T extends { inserts: number; drops: number }>(a: T[], b: T[], key
     const prev = before.get(k);
     const inserts = x.inserts - (prev?.inserts ?? 0);
     const drops = x.drops - (prev?.drops ?? 0);
-    if (inserts > 0 || drops > 0) out.push({ row: { ...x, inserts, drops }, key: k });
+    if (inserts > 0 || drops > 0) out.push({ row: { ...x, inserts, drops, ...more?.(x, prev) }, key: k });
   }
   return out;
+}
+
+/** A port's inserts by role over the window (cumulative in the samples). */
+function roleDelta(x: PortCount, prev: PortCount | undefined): Partial<PortCount> {
+  if (!x.roles) return {};
+  const roles = zeroRoleCounts();
+  for (const r of TRAFFIC_ROLES) roles[r] = x.roles[r] - (prev?.roles?.[r] ?? 0);
+  return { roles };
 }
 
 /** Busiest first: inserts, then drops, then the key (a stable order). */
@@ -202,21 +215,24 @@ export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions): SnapshotV
   const bpf = b.probe.tier !== 'stats';
   const ranked = !(o.top === 0 && o.unsorted);
 
-  const portRows = delta(a.ports, b.ports, keyOfPort);
+  const portRows = delta(a.ports, b.ports, portKey, roleDelta);
   // Function tiers: each port's entry life cycle. A port whose entries were
   // only deleted or evicted in the window still gets a row.
-  const evB = new Map((b.events ?? []).map((e) => [keyOfPort(e), e]));
-  const evA = new Map((a.events ?? []).map((e) => [keyOfPort(e), e]));
+  const evB = new Map((b.events ?? []).map((e) => [portKey(e), e]));
+  const evA = new Map((a.events ?? []).map((e) => [portKey(e), e]));
   const funcTier = b.probe.tier === 'fentry' || b.probe.tier === 'kprobe';
   if (evB.size > 0) {
     const listed = new Set(portRows.map((r) => r.key));
     for (const [k, e] of evB) {
       if (listed.has(k) || e.deletes === (evA.get(k)?.deletes ?? 0)) continue;
-      portRows.push({ key: k, row: { netns: e.netns, family: e.family, proto: e.proto, port: e.port, inserts: 0, drops: 0 } });
+      portRows.push({
+        key: k,
+        row: { netns: e.netns, family: e.family, proto: e.proto, port: e.port, inserts: 0, drops: 0, roles: zeroRoleCounts() },
+      });
     }
   }
   const lifeCycle = (p: PortCount): Partial<PortRow> => {
-    const k = keyOfPort(p);
+    const k = portKey(p);
     const e = evB.get(k);
     if (!e) return funcTier ? { entries: 0, deletes: 0, earlyDrops: 0, insertFailed: 0, clashes: 0 } : {};
     const was: PortEvents | undefined = evA.get(k);
@@ -305,6 +321,7 @@ export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions): SnapshotV
       port: p.port,
       inserts: p.inserts,
       drops: p.drops,
+      ...(p.roles ? { roles: p.roles } : {}),
       ...lifeCycle(p),
     })),
     tuples,

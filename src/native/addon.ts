@@ -9,6 +9,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CtopError, ExitCode } from '../errors.js';
 import { checkLayout, type NativeLayout } from './decode.js';
+import type { CensusCounts } from '../model/censusCounts.js';
+import type { CtCpuStat } from '../model/sample.js';
 
 export interface ProbeOptions {
   maxPorts: number;
@@ -39,73 +41,12 @@ export interface NativeProbe {
   close(): void;
 }
 
-export interface CtCpuStat {
-  cpu: number;
-  found: number;
-  invalid: number;
-  insert: number;
-  insertFailed: number;
-  drop: number;
-  earlyDrop: number;
-  error: number;
-  searchRestart: number;
-  clashResolve: number;
-  chainTooLong: number;
-}
-
-/** One (family, L4 protocol, original destination port, TCP state) group of a census. */
-export interface NativeCensusGroup {
-  family: number;
-  l4proto: number;
-  /** 0 for protocols without ports */
-  port: number;
-  /** enum tcp_conntrack for TCP; null for protocols conntrack keeps no state for */
-  state: number | null;
-  entries: number;
-  assured: number;
-  /** never saw a reply (no IPS_SEEN_REPLY) */
-  unreplied: number;
-}
-
-export interface NativeCensusAddr {
-  family: number;
-  addr: string;
-  entries: number;
-}
-
-/** One ctnetlink dump of a namespace's table, counted in C (native/core/census.c). */
-export interface NativeCensus {
-  entries: number;
-  assured: number;
-  unreplied: number;
-  parseErrors: number;
-  /** entries not counted: the in-kernel group table was full (walk only) */
-  groupOverflow: number;
-  /** TCP entries left out of tcpRemaining: its in-kernel table of
-   * (namespace, state) pairs was full (walk only; absent from older builds) */
-  remainOverflow?: number;
-  /** largest first */
-  groups: NativeCensusGroup[];
-  /** original-direction sources / destinations, largest first, at most `top` */
-  srcs: NativeCensusAddr[];
-  dsts: NativeCensusAddr[];
-  distinctSrcs: number;
-  distinctDsts: number;
-  /** entries whose address found the bounded address table full */
-  srcOverflow: number;
-  dstOverflow: number;
-  /** TCP entries' seconds left per state (enum tcp_conntrack), a histogram with 4 slots per power of two
-   * (model/remaining.ts REMAIN_SLOTS); states without entries absent; null when
-   * the census could not read timeouts (the walk without the kernel's HZ) */
-  tcpRemaining?: { state: number; slots: number[] }[] | null;
-}
-
 export interface NativeNetns {
   inode(): number;
   links(): number;
   cpuStats(): CtCpuStat[];
   table(): { count: number; max: number };
-  census(opts: { maxAddrs: number; top: number }): NativeCensus;
+  census(opts: { maxAddrs: number; top: number }): CensusCounts;
   close(): void;
 }
 
@@ -136,7 +77,7 @@ export interface NativeWalker {
   /** Delete the entry capture()'s datagram made (by its exact tuple). */
   forgetPoke(): void;
   /** What the census counted, per namespace inode. */
-  readCensus(top: number): { netns: number; census: NativeCensus }[];
+  readCensus(top: number): { netns: number; census: CensusCounts }[];
   close(): void;
 }
 

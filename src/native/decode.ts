@@ -5,12 +5,17 @@
  * than misread counts.
  */
 import { CtopError } from '../errors.js';
-import { protoName } from '../model/proto.js';
+import { family, protoName, type Family } from '../model/conntrack.js';
+import { TRAFFIC_ROLES, type RoleCounts } from '../model/roles.js';
+import type { PortCount, PortEvents, TupleCount } from '../model/sample.js';
 
 export interface NativeLayout {
   portRecSize: number;
   tupleRecSize: number;
-  portCountsOffset: number;
+  /** inserts_by_role[]: one u64 per role, in TRAFFIC_ROLES order */
+  portRolesOffset: number;
+  portDropsOffset: number;
+  roleCount: number;
   tupleCountsOffset: number;
   tupleSaddrOffset: number;
   tupleDaddrOffset: number;
@@ -20,9 +25,11 @@ export interface NativeLayout {
 }
 
 export const LAYOUT: NativeLayout = {
-  portRecSize: 24,
+  portRecSize: 48,
   tupleRecSize: 64,
-  portCountsOffset: 8,
+  portRolesOffset: 8,
+  portDropsOffset: 40,
+  roleCount: TRAFFIC_ROLES.length,
   tupleCountsOffset: 48,
   tupleSaddrOffset: 12,
   tupleDaddrOffset: 28,
@@ -61,55 +68,6 @@ export function checkLayout(native: NativeLayout): void {
   }
 }
 
-export type Family = 'ipv4' | 'ipv6';
-
-export interface PortCount {
-  netns: number;
-  family: Family;
-  proto: number;
-  port: number;
-  inserts: number;
-  drops: number;
-}
-
-/** Per-port entry life cycle (function tiers), cumulative since the probe
- * loaded. `entries` is inserts minus deletions since then: the live entries
- * ctop saw inserted; entries older than the probe are not in it, and their
- * deletion makes it smaller (it can go below zero). */
-export interface PortEvents {
-  netns: number;
-  family: Family;
-  proto: number;
-  port: number;
-  entries: number;
-  deletes: number;
-  earlyDrops: number;
-  insertFailed: number;
-  clashes: number;
-}
-
-/** One tuple's counts, shaped as the snapshot's tuple row (TupleRow) so the
- * live path hands decoded rows through without copying 64,000 objects a tick. */
-export interface TupleCount {
-  netns: number;
-  family: Family;
-  /** protocol name (protoName), the number in protoNum */
-  proto: string;
-  protoNum: number;
-  src: string;
-  sport: number;
-  dst: string;
-  dport: number;
-  inserts: number;
-  drops: number;
-}
-
-const AF_INET = 2;
-
-function family(af: number): Family {
-  return af === AF_INET ? 'ipv4' : 'ipv6';
-}
-
 /** u64 counters as numbers: exact below 2^53. */
 function u64(b: Buffer, off: number): number {
   // two 32-bit halves: BigInt conversion costs several times more, and the
@@ -120,13 +78,21 @@ function u64(b: Buffer, off: number): number {
 export function decodePorts(b: Buffer): PortCount[] {
   const out: PortCount[] = [];
   for (let off = 0; off + LAYOUT.portRecSize <= b.length; off += LAYOUT.portRecSize) {
+    const r = off + LAYOUT.portRolesOffset;
+    const roles: RoleCounts = {
+      server: u64(b, r),
+      client: u64(b, r + 8),
+      local: u64(b, r + 16),
+      forward: u64(b, r + 24),
+    };
     out.push({
       netns: b.readUInt32LE(off),
       family: family(b.readUInt8(off + 4)),
       proto: b.readUInt8(off + 5),
       port: b.readUInt16LE(off + 6),
-      inserts: u64(b, off + LAYOUT.portCountsOffset),
-      drops: u64(b, off + LAYOUT.portCountsOffset + 8),
+      inserts: roles.server + roles.client + roles.local + roles.forward,
+      drops: u64(b, off + LAYOUT.portDropsOffset),
+      roles,
     });
   }
   return out;
@@ -154,11 +120,6 @@ export function formatAddr(b: Buffer, fam: Family): string {
   }
   if (best < 0) return groups.join(':');
   return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
-}
-
-/** One string per 5-tuple and namespace, for joining and windowing. */
-export function tupleKey(t: TupleCount): string {
-  return `${t.netns}/${t.family}/${t.protoNum}/${t.src}/${t.sport}/${t.dst}/${t.dport}`;
 }
 
 /**

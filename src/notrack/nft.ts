@@ -60,6 +60,40 @@ export function restoreScript(backup: string | null): string {
 }
 
 /**
+ * True when `text` is one `table inet ctop_notrack { ... }` block and nothing
+ * else: braces balanced outside quoted strings and comments, the block closed
+ * only at the end. A backup that would also touch another table (`}` then
+ * `flush ruleset`, say) is not loaded.
+ */
+export function isOwnTableListing(text: string): boolean {
+  const head = new RegExp(`^\\s*table\\s+${CTOP_TABLE_FAMILY}\\s+${CTOP_TABLE}\\s*\\{`);
+  const m = head.exec(text);
+  if (!m) return false;
+  let depth = 1;
+  let i = m[0].length;
+  for (; i < text.length && depth > 0; i++) {
+    const ch = text[i];
+    if (ch === '"') {
+      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === '\\') i++;
+    } else if (ch === '#') {
+      while (i < text.length && text[i] !== '\n') i++;
+    } else if (ch === '{') depth++;
+    else if (ch === '}') depth--;
+  }
+  return depth === 0 && text.slice(i).trim() === '';
+}
+
+/** A listing without counter values, which traffic changes between two listings. */
+function withoutCounts(table: string | null): string | null {
+  return table === null ? null : table.replace(/counter packets \d+ bytes \d+/g, 'counter').trim();
+}
+
+/** Whether ctop's table in the kernel is now as `expected` (null: absent), counters aside. */
+export function ownTableIs(expected: string | null, netnsPath?: string): boolean {
+  return withoutCounts(listOwnTable(netnsPath)) === withoutCounts(expected);
+}
+
+/**
  * Delete the rules of these targets ("udp/5000", "udp/60000-60100", as
  * ruleComment writes them) from ctop's table in one transaction; returns the
  * targets that had rules.

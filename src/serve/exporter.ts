@@ -28,9 +28,8 @@
  * figures operators read as totals.
  */
 import { Counter, Gauge, type Registry, type RegistryContentType } from 'prom-client';
-import type { PortCount } from '../native/decode.js';
-import { protoName } from '../model/proto.js';
-import type { CtStats, Sample } from '../source/types.js';
+import type { CtStats, PortCount, Sample } from '../model/sample.js';
+import { portKey, protoName } from '../model/conntrack.js';
 import { PortSlots, type Activity } from './portSlots.js';
 
 /** conntrack -S names for each statistic. */
@@ -49,10 +48,6 @@ export const STAT_NAMES: Record<keyof CtStats, string> = {
 
 const PORT_LABELS = ['netns', 'family', 'proto', 'port'] as const;
 const OVERFLOW_MAPS = ['ports', 'tuples', 'drop_tuples', 'netns'] as const;
-
-function portKey(p: PortCount): string {
-  return `${p.netns}/${p.family}/${p.proto}/${p.port}`;
-}
 
 function portLabels(key: string): Record<(typeof PORT_LABELS)[number], string> {
   const [netns = '', family = '', proto = '', port = ''] = key.split('/');

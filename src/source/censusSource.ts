@@ -4,15 +4,17 @@
  * hash is one table shared by all of them), the chain statistics before and
  * after a short window, the entry size from BTF and the slab cache.
  */
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { CtopError, ExitCode, isNativeError } from '../errors.js';
-import { loadAddon, type NativeCensus, type NativeNetns } from '../native/addon.js';
+import { CtopError, ExitCode, describeError } from '../errors.js';
+import { loadAddon, type NativeNetns } from '../native/addon.js';
+import { type CensusCounts } from '../model/censusCounts.js';
 import type { WalkOptions, WalkOutcome } from './hashWalk.js';
 import { parseSlabinfo, type CensusInput, type SlabInfo, type WalkResult } from '../model/census.js';
 import { resolveNetns, scanNamespaces, type NetnsRef } from './netnsScan.js';
 import { sumCpuStats } from './kernelSource.js';
+import { nsExec } from '../util/nsExec.js';
 import { sleepMs } from '../util/signals.js';
+import { readNetfilterSysctl } from './sysctl.js';
 
 export interface CensusOptions {
   /** --netns NAME|PATH: census of this namespace only (the hash figures stay global) */
@@ -31,22 +33,9 @@ export interface CensusOptions {
   walker?: (o: WalkOptions) => WalkOutcome;
 }
 
-function reason(e: unknown): string {
-  if (isNativeError(e)) return `${e.message} (step ${e.step}, errno ${e.errno})`;
-  return e instanceof Error ? e.message : String(e);
-}
-
-function readBuckets(): number {
-  try {
-    return Number(readFileSync('/proc/sys/net/netfilter/nf_conntrack_buckets', 'utf8').trim());
-  } catch {
-    return 0;
-  }
-}
-
 function pageBytes(): number {
   try {
-    return Number(execFileSync('getconf', ['PAGESIZE'], { encoding: 'utf8' }).trim()) || 4096;
+    return Number(nsExec('getconf', ['PAGESIZE']).trim()) || 4096;
   } catch {
     return 4096;
   }
@@ -85,9 +74,9 @@ export async function takeCensus(o: CensusOptions): Promise<CensusInput> {
         open.push({ ref, handle: new addon.Netns(ref.path, -1) });
       } catch (e) {
         if (target && ref.inode === target.inode) {
-          throw new CtopError(`cannot open a ctnetlink socket in ${ref.name}: ${reason(e)}`, 'run ctop as root', ExitCode.privileges);
+          throw new CtopError(`cannot open a ctnetlink socket in ${ref.name}: ${describeError(e)}`, 'run ctop as root', ExitCode.privileges);
         }
-        errors.push(`${ref.name}: ${reason(e)}`); // the namespace vanished, most likely
+        errors.push(`${ref.name}: ${describeError(e)}`); // the namespace vanished, most likely
       }
     }
     if (open.length === 0) {
@@ -155,7 +144,7 @@ export async function takeCensus(o: CensusOptions): Promise<CensusInput> {
       occupancyFallbackReason,
       occupancyMs,
       namespaces,
-      buckets: readBuckets(),
+      buckets: readNetfilterSysctl('nf_conntrack_buckets', 0),
       hashEntries: hashEntriesAfter,
       hashEntriesBefore,
       entryBytes,
@@ -169,7 +158,7 @@ export async function takeCensus(o: CensusOptions): Promise<CensusInput> {
   }
 }
 
-function emptyCensus(): NativeCensus {
+function emptyCensus(): CensusCounts {
   return {
     entries: 0, assured: 0, unreplied: 0, parseErrors: 0, groupOverflow: 0, groups: [], srcs: [], dsts: [],
     distinctSrcs: 0, distinctDsts: 0, srcOverflow: 0, dstOverflow: 0, tcpRemaining: [],

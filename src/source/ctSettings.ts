@@ -5,8 +5,8 @@
  * reported, never thrown. (The census is source/portCensusSource.ts.)
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { HELPER_PORTS, type HelperPresence } from '../advise/notrack.js';
-import { LINGERING_STATES, type LingeringState } from '../advise/sizing.js';
+import { describeError } from '../errors.js';
+import { HELPER_PORTS, LINGERING_STATES, type HelperPresence, type LingeringState } from '../model/conntrack.js';
 import { nsExec } from '../util/nsExec.js';
 
 export interface HostFacts {
@@ -22,17 +22,13 @@ export interface HostFacts {
 /** Modules worth naming when judging whether conntrack can go: the core, NAT, and the table front-ends. */
 const CORE_MODULES = ['nf_conntrack', 'nf_nat', 'nf_conntrack_netlink', 'nf_tables', 'nft_ct', 'nft_nat', 'ip_tables', 'iptable_nat', 'iptable_raw', 'xt_conntrack', 'xt_state', 'xt_CT'];
 
-function message(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
 export function readHostFacts(errors: string[]): HostFacts {
   let memBytes = 0;
   try {
     const m = /^MemTotal:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'));
     memBytes = m ? Number(m[1]) * 1024 : 0;
   } catch (e) {
-    errors.push(`/proc/meminfo: ${message(e)}`);
+    errors.push(`/proc/meminfo: ${describeError(e)}`);
   }
   let entryBytes = 0;
   try {
@@ -40,7 +36,7 @@ export function readHostFacts(errors: string[]): HostFacts {
     const m = /^nf_conntrack\s+\d+\s+\d+\s+(\d+)/m.exec(readFileSync('/proc/slabinfo', 'utf8'));
     entryBytes = m ? Number(m[1]) : 0;
   } catch (e) {
-    errors.push(`/proc/slabinfo: ${message(e)}`);
+    errors.push(`/proc/slabinfo: ${describeError(e)}`);
   }
   // A module shows /sys/module/NAME/initstate; a built-in has the directory only.
   const helpers: HelperPresence[] = [];
@@ -72,7 +68,7 @@ export function readNetnsFacts(netnsPath: string | undefined, errors: string[]):
   try {
     out = nsExec('sh', ['-c', 'cd /proc/sys/net/netfilter && grep -H . "$@" 2>/dev/null; true', 'sh', ...names], { netnsPath });
   } catch (e) {
-    errors.push(`netfilter sysctls: ${message(e)}`);
+    errors.push(`netfilter sysctls: ${describeError(e)}`);
   }
   for (const line of out.split('\n')) {
     const [file, value] = line.split(':');

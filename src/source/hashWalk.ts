@@ -8,12 +8,13 @@
  * (ctop-census-PID, conntrack on there only; that one entry is deleted by its
  * tuple and the namespace removed before the walk, so it adds nothing).
  */
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { isNativeError } from '../errors.js';
+import { describeError } from '../errors.js';
 import { loadAddon, type NativeWalker } from '../native/addon.js';
-import type { NativeCensus } from '../native/addon.js';
+import type { CensusCounts } from '../model/censusCounts.js';
 import type { WalkResult } from '../model/census.js';
+import { nsExec } from '../util/nsExec.js';
+import { readNetfilterSysctl } from './sysctl.js';
 
 /** Work per BPF run, in chain nodes: at up to 0.8 µs per node (census reads
  * and map updates, measured on the 2-core VM) about 3 ms, so that one run
@@ -35,15 +36,6 @@ const POKE_WAIT_MS = 1000;
 /** More inconsistent buckets than this share means the table was not found right. */
 const MAX_INCONSISTENT_RATIO = 0.01;
 
-function reason(e: unknown): string {
-  if (isNativeError(e)) return `${e.message} (step ${e.step}, errno ${e.errno})`;
-  return e instanceof Error ? e.message : String(e);
-}
-
-function readBuckets(): number {
-  return Number(readFileSync('/proc/sys/net/netfilter/nf_conntrack_buckets', 'utf8').trim());
-}
-
 /** The address of a data symbol in /proc/kallsyms, where listed (0 when hidden by kptr_restrict). */
 export function kallsymsAddress(text: string, name: string): bigint | undefined {
   const m = new RegExp(`^([0-9a-f]+) [bBdD] ${name}$`, 'm').exec(text);
@@ -53,7 +45,7 @@ export function kallsymsAddress(text: string, name: string): bigint | undefined 
 }
 
 function run(argv: string[], input?: string): void {
-  execFileSync(argv[0]!, argv.slice(1), { input, stdio: ['pipe', 'ignore', 'pipe'], timeout: 10_000 });
+  nsExec(argv[0]!, argv.slice(1), { input, timeoutMs: 10_000 });
 }
 
 /** One confirmed entry from a namespace of our own, made and removed here. */
@@ -79,7 +71,7 @@ function pokePrivate(w: NativeWalker, locate: (node: bigint) => bigint): bigint 
 export interface WalkOutcome {
   result: WalkResult | null;
   /** with opts.census: what the walk counted, per namespace inode */
-  census?: { netns: number; census: NativeCensus }[];
+  census?: { netns: number; census: CensusCounts }[];
   /** sizeof(struct nf_conn) as the walk programs were relocated for */
   nfConnBytes?: number;
   reason?: string;
@@ -118,11 +110,11 @@ function walkOnce(addon: ReturnType<typeof loadAddon>, opts: WalkOptions): WalkO
   try {
     w = new addon.Walker({ maxGroups: MAX_GROUPS, maxAddrs: Math.max(2, opts.maxAddrs) });
   } catch (e) {
-    return { result: null, reason: `the kernel refused the hash-walk programs: ${reason(e)}` };
+    return { result: null, reason: `the kernel refused the hash-walk programs: ${describeError(e)}` };
   }
   try {
     {
-      const size = readBuckets();
+      const size = readNetfilterSysctl('nf_conntrack_buckets');
       let base: bigint;
       let locatedBy: WalkResult['locatedBy'];
       let ksym: bigint | undefined;
@@ -143,7 +135,7 @@ function walkOnce(addon: ReturnType<typeof loadAddon>, opts: WalkOptions): WalkO
           locatedBy = node !== 0n ? 'live-entry' : 'private-entry';
         }
       } catch (e) {
-        return { result: null, reason: `cannot find the conntrack hash: ${reason(e)}` };
+        return { result: null, reason: `cannot find the conntrack hash: ${describeError(e)}` };
       }
       locateMs = performance.now() - tLocate;
       const t0 = performance.now();
@@ -156,7 +148,7 @@ function walkOnce(addon: ReturnType<typeof loadAddon>, opts: WalkOptions): WalkO
       phases.readMs = performance.now() - t1;
       const walkMs = phases.walkMs;
       // a resize (nf_conntrack_buckets written) replaces the table: find it again
-      if (readBuckets() !== size) return 'resized';
+      if (readNetfilterSysctl('nf_conntrack_buckets') !== size) return 'resized';
       if (r.inconsistent > size * MAX_INCONSISTENT_RATIO) {
         return { result: null, reason: `${r.inconsistent} of ${size} buckets did not end in their own marker: the table was not found right` };
       }

@@ -12,23 +12,13 @@
  */
 import { hostname } from 'node:os';
 import { readFileSync, statSync } from 'node:fs';
-import { CtopError, ExitCode, isNativeError } from '../errors.js';
-import { loadAddon, type Addon, type NativeNetns, type NativeProbe, type CtCpuStat } from '../native/addon.js';
-import { decodeEvents, decodePorts, decodeTuples, TOTAL, type PortEvents } from '../native/decode.js';
+import { CtopError, ExitCode, describeError, isNativeError } from '../errors.js';
+import { loadAddon, type Addon, type NativeNetns, type NativeProbe } from '../native/addon.js';
+import { ZERO_STATS, type BpfTier, type CtCpuStat, type CtStats, type NetnsSample, type PortEvents, type ProbeInfo, type ProgramStatus, type Sample, type Source, type Tier, type Totals } from '../model/sample.js';
+import { decodeEvents, decodePorts, decodeTuples, TOTAL } from '../native/decode.js';
 import { btfProblem } from '../preflight.js';
 import { resolveNetns, scanNamespaces, type NetnsRef } from './netnsScan.js';
-import {
-  ZERO_STATS,
-  type CtStats,
-  type NetnsSample,
-  type ProbeInfo,
-  type ProgramStatus,
-  type BpfTier,
-  type Sample,
-  type Source,
-  type Tier,
-  type Totals,
-} from './types.js';
+import { readNetfilterSysctl } from './sysctl.js';
 
 export interface KernelSourceOptions {
   tier: 'auto' | Tier;
@@ -75,19 +65,6 @@ const FUNC_PROGRAMS: Record<'fentry' | 'kprobe', { name: string; hook: string }[
     { name: 'ctop_kp_unlink', hook: 'kprobe/__nf_ct_delete_from_lists (deletions, evictions)' },
   ],
 };
-
-function nativeReason(e: unknown): string {
-  if (isNativeError(e)) return `${e.message} (step ${e.step}, errno ${e.errno})`;
-  return e instanceof Error ? e.message : String(e);
-}
-
-function readSysctl(name: string): number {
-  try {
-    return Number(readFileSync(`/proc/sys/net/netfilter/${name}`, 'utf8').trim());
-  } catch {
-    return 0;
-  }
-}
 
 export function sumCpuStats(cpus: CtCpuStat[]): CtStats {
   const s: CtStats = { ...ZERO_STATS };
@@ -165,7 +142,7 @@ export class KernelSource implements Source {
         this.probe.attachDrops();
         this.dropsAttached = true;
       } catch (e) {
-        this.dropsError = nativeReason(e);
+        this.dropsError = describeError(e);
       }
     }
     this.info = this.describe();
@@ -176,7 +153,7 @@ export class KernelSource implements Source {
   }
 
   private refuse(tier: Tier, e: unknown): void {
-    const reason = nativeReason(e);
+    const reason = describeError(e);
     if (this.opts.tier === tier) {
       throw new CtopError(
         `the ${tier} tier was forced but the kernel refused it: ${reason}`,
@@ -230,7 +207,7 @@ export class KernelSource implements Source {
       } catch (e) {
         // A process that exited between the scan and the open is not an error.
         if (isNativeError(e) && e.errno === 2) continue;
-        this.netnsErrors.set(ref.inode, { name: ref.name, error: nativeReason(e) });
+        this.netnsErrors.set(ref.inode, { name: ref.name, error: describeError(e) });
       }
     }
     // Our links and socket hold a reference on the namespace: keeping them
@@ -265,7 +242,7 @@ export class KernelSource implements Source {
           links: w.handle.links(),
         });
       } catch (e) {
-        this.netnsErrors.set(w.ref.inode, { name: w.ref.name, error: nativeReason(e) });
+        this.netnsErrors.set(w.ref.inode, { name: w.ref.name, error: describeError(e) });
       }
     }
     let totals: Totals = { inserts: 0, drops: 0, portOverflow: 0, tupleOverflow: 0, dropUnparsed: 0, netnsOverflow: 0, otherNfDrops: 0, dropTupleOverflow: 0 };
@@ -313,8 +290,8 @@ export class KernelSource implements Source {
       tupleWindowSince,
       totals,
       namespaces,
-      max: readSysctl('nf_conntrack_max'),
-      buckets: readSysctl('nf_conntrack_buckets'),
+      max: readNetfilterSysctl('nf_conntrack_max', 0),
+      buckets: readNetfilterSysctl('nf_conntrack_buckets', 0),
       capacity: this.probe ? this.probe.capacity() : { ports: 0, tuples: 0, dropTuples: 0 },
       tupleEntries,
       dropTupleEntries,

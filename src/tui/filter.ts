@@ -10,7 +10,7 @@
  * A term about something a view does not show (a port, in the namespaces
  * view) is ignored there rather than emptying the table. Pure: no I/O.
  */
-import type { Family } from '../native/decode.js';
+import type { Family } from '../model/conntrack.js';
 
 export type FilterTerm =
   | { kind: 'port'; port: number }

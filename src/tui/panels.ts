@@ -7,13 +7,14 @@ import type { SnapshotV1 } from '../model/snapshot.js';
 import { bucketModel, bucketModelLabel } from '../model/bucketModel.js';
 import { NOTRACK_CAVEAT, notrackCandidates, notrackRules } from '../model/notrack.js';
 import { formatTimeToFull, fullestCount } from '../model/timeToFull.js';
-import { portIsIcmpType } from '../model/proto.js';
+import { portIsIcmpType } from '../model/conntrack.js';
 import { formatMs } from '../util/duration.js';
 import { helpLines, hintLine } from './keys.js';
 import type { TuiModel } from './model.js';
 import { currentView, type UiState } from './state.js';
 import { SORT_LABEL, VIEWS, type Selection, type SortKey, type TalkerRow } from './talkers.js';
-import { bar, bold, clean, count, esc, fg, fit, fitRight, inverse, percent, rate, sparkline, type Paint } from './text.js';
+import { bar, bold, clean, count, esc, fg, fit, fitRight, inverse, rate, sparkline, type Paint } from './text.js';
+import { percent } from '../util/text.js';
 
 export interface SourceInfo {
   /** "live" or "replay FILE". */

@@ -12,9 +12,10 @@
 import { readFileSync } from 'node:fs';
 import { CtopError, ExitCode } from '../errors.js';
 import { SNAPSHOT_SCHEMA, type SnapshotV1 } from '../model/snapshot.js';
-import { oneLine, parseRecording, readRecording } from '../io/recording.js';
+import { parseRecording, readRecording } from '../io/recording.js';
 import { validateSnapshot } from '../io/validate.js';
 import type { WindowSource } from './windowSource.js';
+import { oneLine } from '../util/text.js';
 
 interface Loaded {
   windows: SnapshotV1[];

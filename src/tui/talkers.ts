@@ -5,9 +5,8 @@
  * table rows, so 64,000 tuples cost a pass and a bounded heap, not a full
  * sort and 64,000 formatted strings. Pure: no I/O.
  */
-import type { Family } from '../native/decode.js';
+import { portIsIcmpType, type Family } from '../model/conntrack.js';
 import type { NamespaceRow, PortRow, SnapshotV1, TupleRow } from '../model/snapshot.js';
-import { portIsIcmpType } from '../model/proto.js';
 import { matches, type Filter, type Matchable } from './filter.js';
 import { topK } from './topK.js';
 

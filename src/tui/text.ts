@@ -60,10 +60,6 @@ export function rate(n: number | null): string {
   return n.toFixed(1);
 }
 
-export function percent(ratio: number | null, digits = 1): string {
-  return ratio === null ? '—' : `${(ratio * 100).toFixed(digits)}%`;
-}
-
 const BLOCKS = '▁▂▃▄▅▆▇█';
 
 /**

@@ -3,9 +3,8 @@
  * per tick; a throw means the source failed this time (the screen says so
  * and the clock tries again a second later).
  */
-import type { SnapshotV1 } from '../model/snapshot.js';
-import { buildSnapshot } from '../model/snapshot.js';
-import type { Sample, Source } from '../source/types.js';
+import { buildSnapshot, type SnapshotV1 } from '../model/snapshot.js';
+import type { Sample, Source } from '../model/sample.js';
 
 export interface WindowSource {
   /** "live" or "replay FILE", for the header. */

@@ -28,7 +28,7 @@ export function nsExec(cmd: string, args: string[], o: NsExecOptions = {}): stri
       timeout: timeoutMs,
       killSignal: 'SIGKILL',
       stdio: ['pipe', 'pipe', 'pipe'],
-      maxBuffer: 512 * 1024 * 1024, // a conntrack dump of a large table
+      maxBuffer: 64 * 1024 * 1024, // `nft -j list ruleset` of a large ruleset
     });
   } catch (e) {
     const err = e as NodeJS.ErrnoException & { stderr?: string; status?: number | null; signal?: string | null };

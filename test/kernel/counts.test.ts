@@ -4,8 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KernelSource } from '../../src/source/kernelSource.js';
-import type { Sample } from '../../src/source/types.js';
-import type { PortCount } from '../../src/native/decode.js';
+import type { PortCount, Sample } from '../../src/model/sample.js';
 import { cleanupStaleLabs, createLab, ctStat, holdTcp, runLoad, startServer, withConntrackMax, type Lab } from '../lab/netns.js';
 import { waitNoCtopPrograms } from '../support/cli.js';
 import { fileURLToPath } from 'node:url';

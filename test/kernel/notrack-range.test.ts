@@ -50,12 +50,12 @@ describe('the field report mix: a local cache, a UDP service over 100 ports, a T
     expect(await waitNoCtopPrograms()).toEqual([]);
   });
 
-  /** One bounded round: n cache requests from srv itself, 2n datagrams over the range from cli, n TCP connections. */
+  /** One bounded round: n cache requests from srv itself, one datagram to each port of the range from cli, n TCP connections. */
   async function round(n: number): Promise<{ replies: number; sent: number; established: number }> {
     const cache = await runLoad(lab, ['--udp', `${lab.srvAddr4}:11211`, '--flows', String(n), '--wait-reply-ms', '1000'], { ns: lab.srv });
-    const range = await runLoad(lab, ['--udp', `${lab.srvAddr4}:${LO}`, '--port-span', String(RANGE_PORTS.length), '--flows', String(2 * n), '--wait-reply-ms', '1000']);
+    const range = await runLoad(lab, ['--udp', `${lab.srvAddr4}:${LO}`, '--port-span', String(RANGE_PORTS.length), '--flows', String(RANGE_PORTS.length), '--wait-reply-ms', '1000']);
     const tcp = await runLoad(lab, ['--tcp', `${lab.srvAddr4}:7000`, '--flows', String(n)]);
-    return { replies: (cache.replies as number) + (range.replies as number), sent: 3 * n, established: tcp.established ?? 0 };
+    return { replies: (cache.replies as number) + (range.replies as number), sent: n + RANGE_PORTS.length, established: tcp.established ?? 0 };
   }
 
   function trafficLoop(n: number): { stop(): Promise<{ replies: number; sent: number }> } {
@@ -102,17 +102,18 @@ describe('the field report mix: a local cache, a UDP service over 100 ports, a T
     expect(a.code, a.stderr).toBe(0);
     const n = (JSON.parse(a.stdout) as AdviceReport).namespaces[0]!;
     const c = n.notrack.candidates;
-    expect(c.map((x) => [x.proto, x.port, x.portEnd, x.role])).toEqual([
-      ['udp', LO, HI, 'server'],
-      ['udp', 11211, 11211, 'local'],
+    // the range first; the cache and the TCP service have as many new entries each (their order is a tie)
+    expect(c[0]).toMatchObject({ proto: 'udp', port: LO, portEnd: HI, role: 'server' });
+    expect(c.slice(1).map((x) => [x.proto, x.port, x.portEnd, x.role]).sort()).toEqual([
       ['tcp', 7000, 7000, 'server'],
+      ['udp', 11211, 11211, 'local'],
     ]);
     const range = c[0]!;
-    // ranked by the combined share: 2 of every 4 new entries
-    expect(range.insertShare).toBeGreaterThan(0.4);
-    expect(range.portsSeen).toBeGreaterThanOrEqual(90);
+    // ranked by the combined share: 100 of every 140 new entries, 0.7 % a port
+    expect(range.insertShare).toBeGreaterThan(0.6);
+    expect(range.portsSeen).toBe(RANGE_PORTS.length);
     expect(range.roleEvidence.evidence).toMatch(/^100 % of new entries to a local server$/);
-    expect(c[1]!.roleEvidence.evidence).toMatch(/^100 % of new entries between two local ends$/);
+    expect(c.find((x) => x.port === 11211)!.roleEvidence.evidence).toMatch(/^100 % of new entries between two local ends$/);
     expect(range.rules.nft).toMatch(/udp dport 60000-60099 counter notrack/);
     expect(range.rules.iptablesRestore).toMatch(/--dport 60000:60099 -j CT --notrack/);
     for (const x of c) {
@@ -163,7 +164,7 @@ describe('the field report mix: a local cache, a UDP service over 100 ports, a T
     const base = await round(30);
     expect(base.replies).toBe(base.sent);
     const e0 = entries();
-    expect(e0).toEqual({ cache: 30, range: 60, tcp: 30 });
+    expect(e0).toEqual({ cache: 30, range: RANGE_PORTS.length, tcp: 30 });
     const before = lab.exec(lab.srv, ['nft', '-s', 'list', 'ruleset']);
     const v = await startCli(['validate', '--port', `udp/${LO}-${HI}`, 'udp/11211', 'tcp/7000', '--netns', lab.srv, '--duration', '2s', '--no-census', '--json', '--state-dir', stateDir], /measuring/);
     const load = trafficLoop(10);

@@ -21,8 +21,8 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { AdviceReport } from '../../src/advise/report.js';
 import type { Validation } from '../../src/advise/validate.js';
-import { createLab, ctCount, runLoad, startServer, type Lab } from '../lab/netns.js';
-import { createBridgeLab, createRouterLab } from '../lab/topologies.js';
+import { createLab, createRoutedLab, ctCount, runLoad, startServer, type Lab } from '../lab/netns.js';
+import { createBridgeLab } from '../lab/topologies.js';
 import { killStrayClis, runCli, startCli, waitNoCtopPrograms } from '../support/cli.js';
 
 afterEach(killStrayClis);
@@ -63,7 +63,7 @@ const TOPOLOGIES: Topology[] = [
     wrongRole: 'server',
   },
   { name: 'both ends on one host (loopback)', make: () => createLab(), ctNs: (l) => l.srv, fromNs: (l) => l.srv, role: 'local', wrongRole: 'server' },
-  { name: 'forwarded through a router namespace, IPv4 and IPv6', make: () => createRouterLab(), ctNs: (l) => l.mid!, fromNs: (l) => l.cli, role: 'forward', wrongRole: 'server', ipv6: true },
+  { name: 'forwarded through a router namespace, IPv4 and IPv6', make: () => { const l = createRoutedLab(); return Object.assign(l, { mid: l.rtr }); }, ctNs: (l) => l.mid!, fromNs: (l) => l.cli, role: 'forward', wrongRole: 'server', ipv6: true },
   { name: 'two pods behind a bridge in a node namespace', make: () => createBridgeLab(), ctNs: (l) => l.mid!, fromNs: (l) => l.cli, role: 'forward', wrongRole: 'server' },
 ];
 

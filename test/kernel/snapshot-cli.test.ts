@@ -42,8 +42,9 @@ describe('ctop snapshot --json during a flood', () => {
     expect(s.probe.programs.every((p) => p.attached)).toBe(true);
     const mine = s.ports.filter((p) => p.netns === srv);
     expect(mine).toEqual([
-      { netns: srv, family: 'ipv4', proto: 'udp', protoNum: 17, port: 8000, inserts: 1000, drops: 0 },
-      { netns: srv, family: 'ipv4', proto: 'tcp', protoNum: 6, port: 8001, inserts: 100, drops: 0 },
+      // received from the client namespace, delivered here: server
+      { netns: srv, family: 'ipv4', proto: 'udp', protoNum: 17, port: 8000, inserts: 1000, drops: 0, roles: { server: 1000, client: 0, local: 0, forward: 0 } },
+      { netns: srv, family: 'ipv4', proto: 'tcp', protoNum: 6, port: 8001, inserts: 100, drops: 0, roles: { server: 100, client: 0, local: 0, forward: 0 } },
     ]);
     expect(s.tuples.filter((t) => t.netns === srv)).toHaveLength(1100);
     expect(s.namespaces.find((n) => n.inode === srv)).toMatchObject({ count: 1100, inserts: 1100 });
@@ -60,7 +61,7 @@ describe('ctop snapshot --json during a flood', () => {
     await runLoad(lab, ['--udp', `${lab.srvAddr4}:8002`, '--flows', '77']);
     const r = await done;
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(new RegExp(`${lab.srv}\\s+ipv4\\s+udp\\s+8002\\s+77\\s+0`));
+    expect(r.stdout).toMatch(new RegExp(`${lab.srv}\\s+ipv4\\s+udp\\s+8002\\s+77\\s+0\\s+server\\n`));
     expect(r.stdout).toMatch(/probe tier: netfilter/);
   });
 

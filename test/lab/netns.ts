@@ -194,7 +194,7 @@ export function cleanupStaleLabs(): string[] {
   try { list = run(['ip', 'netns', 'list']); } catch { return removed; }
   for (const line of list.split('\n')) {
     const name = line.split(' ')[0] ?? '';
-    const m = /^ctop-t-(\d+)-\d+-(?:cli|srv|rtr|node)$/.exec(name);
+    const m = /^ctop-t-(\d+)-\d+-(?:cli|rtr|srv|node)$/.exec(name);
     if (!m) continue;
     try {
       process.kill(Number(m[1]), 0);
@@ -341,4 +341,131 @@ export async function withConntrackMax<T>(value: number, fn: () => Promise<T> | 
     fs.writeFileSync(CONNTRACK_MAX, old);
     maxStack.pop();
   }
+}
+
+export interface RoutedLab extends Lab {
+  /** the namespace between cli and srv, forwarding both families */
+  rtr: string;
+  /** the srv side's addresses as the router sees its own link to it */
+  rtrToSrv4: string;
+  rtrToSrv6: string;
+  /** the lab's `ct state new` rule counters in ns: packets that created an
+   * entry, seen on prerouting and on output */
+  newCounters(ns: string): { pre: number; out: number };
+}
+
+/**
+ * Three namespaces in a line, cli - rtr - srv, two veth links and two
+ * subnets per family; rtr routes between them and cli/srv route through it.
+ * Conntrack is on (the counting rules) in all three, so a flow from cli to
+ * srv is new in each: sent by cli, forwarded by rtr, received by srv.
+ */
+export function createRoutedLab(): RoutedLab {
+  installExitHook();
+  let base = '';
+  for (let tries = 0; ; tries++) {
+    base = `${PREFIX}${process.pid}-${counter++}`;
+    try {
+      run(['ip', 'netns', 'add', `${base}-cli`]);
+      break;
+    } catch (e) {
+      if (tries >= 100 || !/exists/i.test((e as Error).message)) throw e;
+    }
+  }
+  const cli = `${base}-cli`;
+  const rtr = `${base}-rtr`;
+  const srv = `${base}-srv`;
+  const children = new Set<ChildProcess>();
+  let destroyed = false;
+  const exec = (ns: string, argv: string[], o?: ExecOpts) => run(['ip', 'netns', 'exec', ns, ...argv], o);
+
+  const lab: RoutedLab = {
+    cli, rtr, srv,
+    cliAddr4: '198.18.1.1', srvAddr4: '198.18.2.1',
+    cliAddr6: '2001:2:0:1::1', srvAddr6: '2001:2:0:2::1',
+    rtrToSrv4: '198.18.2.254', rtrToSrv6: '2001:2:0:2::fe',
+    exec,
+    spawn(ns, argv) {
+      const child = spawnChild('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+      children.add(child);
+      child.once('exit', () => children.delete(child));
+      return child;
+    },
+    netnsInode: (ns) => fs.statSync(`/run/netns/${ns}`).ino,
+    newCounters(ns) {
+      const j = JSON.parse(run(['ip', 'netns', 'exec', ns, 'nft', '-j', 'list', 'table', 'inet', 'ctop_test'])) as {
+        nftables: { rule?: { chain: string; expr: { counter?: { packets: number } }[] } }[];
+      };
+      const out = { pre: 0, out: 0 };
+      for (const item of j.nftables) {
+        const r = item.rule;
+        if (!r) continue;
+        const packets = r.expr.find((x) => x.counter)?.counter?.packets ?? 0;
+        if (r.chain === 'pre') out.pre += packets;
+        if (r.chain === 'out') out.out += packets;
+      }
+      return out;
+    },
+    destroy() {
+      if (destroyed) return;
+      destroyed = true;
+      liveLabs.delete(lab);
+      for (const c of children) { try { c.kill('SIGKILL'); } catch { /* gone */ } }
+      deleteNetns(cli);
+      deleteNetns(rtr);
+      deleteNetns(srv);
+    },
+  };
+  liveLabs.add(lab);
+
+  try {
+    run(['ip', 'netns', 'add', rtr]);
+    run(['ip', 'netns', 'add', srv]);
+    run(['ip', '-n', cli, 'link', 'add', 'ct0', 'type', 'veth', 'peer', 'name', 'ct0', 'netns', rtr]);
+    run(['ip', '-n', srv, 'link', 'add', 'ct0', 'type', 'veth', 'peer', 'name', 'ct1', 'netns', rtr]);
+    const links: [ns: string, dev: string, a4: string, a6: string][] = [
+      [cli, 'ct0', lab.cliAddr4, lab.cliAddr6],
+      [rtr, 'ct0', '198.18.1.254', '2001:2:0:1::fe'],
+      [rtr, 'ct1', lab.rtrToSrv4, lab.rtrToSrv6],
+      [srv, 'ct0', lab.srvAddr4, lab.srvAddr6],
+    ];
+    for (const [ns, dev, a4, a6] of links) {
+      run(['ip', '-n', ns, 'addr', 'add', `${a4}/24`, 'dev', dev]);
+      run(['ip', '-n', ns, 'addr', 'add', `${a6}/64`, 'dev', dev, 'nodad']);
+      run(['ip', '-n', ns, 'link', 'set', dev, 'up']);
+    }
+    for (const ns of [cli, rtr, srv]) run(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
+    exec(rtr, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
+    run(['ip', '-n', cli, 'route', 'add', 'default', 'via', '198.18.1.254']);
+    run(['ip', '-n', cli, '-6', 'route', 'add', 'default', 'via', '2001:2:0:1::fe']);
+    run(['ip', '-n', srv, 'route', 'add', 'default', 'via', lab.rtrToSrv4]);
+    run(['ip', '-n', srv, '-6', 'route', 'add', 'default', 'via', lab.rtrToSrv6]);
+    // Static neighbours on every link, as in createLab: no discovery traffic
+    // and no queued first datagrams.
+    const mac = (ns: string, dev: string) =>
+      (JSON.parse(run(['ip', '-n', ns, '-j', 'link', 'show', 'dev', dev])) as { address: string }[])[0]!.address;
+    const pairs: [ns: string, dev: string, peerNs: string, peerDev: string, a4: string, a6: string][] = [
+      [cli, 'ct0', rtr, 'ct0', '198.18.1.254', '2001:2:0:1::fe'],
+      [rtr, 'ct0', cli, 'ct0', lab.cliAddr4, lab.cliAddr6],
+      [rtr, 'ct1', srv, 'ct0', lab.srvAddr4, lab.srvAddr6],
+      [srv, 'ct0', rtr, 'ct1', lab.rtrToSrv4, lab.rtrToSrv6],
+    ];
+    for (const [ns, dev, peerNs, peerDev, a4, a6] of pairs) {
+      const lladdr = mac(peerNs, peerDev);
+      for (const a of [a4, a6]) run(['ip', '-n', ns, 'neigh', 'replace', a, 'lladdr', lladdr, 'dev', dev, 'nud', 'permanent']);
+    }
+    for (const ns of [cli, rtr, srv]) {
+      exec(ns, ['nft', '-f', '-'], {
+        input:
+          'table inet ctop_test {\n' +
+          '  chain pre { type filter hook prerouting priority 0; ct state new counter; }\n' +
+          '  chain out { type filter hook output priority 0; ct state new counter; }\n' +
+          '}\n',
+      });
+    }
+  } catch (e) {
+    lab.destroy();
+    throw e;
+  }
+  return lab;
 }

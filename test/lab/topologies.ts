@@ -77,38 +77,6 @@ function neigh(ns: string, dev: string, peerNs: string, peerDev: string, addrs: 
   for (const a of addrs) run(['ip', '-n', ns, 'neigh', 'replace', a, 'lladdr', ll, 'dev', dev, 'nud', 'permanent']);
 }
 
-export function createRouterLab(): MiddleLab {
-  const prefix = claimLabPrefix();
-  const [cli, rtr, srv] = [`${prefix}-cli`, `${prefix}-rtr`, `${prefix}-srv`];
-  const { lab } = base(prefix, [cli, rtr, srv], { cli4: '198.18.1.1', srv4: '198.18.2.1', cli6: '2001:2:0:1::1', srv6: '2001:2:0:2::1' });
-  try {
-    run(['ip', 'netns', 'add', rtr]);
-    run(['ip', 'netns', 'add', srv]);
-    run(['ip', '-n', cli, 'link', 'add', 'ct0', 'type', 'veth', 'peer', 'name', 'ct1', 'netns', rtr]);
-    run(['ip', '-n', srv, 'link', 'add', 'ct0', 'type', 'veth', 'peer', 'name', 'ct2', 'netns', rtr]);
-    up(cli, '198.18.1.1/24', '2001:2:0:1::1/64', 'ct0');
-    up(srv, '198.18.2.1/24', '2001:2:0:2::1/64', 'ct0');
-    up(rtr, '198.18.1.254/24', '2001:2:0:1::254/64', 'ct1');
-    run(['ip', '-n', rtr, 'addr', 'add', '198.18.2.254/24', 'dev', 'ct2']);
-    run(['ip', '-n', rtr, 'addr', 'add', '2001:2:0:2::254/64', 'dev', 'ct2', 'nodad']);
-    run(['ip', '-n', rtr, 'link', 'set', 'ct2', 'up']);
-    lab.exec(rtr, ['sysctl', '-qw', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
-    for (const [ns, gw4, gw6] of [[cli, '198.18.1.254', '2001:2:0:1::254'], [srv, '198.18.2.254', '2001:2:0:2::254']] as const) {
-      run(['ip', '-n', ns, 'route', 'add', 'default', 'via', gw4]);
-      run(['ip', '-n', ns, '-6', 'route', 'add', 'default', 'via', gw6]);
-    }
-    neigh(cli, 'ct0', rtr, 'ct1', ['198.18.1.254', '2001:2:0:1::254']);
-    neigh(rtr, 'ct1', cli, 'ct0', ['198.18.1.1', '2001:2:0:1::1']);
-    neigh(srv, 'ct0', rtr, 'ct2', ['198.18.2.254', '2001:2:0:2::254']);
-    neigh(rtr, 'ct2', srv, 'ct0', ['198.18.2.1', '2001:2:0:2::1']);
-    lab.exec(rtr, ['nft', '-f', '-'], { input: CT_RULESET });
-  } catch (e) {
-    lab.destroy();
-    throw e;
-  }
-  return lab;
-}
-
 export function createBridgeLab(): MiddleLab {
   const prefix = claimLabPrefix();
   const [cli, node, srv] = [`${prefix}-cli`, `${prefix}-node`, `${prefix}-srv`];

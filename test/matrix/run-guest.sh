@@ -6,7 +6,9 @@
 #   - `ctop-selftest probe` must choose the fentry tier, and the netfilter
 #     tier must be refused (BPF netfilter programs need 6.4);
 #   - `ctop-selftest scenario` for the fentry and the kprobe tier: known
-#     traffic, every count checked exactly (see native/selftest).
+#     traffic, every count checked exactly (see native/selftest);
+#   - `ctop-selftest roles` for both: flows of each role through TUN devices
+#     and loopback, each port's role counts checked exactly.
 # Any missing result, including a guest that does not boot, is a failure.
 #
 # Usage: test/matrix/run-guest.sh [--keep | --fetch-only]   (root not needed)
@@ -81,7 +83,7 @@ add_mod() { # $1: module name
   for d in $(tr '\0' '\n' < "$path" | sed -n 's/^depends=//p' | tr ',' ' '); do add_mod "$d"; done
   order+=("$path")
 }
-for name in nf_conntrack nf_conntrack_netlink nf_tables nft_ct; do add_mod "$name"; done
+for name in nf_conntrack nf_conntrack_netlink nf_tables nft_ct tun; do add_mod "$name"; done
 : > "$ir/etc/modules.order"
 for m in "${order[@]}"; do
   cp "$m" "$ir/lib/modules/"
@@ -110,6 +112,8 @@ run probe-auto ctop-selftest probe
 run probe-netfilter ctop-selftest probe --tier netfilter
 run scenario-fentry ctop-selftest scenario --tier fentry --nft /bin/nft
 run scenario-kprobe ctop-selftest scenario --tier kprobe --nft /bin/nft
+run roles-fentry ctop-selftest roles --tier fentry --nft /bin/nft
+run roles-kprobe ctop-selftest roles --tier kprobe --nft /bin/nft
 echo "CTOP-DONE"
 poweroff -f
 EOF
@@ -201,5 +205,7 @@ expect probe-auto 'rc=0 .*"refused":\[\],"tier":"fentry"' 'the fentry tier is ch
 expect probe-netfilter 'rc=1 .*"tier":"netfilter","step":"load"' 'the netfilter tier is refused at load (needs 6.4)'
 expect scenario-fentry 'rc=0 .*"tier":"fentry".*"ok":true' 'fentry tier: every count matches the traffic and the kernel'
 expect scenario-kprobe 'rc=0 .*"tier":"kprobe".*"ok":true' 'kprobe tier: every count matches the traffic and the kernel'
+expect roles-fentry 'rc=0 .*"tier":"fentry".*"ok":true' 'fentry tier: server, client, local and forward flows (IPv4, IPv6) each get their role'
+expect roles-kprobe 'rc=0 .*"tier":"kprobe".*"ok":true' 'kprobe tier: server, client, local and forward flows (IPv4, IPv6) each get their role'
 echo "matrix: $kver guest ran in ${elapsed}s"
 exit $status

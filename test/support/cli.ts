@@ -34,8 +34,8 @@ export function killStrayClis(): void {
 process.on('exit', killStrayClis);
 
 /** Starts the CLI in the background; resolves once stderr contains `readyPattern`. */
-export function startCli(args: string[], readyPattern: RegExp, timeoutMs = 30_000): Promise<{ proc: ChildProcess; done: Promise<CliResult> }> {
-  const proc = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function startCli(args: string[], readyPattern: RegExp, timeoutMs = 30_000, env?: NodeJS.ProcessEnv): Promise<{ proc: ChildProcess; done: Promise<CliResult> }> {
+  const proc = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env: { ...process.env, ...env } } : {}) });
   started.add(proc);
   let stdout = '';
   let stderr = '';

@@ -1,5 +1,5 @@
 /** Source samples for unit tests of the window model. */
-import { ZERO_STATS, type Sample } from '../../src/source/types.js';
+import { ZERO_STATS, type Sample } from '../../src/model/sample.js';
 
 /** A cumulative sample with only what each test sets. */
 export function sample(over: Partial<Sample> = {}): Sample {

@@ -4,7 +4,7 @@
  * that grows, a port that dominates inserts, and drops from window 3 on.
  */
 import { writeFileSync } from 'node:fs';
-import { RECORDING_SCHEMA } from '../../src/io/recording.js';
+import { RECORDING_SCHEMA } from '../../src/model/recording.js';
 import type { SnapshotV1, TupleRow, PortRow } from '../../src/model/snapshot.js';
 
 export const HOST_NS = 4026531840;

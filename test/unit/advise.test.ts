@@ -8,8 +8,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { analyzeIptablesSave, analyzeNftJson, iptablesBaseChains, nftBaseChains, type BaseChain, type ConntrackUser } from '../../src/doctor/ruleset.js';
-import { adviseNotrack, HELPER_PORTS, notrackFlags, scopeCovers, type AdviseInput } from '../../src/advise/notrack.js';
+import { analyzeIptablesSave, iptablesBaseChains } from '../../src/model/rulesetIptables.js';
+import { analyzeNftJson, nftBaseChains } from '../../src/model/rulesetNft.js';
+import { type BaseChain, type ConntrackUser } from '../../src/model/ruleset.js';
+import { adviseNotrack, notrackFlags, scopeCovers, type AdviseInput } from '../../src/advise/notrack.js';
+import { HELPER_PORTS } from '../../src/model/conntrack.js';
 import { directions, iptablesCommands, iptablesRestore, nftScript, portText, untrackedAccept, type NotrackTarget } from '../../src/advise/rules.js';
 import { resolveRoles } from '../../src/advise/roles.js';
 import type { RoleCounts, TrafficRole } from '../../src/model/roles.js';

@@ -6,14 +6,14 @@ import {
   chainPressure,
   modelLongestChain,
   parseSlabinfo,
-  tcpStateName,
   type CensusInput,
   type WalkResult,
 } from '../../src/model/census.js';
+import { tcpStateName } from '../../src/model/conntrack.js';
 import { formatCensus } from '../../src/format/censusText.js';
 import { kallsymsAddress } from '../../src/source/hashWalk.js';
 import { REMAIN_SLOTS, remainSlot } from '../../src/model/remaining.js';
-import type { NativeCensus } from '../../src/native/addon.js';
+import type { CensusCounts } from '../../src/model/censusCounts.js';
 
 // the /proc/slabinfo format (version 2.1), lines as a 6.18 kernel prints them
 const SLABINFO = `slabinfo - version: 2.1
@@ -22,7 +22,7 @@ nf_conntrack_expect      0      0    208   19    1 : tunables    0    0    0 : s
 nf_conntrack       50016  50016    256   16    1 : tunables    0    0    0 : slabdata   3126   3126      0
 `;
 
-function nativeCensus(over: Partial<NativeCensus> = {}): NativeCensus {
+function nativeCensus(over: Partial<CensusCounts> = {}): CensusCounts {
   return {
     entries: 0, assured: 0, unreplied: 0, parseErrors: 0, groupOverflow: 0, groups: [], srcs: [], dsts: [],
     distinctSrcs: 0, distinctDsts: 0, srcOverflow: 0, dstOverflow: 0, ...over,

@@ -1,23 +1,24 @@
 import { describe, expect, it } from 'vitest';
 import { checkLayout, decodePorts, decodeTuples, formatAddr, LAYOUT } from '../../src/native/decode.js';
 
-function portRec(netns: number, af: number, proto: number, port: number, ins: bigint, drops: bigint): Buffer {
+/** struct ctop_port_rec: key, inserts_by_role[server, client, local, forward], drops */
+function portRec(netns: number, af: number, proto: number, port: number, roles: bigint[], drops: bigint): Buffer {
   const b = Buffer.alloc(LAYOUT.portRecSize);
   b.writeUInt32LE(netns, 0);
   b.writeUInt8(af, 4);
   b.writeUInt8(proto, 5);
   b.writeUInt16LE(port, 6);
-  b.writeBigUInt64LE(ins, 8);
-  b.writeBigUInt64LE(drops, 16);
+  roles.forEach((n, i) => b.writeBigUInt64LE(n, LAYOUT.portRolesOffset + 8 * i));
+  b.writeBigUInt64LE(drops, LAYOUT.portDropsOffset);
   return b;
 }
 
 describe('decode', () => {
   it('decodes port records as laid out in bpf/ctop.h', () => {
-    const b = Buffer.concat([portRec(4026531840, 2, 17, 53, 10n, 2n), portRec(7, 10, 6, 443, 2n ** 40n, 0n)]);
+    const b = Buffer.concat([portRec(4026531840, 2, 17, 53, [6n, 1n, 3n, 0n], 2n), portRec(7, 10, 6, 443, [0n, 0n, 0n, 2n ** 40n], 0n)]);
     expect(decodePorts(b)).toEqual([
-      { netns: 4026531840, family: 'ipv4', proto: 17, port: 53, inserts: 10, drops: 2 },
-      { netns: 7, family: 'ipv6', proto: 6, port: 443, inserts: 2 ** 40, drops: 0 },
+      { netns: 4026531840, family: 'ipv4', proto: 17, port: 53, inserts: 10, drops: 2, roles: { server: 6, client: 1, local: 3, forward: 0 } },
+      { netns: 7, family: 'ipv6', proto: 6, port: 443, inserts: 2 ** 40, drops: 0, roles: { server: 0, client: 0, local: 0, forward: 2 ** 40 } },
     ]);
   });
 

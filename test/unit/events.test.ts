@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeEvents, LAYOUT } from '../../src/native/decode.js';
 import { buildSnapshot } from '../../src/model/snapshot.js';
-import { ZERO_STATS, type Sample } from '../../src/source/types.js';
+import { ZERO_STATS, type Sample } from '../../src/model/sample.js';
 import { sample as baseSample } from '../support/sample.js';
 
 /** One record as native/core hands it over: key, then five u64 counters. */
@@ -53,7 +53,16 @@ function sample(over: Partial<Sample>): Sample {
 
 const ev = (port: number, entries: number, deletes: number, earlyDrops: number) =>
   ({ netns: 1, family: 'ipv4' as const, proto: 17, port, entries, deletes, earlyDrops, insertFailed: 0, clashes: 0 });
-const pc = (port: number, inserts: number, drops = 0) => ({ netns: 1, family: 'ipv4' as const, proto: 17, port, inserts, drops });
+const pc = (port: number, inserts: number, drops = 0) => ({
+  netns: 1,
+  family: 'ipv4' as const,
+  proto: 17,
+  port,
+  inserts,
+  drops,
+  roles: { server: inserts, client: 0, local: 0, forward: 0 },
+});
+const served = (n: number) => ({ server: n, client: 0, local: 0, forward: 0 });
 
 describe('buildSnapshot with a function tier', () => {
   it('gives each port its live entries and the window deletions and early drops', () => {
@@ -61,9 +70,9 @@ describe('buildSnapshot with a function tier', () => {
     const b = sample({ monoMs: 1000, ports: [pc(53, 25), pc(123, 4)], events: [ev(53, 20, 5, 2), ev(123, 1, 3, 3)] });
     const s = buildSnapshot(a, b, { host: 'h', kernel: '6.1', top: 0 });
     expect(s.ports).toEqual([
-      { netns: 1, family: 'ipv4', proto: 'udp', protoNum: 17, port: 53, inserts: 15, drops: 0, entries: 20, deletes: 5, earlyDrops: 2, insertFailed: 0, clashes: 0 },
+      { netns: 1, family: 'ipv4', proto: 'udp', protoNum: 17, port: 53, inserts: 15, drops: 0, roles: served(15), entries: 20, deletes: 5, earlyDrops: 2, insertFailed: 0, clashes: 0 },
       // no insert in the window, but three entries were evicted: still a row
-      { netns: 1, family: 'ipv4', proto: 'udp', protoNum: 17, port: 123, inserts: 0, drops: 0, entries: 1, deletes: 3, earlyDrops: 3, insertFailed: 0, clashes: 0 },
+      { netns: 1, family: 'ipv4', proto: 'udp', protoNum: 17, port: 123, inserts: 0, drops: 0, roles: served(0), entries: 1, deletes: 3, earlyDrops: 3, insertFailed: 0, clashes: 0 },
     ]);
   });
 
@@ -71,6 +80,6 @@ describe('buildSnapshot with a function tier', () => {
     const a = sample({ probe: { tier: 'netfilter', programs: [], refused: [] }, ports: [] });
     const b = sample({ monoMs: 1000, probe: { tier: 'netfilter', programs: [], refused: [] }, ports: [pc(53, 3)] });
     const s = buildSnapshot(a, b, { host: 'h', kernel: '6.18', top: 0 });
-    expect(s.ports).toEqual([{ netns: 1, family: 'ipv4', proto: 'udp', protoNum: 17, port: 53, inserts: 3, drops: 0 }]);
+    expect(s.ports).toEqual([{ netns: 1, family: 'ipv4', proto: 'udp', protoNum: 17, port: 53, inserts: 3, drops: 0, roles: served(3) }]);
   });
 });

@@ -1,14 +1,14 @@
 /** The census reduced for advise/validate (src/model/portCensus.ts), from a hand-built native census. */
 import { describe, expect, it } from 'vitest';
 import { portCensus } from '../../src/model/portCensus.js';
-import type { NativeCensus, NativeCensusGroup } from '../../src/native/addon.js';
+import type { CensusCounts, CensusCountsGroup } from '../../src/model/censusCounts.js';
 import { REMAIN_SLOTS } from '../../src/model/remaining.js';
 
-function g(family: number, l4proto: number, port: number, state: number | null, entries: number): NativeCensusGroup {
+function g(family: number, l4proto: number, port: number, state: number | null, entries: number): CensusCountsGroup {
   return { family, l4proto, port, state, entries, assured: 0, unreplied: 0 };
 }
 
-function census(groups: NativeCensusGroup[], tcpRemaining: NativeCensus['tcpRemaining'] = []): NativeCensus {
+function census(groups: CensusCountsGroup[], tcpRemaining: CensusCounts['tcpRemaining'] = []): CensusCounts {
   return {
     entries: groups.reduce((a, x) => a + x.entries, 0), assured: 0, unreplied: 0, parseErrors: 0, groupOverflow: 0,
     groups, srcs: [], dsts: [], distinctSrcs: 0, distinctDsts: 0, srcOverflow: 0, dstOverflow: 0, tcpRemaining,

@@ -8,13 +8,15 @@
  */
 import { describe, expect, it } from 'vitest';
 import { CtopError } from '../../src/errors.js';
-import { oneLine, parseRecording, type Recording } from '../../src/io/recording.js';
-import { summarize, type RecordedSnapshot } from '../../src/model/series.js';
+import { parseRecording } from '../../src/io/recording.js';
+import { type Recording } from '../../src/model/recording.js';
+import { summarize } from '../../src/model/series.js';
 import { diffSummaries } from '../../src/model/diff.js';
 import { formatDiff } from '../../src/format/diffText.js';
 import { reportHtml } from '../../src/export/reportHtml.js';
 import { portsCsv, windowsCsv } from '../../src/export/csv.js';
 import { makeSnapshots, recordingText } from './recordingFixture.js';
+import { oneLine } from '../../src/util/text.js';
 
 const FILE = '/data/rec.jsonl';
 
@@ -33,7 +35,7 @@ function rng(seed: number): () => number {
 /** Every view of an accepted recording must run without throwing. */
 function useAll(rec: Recording): void {
   if (rec.snapshots.length === 0) return;
-  const s = summarize(rec.snapshots as RecordedSnapshot[]);
+  const s = summarize(rec.snapshots);
   formatDiff(diffSummaries('a', s, 'b', s));
   reportHtml(FILE, rec);
   windowsCsv(rec.snapshots);
@@ -204,13 +206,12 @@ describe('recording reader: fuzzing', () => {
     expect(check(head.replace(',"everyMs":1000', ''))).toMatch(/everyMs/);
   });
 
-  it('census and advice: absent is fine; the wrong kind is refused', () => {
+  it('census: absent is fine; the wrong kind is refused', () => {
     const snap = makeSnapshots(1)[0]!;
     expect(check(JSON.stringify({ ...snap, census: [] }))).toMatch(/census must be an object/);
-    expect(check(JSON.stringify({ ...snap, advice: {} }))).toMatch(/advice must be an array/);
-    expect(check(JSON.stringify({ ...snap, advice: [1] }))).toMatch(/advice\[0\] must be an object/);
-    expect(check(JSON.stringify({ ...snap, advice: [{ message: 5 }] }))).toMatch(/advice\[0\]\.message must be a string/);
-    expect(check(JSON.stringify({ ...snap, census: { entries: 3 }, advice: [{ id: 'x', message: 'raise max' }] }))).toBe('ok');
+    expect(check(JSON.stringify({ ...snap, census: { entries: 3 } }))).toMatch(/census\.assured/);
+    expect(check(JSON.stringify({ ...snap, census: { entries: '3', assured: 1, unreplied: 0 } }))).toMatch(/census\.entries/);
+    expect(check(JSON.stringify({ ...snap, census: { entries: 3, assured: 1, unreplied: 0 } }))).toBe('ok');
   });
 
   it('empty files, blank lines and header-only recordings', () => {

@@ -1,7 +1,7 @@
 /** A realistic recording built through the real model (buildSnapshot), for unit tests. */
 import { buildSnapshot, type SnapshotV1 } from '../../src/model/snapshot.js';
 import { headerLine, snapshotLine } from '../../src/io/recording.js';
-import { ZERO_STATS, type Sample } from '../../src/source/types.js';
+import { ZERO_STATS, type Sample } from '../../src/model/sample.js';
 
 const T0 = Date.parse('2026-11-25T10:00:00.000Z');
 

@@ -3,6 +3,7 @@ import { parseRecording } from '../../src/io/recording.js';
 import { reportHtml } from '../../src/export/reportHtml.js';
 import { lineChart, niceCeil } from '../../src/export/svgChart.js';
 import { makeSnapshots, recordingText } from './recordingFixture.js';
+import type { SnapshotV1 } from '../../src/model/snapshot.js';
 
 describe('report HTML', () => {
   const rec = parseRecording('rec.jsonl', recordingText(makeSnapshots(6)));
@@ -12,12 +13,12 @@ describe('report HTML', () => {
     expect(html).not.toMatch(/https?:|<script|<link|src=|@import|url\(/i);
     expect(html).toContain(`content="default-src 'none'; style-src 'unsafe-inline'; img-src data:"`);
   });
-  it('has the three charts with one point per window, the projection, advice, sizing', () => {
+  it('has the three charts with one point per window, the projection, sizing', () => {
     expect(html).toMatch(/data-series="fill" data-points="6"/);
     expect(html).toMatch(/data-series="inserts\/s" data-points="6"/);
     expect(html).toMatch(/data-series="udp\/53 ipv4 host" data-points="6"/);
     expect(html).toMatch(/Time to full: <b>about 12 s at this trend<\/b> \(least-squares line over 6 windows, 50 entries\/s\)/);
-    expect(html).toContain('This recording carries no advice');
+    expect(html).not.toContain('<h2>Census</h2>');
     expect(html).toMatch(/<td>64 GiB<\/td><td>2,097,152<\/td>/);
     expect(html).toMatch(/<td>recording host \(16 GiB\)<\/td><td>524,288<\/td>/);
   });
@@ -26,13 +27,12 @@ describe('report HTML', () => {
       ...s,
       host: '<script>alert(1)</script>',
       namespaces: s.namespaces.map((n) => ({ ...n, name: '"><img src=x onerror=alert(1)>' })),
-      advice: [{ id: 'x', severity: '<b>', message: '</li><script>' }],
-      census: { '<k>': '<v>', n: 3 },
+      census: { '<k>': '<v>', takenAt: '</td><script>', entries: 3, assured: 1, unreplied: 0 },
     }));
-    const out = reportHtml('<file>.jsonl', parseRecording('f', recordingText(evil)));
+    const out = reportHtml('<file>.jsonl', parseRecording('f', recordingText(evil as unknown as SnapshotV1[])));
     expect(out).not.toMatch(/<script|<img|<k>|<v>|<file>/);
     expect(out).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
-    expect(out).toMatch(/data-advice="list"/);
+    expect(out).toMatch(/<h2>Census<\/h2>.*<td>entries<\/td><td>3<\/td>/s);
   });
   it('a single snapshot, a stats-tier recording and one without ports still render', () => {
     const one = makeSnapshots(1);

@@ -9,14 +9,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import {
-  analyzeIptablesSave,
-  analyzeNftJson,
-  keepsConntrackOn,
-  summarize,
-  type ConntrackUser,
-} from '../../src/doctor/ruleset.js';
-import { readRuleset } from '../../src/doctor/rulesetProbe.js';
+import { analyzeIptablesSave } from '../../src/model/rulesetIptables.js';
+import { analyzeNftJson } from '../../src/model/rulesetNft.js';
+import { keepsConntrackOn, summarize, type ConntrackUser } from '../../src/model/ruleset.js';
+import { readRuleset } from '../../src/source/ruleset.js';
 
 function fixture(name: string): string {
   return readFileSync(new URL(`../fixtures/ruleset/${name}`, import.meta.url), 'utf8');

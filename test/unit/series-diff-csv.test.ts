@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseRecording } from '../../src/io/recording.js';
-import { points, portTotals, summarize, type RecordedSnapshot } from '../../src/model/series.js';
+import { points, portTotals, summarize } from '../../src/model/series.js';
+import type { CensusReport } from '../../src/model/census.js';
+import type { SnapshotV1 } from '../../src/model/snapshot.js';
 import { diffSummaries, portStatus } from '../../src/model/diff.js';
 import { formatDiff } from '../../src/format/diffText.js';
 import { csvField, portsCsv, windowsCsv } from '../../src/export/csv.js';
@@ -23,36 +25,36 @@ describe('series and summary', () => {
     ]);
   });
   it('summary: peaks, mean rates and a 50 entries/s climb to 1000', () => {
-    const s = summarize(snaps as RecordedSnapshot[]);
+    const s = summarize(snaps);
     expect(s).toMatchObject({ windows: 6, max: 1000, count: { last: 400, peak: 400 }, fillRatio: { last: 0.4, peak: 0.4 } });
     expect(s.rates.insertsPerSec).toBe(135);
     expect(s.projection.slopePerSec).toBeCloseTo(50, 9);
     expect(s.projection.secondsToFull).toBeCloseTo(12, 9);
-    expect(s.advice).toBeUndefined();
     expect(s.census).toBeUndefined();
   });
 });
 
 describe('diff', () => {
-  const a = summarize(makeSnapshots(4, { port443: false }) as RecordedSnapshot[]);
-  const withAdvice = makeSnapshots(4, { drops: true }).map((s) => ({ ...s, advice: [{ id: 'raise-max', message: 'raise nf_conntrack_max' }], census: { entries: 7, tcp: 3 } }));
-  const b = summarize(withAdvice as RecordedSnapshot[]);
+  // only the figures the diff reads; a real census has every section
+  const census = (entries: number, assured: number): CensusReport => ({ entries, assured, unreplied: 1 }) as CensusReport;
+  const withCensus = (snaps: SnapshotV1[], c: CensusReport): SnapshotV1[] => snaps.map((s) => ({ ...s, census: c }));
+  const a = summarize(makeSnapshots(4, { port443: false }));
+  const b = summarize(withCensus(makeSnapshots(4, { drops: true }), census(7, 3)));
 
-  it('ports that appeared, and the port that stayed steady; advice and census that appeared', () => {
+  it('ports that appeared, and the port that stayed steady; a census that appeared', () => {
     const d = diffSummaries('a', a, 'b', b);
     expect(d.ports.map((p) => [p.port, p.status])).toEqual([
       [443, 'appeared'],
       [53, 'steady'],
     ]);
     expect(d.rates.dropsPerSec).toEqual({ a: 0, b: 2, delta: 2 });
-    expect(d.advice).toMatchObject({ inA: false, inB: true, appeared: [{ id: 'raise-max' }], resolved: [] });
     expect(d.census).toEqual({ inA: false, inB: true, changed: [] });
     const back = diffSummaries('b', b, 'a', a);
     expect(back.ports.map((p) => [p.port, p.status])).toEqual([
       [443, 'vanished'],
       [53, 'steady'],
     ]);
-    expect(back.advice.resolved).toEqual([{ id: 'raise-max', message: 'raise nf_conntrack_max' }]);
+    expect(back.census).toEqual({ inA: true, inB: false, changed: [] });
   });
 
   it('grew and shrank at more than 10%', () => {
@@ -64,23 +66,24 @@ describe('diff', () => {
     expect(portStatus(side(1), null)).toBe('vanished');
   });
 
-  it('census numbers that moved', () => {
-    const c = makeSnapshots(2).map((s) => ({ ...s, census: { entries: 9, tcp: 3, note: 'x' } }));
-    const d = diffSummaries('b', b, 'c', summarize(c as RecordedSnapshot[]));
+  it('census entry counts that moved', () => {
+    const d = diffSummaries('b', b, 'c', summarize(withCensus(makeSnapshots(2), census(9, 3))));
     expect(d.census.changed).toEqual([{ key: 'entries', a: 7, b: 9 }]);
+    const t = formatDiff(d);
+    expect(t).toMatch(/census entries: 7 → 9/);
+    expect(t).not.toMatch(/census assured/);
   });
 
-  it('text: the table of figures, the ports that changed, the advice', () => {
+  it('text: the table of figures, the ports that changed, the census', () => {
     const t = formatDiff(diffSummaries('a.jsonl', a, 'b.jsonl', b));
     expect(t).toMatch(/^A: a\.jsonl {2}\(4 window\(s\)/);
     expect(t).toMatch(/drops\/s\s+0\s+2\s+\+2/);
     expect(t).toMatch(/appeared\s+4026531840\s+ipv4\s+udp\s+443\s+-\s+25/);
     expect(t).toMatch(/1 steady not shown/);
-    expect(t).toMatch(/advice new in B: raise nf_conntrack_max/);
     expect(t).toMatch(/census: only in B/);
     const none = formatDiff(diffSummaries('a', a, 'a', a));
     expect(none).toMatch(/ports: no port appeared, vanished, grew or shrank by more than 10% \(1 steady\)/);
-    expect(none).toMatch(/advice: neither side has advice/);
+    expect(none).not.toMatch(/census/);
   });
 });
 

@@ -4,7 +4,7 @@ import { PortSlots } from '../../src/serve/portSlots.js';
 import { Exporter } from '../../src/serve/exporter.js';
 import { checkExposure, isLoopback, parseListen } from '../../src/util/listen.js';
 import { CtopError } from '../../src/errors.js';
-import { ZERO_STATS, type Sample } from '../../src/source/types.js';
+import { ZERO_STATS, type Sample } from '../../src/model/sample.js';
 
 function sample(ports: [number, number, number][], opts: { netns?: number[]; drop?: number } = {}): Sample {
   const nss = opts.netns ?? [1];

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildSnapshot, SNAPSHOT_SCHEMA } from '../../src/model/snapshot.js';
-import { formatSnapshot } from '../../src/format/snapshotText.js';
-import { ZERO_STATS } from '../../src/source/types.js';
+import { dominantRole, formatSnapshot } from '../../src/format/snapshotText.js';
+import { ZERO_STATS } from '../../src/model/sample.js';
 import { sample } from '../support/sample.js';
 
 const OPTS = { host: 'h', kernel: '6.18', top: 20 };
@@ -110,5 +110,31 @@ describe('buildSnapshot', () => {
     expect(text).toMatch(/DROPS: conntrack refused 15 packet\(s\)/);
     expect(text).toMatch(/host\s+ipv4\s+udp\s+5000\s+0\s+15/);
     expect(text).toMatch(/\[2001:2::1\]:40000\s+\[2001:2::2\]:5000/);
+  });
+
+  it('gives each port the window inserts of each role, adding up to its inserts', () => {
+    const row = (roles: { server: number; client: number; local: number; forward: number }) => ({
+      netns: 1,
+      family: 'ipv4' as const,
+      proto: 6,
+      port: 443,
+      inserts: roles.server + roles.client + roles.local + roles.forward,
+      drops: 0,
+      roles,
+    });
+    const a = sample({ ports: [row({ server: 10, client: 5, local: 0, forward: 1 })] });
+    const b = sample({ monoMs: 1000, ports: [row({ server: 17, client: 5, local: 2, forward: 4 })] });
+    const s = buildSnapshot(a, b, OPTS);
+    expect(s.ports).toHaveLength(1);
+    expect(s.ports[0]!.roles).toEqual({ server: 7, client: 0, local: 2, forward: 3 });
+    expect(s.ports[0]!.inserts).toBe(12);
+    expect(formatSnapshot(s)).toMatch(/host\s+ipv4\s+tcp\s+443\s+12\s+0\s+server 58%/);
+  });
+
+  it('names the dominant role, with its share when it is not the only one', () => {
+    expect(dominantRole({ server: 0, client: 4, local: 0, forward: 0 })).toBe('client');
+    expect(dominantRole({ server: 1, client: 3, local: 0, forward: 0 })).toBe('client 75%');
+    expect(dominantRole({ server: 0, client: 0, local: 0, forward: 0 })).toBe('-');
+    expect(dominantRole(undefined)).toBe('-');
   });
 });

@@ -1,5 +1,5 @@
 /**
- * Gathers the inputs of ruleset.ts: `nft -j list ruleset` and, only where
+ * Gathers the inputs of the ruleset readers (model/rulesetNft.ts, model/rulesetIptables.ts): `nft -j list ruleset` and, only where
  * legacy tables are already loaded, `iptables-legacy-save` /
  * `ip6tables-legacy-save`. Never throws; what could not be read goes to
  * `errors`.
@@ -9,9 +9,12 @@
  * loaded) can load a table module and register its hooks, which is exactly
  * what a doctor must not do.
  */
-import { execFileSync } from 'node:child_process';
 import { statSync } from 'node:fs';
-import { analyzeIptablesSave, analyzeNftJson, iptablesBaseChains, nftBaseChains, type BaseChain, type ConntrackUser } from './ruleset.js';
+import { describeError } from '../errors.js';
+import type { BaseChain, ConntrackUser } from '../model/ruleset.js';
+import { analyzeIptablesSave, iptablesBaseChains } from '../model/rulesetIptables.js';
+import { analyzeNftJson, nftBaseChains } from '../model/rulesetNft.js';
+import { nsExec } from '../util/nsExec.js';
 
 export interface RulesetReading {
   users: ConntrackUser[];
@@ -26,25 +29,7 @@ const TIMEOUT_MS = 5000;
 
 /** Runs cmd (inside netnsPath via nsenter when given) and returns its stdout. */
 function run(cmd: string, args: string[], netnsPath?: string): string {
-  const [file, argv] = netnsPath ? ['nsenter', [`--net=${netnsPath}`, '--', cmd, ...args]] : [cmd, args];
-  try {
-    return execFileSync(file, argv, {
-      encoding: 'utf8',
-      timeout: TIMEOUT_MS,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      maxBuffer: 64 * 1024 * 1024,
-    });
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException & { stderr?: string; signal?: string | null };
-    if (err.code === 'ENOENT') throw new Error(`${file}: command not found`);
-    if (err.code === 'ETIMEDOUT' || err.signal === 'SIGTERM') throw new Error(`${cmd}: timed out after ${TIMEOUT_MS / 1000} s`);
-    const stderr = typeof err.stderr === 'string' ? err.stderr.trim().split('\n')[0] : '';
-    throw new Error(`${cmd}: ${stderr || err.message.split('\n')[0]}`);
-  }
-}
-
-function message(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
+  return nsExec(cmd, args, { netnsPath, timeoutMs: TIMEOUT_MS });
 }
 
 /**
@@ -57,7 +42,7 @@ function legacyTables(procFile: string, netnsPath?: string): string[] {
   try {
     text = run('cat', [procFile], netnsPath);
   } catch (e) {
-    if (/No such file/.test(message(e))) return [];
+    if (/No such file/.test(describeError(e))) return [];
     throw e;
   }
   return text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
@@ -72,7 +57,7 @@ function readNft(netnsPath: string | undefined, out: RulesetReading): void {
     out.chains.push(...nftBaseChains(json));
     out.sources.push('nft -j list ruleset');
   } catch (e) {
-    out.errors.push(e instanceof SyntaxError ? `nft -j list ruleset: unparsable JSON (${e.message})` : message(e));
+    out.errors.push(e instanceof SyntaxError ? `nft -j list ruleset: unparsable JSON (${e.message})` : describeError(e));
   }
 }
 
@@ -91,7 +76,7 @@ function readLegacy(
     out.chains.push(...iptablesBaseChains(text, source));
     out.sources.push(`${saveCmd} (tables ${tables.join(',')})`);
   } catch (e) {
-    out.errors.push(message(e));
+    out.errors.push(describeError(e));
   }
 }
 
@@ -102,7 +87,7 @@ export function readRuleset(netnsPath?: string): RulesetReading {
     try {
       statSync(netnsPath);
     } catch (e) {
-      out.errors.push(`cannot open network namespace ${netnsPath}: ${message(e)}`);
+      out.errors.push(`cannot open network namespace ${netnsPath}: ${describeError(e)}`);
       return out;
     }
   }

@@ -3,8 +3,8 @@
  * in tests) and everything above them. A Sample holds cumulative counters;
  * the model turns two samples into a window.
  */
-import type { PortCount, PortEvents, TupleCount } from '../native/decode.js';
-import type { CtCpuStat } from '../native/addon.js';
+import type { Family } from './conntrack.js';
+import type { RoleCounts } from './roles.js';
 
 /** Probe tiers, best first: the order the live source tries them. */
 export const TIERS = ['fentry', 'kprobe', 'netfilter', 'stats'] as const;
@@ -26,6 +26,70 @@ export interface ProbeInfo {
   programs: ProgramStatus[];
   /** Tiers tried before this one and why each was refused. */
   refused: { tier: Tier; reason: string }[];
+}
+
+/** One CPU's conntrack statistics (ctnetlink's per-CPU stats). */
+export interface CtCpuStat {
+  cpu: number;
+  found: number;
+  invalid: number;
+  insert: number;
+  insertFailed: number;
+  drop: number;
+  earlyDrop: number;
+  error: number;
+  searchRestart: number;
+  clashResolve: number;
+  chainTooLong: number;
+}
+
+export interface PortCount {
+  netns: number;
+  family: Family;
+  proto: number;
+  port: number;
+  /** the sum of `roles` */
+  inserts: number;
+  drops: number;
+  /** the inserts by how the entry came to be (./roles.ts) */
+  roles: RoleCounts;
+}
+
+/** Per-port entry life cycle (function tiers), cumulative since the probe
+ * loaded. `entries` is inserts minus deletions since then: the live entries
+ * ctop saw inserted; entries older than the probe are not in it, and their
+ * deletion makes it smaller (it can go below zero). */
+export interface PortEvents {
+  netns: number;
+  family: Family;
+  proto: number;
+  port: number;
+  entries: number;
+  deletes: number;
+  earlyDrops: number;
+  insertFailed: number;
+  clashes: number;
+}
+
+/** One tuple's counts, shaped as the snapshot's tuple row (TupleRow) so the
+ * live path hands decoded rows through without copying 64,000 objects a tick. */
+export interface TupleCount {
+  netns: number;
+  family: Family;
+  /** protocol name (protoName), the number in protoNum */
+  proto: string;
+  protoNum: number;
+  src: string;
+  sport: number;
+  dst: string;
+  dport: number;
+  inserts: number;
+  drops: number;
+}
+
+/** One string per 5-tuple and namespace, for joining and windowing. */
+export function tupleKey(t: TupleCount): string {
+  return `${t.netns}/${t.family}/${t.protoNum}/${t.src}/${t.sport}/${t.dst}/${t.dport}`;
 }
 
 /** Conntrack statistics summed over CPUs (cumulative, from ctnetlink). */
