@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { CtopError, ExitCode, isNativeError } from './errors.js';
 import { runCleanups } from './util/signals.js';
+import { cleanText } from './util/sanitize.js';
 
 const VERSION = '0.1.0';
 
@@ -72,7 +73,7 @@ function report(e: unknown, verbose: boolean): number {
     e = usageError(e);
   }
   if (e instanceof CtopError) {
-    process.stderr.write(`ctop: ${e.message}\nhint: ${e.hint}\n`);
+    process.stderr.write(`ctop: ${cleanText(e.message, 4000)}\nhint: ${cleanText(e.hint, 4000)}\n`);
     if (verbose && e.detail) process.stderr.write(`${e.detail}\n`);
     return e.exitCode;
   }

@@ -24,6 +24,7 @@
  */
 import type { L4 } from '../model/conntrack.js';
 import { TRAFFIC_ROLES, type TrafficRole } from '../model/roles.js';
+import { cleanText, isPlainRuleName } from '../util/sanitize.js';
 
 export type { L4 };
 /** `auto`: the role the kernel showed for the port (src/advise/roles.ts). */
@@ -221,6 +222,25 @@ export function fieldsAt(roles: readonly TrafficRole[], hook: FilterHook): PortF
  * them. One accept per port field the chain sees (fieldsAt).
  */
 export function untrackedAccept(
+  t: Pick<NotrackTarget, 'proto' | 'port' | 'portEnd'>,
+  chain: { source: UntrackedAccept['source']; family: string; table: string; chain: string },
+  field: PortField,
+): UntrackedAccept {
+  return onlyPlainNames(buildUntrackedAccept(t, chain, field));
+}
+
+/**
+ * Table and chain names come from the ruleset, which other users (a tenant's
+ * namespace) write: a command is suggested only when each is a plain word for
+ * nft and the shell alike; otherwise ctop says where to add the accept.
+ */
+function onlyPlainNames(a: UntrackedAccept): UntrackedAccept {
+  const odd = [a.table, a.chain].find((n) => !isPlainRuleName(n));
+  if (odd === undefined) return a;
+  return { ...a, command: `(the name ${JSON.stringify(cleanText(odd, 80))} cannot be written safely in a command: add an accept for untracked packets to ${a.family} table ${cleanText(a.table, 80)} chain ${cleanText(a.chain, 80)} by hand)` };
+}
+
+function buildUntrackedAccept(
   t: Pick<NotrackTarget, 'proto' | 'port' | 'portEnd'>,
   chain: { source: UntrackedAccept['source']; family: string; table: string; chain: string },
   field: PortField,

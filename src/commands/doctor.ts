@@ -14,6 +14,7 @@ import { readRuleset } from '../source/ruleset.js';
 import { keepsConntrackOn, summarize, type ConntrackUser } from '../model/ruleset.js';
 import { formatTable } from '../format/table.js';
 import { onTermination } from '../util/signals.js';
+import { cleanLines } from '../util/sanitize.js';
 
 export interface DoctorOptions extends ProbeSettings {
   json: boolean;
@@ -105,7 +106,7 @@ export function formatDoctor(r: DoctorReport): string {
     for (const e of n.rulesetErrors) out.push(`  (could not read: ${e})`);
   }
   for (const e of r.notWatched) out.push(`not watched: ${e.name}: ${e.error}`);
-  return out.join('\n');
+  return cleanLines(out.join('\n')); // names in it come from other users
 }
 
 export async function runDoctor(o: DoctorOptions): Promise<void> {

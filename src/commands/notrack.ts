@@ -26,6 +26,7 @@ import { deleteOwnRules, nftCheck } from '../notrack/nft.js';
 import { awaitOutcome, confirmChange, revertChange, startGuardedChange, target, type Target } from '../notrack/guard.js';
 import { parsePortSpecs, type PortSpec } from '../notrack/portSpec.js';
 import { DEFAULT_STATE_DIR } from '../notrack/state.js';
+import { cleanText } from '../util/sanitize.js';
 import { forNamespace } from '../advise/report.js';
 import { roleOption } from './probeFlags.js';
 
@@ -88,12 +89,12 @@ export async function runApply(o: ApplyOptions): Promise<number> {
   const blockers: string[] = [];
   for (const p of targets) {
     for (const f of notrackFlags(p, { users: rs.users, chains: rs.chains, helpers: host.helpers, helperAutoAssign: facts.helperAutoAssign })) {
-      process.stderr.write(`ctop: ${portText(p)}: ${f.severity}: ${f.reason}${f.rule ? ` [${f.rule}]` : ''}\n`);
+      process.stderr.write(`ctop: ${portText(p)}: ${f.severity}: ${cleanText(`${f.reason}${f.rule ? ` [${f.rule}]` : ''}`, Infinity)}\n`);
       if (f.severity === 'unsafe') blockers.push(portText(p));
     }
   }
   const accepts = targets.flatMap((p) => untrackedAcceptsFor(p, rs.chains));
-  for (const a of accepts) process.stderr.write(`ctop: needed in your own chain (ctop does not edit it): ${a.command}\n`);
+  for (const a of accepts) process.stderr.write(`ctop: needed in your own chain (ctop does not edit it): ${cleanText(a.command, Infinity)}\n`);
   nftCheck(script, t.netnsPath);
   if (!o.yes) {
     process.stdout.write(script);

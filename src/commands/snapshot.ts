@@ -1,6 +1,6 @@
 /** `ctop snapshot`: watch for a window, then report what entered and what was refused. */
 import { release } from 'node:os';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { CtopError, ExitCode } from '../errors.js';
 import { buildSnapshot } from '../model/snapshot.js';
 import { formatSnapshot } from '../format/snapshotText.js';
@@ -16,6 +16,8 @@ import { buildCensus } from '../model/census.js';
 import { formatCensus } from '../format/censusText.js';
 import { takeCensus } from '../source/censusSource.js';
 import { hashWalker } from '../source/hashWalk.js';
+import { OccupancyCounter } from '../source/occupancyCensus.js';
+import type { OccupancyInput } from '../model/occupancy.js';
 
 /** Distinct addresses the snapshot's census counts (the census command's default). */
 const CENSUS_MAX_ADDRS = 65_536;
@@ -26,6 +28,8 @@ export interface SnapshotOptions extends ProbeSettings {
   top: number;
   /** add a census of the table at the window's end */
   census?: boolean;
+  /** count who holds the table at the window's end (default auto) */
+  occupancy?: 'auto' | 'ctnetlink' | 'off';
 }
 
 /** The sampling step inside a window: new namespaces are picked up this often. */
@@ -63,8 +67,17 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
       // samples only new namespaces need attention, not the maps
       if (!interrupted && end - performance.now() > 0) source.rescanIfDue();
     }
+    // Who holds the table, counted just before the window closes; on the
+    // function tiers the kernel's per-port live counts are read right after,
+    // so the window's end carries the census forward to the last sample.
+    let occupancy: OccupancyInput | undefined;
+    if ((o.occupancy ?? 'auto') !== 'off') {
+      const census = new OccupancyCounter({ target: source.targetRef(), method: o.occupancy === 'ctnetlink' ? 'ctnetlink' : 'auto' }).take();
+      const entriesAtCensus = source.portEntries();
+      occupancy = { census, ...(entriesAtCensus ? { entriesAtCensus } : {}) };
+    }
     const last = source.sample();
-    const snap = buildSnapshot(first, last, { host: hostName(), kernel: release(), top: o.top });
+    const snap = buildSnapshot(first, last, { host: hostName(), kernel: release(), top: o.top }, occupancy);
     if (o.census) {
       // the window's rates already cover search_restart/chaintoolong: no extra window
       snap.census = buildCensus(
@@ -94,11 +107,17 @@ export function registerSnapshot(program: Command): void {
       .option('-d, --duration <time>', 'length of the window (500ms, 5s, 2m)', '5s')
       .option('--json', 'print the ctop.snapshot/v1 JSON document')
       .option('--top <n>', 'rows of ports and tuples to keep (0: all)', '20')
-      .option('--census', 'add a census of the table at the window\'s end (`ctop census`; JSON: the `census` section)'),
-  ).action((opts: ProbeFlags & { duration: string; json?: boolean; top: string; census?: boolean }) =>
+      .option('--census', 'add a census of the table at the window\'s end (`ctop census`; JSON: the `census` section)')
+      .addOption(
+        new Option('--occupancy <method>', 'count who holds the table at the window\'s end: in-kernel hash walk (auto, falls back to ctnetlink), ctnetlink dump, or off')
+          .choices(['auto', 'ctnetlink', 'off'])
+          .default('auto'),
+      ),
+  ).action((opts: ProbeFlags & { duration: string; json?: boolean; top: string; census?: boolean; occupancy: string }) =>
     runSnapshot({
       ...parseProbeFlags(opts),
       census: opts.census === true,
+      occupancy: opts.occupancy as 'auto' | 'ctnetlink' | 'off',
       durationMs: parseDurationMs(opts.duration, '--duration', 100, 24 * 3_600_000),
       json: opts.json === true,
       top: parseCount(opts.top, '--top', 0, 1_000_000),

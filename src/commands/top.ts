@@ -15,10 +15,12 @@ import { Controller } from '../tui/controller.js';
 import { ReplayWindows } from '../tui/replaySource.js';
 import { TuiScreen } from '../tui/screen.js';
 import { LiveWindows, type WindowSource } from '../tui/windowSource.js';
+import { DEFAULT_BUDGET_SHARE, startBackgroundCensus } from '../source/occupancy.js';
 import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
+import { addOccupancyFlags, parseOccupancyFlags, type OccupancyFlags, type OccupancySettings } from './occupancyFlags.js';
 import { oneLine } from '../util/text.js';
 
-export interface TopOptions extends ProbeSettings {
+export interface TopOptions extends ProbeSettings, Partial<OccupancySettings> {
   intervalMs: number;
   replay?: string;
 }
@@ -29,21 +31,22 @@ export function colourWanted(env: NodeJS.ProcessEnv = process.env): boolean {
 }
 
 export function registerTop(program: Command): void {
-  addProbeFlags(
+  addOccupancyFlags(addProbeFlags(
     program
       .command('top', { isDefault: true })
       .description('the live screen: table fill, rates, top talkers, drops, hash buckets, NOTRACK candidates (the default)')
       .option('-i, --interval <time>', 'refresh interval (200ms, 1s, 5s)', '1s')
       .option('--replay <file>', 'play a recording (ctop record, or one `ctop snapshot --json`) instead of the kernel; needs no root'),
-  )
+  ))
     // As the default command, `ctop frobnicate` lands here: say what is wrong rather than "too many arguments".
     .allowExcessArguments(true)
-    .action((opts: ProbeFlags & { interval: string; replay?: string }, cmd: Command) => {
+    .action((opts: ProbeFlags & OccupancyFlags & { interval: string; replay?: string }, cmd: Command) => {
       if (cmd.args.length > 0) {
         throw new CtopError(`unknown command '${oneLine(cmd.args[0] ?? '', 60)}'`, '`ctop --help` lists the commands', ExitCode.usage);
       }
       return runTop({
         ...parseProbeFlags(opts),
+        ...parseOccupancyFlags(opts),
         intervalMs: parseDurationMs(opts.interval, '--interval', 100, 3_600_000),
         replay: opts.replay,
       });
@@ -66,13 +69,11 @@ async function openSource(o: TopOptions): Promise<WindowSource> {
   needTerminal();
   checkPrivileges();
   // Namespaces are looked for at the refresh pace (at most once a second).
-  const live = new LiveWindows(new KernelSource({ ...o, rescanMs: Math.max(1000, o.intervalMs) }), { host: hostName(), kernel: release() });
-  try {
-    await live.start();
-  } catch (e) {
-    live.close();
-    throw e;
-  }
+  const kernel = new KernelSource({ ...o, rescanMs: Math.max(1000, o.intervalMs) });
+  const live = new LiveWindows(kernel, { host: hostName(), kernel: release() });
+  await live.start();
+  // who holds the table: counted in a thread of its own, within its CPU budget
+  live.attachOccupancy(startBackgroundCensus(kernel, { occupancy: o.occupancy ?? 'auto', budgetShare: o.budgetShare ?? DEFAULT_BUDGET_SHARE }));
   return live;
 }
 

@@ -7,6 +7,7 @@
  */
 import type { SnapshotV1 } from '../model/snapshot.js';
 import { points } from '../model/series.js';
+import { csvCell } from '../util/sanitize.js';
 
 export const WINDOW_COLUMNS = [
   'window_start', 'window_end', 'duration_ms', 'entries', 'fullest_netns_entries', 'max', 'buckets', 'fill_ratio',
@@ -15,13 +16,8 @@ export const WINDOW_COLUMNS = [
 
 export const PORT_COLUMNS = ['window_start', 'netns', 'family', 'proto', 'port', 'inserts', 'drops', 'inserts_per_sec', 'drops_per_sec'] as const;
 
-export function csvField(v: string | number | null): string {
-  if (v === null) return '';
-  const s = String(v);
-  // A leading = + - @ makes spreadsheets evaluate the cell: quote it as text.
-  const formula = typeof v === 'string' && /^[=+\-@]/.test(s);
-  return /[",\n\r]/.test(s) || formula ? `"${s.replace(/"/g, '""')}"` : s;
-}
+/** One cell: quoted where RFC 4180 needs it, a text cell that reads as a formula neutralised (src/util/sanitize.ts). */
+export const csvField = csvCell;
 
 function rows(header: readonly string[], body: (string | number | null)[][]): string {
   return [header.join(','), ...body.map((r) => r.map(csvField).join(','))].join('\n') + '\n';

@@ -3,6 +3,7 @@ import type { AdviceReport, NamespaceAdvice } from '../advise/report.js';
 import { portText } from '../advise/rules.js';
 import { formatTable } from './table.js';
 import { mib, percent } from '../util/text.js';
+import { cleanLines } from '../util/sanitize.js';
 
 function indent(text: string, by = '    '): string[] {
   return text.trimEnd().split('\n').map((l) => `${by}${l}`);
@@ -87,5 +88,5 @@ export function formatAdvice(r: AdviceReport): string {
   if (r.namespaces.length === 0) out.push('no namespace with conntrack activity in the window');
   for (const n of r.namespaces) out.push('', ...namespaceText(n));
   for (const e of r.errors) out.push(`not watched: ${e}`);
-  return out.join('\n');
+  return cleanLines(out.join('\n')); // names in it come from other users
 }

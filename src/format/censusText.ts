@@ -2,6 +2,7 @@
 import { byPort, type CensusReport } from '../model/census.js';
 import { formatNumber, formatTable } from './table.js';
 import { mib, percent } from '../util/text.js';
+import { cleanLines } from '../util/sanitize.js';
 
 const OCCUPANCY_WORDS = {
   'ctnetlink-dump': 'ctnetlink dump (libnetfilter_conntrack), counted in C',
@@ -83,5 +84,5 @@ export function formatCensus(c: CensusReport, top: number): string {
     `search_restart ${formatNumber(r.searchRestart)} (${r.searchRestartPerSec.toFixed(1)}/s), chaintoolong ${formatNumber(r.chainTooLong)} (${r.chainTooLongPerSec.toFixed(1)}/s) ` +
       `[ctnetlink per-CPU statistics, all namespaces, rates over ${(r.windowMs / 1000).toFixed(1)} s]`,
   );
-  return out.join('\n');
+  return cleanLines(out.join('\n')); // names in it come from other users
 }

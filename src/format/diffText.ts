@@ -3,6 +3,7 @@ import type { Change, SnapshotDiff } from '../model/diff.js';
 import { formatHorizon } from '../model/projection.js';
 import { formatNumber, formatTable } from './table.js';
 import { oneLine, percent } from '../util/text.js';
+import { cleanLines } from '../util/sanitize.js';
 
 function signed(n: number, fmt: (x: number) => string): string {
   return n > 0 ? `+${fmt(n)}` : n < 0 ? `-${fmt(-n)}` : '±0';
@@ -64,5 +65,6 @@ export function formatDiff(d: SnapshotDiff): string {
     else if (d.census.changed.length === 0) out.push('census: unchanged');
     else for (const c of d.census.changed) out.push(`census ${oneLine(c.key, 60)}: ${c.a ?? '-'} → ${c.b ?? '-'}`);
   }
-  return out.join('\n');
+  // Every field above came from a recording someone handed over: one cleaner for the whole text.
+  return cleanLines(out.join('\n'));
 }

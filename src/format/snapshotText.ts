@@ -4,6 +4,7 @@ import { TRAFFIC_ROLES, type RoleCounts, type TrafficRole } from '../model/roles
 import { formatMs } from '../util/duration.js';
 import { formatNumber, formatTable } from './table.js';
 import { percent } from '../util/text.js';
+import { cleanLines } from '../util/sanitize.js';
 
 function nsLabel(s: SnapshotV1, inode: number): string {
   return s.namespaces.find((n) => n.inode === inode)?.name ?? String(inode);
@@ -74,6 +75,28 @@ export function formatSnapshot(s: SnapshotV1): string {
     );
     if (s.overflow.tuplesOmitted > 0) out.push(`  … ${s.overflow.tuplesOmitted} more (--top)`);
   }
+  if (s.occupancy) {
+    const occ = s.occupancy;
+    const how = occ.method === 'bpf-hash-walk' ? 'in-kernel hash walk' : `ctnetlink dump${occ.fallbackReason ? ` (${occ.fallbackReason})` : ''}`;
+    out.push('');
+    out.push(`who holds the table (${formatNumber(occ.entries)} entries; census by ${how}, ${formatMs(occ.ageMs)} before the window's end${occ.live ? ', carried forward by the kernel\'s per-port counts' : ''})`);
+    out.push(
+      occ.ports.length === 0
+        ? '  none'
+        : formatTable(
+            ['namespace', 'family', 'proto', 'port', 'entries', 'share'],
+            occ.ports.map((p) => [nsLabel(s, p.netns), p.family, p.proto, String(p.port), p.entries, percent(occ.entries > 0 ? p.entries / occ.entries : 0)]),
+          ),
+    );
+    if (occ.portsOmitted > 0) out.push(`  … ${occ.portsOmitted} more ports holding ${formatNumber(occ.omittedEntries)} entries (--top)`);
+  }
+  if (s.hashBuckets) {
+    const h = s.hashBuckets;
+    out.push(
+      `hash chains (${h.method === 'bpf-hash-walk' ? 'measured' : `model: ${h.fallbackReason ?? 'no walk'}`}): longest ${h.longestChain} ` +
+        `(the kernel refuses inserts past ${h.chainLimit.min}-${h.chainLimit.max}), load ${h.loadFactor.toFixed(2)} nodes per bucket`,
+    );
+  }
   out.push('');
   out.push('namespaces');
   out.push(
@@ -91,5 +114,5 @@ export function formatSnapshot(s: SnapshotV1): string {
       `unparsed drops ${formatNumber(o.dropsUnparsed)}, namespace map full ${formatNumber(o.netnsMapFull)}`,
   );
   for (const e of s.netnsErrors) out.push(`not watched: ${e.name}: ${e.error}`);
-  return out.join('\n');
+  return cleanLines(out.join('\n')); // names in it come from other users
 }

@@ -3,7 +3,8 @@
  * and the pure function that turns two cumulative samples into one window.
  * Fields are only ever added to v1, never renamed or removed.
  */
-import type { CensusReport } from './census.js';
+import type { BucketPressure, CensusReport } from './census.js';
+import { hashSection, heldByPort, occupancySection, type OccupancyInput, type OccupancySection } from './occupancy.js';
 import { portKey, protoName, type Family } from './conntrack.js';
 import { TRAFFIC_ROLES, zeroRoleCounts, type RoleCounts } from './roles.js';
 import { tupleKey, type CtStats, type PortCount, type PortEvents, type ProbeInfo, type Sample, type TupleCount } from './sample.js';
@@ -30,6 +31,9 @@ export interface PortRow {
   earlyDrops?: number;
   insertFailed?: number;
   clashes?: number;
+  /** entries this port holds in the table (the `occupancy` section says how
+   * and how long ago they were counted); absent without a census */
+  occupancy?: number;
 }
 
 /** A tuple's row: the sample's tuple record as it is (model/sample.ts TupleCount). */
@@ -105,6 +109,10 @@ export interface SnapshotV1 {
   netnsErrors: { name: string; error: string }[];
   /** `snapshot --census`: what the table held at the window's end (ctop.census/v1) */
   census?: CensusReport;
+  /** who holds the table: entries per namespace and port from the latest census */
+  occupancy?: OccupancySection;
+  /** chain lengths of the hash: measured by the latest census's walk, else the model */
+  hashBuckets?: BucketPressure & { takenAt: string; ageMs: number };
 }
 
 export interface WindowOptions {
@@ -209,7 +217,7 @@ function tupleWindow(a: Sample, b: Sample): TupleCount[] {
   return b.tuples;
 }
 
-export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions): SnapshotV1 {
+export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions, occupancy?: OccupancyInput): SnapshotV1 {
   const durationMs = Math.max(1, b.monoMs - a.monoMs);
   const perSec = (n: number): number => round((n * 1000) / durationMs);
   const bpf = b.probe.tier !== 'stats';
@@ -244,6 +252,15 @@ export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions): SnapshotV
       clashes: e.clashes - (was?.clashes ?? 0),
     };
   };
+  // Ports that hold entries get a row even with nothing new in the window:
+  // holding the table is what the operator asks about when it is full.
+  const held = occupancy ? heldByPort(occupancy, b.events) : undefined;
+  if (held) {
+    const listed = new Set(portRows.map((r) => r.key));
+    for (const [k, h] of held) {
+      if (h.entries > 0 && !listed.has(k)) portRows.push({ key: k, row: { netns: h.netns, family: h.row.family, proto: h.row.proto, port: h.row.port, inserts: 0, drops: 0, roles: zeroRoleCounts() } });
+    }
+  }
   const tupleRows = tupleWindow(a, b);
   const ports = ranked ? busiest(portRows, o.top) : portRows.map((k) => k.row);
   // a tuple's key only breaks ties when ranking: unranked callers (the live
@@ -323,6 +340,7 @@ export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions): SnapshotV
       drops: p.drops,
       ...(p.roles ? { roles: p.roles } : {}),
       ...lifeCycle(p),
+      ...(held ? { occupancy: held.get(portKey(p))?.entries ?? 0 } : {}),
     })),
     tuples,
     namespaces,
@@ -342,5 +360,8 @@ export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions): SnapshotV
       tuplesOmitted: tupleRows.length - tuples.length,
     },
     netnsErrors: b.netnsErrors,
+    ...(occupancy && held
+      ? { occupancy: occupancySection(occupancy, held, b.wallTime, o.top), hashBuckets: hashSection(occupancy, b.wallTime) }
+      : {}),
   };
 }

@@ -74,7 +74,16 @@ export interface WalkOutcome {
   census?: { netns: number; census: CensusCounts }[];
   /** sizeof(struct nf_conn) as the walk programs were relocated for */
   nfConnBytes?: number;
+  /** where the table was found: pass it back as `table` to skip finding it again */
+  table?: TableLocation;
   reason?: string;
+}
+
+/** The hash table's address for a bucket count; valid until the table is resized. */
+export interface TableLocation {
+  base: bigint;
+  size: number;
+  locatedBy: WalkResult['locatedBy'];
 }
 
 export interface WalkOptions {
@@ -90,6 +99,9 @@ export interface WalkOptions {
   hashEntries: number;
   /** 'entry': ignore kallsyms (tests use it to force the derivation) */
   locate?: 'auto' | 'entry';
+  /** a location an earlier walk found: used while the bucket count is unchanged, so a
+   * repeated census (the live screen's) captures no entry and pokes no namespace */
+  table?: TableLocation;
 }
 
 /** (namespace, family, protocol, port, state) groups the in-kernel census keeps */
@@ -117,25 +129,29 @@ function walkOnce(addon: ReturnType<typeof loadAddon>, opts: WalkOptions): WalkO
       const size = readNetfilterSysctl('nf_conntrack_buckets');
       let base: bigint;
       let locatedBy: WalkResult['locatedBy'];
-      let ksym: bigint | undefined;
-      try {
-        ksym = opts.locate === 'entry' ? undefined : kallsymsAddress(readFileSync('/proc/kallsyms', 'utf8'), 'nf_conntrack_hash');
-      } catch {
-        ksym = undefined;
-      }
       const tLocate = performance.now();
       let locateMs = 0;
-      try {
-        if (ksym !== undefined) {
-          base = w.locate(ksym, 1).base;
-          locatedBy = 'kallsyms';
-        } else {
-          const node = w.capture(null, LIVE_WAIT_MS);
-          base = node !== 0n ? w.locate(node, 0).base : pokePrivate(w, (n) => w.locate(n, 0).base);
-          locatedBy = node !== 0n ? 'live-entry' : 'private-entry';
+      if (opts.table && opts.table.size === size) {
+        ({ base, locatedBy } = opts.table);
+      } else {
+        let ksym: bigint | undefined;
+        try {
+          ksym = opts.locate === 'entry' ? undefined : kallsymsAddress(readFileSync('/proc/kallsyms', 'utf8'), 'nf_conntrack_hash');
+        } catch {
+          ksym = undefined;
         }
-      } catch (e) {
-        return { result: null, reason: `cannot find the conntrack hash: ${describeError(e)}` };
+        try {
+          if (ksym !== undefined) {
+            base = w.locate(ksym, 1).base;
+            locatedBy = 'kallsyms';
+          } else {
+            const node = w.capture(null, LIVE_WAIT_MS);
+            base = node !== 0n ? w.locate(node, 0).base : pokePrivate(w, (n) => w.locate(n, 0).base);
+            locatedBy = node !== 0n ? 'live-entry' : 'private-entry';
+          }
+        } catch (e) {
+          return { result: null, reason: `cannot find the conntrack hash: ${describeError(e)}` };
+        }
       }
       locateMs = performance.now() - tLocate;
       const t0 = performance.now();
@@ -150,6 +166,8 @@ function walkOnce(addon: ReturnType<typeof loadAddon>, opts: WalkOptions): WalkO
       // a resize (nf_conntrack_buckets written) replaces the table: find it again
       if (readNetfilterSysctl('nf_conntrack_buckets') !== size) return 'resized';
       if (r.inconsistent > size * MAX_INCONSISTENT_RATIO) {
+        // a remembered location that no longer fits: find the table again
+        if (opts.table) return walkOnce(addon, { ...opts, table: undefined });
         return { result: null, reason: `${r.inconsistent} of ${size} buckets did not end in their own marker: the table was not found right` };
       }
       const hist = r.hist.slice(0, Math.max(r.lastNonEmpty + 1, 2));
@@ -171,6 +189,7 @@ function walkOnce(addon: ReturnType<typeof loadAddon>, opts: WalkOptions): WalkO
         },
         census,
         nfConnBytes: r.nfConnBytes || undefined,
+        table: { base, size, locatedBy },
       };
     }
   } finally {

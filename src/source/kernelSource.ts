@@ -17,6 +17,7 @@ import { loadAddon, type Addon, type NativeNetns, type NativeProbe } from '../na
 import { ZERO_STATS, type BpfTier, type CtCpuStat, type CtStats, type NetnsSample, type PortEvents, type ProbeInfo, type ProgramStatus, type Sample, type Source, type Tier, type Totals } from '../model/sample.js';
 import { decodeEvents, decodePorts, decodeTuples, TOTAL } from '../native/decode.js';
 import { btfProblem } from '../preflight.js';
+import { portKey } from '../model/conntrack.js';
 import { resolveNetns, scanNamespaces, type NetnsRef } from './netnsScan.js';
 import { readNetfilterSysctl } from './sysctl.js';
 
@@ -297,6 +298,21 @@ export class KernelSource implements Source {
       dropTupleEntries,
       netnsErrors: [...this.netnsErrors.values()],
     };
+  }
+
+  /** Function tiers: the kernel's live entry count per port (confirmed minus
+   * destroyed since load), by model/occupancy.ts portKey; undefined on the
+   * other tiers, which have no destroy hook. */
+  portEntries(): Map<string, number> | undefined {
+    if (!this.probe || (this.probeTier !== 'fentry' && this.probeTier !== 'kprobe')) return undefined;
+    const out = new Map<string, number>();
+    for (const e of decodeEvents(this.probe.readEvents())) out.set(portKey(e), e.entries);
+    return out;
+  }
+
+  /** The namespace --netns names, resolved at start. */
+  targetRef(): NetnsRef | undefined {
+    return this.target;
   }
 
   /** Namespaces watched right now. */

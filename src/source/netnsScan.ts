@@ -7,6 +7,7 @@
 import { readdirSync, readlinkSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { CtopError, ExitCode } from '../errors.js';
+import { cleanText } from '../util/sanitize.js';
 
 export interface NetnsRef {
   inode: number;
@@ -26,7 +27,7 @@ function inodeOfLink(link: string): number | undefined {
 
 function comm(pid: string): string {
   try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    return cleanText(readFileSync(`/proc/${pid}/comm`, 'utf8').trim(), 32); // the process sets its comm: hostile text
   } catch {
     return '?';
   }

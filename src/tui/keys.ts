@@ -37,7 +37,7 @@ export const KEY_TABLE: readonly KeyBinding[] = [
   { keys: ['?'], shown: '?', action: 'help', help: 'show or hide this help', hint: 'help' },
   { keys: ['tab'], shown: 'Tab', action: 'nextView', help: 'next view: ports, 5-tuples, sources, namespaces', hint: 'view' },
   { keys: ['S-tab'], shown: 'Shift-Tab', action: 'prevView', help: 'previous view' },
-  { keys: ['s'], shown: 's', action: 'sort', help: 'next sort key: inserts/s, drops/s, occupancy (namespaces), name', hint: 'sort' },
+  { keys: ['s'], shown: 's', action: 'sort', help: 'next sort: inserts/s, over 10s, 60s, drops/s, occupancy, name', hint: 'sort' },
   { keys: ['/'], shown: '/', action: 'filter', help: 'filter: 53, udp, 198.18.0.1, ns:web (all must match)', hint: 'filter' },
   { keys: ['p'], shown: 'p', action: 'pause', help: 'pause or resume sampling (the screen holds still)', hint: 'pause' },
   { keys: ['up', 'k'], shown: '↑, k', action: 'up', help: 'move up' },

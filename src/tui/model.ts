@@ -3,8 +3,29 @@
  * the current and previous windows, and a short history of the four rates
  * for the sparklines. Pure: no I/O, no timers.
  */
+import { portKey, type Family } from '../model/conntrack.js';
+import { RollingRates } from '../model/rollingRates.js';
 import type { SnapshotV1 } from '../model/snapshot.js';
 import { fullestCount, netGrowthPerSec, timeToFullSec } from '../model/timeToFull.js';
+
+/** What a port key stands for, so a port that moved only earlier can still be listed. */
+export interface PortIdentity {
+  netns: number;
+  family: Family;
+  proto: string;
+  protoNum: number;
+  port: number;
+}
+
+/** 10 s and 60 s rates per port and per namespace (advanced in place by updateModel). */
+export interface Rolling {
+  ports: RollingRates<PortIdentity>;
+  namespaces: RollingRates<{ inode: number; name: string }>;
+}
+
+export function portRowKey(p: { netns: number; family: Family; protoNum: number; port: number }): string {
+  return portKey({ netns: p.netns, family: p.family, proto: p.protoNum, port: p.port });
+}
 
 /** Sparkline history: enough for a 200-column terminal. */
 export const HISTORY_LEN = 240;
@@ -26,6 +47,7 @@ export interface TuiModel {
   netGrowthPerSec: number | null;
   /** Seconds to full at that growth; null = never. */
   timeToFullSec: number | null;
+  rolling: Rolling;
 }
 
 export function emptyModel(): TuiModel {
@@ -36,6 +58,7 @@ export function emptyModel(): TuiModel {
     windows: 0,
     netGrowthPerSec: null,
     timeToFullSec: null,
+    rolling: { ports: new RollingRates(), namespaces: new RollingRates() },
   };
 }
 
@@ -47,6 +70,15 @@ function push<T>(list: T[], v: T): T[] {
 
 export function updateModel(m: TuiModel, s: SnapshotV1): TuiModel {
   const growth = netGrowthPerSec(m.current, s);
+  // the rolling sums are the one part kept in place: a copy per tick would cost what they save
+  m.rolling.ports.push(
+    s.durationMs,
+    s.ports.map((p) => ({ key: portRowKey(p), inserts: p.inserts, drops: p.drops, meta: { netns: p.netns, family: p.family, proto: p.proto, protoNum: p.protoNum, port: p.port } })),
+  );
+  m.rolling.namespaces.push(
+    s.durationMs,
+    s.namespaces.map((n) => ({ key: String(n.inode), inserts: n.inserts ?? 0, drops: n.drops, meta: { inode: n.inode, name: n.name } })),
+  );
   return {
     current: s,
     previous: m.current,
@@ -59,5 +91,6 @@ export function updateModel(m: TuiModel, s: SnapshotV1): TuiModel {
     windows: m.windows + 1,
     netGrowthPerSec: growth,
     timeToFullSec: timeToFullSec(fullestCount(s).count, s.table.max, growth),
+    rolling: m.rolling,
   };
 }

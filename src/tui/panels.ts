@@ -4,7 +4,8 @@
  * lines; unit tests read them directly.
  */
 import type { SnapshotV1 } from '../model/snapshot.js';
-import { bucketModel, bucketModelLabel } from '../model/bucketModel.js';
+import { MAX_K, bucketModel, bucketModelLabel } from '../model/bucketModel.js';
+import { CHAIN_LIMIT } from '../model/census.js';
 import { NOTRACK_CAVEAT, notrackCandidates, notrackRules } from '../model/notrack.js';
 import { formatTimeToFull, fullestCount } from '../model/timeToFull.js';
 import { portIsIcmpType } from '../model/conntrack.js';
@@ -12,7 +13,7 @@ import { formatMs } from '../util/duration.js';
 import { helpLines, hintLine } from './keys.js';
 import type { TuiModel } from './model.js';
 import { currentView, type UiState } from './state.js';
-import { SORT_LABEL, VIEWS, type Selection, type SortKey, type TalkerRow } from './talkers.js';
+import { SORT_LABEL, VIEWS, occupancyAge, viewKeepsSpans, type Selection, type SortKey, type TalkerRow } from './talkers.js';
 import { bar, bold, clean, count, esc, fg, fit, fitRight, inverse, rate, sparkline, type Paint } from './text.js';
 import { percent } from '../util/text.js';
 
@@ -81,30 +82,62 @@ export function ratesLines(m: TuiModel, width: number, height: number, p: Paint)
   return out;
 }
 
-/** The chain-length histogram of the uniform-hash model. */
+/** Chain lengths 0..7 and "8 or more" from a measured histogram (buckets per length). */
+function foldHistogram(rows: { k: number; orMore: boolean; buckets: number }[]): { k: number; orMore: boolean; buckets: number }[] {
+  const out = Array.from({ length: MAX_K + 1 }, (_, k) => ({ k, orMore: k === MAX_K, buckets: 0 }));
+  for (const r of rows) out[Math.min(MAX_K, r.k)]!.buckets += r.buckets;
+  return out;
+}
+
+/**
+ * The hash's chain lengths: measured by the latest census's walk of every
+ * bucket (with its age), else the uniform-hash model, and it says which;
+ * then the longest chain against the kernel's limit and the rates of the two
+ * statistics a long chain drives (search_restart, chaintoolong).
+ */
 export function bucketLines(s: SnapshotV1 | undefined, width: number, height: number): string[] {
   if (!s) return [];
   if (s.table.buckets <= 0) return [fit('no bucket count (nf_conntrack_buckets)', width)];
-  // Each entry sits in two chains (its original and its reply tuple), so
-  // the hash holds twice as many nodes as entries.
-  const m = bucketModel(2 * s.table.count, s.table.buckets);
-  const label = bucketModelLabel(m);
-  const peak = Math.max(...m.histogram.map((h) => h.buckets));
-  const kName = (h: { k: number; orMore: boolean }): string => `${h.k}${h.orMore ? '+' : ''}`;
+  const h = s.hashBuckets;
+  const measured = h !== undefined && h.method === 'bpf-hash-walk';
+  let label: string;
+  let histogram: { k: number; orMore: boolean; buckets: number }[];
+  let loadFactor: number;
+  let longest: number | null = null;
+  if (measured) {
+    histogram = foldHistogram(h.histogram);
+    loadFactor = h.loadFactor;
+    longest = h.longestChain;
+    label = `measured ${Math.round(h.ageMs / 1000)}s ago  longest ${h.longestChain}/${CHAIN_LIMIT.min}`;
+  } else {
+    // Each entry sits in two chains (its original and its reply tuple), so
+    // the hash holds twice as many nodes as entries.
+    const m = bucketModel(2 * s.table.count, s.table.buckets);
+    histogram = m.histogram;
+    loadFactor = m.loadFactor;
+    label = bucketModelLabel(m);
+  }
+  const peak = Math.max(...histogram.map((x) => x.buckets));
+  const kName = (x: { k: number; orMore: boolean }): string => `${x.k}${x.orMore ? '+' : ''}`;
   const out: string[] = [fit(label, width)];
-  if (height >= m.histogram.length + 2) {
+  if (height >= histogram.length + 2) {
     // Room for one row per chain length.
     const barW = Math.max(1, width - 16);
-    for (const h of m.histogram) {
-      const n = h.buckets >= 1 ? count(h.buckets) : h.buckets > 0 ? '<1' : '0';
-      out.push(fit(`${kName(h).padStart(2)} ${fitRight(n, 11)} ${'█'.repeat(Math.round((h.buckets / peak) * barW))}`, width));
+    for (const x of histogram) {
+      const n = x.buckets >= 1 ? count(x.buckets) : x.buckets > 0 ? '<1' : '0';
+      out.push(fit(`${kName(x).padStart(2)} ${fitRight(n, 11)} ${'█'.repeat(Math.round((x.buckets / peak) * barW))}`, width));
     }
-  } else {
-    const col = Math.max(3, Math.min(6, Math.floor(width / m.histogram.length)));
-    out.push(m.histogram.map((h) => sparkBlock(h.buckets, peak).repeat(col - 1).padEnd(col)).join(''));
-    out.push(fit(m.histogram.map((h) => kName(h).padEnd(col)).join(''), width));
+  } else if (height >= 4) {
+    const col = Math.max(3, Math.min(6, Math.floor(width / histogram.length)));
+    out.push(histogram.map((x) => sparkBlock(x.buckets, peak).repeat(col - 1).padEnd(col)).join(''));
+    out.push(fit(histogram.map((x) => kName(x).padEnd(col)).join(''), width));
   }
-  out.push(fit(`load ${m.loadFactor.toFixed(2)}  chain≥8 ${count(m.histogram.at(-1)!.buckets)}  buckets ${count(s.table.buckets)}`, width));
+  if (height > out.length + 1) {
+    // tall: the limit in full (the kernel refuses an insert whose chain is longer than 50 + a random 0..29)
+    out.push(fit(longest === null ? `load ${loadFactor.toFixed(2)}  chain≥8 ${count(histogram.at(-1)!.buckets)}` : `longest chain ${longest}, kernel limit ${CHAIN_LIMIT.min}-${CHAIN_LIMIT.max}  load ${loadFactor.toFixed(2)}`, width));
+  }
+  const rates = `restart ${rate(s.rates.searchRestartPerSec)}/s  toolong ${rate(s.rates.chainTooLongPerSec)}/s`;
+  out.push(fit(longest === null && width >= rates.length + 11 ? `load ${loadFactor.toFixed(2)} ${rates}` : rates, width));
   return out.slice(0, Math.max(0, height)).map(esc);
 }
 
@@ -114,10 +147,12 @@ function sparkBlock(v: number, max: number): string {
   return '▁▂▃▄▅▆▇█'[Math.min(7, Math.ceil(Math.sqrt(v / max) * 8) - 1)] ?? ' ';
 }
 
-export function talkersTitle(st: UiState, sel: Selection | undefined): string {
+export function talkersTitle(st: UiState, sel: Selection | undefined, s?: SnapshotV1): string {
   const tabs = VIEWS.map((v, i) => (i === st.viewIndex ? `[${v.title}]` : v.title)).join(' ');
   const filter = st.filter.text ? `  filter ${clean(st.filter.text)} (${sel?.total ?? 0})` : '';
-  return ` ${tabs}  by ${SORT_LABEL[st.sort[currentView(st)]]}${filter} `;
+  // the occupancy's age: a census is a moment, and the operator must know which
+  const occ = s?.occupancy ? `  occ ${occupancyAge(s)}` : '';
+  return ` ${tabs}  by ${SORT_LABEL[st.sort[currentView(st)]]}${filter}${occ} `;
 }
 
 /** Which page of rows is shown: pages, so the table does not scroll under the reader every refresh. */
@@ -134,19 +169,27 @@ export function talkersLines(sel: Selection | undefined, st: UiState, width: num
   const view = currentView(st);
   const sort: SortKey = st.sort[view];
   const numW = 9;
+  const spanW = 8;
   const pctW = 7;
+  // entries held: up to 999,999 fits
+  const occW = 9;
+  // iftop-like: the window's rate, then over 10 s and 60 s, where the view keeps them (ports, namespaces)
+  const spans = viewKeepsSpans(view);
+  // a 5-tuple holds one entry: no occupancy column
+  const occ = view !== 'tuples';
   // A tuple needs the room more than its namespace does (Enter shows it).
   const secondW = width >= 100 ? 16 : view === 'tuples' ? 0 : 10;
-  const labelW = Math.max(8, width - secondW - 2 * numW - 2 * pctW - 1);
+  const labelW = Math.max(8, width - secondW - 2 * numW - (spans ? 2 * spanW : 0) - pctW - (occ ? occW : 0) - 1);
   const mark = (k: SortKey, t: string): string => (sort === k ? `${t}▼` : t);
-  const secondName = view === 'namespaces' ? 'entries' : 'netns';
+  const secondName = view === 'namespaces' ? 'fill' : 'netns';
   const head =
     fit(` ${mark('name', { ports: 'port', tuples: '5-tuple', sources: 'source', namespaces: 'namespace' }[view])}`, labelW) +
     (secondW > 0 ? fitRight(secondName, secondW) : '') +
     fitRight(mark('inserts', 'ins/s'), numW) +
+    (spans ? fitRight(mark('inserts10', '10s'), spanW) + fitRight(mark('inserts60', '60s'), spanW) : '') +
     fitRight(mark('drops', 'drops/s'), numW) +
     fitRight('share', pctW) +
-    fitRight(mark('occupancy', 'occ'), pctW);
+    (occ ? fitRight(mark('occupancy', 'occ'), occW) : '');
   const out = [bold(esc(fit(head, width)))];
   const visible = Math.max(0, height - 1);
   if (!sel || sel.total === 0) {
@@ -164,14 +207,16 @@ export function talkersLines(sel: Selection | undefined, st: UiState, width: num
   for (let i = start; i < Math.min(start + visible, sel.total, start + sel.rows.length); i++) {
     const r = sel.rows[i];
     if (!r) break;
-    const second = view === 'namespaces' ? (r.entries === null ? '—' : count(r.entries)) : clean(r.nsName);
+    const second = view === 'namespaces' ? percent(r.occupancy) : clean(r.nsName);
+    const spanText = (k: number): string => (r.spanInsertsPerSec ? rate(r.spanInsertsPerSec[k] ?? 0) : '—');
     const line =
       fit(` ${clean(r.label)}`, labelW) +
       (secondW > 0 ? fitRight(fit(second, secondW - 1).trimEnd(), secondW) : '') +
       fitRight(rate(r.insertsPerSec), numW) +
+      (spans ? fitRight(spanText(0), spanW) + fitRight(spanText(1), spanW) : '') +
       fitRight(rate(r.dropsPerSec), numW) +
       fitRight(percent(r.share), pctW) +
-      fitRight(percent(r.occupancy), pctW);
+      (occ ? fitRight(r.entries === null ? '—' : count(r.entries), occW) : '');
     const text = esc(fit(line, width));
     out.push(i === st.selected ? inverse(text) : r.dropsPerSec > 0 ? fg(p, 'red', text) : text);
   }

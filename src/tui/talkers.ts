@@ -7,11 +7,13 @@
  */
 import { portIsIcmpType, type Family } from '../model/conntrack.js';
 import type { NamespaceRow, PortRow, SnapshotV1, TupleRow } from '../model/snapshot.js';
+import type { RollingRates } from '../model/rollingRates.js';
 import { matches, type Filter, type Matchable } from './filter.js';
+import { portRowKey, type Rolling } from './model.js';
 import { topK } from './topK.js';
 
 export type ViewId = 'ports' | 'tuples' | 'sources' | 'namespaces';
-export type SortKey = 'inserts' | 'drops' | 'occupancy' | 'name';
+export type SortKey = 'inserts' | 'inserts10' | 'inserts60' | 'drops' | 'occupancy' | 'name';
 
 export const VIEWS: readonly { id: ViewId; title: string }[] = [
   { id: 'ports', title: 'Ports' },
@@ -20,7 +22,14 @@ export const VIEWS: readonly { id: ViewId; title: string }[] = [
   { id: 'namespaces', title: 'Namespaces' },
 ];
 
-export const SORT_LABEL: Record<SortKey, string> = { inserts: 'inserts/s', drops: 'drops/s', occupancy: 'occupancy', name: 'name' };
+export const SORT_LABEL: Record<SortKey, string> = {
+  inserts: 'inserts/s',
+  inserts10: 'inserts/s over 10s',
+  inserts60: 'inserts/s over 60s',
+  drops: 'drops/s',
+  occupancy: 'occupancy',
+  name: 'name',
+};
 
 export interface TalkerRow {
   /** Stable identity, so the selection can follow a row between refreshes. */
@@ -28,10 +37,12 @@ export interface TalkerRow {
   label: string;
   nsName: string;
   insertsPerSec: number | null;
+  /** Inserts per second over the last 10 s and 60 s (SPANS_S); null in views that keep no spans */
+  spanInsertsPerSec: number[] | null;
   dropsPerSec: number;
   /** Share of all inserts in the window, 0..1; null when inserts are not counted (stats tier). */
   share: number | null;
-  /** Entries in the table (namespaces only; null elsewhere). */
+  /** Entries this row holds in the table (the occupancy); null where no census counted it. */
   entries: number | null;
   /** Entries / nf_conntrack_max; null where ctop does not know it. */
   occupancy: number | null;
@@ -47,16 +58,20 @@ interface SourceAgg {
   inserts: number;
   drops: number;
   tuples: number;
+  /** entries it holds, from the census; 0 when the census did not list it */
+  entries: number;
 }
 
 interface Adapter<T> {
-  items(s: SnapshotV1): T[];
+  items(s: SnapshotV1, r: Rolling | undefined): T[];
+  /** the rolling rates this view keeps, and the key of an item in them */
+  spans?: { of(r: Rolling): RollingRates<unknown>; key(t: T): string };
   inserts(t: T): number;
   drops(t: T): number;
   occupancy?(t: T, s: SnapshotV1): number;
   name(t: T): string;
   match(t: T, nsName: (inode: number) => string): Matchable;
-  row(t: T, s: SnapshotV1, ctx: RowContext): TalkerRow;
+  row(t: T, s: SnapshotV1, ctx: RowContext): Omit<TalkerRow, 'spanInsertsPerSec'>;
 }
 
 interface RowContext {
@@ -73,27 +88,44 @@ function hostPort(addr: string, port: number, family: Family): string {
   return family === 'ipv6' ? `[${addr}]:${port}` : `${addr}:${port}`;
 }
 
+/** A port that moved within the last minute but not in this window: listed with zeros, so a burst stays on screen. */
+const portCache = new WeakMap<SnapshotV1, PortRow[]>();
+
+function portItems(s: SnapshotV1, r: Rolling | undefined): PortRow[] {
+  if (!r) return s.ports;
+  let out = portCache.get(s);
+  if (out) return out;
+  const listed = new Set(s.ports.map(portRowKey));
+  out = s.ports.slice();
+  for (const [k, id] of r.ports.active()) if (!listed.has(k)) out.push({ ...id, inserts: 0, drops: 0 });
+  portCache.set(s, out);
+  return out;
+}
+
 const ports: Adapter<PortRow> = {
-  items: (s) => s.ports,
+  items: portItems,
+  spans: { of: (r) => r.ports as RollingRates<unknown>, key: portRowKey },
   inserts: (p) => p.inserts,
   drops: (p) => p.drops,
+  occupancy: (p) => p.occupancy ?? 0,
   name: (p) => `${p.proto}/${String(p.port).padStart(5, '0')}`,
   match: (p, ns) => ({ family: p.family, proto: p.proto, ports: [p.port], nsInode: p.netns, nsName: ns(p.netns) }),
-  row: (p, _s, c) => ({
+  row: (p, s, c) => ({
     id: `p/${p.netns}/${p.family}/${p.protoNum}/${p.port}`,
     label: `${p.proto} ${portText(p.protoNum, p.port)}${p.family === 'ipv6' ? ' (v6)' : ''}`,
     nsName: c.nsName(p.netns),
     insertsPerSec: c.perSec(p.inserts),
     dropsPerSec: c.perSec(p.drops),
     share: c.share(p.inserts),
-    entries: null,
-    occupancy: null,
+    entries: p.occupancy ?? null,
+    occupancy: p.occupancy === undefined || s.table.max <= 0 ? null : p.occupancy / s.table.max,
     details: () => [
       ['protocol', `${p.proto} (${p.protoNum}), ${p.family}`],
       [portIsIcmpType(p.protoNum) ? 'ICMP type' : 'port (original destination)', String(p.port)],
       ['namespace', `${c.nsName(p.netns)} (inode ${p.netns})`],
       ['inserts in window', String(p.inserts)],
       ['drops in window', String(p.drops)],
+      ['entries held', p.occupancy === undefined ? 'not counted (no census)' : `${p.occupancy} (${occupancyAge(s)})`],
     ],
   }),
 };
@@ -138,13 +170,25 @@ function sourceAggs(s: SnapshotV1): SourceAgg[] {
     if (!by) byNs.set(t.netns, (by = new Map()));
     let a = by.get(t.src);
     if (!a) {
-      a = { netns: t.netns, family: t.family, src: t.src, inserts: 0, drops: 0, tuples: 0 };
+      a = { netns: t.netns, family: t.family, src: t.src, inserts: 0, drops: 0, tuples: 0, entries: 0 };
       by.set(t.src, a);
       out.push(a);
     }
     a.inserts += t.inserts;
     a.drops += t.drops;
     a.tuples += 1;
+  }
+  // Sources that hold entries are listed even with nothing new in the window.
+  for (const h of s.occupancy?.sources ?? []) {
+    let by = byNs.get(h.netns);
+    if (!by) byNs.set(h.netns, (by = new Map()));
+    let a = by.get(h.addr);
+    if (!a) {
+      a = { netns: h.netns, family: h.family, src: h.addr, inserts: 0, drops: 0, tuples: 0, entries: 0 };
+      by.set(h.addr, a);
+      out.push(a);
+    }
+    a.entries = h.entries;
   }
   sourceCache.set(s, out);
   return out;
@@ -165,6 +209,7 @@ const sources: Adapter<SourceAgg> = {
   items: sourceAggs,
   inserts: (a) => a.inserts,
   drops: (a) => a.drops,
+  occupancy: (a) => a.entries,
   name: (a) => a.src,
   match: (a, ns) => ({ family: a.family, addrs: [a.src], nsInode: a.netns, nsName: ns(a.netns) }),
   row: (a, s, c) => {
@@ -175,14 +220,15 @@ const sources: Adapter<SourceAgg> = {
       insertsPerSec: c.perSec(a.inserts),
       dropsPerSec: c.perSec(a.drops),
       share: c.share(a.inserts),
-      entries: null,
-    occupancy: null,
+      entries: s.occupancy ? a.entries : null,
+      occupancy: s.occupancy && s.table.max > 0 ? a.entries / s.table.max : null,
       details: () => [
         ['source address', `${a.src} (${a.family})`],
         ['namespace', `${c.nsName(a.netns)} (inode ${a.netns})`],
         ['tuples in window', String(a.tuples)],
         ['inserts in window', String(a.inserts)],
         ['drops in window', String(a.drops)],
+        ['entries held', s.occupancy ? `${a.entries} (${occupancyAge(s)}; the census lists the ${s.occupancy.sources.length} largest sources)` : 'not counted (no census)'],
         ['busiest destinations', busiestDestinations(s, a, 5).map(([k, n]) => `${k} (${n})`).join(', ')],
         ['note', 'from the per-tuple map: tuples it had no room for are not here'],
       ],
@@ -192,9 +238,10 @@ const sources: Adapter<SourceAgg> = {
 
 const namespaces: Adapter<NamespaceRow> = {
   items: (s) => s.namespaces,
+  spans: { of: (r) => r.namespaces as RollingRates<unknown>, key: (n) => String(n.inode) },
   inserts: (n) => n.inserts ?? 0,
   drops: (n) => n.drops,
-  occupancy: (n, s) => (s.table.max > 0 ? n.count / s.table.max : 0),
+  occupancy: (n) => n.count,
   name: (n) => n.name,
   match: (n) => ({ nsInode: n.inode, nsName: n.name }),
   row: (n, s, c) => ({
@@ -224,9 +271,25 @@ const ADAPTERS: Record<ViewId, Adapter<never>> = {
   namespaces: namespaces as Adapter<never>,
 };
 
-/** The sort keys `s` cycles through in a view: occupancy only where it is known. */
+/** The sort keys `s` cycles through in a view: the 10 s and 60 s rates where the view keeps them (ports,
+ * namespaces), occupancy where a row can hold entries (not a 5-tuple: one each). */
 export function sortKeysFor(view: ViewId): SortKey[] {
-  return view === 'namespaces' ? ['inserts', 'drops', 'occupancy', 'name'] : ['inserts', 'drops', 'name'];
+  if (view === 'tuples') return ['inserts', 'drops', 'name'];
+  if (view === 'sources') return ['inserts', 'drops', 'occupancy', 'name'];
+  return ['inserts', 'inserts10', 'inserts60', 'drops', 'occupancy', 'name'];
+}
+
+/** Whether a view shows the 10 s and 60 s columns. */
+export function viewKeepsSpans(view: ViewId): boolean {
+  return ADAPTERS[view].spans !== undefined;
+}
+
+/** How old the occupancy figures are, in words: "census 4s ago", or "live" where the kernel carries them forward. */
+export function occupancyAge(s: SnapshotV1): string {
+  const o = s.occupancy;
+  if (!o) return 'no census';
+  const age = `${Math.round(o.ageMs / 1000)}s ago`;
+  return o.live ? `live, census ${age}` : `census ${age}`;
 }
 
 export interface Selection {
@@ -240,16 +303,18 @@ export interface Selection {
  * snapshot's own order (busiest first, then a stable key), so the table does
  * not shuffle between refreshes.
  */
-export function selectRows(s: SnapshotV1, view: ViewId, sort: SortKey, filter: Filter, limit: number): Selection {
+export function selectRows(s: SnapshotV1, view: ViewId, sort: SortKey, filter: Filter, limit: number, rolling?: Rolling): Selection {
   const a = ADAPTERS[view] as unknown as Adapter<unknown>;
   const nsNames = new Map(s.namespaces.map((n) => [n.inode, n.name]));
   const nsName = (inode: number): string => nsNames.get(inode) ?? String(inode);
-  const items = a.items(s);
+  const items = a.items(s, rolling);
   const idx: number[] = [];
   for (let i = 0; i < items.length; i++) {
     if (filter.terms.length === 0 || matches(filter, a.match(items[i], nsName))) idx.push(i);
   }
-  const before = orderFn(a, s, sort, items);
+  const spanRates = a.spans && rolling ? a.spans.of(rolling) : undefined;
+  const spanOf = (t: unknown): number[] | null => (spanRates && a.spans ? spanRates.rates(a.spans.key(t)).insertsPerSec : null);
+  const before = orderFn(a, s, sort, items, spanOf);
   const chosen = topK(idx, limit, before);
   const durationSec = Math.max(0.001, s.durationMs / 1000);
   const totalInserts = s.totals.inserts;
@@ -258,11 +323,17 @@ export function selectRows(s: SnapshotV1, view: ViewId, sort: SortKey, filter: F
     perSec: (n) => n / durationSec,
     share: (n) => (totalInserts === null ? null : totalInserts > 0 ? n / totalInserts : 0),
   };
-  return { rows: chosen.map((i) => a.row(items[i], s, ctx)), total: idx.length };
+  return { rows: chosen.map((i) => ({ ...a.row(items[i], s, ctx), spanInsertsPerSec: spanOf(items[i]) })), total: idx.length };
 }
 
 /** `before(x, y)`: should item x be listed above item y? Ties keep the snapshot's order (the index). */
-function orderFn(a: Adapter<unknown>, s: SnapshotV1, sort: SortKey, items: unknown[]): (x: number, y: number) => boolean {
+function orderFn(
+  a: Adapter<unknown>,
+  s: SnapshotV1,
+  sort: SortKey,
+  items: unknown[],
+  spanOf: (t: unknown) => number[] | null,
+): (x: number, y: number) => boolean {
   if (sort === 'name') {
     return (x, y) => {
       const c = a.name(items[x]).localeCompare(a.name(items[y]));
@@ -270,9 +341,26 @@ function orderFn(a: Adapter<unknown>, s: SnapshotV1, sort: SortKey, items: unkno
     };
   }
   const occ = a.occupancy;
+  // a span's rate, looked up once per item: a sort compares each item many times
+  const span = (k: number): ((t: unknown) => number) => {
+    const cache = new Map<unknown, number>();
+    return (t) => {
+      let v = cache.get(t);
+      if (v === undefined) cache.set(t, (v = spanOf(t)?.[k] ?? 0));
+      return v;
+    };
+  };
   // Descending by the key, then by the other rate, then snapshot order.
   const keys: ((t: unknown) => number)[] =
-    sort === 'drops' ? [a.drops, a.inserts] : sort === 'occupancy' && occ ? [(t) => occ(t, s), a.inserts, a.drops] : [a.inserts, a.drops];
+    sort === 'drops'
+      ? [a.drops, a.inserts]
+      : sort === 'occupancy' && occ
+        ? [(t) => occ(t, s), a.inserts, a.drops]
+        : sort === 'inserts10'
+          ? [span(0), a.inserts, a.drops]
+          : sort === 'inserts60'
+            ? [span(1), a.inserts, a.drops]
+            : [a.inserts, a.drops];
   return (x, y) => {
     for (const k of keys) {
       const d = k(items[y]) - k(items[x]);

@@ -4,14 +4,15 @@
  * attributes that are not colours (bold, inverse). Pure: no I/O.
  */
 
+import { cleanText } from '../util/sanitize.js';
+
 export interface Paint {
   color: boolean;
 }
 
 /** Text from the data (host names, namespace names) made safe: no control characters, no tags. */
 export function clean(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+  return cleanText(text, Infinity);
 }
 
 /** blessed reads `{…}` as tags: escape braces in text that is not a tag. */
@@ -20,8 +21,9 @@ export function esc(text: string): string {
 }
 
 /** Cut to `width` columns (with … when cut) and pad to exactly `width`. */
-export function fit(text: string, width: number): string {
+export function fit(raw: string, width: number): string {
   if (width <= 0) return '';
+  const text = clean(raw);
   if (text.length > width) return width === 1 ? '…' : `${text.slice(0, width - 1)}…`;
   return text.padEnd(width);
 }

@@ -5,6 +5,7 @@
  */
 import { buildSnapshot, type SnapshotV1 } from '../model/snapshot.js';
 import type { Sample, Source } from '../model/sample.js';
+import type { OccupancyFeed } from '../model/occupancy.js';
 
 export interface WindowSource {
   /** "live" or "replay FILE", for the header. */
@@ -24,16 +25,28 @@ export interface WindowSource {
 export class LiveWindows implements WindowSource {
   readonly label = 'live';
   private prev: Sample | undefined;
+  /** the background census: who holds the table */
+  private occupancy: OccupancyFeed | undefined;
 
   constructor(
     private readonly source: Source,
     private readonly where: { host: string; kernel: string },
   ) {}
 
+  /** The census starts after the source: it needs the namespace the source resolved. */
+  attachOccupancy(feed: OccupancyFeed | undefined): void {
+    this.occupancy = feed;
+  }
+
   /** Starts the source and takes the first sample, so the first tick already has a window. */
   async start(): Promise<void> {
-    await this.source.start();
-    this.prev = this.source.sample();
+    try {
+      await this.source.start();
+      this.prev = this.source.sample();
+    } catch (e) {
+      this.close();
+      throw e;
+    }
   }
 
   next(): SnapshotV1 | undefined {
@@ -42,10 +55,16 @@ export class LiveWindows implements WindowSource {
     this.prev = cur;
     if (!prev) return undefined;
     // top: 0 keeps every row, unsorted: the views rank and cut them themselves.
-    return buildSnapshot(prev, cur, { ...this.where, top: 0, unsorted: true });
+    return buildSnapshot(prev, cur, { ...this.where, top: 0, unsorted: true }, this.occupancy?.input());
+  }
+
+  /** Why the census failed, if it did: the screen says so where occupancy would be. */
+  occupancyError(): string | undefined {
+    return this.occupancy?.error();
   }
 
   close(): void {
+    this.occupancy?.close();
     this.source.close();
   }
 }

@@ -1,10 +1,9 @@
 /** Small text helpers shared by every view and message. */
+import { cleanText } from './sanitize.js';
 
-/** Messages are one line: control characters are escaped, long text is cut. */
+/** Messages are one line: control characters are escaped (the one cleaner, src/util/sanitize.ts), long text is cut. */
 export function oneLine(text: string, maxLen = 300): string {
-  // eslint-disable-next-line no-control-regex
-  const flat = text.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-  return flat.length > maxLen ? `${flat.slice(0, maxLen)}…` : flat;
+  return cleanText(text, maxLen);
 }
 
 /** A ratio as a percentage ("12.5%"); "—" when there is none. */

@@ -42,9 +42,10 @@ describe('ctop snapshot --json during a flood', () => {
     expect(s.probe.programs.every((p) => p.attached)).toBe(true);
     const mine = s.ports.filter((p) => p.netns === srv);
     expect(mine).toEqual([
-      // received from the client namespace, delivered here: server
-      { netns: srv, family: 'ipv4', proto: 'udp', protoNum: 17, port: 8000, inserts: 1000, drops: 0, roles: { server: 1000, client: 0, local: 0, forward: 0 } },
-      { netns: srv, family: 'ipv4', proto: 'tcp', protoNum: 6, port: 8001, inserts: 100, drops: 0, roles: { server: 100, client: 0, local: 0, forward: 0 } },
+      // received from the client namespace, delivered here: server; every entry
+      // made is still held at the window's end (UDP 30 s, TCP TIME_WAIT 120 s)
+      { netns: srv, family: 'ipv4', proto: 'udp', protoNum: 17, port: 8000, inserts: 1000, drops: 0, roles: { server: 1000, client: 0, local: 0, forward: 0 }, occupancy: 1000 },
+      { netns: srv, family: 'ipv4', proto: 'tcp', protoNum: 6, port: 8001, inserts: 100, drops: 0, roles: { server: 100, client: 0, local: 0, forward: 0 }, occupancy: 100 },
     ]);
     expect(s.tuples.filter((t) => t.netns === srv)).toHaveLength(1100);
     expect(s.namespaces.find((n) => n.inode === srv)).toMatchObject({ count: 1100, inserts: 1100 });

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, ROOT } from '../support/cli.js';
-import { fixtureWindow, recordingText } from '../support/tuiFixtures.js';
+import { BURST_PORT, burstWindow, fixtureWindow, recordingText } from '../support/tuiFixtures.js';
 
 const SERVER = `ctop-test-${process.pid}`;
 const WAIT_MS = 10_000;
@@ -134,7 +134,7 @@ describe('live screen (ctop --replay, in tmux)', () => {
     expect(s).toMatch(/table █+░+ 53\.4%  35,000\/65,536 \(fullest ns\)  net \+3,000\/s  full in 11s/);
     for (const t of ['Rates per second', 'Hash buckets', 'model (uniform hash, Poisson λ=4.42)', '[Ports]', 'Refused by conntrack', 'NOTRACK candidates']) expect(s).toContain(t);
     expect(s).toMatch(/inserts .*1,010/);
-    expect(s).toMatch(/udp 53 .*ctop-t-s.* 650 +25\.0 +64\.4%/);
+    expect(s).toMatch(/udp 53 .*ctop-t-s.* 650 +625 +625 +25\.0 +64\.4%/); // the window's rate, then over 10 s and 60 s
     expect(s).toMatch(/ports: udp\/53 25/);
     expect(s).toMatch(/udp 198\.18\.0\.66:5353 → 198\.18\.0\.2:… 25/);
     expect(s).toMatch(/1 udp\/53 v4 +64\.4%/);
@@ -148,16 +148,21 @@ describe('live screen (ctop --replay, in tmux)', () => {
     await waitFor(/replay 6\/6 end/);
     await press(/\[5-tuples\][\s\S]*udp 198\.18\.0\.10:40000 → 198\.18\.0\.2:53/, 'Tab');
     await press(/\[Sources\][\s\S]*198\.18\.0\.10 +ctop-t-s… +138/, 'Tab');
-    await press(/\[Namespaces\][\s\S]*ctop-t-srv +35,000 +700 +25\.0 +69\.3% +53\.4%/, 'Tab');
+    await press(/\[Namespaces\][\s\S]*ctop-t-srv +53\.4% +700 +675 +675 +25\.0 +69\.3% +35,000/, 'Tab');
     await press(/\[Ports\]/, 'Tab');
     await press(/\[Namespaces\]/, 'BTab');
     await press(/\[Ports\]/, 'Tab');
-    // Sort: drops, then name, then back to inserts.
-    let s = await press(/by drops\/s/, 's');
+    // Sort: over 10 s, over 60 s, drops, occupancy (no census in this recording: every row holds "—"), name, back to inserts.
+    let s = await press(/by inserts\/s over 10s/, 's');
+    expect(s).toMatch(/10s▼/);
+    s = await press(/by inserts\/s over 60s/, 's');
+    s = await press(/by drops\/s/, 's');
     expect(s).toMatch(/drops\/s▼/);
+    s = await press(/by occupancy/, 's');
+    expect(s).toMatch(/occ▼/);
     s = await press(/by name/, 's');
     expect(s.indexOf('icmp type 8')).toBeLessThan(s.indexOf('udp 53'));
-    s = await press(/by inserts\/s/, 's');
+    s = await press(/by inserts\/s(?! over)/, 's');
     expect(s.indexOf('udp 53')).toBeLessThan(s.indexOf('icmp type 8'));
     // Move: j, Down, k, then Enter shows that row.
     keys('j');
@@ -198,13 +203,13 @@ describe('live screen (ctop --replay, in tmux)', () => {
     keys('/', 'C-u');
     keys('-l', 'ns:host');
     s = await press(/\[Namespaces\].*filter ns:host \(1\)/, 'Enter');
-    expect(s).not.toMatch(/ctop-t-srv +35,000/);
+    expect(s).not.toMatch(/ctop-t-srv +53\.4%/);
     keys('/', 'C-u');
     keys('-l', 'port:99999');
     await press(/'99999' is not a port/, 'Enter');
     await press((x) => !x.includes('/ filter:'), 'Escape');
     s = await press((x) => !x.includes("filter ns:host"), 'Escape');
-    expect(s).toMatch(/ctop-t-srv +35,000/);
+    expect(s).toMatch(/ctop-t-srv +53\.4%/);
   });
 
   it('? shows the help built from the key table; n shows the NOTRACK rules', async () => {
@@ -219,6 +224,31 @@ describe('live screen (ctop --replay, in tmux)', () => {
     expect(s).toContain('nft add rule inet raw output meta nfproto ipv4 udp sport 53 notrack');
     await press((x) => !x.includes('─ NOTRACK rules ─'), 'Escape');
   });
+
+  it('a one-second burst stays on screen: 10 s column for ten windows, 60 s column for a minute, then gone', async () => {
+    // udp/7777 makes 30,000 entries in window 5 of each recording and nothing else
+    const rec = (windows: number): string => {
+      const f = join(dir, `burst-${windows}.jsonl`);
+      writeFileSync(f, recordingText(Array.from({ length: windows }, (_, i) => burstWindow(i, 5))));
+      return f;
+    };
+    const row = new RegExp(`udp ${BURST_PORT} +ctop-t-s… +(\\S+) +(\\S+) +(\\S+) `);
+    const cells = async (windows: number): Promise<string[] | null> => {
+      start(['--replay', rec(windows), '--interval', '100ms']);
+      const s = await waitFor(new RegExp(`replay ${windows}/${windows} end`));
+      keys('q');
+      await waitFor(/ctop-exit=0/);
+      return row.exec(s)?.slice(1, 4) ?? null;
+    };
+    // the burst's own window: 30,000/s; over the six seconds seen so far, 5,000/s
+    expect(await cells(6)).toEqual(['30.0k', '5,000', '5,000']);
+    // nine windows later: gone from the window's rate, still in both spans
+    expect(await cells(15)).toEqual(['0', '3,000', '2,000']);
+    // past ten seconds: only the minute remembers it (30,000 over 60 s)
+    expect(await cells(65)).toEqual(['0', '0', '500']);
+    // a minute on, the row is gone
+    expect(await cells(66)).toBeNull();
+  }, 30_000);
 
   it('p pauses: the replay stops where it is and resumes on p', async () => {
     start(['--replay', LONG(), '--interval', '100ms']);

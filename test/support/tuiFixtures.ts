@@ -94,3 +94,26 @@ export function writeFixtureRecording(file: string, n: number, o: { corruptTail?
   const windows = Array.from({ length: n }, (_, i) => fixtureWindow(i));
   writeFileSync(file, recordingText(windows, o.corruptTail ? '{"schema":"ctop.snapshot/v1", "host": "cut sho\n{}\n' : ''));
 }
+
+/** Port 7777's single burst: this many new entries in one 1 s window. */
+export const BURST_PORT = 7777;
+export const BURST_INSERTS = 30_000;
+
+/**
+ * Window `i` of a recording of steady traffic (fixtureWindow(0)'s ports,
+ * every window the same) with one burst on udp/7777 in window `burstAt` only.
+ */
+export function burstWindow(i: number, burstAt: number): SnapshotV1 {
+  const w = fixtureWindow(0);
+  const burst = i === burstAt ? BURST_INSERTS : 0;
+  const ports: PortRow[] = burst > 0 ? [...w.ports, { netns: LAB_NS, family: 'ipv4', proto: 'udp', protoNum: 17, port: BURST_PORT, inserts: burst, drops: 0 }] : w.ports;
+  const inserts = ports.reduce((a, p) => a + p.inserts, 0);
+  return {
+    ...w,
+    startedAt: new Date(Date.UTC(2026, 0, 1, 10, 0, 0) + i * 1000).toISOString(),
+    ports,
+    rates: { ...w.rates, insertsPerSec: inserts },
+    totals: { ...w.totals, inserts },
+    namespaces: w.namespaces.map((n) => (n.inode === LAB_NS ? { ...n, inserts: (n.inserts ?? 0) + burst } : n)),
+  };
+}

@@ -35,7 +35,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
 };
 
 /** Modules a command may share with the other commands: option declarations, nothing else. */
-const SHARED_COMMAND_MODULES = new Set(['src/commands/probeFlags.ts']);
+const SHARED_COMMAND_MODULES = new Set(['src/commands/probeFlags.ts', 'src/commands/occupancyFlags.ts']);
 
 /** Packages only one place may load (the rest stays cheap to start and free of the terminal). */
 const PACKAGE_HOMES: Record<string, readonly string[]> = {

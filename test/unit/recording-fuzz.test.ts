@@ -188,7 +188,7 @@ describe('recording reader: fuzzing', () => {
     const msg = check(evil);
     expect(msg).not.toMatch(/\n/);
     expect(check(real, '/tmp/evil\nname.jsonl')).toBe('ok');
-    expect(check('garbage', '/tmp/evil\nname.jsonl')).toMatch(/^\/tmp\/evil\\u000aname\.jsonl: /);
+    expect(check('garbage', '/tmp/evil\nname.jsonl')).toMatch(/^\/tmp\/evil\\x0aname\.jsonl: /);
   });
 
   it('prototype-pollution keys are data, not prototypes', () => {

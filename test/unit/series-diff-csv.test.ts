@@ -104,7 +104,7 @@ describe('CSV', () => {
   it('quotes what needs quoting, including spreadsheet formulas', () => {
     expect(csvField('a,b')).toBe('"a,b"');
     expect(csvField('say "hi"')).toBe('"say ""hi"""');
-    expect(csvField('=cmd()')).toBe('"=cmd()"');
+    expect(csvField('=cmd()')).toBe("'=cmd()");
     expect(csvField(null)).toBe('');
     expect(csvField(-3)).toBe('-3');
   });

@@ -59,9 +59,14 @@ describe('state', () => {
   });
 
   it('sort cycles the current view’s keys', () => {
-    expect(run('sort').sort.ports).toBe('drops');
-    expect(run('sort', 'sort', 'sort').sort.ports).toBe('inserts');
-    expect(run('prevView', 'sort', 'sort').sort.namespaces).toBe('occupancy');
+    expect(run('sort').sort.ports).toBe('inserts10');
+    expect(run('sort', 'sort').sort.ports).toBe('inserts60');
+    expect(run('sort', 'sort', 'sort').sort.ports).toBe('drops');
+    expect(run('sort', 'sort', 'sort', 'sort').sort.ports).toBe('occupancy');
+    expect(run('sort', 'sort', 'sort', 'sort', 'sort', 'sort').sort.ports).toBe('inserts');
+    expect(run('prevView', 'sort', 'sort', 'sort', 'sort').sort.namespaces).toBe('occupancy');
+    // 5-tuples keep no spans and hold one entry each
+    expect(run('nextView', 'sort', 'sort').sort.tuples).toBe('name');
   });
 
   it('pause, help, details, notrack, close, quit', () => {

@@ -49,7 +49,8 @@ describe('views', () => {
   it('sort by name, and the sort keys each view offers', () => {
     expect(selectRows(s, 'ports', 'name', EMPTY_FILTER, 10).rows.map((r) => r.label)).toEqual(['icmp type 8', 'tcp 80', 'tcp 443', 'udp 53', 'udp 123 (v6)']);
     expect(sortKeysFor('namespaces')).toContain('occupancy');
-    expect(sortKeysFor('ports')).not.toContain('occupancy');
+    expect(sortKeysFor('ports')).toContain('occupancy');
+    expect(sortKeysFor('tuples')).not.toContain('occupancy');
   });
 
   it('filters: port, protocol, address, namespace; terms a view lacks are ignored', () => {

@@ -1,0 +1,123 @@
+/**
+ * One occupancy census: every entry counted, per namespace, port and source
+ * address, by the in-kernel hash walk where the kernel permits (which also
+ * measures the chains), else by one ctnetlink dump per namespace. Runs
+ * synchronously: `ctop snapshot` calls it once at the window's end, the live
+ * screen's background thread (occupancyWorker.ts) calls it repeatedly.
+ */
+import { readFileSync } from 'node:fs';
+import { isNativeError } from '../errors.js';
+import { loadAddon, type NativeNetns } from '../native/addon.js';
+import { reduceCensus, HELD_SOURCES_PER_NS, type OccupancyCensus } from '../model/occupancy.js';
+import { hashWalker, type TableLocation } from './hashWalk.js';
+import { scanNamespaces, type NetnsRef } from './netnsScan.js';
+
+/** distinct (namespace, direction, address) keys the walk counts before overflow */
+const MAX_ADDRS = 65_536;
+
+export interface OccupancyCensusOptions {
+  /** census of this namespace only (its inode and path); the hash figures stay global */
+  target?: NetnsRef;
+  /** 'ctnetlink' forces the dump (no chain measurement) */
+  method: 'auto' | 'ctnetlink';
+  /** 'entry': find the table from an entry, not kallsyms (tests) */
+  locate?: 'auto' | 'entry';
+}
+
+function reason(e: unknown): string {
+  if (isNativeError(e)) return `${e.message} (step ${e.step}, errno ${e.errno})`;
+  return e instanceof Error ? e.message : String(e);
+}
+
+function readSysctl(name: string): number {
+  try {
+    return Number(readFileSync(`/proc/sys/net/netfilter/${name}`, 'utf8').trim());
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU time this thread has used, in ms (/proc/thread-self/schedstat: nanoseconds on a CPU). */
+export function threadCpuMs(): number {
+  try {
+    return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e6;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Keeps what one census learnt for the next (where the hash is, why the walk failed). */
+export class OccupancyCounter {
+  private table: TableLocation | undefined;
+  /** after the walk failed once, why: the dump is used from then on */
+  private walkRefused: string | undefined;
+
+  constructor(private readonly o: OccupancyCensusOptions) {}
+
+  take(): OccupancyCensus {
+    const cpu0 = threadCpuMs();
+    const t0 = performance.now();
+    const refs = scanNamespaces();
+    const target = this.o.target;
+    if (target && !refs.some((r) => r.inode === target.inode)) refs.push(target);
+    const addon = loadAddon();
+    // every namespace's count: the hash is shared, the walk is sized by it
+    let hashEntries = 0;
+    const handles: { ref: NetnsRef; handle: NativeNetns }[] = [];
+    try {
+      for (const ref of refs) {
+        const handle = openNetns(addon, ref);
+        if (!handle) continue;
+        handles.push({ ref, handle });
+        hashEntries += handle.table().count;
+      }
+      let out: Omit<OccupancyCensus, 'cpuMs' | 'wallMs' | 'takenAt' | 'buckets' | 'hashEntries'> | undefined;
+      let walkFallbackReason = this.o.method === 'ctnetlink' ? 'forced with the ctnetlink method' : this.walkRefused;
+      if (walkFallbackReason === undefined) {
+        const w = hashWalker({ census: true, addrs: true, top: HELD_SOURCES_PER_NS, maxAddrs: MAX_ADDRS, hashEntries, locate: this.o.locate, table: this.table });
+        if (w.result && w.census) {
+          this.table = w.table;
+          const keep = this.o.target ? w.census.filter((x) => x.netns === this.o.target!.inode) : w.census;
+          out = {
+            method: 'bpf-hash-walk',
+            namespaces: keep.map((x) => ({ inode: x.netns, ...reduceCensus(x.census) })),
+            walk: w.result,
+          };
+        } else {
+          // a kernel that refuses the walk once refuses it every time: do not pay for trying again
+          walkFallbackReason = this.walkRefused = w.reason ?? 'the hash walk returned no census';
+        }
+      }
+      if (!out) {
+        const wanted = this.o.target ? handles.filter((h) => h.ref.inode === this.o.target!.inode) : handles;
+        out = {
+          method: 'ctnetlink-dump',
+          fallbackReason: walkFallbackReason,
+          namespaces: wanted.map(({ ref, handle }) => ({ inode: ref.inode, ...reduceCensus(handle.census({ maxAddrs: MAX_ADDRS, top: HELD_SOURCES_PER_NS })) })),
+          walk: null,
+          walkFallbackReason,
+        };
+      }
+      return {
+        ...out,
+        takenAt: new Date().toISOString(),
+        buckets: readSysctl('nf_conntrack_buckets'),
+        hashEntries,
+        cpuMs: threadCpuMs() - cpu0,
+        wallMs: performance.now() - t0,
+      };
+    } finally {
+      for (const h of handles) h.handle.close();
+    }
+  }
+}
+
+function openNetns(addon: ReturnType<typeof loadAddon>, ref: NetnsRef): NativeNetns | undefined {
+  try {
+    return new addon.Netns(ref.path, -1);
+  } catch (e) {
+    // a namespace that vanished since the scan holds nothing
+    if (isNativeError(e) && e.errno === 2) return undefined;
+    throw new Error(`cannot open a ctnetlink socket in ${ref.name}: ${reason(e)}`);
+  }
+}
