@@ -11,6 +11,8 @@ import { CtopError, ExitCode } from '../errors.js';
 import { buildSnapshot, type SnapshotV1 } from '../model/snapshot.js';
 import { checkPrivileges } from '../preflight.js';
 import { KernelSource, hostName } from '../source/kernelSource.js';
+import { DEFAULT_BUDGET_SHARE, startBackgroundCensus, type BackgroundCensus } from '../source/occupancy.js';
+import { addOccupancyFlags, parseOccupancyFlags, type OccupancyFlags, type OccupancySettings } from './occupancyFlags.js';
 import { conntrackBusy } from '../source/activity.js';
 import { readRuleset } from '../source/ruleset.js';
 import { keepsConntrackOn } from '../model/ruleset.js';
@@ -23,7 +25,7 @@ import { interruptible, onTermination, sleepMs } from '../util/signals.js';
 import type { Sample } from '../model/sample.js';
 import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
 
-export interface RecordOptions extends ProbeSettings {
+export interface RecordOptions extends ProbeSettings, Partial<OccupancySettings> {
   durationMs: number;
   everyMs: number;
   out: string;
@@ -70,6 +72,7 @@ export async function runRecord(o: RecordOptions): Promise<void> {
   const bar = progress();
   const windows: SnapshotV1[] = [];
   let closed = false;
+  let census: BackgroundCensus | undefined;
   try {
     await source.start();
     let prev: Sample = source.sample();
@@ -82,6 +85,8 @@ export async function runRecord(o: RecordOptions): Promise<void> {
     }
     // Opened only now: a refused recording leaves no empty file behind.
     fd = openOut(o.out);
+    // who holds the table: counted in a thread of its own, within its CPU budget; each window carries the latest census
+    census = startBackgroundCensus(source, { occupancy: o.occupancy ?? 'auto', budgetShare: o.budgetShare ?? DEFAULT_BUDGET_SHARE });
     const meta = { host: hostName(), kernel: release() };
     writeSync(fd, `${headerLine({ ...meta, startedAt: prev.wallTime, everyMs: o.everyMs, memTotalBytes: totalmem(), wordBits: process.arch.endsWith('64') ? 64 : 32 })}\n`);
     const total = Math.floor(o.durationMs / o.everyMs);
@@ -100,7 +105,7 @@ export async function runRecord(o: RecordOptions): Promise<void> {
       }
       const cur = source.sample();
       if (interrupted && cur.monoMs - prev.monoMs < MIN_PARTIAL_MS) break;
-      const snap = buildSnapshot(prev, cur, { ...meta, top: o.top });
+      const snap = buildSnapshot(prev, cur, { ...meta, top: o.top }, census?.input());
       writeSync(fd, `${snapshotLine(snap)}\n`);
       windows.push(snap);
       prev = cur;
@@ -121,6 +126,7 @@ export async function runRecord(o: RecordOptions): Promise<void> {
         // already closed by a signal handler
       }
     }
+    census?.close();
     source.close();
     ctrlC.dispose();
     stopListening();
@@ -128,7 +134,7 @@ export async function runRecord(o: RecordOptions): Promise<void> {
 }
 
 export function registerRecord(program: Command): void {
-  addProbeFlags(
+  addOccupancyFlags(addProbeFlags(
     program
       .command('record')
       .description('record a series of snapshot windows to a file (JSON Lines), for diff, report and export-csv')
@@ -138,9 +144,10 @@ export function registerRecord(program: Command): void {
       .option('--top <n>', 'ports and tuples kept per window (0: all)', '20')
       .option('--csv <file>', 'also write the windows as CSV when done')
       .option('--csv-ports <file>', 'also write per-window port rows as CSV (long format) when done'),
-  ).action((f: ProbeFlags & { output: string; duration: string; every: string; top: string; csv?: string; csvPorts?: string }) =>
+  )).action((f: ProbeFlags & OccupancyFlags & { output: string; duration: string; every: string; top: string; csv?: string; csvPorts?: string }) =>
     runRecord({
       ...parseProbeFlags(f),
+      ...parseOccupancyFlags(f),
       out: f.output,
       durationMs: parseDurationMs(f.duration, '--duration', 200, 7 * 24 * 3_600_000),
       everyMs: parseDurationMs(f.every, '--every', 200, 24 * 3_600_000),

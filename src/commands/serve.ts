@@ -10,12 +10,14 @@ import { CtopError, ExitCode } from '../errors.js';
 import { checkPrivileges } from '../preflight.js';
 import { KernelSource } from '../source/kernelSource.js';
 import { Exporter } from '../serve/exporter.js';
-import { checkExposure, parseListen, type ListenAddress } from '../util/listen.js';
+import { applyServerLimits, checkExposure, parseListen, SERVER_OPTIONS, type ListenAddress } from '../util/listen.js';
 import { formatMs, parseCount, parseDurationMs } from '../util/duration.js';
 import { onTermination } from '../util/signals.js';
 import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
+import { addOccupancyFlags, parseOccupancyFlags, type OccupancyFlags, type OccupancySettings } from './occupancyFlags.js';
+import { DEFAULT_BUDGET_SHARE, startBackgroundCensus, type BackgroundCensus } from '../source/occupancy.js';
 
-export interface ServeOptions extends ProbeSettings {
+export interface ServeOptions extends ProbeSettings, Partial<OccupancySettings> {
   listen: ListenAddress;
   allowRemote: boolean;
   topPorts: number;
@@ -58,13 +60,16 @@ export async function runServe(o: ServeOptions): Promise<void> {
   const source = new KernelSource({ ...o, rescanMs: 1000, readTuples: false });
   const regs = registries(o.topPorts);
   let timer: NodeJS.Timeout | undefined;
+  let census: BackgroundCensus | undefined;
   /** No metrics before the probe is attached and sampled once: a scrape then gets 503. */
   let ready = false;
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const server = createServer(SERVER_OPTIONS, (req: IncomingMessage, res: ServerResponse) => {
     void respond(req, res);
   });
+  applyServerLimits(server);
   const stop = (): void => {
     if (timer) clearInterval(timer);
+    census?.close();
     server.close();
     server.closeAllConnections();
     source.close();
@@ -99,7 +104,10 @@ export async function runServe(o: ServeOptions): Promise<void> {
     try {
       const s = source.sample();
       const secs = (performance.now() - t0) / 1000;
-      for (const r of regs) r.exporter.update(s, secs);
+      for (const r of regs) {
+        r.exporter.update(s, secs);
+        r.exporter.updateOccupancy(census?.input(), s);
+      }
     } catch (e) {
       // One bad read must not end the exporter; it shows in ctop_sample_errors_total.
       for (const r of regs) r.exporter.sampleFailed();
@@ -111,6 +119,8 @@ export async function runServe(o: ServeOptions): Promise<void> {
     // Bind first: a busy port is reported before anything is loaded.
     await listen(server, o.listen);
     await source.start();
+    // who holds the table: counted in a thread of its own, within its CPU budget
+    census = startBackgroundCensus(source, { occupancy: o.occupancy ?? 'auto', budgetShare: o.budgetShare ?? DEFAULT_BUDGET_SHARE });
     tick();
     ready = true;
     const info = source.sample();
@@ -127,7 +137,7 @@ export async function runServe(o: ServeOptions): Promise<void> {
 }
 
 export function registerServe(program: Command): void {
-  addProbeFlags(
+  addOccupancyFlags(addProbeFlags(
     program
       .command('serve')
       .description('a Prometheus/OpenMetrics endpoint: table fill, statistics, inserts and drops per port')
@@ -135,9 +145,10 @@ export function registerServe(program: Command): void {
       .option('--allow-remote', 'allow a non-loopback --listen address')
       .option('--top-ports <k>', 'ports with their own series; the rest add up in port="other"', '50')
       .option('--every <time>', 'how often to sample the kernel', '1s'),
-  ).action((f: ProbeFlags & { listen: string; allowRemote?: boolean; topPorts: string; every: string }) =>
+  )).action((f: ProbeFlags & OccupancyFlags & { listen: string; allowRemote?: boolean; topPorts: string; every: string }) =>
     runServe({
       ...parseProbeFlags(f),
+      ...parseOccupancyFlags(f),
       listen: parseListen(f.listen),
       allowRemote: f.allowRemote === true,
       topPorts: parseCount(f.topPorts, '--top-ports', 0, 10_000),

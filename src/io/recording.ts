@@ -15,7 +15,7 @@
  * from the file is escaped before it goes into a message, so a hostile file
  * cannot add lines to the error.
  */
-import { readFileSync } from 'node:fs';
+import { InputLimitError, jsonDepth, MAX_JSON_DEPTH, readFileBounded } from '../util/boundedRead.js';
 import { CtopError, ExitCode } from '../errors.js';
 import { RECORDING_SCHEMA, type Recording, type RecordingHeader } from '../model/recording.js';
 import { SNAPSHOT_SCHEMA, type SnapshotV1 } from '../model/snapshot.js';
@@ -38,6 +38,7 @@ function describe(v: unknown): string {
 }
 
 function parseLine(file: string, lineNo: number, text: string, last = false): unknown {
+  if (jsonDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) fail(file, `line ${lineNo} nests deeper than ${MAX_JSON_DEPTH} levels: not a ctop document`);
   try {
     return JSON.parse(text) as unknown;
   } catch {
@@ -83,6 +84,7 @@ export function parseRecording(file: string, text: string): Recording {
   // A pretty-printed single snapshot spans many lines: try it whole first.
   if (trimmed.startsWith('{') && !trimmed.startsWith(`{"schema":"${RECORDING_SCHEMA}"`)) {
     let whole: unknown;
+    if (jsonDepth(trimmed, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) fail(file, `the document nests deeper than ${MAX_JSON_DEPTH} levels: not a ctop document`);
     try {
       whole = JSON.parse(trimmed);
     } catch {
@@ -112,11 +114,10 @@ export function parseRecording(file: string, text: string): Recording {
 export function readRecording(file: string): Recording {
   let text: string;
   try {
-    const buf = readFileSync(file);
-    if (buf.length > MAX_RECORDING_BYTES) fail(file, `the file is larger than ${MAX_RECORDING_BYTES} bytes`);
-    text = buf.toString('utf8');
+    text = readFileBounded(file, MAX_RECORDING_BYTES).toString('utf8');
   } catch (e) {
     if (e instanceof CtopError) throw e;
+    if (e instanceof InputLimitError) return fail(file, e.message, 'give the path of a file made by `ctop record` or `ctop snapshot --json`');
     const code = (e as { code?: string }).code;
     return fail(file, code === 'ENOENT' ? 'no such file' : `cannot read it (${code ?? String(e)})`, 'give the path of a file made by `ctop record` or `ctop snapshot --json`');
   }

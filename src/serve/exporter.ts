@@ -22,6 +22,11 @@
  *   ctop_port_series{state="labelled"}, ctop_port_series_limit  gauges  K slots in use / K
  *   ctop_samples_total, ctop_sample_seconds_total, ctop_sample_errors_total  counters  ctop's own overhead
  *   ctop_netns_errors                             gauge   namespaces ctop could not watch
+ *   ctop_port_occupancy_entries{netns,family,proto,port}  gauge  entries each port holds (background census), the K ports
+ *                                                 holding most + {port="other"} for the rest
+ *   ctop_occupancy_census_age_seconds             gauge   how old those figures are
+ *   ctop_occupancy_census_cpu_ratio, ctop_occupancy_census_budget_ratio  gauges  the census's CPU share of one core, and its budget
+ *   ctop_hash_longest_chain                       gauge   longest hash chain the census walk measured (absent without a walk)
  *
  * Per-CPU statistics are summed per namespace: the kernel source hands over
  * sums, and per-CPU series would multiply cardinality by the CPU count for
@@ -31,6 +36,7 @@ import { Counter, Gauge, type Registry, type RegistryContentType } from 'prom-cl
 import type { CtStats, PortCount, Sample } from '../model/sample.js';
 import { portKey, protoName } from '../model/conntrack.js';
 import { PortSlots, type Activity } from './portSlots.js';
+import { heldByPort, occupancySection, type OccupancyInput } from '../model/occupancy.js';
 
 /** conntrack -S names for each statistic. */
 export const STAT_NAMES: Record<keyof CtStats, string> = {
@@ -82,6 +88,14 @@ export class Exporter {
   private readonly sampleSeconds: Counter;
   private readonly sampleErrors: Counter;
   private readonly netnsErrors: Gauge;
+  private readonly occupancy: Gauge<(typeof PORT_LABELS)[number]>;
+  private readonly occupancyAge: Gauge;
+  private readonly censusCpu: Gauge;
+  private readonly censusBudget: Gauge;
+  private readonly longestChain: Gauge;
+  /** port label sets the occupancy gauge holds now */
+  private occupancyLabelled = new Set<string>();
+  private readonly topPorts: number;
 
   constructor(registry: Registry<RegistryContentType>, topPorts: number) {
     const r = [registry];
@@ -107,6 +121,12 @@ export class Exporter {
     this.sampleSeconds = new Counter({ name: 'ctop_sample_seconds_total', help: 'Time ctop spent sampling and updating metrics', registers: r });
     this.sampleErrors = new Counter({ name: 'ctop_sample_errors_total', help: 'Samples that failed', registers: r });
     this.netnsErrors = new Gauge({ name: 'ctop_netns_errors', help: 'Namespaces ctop could not watch', registers: r });
+    this.occupancy = new Gauge({ name: 'ctop_port_occupancy_entries', help: 'Entries each service port holds in the table, from the background census (the K ports holding most; the rest in port="other")', labelNames: [...PORT_LABELS], registers: r });
+    this.occupancyAge = new Gauge({ name: 'ctop_occupancy_census_age_seconds', help: 'Age of the census behind ctop_port_occupancy_entries', registers: r });
+    this.censusCpu = new Gauge({ name: 'ctop_occupancy_census_cpu_ratio', help: 'CPU time of the background census over the time since it started, share of one core', registers: r });
+    this.censusBudget = new Gauge({ name: 'ctop_occupancy_census_budget_ratio', help: 'CPU budget of the background census, share of one core (--census-budget)', registers: r });
+    this.longestChain = new Gauge({ name: 'ctop_hash_longest_chain', help: 'Longest conntrack hash chain the census walk measured (the kernel refuses inserts past 50-79)', registers: r });
+    this.topPorts = topPorts;
     this.portSeriesLimit.set(topPorts);
     this.portSeries.set({ state: 'labelled' }, 0);
     // Present from the first scrape, so rate() has a zero to start from.
@@ -195,6 +215,32 @@ export class Exporter {
     this.netnsErrors.set(s.netnsErrors.length);
     this.samples.inc();
     this.sampleSeconds.inc(elapsedSeconds);
+  }
+
+  /**
+   * Who holds the table: the latest census (carried forward by the kernel's
+   * per-port counts on the function tiers), bounded to the K ports holding
+   * most plus one "other" series. Ports that leave the K end their series.
+   */
+  updateOccupancy(input: OccupancyInput | undefined, s: Sample): void {
+    if (!input) return;
+    const held = heldByPort(input, s.events);
+    const sec = occupancySection(input, held, s.wallTime, this.topPorts);
+    const now = new Set<string>();
+    for (const p of sec.ports) {
+      const key = portKey({ netns: p.netns, family: p.family, proto: p.protoNum, port: p.port });
+      now.add(key);
+      this.occupancy.set(portLabels(key), p.entries);
+    }
+    for (const key of this.occupancyLabelled) if (!now.has(key)) this.occupancy.remove(portLabels(key));
+    this.occupancyLabelled = now;
+    this.occupancy.set({ port: 'other' }, sec.omittedEntries);
+    this.occupancyAge.set(sec.ageMs / 1000);
+    if (input.cost) {
+      this.censusCpu.set(input.cost.cpuShare);
+      this.censusBudget.set(input.cost.budgetShare);
+    }
+    if (input.census.walk) this.longestChain.set(input.census.walk.longestChain);
   }
 
   sampleFailed(): void {

@@ -9,7 +9,9 @@
  * on if the line has been fixed or completed. A file whose header is bad
  * fails before the screen opens, as any bad argument does.
  */
-import { readFileSync } from 'node:fs';
+import { statSync } from 'node:fs';
+import { MAX_RECORDING_BYTES } from '../io/recording.js';
+import { readFileBounded } from '../util/boundedRead.js';
 import { CtopError, ExitCode } from '../errors.js';
 import { SNAPSHOT_SCHEMA, type SnapshotV1 } from '../model/snapshot.js';
 import { parseRecording, readRecording } from '../io/recording.js';
@@ -28,7 +30,7 @@ interface Loaded {
  * through readRecording (the strict reader); only when that fails are the
  * lines before the failure read one by one, so they can still be shown.
  */
-export function loadRecordingPrefix(file: string, read: (f: string) => string = (f) => readFileSync(f, 'utf8')): Loaded {
+export function loadRecordingPrefix(file: string, read: (f: string) => string = (f) => readFileBounded(f, MAX_RECORDING_BYTES).toString('utf8')): Loaded {
   try {
     return { windows: readRecording(file).snapshots, error: undefined };
   } catch (e) {
@@ -68,17 +70,29 @@ export function loadRecordingPrefix(file: string, read: (f: string) => string = 
   }
 }
 
+function fileStamp(file: string): string {
+  try {
+    const st = statSync(file);
+    return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
+  } catch {
+    return 'gone';
+  }
+}
+
 export class ReplayWindows implements WindowSource {
   readonly label: string;
   private windows: SnapshotV1[];
   private error: CtopError | undefined;
   private index = 0;
+  /** The file's identity, size and mtime when last read: it is read again only when one changes. */
+  private stamp: string;
 
   constructor(
     private readonly file: string,
     private readonly load: (file: string) => Loaded = loadRecordingPrefix,
   ) {
     this.label = `replay ${file}`;
+    this.stamp = fileStamp(file);
     const first = this.load(file);
     if (first.windows.length === 0 && first.error) throw first.error;
     this.windows = first.windows;
@@ -88,7 +102,10 @@ export class ReplayWindows implements WindowSource {
   next(): SnapshotV1 | undefined {
     if (this.index < this.windows.length) return this.windows[this.index++];
     if (!this.error) return undefined;
-    // At the bad line: read the file again; it may have been fixed or completed meanwhile.
+    // At the bad line: read the file again if it changed; it may have been fixed or completed meanwhile.
+    const stamp = fileStamp(this.file);
+    if (stamp === this.stamp) throw this.error;
+    this.stamp = stamp;
     const again = this.load(this.file);
     this.windows = again.windows;
     this.error = again.error;

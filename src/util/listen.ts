@@ -35,3 +35,49 @@ export function checkExposure(addr: ListenAddress, allowRemote: boolean): void {
     ExitCode.usage,
   );
 }
+
+/**
+ * The metrics server's own limits, so that neither many connections nor slow
+ * ones (headers sent a byte at a time, sockets left open) can tie up the root
+ * process that holds the BPF programs. A scraper needs one short request per
+ * interval; Prometheus reconnects when a kept-alive socket was closed.
+ */
+export const SERVE_LIMITS = {
+  /** Connections open at once; more are closed on accept. */
+  maxConnections: 64,
+  /** A new connection must have sent a whole request head (line and headers) within this time. */
+  headersTimeoutMs: 5_000,
+  /** A kept-alive connection must have sent the next whole request head within this time of the last response. */
+  keepAliveTimeoutMs: 5_000,
+  maxHeaderBytes: 8 * 1024,
+  maxHeadersCount: 64,
+} as const;
+
+/** createServer() options that must be given at creation. */
+export const SERVER_OPTIONS = { maxHeaderSize: SERVE_LIMITS.maxHeaderBytes } as const;
+
+/**
+ * The limits set after creation. The deadlines are ctop's own timers per
+ * socket: Node's headersTimeout only starts once a request has begun (a
+ * socket that sends nothing is never checked), and with its connection
+ * checker on, an idle socket's timeout did not fire at all (Node 20).
+ */
+export function applyServerLimits(server: import('node:http').Server): void {
+  server.maxConnections = SERVE_LIMITS.maxConnections;
+  server.maxHeadersCount = SERVE_LIMITS.maxHeadersCount;
+  server.keepAliveTimeout = SERVE_LIMITS.keepAliveTimeoutMs;
+  const deadlines = new WeakMap<import('node:net').Socket, NodeJS.Timeout>();
+  const arm = (socket: import('node:net').Socket, ms: number): void => {
+    clearTimeout(deadlines.get(socket));
+    deadlines.set(socket, setTimeout(() => socket.destroy(), ms).unref());
+  };
+  server.on('connection', (socket: import('node:net').Socket) => {
+    arm(socket, SERVE_LIMITS.headersTimeoutMs);
+    socket.once('close', () => clearTimeout(deadlines.get(socket)));
+  });
+  server.on('request', (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => {
+    // the head arrived: the request is served; afterwards the next head has keepAliveTimeoutMs
+    clearTimeout(deadlines.get(req.socket));
+    res.once('finish', () => arm(req.socket, SERVE_LIMITS.keepAliveTimeoutMs));
+  });
+}

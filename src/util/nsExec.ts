@@ -4,6 +4,38 @@
  * become one-line Errors carrying the command's first stderr line.
  */
 import { execFileSync } from 'node:child_process';
+import { statSync } from 'node:fs';
+
+/**
+ * Where ctop takes its tools from (nft, iptables, conntrack, nsenter, sh):
+ * fixed system directories, never PATH, which whoever starts root's ctop
+ * (sudo with a kept PATH, a service file) may point at a directory another
+ * user writes. A tool found there must be root's and writable by no one else.
+ */
+export const SYSTEM_TOOL_DIRS = ['/usr/sbin', '/usr/bin', '/sbin', '/bin'] as const;
+
+const resolved = new Map<string, string>();
+
+/** The absolute path of a system tool, or an NsExecError naming the directories searched. */
+export function systemTool(name: string): string {
+  const known = resolved.get(name);
+  if (known) return known;
+  if (name.includes('/')) throw new NsExecError(`${name}: ctop runs tools by name from ${SYSTEM_TOOL_DIRS.join(', ')} only`, '', null);
+  for (const dir of SYSTEM_TOOL_DIRS) {
+    const path = `${dir}/${name}`;
+    let st;
+    try {
+      st = statSync(path);
+    } catch {
+      continue;
+    }
+    if (!st.isFile() || (st.mode & 0o111) === 0) continue;
+    if (st.uid !== 0 || (st.mode & 0o022) !== 0) throw new NsExecError(`${path}: not owned by root or writable by others; ctop will not run it`, '', null);
+    resolved.set(name, path);
+    return path;
+  }
+  throw new NsExecError(`${name}: command not found in ${SYSTEM_TOOL_DIRS.join(', ')}`, '', null);
+}
 
 export interface NsExecOptions {
   netnsPath?: string;
@@ -19,7 +51,8 @@ export class NsExecError extends Error {
 }
 
 export function nsExec(cmd: string, args: string[], o: NsExecOptions = {}): string {
-  const [file, argv] = o.netnsPath ? ['nsenter', [`--net=${o.netnsPath}`, '--', cmd, ...args]] : [cmd, args];
+  const tool = systemTool(cmd);
+  const [file, argv] = o.netnsPath ? [systemTool('nsenter'), [`--net=${o.netnsPath}`, '--', tool, ...args]] : [tool, args];
   const timeoutMs = o.timeoutMs ?? 10_000;
   try {
     return execFileSync(file, argv, {

@@ -8,7 +8,7 @@
  * runs as nobody (runuser).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -206,6 +206,19 @@ describe('notrack state, lock and watchdog', () => {
     }
     expect(applied[0]!.stderr).toMatch(/rolled back/);
     expect(ruleset()).toBe(before);
+  });
+
+  it('nft, iptables, conntrack and nsenter are run from the system directories, never found through PATH', () => {
+    const fake = join(base, 'fake-bin');
+    const hit = join(base, 'fake-bin-ran');
+    mkdirSync(fake, { recursive: true });
+    for (const tool of ['nft', 'iptables', 'iptables-save', 'ip6tables-save', 'iptables-legacy-save', 'ip6tables-legacy-save', 'iptables-nft-save', 'conntrack', 'nsenter', 'sh', 'cat']) {
+      writeFileSync(join(fake, tool), `#!/bin/sh\necho ${tool} >> ${hit}\nexit 1\n`, { mode: 0o755 });
+    }
+    const r = runCli(['notrack', 'apply', 'tcp/7000', '--netns', lab.srv, '--state-dir', freshStateDir()], { env: { PATH: `${fake}:${process.env.PATH}` } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/tcp dport 7000/);
+    expect(existsSync(hit) ? readFileSync(hit, 'utf8') : '').toBe('');
   });
 
   it("the deadline is monotonic: a wall-clock step does not roll back early", async () => {

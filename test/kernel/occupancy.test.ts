@@ -3,12 +3,17 @@
  * one port next to a UDP flood on another. The live screen (not a replay), in
  * tmux, lists the TCP port though it makes no new entries, with its
  * occupancy equal to `conntrack -L`'s count for that port, and its hash
- * panel says measured; `snapshot --json` carries the same figure.
+ * panel says measured; `snapshot --json`, `record` and the exporter's gauge
+ * carry the same figure.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SnapshotV1 } from '../../src/model/snapshot.js';
 import { LOADGEN, createLab, ctCount, holdTcp, startServer, type Lab } from '../lab/netns.js';
-import { runCli } from '../support/cli.js';
+import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli, startCli, waitNoCtopPrograms } from '../support/cli.js';
+import { freePort } from '../support/prometheus.js';
 import { Tmux } from '../support/tmux.js';
 
 const TCP_PORT = 5201;
@@ -39,6 +44,7 @@ afterAll(async () => {
   await held?.release();
   await server?.stop();
   lab?.destroy();
+  expect(await waitNoCtopPrograms()).toEqual([]);
 });
 
 describe('occupancy, live (netfilter tier, background census)', () => {
@@ -79,4 +85,47 @@ describe('occupancy, live (netfilter tier, background census)', () => {
     expect(snap.hashBuckets).toMatchObject({ method: 'bpf-hash-walk' });
     expect(snap.hashBuckets!.histogram.reduce((a, h) => a + h.buckets, 0)).toBe(snap.hashBuckets!.buckets);
   }, 90_000);
+
+  it('ctop serve: the occupancy gauge of the TCP port equals conntrack -L’s count; the census reports its cost', async () => {
+    const port = await freePort();
+    const ctop = await startCli(['serve', '--netns', lab.srv, '--listen', `127.0.0.1:${port}`, '--top-ports', '2', '--every', '1s'], /serving metrics on/);
+    try {
+      const srv = lab.netnsInode(lab.srv);
+      const series = `ctop_port_occupancy_entries{netns="${srv}",family="ipv4",proto="tcp",port="${TCP_PORT}"}`;
+      let text = '';
+      const end = Date.now() + 15_000;
+      while (!text.includes(series) && Date.now() < end) {
+        await new Promise((r) => setTimeout(r, 250));
+        text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      }
+      const value = (name: string): number => Number(new RegExp(`^${name.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1]);
+      expect(value(series)).toBe(tcpListed());
+      // the flood's port has its own series; nothing is left for "other" (the bound is unit-tested)
+      expect(value(`ctop_port_occupancy_entries{netns="${srv}",family="ipv4",proto="udp",port="${UDP_PORT}"}`)).toBeGreaterThan(500);
+      expect(value('ctop_port_occupancy_entries{port="other"}')).toBe(0);
+      expect(value('ctop_occupancy_census_budget_ratio')).toBe(0.02);
+      expect(value('ctop_occupancy_census_cpu_ratio')).toBeGreaterThan(0);
+      expect(value('ctop_occupancy_census_age_seconds')).toBeLessThan(10);
+    } finally {
+      ctop.proc.kill('SIGTERM');
+      await ctop.done;
+    }
+  }, 60_000);
+
+  it('ctop record: every window carries the occupancy and the census cost', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ctop-occ-'));
+    try {
+      const out = join(dir, 'rec.jsonl');
+      const r = runCli(['record', '--netns', lab.srv, '-d', '3s', '--every', '1s', '-o', out], { timeoutMs: 60_000 });
+      expect(r.code).toBe(0);
+      const windows = readFileSync(out, 'utf8').trim().split('\n').slice(1).map((l) => JSON.parse(l) as SnapshotV1);
+      expect(windows).toHaveLength(3);
+      const last = windows.at(-1)!;
+      expect(last.ports.find((p) => p.proto === 'tcp' && p.port === TCP_PORT)?.occupancy).toBe(tcpListed());
+      expect(last.occupancy!.cost).toMatchObject({ budgetShare: 0.02 });
+      expect(last.occupancy!.cost!.censuses).toBeGreaterThanOrEqual(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

@@ -216,7 +216,7 @@ describe('live screen (ctop --replay, in tmux)', () => {
     start(['--replay', FIX(), '--interval', '200ms']);
     await waitFor(/replay 6\/6 end/);
     let s = await press(/─ Help ─/, '?');
-    for (const t of ['q, Ctrl-C', 'Tab', 'Shift-Tab', '↑, k', '↓, j', 'Enter', 'Esc', 'pause or resume', 'next sort key']) expect(s).toContain(t);
+    for (const t of ['q, Ctrl-C', 'Tab', 'Shift-Tab', '↑, k', '↓, j', 'Enter', 'Esc', 'pause or resume', 'next sort: inserts/s, over 10s, 60s']) expect(s).toContain(t);
     await press((x) => !x.includes('─ Help ─'), '?');
     s = await press(/─ NOTRACK rules ─/, 'n');
     expect(s).toContain("suggestion; `ctop advise` checks safety");

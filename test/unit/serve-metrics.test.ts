@@ -113,3 +113,39 @@ describe('--listen and the loopback rule', () => {
     expect(() => checkExposure({ host: '0.0.0.0', port: 1 }, true)).not.toThrow();
   });
 });
+
+describe('Exporter: occupancy gauge', () => {
+  const census = (ports: [number, number][]): import('../../src/model/occupancy.js').OccupancyInput => ({
+    census: {
+      method: 'ctnetlink-dump',
+      takenAt: '2026-11-25T09:59:58.000Z',
+      namespaces: [{ inode: 1, entries: ports.reduce((a, [, n]) => a + n, 0), ports: ports.map(([port, entries]) => ({ family: 'ipv4', proto: 6, port, entries })), sources: [] }],
+      walk: null,
+      buckets: 64,
+      hashEntries: 0,
+      cpuMs: 5,
+      wallMs: 6,
+    },
+    cost: { censuses: 3, lastCpuMs: 5, lastWallMs: 6, intervalMs: 250, cpuShare: 0.019, budgetShare: 0.02 },
+  });
+
+  it('the K ports holding most get a series, the rest add up in other; a port that leaves the K ends its series', async () => {
+    const reg = new Registry();
+    const e = new Exporter(reg, 2);
+    e.update(sample([]));
+    e.updateOccupancy(census([[443, 3000], [80, 10], [22, 5], [53, 1]]), sample([]));
+    expect(await values(reg, 'ctop_port_occupancy_entries')).toEqual({
+      'netns=1,family=ipv4,proto=tcp,port=443': 3000,
+      'netns=1,family=ipv4,proto=tcp,port=80': 10,
+      'port=other': 6,
+    });
+    expect(await values(reg, 'ctop_occupancy_census_age_seconds')).toEqual({ '': 2 });
+    expect(await values(reg, 'ctop_occupancy_census_cpu_ratio')).toEqual({ '': 0.019 });
+    e.updateOccupancy(census([[443, 2000], [22, 50], [80, 1]]), sample([]));
+    expect(await values(reg, 'ctop_port_occupancy_entries')).toEqual({
+      'netns=1,family=ipv4,proto=tcp,port=443': 2000,
+      'netns=1,family=ipv4,proto=tcp,port=22': 50,
+      'port=other': 1,
+    });
+  });
+});
