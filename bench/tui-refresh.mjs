@@ -9,8 +9,8 @@
 // Two sources, each in every view of the top-talkers table:
 //   replay: windows of a synthetic recording (what `ctop --replay` does per tick)
 //   live:   a fake Source whose samples change all 64,000 tuples
-//           every tick (the worst case), handed over as windows the way the
-//           kernel source does since the addon computes them, through LiveWindows and the same
+//           every tick (the worst case), handed over as growth the way the
+//           kernel source does, through LiveWindows and the same
 //           buildSnapshot the kernel source uses; the native map read itself
 //           is not included (no root, no addon).
 // Needs no root and sends no traffic.
@@ -23,7 +23,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => import(join(ROOT, 'dist', p));
 const { Controller } = await dist('tui/controller.js');
 const { TuiScreen } = await dist('tui/screen.js');
-const { LiveWindows } = await dist('tui/windowSource.js');
+const { LiveWindows } = await dist('source/windows.js');
 const { buildSnapshot } = await dist('model/snapshot.js');
 
 function arg(name, dflt) {
@@ -69,10 +69,10 @@ function tupleAt(i, inserts, drops) {
 
 /**
  * Sample number `n`: every tuple has gained inserts since n - 1. With
- * `window` the tuples are what the kernel source hands over since the
- * addon computes windows (src/source/kernelSource.ts): only the growth since
- * sample n - 1, freshly decoded; without it, cumulative counts (what the
- * window model joins for sources that do not make windows).
+ * `window` the tuples are what the kernel source's takeTupleGrowth() hands
+ * over (src/source/kernelSource.ts): only the growth since sample n - 1,
+ * freshly decoded; without it, cumulative counts (what the window model
+ * joins for sources that keep cumulative tuples).
  */
 function sample(n, window = false) {
   const tuples = new Array(TUPLES);
@@ -85,8 +85,6 @@ function sample(n, window = false) {
   for (let p = 0; p < 200; p++) ports.push({ netns: NS[p & 3], family: 'ipv4', proto: 17, port: 53 + p, inserts: n * (320 - p), drops: p % 10 === 0 ? n : 0 });
   const stats = { found: 0, invalid: 0, insert: 0, insertFailed: 0, drop: n * 660, earlyDrop: 0, error: 0, searchRestart: 0, clashResolve: 0, chainTooLong: 0 };
   return {
-    seq: n,
-    tupleWindowSince: window ? n - 1 : undefined,
     monoMs: n * 1000,
     wallTime: new Date(Date.UTC(2026, 0, 1, 0, 0, n)).toISOString(),
     probe: { tier: 'netfilter', programs: [], refused: [] },
@@ -104,9 +102,16 @@ function sample(n, window = false) {
 
 class FakeSource {
   n = 0;
+  growth = [];
   async start() {}
+  /** Cumulative counters; the tuples come as growth, as the kernel source hands them over. */
   sample() {
-    return sample(++this.n, true);
+    const s = sample(++this.n, true);
+    this.growth = s.tuples;
+    return { ...s, tuples: [] };
+  }
+  takeTupleGrowth() {
+    return this.growth;
   }
   close() {}
 }
@@ -166,12 +171,13 @@ if (PATH === 'live' || PATH === 'all') {
 
 // buildSnapshot alone (src/model/snapshot.ts), to show what part of a live tick is the window model.
 if (PATH === 'live' || PATH === 'all') {
-  const a = sample(1, true);
-  const b = sample(2, true);
+  const a = { ...sample(1, true), tuples: [] };
+  const tupleGrowth = sample(2, true).tuples;
+  const b = { ...sample(2, true), tuples: [] };
   const costs = [];
   for (let t = 0; t < 60; t++) {
     const before = process.cpuUsage();
-    buildSnapshot(a, b, { ...where, top: 0, unsorted: true }); // as LiveWindows calls it
+    buildSnapshot(a, b, { ...where, top: 0, unsorted: true, tupleGrowth }); // as LiveWindows calls it
     const d = process.cpuUsage(before);
     if (t >= 10) costs.push(d.user + d.system);
   }

@@ -8,7 +8,7 @@ import type { BaseChain, ConntrackUser } from '../model/ruleset.js';
 import type { HelperPresence, LingeringState } from '../model/conntrack.js';
 import type { OccupancyMethod } from '../model/census.js';
 import type { NativePortCensus } from '../model/portCensus.js';
-import type { SnapshotV1 } from '../model/snapshot.js';
+import { forNamespace, type SnapshotV1 } from '../model/snapshot.js';
 import { adviseSizing, type SizingAdvice } from './sizing.js';
 import { keepsOn, type KeepsOnReport } from './keepsOn.js';
 import { adviseNotrack, type NotrackAdvice } from './notrack.js';
@@ -84,23 +84,6 @@ export interface AdvicePlanInput {
   top: number;
   census?: AdviceCensus;
   errors: string[];
-}
-
-/** The snapshot cut down to one namespace: its ports, its tuples, its totals, its row. */
-export function forNamespace(s: SnapshotV1, inode: number): SnapshotV1 {
-  const ports = s.ports.filter((p) => p.netns === inode);
-  const tuples = s.tuples.filter((t) => t.netns === inode);
-  const namespaces = s.namespaces.filter((n) => n.inode === inode);
-  const count = namespaces[0]?.count ?? 0;
-  const inserts = s.totals.inserts === null ? null : ports.reduce((a, p) => a + p.inserts, 0);
-  return {
-    ...s,
-    ports,
-    tuples,
-    namespaces,
-    table: { ...s.table, count, fillRatio: s.table.max > 0 ? count / s.table.max : 0 },
-    totals: { ...s.totals, inserts },
-  };
 }
 
 /** One namespace's NOTRACK candidates: what advise prints and the live screen shows. */

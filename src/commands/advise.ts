@@ -12,13 +12,13 @@ import type { RoleChoice } from '../advise/rules.js';
 import { readRuleset } from '../source/ruleset.js';
 import { formatAdvice } from '../format/adviceText.js';
 import { checkPrivileges } from '../preflight.js';
-import { KernelSource } from '../source/kernelSource.js';
+import { KernelSource, hostName } from '../source/kernelSource.js';
+import { LiveWindows } from '../source/windows.js';
 import { readHostFacts, readNetnsFacts } from '../source/ctSettings.js';
 import { censusOf, readPortCensus, type PortCensusRun } from '../source/portCensusSource.js';
 import { parseCount, parseDurationMs } from '../util/duration.js';
 import { onTermination } from '../util/signals.js';
 import { addProbeFlags, parseProbeFlags, roleOption, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
-import { measureWindow } from './window.js';
 
 export interface AdviseOptions extends ProbeSettings {
   durationMs: number;
@@ -35,11 +35,12 @@ export async function runAdvise(o: AdviseOptions): Promise<void> {
   const source = new KernelSource({ ...o, rescanMs: 1000 });
   const stopListening = onTermination(() => source.close(), ['SIGTERM', 'SIGHUP', 'SIGINT']);
   try {
-    await source.start();
+    const live = new LiveWindows(source, { host: hostName(), kernel: release() }, { top: 0 });
+    await live.start();
     process.stderr.write(`ctop: measuring for ${o.durationMs} ms\n`);
-    const snap = await measureWindow(source, o.durationMs);
+    const snap = await live.measure(o.durationMs);
     if (snap.probe.tier === 'stats') {
-      throw new CtopError('advise needs per-port inserts, which only the BPF tiers count', 'run `ctop doctor` to see why the BPF programs did not attach', ExitCode.kernel);
+      throw new CtopError('advise needs per-port inserts, which the stats tier does not count (the fentry, kprobe and netfilter tiers do)', 'run `ctop doctor` to see why the BPF programs did not attach', ExitCode.kernel);
     }
     const errors: string[] = [];
     const host = readHostFacts(errors);

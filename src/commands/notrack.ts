@@ -17,17 +17,17 @@ import { describeTarget, resolveTargets, type ResolvedTarget } from '../advise/t
 import { readRuleset } from '../source/ruleset.js';
 import { checkPrivileges } from '../preflight.js';
 import { readHostFacts, readNetnsFacts } from '../source/ctSettings.js';
-import { KernelSource, hostName } from '../source/kernelSource.js';
-import { buildSnapshot } from '../model/snapshot.js';
 import { release } from 'node:os';
+import { KernelSource, hostName } from '../source/kernelSource.js';
+import { LiveWindows } from '../source/windows.js';
+import { forNamespace } from '../model/snapshot.js';
 import { formatMs, parseDurationMs } from '../util/duration.js';
-import { onTermination, sleepMs } from '../util/signals.js';
+import { onTermination } from '../util/signals.js';
 import { deleteOwnRules, nftCheck } from '../notrack/nft.js';
 import { awaitOutcome, confirmChange, revertChange, startGuardedChange, target, type Target } from '../notrack/guard.js';
 import { parsePortSpecs, type PortSpec } from '../notrack/portSpec.js';
 import { DEFAULT_STATE_DIR } from '../notrack/state.js';
 import { cleanText } from '../util/sanitize.js';
-import { forNamespace } from '../advise/report.js';
 import { roleOption } from './probeFlags.js';
 
 export interface ApplyOptions {
@@ -50,14 +50,13 @@ export interface ApplyOptions {
 export async function targetsWithRoles(t: Target, specs: PortSpec[], role: RoleChoice, durationMs: number, what: string): Promise<ResolvedTarget[]> {
   if (role !== 'auto') return resolveTargets(specs, role, null);
   checkPrivileges();
-  const source = new KernelSource({ tier: 'auto', ...(t.netnsPath ? { netns: t.netnsPath } : {}), maxPorts: 8192, maxTuples: 1024, maxDropTuples: 1024, rescanMs: 60_000, readTuples: false });
+  const source = new KernelSource({ tier: 'auto', ...(t.netnsPath ? { netns: t.netnsPath } : {}), maxPorts: 8192, maxTuples: 1024, maxDropTuples: 1024, rescanMs: 60_000 });
+  const live = new LiveWindows(source, { host: hostName(), kernel: release() }, { top: 0, tuples: false });
   const stopListening = onTermination(() => source.close(), ['SIGTERM', 'SIGHUP', 'SIGINT']);
   try {
-    await source.start();
+    await live.start();
     process.stderr.write(`ctop: measuring ${formatMs(durationMs)} in ${t.label} to infer the role (--role auto)\n`);
-    const first = source.sample();
-    await sleepMs(durationMs);
-    const snap = forNamespace(buildSnapshot(first, source.sample(), { host: hostName(), kernel: release(), top: 0 }), t.inode);
+    const snap = forNamespace(await live.measure(durationMs), t.inode);
     const out = resolveTargets(specs, 'auto', snap.ports);
     for (const x of out) {
       if (!x.evidence.inferred) {
@@ -147,7 +146,7 @@ export function registerNotrack(program: Command): void {
   const common = (c: Command) =>
     c
       .option('--netns <name|path>', 'act in this network namespace (an `ip netns` name or /proc/PID/ns/net)')
-      .option('--state-dir <dir>', 'where backups and the pending record live', DEFAULT_STATE_DIR);
+      .option('--state-dir <dir>', 'where backups and the pending record live (created 0700; refused when another user owns it or can write it)', DEFAULT_STATE_DIR);
   common(
     nt
       .command('apply')

@@ -8,21 +8,21 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import { Command } from 'commander';
 import { release, totalmem } from 'node:os';
 import { CtopError, ExitCode } from '../errors.js';
-import { buildSnapshot, type SnapshotV1 } from '../model/snapshot.js';
+import { mergeWindows } from '../model/mergeWindows.js';
+import type { RecordingHeader } from '../model/recording.js';
+import type { SnapshotV1 } from '../model/snapshot.js';
 import { checkPrivileges } from '../preflight.js';
 import { KernelSource, hostName } from '../source/kernelSource.js';
-import { DEFAULT_BUDGET_SHARE, startBackgroundCensus, type BackgroundCensus } from '../source/occupancy.js';
+import { requireConntrackActive } from '../source/activity.js';
+import { DEFAULT_BUDGET_SHARE, startBackgroundCensus } from '../source/occupancy.js';
+import { LiveWindows, STEP_MS } from '../source/windows.js';
+import { headerLine, readWindows, snapshotLine } from '../io/recording.js';
 import { addOccupancyFlags, parseOccupancyFlags, type OccupancyFlags, type OccupancySettings } from './occupancyFlags.js';
-import { conntrackBusy } from '../source/activity.js';
-import { readRuleset } from '../source/ruleset.js';
-import { keepsConntrackOn } from '../model/ruleset.js';
-import { headerLine, snapshotLine } from '../io/recording.js';
 import { writeOutput } from '../io/output.js';
 import { portsCsv, windowsCsv } from '../export/csv.js';
 import { formatMs, parseCount, parseDurationMs } from '../util/duration.js';
 import { progress } from '../util/progress.js';
-import { interruptible, onTermination, sleepMs } from '../util/signals.js';
-import type { Sample } from '../model/sample.js';
+import { interruptible, onTermination } from '../util/signals.js';
 import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
 
 export interface RecordOptions extends ProbeSettings, Partial<OccupancySettings> {
@@ -32,10 +32,9 @@ export interface RecordOptions extends ProbeSettings, Partial<OccupancySettings>
   top: number;
   csv?: string;
   csvPorts?: string;
+  /** a recording to copy instead of the kernel: its windows, each cut to `top` rows */
+  replay?: string;
 }
-
-/** New namespaces are picked up this often inside a window. */
-const STEP_MS = 1000;
 /** A window cut shorter than this by Ctrl-C is not worth a line. */
 const MIN_PARTIAL_MS = 200;
 
@@ -53,15 +52,39 @@ function detail(s: SnapshotV1): string {
   return `fill ${(s.table.fillRatio * 100).toFixed(1)}%, ${s.table.count.toLocaleString('en-US')} entries, ${ins} inserts/s, ${s.rates.dropsPerSec} drops/s`;
 }
 
+function writeCsv(o: RecordOptions, windows: SnapshotV1[]): void {
+  if (o.csv) writeOutput(o.csv, windowsCsv(windows));
+  if (o.csvPorts) writeOutput(o.csvPorts, portsCsv(windows));
+}
+
+/** --replay: the file's windows, each cut to --top rows, written as a new recording. */
+function recordReplay(file: string, o: RecordOptions): void {
+  const rec = readWindows(file);
+  const windows = rec.snapshots.map((w) => mergeWindows([w], o.top));
+  const { schema: _schema, ...header } = rec.header;
+  const fd = openOut(o.out);
+  try {
+    writeSync(fd, `${headerLine(header)}\n`);
+    for (const w of windows) writeSync(fd, `${snapshotLine(w)}\n`);
+  } finally {
+    closeSync(fd);
+  }
+  writeCsv(o, windows);
+  process.stderr.write(`ctop: wrote ${windows.length} window(s) from ${file} to ${o.out}\n`);
+}
+
 export async function runRecord(o: RecordOptions): Promise<void> {
+  if (o.replay !== undefined) return recordReplay(o.replay, o);
   if (o.everyMs > o.durationMs) {
     throw new CtopError(`--every ${formatMs(o.everyMs)} is longer than --duration ${formatMs(o.durationMs)}`, 'record for at least one window', ExitCode.usage);
   }
   checkPrivileges();
   let fd = -1;
   const source = new KernelSource({ ...o, rescanMs: STEP_MS });
+  const meta = { host: hostName(), kernel: release() };
+  const live = new LiveWindows(source, meta, { top: o.top });
   const stopListening = onTermination(() => {
-    source.close();
+    live.close();
     if (fd >= 0) closeSync(fd);
   }, ['SIGTERM', 'SIGHUP']);
   const ctrlC = interruptible();
@@ -72,50 +95,31 @@ export async function runRecord(o: RecordOptions): Promise<void> {
   const bar = progress();
   const windows: SnapshotV1[] = [];
   let closed = false;
-  let census: BackgroundCensus | undefined;
   try {
-    await source.start();
-    let prev: Sample = source.sample();
-    if (!conntrackBusy(prev) && !source.watchedRefs().some((r) => keepsConntrackOn(readRuleset(r.path).users))) {
-      throw new CtopError(
-        `conntrack is not active in the ${prev.namespaces.length} network namespace(s) ctop watches: no entries, no statistics, no rule that uses it`,
-        'nothing to record here; ctop never turns conntrack on itself (`ctop doctor` shows what would)',
-        ExitCode.conntrackInactive,
-      );
-    }
+    const first = await live.start();
+    requireConntrackActive(first, source.watchedRefs(), 'record');
     // Opened only now: a refused recording leaves no empty file behind.
     fd = openOut(o.out);
+    const header: Omit<RecordingHeader, 'schema'> = { ...meta, startedAt: first.wallTime, everyMs: o.everyMs, memTotalBytes: totalmem(), wordBits: process.arch.endsWith('64') ? 64 : 32 };
+    writeSync(fd, `${headerLine(header)}\n`);
     // who holds the table: counted in a thread of its own, within its CPU budget; each window carries the latest census
-    census = startBackgroundCensus(source, { occupancy: o.occupancy ?? 'auto', budgetShare: o.budgetShare ?? DEFAULT_BUDGET_SHARE });
-    const meta = { host: hostName(), kernel: release() };
-    writeSync(fd, `${headerLine({ ...meta, startedAt: prev.wallTime, everyMs: o.everyMs, memTotalBytes: totalmem(), wordBits: process.arch.endsWith('64') ? 64 : 32 })}\n`);
+    live.attachOccupancy(startBackgroundCensus(source, { occupancy: o.occupancy ?? 'auto', budgetShare: o.budgetShare ?? DEFAULT_BUDGET_SHARE }));
     const total = Math.floor(o.durationMs / o.everyMs);
     process.stderr.write(
-      `ctop: ${prev.probe.tier} tier, watching ${prev.namespaces.length} namespace(s); recording ${total} window(s) of ${formatMs(o.everyMs)} to ${o.out}\n`,
+      `ctop: ${first.probe.tier} tier, watching ${first.namespaces.length} namespace(s); recording ${total} window(s) of ${formatMs(o.everyMs)} to ${o.out}\n`,
     );
-    const start = performance.now();
     for (let i = 1; i <= total && !interrupted; i++) {
       // Window ends are fixed from the start, so sampling time does not drift the series.
-      const end = start + i * o.everyMs;
-      for (let left = end - performance.now(); left > 0 && !interrupted; left = end - performance.now()) {
-        await Promise.race([sleepMs(Math.min(STEP_MS, left)), ctrlC.interrupted]);
-        // only new namespaces need attention between window ends: a sample
-        // taken and dropped here would swallow its tuple window
-        if (!interrupted && end - performance.now() > 0) source.rescanIfDue();
-      }
-      const cur = source.sample();
-      if (interrupted && cur.monoMs - prev.monoMs < MIN_PARTIAL_MS) break;
-      const snap = buildSnapshot(prev, cur, { ...meta, top: o.top }, census?.input());
+      const snap = await live.measureUntil(first.monoMs + i * o.everyMs, { interrupted: ctrlC.interrupted });
+      if (interrupted && snap.durationMs < MIN_PARTIAL_MS) break;
       writeSync(fd, `${snapshotLine(snap)}\n`);
       windows.push(snap);
-      prev = cur;
       bar.step(i, total, detail(snap));
     }
     bar.end();
     closeSync(fd);
     closed = true;
-    if (o.csv) writeOutput(o.csv, windowsCsv(windows));
-    if (o.csvPorts) writeOutput(o.csvPorts, portsCsv(windows));
+    writeCsv(o, windows);
     process.stderr.write(`ctop: wrote ${windows.length} window(s) to ${o.out}${interrupted ? ' (stopped early)' : ''}\n`);
   } finally {
     bar.end();
@@ -126,8 +130,7 @@ export async function runRecord(o: RecordOptions): Promise<void> {
         // already closed by a signal handler
       }
     }
-    census?.close();
-    source.close();
+    live.close();
     ctrlC.dispose();
     stopListening();
   }
@@ -143,11 +146,13 @@ export function registerRecord(program: Command): void {
       .option('--every <time>', 'length of each window', '10s')
       .option('--top <n>', 'ports and tuples kept per window (0: all)', '20')
       .option('--csv <file>', 'also write the windows as CSV when done')
-      .option('--csv-ports <file>', 'also write per-window port rows as CSV (long format) when done'),
-  )).action((f: ProbeFlags & OccupancyFlags & { output: string; duration: string; every: string; top: string; csv?: string; csvPorts?: string }) =>
+      .option('--csv-ports <file>', 'also write per-window port rows as CSV (long format) when done')
+      .option('--replay <file>', 'copy a recording (or one `ctop snapshot --json`) instead of reading the kernel: its windows, each cut to --top rows (--duration and --every do not apply); needs no root'),
+  )).action((f: ProbeFlags & OccupancyFlags & { output: string; duration: string; every: string; top: string; csv?: string; csvPorts?: string; replay?: string }) =>
     runRecord({
       ...parseProbeFlags(f),
       ...parseOccupancyFlags(f),
+      ...(f.replay !== undefined ? { replay: f.replay } : {}),
       out: f.output,
       durationMs: parseDurationMs(f.duration, '--duration', 200, 7 * 24 * 3_600_000),
       everyMs: parseDurationMs(f.every, '--every', 200, 24 * 3_600_000),

@@ -1,27 +1,35 @@
 /**
- * `ctop serve`: a Prometheus / OpenMetrics endpoint. One sample of the kernel
- * per tick (default 1 s) updates the metrics, whatever the scrape rate, so a
- * busy scraper costs a text rendering, never extra kernel reads.
+ * `ctop serve`: a Prometheus / OpenMetrics endpoint. One window per tick
+ * (default 1 s) updates the metrics, whatever the scrape rate, so a busy
+ * scraper costs a text rendering, never extra kernel reads. With --replay the
+ * ticks play a recording's windows instead (no root; the metrics then hold
+ * at the last window).
  */
 import type { Command } from 'commander';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Registry, collectDefaultMetrics, type RegistryContentType } from 'prom-client';
 import { CtopError, ExitCode } from '../errors.js';
 import { checkPrivileges } from '../preflight.js';
-import { KernelSource } from '../source/kernelSource.js';
+import { release } from 'node:os';
+import type { WindowSource } from '../model/snapshot.js';
+import { KernelSource, hostName } from '../source/kernelSource.js';
+import { ReplayWindows } from '../source/replay.js';
+import { LiveWindows } from '../source/windows.js';
 import { Exporter } from '../serve/exporter.js';
 import { applyServerLimits, checkExposure, parseListen, SERVER_OPTIONS, type ListenAddress } from '../util/listen.js';
 import { formatMs, parseCount, parseDurationMs } from '../util/duration.js';
 import { onTermination } from '../util/signals.js';
 import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
 import { addOccupancyFlags, parseOccupancyFlags, type OccupancyFlags, type OccupancySettings } from './occupancyFlags.js';
-import { DEFAULT_BUDGET_SHARE, startBackgroundCensus, type BackgroundCensus } from '../source/occupancy.js';
+import { DEFAULT_BUDGET_SHARE, startBackgroundCensus } from '../source/occupancy.js';
 
 export interface ServeOptions extends ProbeSettings, Partial<OccupancySettings> {
   listen: ListenAddress;
   allowRemote: boolean;
   topPorts: number;
   everyMs: number;
+  /** a recording to serve instead of the kernel, one window per tick */
+  replay?: string;
 }
 
 /**
@@ -55,12 +63,16 @@ function listen(server: ReturnType<typeof createServer>, addr: ListenAddress): P
 
 export async function runServe(o: ServeOptions): Promise<void> {
   checkExposure(o.listen, o.allowRemote);
-  checkPrivileges();
-  // the exporter shows no tuples: skip reading them each scrape
-  const source = new KernelSource({ ...o, rescanMs: 1000, readTuples: false });
+  // The file first (a wrong path is the likelier mistake); a replay needs no root.
+  const replay = o.replay !== undefined ? new ReplayWindows(o.replay) : undefined;
+  if (!replay) checkPrivileges();
+  // the exporter shows no tuples: the windows skip reading them; the first
+  // window starts from zero, so counters begin where the kernel's do
+  const kernel = replay ? undefined : new KernelSource({ ...o, rescanMs: 1000 });
+  const live = kernel ? new LiveWindows(kernel, { host: hostName(), kernel: release() }, { top: 0, unsorted: true, tuples: false, fromZero: true }) : undefined;
+  const windows: WindowSource = replay ?? live!;
   const regs = registries(o.topPorts);
   let timer: NodeJS.Timeout | undefined;
-  let census: BackgroundCensus | undefined;
   /** No metrics before the probe is attached and sampled once: a scrape then gets 503. */
   let ready = false;
   const server = createServer(SERVER_OPTIONS, (req: IncomingMessage, res: ServerResponse) => {
@@ -69,10 +81,9 @@ export async function runServe(o: ServeOptions): Promise<void> {
   applyServerLimits(server);
   const stop = (): void => {
     if (timer) clearInterval(timer);
-    census?.close();
     server.close();
     server.closeAllConnections();
-    source.close();
+    windows.close();
   };
   const stopListening = onTermination(stop);
 
@@ -102,11 +113,13 @@ export async function runServe(o: ServeOptions): Promise<void> {
   const tick = (): void => {
     const t0 = performance.now();
     try {
-      const s = source.sample();
+      const w = windows.next();
       const secs = (performance.now() - t0) / 1000;
-      for (const r of regs) {
-        r.exporter.update(s, secs);
-        r.exporter.updateOccupancy(census?.input(), s);
+      if (w) {
+        for (const r of regs) {
+          r.exporter.update(w, secs);
+          r.exporter.updateOccupancy(w);
+        }
       }
     } catch (e) {
       // One bad read must not end the exporter; it shows in ctop_sample_errors_total.
@@ -118,14 +131,13 @@ export async function runServe(o: ServeOptions): Promise<void> {
   try {
     // Bind first: a busy port is reported before anything is loaded.
     await listen(server, o.listen);
-    await source.start();
-    // who holds the table: counted in a thread of its own, within its CPU budget
-    census = startBackgroundCensus(source, { occupancy: o.occupancy ?? 'auto', budgetShare: o.budgetShare ?? DEFAULT_BUDGET_SHARE });
+    const first = live ? await live.start() : undefined;
+    // who holds the table: counted in a thread of its own, within its CPU budget; each window carries the latest census
+    if (live && kernel) live.attachOccupancy(startBackgroundCensus(kernel, { occupancy: o.occupancy ?? 'auto', budgetShare: o.budgetShare ?? DEFAULT_BUDGET_SHARE }));
     tick();
     ready = true;
-    const info = source.sample();
     process.stderr.write(
-      `ctop: ${info.probe.tier} tier, watching ${info.namespaces.length} namespace(s); serving metrics on http://${o.listen.host.includes(':') ? `[${o.listen.host}]` : o.listen.host}:${o.listen.port}/metrics (sampled every ${formatMs(o.everyMs)}, top ${o.topPorts} ports)\n`,
+      `ctop: ${first ? `${first.probe.tier} tier, watching ${first.namespaces.length} namespace(s)` : windows.label}; serving metrics on http://${o.listen.host.includes(':') ? `[${o.listen.host}]` : o.listen.host}:${o.listen.port}/metrics (a window every ${formatMs(o.everyMs)}, top ${o.topPorts} ports)\n`,
     );
     timer = setInterval(tick, o.everyMs);
     // Runs until a signal: onTermination detaches and exits.
@@ -144,11 +156,13 @@ export function registerServe(program: Command): void {
       .option('--listen <host:port>', 'address to listen on (loopback unless --allow-remote)', '127.0.0.1:9633')
       .option('--allow-remote', 'allow a non-loopback --listen address')
       .option('--top-ports <k>', 'ports with their own series; the rest add up in port="other"', '50')
-      .option('--every <time>', 'how often to sample the kernel', '1s'),
-  )).action((f: ProbeFlags & OccupancyFlags & { listen: string; allowRemote?: boolean; topPorts: string; every: string }) =>
+      .option('--every <time>', 'how often to sample the kernel (with --replay: to play the next window)', '1s')
+      .option('--replay <file>', 'serve a recording (ctop record) instead of the kernel, one window per --every; needs no root'),
+  )).action((f: ProbeFlags & OccupancyFlags & { listen: string; allowRemote?: boolean; topPorts: string; every: string; replay?: string }) =>
     runServe({
       ...parseProbeFlags(f),
       ...parseOccupancyFlags(f),
+      ...(f.replay !== undefined ? { replay: f.replay } : {}),
       listen: parseListen(f.listen),
       allowRemote: f.allowRemote === true,
       topPorts: parseCount(f.topPorts, '--top-ports', 0, 10_000),

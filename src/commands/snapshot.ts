@@ -2,22 +2,23 @@
 import { release } from 'node:os';
 import { Option, type Command } from 'commander';
 import { CtopError, ExitCode } from '../errors.js';
-import { buildSnapshot } from '../model/snapshot.js';
-import { formatSnapshot } from '../format/snapshotText.js';
-import { checkPrivileges } from '../preflight.js';
-import { KernelSource, hostName } from '../source/kernelSource.js';
-import { conntrackBusy } from '../source/activity.js';
-import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
-import { readRuleset } from '../source/ruleset.js';
-import { keepsConntrackOn } from '../model/ruleset.js';
-import { formatMs, parseCount, parseDurationMs } from '../util/duration.js';
-import { interruptible, maybeInjectFault, onTermination, sleepMs } from '../util/signals.js';
 import { buildCensus } from '../model/census.js';
+import { mergeWindows } from '../model/mergeWindows.js';
+import type { OccupancyInput } from '../model/occupancy.js';
+import type { SnapshotV1 } from '../model/snapshot.js';
+import { formatSnapshot } from '../format/snapshotText.js';
 import { formatCensus } from '../format/censusText.js';
+import { readWindows } from '../io/recording.js';
+import { checkPrivileges } from '../preflight.js';
+import { requireConntrackActive } from '../source/activity.js';
 import { takeCensus } from '../source/censusSource.js';
 import { hashWalker } from '../source/hashWalk.js';
+import { KernelSource, hostName } from '../source/kernelSource.js';
 import { OccupancyCounter } from '../source/occupancyCensus.js';
-import type { OccupancyInput } from '../model/occupancy.js';
+import { LiveWindows, STEP_MS } from '../source/windows.js';
+import { formatMs, parseCount, parseDurationMs } from '../util/duration.js';
+import { interruptible, maybeInjectFault, onTermination } from '../util/signals.js';
+import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
 
 /** Distinct addresses the snapshot's census counts (the census command's default). */
 const CENSUS_MAX_ADDRS = 65_536;
@@ -30,54 +31,51 @@ export interface SnapshotOptions extends ProbeSettings {
   census?: boolean;
   /** count who holds the table at the window's end (default auto) */
   occupancy?: 'auto' | 'ctnetlink' | 'off';
+  /** a recording (or one snapshot) to read instead of the kernel: its windows as one */
+  replay?: string;
 }
 
-/** The sampling step inside a window: new namespaces are picked up this often. */
-const STEP_MS = 1000;
-
 export async function runSnapshot(o: SnapshotOptions): Promise<void> {
+  const snap = o.replay !== undefined ? replayed(o.replay, o) : await measured(o);
+  process.stdout.write(
+    o.json
+      ? `${JSON.stringify(snap, null, 2)}\n`
+      : `${formatSnapshot(snap)}\n${snap.census ? `\n${formatCensus(snap.census, o.top)}\n` : ''}`,
+  );
+}
+
+function replayed(file: string, o: SnapshotOptions): SnapshotV1 {
+  if (o.census) {
+    throw new CtopError('--census counts this host\'s table now; a replay has only what was recorded', 'drop --census (a recorded census is shown when the file has one)', ExitCode.usage);
+  }
+  return mergeWindows(readWindows(file).snapshots, o.top);
+}
+
+async function measured(o: SnapshotOptions): Promise<SnapshotV1> {
   checkPrivileges();
   const source = new KernelSource({ ...o, rescanMs: STEP_MS });
+  const windows = new LiveWindows(source, { host: hostName(), kernel: release() }, { top: o.top });
   const stopListening = onTermination(() => source.close(), ['SIGTERM', 'SIGHUP']);
   // Ctrl-C ends the window early and still prints the report (a second one
   // kills ctop outright; the kernel then frees everything, nothing is pinned).
   const ctrlC = interruptible();
-  let interrupted = false;
-  void ctrlC.interrupted.then(() => {
-    interrupted = true;
-  });
+  // Who holds the table, counted just before the window closes; on the
+  // function tiers the kernel's per-port live counts are read right after,
+  // so the window's end carries the census forward to the last sample.
+  const occupancyAtEnd = (): OccupancyInput | undefined => {
+    if ((o.occupancy ?? 'auto') === 'off') return undefined;
+    const census = new OccupancyCounter({ target: source.targetRef(), method: o.occupancy === 'ctnetlink' ? 'ctnetlink' : 'auto' }).take();
+    const entriesAtCensus = source.portEntries();
+    return { census, ...(entriesAtCensus ? { entriesAtCensus } : {}) };
+  };
   try {
-    await source.start();
-    const first = source.sample();
-    if (!conntrackBusy(first) && !source.watchedRefs().some((r) => keepsConntrackOn(readRuleset(r.path).users))) {
-      throw new CtopError(
-        `conntrack is not active in the ${first.namespaces.length} network namespace(s) ctop watches: no entries, no statistics, no rule that uses it`,
-        'nothing to inspect here; ctop never turns conntrack on itself (`ctop doctor` shows what would)',
-        ExitCode.conntrackInactive,
-      );
-    }
+    const first = await windows.start();
+    requireConntrackActive(first, source.watchedRefs(), 'inspect');
     maybeInjectFault();
     process.stderr.write(
       `ctop: ${first.probe.tier} tier, watching ${first.namespaces.length} namespace(s); sampling for ${formatMs(o.durationMs)}\n`,
     );
-    const end = performance.now() + o.durationMs;
-    for (let left = o.durationMs; left > 0 && !interrupted; left = end - performance.now()) {
-      await Promise.race([sleepMs(Math.min(STEP_MS, left)), ctrlC.interrupted]);
-      // counters are cumulative in the kernel: between the window's two
-      // samples only new namespaces need attention, not the maps
-      if (!interrupted && end - performance.now() > 0) source.rescanIfDue();
-    }
-    // Who holds the table, counted just before the window closes; on the
-    // function tiers the kernel's per-port live counts are read right after,
-    // so the window's end carries the census forward to the last sample.
-    let occupancy: OccupancyInput | undefined;
-    if ((o.occupancy ?? 'auto') !== 'off') {
-      const census = new OccupancyCounter({ target: source.targetRef(), method: o.occupancy === 'ctnetlink' ? 'ctnetlink' : 'auto' }).take();
-      const entriesAtCensus = source.portEntries();
-      occupancy = { census, ...(entriesAtCensus ? { entriesAtCensus } : {}) };
-    }
-    const last = source.sample();
-    const snap = buildSnapshot(first, last, { host: hostName(), kernel: release(), top: o.top }, occupancy);
+    const snap = await windows.measure(o.durationMs, { interrupted: ctrlC.interrupted, occupancyAtEnd });
     if (o.census) {
       // the window's rates already cover search_restart/chaintoolong: no extra window
       snap.census = buildCensus(
@@ -87,11 +85,7 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
         }),
       );
     }
-    process.stdout.write(
-      o.json
-        ? `${JSON.stringify(snap, null, 2)}\n`
-        : `${formatSnapshot(snap)}\n${snap.census ? `\n${formatCensus(snap.census, o.top)}\n` : ''}`,
-    );
+    return snap;
   } finally {
     source.close();
     ctrlC.dispose();
@@ -112,10 +106,12 @@ export function registerSnapshot(program: Command): void {
         new Option('--occupancy <method>', 'count who holds the table at the window\'s end: in-kernel hash walk (auto, falls back to ctnetlink), ctnetlink dump, or off')
           .choices(['auto', 'ctnetlink', 'off'])
           .default('auto'),
-      ),
-  ).action((opts: ProbeFlags & { duration: string; json?: boolean; top: string; census?: boolean; occupancy: string }) =>
+      )
+      .option('--replay <file>', 'read a recording (ctop record, or one `ctop snapshot --json`) instead of the kernel: its windows as one; needs no root'),
+  ).action((opts: ProbeFlags & { duration: string; json?: boolean; top: string; census?: boolean; occupancy: string; replay?: string }) =>
     runSnapshot({
       ...parseProbeFlags(opts),
+      ...(opts.replay !== undefined ? { replay: opts.replay } : {}),
       census: opts.census === true,
       occupancy: opts.occupancy as 'auto' | 'ctnetlink' | 'off',
       durationMs: parseDurationMs(opts.duration, '--duration', 100, 24 * 3_600_000),

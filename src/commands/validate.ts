@@ -14,13 +14,13 @@ import { CtopError, ExitCode } from '../errors.js';
 import { nftScript, portText, type L4, type RoleChoice } from '../advise/rules.js';
 import { countersByComment, counterDelta, validate, type Validation, type ValidationWindow } from '../advise/validate.js';
 import { describeTarget, resolveTargets } from '../advise/targets.js';
-import { buildSnapshot } from '../model/snapshot.js';
 import { checkPrivileges } from '../preflight.js';
 import { KernelSource, hostName } from '../source/kernelSource.js';
+import { LiveWindows } from '../source/windows.js';
 import { censusOf, readPortCensus } from '../source/portCensusSource.js';
 import { formatValidation, type WindowCensus } from '../format/validationText.js';
 import { formatMs, parseDurationMs } from '../util/duration.js';
-import { onTermination, sleepMs } from '../util/signals.js';
+import { onTermination } from '../util/signals.js';
 import { listOwnTableJson, nftCheck, nftLoad } from '../notrack/nft.js';
 import { rollBackNow, startGuardedChange, target } from '../notrack/guard.js';
 import { parsePortSpecs, type PortSpec } from '../notrack/portSpec.js';
@@ -42,13 +42,12 @@ export interface ValidateOptions extends ProbeSettings {
 }
 
 /** One window: the namespace's new entries (ports and tuples), ctop's rule counters, the entry count at both ends. */
-async function measure(source: KernelSource, netnsPath: string | undefined, inode: number, durationMs: number, o: ValidateOptions): Promise<{ w: ValidationWindow; census?: WindowCensus }> {
+async function measure(live: LiveWindows, netnsPath: string | undefined, inode: number, durationMs: number, o: ValidateOptions): Promise<{ w: ValidationWindow; census?: WindowCensus }> {
   const c0 = countersByComment(listOwnTableJson(netnsPath));
-  const a = source.sample();
-  await sleepMs(durationMs);
-  const b = source.sample();
+  // the window holds only what follows the change just made
+  const a = live.reopen();
+  const snap = await live.measure(durationMs);
   const c1 = countersByComment(listOwnTableJson(netnsPath));
-  const snap = buildSnapshot(a, b, { host: hostName(), kernel: release(), top: 0 });
   let entriesByPort: Record<string, number> | null = null;
   let census: WindowCensus | undefined;
   if (o.census) {
@@ -65,12 +64,12 @@ async function measure(source: KernelSource, netnsPath: string | undefined, inod
     durationMs: snap.durationMs,
     ports: snap.ports.filter((p) => p.netns === inode),
     tuples: snap.tuples.filter((x) => x.netns === inode),
-    tupleMapFull: Math.max(0, b.totals.tupleOverflow - a.totals.tupleOverflow),
+    tupleMapFull: Math.max(0, snap.overflow.tupleMapFull - a.totals.tupleOverflow),
     packetsByComment: counterDelta(c0, c1),
     entriesByPort,
     countStart: a.namespaces.find((n) => n.inode === inode)?.count ?? 0,
-    countEnd: b.namespaces.find((n) => n.inode === inode)?.count ?? 0,
-    max: b.max,
+    countEnd: snap.namespaces.find((n) => n.inode === inode)?.count ?? 0,
+    max: snap.table.max,
   };
   return census ? { w, census } : { w };
 }
@@ -81,12 +80,14 @@ export async function runValidate(o: ValidateOptions): Promise<void> {
   const specs = resolveTargets(o.specs, 'server', null);
   const countScript = nftScript(specs, 'count');
   nftCheck(countScript, t.netnsPath);
-  const source = new KernelSource({ ...o, netns: t.netnsPath ?? o.netns, rescanMs: 60_000, readTuples: true });
+  const source = new KernelSource({ ...o, netns: t.netnsPath ?? o.netns, rescanMs: 60_000 });
+  // tuples: the entries created by replies are found by their original source port
+  const live = new LiveWindows(source, { host: hostName(), kernel: release() }, { top: 0, tuples: true });
   const stopListening = onTermination(() => source.close(), ['SIGTERM', 'SIGHUP', 'SIGINT']);
   try {
-    await source.start();
-    if (source.sample().probe.tier === 'stats') {
-      throw new CtopError('validate needs per-port inserts, which only the BPF tiers count', 'run `ctop doctor` to see why the BPF programs did not attach', ExitCode.kernel);
+    const first = await live.start();
+    if (first.probe.tier === 'stats') {
+      throw new CtopError('validate needs per-port inserts, which the stats tier does not count (the fentry, kprobe and netfilter tiers do)', 'run `ctop doctor` to see why the BPF programs did not attach', ExitCode.kernel);
     }
     const change = await startGuardedChange(t, o.stateDir, 2 * o.durationMs + o.confirmWithinMs + 30_000, countScript);
     process.stderr.write(`ctop: measuring ${formatMs(o.durationMs)} before the change (counting rules only)\n`);
@@ -94,7 +95,7 @@ export async function runValidate(o: ValidateOptions): Promise<void> {
     let census: WindowCensus | undefined;
     let notrackScript: string;
     try {
-      const before = await measure(source, t.netnsPath, t.inode, o.durationMs, o);
+      const before = await measure(live, t.netnsPath, t.inode, o.durationMs, o);
       const targets = resolveTargets(o.specs, o.role, before.w.ports);
       if (o.role === 'auto' && targets.some((x) => x.evidence.counts === null)) {
         throw new CtopError('validate: this probe tier does not count roles, so --role auto cannot infer one', 'name the role: --role server|client|local|forward', ExitCode.failure);
@@ -105,7 +106,7 @@ export async function runValidate(o: ValidateOptions): Promise<void> {
       nftCheck(measured, t.netnsPath);
       nftLoad(measured, t.netnsPath);
       process.stderr.write(`ctop: notrack rules loaded; measuring ${formatMs(o.durationMs)} after\n`);
-      const after = await measure(source, t.netnsPath, t.inode, o.durationMs, o);
+      const after = await measure(live, t.netnsPath, t.inode, o.durationMs, o);
       const retry = `ctop validate --port ${o.specs.map(portText).join(' ')}${o.netns ? ` --netns ${o.netns}` : ''}`;
       v = validate(targets, before.w, after.w, retry);
       census = after.census;

@@ -129,7 +129,7 @@ export function reportHtml(file: string, rec: Recording): string {
     ['entries per bucket at peak', dec(z.peakEntriesPerBucket)],
   ];
   const defaults = table(
-    ['RAM', 'kernel default max', 'peak entries as share of it'],
+    ['RAM', "the kernel's formula: RAM / 16384 / (word bits / 32)", 'peak entries as share of it'],
     z.rows.map((r) => [r.label, int(r.defaultMax), pct(r.peakFillOfDefault)]),
     'defaults',
   );

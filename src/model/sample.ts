@@ -129,33 +129,38 @@ export interface Sample {
   probe: ProbeInfo;
   /** Cumulative since the probe loaded; empty in the statistics tier. */
   ports: PortCount[];
-  /** Cumulative since the probe loaded, or, when `tupleWindowSince` is set,
-   * only the tuples that moved since that sample, with the growth as counts. */
+  /** Cumulative per tuple, from a source that keeps them so (a fake source in
+   * tests). The kernel source leaves it empty: its tuples come as growth, from
+   * Source.takeTupleGrowth(). */
   tuples: TupleCount[];
   /** Function tiers: per-port entry life cycle (empty in other tiers). */
   events?: PortEvents[];
-  /** This sample's number in its source (1, 2, ...), when the source numbers them. */
-  seq?: number;
-  /** Set when `tuples` is a window: the `seq` of the sample it starts at (0:
-   * since the probe loaded). A window is only valid against that sample. */
-  tupleWindowSince?: number;
   totals: Totals;
   namespaces: NetnsSample[];
   /** Global limits (net.netfilter.*). */
   max: number;
   buckets: number;
   capacity: { ports: number; tuples: number; dropTuples: number };
-  /** Entries in the per-tuple insert and drop maps (counted in the kernel;
-   * `tuples` may be empty when the caller skipped reading them). */
+  /** Entries in the per-tuple insert and drop maps (counted in the kernel). */
   tupleEntries: number;
   dropTupleEntries: number;
   /** Namespaces ctop could not watch, and why. */
   netnsErrors: { name: string; error: string }[];
 }
 
+/** Where samples come from. source/windows.ts turns them into windows (model/snapshot.ts WindowSource). */
 export interface Source {
   start(): Promise<void>;
+  /** The cumulative counters now. A read: taking one changes nothing. */
   sample(): Sample;
+  /**
+   * The tuples whose counts grew since the previous call (the first call:
+   * since start), with the growth as counts. Taking it starts the next
+   * tuple window, so only the window pipeline calls it, once per window.
+   */
+  takeTupleGrowth?(): TupleCount[];
+  /** Keeps the watched namespaces current between samples (cheap: no map reads). */
+  rescanIfDue?(): void;
   close(): void;
 }
 

@@ -7,6 +7,7 @@ import type { BucketPressure, CensusReport } from './census.js';
 import { hashSection, heldByPort, occupancySection, type OccupancyInput, type OccupancySection } from './occupancy.js';
 import { portKey, protoName, type Family } from './conntrack.js';
 import { TRAFFIC_ROLES, zeroRoleCounts, type RoleCounts } from './roles.js';
+import { topK } from './topK.js';
 import { tupleKey, type CtStats, type PortCount, type PortEvents, type ProbeInfo, type Sample, type TupleCount } from './sample.js';
 
 export const SNAPSHOT_SCHEMA = 'ctop.snapshot/v1';
@@ -48,6 +49,8 @@ export interface NamespaceRow {
   drops: number;
   earlyDrops: number;
   insertFailed: number;
+  /** The window's conntrack statistics in this namespace (every `conntrack -S` counter, summed over CPUs). */
+  stats?: CtStats;
 }
 
 export interface SnapshotV1 {
@@ -115,6 +118,21 @@ export interface SnapshotV1 {
   hashBuckets?: BucketPressure & { takenAt: string; ageMs: number };
 }
 
+/**
+ * Where windows come from (source/windows.ts: live; source/replay.ts: a
+ * recording). A consumer with a clock calls next() once per tick; a throw
+ * means the source failed this time and may work the next.
+ */
+export interface WindowSource {
+  /** "live" or "replay FILE", for headers. */
+  readonly label: string;
+  /** The next window; undefined when there is none yet (live: before the first tick) or no more (replay: the end). */
+  next(): SnapshotV1 | undefined;
+  /** Replay position, for headers. */
+  position?(): { index: number; total: number; ended: boolean };
+  close(): void;
+}
+
 export interface WindowOptions {
   host: string;
   kernel: string;
@@ -123,6 +141,9 @@ export interface WindowOptions {
   /** with top 0: leave rows in map order, for callers that rank them
    * themselves (the live UI ranks only what it shows) */
   unsorted?: boolean;
+  /** The source's own tuple window for a..b (Source.takeTupleGrowth, taken at
+   * b); without it the tuples are the difference of a's and b's cumulative ones. */
+  tupleGrowth?: TupleCount[];
 }
 
 const keyOfTuple = tupleKey;
@@ -167,25 +188,10 @@ function busier<T extends { inserts: number; drops: number }>(x: Keyed<T>, y: Ke
   return y.row.inserts - x.row.inserts || y.row.drops - x.row.drops || (x.key < y.key ? -1 : x.key > y.key ? 1 : 0);
 }
 
-/** The `top` busiest rows in order (all of them, sorted, for top 0): a
- * bounded selection, O(n log top), instead of sorting every row. */
+/** The `top` busiest rows in order (all of them, sorted, for top 0). */
 function busiest<T extends { inserts: number; drops: number }>(rows: Keyed<T>[], top: number): T[] {
-  if (top <= 0 || rows.length <= top) return rows.sort(busier).map((k) => k.row);
-  // keep[] stays sorted, busiest first; a row enters only if it beats the last
-  const keep: Keyed<T>[] = [];
-  for (const r of rows) {
-    if (keep.length === top && busier(r, keep[top - 1]!) >= 0) continue;
-    let lo = 0;
-    let hi = keep.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (busier(keep[mid]!, r) <= 0) lo = mid + 1;
-      else hi = mid;
-    }
-    keep.splice(lo, 0, r);
-    if (keep.length > top) keep.pop();
-  }
-  return keep.map((k) => k.row);
+  if (top <= 0) return rows.sort(busier).map((k) => k.row);
+  return topK(rows, top, (x, y) => busier(x, y) < 0).map((k) => k.row);
 }
 
 function statDelta(a: CtStats | undefined, b: CtStats): CtStats {
@@ -204,19 +210,7 @@ function round(n: number, digits = 2): number {
   return Math.round(n * f) / f;
 }
 
-/** The tuples that moved in the window a..b, with their growth: from b
- * alone when the source already made the window (b.tupleWindowSince), else
- * by joining two cumulative samples. */
-function tupleWindow(a: Sample, b: Sample): TupleCount[] {
-  if (b.tupleWindowSince === undefined) return delta(a.tuples, b.tuples, keyOfTuple).map((k) => k.row);
-  if (a.seq !== b.tupleWindowSince) {
-    // a programming error, not an operator's: windows from the source only
-    // fit the sample they start at, and a mismatch would misstate counts
-    throw new Error(`tuple window starts at sample ${b.tupleWindowSince}, not at sample ${a.seq ?? 'unnumbered'}`);
-  }
-  return b.tuples;
-}
-
+/** One window: what happened between samples a and b (and, given a census, who holds the table at b). */
 export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions, occupancy?: OccupancyInput): SnapshotV1 {
   const durationMs = Math.max(1, b.monoMs - a.monoMs);
   const perSec = (n: number): number => round((n * 1000) / durationMs);
@@ -261,7 +255,7 @@ export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions, occupancy?
       if (h.entries > 0 && !listed.has(k)) portRows.push({ key: k, row: { netns: h.netns, family: h.row.family, proto: h.row.proto, port: h.row.port, inserts: 0, drops: 0, roles: zeroRoleCounts() } });
     }
   }
-  const tupleRows = tupleWindow(a, b);
+  const tupleRows = o.tupleGrowth ?? delta(a.tuples, b.tuples, keyOfTuple).map((k) => k.row);
   const ports = ranked ? busiest(portRows, o.top) : portRows.map((k) => k.row);
   // a tuple's key only breaks ties when ranking: unranked callers (the live
   // screen, 64,000 tuples a second) do not build it
@@ -288,6 +282,7 @@ export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions, occupancy?
       drops: d.drop,
       earlyDrops: d.earlyDrop,
       insertFailed: d.insertFailed,
+      stats: d,
     });
   }
   namespaces.sort((x, y) => y.count - x.count || x.inode - y.inode);
@@ -363,5 +358,22 @@ export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions, occupancy?
     ...(occupancy && held
       ? { occupancy: occupancySection(occupancy, held, b.wallTime, o.top), hashBuckets: hashSection(occupancy, b.wallTime) }
       : {}),
+  };
+}
+
+/** The snapshot cut down to one namespace: its ports, its totals, its row. */
+export function forNamespace(s: SnapshotV1, inode: number): SnapshotV1 {
+  const ports = s.ports.filter((p) => p.netns === inode);
+  const tuples = s.tuples.filter((t) => t.netns === inode);
+  const namespaces = s.namespaces.filter((n) => n.inode === inode);
+  const count = namespaces[0]?.count ?? 0;
+  const inserts = s.totals.inserts === null ? null : ports.reduce((a, p) => a + p.inserts, 0);
+  return {
+    ...s,
+    ports,
+    tuples,
+    namespaces,
+    table: { ...s.table, count, fillRatio: s.table.max > 0 ? count / s.table.max : 0 },
+    totals: { ...s.totals, inserts },
   };
 }

@@ -1,8 +1,8 @@
 /**
- * Turns the kernel source's cumulative samples into Prometheus metrics
- * (prom-client). Counters are advanced by the difference between two samples,
- * never set, so every counter is monotonic for the life of the process;
- * gauges are set. No I/O: `update()` takes a Sample, the caller samples.
+ * Turns windows (source/windows.ts) into Prometheus metrics (prom-client).
+ * Counters are advanced by each window's counts, never set, so every counter
+ * is monotonic for the life of the process; gauges are set from the window's
+ * end. No I/O: `update()` takes a window, the caller makes it.
  *
  * Metrics (all prefixed ctop_, units in the names):
  *   ctop_conntrack_entries{netns}                 gauge   entries in each namespace's table
@@ -33,10 +33,10 @@
  * figures operators read as totals.
  */
 import { Counter, Gauge, type Registry, type RegistryContentType } from 'prom-client';
-import type { CtStats, PortCount, Sample } from '../model/sample.js';
+import type { CtStats } from '../model/sample.js';
+import type { SnapshotV1 } from '../model/snapshot.js';
 import { portKey, protoName } from '../model/conntrack.js';
 import { PortSlots, type Activity } from './portSlots.js';
-import { heldByPort, occupancySection, type OccupancyInput } from '../model/occupancy.js';
 
 /** conntrack -S names for each statistic. */
 export const STAT_NAMES: Record<keyof CtStats, string> = {
@@ -62,8 +62,7 @@ function portLabels(key: string): Record<(typeof PORT_LABELS)[number], string> {
 
 export class Exporter {
   readonly slots: PortSlots;
-  private readonly prevPorts = new Map<string, Activity>();
-  private readonly prevStats = new Map<number, CtStats>();
+  /** The last value of each cumulative counter the windows carry (map overflows). */
   private readonly prevTotals = new Map<string, number>();
   private readonly liveNetns = new Map<number, string>();
 
@@ -141,43 +140,30 @@ export class Exporter {
     return now >= before ? now - before : now;
   }
 
-  update(s: Sample, elapsedSeconds = 0): void {
-    this.max.set(s.max);
-    this.buckets.set(s.buckets);
-    let fullest = 0;
+  update(w: SnapshotV1, elapsedSeconds = 0): void {
+    this.max.set(w.table.max);
+    this.buckets.set(w.table.buckets);
+    this.fill.set(w.table.fillRatio);
     const present = new Set<number>();
-    for (const n of s.namespaces) {
+    for (const n of w.namespaces) {
       present.add(n.inode);
-      fullest = Math.max(fullest, n.count);
       const netns = String(n.inode);
       this.entries.set({ netns }, n.count);
       const prevName = this.liveNetns.get(n.inode);
       if (prevName !== undefined && prevName !== n.name) this.netnsInfo.remove({ netns, name: prevName });
       this.netnsInfo.set({ netns, name: n.name }, 1);
       this.liveNetns.set(n.inode, n.name);
-      const before = this.prevStats.get(n.inode);
-      for (const k of Object.keys(STAT_NAMES) as (keyof CtStats)[]) {
-        const d = n.stats[k] - (before?.[k] ?? 0);
-        // Statistics only grow; a smaller value means a new namespace reusing the inode.
-        this.stat.inc({ netns, stat: STAT_NAMES[k] }, d >= 0 ? d : n.stats[k]);
-      }
-      this.prevStats.set(n.inode, { ...n.stats });
+      for (const k of Object.keys(STAT_NAMES) as (keyof CtStats)[]) this.stat.inc({ netns, stat: STAT_NAMES[k] }, n.stats?.[k] ?? 0);
+      if (n.inserts) this.netnsInserts.inc({ netns }, n.inserts);
     }
-    this.fill.set(s.max > 0 ? fullest / s.max : 0);
     this.forgetVanished(present);
 
-    // Per port: activity since the last sample, split into K slots and "other".
-    const deltas = new Map<string, Activity>();
-    const perNetns = new Map<number, number>();
-    for (const p of s.ports) {
-      const key = portKey(p);
-      const before = this.prevPorts.get(key);
-      const d = { inserts: Math.max(0, p.inserts - (before?.inserts ?? 0)), drops: Math.max(0, p.drops - (before?.drops ?? 0)) };
-      this.prevPorts.set(key, { inserts: p.inserts, drops: p.drops });
-      if (d.inserts > 0 || d.drops > 0) deltas.set(key, d);
-      if (d.inserts > 0) perNetns.set(p.netns, (perNetns.get(p.netns) ?? 0) + d.inserts);
+    // Per port: the window's activity, split into K slots and "other".
+    const activity = new Map<string, Activity>();
+    for (const p of w.ports) {
+      if (p.inserts > 0 || p.drops > 0) activity.set(portKey({ ...p, proto: p.protoNum }), { inserts: p.inserts, drops: p.drops });
     }
-    const a = this.slots.assign(deltas);
+    const a = this.slots.assign(activity);
     for (const key of a.added) {
       // Start both series at zero so each port has the same label sets in both.
       this.inserts.inc(portLabels(key), 0);
@@ -190,57 +176,58 @@ export class Exporter {
     }
     if (a.other.inserts > 0) this.inserts.inc({ port: 'other' }, a.other.inserts);
     if (a.other.drops > 0) this.drops.inc({ port: 'other' }, a.other.drops);
-    for (const [inode, n] of perNetns) if (present.has(inode)) this.netnsInserts.inc({ netns: String(inode) }, n);
     this.portSeries.set({ state: 'labelled' }, this.slots.size);
 
     // Probe and maps.
     this.probeInfo.reset();
-    this.probeInfo.set({ tier: s.probe.tier }, 1);
+    this.probeInfo.set({ tier: w.probe.tier }, 1);
     this.programAttached.reset();
-    for (const p of s.probe.programs) this.programAttached.set({ program: p.name }, p.attached ? 1 : 0);
+    for (const p of w.probe.programs) this.programAttached.set({ program: p.name }, p.attached ? 1 : 0);
+    const o = w.overflow;
     const overflows: Record<(typeof OVERFLOW_MAPS)[number], number> = {
-      ports: s.totals.portOverflow,
-      tuples: s.totals.tupleOverflow,
-      drop_tuples: s.totals.dropTupleOverflow,
-      netns: s.totals.netnsOverflow,
+      ports: o.portMapFull,
+      tuples: o.tupleMapFull,
+      drop_tuples: o.dropTupleMapFull,
+      netns: o.netnsMapFull,
     };
     for (const m of OVERFLOW_MAPS) this.overflow.inc({ map: m }, this.step(`overflow/${m}`, overflows[m]));
-    this.dropsUnparsed.inc(this.step('dropUnparsed', s.totals.dropUnparsed));
-    this.mapEntries.set({ map: 'ports' }, s.ports.length);
-    this.mapEntries.set({ map: 'tuples' }, s.tupleEntries);
-    this.mapEntries.set({ map: 'drop_tuples' }, s.dropTupleEntries);
-    this.mapCapacity.set({ map: 'ports' }, s.capacity.ports);
-    this.mapCapacity.set({ map: 'tuples' }, s.capacity.tuples);
-    this.mapCapacity.set({ map: 'drop_tuples' }, s.capacity.dropTuples);
-    this.netnsErrors.set(s.netnsErrors.length);
+    this.dropsUnparsed.inc(this.step('dropUnparsed', o.dropsUnparsed));
+    this.mapEntries.set({ map: 'ports' }, o.portMapEntries);
+    this.mapEntries.set({ map: 'tuples' }, o.tupleMapEntries);
+    this.mapEntries.set({ map: 'drop_tuples' }, o.dropTupleMapEntries);
+    this.mapCapacity.set({ map: 'ports' }, o.portMapCapacity);
+    this.mapCapacity.set({ map: 'tuples' }, o.tupleMapCapacity);
+    this.mapCapacity.set({ map: 'drop_tuples' }, o.dropTupleMapCapacity);
+    this.netnsErrors.set(w.netnsErrors.length);
     this.samples.inc();
     this.sampleSeconds.inc(elapsedSeconds);
   }
 
   /**
-   * Who holds the table: the latest census (carried forward by the kernel's
-   * per-port counts on the function tiers), bounded to the K ports holding
-   * most plus one "other" series. Ports that leave the K end their series.
+   * Who holds the table: the window's occupancy section (the latest census,
+   * carried forward by the kernel's per-port counts on the function tiers),
+   * bounded to the K ports holding most plus one "other" series. Ports that
+   * leave the K end their series. Windows without a census change nothing.
    */
-  updateOccupancy(input: OccupancyInput | undefined, s: Sample): void {
-    if (!input) return;
-    const held = heldByPort(input, s.events);
-    const sec = occupancySection(input, held, s.wallTime, this.topPorts);
+  updateOccupancy(w: SnapshotV1): void {
+    const sec = w.occupancy;
+    if (!sec) return;
+    const kept = sec.ports.slice(0, this.topPorts);
     const now = new Set<string>();
-    for (const p of sec.ports) {
+    for (const p of kept) {
       const key = portKey({ netns: p.netns, family: p.family, proto: p.protoNum, port: p.port });
       now.add(key);
       this.occupancy.set(portLabels(key), p.entries);
     }
     for (const key of this.occupancyLabelled) if (!now.has(key)) this.occupancy.remove(portLabels(key));
     this.occupancyLabelled = now;
-    this.occupancy.set({ port: 'other' }, sec.omittedEntries);
+    this.occupancy.set({ port: 'other' }, sec.omittedEntries + sec.ports.slice(kept.length).reduce((a, p) => a + p.entries, 0));
     this.occupancyAge.set(sec.ageMs / 1000);
-    if (input.cost) {
-      this.censusCpu.set(input.cost.cpuShare);
-      this.censusBudget.set(input.cost.budgetShare);
+    if (sec.cost) {
+      this.censusCpu.set(sec.cost.cpuShare);
+      this.censusBudget.set(sec.cost.budgetShare);
     }
-    if (input.census.walk) this.longestChain.set(input.census.walk.longestChain);
+    if (w.hashBuckets?.method === 'bpf-hash-walk') this.longestChain.set(w.hashBuckets.longestChain);
   }
 
   sampleFailed(): void {
@@ -257,7 +244,6 @@ export class Exporter {
       if (present.has(inode)) continue;
       const netns = String(inode);
       this.liveNetns.delete(inode);
-      this.prevStats.delete(inode);
       this.entries.remove({ netns });
       this.netnsInfo.remove({ netns, name });
       this.netnsInserts.remove({ netns });

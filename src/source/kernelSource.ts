@@ -11,10 +11,10 @@
  *   "stats"     ctnetlink statistics only, no per-port data
  */
 import { hostname } from 'node:os';
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { CtopError, ExitCode, describeError, isNativeError } from '../errors.js';
 import { loadAddon, type Addon, type NativeNetns, type NativeProbe } from '../native/addon.js';
-import { ZERO_STATS, type BpfTier, type CtCpuStat, type CtStats, type NetnsSample, type PortEvents, type ProbeInfo, type ProgramStatus, type Sample, type Source, type Tier, type Totals } from '../model/sample.js';
+import { ZERO_STATS, type BpfTier, type CtCpuStat, type CtStats, type NetnsSample, type PortEvents, type ProbeInfo, type ProgramStatus, type Sample, type Source, type Tier, type Totals, type TupleCount } from '../model/sample.js';
 import { decodeEvents, decodePorts, decodeTuples, TOTAL } from '../native/decode.js';
 import { btfProblem } from '../preflight.js';
 import { portKey } from '../model/conntrack.js';
@@ -30,12 +30,6 @@ export interface KernelSourceOptions {
   maxDropTuples: number;
   /** How often to look for new and vanished namespaces. */
   rescanMs: number;
-  /** Read the per-tuple maps on each sample (default). Callers that show no
-   * tuples (the exporter) skip them: reading 16k+ tuples a second is most of
-   * what a 1 Hz sample costs. Tuples come as windows: each sample holds the
-   * tuples that moved since the previous sample (the addon keeps the last
-   * values by raw key), so only those are decoded. */
-  readTuples?: boolean;
 }
 
 interface Watched {
@@ -86,9 +80,6 @@ export class KernelSource implements Source {
   private info: ProbeInfo = { tier: 'stats', programs: [], refused: [] };
   private dropsAttached = false;
   private dropsError?: string;
-  /** Sample numbers, and the one the next tuple window starts at (0: load). */
-  private seq = 0;
-  private lastTupleSeq = 0;
 
   constructor(private readonly opts: KernelSourceOptions) {}
 
@@ -250,10 +241,7 @@ export class KernelSource implements Source {
     let dropTupleEntries = 0;
     let tupleEntries = 0;
     let ports: Sample['ports'] = [];
-    let tuples: Sample['tuples'] = [];
     let events: PortEvents[] = [];
-    let tupleWindowSince: number | undefined;
-    const seq = ++this.seq;
     if (this.probe) {
       const t = this.probe.readTotals();
       totals = {
@@ -274,21 +262,14 @@ export class KernelSource implements Source {
       ports = decodePorts(this.probe.readPorts());
       tupleEntries = t[TOTAL.tupleEntries] ?? 0;
       dropTupleEntries = t[TOTAL.dropTupleEntries] ?? 0;
-      if (this.opts.readTuples !== false) {
-        tuples = decodeTuples(this.probe.readTupleDeltas());
-        tupleWindowSince = this.lastTupleSeq;
-        this.lastTupleSeq = seq;
-      }
     }
     return {
       monoMs: performance.now(),
       wallTime: new Date().toISOString(),
       probe: this.info,
       ports,
-      tuples,
+      tuples: [],
       events,
-      seq,
-      tupleWindowSince,
       totals,
       namespaces,
       max: readNetfilterSysctl('nf_conntrack_max', 0),
@@ -298,6 +279,16 @@ export class KernelSource implements Source {
       dropTupleEntries,
       netnsErrors: [...this.netnsErrors.values()],
     };
+  }
+
+  /**
+   * The tuples that moved since the previous call, with the growth as counts:
+   * the addon keeps each tuple's last value by raw key, so only those are
+   * decoded. Callers that show no tuples never call it: reading 16k+ tuples
+   * a second is most of what a 1 Hz sample costs.
+   */
+  takeTupleGrowth(): TupleCount[] {
+    return this.probe ? decodeTuples(this.probe.readTupleDeltas()) : [];
   }
 
   /** Function tiers: the kernel's live entry count per port (confirmed minus

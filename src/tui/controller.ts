@@ -29,7 +29,7 @@ import {
 import { currentView, initialState, reduce, reduceInput, type UiState } from './state.js';
 import { selectRows, type Selection } from './talkers.js';
 import type { Paint } from './text.js';
-import type { WindowSource } from './windowSource.js';
+import type { WindowSource } from '../model/snapshot.js';
 
 /** A failed source is tried again this often, whatever the interval. */
 export const RETRY_MS = 1000;

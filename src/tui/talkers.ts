@@ -10,7 +10,7 @@ import type { NamespaceRow, PortRow, SnapshotV1, TupleRow } from '../model/snaps
 import type { RollingRates } from '../model/rollingRates.js';
 import { matches, type Filter, type Matchable } from './filter.js';
 import { portRowKey, type Rolling } from './model.js';
-import { topK } from './topK.js';
+import { topK } from '../model/topK.js';
 
 export type ViewId = 'ports' | 'tuples' | 'sources' | 'namespaces';
 export type SortKey = 'inserts' | 'inserts10' | 'inserts60' | 'drops' | 'occupancy' | 'name';

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KernelSource } from '../../src/source/kernelSource.js';
-import type { PortCount, Sample } from '../../src/model/sample.js';
+import type { PortCount, Sample, TupleCount } from '../../src/model/sample.js';
 import { cleanupStaleLabs, createLab, ctStat, holdTcp, runLoad, startServer, withConntrackMax, type Lab } from '../lab/netns.js';
 import { waitNoCtopPrograms } from '../support/cli.js';
 import { fileURLToPath } from 'node:url';
@@ -52,6 +52,7 @@ describe('inserts, exact, IPv4 and IPv6, veth and loopback', () => {
     const srv = lab.netnsInode(lab.srv);
     const cli = lab.netnsInode(lab.cli);
     const before = source.sample();
+    source.takeTupleGrowth(); // the tuple window starts here
     expect(portsOf(before, srv)).toEqual([]);
 
     await runLoad(lab, ['--udp', `${lab.srvAddr4}:${UDP4}`, '--flows', '200']);
@@ -70,11 +71,13 @@ describe('inserts, exact, IPv4 and IPv6, veth and loopback', () => {
     expect(portsOf(after, srv)).toHaveLength(4);
     expect(portsOf(after, cli)).toEqual([]);
 
-    const tuples = after.tuples.filter((t) => t.netns === srv && t.dport === UDP4);
+    const grown = source.takeTupleGrowth();
+    expect(after.tuples).toEqual([]); // a sample is a read: tuples come only as growth
+    const tuples = grown.filter((t) => t.netns === srv && t.dport === UDP4);
     expect(tuples).toHaveLength(200);
     expect(new Set(tuples.map((t) => t.sport)).size).toBe(200);
     expect(tuples.every((t) => t.inserts === 1 && t.src === lab.cliAddr4 && t.dst === lab.srvAddr4 && t.protoNum === 17 && t.proto === 'udp')).toBe(true);
-    const v6 = after.tuples.filter((t) => t.netns === srv && t.dport === UDP6);
+    const v6 = grown.filter((t) => t.netns === srv && t.dport === UDP6);
     expect(v6).toHaveLength(30);
     expect(v6.every((t) => t.family === 'ipv6' && t.src === lab.cliAddr6 && t.dst === lab.srvAddr6)).toBe(true);
 
@@ -110,12 +113,14 @@ describe('tuple windows: only what moved since the previous sample', () => {
     const flood = (count: number): void => {
       lab.exec(lab.srv, [FLOOD, 'new', '--dst', lab.srvAddr4, '--port', String(PORT), '--count', String(count), '--max-ms', '10000']);
     };
-    const mine = (s: Sample) => s.tuples.filter((t) => t.netns === srv && t.dport === PORT);
-    const key = (t: Sample['tuples'][number]) => `${t.src}:${t.sport}`;
+    const mine = (grown: TupleCount[]) => grown.filter((t) => t.netns === srv && t.dport === PORT);
+    const key = (t: TupleCount) => `${t.src}:${t.sport}`;
 
-    source.sample();
+    source.takeTupleGrowth();
     flood(5);
-    const w1 = mine(source.sample());
+    // a sample in between changes nothing: reading counters is not reading the tuple window
+    source.sample();
+    const w1 = mine(source.takeTupleGrowth());
     expect(w1).toHaveLength(5);
     expect(w1.every((t) => t.inserts === 1 && t.drops === 0)).toBe(true);
 
@@ -123,13 +128,13 @@ describe('tuple windows: only what moved since the previous sample', () => {
     lab.exec(lab.srv, ['conntrack', '-D', '-p', 'udp', '--dport', String(PORT)]);
     flood(8);
     const s2 = source.sample();
-    const w2 = mine(s2);
+    const w2 = mine(source.takeTupleGrowth());
     expect(w2).toHaveLength(8);
     expect(w2.every((t) => t.inserts === 1)).toBe(true); // growth, not the cumulative 2
     expect(w2.filter((t) => w1.some((o) => key(o) === key(t)))).toHaveLength(5);
     expect(port(s2, srv, 'ipv4', 17, PORT)).toMatchObject({ inserts: 13 }); // ports stay cumulative
 
-    expect(mine(source.sample())).toEqual([]); // nothing moved
+    expect(mine(source.takeTupleGrowth())).toEqual([]); // nothing moved
   });
 });
 
@@ -167,6 +172,7 @@ describe('table-full drops equal the kernel drop statistic', () => {
         const k0 = ctStat(lab.srv);
         expect(k0.count).toBe(FILL);
         const before = source.sample();
+        source.takeTupleGrowth();
         await runLoad(lab, ['--udp', `${lab.srvAddr4}:6000`, '--flows', '25']);
         await runLoad(lab, ['--udp', `[${lab.srvAddr6}]:6001`, '--flows', '15']);
         await runLoad(lab, ['--udp', `${lab.srvAddr4}:6999`, '--flows', '10']);
@@ -179,7 +185,7 @@ describe('table-full drops equal the kernel drop statistic', () => {
         expect(port(after, srv, 'ipv4', 17, 6999)).toBeUndefined();
         expect(after.totals.drops - before.totals.drops).toBe(k1.drop - k0.drop);
         expect(after.totals.otherNfDrops - before.totals.otherNfDrops).toBe(10);
-        const refused = after.tuples.filter((t) => t.netns === srv && t.dport === 6000);
+        const refused = source.takeTupleGrowth().filter((t) => t.netns === srv && t.dport === 6000);
         expect(refused).toHaveLength(25);
         expect(refused.every((t) => t.drops === 1 && t.src === lab.cliAddr4)).toBe(true);
         const stats = after.namespaces.find((n) => n.inode === srv)!.stats;

@@ -215,7 +215,7 @@ describe('notrack state, lock and watchdog', () => {
     for (const tool of ['nft', 'iptables', 'iptables-save', 'ip6tables-save', 'iptables-legacy-save', 'ip6tables-legacy-save', 'iptables-nft-save', 'conntrack', 'nsenter', 'sh', 'cat']) {
       writeFileSync(join(fake, tool), `#!/bin/sh\necho ${tool} >> ${hit}\nexit 1\n`, { mode: 0o755 });
     }
-    const r = runCli(['notrack', 'apply', 'tcp/7000', '--netns', lab.srv, '--state-dir', freshStateDir()], { env: { PATH: `${fake}:${process.env.PATH}` } });
+    const r = runCli(['notrack', 'apply', 'tcp/7000', '--role', 'server', '--netns', lab.srv, '--state-dir', freshStateDir()], { env: { PATH: `${fake}:${process.env.PATH}` } });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/tcp dport 7000/);
     expect(existsSync(hit) ? readFileSync(hit, 'utf8') : '').toBe('');

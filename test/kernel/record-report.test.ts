@@ -4,11 +4,12 @@
  * rendered in headless Chromium and checked for what it shows.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readRecording } from '../../src/io/recording.js';
 import type { SnapshotDiff } from '../../src/model/diff.js';
+import type { SnapshotV1 } from '../../src/model/snapshot.js';
 import { createLab, runLoad, startServer, type Lab } from '../lab/netns.js';
 import { expectOneLineError, runCli, startCli } from '../support/cli.js';
 import { waitNoCtopPrograms } from '../support/cli.js';
@@ -94,6 +95,55 @@ describe('record, diff, report and export-csv during known traffic', () => {
     const again = runCli(['export-csv', A()]);
     expect(again.code).toBe(0);
     expect(again.stdout).toBe(readFileSync(join(dir, 'a.csv'), 'utf8'));
+  });
+
+  it('snapshot, record and serve replay the recording as an unprivileged user, with the counts recorded', async () => {
+    const nobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all'];
+    chmodSync(dir, 0o755);
+    chmodSync(A(), 0o644);
+    const snap = runCli(['snapshot', '--replay', A(), '--json', '--top', '0'], { prefix: nobody });
+    expect(snap.code, snap.stderr).toBe(0);
+    const one = JSON.parse(snap.stdout) as SnapshotV1;
+    const rec = readRecording(A());
+    // the recording as one window: port counts and totals summed, the duration the windows' sum
+    expect(one.ports.filter((p) => p.netns === srv).map((p) => [p.port, p.inserts])).toEqual([[9100, 300], [9101, 100]]);
+    expect(one.totals.inserts).toBe(400);
+    expect(one.durationMs).toBe(rec.snapshots.reduce((a, s) => a + s.durationMs, 0));
+    expect(one.startedAt).toBe(rec.snapshots[0]!.startedAt);
+    const text = runCli(['snapshot', '--replay', A()], { prefix: nobody });
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/udp\s+9100\s.*300/);
+    const census = runCli(['snapshot', '--replay', A(), '--census'], { prefix: nobody });
+    expect(census.code).toBe(2);
+    expect(expectOneLineError(census.stderr).message).toMatch(/--census counts this host's table now/);
+
+    // record --replay: the same windows, each cut to --top rows
+    const cut = join(dir, 'cut.jsonl');
+    const r = runCli(['record', '--replay', A(), '-o', cut, '--top', '1']);
+    expect(r.code, r.stderr).toBe(0);
+    const copy = readRecording(cut);
+    expect(copy.header).toEqual(rec.header);
+    expect(copy.snapshots.map((w) => w.totals)).toEqual(rec.snapshots.map((w) => w.totals));
+    expect(copy.snapshots.every((w) => w.ports.length <= 1)).toBe(true);
+    expect(insertsOn(cut, srv, 9100)).toBe(300);
+
+    // serve --replay: one window per --every; the counters end at the recorded totals
+    const port = 19633 + (process.pid % 1000);
+    const { proc, done } = await startCli(['serve', '--replay', A(), '--every', '100ms', '--listen', `127.0.0.1:${port}`], /serving metrics on/);
+    try {
+      const series = `ctop_inserts_total{netns="${srv}",family="ipv4",proto="udp",port="9100"}`;
+      let value = -1;
+      for (let i = 0; i < 50 && value !== 300; i++) {
+        await new Promise((res) => setTimeout(res, 100));
+        const body = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+        const m = body.split('\n').find((l) => l.startsWith(`${series} `));
+        value = m ? Number(m.split(' ')[1]) : -1;
+      }
+      expect(value).toBe(300);
+    } finally {
+      proc.kill('SIGTERM');
+      await done;
+    }
   });
 
   it('diff names the port that vanished, the one that grew and the one that appeared', async () => {

@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { InputLimitError, jsonDepth, readFileBounded } from '../../src/util/boundedRead.js';
 import { MAX_RECORDING_BYTES, readRecording } from '../../src/io/recording.js';
-import { loadRecordingPrefix, ReplayWindows } from '../../src/tui/replaySource.js';
+import { loadRecordingPrefix, ReplayWindows } from '../../src/source/replay.js';
 import { makeSnapshots, recordingText } from './recordingFixture.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ctop-bounded-'));

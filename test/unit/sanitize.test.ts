@@ -10,7 +10,8 @@ import { cleanText, csvCell, shellQuote } from '../../src/util/sanitize.js';
 import { formatTable } from '../../src/format/table.js';
 import { formatDiff } from '../../src/format/diffText.js';
 import { diffSummaries } from '../../src/model/diff.js';
-import { summarize, type RecordedSnapshot } from '../../src/model/series.js';
+import { summarize } from '../../src/model/series.js';
+import type { SnapshotV1 } from '../../src/model/snapshot.js';
 import { portsCsv } from '../../src/export/csv.js';
 import { clean, fit } from '../../src/tui/text.js';
 import { makeSnapshots } from './recordingFixture.js';
@@ -86,7 +87,7 @@ describe('tables and diff with hostile fields', () => {
       for (const p of s.ports) Object.assign(p, { family: HOSTILE, proto: HOSTILE });
       (s.probe as { tier: string }).tier = HOSTILE;
     }
-    const text = formatDiff(diffSummaries(`a${HOSTILE}`, summarize(a as RecordedSnapshot[]), 'b', summarize(b as RecordedSnapshot[])));
+    const text = formatDiff(diffSummaries(`a${HOSTILE}`, summarize(a as SnapshotV1[]), 'b', summarize(b as SnapshotV1[])));
     expect(text).not.toMatch(TERMINAL_CONTROL);
     expect(text).toContain('\\x1b]0;PWN');
   });

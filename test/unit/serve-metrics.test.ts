@@ -5,6 +5,9 @@ import { Exporter } from '../../src/serve/exporter.js';
 import { checkExposure, isLoopback, parseListen } from '../../src/util/listen.js';
 import { CtopError } from '../../src/errors.js';
 import { ZERO_STATS, type Sample } from '../../src/model/sample.js';
+import type { SnapshotV1 } from '../../src/model/snapshot.js';
+import type { OccupancyFeed, OccupancyInput } from '../../src/model/occupancy.js';
+import { LiveWindows } from '../../src/source/windows.js';
 
 function sample(ports: [number, number, number][], opts: { netns?: number[]; drop?: number } = {}): Sample {
   const nss = opts.netns ?? [1];
@@ -23,6 +26,19 @@ function sample(ports: [number, number, number][], opts: { netns?: number[]; dro
     dropTupleEntries: 0,
     netnsErrors: [],
   };
+}
+
+/**
+ * The windows `ctop serve` makes of these cumulative samples: the window
+ * pipeline, the first window from zero, no tuples. start() reads one sample
+ * (serve's banner), then each window one more.
+ */
+async function serveWindows(samples: Sample[], occupancy?: OccupancyFeed): Promise<SnapshotV1[]> {
+  const queue = [samples[0]!, ...samples];
+  const live = new LiveWindows({ start: async () => {}, sample: () => queue.shift()!, close: () => {} }, { host: 'h', kernel: 'k' }, { top: 0, unsorted: true, tuples: false, fromZero: true });
+  await live.start();
+  live.attachOccupancy(occupancy);
+  return samples.map(() => live.next()!);
 }
 
 async function values(reg: Registry<RegistryContentType>, name: string): Promise<Record<string, number>> {
@@ -55,12 +71,10 @@ describe('PortSlots: a fixed set of K labelled ports, the rest in other', () => 
 });
 
 describe('Exporter', () => {
-  it('advances counters by sample differences; other and labelled series never go down', async () => {
+  it('advances counters by each window; other and labelled series never go down', async () => {
     const reg = new Registry<RegistryContentType>();
     const e = new Exporter(reg, 1);
-    e.update(sample([[1, 53, 10]]));
-    e.update(sample([[1, 53, 15], [1, 443, 7]]));
-    e.update(sample([[1, 53, 15], [1, 443, 20], [1, 80, 2]]));
+    for (const w of await serveWindows([sample([[1, 53, 10]]), sample([[1, 53, 15], [1, 443, 7]]), sample([[1, 53, 15], [1, 443, 20], [1, 80, 2]])])) e.update(w);
     const ins = await values(reg, 'ctop_inserts_total');
     // 443: 7 then 13 more, 80: 2, all after the one slot went to 53
     expect(ins).toEqual({ 'port=other': 22, 'netns=1,family=ipv4,proto=udp,port=53': 15 });
@@ -74,10 +88,11 @@ describe('Exporter', () => {
   it('statistics start at the kernel cumulative value; a vanished namespace ends its series and frees its slots', async () => {
     const reg = new Registry<RegistryContentType>();
     const e = new Exporter(reg, 1);
-    e.update(sample([[2, 53, 4]], { netns: [1, 2], drop: 7 }));
+    const [w1, w2] = await serveWindows([sample([[2, 53, 4]], { netns: [1, 2], drop: 7 }), sample([[2, 53, 4], [1, 22, 3]], { netns: [1], drop: 9 })]);
+    e.update(w1!);
     expect((await values(reg, 'ctop_conntrack_stat_total'))['netns=2,stat=drop']).toBe(7);
     expect(Object.keys(await values(reg, 'ctop_inserts_total'))).toContain('netns=2,family=ipv4,proto=udp,port=53');
-    e.update(sample([[2, 53, 4], [1, 22, 3]], { netns: [1], drop: 9 }));
+    e.update(w2!);
     const ins = await values(reg, 'ctop_inserts_total');
     expect(ins).toEqual({ 'port=other': 0, 'netns=1,family=ipv4,proto=udp,port=22': 3 });
     const st = await values(reg, 'ctop_conntrack_stat_total');
@@ -90,7 +105,7 @@ describe('Exporter', () => {
     for (const type of [Registry.PROMETHEUS_CONTENT_TYPE, Registry.OPENMETRICS_CONTENT_TYPE]) {
       const reg = new Registry<RegistryContentType>();
       reg.setContentType(type);
-      new Exporter(reg, 5).update(sample([[1, 53, 10]]));
+      new Exporter(reg, 5).update((await serveWindows([sample([[1, 53, 10]])]))[0]!);
       const text = await reg.metrics();
       expect(text).toMatch(/^ctop_inserts_total\{netns="1",family="ipv4",proto="udp",port="53"\} 10$/m);
       expect(text).toMatch(/^ctop_inserts_total\{port="other"\} 0$/m);
@@ -115,7 +130,7 @@ describe('--listen and the loopback rule', () => {
 });
 
 describe('Exporter: occupancy gauge', () => {
-  const census = (ports: [number, number][]): import('../../src/model/occupancy.js').OccupancyInput => ({
+  const census = (ports: [number, number][]): OccupancyInput => ({
     census: {
       method: 'ctnetlink-dump',
       takenAt: '2026-11-25T09:59:58.000Z',
@@ -132,8 +147,11 @@ describe('Exporter: occupancy gauge', () => {
   it('the K ports holding most get a series, the rest add up in other; a port that leaves the K ends its series', async () => {
     const reg = new Registry();
     const e = new Exporter(reg, 2);
-    e.update(sample([]));
-    e.updateOccupancy(census([[443, 3000], [80, 10], [22, 5], [53, 1]]), sample([]));
+    const inputs = [census([[443, 3000], [80, 10], [22, 5], [53, 1]]), census([[443, 2000], [22, 50], [80, 1]])];
+    const feed: OccupancyFeed = { input: () => inputs.shift(), error: () => undefined, close: () => {} };
+    const [w1, w2] = await serveWindows([sample([]), sample([])], feed);
+    e.update(w1!);
+    e.updateOccupancy(w1!);
     expect(await values(reg, 'ctop_port_occupancy_entries')).toEqual({
       'netns=1,family=ipv4,proto=tcp,port=443': 3000,
       'netns=1,family=ipv4,proto=tcp,port=80': 10,
@@ -141,7 +159,8 @@ describe('Exporter: occupancy gauge', () => {
     });
     expect(await values(reg, 'ctop_occupancy_census_age_seconds')).toEqual({ '': 2 });
     expect(await values(reg, 'ctop_occupancy_census_cpu_ratio')).toEqual({ '': 0.019 });
-    e.updateOccupancy(census([[443, 2000], [22, 50], [80, 1]]), sample([]));
+    e.update(w2!);
+    e.updateOccupancy(w2!);
     expect(await values(reg, 'ctop_port_occupancy_entries')).toEqual({
       'netns=1,family=ipv4,proto=tcp,port=443': 2000,
       'netns=1,family=ipv4,proto=tcp,port=22': 50,

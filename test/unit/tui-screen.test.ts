@@ -7,13 +7,13 @@ import { Controller, type Frame } from '../../src/tui/controller.js';
 import { KEY_TABLE, actionFor, helpLines, hintLine, type Action } from '../../src/tui/keys.js';
 import { layout } from '../../src/tui/layout.js';
 import { ratesLines, talkersLines, pageStart } from '../../src/tui/panels.js';
-import { ReplayWindows, loadRecordingPrefix } from '../../src/tui/replaySource.js';
+import { ReplayWindows, loadRecordingPrefix } from '../../src/source/replay.js';
 import { initialState, reduce, reduceInput } from '../../src/tui/state.js';
 import { sparkline } from '../../src/tui/text.js';
 import { emptyModel, updateModel } from '../../src/tui/model.js';
 import { selectRows } from '../../src/tui/talkers.js';
 import type { SnapshotV1 } from '../../src/model/snapshot.js';
-import type { WindowSource } from '../../src/tui/windowSource.js';
+import type { WindowSource } from '../../src/model/snapshot.js';
 import { fixtureWindow, recordingText } from '../support/tuiFixtures.js';
 
 const plain = (tagged: string): string => tagged.replace(/\{\/?[a-z-]+\}/g, '').replace(/\{open\}/g, '{').replace(/\{close\}/g, '}');

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseFilter, EMPTY_FILTER } from '../../src/tui/filter.js';
 import { selectRows, sortKeysFor } from '../../src/tui/talkers.js';
-import { topK } from '../../src/tui/topK.js';
+import { topK } from '../../src/model/topK.js';
 import { fixtureWindow } from '../support/tuiFixtures.js';
 
 const s = fixtureWindow(2); // window 3: drops have started

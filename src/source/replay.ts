@@ -1,22 +1,22 @@
 /**
- * `--replay FILE`: the windows of a recording, one per tick, so the screen
- * runs without root and tests see the same screens every run. At the end the
- * last window stays on screen (the header says "(end)"); nothing loops.
+ * `--replay FILE`: the windows of a recording, one per next(), so every
+ * command that reads windows runs without root and tests see the same
+ * windows every run. At the end next() gives undefined (the live screen
+ * keeps the last window, its header says "(end)"); nothing loops.
  *
  * A recording whose later line is corrupt (cut short, bad JSON, a wrong
  * field) plays the windows before that line, then the source fails at it:
- * the screen shows the error and, each second, reads the file again, going
- * on if the line has been fixed or completed. A file whose header is bad
- * fails before the screen opens, as any bad argument does.
+ * the live screen shows the error and, each second, reads the file again,
+ * going on if the line has been fixed or completed. A file whose header is
+ * bad fails at once, as any bad argument does.
  */
 import { statSync } from 'node:fs';
 import { MAX_RECORDING_BYTES } from '../io/recording.js';
 import { readFileBounded } from '../util/boundedRead.js';
 import { CtopError, ExitCode } from '../errors.js';
-import { SNAPSHOT_SCHEMA, type SnapshotV1 } from '../model/snapshot.js';
+import { SNAPSHOT_SCHEMA, type SnapshotV1, type WindowSource } from '../model/snapshot.js';
 import { parseRecording, readRecording } from '../io/recording.js';
 import { validateSnapshot } from '../io/validate.js';
-import type { WindowSource } from './windowSource.js';
 import { oneLine } from '../util/text.js';
 
 interface Loaded {
