@@ -1,19 +1,23 @@
 /**
- * `ctop advise`: measure a window, gather each namespace's ruleset, sysctls
- * and (with --census) its census, and print the pure plan
- * (src/advise/report.ts): NOTRACK candidates with their role, safety flags
- * and rules, what keeps conntrack on, kernel-aware sizing.
+ * `ctop advise`: measure a window (or read a recording with --replay),
+ * gather each namespace's ruleset, sysctls and (with --census) its census,
+ * and print the pure plan (src/advise/report.ts): NOTRACK candidates with
+ * their role, safety flags and rules, what keeps conntrack on, kernel-aware
+ * sizing.
  */
 import { release } from 'node:os';
 import { Option, type Command } from 'commander';
-import { CtopError, ExitCode } from '../errors.js';
-import { planAdvice, type AdviceCensus, type NamespaceInput } from '../advise/report.js';
+import { CtopError, ExitCode, describeError } from '../errors.js';
+import { planAdvice, type AdviceCensus, type AdvicePlanInput, type AdviceReport, type NamespaceInput } from '../advise/report.js';
 import type { RoleChoice } from '../advise/rules.js';
 import { readRuleset } from '../source/ruleset.js';
 import { formatAdvice } from '../format/adviceText.js';
 import { checkPrivileges } from '../preflight.js';
 import { KernelSource, hostName } from '../source/kernelSource.js';
 import { LiveWindows } from '../source/windows.js';
+import type { SnapshotV1 } from '../model/snapshot.js';
+import { mergeWindows } from '../model/mergeWindows.js';
+import { readWindows } from '../io/recording.js';
 import { readHostFacts, readNetnsFacts } from '../source/ctSettings.js';
 import { censusOf, readPortCensus, type PortCensusRun } from '../source/portCensusSource.js';
 import { parseCount, parseDurationMs } from '../util/duration.js';
@@ -28,54 +32,97 @@ export interface AdviseOptions extends ProbeSettings {
   census: boolean;
   /** census method: 'auto' counts in the kernel's hash walk where it runs, else a ctnetlink dump */
   occupancy: 'auto' | 'ctnetlink';
+  /** a recording to advise on instead of measuring (no root): ports and sizing; rulesets and sysctls are unknown */
+  replay?: string;
 }
 
 export async function runAdvise(o: AdviseOptions): Promise<void> {
+  if (o.replay !== undefined) return print(planAdvice(replayed(o.replay, o)), o);
   checkPrivileges();
   const source = new KernelSource({ ...o, rescanMs: 1000 });
   const stopListening = onTermination(() => source.close(), ['SIGTERM', 'SIGHUP', 'SIGINT']);
   try {
-    const live = new LiveWindows(source, { host: hostName(), kernel: release() }, { top: 0 });
-    await live.start();
-    process.stderr.write(`ctop: measuring for ${o.durationMs} ms\n`);
-    const snap = await live.measure(o.durationMs);
-    if (snap.probe.tier === 'stats') {
-      throw new CtopError('advise needs per-port inserts, which the stats tier does not count (the fentry, kprobe and netfilter tiers do)', 'run `ctop doctor` to see why the BPF programs did not attach', ExitCode.kernel);
-    }
-    const errors: string[] = [];
-    const host = readHostFacts(errors);
-    // One census of the whole table (the walk covers every namespace at once).
-    let run: PortCensusRun | undefined;
-    if (o.census) {
-      try {
-        run = await readPortCensus({ netns: o.netns, occupancy: o.occupancy });
-      } catch (e) {
-        errors.push(`census: ${e instanceof Error ? e.message : String(e)}`);
-      }
-    }
-    const namespaces = new Map<number, NamespaceInput>();
-    for (const ref of source.watchedRefs()) {
-      const row = snap.namespaces.find((n) => n.inode === ref.inode);
-      if (!row || (!o.netns && row.count === 0 && !(row.inserts ?? 0) && row.drops === 0)) continue;
-      const nsErrors: string[] = [];
-      const facts = readNetnsFacts(ref.path, nsErrors);
-      namespaces.set(ref.inode, {
-        inode: ref.inode,
-        ruleset: readRuleset(ref.path),
-        helperAutoAssign: facts.helperAutoAssign,
-        timeoutsS: facts.timeoutsS,
-        ...(run ? { census: censusOf(run, ref.inode) } : {}),
-        errors: nsErrors,
-      });
-    }
-    const census: AdviceCensus | undefined = run
-      ? { occupancy: run.occupancy, ...(run.fallbackReason ? { fallbackReason: run.fallbackReason } : {}), occupancyMs: run.occupancyMs, remainingByState: run.remainingRead ? 'histogram' : 'unavailable' }
-      : undefined;
-    const report = planAdvice({ snapshot: snap, host, kernelRelease: release(), namespaces, oneNamespace: o.netns !== undefined, role: o.role, top: o.top, ...(census ? { census } : {}), errors });
-    process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatAdvice(report)}\n`);
+    print(planAdvice(await measured(source, o)), o);
   } finally {
     source.close();
     stopListening();
+  }
+}
+
+function print(report: AdviceReport, o: AdviseOptions): void {
+  process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatAdvice(report)}\n`);
+}
+
+function busy(n: SnapshotV1['namespaces'][number]): boolean {
+  return n.count > 0 || (n.inserts ?? 0) > 0 || n.drops > 0;
+}
+
+async function measured(source: KernelSource, o: AdviseOptions): Promise<AdvicePlanInput> {
+  const live = new LiveWindows(source, { host: hostName(), kernel: release() }, { top: 0 });
+  await live.start();
+  process.stderr.write(`ctop: measuring for ${o.durationMs} ms\n`);
+  const snap = await live.measure(o.durationMs);
+  requirePortCounts(snap);
+  const errors: string[] = [];
+  const host = readHostFacts(errors);
+  // One census of the whole table (the walk covers every namespace at once).
+  let run: PortCensusRun | undefined;
+  if (o.census) {
+    try {
+      run = await readPortCensus({ netns: o.netns, occupancy: o.occupancy });
+    } catch (e) {
+      errors.push(`census: ${describeError(e)}`);
+    }
+  }
+  const namespaces = new Map<number, NamespaceInput>();
+  for (const ref of source.watchedRefs()) {
+    const row = snap.namespaces.find((n) => n.inode === ref.inode);
+    // Without --netns, advise on namespaces that are doing something (and read only their rulesets).
+    if (!row || (!o.netns && !busy(row))) continue;
+    const ruleset = readRuleset(ref.path);
+    const nsErrors: string[] = [];
+    const facts = readNetnsFacts(ref.path, nsErrors);
+    namespaces.set(ref.inode, { inode: ref.inode, ruleset, helperAutoAssign: facts.helperAutoAssign, timeoutsS: facts.timeoutsS, ...(run ? { census: censusOf(run, ref.inode) } : {}), errors: nsErrors });
+  }
+  const census: AdviceCensus | undefined = run
+    ? { occupancy: run.occupancy, ...(run.fallbackReason ? { fallbackReason: run.fallbackReason } : {}), occupancyMs: run.occupancyMs, remainingByState: run.remainingRead ? 'histogram' : 'unavailable' }
+    : undefined;
+  return { snapshot: snap, host, kernelRelease: release(), namespaces, oneNamespace: o.netns !== undefined, role: o.role, top: o.top, ...(census ? { census } : {}), errors };
+}
+
+/**
+ * --replay: the recording's windows as one, the recording host's RAM and word
+ * size from its header. Its rulesets, sysctls, helpers and slab were not
+ * recorded: the advice ranks ports and sizes the table, and says what it could
+ * not check.
+ */
+function replayed(file: string, o: AdviseOptions): AdvicePlanInput {
+  if (o.census) {
+    throw new CtopError('--census counts this host\'s table now; a replay has only what was recorded', 'drop --census to advise on the recording', ExitCode.usage);
+  }
+  const rec = readWindows(file);
+  const snap = mergeWindows(rec.snapshots, 0);
+  requirePortCounts(snap);
+  const unknown = `not recorded: the ruleset and netfilter sysctls of ${snap.host} (${file} is a replay), so no rule was checked`;
+  const namespaces = new Map<number, NamespaceInput>();
+  for (const n of snap.namespaces) {
+    namespaces.set(n.inode, { inode: n.inode, ruleset: { users: [], chains: [], errors: [unknown] }, helperAutoAssign: null, timeoutsS: {}, errors: [] });
+  }
+  return {
+    snapshot: snap,
+    host: { memBytes: rec.header.memTotalBytes ?? 0, wordBits: rec.header.wordBits === 32 ? 32 : 64, entryBytes: 0, helpers: [], modules: [] },
+    kernelRelease: snap.kernel,
+    namespaces,
+    oneNamespace: o.netns !== undefined,
+    role: o.role,
+    top: o.top,
+    errors: [],
+  };
+}
+
+function requirePortCounts(snap: SnapshotV1): void {
+  if (snap.probe.tier === 'stats') {
+    throw new CtopError('advise needs per-port inserts, which the stats tier does not count (the fentry, kprobe and netfilter tiers do)', 'run `ctop doctor` to see why the BPF programs did not attach', ExitCode.kernel);
   }
 }
 
@@ -89,10 +136,12 @@ export function registerAdvise(program: Command): void {
       .option('--top <n>', 'candidates per namespace', '5')
       .option('--census', 'count the table (as `ctop census` does: in the kernel where it permits, else a ctnetlink dump) for per-port occupancy and entries per TCP state')
       .addOption(new Option('--occupancy <method>', 'census method: count during the in-kernel walk where it runs, or from a ctnetlink dump').choices(['auto', 'ctnetlink']).default('auto'))
-      .option('--json', 'print the ctop.advice/v1 JSON document'),
-  ).action((f: ProbeFlags & { duration: string; role: RoleChoice; top: string; census?: boolean; occupancy: 'auto' | 'ctnetlink'; json?: boolean }) =>
+      .option('--json', 'print the ctop.advice/v1 JSON document')
+      .option('--replay <file>', 'advise on a recording (ctop record, or one `ctop snapshot --json`) instead of measuring: its ports, their roles and sizing; its host\'s rules were not recorded; needs no root'),
+  ).action((f: ProbeFlags & { duration: string; role: RoleChoice; top: string; census?: boolean; occupancy: 'auto' | 'ctnetlink'; json?: boolean; replay?: string }) =>
     runAdvise({
       ...parseProbeFlags(f),
+      ...(f.replay !== undefined ? { replay: f.replay } : {}),
       durationMs: parseDurationMs(f.duration, '--duration', 200, 3_600_000),
       role: f.role,
       top: parseCount(f.top, '--top', 1, 1000),

@@ -16,7 +16,7 @@ export function runReport(o: { file: string; out?: string }): void {
 export function registerReport(program: Command): void {
   program
     .command('report')
-    .description('one self-contained HTML page from a recording: charts, time to full, advice, sizing')
+    .description('one self-contained HTML page from a recording: charts, time to full, the last census, sizing')
     .argument('<file>', 'a recording (ctop record) or a snapshot (ctop snapshot --json)')
     .option('-o, --output <file>', 'the HTML file to write (default: stdout)')
     .action((file: string, f: { output?: string }) => runReport({ file, ...(f.output !== undefined ? { out: f.output } : {}) }));

@@ -8,7 +8,7 @@
 import type { Command } from 'commander';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Registry, collectDefaultMetrics, type RegistryContentType } from 'prom-client';
-import { CtopError, ExitCode } from '../errors.js';
+import { CtopError, ExitCode, describeError } from '../errors.js';
 import { checkPrivileges } from '../preflight.js';
 import { release } from 'node:os';
 import type { WindowSource } from '../model/snapshot.js';
@@ -106,7 +106,7 @@ export async function runServe(o: ServeOptions): Promise<void> {
         res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('not found\n');
       }
     } catch (e) {
-      res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`${e instanceof Error ? e.message : String(e)}\n`);
+      res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`${describeError(e)}\n`);
     }
   }
 
@@ -124,7 +124,7 @@ export async function runServe(o: ServeOptions): Promise<void> {
     } catch (e) {
       // One bad read must not end the exporter; it shows in ctop_sample_errors_total.
       for (const r of regs) r.exporter.sampleFailed();
-      process.stderr.write(`ctop: sampling failed: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.stderr.write(`ctop: sampling failed: ${describeError(e)}\n`);
     }
   };
 

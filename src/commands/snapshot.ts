@@ -76,16 +76,15 @@ async function measured(o: SnapshotOptions): Promise<SnapshotV1> {
       `ctop: ${first.probe.tier} tier, watching ${first.namespaces.length} namespace(s); sampling for ${formatMs(o.durationMs)}\n`,
     );
     const snap = await windows.measure(o.durationMs, { interrupted: ctrlC.interrupted, occupancyAtEnd });
-    if (o.census) {
-      // the window's rates already cover search_restart/chaintoolong: no extra window
-      snap.census = buildCensus(
-        await takeCensus({
-          netns: o.netns, top: o.top, maxAddrs: CENSUS_MAX_ADDRS, occupancy: 'auto', chains: 'auto', rateWindowMs: 0,
-          walker: (w) => hashWalker(w),
-        }),
-      );
-    }
-    return snap;
+    if (!o.census) return snap;
+    // the window's rates already cover search_restart/chaintoolong: no extra window
+    const census = buildCensus(
+      await takeCensus({
+        netns: o.netns, top: o.top, maxAddrs: CENSUS_MAX_ADDRS, occupancy: 'auto', chains: 'auto', rateWindowMs: 0,
+        walker: (w) => hashWalker(w),
+      }),
+    );
+    return { ...snap, census };
   } finally {
     source.close();
     ctrlC.dispose();

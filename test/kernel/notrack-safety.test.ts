@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createLab, type Lab } from '../lab/netns.js';
+import { createLab, runLoad, startServer, type Lab } from '../lab/netns.js';
 import { CLI, expectOneLineError, killStrayClis, runCli, startCli } from '../support/cli.js';
 
 afterEach(killStrayClis);
@@ -219,6 +219,53 @@ describe('notrack state, lock and watchdog', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/tcp dport 7000/);
     expect(existsSync(hit) ? readFileSync(hit, 'utf8') : '').toBe('');
+  });
+
+  it('--force applies a port the safety check marks unsafe (a NATed port); without it, the same apply is refused', async () => {
+    lab.exec(lab.srv, ['nft', '-f', '-'], { input: 'table ip ctop_test_force_nat {\n  chain pre {\n    type nat hook prerouting priority dstnat; policy accept;\n    udp dport 7009 dnat to 198.18.0.2\n  }\n}\n' });
+    try {
+      const dir = freshStateDir();
+      const before = ruleset();
+      const refused = runCli(['notrack', 'apply', 'udp/7009', '--role', 'server', '--netns', lab.srv, '--state-dir', dir, '--yes']);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/unsafe to exempt udp\/7009/);
+      expect(ruleset()).toBe(before);
+      const { done } = await startCli(['notrack', 'apply', 'udp/7009', '--role', 'server', '--netns', lab.srv, '--state-dir', dir, '--yes', '--force', '--confirm-within', '20s'], /applied in/);
+      expect(ruleset()).toMatch(/udp dport 7009 .*notrack/);
+      expect(runCli(['notrack', 'confirm', '--netns', lab.srv, '--state-dir', dir]).code).toBe(0);
+      expect((await done).code).toBe(0);
+      expect(runCli(['notrack', 'revert', '--netns', lab.srv, '--state-dir', dir]).code).toBe(0);
+      expect(ruleset()).toBe(before);
+    } finally {
+      lab.exec(lab.srv, ['nft', 'delete', 'table', 'ip', 'ctop_test_force_nat']);
+    }
+  });
+
+  it('a validate whose change does not do what it should is rolled back at once, to the byte', async () => {
+    const dir = freshStateDir();
+    const stateless = () => lab.exec(lab.srv, ['nft', '-s', 'list', 'ruleset']);
+    const before = stateless();
+    const stop = (await startServer(lab, { udp: [7010] })).stop;
+    try {
+      // the traffic is a server's (requests in with dport 7010); the client role exempts dport 7010 going out: inserts do not fall
+      const { done } = await startCli(['validate', '--port', 'udp/7010', '--role', 'client', '--netns', lab.srv, '--duration', '2s', '--json', '--state-dir', dir], /measuring/);
+      let go = true;
+      const loop = (async () => {
+        for (let i = 0; i < 100 && go; i++) {
+          await runLoad(lab, ['--udp', `${lab.srvAddr4}:7010`, '--flows', '50']);
+          await sleep(50);
+        }
+      })();
+      const r = await done;
+      go = false;
+      await loop;
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(/ctop: validate: .*rolled back/);
+      expect(stateless()).toBe(before);
+      expect(readdirSync(dir).filter((f) => /pending|rollingback/.test(f))).toEqual([]);
+    } finally {
+      await stop();
+    }
   });
 
   it("the deadline is monotonic: a wall-clock step does not roll back early", async () => {

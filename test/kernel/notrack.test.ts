@@ -11,7 +11,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { AdviceReport } from '../../src/commands/advise.js';
+import type { AdviceReport } from '../../src/advise/report.js';
 import type { Validation } from '../../src/advise/validate.js';
 import { untrackedAccept } from '../../src/advise/rules.js';
 import { createLab, ctCount, runLoad, startServer, type Lab } from '../lab/netns.js';

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { readRecording } from '../../src/io/recording.js';
 import type { SnapshotDiff } from '../../src/model/diff.js';
 import type { SnapshotV1 } from '../../src/model/snapshot.js';
+import type { AdviceReport } from '../../src/advise/report.js';
 import { createLab, runLoad, startServer, type Lab } from '../lab/netns.js';
 import { expectOneLineError, runCli, startCli } from '../support/cli.js';
 import { waitNoCtopPrograms } from '../support/cli.js';
@@ -97,7 +98,7 @@ describe('record, diff, report and export-csv during known traffic', () => {
     expect(again.stdout).toBe(readFileSync(join(dir, 'a.csv'), 'utf8'));
   });
 
-  it('snapshot, record and serve replay the recording as an unprivileged user, with the counts recorded', async () => {
+  it('snapshot, advise, record and serve replay the recording as an unprivileged user, with the counts recorded', async () => {
     const nobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all'];
     chmodSync(dir, 0o755);
     chmodSync(A(), 0o644);
@@ -116,6 +117,19 @@ describe('record, diff, report and export-csv during known traffic', () => {
     const census = runCli(['snapshot', '--replay', A(), '--census'], { prefix: nobody });
     expect(census.code).toBe(2);
     expect(expectOneLineError(census.stderr).message).toMatch(/--census counts this host's table now/);
+
+    // advise --replay: the ports ranked by the recorded inserts; the rules it could not read are said, not guessed
+    const adv = runCli(['advise', '--replay', A(), '--json'], { prefix: nobody });
+    expect(adv.code, adv.stderr).toBe(0);
+    const report = JSON.parse(adv.stdout) as AdviceReport;
+    expect(report).toMatchObject({ schema: 'ctop.advice/v1', host: rec.header.host, kernel: rec.header.kernel, durationMs: one.durationMs });
+    const ns = report.namespaces.find((n) => n.inode === srv)!;
+    expect(ns.notrack.candidates.map((c) => [c.proto, c.port, c.inserts])).toEqual([['udp', 9100, 300], ['udp', 9101, 100]]);
+    expect(ns.errors.join(' ')).toMatch(/not recorded: the ruleset/);
+    expect(ns.sizing).toBeDefined();
+    const advText = runCli(['advise', '--replay', A()], { prefix: nobody });
+    expect(advText.code, advText.stderr).toBe(0);
+    expect(advText.stdout).toMatch(/udp\/9100/);
 
     // record --replay: the same windows, each cut to --top rows
     const cut = join(dir, 'cut.jsonl');
