@@ -24,6 +24,7 @@ import { censusOf, readPortCensus, type PortCensusRun } from '../source/portCens
 import type { OccupancyMethod } from '../model/census.js';
 import { parseCount, parseDurationMs } from '../util/duration.js';
 import { onTermination } from '../util/signals.js';
+import type { NetnsOwner } from '../model/owner.js';
 import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
 
 export const ADVICE_SCHEMA = 'ctop.advice/v1';
@@ -31,6 +32,8 @@ export const ADVICE_SCHEMA = 'ctop.advice/v1';
 export interface NamespaceAdvice {
   inode: number;
   name: string;
+  /** who lives in it (model/owner.ts) */
+  owner?: NetnsOwner;
   entries: number;
   notrack: NotrackAdvice;
   keepsOn: KeepsOnReport;
@@ -183,6 +186,7 @@ function plan(g: Gathered, o: AdviseOptions): AdviceReport {
     namespaces.push({
       inode: n.inode,
       name: n.name,
+      ...(n.owner ? { owner: n.owner } : {}),
       entries: n.count,
       notrack: adviseNotrack({
         snapshot: s,
