@@ -109,3 +109,16 @@ describe('ownerLabel', () => {
     expect(ownerLabel({ kind: 'host', name: 'host' })).toBe('host');
   });
 });
+
+describe('the live screen filter pod:NAME', () => {
+  const row = (nsName: string) => ({ nsInode: 1, nsName });
+  it('matches a pod by namespace/name, and nothing that is not a pod', async () => {
+    const { parseFilter, matches } = await import('../../src/tui/filter.js');
+    expect(matches(parseFilter('pod:web'), row('pod shop/web-7d9'))).toBe(true);
+    expect(matches(parseFilter('pod:shop/'), row('pod shop/web-7d9'))).toBe(true);
+    expect(matches(parseFilter('pod:WEB'), row('pod shop/web-7d9'))).toBe(true);
+    expect(matches(parseFilter('pod:api'), row('pod shop/web-7d9'))).toBe(false);
+    expect(matches(parseFilter('pod:web'), row('docker web'))).toBe(false);
+    expect(matches(parseFilter('pod:web'), row('web-netns'))).toBe(false);
+  });
+});
