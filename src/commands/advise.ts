@@ -25,6 +25,7 @@ import type { OccupancyMethod } from '../model/census.js';
 import { parseCount, parseDurationMs } from '../util/duration.js';
 import { onTermination } from '../util/signals.js';
 import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
+import { jsonForTerminal } from '../util/sanitize.js';
 
 export const ADVICE_SCHEMA = 'ctop.advice/v1';
 
@@ -108,7 +109,7 @@ export async function runAdvise(o: AdviseOptions): Promise<void> {
 }
 
 function print(report: AdviceReport, o: AdviseOptions): void {
-  process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatAdvice(report)}\n`);
+  process.stdout.write(o.json ? `${jsonForTerminal(report)}\n` : `${formatAdvice(report)}\n`);
 }
 
 async function measured(source: KernelSource, o: AdviseOptions): Promise<Gathered> {

@@ -14,7 +14,7 @@ import { readRuleset } from '../source/ruleset.js';
 import { keepsConntrackOn, summarize, type ConntrackUser } from '../model/ruleset.js';
 import { formatTable } from '../format/table.js';
 import { onTermination } from '../util/signals.js';
-import { cleanLines } from '../util/sanitize.js';
+import { jsonForTerminal, cleanLines } from '../util/sanitize.js';
 
 export interface DoctorOptions extends ProbeSettings {
   json: boolean;
@@ -116,7 +116,7 @@ export async function runDoctor(o: DoctorOptions): Promise<void> {
   try {
     await source.start();
     const report = buildDoctorReport(source);
-    process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatDoctor(report)}\n`);
+    process.stdout.write(o.json ? `${jsonForTerminal(report)}\n` : `${formatDoctor(report)}\n`);
   } finally {
     source.close();
     stopListening();

@@ -27,6 +27,7 @@ import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } f
 import { parsePortSpecs } from './notrack.js';
 import { rollBackNow, startGuardedChange, target } from '../notrack/guard.js';
 import { percent } from '../util/text.js';
+import { jsonForTerminal } from '../util/sanitize.js';
 
 export const VALIDATION_SCHEMA = 'ctop.validation/v1';
 
@@ -136,7 +137,7 @@ export async function runValidate(o: ValidateOptions): Promise<void> {
       throw e;
     }
     const report = { schema: VALIDATION_SCHEMA, netns: t.label, ...v, ...(censusMethods ? { census: censusMethods } : {}) };
-    process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatValidation(v, t.label, censusMethods?.after)}\n`);
+    process.stdout.write(o.json ? `${jsonForTerminal(report)}\n` : `${formatValidation(v, t.label, censusMethods?.after)}\n`);
     if (!v.ok) {
       rollBackNow(t, change);
       throw new CtopError('validate: the change did not do what it should (see above); rolled back', 'check --role and --proto, and the rules named above', ExitCode.failure);
