@@ -19,6 +19,7 @@ const VERSION = '0.1.0';
 type Register = (program: Command) => void;
 
 const COMMANDS: Record<string, () => Promise<Register>> = {
+  demo: async () => (await import('./commands/demo.js')).registerDemo,
   snapshot: async () => (await import('./commands/snapshot.js')).registerSnapshot,
   doctor: async () => (await import('./commands/doctor.js')).registerDoctor,
   top: async () => (await import('./commands/top.js')).registerTop,

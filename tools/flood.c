@@ -9,6 +9,16 @@
  *   flood est  --dst ADDR --port P --count N --max-ms T
  *       one flow, established first (a reply is seen), then N packets on it:
  *       the conntrack lookup path with no new entry
+ *   flood stream --dst ADDR --port P --ports K --count N --max-ms T
+ *       N IPv4 flows to ports P..P+K-1 that conntrack marks ASSURED: a request
+ *       per flow, then a reply per flow, then after 2 s one more request (the
+ *       kernel's UDP rule: a replied flow still active 2 s after its first
+ *       packet is a stream). Assured entries are never early-dropped, so a
+ *       table full of them refuses new flows. Replies go to 198.19.x.y: the
+ *       namespace must route 198.18.0.0/15 locally (`ip route add local
+ *       198.18.0.0/15 dev lo`).
+ *   --start I (new, stream): begin the walk at flow I, so that successive
+ *       runs create new flows rather than repeat old ones
  *
  * Run it inside a network namespace the benchmark created; it refuses
  * destinations outside the benchmark ranges 198.18.0.0/15 and 2001:2::/48.
@@ -135,6 +145,21 @@ static void build_new4(struct pkt4 *p, uint32_t dst, uint16_t dport, uint64_t i)
 	/* IPv4 UDP checksum 0 means none; the kernel fills the IP header checksum */
 }
 
+/* Flow i of the stream walk, in one direction: dst port P + i % K. */
+static void build_stream4(struct pkt4 *p, uint32_t dst, uint16_t port, uint32_t ports, uint64_t i, int reply)
+{
+	build_new4(p, dst, htons((uint16_t)(port + i % ports)), i);
+	if (reply) {
+		uint32_t a = p->ip.saddr;
+		uint16_t sp = p->udp.source;
+
+		p->ip.saddr = p->ip.daddr;
+		p->ip.daddr = a;
+		p->udp.source = p->udp.dest;
+		p->udp.dest = sp;
+	}
+}
+
 static void build_new6(struct pkt6 *p, const struct in6_addr *dst, uint16_t dport, uint64_t i)
 {
 	uint32_t s = 0;
@@ -168,11 +193,91 @@ static void build_new6(struct pkt6 *p, const struct in6_addr *dst, uint16_t dpor
 		p->udp.check = 0xffff;
 }
 
+/* Send packets [0, n) of one stream pass; returns packets sent. */
+static long long stream_pass(int fd, uint32_t dst, uint16_t port, uint32_t ports, uint64_t first, long long n, int reply,
+			     double deadline, int *timed_out, long long *refused)
+{
+	struct pkt4 pk[BATCH];
+	struct sockaddr_in to[BATCH];
+	struct iovec iov[BATCH];
+	struct mmsghdr m[BATCH];
+	long long done = 0, sent = 0;
+	unsigned long batches = 0;
+
+	memset(m, 0, sizeof(m));
+	memset(to, 0, sizeof(to));
+	while (done < n) {
+		int b = (int)(n - done < BATCH ? n - done : BATCH);
+
+		for (int k = 0; k < b; k++) {
+			build_stream4(&pk[k], dst, port, ports, first + (uint64_t)(done + k), reply);
+			to[k].sin_family = AF_INET;
+			to[k].sin_addr.s_addr = pk[k].ip.daddr;
+			iov[k].iov_base = &pk[k];
+			iov[k].iov_len = sizeof(pk[k]);
+			m[k].msg_hdr.msg_iov = &iov[k];
+			m[k].msg_hdr.msg_iovlen = 1;
+			m[k].msg_hdr.msg_name = &to[k];
+			m[k].msg_hdr.msg_namelen = sizeof(to[k]);
+		}
+		int r = sendmmsg(fd, m, (unsigned)b, 0);
+
+		/* a refused packet (EPERM: conntrack dropped it, the table is
+		 * full) is skipped: this walk does not retry */
+		done += r > 0 ? r : 1;
+		sent += r > 0 ? r : 0;
+		*refused += r > 0 ? 0 : 1;
+		if ((++batches & 15) == 0 && now_ms() > deadline) {
+			*timed_out = 1;
+			break;
+		}
+	}
+	return sent;
+}
+
+/* The stream mode: request, reply, and after 2 s one more request per flow. */
+static int stream4(uint32_t dst, uint16_t port, uint32_t ports, uint64_t start, long long count, long long max_ms, int af)
+{
+	if (af != AF_INET)
+		usage("stream takes an IPv4 --dst");
+	int fd = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
+
+	if (fd < 0) {
+		perror("flood: socket");
+		return 1;
+	}
+	double t0 = now_ms(), deadline = t0 + (double)max_ms;
+	int timed_out = 0;
+	long long refused = 0;
+	long long sent = stream_pass(fd, dst, port, ports, start, count, 0, deadline, &timed_out, &refused);
+
+	double created = now_ms();
+
+	if (!timed_out)
+		sent += stream_pass(fd, dst, port, ports, start, count, 1, deadline, &timed_out, &refused);
+	/* nf_conntrack_proto_udp.c: ASSURED needs a packet after stream_ts,
+	 * 2 s after the flow's first packet; every flow began before `created` */
+	while (!timed_out && now_ms() < created + 2100) {
+		if (now_ms() > deadline)
+			timed_out = 1;
+		else
+			usleep(10000);
+	}
+	if (!timed_out)
+		sent += stream_pass(fd, dst, port, ports, start, count, 0, deadline, &timed_out, &refused);
+	double el = now_ms() - t0;
+
+	printf("{\"mode\":\"stream\",\"family\":\"ipv4\",\"flows\":%lld,\"sent\":%lld,\"errors\":%lld,\"elapsedMs\":%.1f,\"pps\":%.0f,\"timedOut\":%s}\n",
+	       count, sent, refused, el, sent / (el / 1e3), timed_out ? "true" : "false");
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "", *dst_s = NULL;
-	long port = -1;
-	long long count = -1, max_ms = -1;
+	long port = -1, ports = 1;
+	long long count = -1, max_ms = -1, start = 0;
 	int af;
 	union { struct in_addr v4; struct in6_addr v6; } dst;
 
@@ -189,12 +294,18 @@ int main(int argc, char **argv)
 			count = strtoll(v, NULL, 10);
 		else if (!strcmp(argv[i], "--max-ms"))
 			max_ms = strtoll(v, NULL, 10);
+		else if (!strcmp(argv[i], "--ports"))
+			ports = strtol(v, NULL, 10);
+		else if (!strcmp(argv[i], "--start"))
+			start = strtoll(v, NULL, 10);
 		else
 			usage("unknown option");
 		i++;
 	}
-	if (strcmp(mode, "new") && strcmp(mode, "est"))
-		usage("the first argument must be new or est");
+	if (strcmp(mode, "new") && strcmp(mode, "est") && strcmp(mode, "stream"))
+		usage("the first argument must be new, est or stream");
+	if (ports < 1 || port + ports - 1 > 65535 || start < 0 || start > 1000000000LL)
+		usage("--ports must keep P+K-1 within 65535, --start within 0-1e9");
 	if (!dst_s || port < 1 || port > 65535 || count < 1 || count > 100000000LL || max_ms < 1 || max_ms > 600000)
 		usage("--dst, --port (1-65535), --count (1-1e8) and --max-ms (1-600000) are required");
 	if (inet_pton(AF_INET, dst_s, &dst.v4) == 1)
@@ -205,6 +316,8 @@ int main(int argc, char **argv)
 		usage("--dst is not an IP address");
 	if (!in_bench_range(af, &dst))
 		usage("--dst must lie in 198.18.0.0/15 or 2001:2::/48");
+	if (!strcmp(mode, "stream"))
+		return stream4(dst.v4.s_addr, (uint16_t)port, (uint32_t)ports, (uint64_t)start, count, max_ms, af);
 
 	int fd;
 	struct sockaddr_storage to = { 0 };
@@ -309,7 +422,7 @@ int main(int argc, char **argv)
 		}
 	}
 
-	long long sent = 0, errors = 0, i = 0;
+	long long sent = 0, errors = 0, i = start;
 	double t0 = now_ms(), deadline = t0 + (double)max_ms;
 	uint16_t dport = htons((uint16_t)port);
 	int timed_out = 0;

@@ -30,7 +30,8 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   export: ['model', 'advise', 'format', 'util', 'errors'],
   tui: ['model', 'advise', 'format', 'util', 'errors'],
   serve: ['model', 'util', 'errors'],
-  commands: ['model', 'native', 'source', 'io', 'advise', 'notrack', 'format', 'export', 'tui', 'serve', 'preflight', 'util', 'errors'],
+  demo: ['model', 'util', 'errors'],
+  commands: ['model', 'native', 'source', 'io', 'advise', 'notrack', 'demo', 'format', 'export', 'tui', 'serve', 'preflight', 'util', 'errors'],
   cli: ['util', 'errors', 'commands'],
 };
 
