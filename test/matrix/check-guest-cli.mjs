@@ -43,15 +43,21 @@ for (const tier of ['fentry', 'kprobe']) {
   const port = s.ports.find((p) => p.port === PORT && p.proto === 'udp');
   const ns = s.namespaces[0];
   check(tier, 'probe tier', s.probe.tier, tier);
-  check(tier, 'inserts on udp/7200 = flows sent', port?.inserts, FLOWS);
-  check(tier, 'kernel: entries left = nf_conntrack_max', count, 200);
+  // every flow was either inserted (the table had room, or the kernel evicted an unreplied entry) or refused
+  check(tier, 'inserts + drops on udp/7200 = flows sent', (port?.inserts ?? NaN) + (port?.drops ?? NaN), FLOWS);
+  check(tier, "drops on udp/7200 = the kernel's drop", port?.drops, k.drop);
+  check(tier, "drops (total) = the kernel's drop", s.totals.drops, k.drop);
+  check(tier, "inserts on udp/7200 = nf_conntrack_max + the kernel's early_drop", port?.inserts, 200 + k.early_drop);
   check(tier, "early drops on udp/7200 = the kernel's early_drop", port?.earlyDrops, k.early_drop);
-  check(tier, 'kernel early_drop = flows beyond the limit', k.early_drop, FLOWS - 200);
-  check(tier, 'deletes on udp/7200 = inserts - entries left', port?.deletes, FLOWS - count);
+  check(tier, "namespace early drops = the kernel's early_drop", ns?.earlyDrops, k.early_drop);
+  // nothing times out in the window (600 s UDP timeout), but besides early_drop the kernel's
+  // GC evicts unassured entries while the table is above 95 % of nf_conntrack_max: every
+  // entry that left was a delete
+  check(tier, 'deletes on udp/7200 = inserts - entries left', port?.deletes, (port?.inserts ?? NaN) - count);
+  check(tier, 'deletes on udp/7200 >= the kernel\'s early_drop', (port?.deletes ?? -1) >= k.early_drop, true);
   check(tier, "entries on udp/7200 = the kernel's count", port?.entries, count);
   check(tier, "namespace entries = the kernel's count", ns?.count, count);
-  check(tier, "namespace early drops = the kernel's early_drop", ns?.earlyDrops, k.early_drop);
-  check(tier, "drops = the kernel's drop", s.totals.drops, k.drop);
   check(tier, "insert_failed = the kernel's", s.totals.insertFailed, k.insert_failed);
+  check(tier, 'some flows were refused and some evicted (the scenario happened)', k.drop > 0 && k.early_drop > 0, true);
 }
 process.exitCode = failed ? 1 : 0;

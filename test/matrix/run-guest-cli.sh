@@ -4,12 +4,11 @@
 # Node, ctop's bin/ and dist/, its runtime node_modules, the addon (the BPF
 # object is in its skeleton) and their libraries. For the fentry and the
 # kprobe tier, in a fresh network namespace with conntrack on and
-# nf_conntrack_max at 200: `ctop snapshot --json --tier T` while 300 new UDP
-# flows go to 127.0.0.1:7200, then the kernel's own view of that namespace
-# (/proc/net/stat/nf_conntrack, nf_conntrack_count). check-guest-cli.mjs then
-# checks, exactly: inserts = the flows sent; the port's early drops = the
-# kernel's early_drop; its deletes = inserts - entries left; entries on the
-# port and in the namespace = the kernel's count.
+# nf_conntrack_max at 200: `ctop snapshot --json --tier T` while 300 new
+# unreplied UDP flows go to 127.0.0.1:7200 (so the table fills, the kernel
+# evicts some and refuses others), then the kernel's own view of that
+# namespace (/proc/net/stat/nf_conntrack, nf_conntrack_count).
+# check-guest-cli.mjs checks ctop's figures against the traffic and those, exactly.
 #
 # Usage: test/matrix/run-guest-cli.sh [--keep]   (after npm run build; root not needed)
 # Env:   CTOP_MATRIX_CACHE  where the kernel package is kept (~/.cache/ctop-matrix)
@@ -86,7 +85,11 @@ done
 cat > "$ir/etc/tier.sh" <<'TIER'
 tier=$1
 ip link set lo up
+# entries stay for the whole window: only early drops remove any
+echo 600 > /proc/sys/net/netfilter/nf_conntrack_udp_timeout
 printf 'table inet t {\n chain o {\n  type filter hook output priority 0;\n  ct state new counter\n }\n}\n' | nft -f -
+# the previous tier's files must not be read as this one's (its "sampling for" would start the traffic early)
+rm -f /tmp/snap.json /tmp/snap.err
 node /ctop/bin/ctop snapshot --json --top 0 --duration 40s --tier "$tier" --netns /proc/$$/ns/net > /tmp/snap.json 2> /tmp/snap.err &
 pid=$!
 i=0
@@ -122,7 +125,7 @@ for m in $(cat /etc/modules.order); do
   insmod "$m" || echo "CTOP-ERROR insmod $m"
 done
 export PATH=/bin HOME=/tmp
-# the limit is global: 300 unreplied flows into 200 places, so the kernel early-drops 100
+# the limit is global: 300 unreplied flows into 200 places
 echo 200 > /proc/sys/net/netfilter/nf_conntrack_max
 for tier in fentry kprobe; do
   unshare -n sh /etc/tier.sh $tier
