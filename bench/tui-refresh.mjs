@@ -25,6 +25,7 @@ const { Controller } = await dist('tui/controller.js');
 const { TuiScreen } = await dist('tui/screen.js');
 const { LiveWindows } = await dist('source/windows.js');
 const { buildSnapshot } = await dist('model/snapshot.js');
+const { LAYOUT, decodeTupleColumns } = await dist('native/decode.js');
 
 function arg(name, dflt) {
   const i = process.argv.indexOf(name);
@@ -34,6 +35,8 @@ const TUPLES = arg('--tuples', 64_000);
 const TICKS = arg('--ticks', 200);
 // --path kernel: tuples that move in each window (the rest stay tracked, unchanged)
 const MOVED = arg('--moved', TUPLES);
+// --path kernel: how long the occupancy census runs beside the screen, after the ticks
+const CENSUS_SECONDS = arg('--census-seconds', 20);
 // --path replay|live|all: peak RSS is per process, so measure each path in a process of its own.
 const PATH = (() => {
   const i = process.argv.indexOf('--path');
@@ -74,9 +77,9 @@ function tupleAt(i, inserts, drops) {
  * freshly decoded; without it, cumulative counts (what the window model
  * joins for sources that keep cumulative tuples).
  */
-function sample(n, window = false) {
-  const tuples = new Array(TUPLES);
-  for (let i = 0; i < TUPLES; i++) {
+function sample(n, window = false, columns = false) {
+  const tuples = new Array(columns ? 0 : TUPLES);
+  for (let i = 0; i < tuples.length; i++) {
     const grow = 1 + (i % 7);
     const drop = i % 97 === 0 ? 1 : 0;
     tuples[i] = window ? tupleAt(i, grow, drop) : tupleAt(i, n * grow, n * drop);
@@ -100,18 +103,35 @@ function sample(n, window = false) {
   };
 }
 
+/** The window's tuples as the native core hands them over: one record each (bpf/ctop.h), copied into a fresh Buffer per read. */
+function tupleRecords() {
+  const b = Buffer.alloc(TUPLES * LAYOUT.tupleRecSize);
+  for (let i = 0; i < TUPLES; i++) {
+    const t = tupleAt(i, 1 + (i % 7), i % 97 === 0 ? 1 : 0);
+    const off = i * LAYOUT.tupleRecSize;
+    b.writeUInt32LE(t.netns, off);
+    b.writeUInt8(2, off + 4);
+    b.writeUInt8(t.protoNum, off + 5);
+    b.writeUInt16LE(t.sport, off + 6);
+    b.writeUInt16LE(t.dport, off + 8);
+    Buffer.from(t.src.split('.').map(Number)).copy(b, off + LAYOUT.tupleSaddrOffset);
+    Buffer.from([198, 19, 0, 1]).copy(b, off + LAYOUT.tupleDaddrOffset);
+    b.writeUInt32LE(t.inserts, off + LAYOUT.tupleCountsOffset);
+    b.writeUInt32LE(t.drops, off + LAYOUT.tupleCountsOffset + 8);
+  }
+  return b;
+}
+
+/** Cumulative counters; the tuples come as the kernel source hands them to the live screen: columns over a fresh copy of the records. */
 class FakeSource {
   n = 0;
-  growth = [];
+  records = tupleRecords();
   async start() {}
-  /** Cumulative counters; the tuples come as growth, as the kernel source hands them over. */
   sample() {
-    const s = sample(++this.n, true);
-    this.growth = s.tuples;
-    return { ...s, tuples: [] };
+    return { ...sample(++this.n, true, true), tuples: [] };
   }
-  takeTupleGrowth() {
-    return this.growth;
+  takeTupleColumns() {
+    return decodeTupleColumns(Buffer.from(this.records));
   }
   close() {}
 }
@@ -163,7 +183,7 @@ windows.length = 0;
 // Live: the fake source and buildSnapshot run inside every tick.
 if (PATH === 'live' || PATH === 'all') {
   for (const [i, v] of views.entries()) {
-    const live = new LiveWindows(new FakeSource(), where);
+    const live = new LiveWindows(new FakeSource(), where, { top: 0, unsorted: true, columns: true });
     await live.start();
     await run(`live, ${v}`, live, i);
   }
@@ -221,7 +241,8 @@ async function kernelPath() {
     // one rule that needs conntrack; it never changes a verdict
     inNs(['nft', 'table inet bench { chain out { type filter hook output priority 0; ct state new counter; }; }']);
     source = new KernelSource({ tier: 'netfilter', netns: ns, maxPorts: 8192, maxTuples: 131_072, maxDropTuples: 4096, rescanMs: 1000 });
-    const live = new LiveWindows(source, where);
+    // as `ctop top` opens it: tuples handed over as columns
+    const live = new LiveWindows(source, where, { top: 0, unsorted: true, columns: true });
     await live.start();
     // every TUPLES tuple tracked once; then each tick the first MOVED of them again
     await refiller.run(TUPLES);
@@ -240,13 +261,30 @@ async function kernelPath() {
         screen.draw(c.frame(COLS, ROWS, { label: live.label }));
         const d = process.cpuUsage(before);
         if (t >= 3) costs.push(d.user + d.system);
-        moved = c.model.current?.tuples.length ?? moved;
+        moved = c.model.current?.tupleColumns?.length ?? moved;
         await new Promise((r) => setImmediate(r));
       }
       screen.destroy();
       const r = stats(costs);
       console.log(`${`kernel, ${v}`.padEnd(22)} median ${r.medianMs.toFixed(2).padStart(6)} ms  p95 ${r.p95Ms.toFixed(2).padStart(6)} ms  max ${r.maxMs.toFixed(2).padStart(6)} ms  (${moved} of ${TUPLES} tracked tuples moved in the last window)`);
     }
+    // Beside it, the occupancy census the screen runs in its own thread (measured
+    // apart: its CPU would otherwise land in whichever tick it overlapped).
+    const { startBackgroundCensus } = await dist('source/occupancy.js');
+    const census = startBackgroundCensus(source, { occupancy: 'auto', budgetShare: 0.02 });
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, CENSUS_SECONDS * 1000));
+    const cpu = process.cpuUsage(cpu0);
+    const x = census.input();
+    census.close();
+    if (!x) throw new Error(`no census in ${CENSUS_SECONDS} s`);
+    const entries = x.census.namespaces.reduce((a, n) => a + n.entries, 0);
+    console.log(
+      `occupancy census      ${x.census.method}, ${entries} entries: ${x.cost.lastCpuMs.toFixed(1)} ms CPU (${x.cost.lastWallMs.toFixed(1)} ms wall) per census, ` +
+        `every ${(x.cost.intervalMs / 1000).toFixed(1)} s; ${x.cost.censuses} censuses in ${CENSUS_SECONDS} s, ` +
+        `census thread ${(x.cost.cpuShare * 100).toFixed(2)} % of a core, whole idle process ${((100 * (cpu.user + cpu.system)) / 1000 / (performance.now() - t0)).toFixed(2)} % (budget 2 %)`,
+    );
   } finally {
     source?.close();
     refiller.stop();

@@ -71,7 +71,8 @@ async function openSource(o: TopOptions): Promise<WindowSource> {
   checkPrivileges();
   // Namespaces are looked for at the refresh pace (at most once a second).
   const kernel = new KernelSource({ ...o, rescanMs: Math.max(1000, o.intervalMs) });
-  const live = new LiveWindows(kernel, { host: hostName(), kernel: release() });
+  // tuples as columns: the screen builds rows only for the page it shows
+  const live = new LiveWindows(kernel, { host: hostName(), kernel: release() }, { top: 0, unsorted: true, columns: true });
   await live.start();
   // who holds the table: counted in a thread of its own, within its CPU budget
   live.attachOccupancy(startBackgroundCensus(kernel, { occupancy: o.occupancy ?? 'auto', budgetShare: o.budgetShare ?? DEFAULT_BUDGET_SHARE }));

@@ -8,7 +8,7 @@ import { hashSection, heldByPort, occupancySection, type OccupancyInput, type Oc
 import { portKey, protoName, type Family } from './conntrack.js';
 import { TRAFFIC_ROLES, zeroRoleCounts, type RoleCounts } from './roles.js';
 import { topK } from './topK.js';
-import { tupleKey, type CtStats, type PortCount, type PortEvents, type ProbeInfo, type Sample, type TupleCount } from './sample.js';
+import { tupleKey, type TupleColumns, type CtStats, type PortCount, type PortEvents, type ProbeInfo, type Sample, type TupleCount } from './sample.js';
 
 export const SNAPSHOT_SCHEMA = 'ctop.snapshot/v1';
 
@@ -116,6 +116,9 @@ export interface SnapshotV1 {
   occupancy?: OccupancySection;
   /** chain lengths of the hash: measured by the latest census's walk, else the model */
   hashBuckets?: BucketPressure & { takenAt: string; ageMs: number };
+  /** the live screen's tuples, read in place, when the source handed columns
+   * (then `tuples` is empty); never serialized (not enumerable) */
+  tupleColumns?: TupleColumns;
 }
 
 /**
@@ -144,6 +147,9 @@ export interface WindowOptions {
   /** The source's own tuple window for a..b (Source.takeTupleGrowth, taken at
    * b); without it the tuples are the difference of a's and b's cumulative ones. */
   tupleGrowth?: TupleCount[];
+  /** The same window read in place (Source.takeTupleColumns): the live screen's,
+   * which builds rows only for what it shows; `tuples` is then empty */
+  tupleColumns?: TupleColumns;
 }
 
 const keyOfTuple = tupleKey;
@@ -255,7 +261,7 @@ export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions, occupancy?
       if (h.entries > 0 && !listed.has(k)) portRows.push({ key: k, row: { netns: h.netns, family: h.row.family, proto: h.row.proto, port: h.row.port, inserts: 0, drops: 0, roles: zeroRoleCounts() } });
     }
   }
-  const tupleRows = o.tupleGrowth ?? delta(a.tuples, b.tuples, keyOfTuple).map((k) => k.row);
+  const tupleRows = o.tupleColumns ? [] : (o.tupleGrowth ?? delta(a.tuples, b.tuples, keyOfTuple).map((k) => k.row));
   const ports = ranked ? busiest(portRows, o.top) : portRows.map((k) => k.row);
   // a tuple's key only breaks ties when ranking: unranked callers (the live
   // screen, 64,000 tuples a second) do not build it
@@ -289,7 +295,7 @@ export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions, occupancy?
   const inserts = bpf ? b.totals.inserts - a.totals.inserts : null;
   const dropsAttributed = bpf ? b.totals.drops - a.totals.drops : null;
 
-  return {
+  const snap: SnapshotV1 = {
     schema: SNAPSHOT_SCHEMA,
     host: o.host,
     kernel: o.kernel,
@@ -359,6 +365,9 @@ export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions, occupancy?
       ? { occupancy: occupancySection(occupancy, held, b.wallTime, o.top), hashBuckets: hashSection(occupancy, b.wallTime) }
       : {}),
   };
+  // columns are for the screen in this process: a recording or JSON never holds them
+  if (o.tupleColumns) Object.defineProperty(snap, 'tupleColumns', { value: o.tupleColumns, enumerable: false });
+  return snap;
 }
 
 /** The snapshot cut down to one namespace: its ports, its totals, its row. */

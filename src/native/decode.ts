@@ -8,6 +8,7 @@ import { CtopError } from '../errors.js';
 import { family, protoName, type Family } from '../model/conntrack.js';
 import { TRAFFIC_ROLES, type RoleCounts } from '../model/roles.js';
 import type { PortCount, PortEvents, TupleCount } from '../model/sample.js';
+import type { TupleColumns } from '../model/sample.js';
 
 export interface NativeLayout {
   portRecSize: number;
@@ -185,4 +186,94 @@ export function decodeEvents(b: Buffer): PortEvents[] {
     });
   }
   return out;
+}
+
+/**
+ * The tuple records of `b` read in place (model/sample.ts TupleColumns): no
+ * object per tuple. Numbers are read through typed-array views in the host's
+ * byte order, which is the order the C core wrote them in.
+ */
+class BufferTupleColumns implements TupleColumns {
+  readonly length: number;
+  private readonly b: Buffer;
+  private readonly u32: Uint32Array;
+  private readonly u16: Uint16Array;
+  private readonly w32 = LAYOUT.tupleRecSize / 4;
+  private readonly counts32 = LAYOUT.tupleCountsOffset / 4;
+
+  constructor(raw: Buffer) {
+    this.length = Math.floor(raw.length / LAYOUT.tupleRecSize);
+    // a view needs 4-byte alignment; the addon's buffers have it, a pooled copy may not
+    this.b = raw.byteOffset % 4 === 0 ? raw : Buffer.from(new Uint8Array(raw));
+    this.u32 = new Uint32Array(this.b.buffer, this.b.byteOffset, (this.length * LAYOUT.tupleRecSize) / 4);
+    this.u16 = new Uint16Array(this.b.buffer, this.b.byteOffset, (this.length * LAYOUT.tupleRecSize) / 2);
+  }
+
+  netns(i: number): number {
+    return this.u32[i * this.w32]!;
+  }
+
+  family(i: number): Family {
+    return family(this.b[i * LAYOUT.tupleRecSize + 4]!);
+  }
+
+  protoNum(i: number): number {
+    return this.b[i * LAYOUT.tupleRecSize + 5]!;
+  }
+
+  proto(i: number): string {
+    return PROTO_NAMES[this.protoNum(i)]!;
+  }
+
+  src(i: number): string {
+    return addrAt(this.b, i * LAYOUT.tupleRecSize + LAYOUT.tupleSaddrOffset, this.family(i));
+  }
+
+  /** IPv4: the address as a 32-bit integer (a small integer to the engine, no string) */
+  srcKey(i: number): number | string {
+    return this.family(i) === 'ipv4' ? this.u32[(i * LAYOUT.tupleRecSize + LAYOUT.tupleSaddrOffset) / 4]! | 0 : this.src(i);
+  }
+
+  sport(i: number): number {
+    return this.u16[i * this.w32 * 2 + 3]!;
+  }
+
+  dst(i: number): string {
+    return addrAt(this.b, i * LAYOUT.tupleRecSize + LAYOUT.tupleDaddrOffset, this.family(i));
+  }
+
+  dport(i: number): number {
+    return this.u16[i * this.w32 * 2 + 4]!;
+  }
+
+  inserts(i: number): number {
+    const k = i * this.w32 + this.counts32;
+    return this.u32[k]! + this.u32[k + 1]! * 0x1_0000_0000;
+  }
+
+  drops(i: number): number {
+    const k = i * this.w32 + this.counts32 + 2;
+    return this.u32[k]! + this.u32[k + 1]! * 0x1_0000_0000;
+  }
+
+  row(i: number): TupleCount {
+    const proto = this.protoNum(i);
+    return {
+      netns: this.netns(i),
+      family: this.family(i),
+      proto: PROTO_NAMES[proto]!,
+      protoNum: proto,
+      src: this.src(i),
+      sport: this.sport(i),
+      dst: this.dst(i),
+      dport: this.dport(i),
+      inserts: this.inserts(i),
+      drops: this.drops(i),
+    };
+  }
+}
+
+/** The window's tuples as columns over the records (the buffer is kept, not copied). */
+export function decodeTupleColumns(b: Buffer): TupleColumns {
+  return new BufferTupleColumns(b);
 }

@@ -14,8 +14,8 @@ import { hostname } from 'node:os';
 import { statSync } from 'node:fs';
 import { CtopError, ExitCode, describeError, isNativeError } from '../errors.js';
 import { loadAddon, type Addon, type NativeNetns, type NativeProbe } from '../native/addon.js';
-import { ZERO_STATS, type BpfTier, type CtCpuStat, type CtStats, type NetnsSample, type PortEvents, type ProbeInfo, type ProgramStatus, type Sample, type Source, type Tier, type Totals, type TupleCount } from '../model/sample.js';
-import { decodeEvents, decodePorts, decodeTuples, TOTAL } from '../native/decode.js';
+import { ZERO_STATS, type BpfTier, type CtCpuStat, type CtStats, type NetnsSample, type PortEvents, type ProbeInfo, type ProgramStatus, type Sample, type Source, type Tier, type Totals, type TupleColumns, type TupleCount } from '../model/sample.js';
+import { decodeEvents, decodePorts, decodeTupleColumns, decodeTuples, TOTAL } from '../native/decode.js';
 import { btfProblem } from '../preflight.js';
 import { portKey } from '../model/conntrack.js';
 import { resolveNetns, scanNamespaces, type NetnsRef } from './netnsScan.js';
@@ -289,6 +289,11 @@ export class KernelSource implements Source {
    */
   takeTupleGrowth(): TupleCount[] {
     return this.probe ? decodeTuples(this.probe.readTupleDeltas()) : [];
+  }
+
+  /** As takeTupleGrowth, as columns over the records: no object per tuple. */
+  takeTupleColumns(): TupleColumns {
+    return decodeTupleColumns(this.probe ? this.probe.readTupleDeltas() : Buffer.alloc(0));
   }
 
   /** Function tiers: the kernel's live entry count per port (confirmed minus

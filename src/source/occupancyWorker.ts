@@ -1,12 +1,12 @@
 /**
  * The background census's thread: counts the table (occupancyCensus.ts),
  * posts the result, then waits so that its CPU time stays within the budget
- * (a census that took 40 ms of CPU under a 2 % budget waits until 2 s after
- * it began), and again. A thread of its own, because a walk of a million
+ * (a thread that has used 40 ms of CPU under a 2 % budget counts again 2 s
+ * after it started), and again. A thread of its own, because a walk of a million
  * entries takes over a second and the screen must keep answering keys.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { OccupancyCounter } from './occupancyCensus.js';
+import { OccupancyCounter, threadCpuMs } from './occupancyCensus.js';
 import type { CensusCost } from '../model/occupancy.js';
 import type { WorkerStart, WorkerMessage } from './occupancy.js';
 
@@ -25,9 +25,13 @@ function post(m: WorkerMessage): void {
   parentPort!.postMessage(m);
 }
 
+/**
+ * The schedule is a budget over the thread's whole life: the next census
+ * starts when the thread's CPU time since it started (module loading, every
+ * census, posting the results) is no more than the budget's share of the time
+ * since it started, and never sooner than the minimum interval.
+ */
 async function loop(): Promise<void> {
-  const began = performance.now();
-  let cpuTotalMs = 0;
   let censuses = 0;
   while (!stopping) {
     const t0 = performance.now();
@@ -37,15 +41,18 @@ async function loop(): Promise<void> {
       censuses++;
       // a thread without schedstat: wall time is the upper bound of its CPU time
       const cpuMs = Number.isFinite(census.cpuMs) ? census.cpuMs : census.wallMs;
-      cpuTotalMs += cpuMs;
-      const periodMs = Math.min(start.maxIntervalMs, Math.max(start.minIntervalMs, cpuMs / start.budgetShare));
-      delayMs = Math.max(0, periodMs - (performance.now() - t0));
+      const threadMs = threadCpuMs();
+      const now = performance.now(); // a worker's clock starts with the thread
+      const spentMs = Number.isFinite(threadMs) ? threadMs : cpuMs * censuses;
+      const nextAt = Math.min(t0 + start.maxIntervalMs, Math.max(t0 + start.minIntervalMs, spentMs / start.budgetShare));
+      delayMs = Math.max(0, nextAt - now);
       const cost: CensusCost = {
         censuses,
         lastCpuMs: round(cpuMs),
         lastWallMs: round(census.wallMs),
-        intervalMs: Math.round(periodMs),
-        cpuShare: round(cpuTotalMs / Math.max(1, performance.now() - began + delayMs), 4),
+        intervalMs: Math.round(nextAt - t0),
+        // measured as this census ends, before the wait that follows it: an upper bound
+        cpuShare: round(spentMs / Math.max(1, now), 4),
         budgetShare: start.budgetShare,
       };
       post({ type: 'census', census: { ...census, cpuMs }, cost });

@@ -7,7 +7,7 @@
  */
 import { buildSnapshot, type SnapshotV1, type WindowSource } from '../model/snapshot.js';
 import type { OccupancyFeed, OccupancyInput } from '../model/occupancy.js';
-import type { Sample, Source } from '../model/sample.js';
+import type { Sample, Source, TupleColumns, TupleCount } from '../model/sample.js';
 import { sleepMs } from '../util/signals.js';
 
 export interface LiveOptions {
@@ -17,6 +17,8 @@ export interface LiveOptions {
   unsorted?: boolean;
   /** Read the per-tuple maps (default). Callers that show no tuples skip them: they are most of what a sample costs. */
   tuples?: boolean;
+  /** Hand the tuples over as columns read in place (SnapshotV1.tupleColumns), not one object each: the live screen. */
+  columns?: boolean;
   /** The first window starts from zero rather than from start(): it carries
    * everything the kernel counted before (ctop's maps since the probe loaded,
    * conntrack's statistics since each namespace began), as `conntrack -S` shows them. */
@@ -81,7 +83,7 @@ export class LiveWindows implements WindowSource {
   private open(): Sample {
     const s = this.source.sample();
     // the tuples that grew before this moment belong to no window of ours
-    if (this.shape.tuples !== false) this.source.takeTupleGrowth?.();
+    if (this.shape.tuples !== false) this.takeTuples();
     this.prev = s;
     return s;
   }
@@ -102,14 +104,21 @@ export class LiveWindows implements WindowSource {
     if (!prev) return undefined;
     const held = occupancy ?? this.occupancy?.input();
     const cur = this.source.sample();
-    const tupleGrowth = this.shape.tuples === false ? [] : this.source.takeTupleGrowth?.();
+    const tuples = this.shape.tuples === false ? { tupleGrowth: [] } : this.takeTuples();
     this.prev = cur;
     return buildSnapshot(prev, cur, {
       ...this.where,
       top: this.shape.top,
       ...(this.shape.unsorted ? { unsorted: true } : {}),
-      ...(tupleGrowth ? { tupleGrowth } : {}),
+      ...tuples,
     }, held);
+  }
+
+  /** The source's tuple window, as columns where asked for and the source offers them. */
+  private takeTuples(): { tupleGrowth?: TupleCount[]; tupleColumns?: TupleColumns } {
+    if (this.shape.columns && this.source.takeTupleColumns) return { tupleColumns: this.source.takeTupleColumns() };
+    const tupleGrowth = this.source.takeTupleGrowth?.();
+    return tupleGrowth ? { tupleGrowth } : {};
   }
 
   /**

@@ -3,7 +3,7 @@
  * given inner width and height. Pure: the screen module only places these
  * lines; unit tests read them directly.
  */
-import type { SnapshotV1 } from '../model/snapshot.js';
+import type { SnapshotV1, TupleRow } from '../model/snapshot.js';
 import { MAX_K, bucketModel, bucketModelLabel } from '../model/bucketModel.js';
 import { CHAIN_LIMIT } from '../model/census.js';
 import { NOTRACK_CAVEAT, notrackCandidates, notrackRules } from '../model/notrack.js';
@@ -236,7 +236,10 @@ export function dropsLines(s: SnapshotV1 | undefined, width: number, height: num
   const head = fit(`drops ${rate(r.dropsPerSec)}/s early ${rate(r.earlyDropsPerSec)}/s failed ${rate(r.insertFailedPerSec)}/s`, width);
   out.push(r.dropsPerSec > 0 || r.earlyDropsPerSec > 0 || r.insertFailedPerSec > 0 ? fg(p, 'red', esc(head)) : esc(head));
   const ports = s.ports.filter((x) => x.drops > 0).sort((a, b) => b.drops - a.drops);
-  const tuples = s.tuples.filter((x) => x.drops > 0).sort((a, b) => b.drops - a.drops);
+  const cols = s.tupleColumns;
+  const refused: TupleRow[] = s.tuples.filter((x) => x.drops > 0);
+  if (cols) for (let i = 0; i < cols.length; i++) if (cols.drops(i) > 0) refused.push(cols.row(i));
+  const tuples = refused.sort((a, b) => b.drops - a.drops);
   if (ports.length === 0 && tuples.length === 0) {
     out.push(fit(s.totals.drops > 0 ? 'refused packets not matched to a tuple' : 'nothing refused in this window', width));
     return out.slice(0, height).map((l, i) => (i === 0 ? l : esc(l)));

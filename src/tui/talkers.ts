@@ -8,6 +8,7 @@
 import { portIsIcmpType, type Family } from '../model/conntrack.js';
 import type { NamespaceRow, PortRow, SnapshotV1, TupleRow } from '../model/snapshot.js';
 import type { RollingRates } from '../model/rollingRates.js';
+import type { TupleColumns } from '../model/sample.js';
 import { matches, type Filter, type Matchable } from './filter.js';
 import { portRowKey, type Rolling } from './model.js';
 import { topK } from '../model/topK.js';
@@ -130,13 +131,8 @@ const ports: Adapter<PortRow> = {
   }),
 };
 
-const tuples: Adapter<TupleRow> = {
-  items: (s) => s.tuples,
-  inserts: (t) => t.inserts,
-  drops: (t) => t.drops,
-  name: (t) => `${t.proto} ${t.src} ${t.dst}`,
-  match: (t, ns) => ({ family: t.family, proto: t.proto, ports: [t.sport, t.dport], addrs: [t.src, t.dst], nsInode: t.netns, nsName: ns(t.netns) }),
-  row: (t, _s, c) => ({
+function tupleRow(t: TupleRow, c: RowContext): Omit<TalkerRow, 'spanInsertsPerSec'> {
+  return {
     id: `t/${t.netns}/${t.protoNum}/${t.src}/${t.sport}/${t.dst}/${t.dport}`,
     label: `${t.proto} ${hostPort(t.src, t.sport, t.family)} → ${hostPort(t.dst, t.dport, t.family)}`,
     nsName: c.nsName(t.netns),
@@ -153,8 +149,33 @@ const tuples: Adapter<TupleRow> = {
       ['inserts in window', String(t.inserts)],
       ['drops in window (refused)', String(t.drops)],
     ],
-  }),
+  };
+}
+
+const tuples: Adapter<TupleRow> = {
+  items: (s) => s.tuples,
+  inserts: (t) => t.inserts,
+  drops: (t) => t.drops,
+  name: (t) => `${t.proto} ${t.src} ${t.dst}`,
+  match: (t, ns) => ({ family: t.family, proto: t.proto, ports: [t.sport, t.dport], addrs: [t.src, t.dst], nsInode: t.netns, nsName: ns(t.netns) }),
+  row: (t, _s, c) => tupleRow(t, c),
 };
+
+/** The 5-tuples view over columns: items are record indexes; a row object is built only for a shown tuple. */
+function columnTuples(cols: TupleColumns): Adapter<number> {
+  return {
+    items: () => {
+      const out = new Array<number>(cols.length);
+      for (let i = 0; i < out.length; i++) out[i] = i;
+      return out;
+    },
+    inserts: (i) => cols.inserts(i),
+    drops: (i) => cols.drops(i),
+    name: (i) => `${cols.proto(i)} ${cols.src(i)} ${cols.dst(i)}`,
+    match: (i, ns) => ({ family: cols.family(i), proto: cols.proto(i), ports: [cols.sport(i), cols.dport(i)], addrs: [cols.src(i), cols.dst(i)], nsInode: cols.netns(i), nsName: ns(cols.netns(i)) }),
+    row: (i, _s, c) => tupleRow(cols.row(i), c),
+  };
+}
 
 /** Aggregates are cached per snapshot: they are a pass over every tuple. */
 const sourceCache = new WeakMap<SnapshotV1, SourceAgg[]>();
@@ -164,20 +185,45 @@ function sourceAggs(s: SnapshotV1): SourceAgg[] {
   if (out) return out;
   // One map per namespace keyed by the address string: no key strings to build per tuple.
   const byNs = new Map<number, Map<string, SourceAgg>>();
-  out = [];
-  for (const t of s.tuples) {
-    let by = byNs.get(t.netns);
-    if (!by) byNs.set(t.netns, (by = new Map()));
-    let a = by.get(t.src);
+  const list: SourceAgg[] = [];
+  out = list;
+  const add = (netns: number, family: Family, src: string, inserts: number, drops: number): void => {
+    let by = byNs.get(netns);
+    if (!by) byNs.set(netns, (by = new Map()));
+    let a = by.get(src);
     if (!a) {
-      a = { netns: t.netns, family: t.family, src: t.src, inserts: 0, drops: 0, tuples: 0, entries: 0 };
-      by.set(t.src, a);
-      out.push(a);
+      a = { netns, family, src, inserts: 0, drops: 0, tuples: 0, entries: 0 };
+      by.set(src, a);
+      list.push(a);
     }
-    a.inserts += t.inserts;
-    a.drops += t.drops;
+    a.inserts += inserts;
+    a.drops += drops;
     a.tuples += 1;
+  };
+  const cols = s.tupleColumns;
+  if (cols) {
+    // grouped by the address's key; its text is made once per source, not per tuple
+    const byKey = new Map<number, Map<number | string, SourceAgg>>();
+    for (let i = 0; i < cols.length; i++) {
+      const netns = cols.netns(i);
+      let by = byKey.get(netns);
+      if (!by) byKey.set(netns, (by = new Map()));
+      const k = cols.srcKey(i);
+      let a = by.get(k);
+      if (!a) {
+        a = { netns, family: cols.family(i), src: cols.src(i), inserts: 0, drops: 0, tuples: 0, entries: 0 };
+        by.set(k, a);
+        list.push(a);
+        let named = byNs.get(netns);
+        if (!named) byNs.set(netns, (named = new Map()));
+        named.set(a.src, a);
+      }
+      a.inserts += cols.inserts(i);
+      a.drops += cols.drops(i);
+      a.tuples += 1;
+    }
   }
+  for (const t of s.tuples) add(t.netns, t.family, t.src, t.inserts, t.drops);
   // Sources that hold entries are listed even with nothing new in the window.
   for (const h of s.occupancy?.sources ?? []) {
     let by = byNs.get(h.netns);
@@ -197,6 +243,14 @@ function sourceAggs(s: SnapshotV1): SourceAgg[] {
 /** A source's busiest destinations: a pass over the tuples, done only for the details screen. */
 function busiestDestinations(s: SnapshotV1, a: SourceAgg, n: number): [string, number][] {
   const by = new Map<string, number>();
+  const cols = s.tupleColumns;
+  if (cols) {
+    for (let i = 0; i < cols.length; i++) {
+      if (cols.netns(i) !== a.netns || cols.src(i) !== a.src) continue;
+      const k = `${cols.proto(i)}/${cols.dport(i)}`;
+      by.set(k, (by.get(k) ?? 0) + cols.inserts(i) + cols.drops(i));
+    }
+  }
   for (const t of s.tuples) {
     if (t.netns !== a.netns || t.src !== a.src) continue;
     const k = `${t.proto}/${t.dport}`;
@@ -304,7 +358,7 @@ export interface Selection {
  * not shuffle between refreshes.
  */
 export function selectRows(s: SnapshotV1, view: ViewId, sort: SortKey, filter: Filter, limit: number, rolling?: Rolling): Selection {
-  const a = ADAPTERS[view] as unknown as Adapter<unknown>;
+  const a = (view === 'tuples' && s.tupleColumns ? columnTuples(s.tupleColumns) : ADAPTERS[view]) as unknown as Adapter<unknown>;
   const nsNames = new Map(s.namespaces.map((n) => [n.inode, n.name]));
   const nsName = (inode: number): string => nsNames.get(inode) ?? String(inode);
   const items = a.items(s, rolling);
