@@ -233,7 +233,7 @@ static __always_inline void count_event(struct ctop_tuple_key *t, __u32 slot)
  * hook a packet passes in this namespace: LOCAL_IN for packets delivered to a
  * local socket after arriving from elsewhere (server); POST_ROUTING for
  * packets leaving, where ip_output()/ip6_output() pass the receiving device
- * as `in` for forwarded packets (forward) and none for locally sent ones,
+ * as `in` for forwarded packets (forward; bridged ones below) and none for locally sent ones,
  * whose output device tells loopback (local) from the rest (client). */
 static __always_inline __u32 nf_role(const struct bpf_nf_ctx *ctx)
 {
@@ -243,6 +243,11 @@ static __always_inline __u32 nf_role(const struct bpf_nf_ctx *ctx)
 	if (st->hook == CTOP_NF_INET_LOCAL_IN)
 		return CTOP_ROLE_SERVER;
 	if (st->in)
+		return CTOP_ROLE_FORWARD;
+	/* Bridged with br_netfilter: br_nf_post_routing() passes no `in`, but
+	 * the packet was received (skb_iif is set on receive, 0 on an skb this
+	 * host built): forwarded across the bridge, never passing OUTPUT. */
+	if (BPF_CORE_READ(ctx->skb, skb_iif))
 		return CTOP_ROLE_FORWARD;
 	out = st->out;
 	if (out && (out->flags & CTOP_IFF_LOOPBACK))

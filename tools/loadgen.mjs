@@ -3,9 +3,12 @@
 // Runs INSIDE a network namespace:  ip netns exec NS node tools/loadgen.mjs ...
 //
 //   --udp HOST:PORT --flows N            N UDP flows, one socket + one datagram each
+//         [--wait-reply-ms MS]           wait up to MS for each flow's answer (counts `replies`)
+//         [--port-span N]                spread the flows over ports PORT..PORT+N-1, in turn
 //   --tcp HOST:PORT --flows N [--hold]   N TCP connections (connect, write 1 byte, close)
 //         --hold [--hold-ms MS]          keep them open; prints "ready" once all are up
 //   --listen-udp P[,P..] --listen-tcp P[,P..]   dual-stack server on ::, prints "listening"
+//         [--echo]                       answer each UDP datagram (a reply flows back)
 //   --max-ms MS                          hard bound for every mode (60000; listen 120000)
 //
 // Ends with ONE JSON line on stdout. Exit 0 ok, 1 if any send/connect failed, 2 bad args.
@@ -81,6 +84,9 @@ function parse(argv) {
       case '--tcp': o.tcp = target(a, val()); break;
       case '--flows': o.flows = intArg(a, val(), 1, MAX_FLOWS); break;
       case '--hold': o.hold = true; break;
+      case '--echo': o.echo = true; break;
+      case '--wait-reply-ms': o.waitReplyMs = intArg(a, val(), 1, 60_000); break;
+      case '--port-span': o.portSpan = intArg(a, val(), 1, 65535); break;
       case '--hold-ms': o.holdMs = intArg(a, val(), 1, 86_400_000); break;
       case '--max-ms': o.maxMs = intArg(a, val(), 1, 86_400_000); break;
       case '--listen-udp': o.listenUdp.push(...portList(a, val())); break;
@@ -95,6 +101,10 @@ function parse(argv) {
   if (listen && o.flows !== undefined) usage('--flows makes no sense with --listen-*');
   if ((o.hold || o.holdMs !== undefined) && !o.tcp) usage('--hold/--hold-ms only apply to --tcp');
   if (o.holdMs !== undefined && !o.hold) usage('--hold-ms needs --hold');
+  if (o.echo && !listen) usage('--echo only applies to --listen-udp');
+  if (o.waitReplyMs !== undefined && !o.udp) usage('--wait-reply-ms only applies to --udp');
+  if (o.portSpan !== undefined && !o.udp) usage('--port-span only applies to --udp');
+  if (o.portSpan !== undefined && o.udp.port + o.portSpan - 1 > 65535) usage(`--port-span ${o.portSpan} from port ${o.udp.port} passes 65535`);
   o.maxMs ??= listen ? 120_000 : 60_000;
   if (o.holdMs !== undefined && o.holdMs > o.maxMs) usage(`--hold-ms ${o.holdMs} exceeds --max-ms ${o.maxMs}`, 'raise --max-ms as well');
   o.mode = o.udp ? 'udp' : o.tcp ? 'tcp' : 'listen';
@@ -172,14 +182,20 @@ function bindFresh(type) {
 async function runUdp(o) {
   const { host, port, family } = o.udp;
   const deadline = t0 + o.maxMs;
-  const r = { mode: 'udp', flows: o.flows, sent: 0, errors: 0 };
+  const r = { mode: 'udp', flows: o.flows, sent: 0, errors: 0, ...(o.waitReplyMs !== undefined ? { replies: 0 } : {}) };
   const payload = Buffer.from('x');
-  const started = await pool(o.flows, deadline, async () => {
+  const started = await pool(o.flows, deadline, async (i) => {
     let s;
+    const to = port + (o.portSpan ? i % o.portSpan : 0);
     try {
       s = await bindFresh(family === 6 ? 'udp6' : 'udp4');
-      await new Promise((res, rej) => s.send(payload, port, host, (e) => (e ? rej(e) : res())));
+      const answered = o.waitReplyMs === undefined ? null : new Promise((res) => {
+        const t = setTimeout(() => res(false), o.waitReplyMs);
+        s.once('message', () => { clearTimeout(t); res(true); });
+      });
+      await new Promise((res, rej) => s.send(payload, to, host, (e) => (e ? rej(e) : res())));
       r.sent++;
+      if (answered && (await answered)) r.replies++;
     } catch (e) {
       r.errors++;
       r.firstError ??= e.code ?? String(e.message);
@@ -258,7 +274,11 @@ async function runListen(o) {
     ...o.listenUdp.map((port) => new Promise((res) => {
       const s = dgram.createSocket({ type: 'udp6', ipv6Only: false });
       s.on('error', (e) => fail(`udp ${port}`, e));
-      s.on('message', (m) => { r.received++; r.bytes += m.length; });
+      s.on('message', (m, from) => {
+        r.received++;
+        r.bytes += m.length;
+        if (o.echo) s.send(m, from.port, from.address, () => {});
+      });
       s.bind(port, '::', res);
       closers.push(() => s.close());
     })),

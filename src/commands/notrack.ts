@@ -1,46 +1,40 @@
 /**
- * `ctop notrack apply|confirm|revert`: exempt ports from tracking in a table
- * ctop owns (inet ctop_notrack), guarded like iptables-apply:
+ * `ctop notrack apply|confirm|revert`: exempt ports and port ranges from
+ * tracking in a table ctop owns (inet ctop_notrack), for both directions of
+ * the traffic's role, guarded like iptables-apply (src/notrack/guard.ts):
+ *   --role auto (the default) measures a window first and takes the role
+ *   the kernel showed for each port (src/advise/roles.ts);
  *   dry run by default (prints the script, checks it with `nft -c`);
- *   --yes: backup of ctop's table, pending record, detached rollback
- *   watchdog, then one atomic `nft -f`; unless `ctop notrack confirm` comes
- *   within --confirm-within, the watchdog restores the backup, also when the
- *   applying ctop was killed.
+ *   --yes: backup, pending record, detached rollback watchdog, then one
+ *   atomic `nft -f`; unless `ctop notrack confirm` comes within
+ *   --confirm-within, the watchdog restores the backup.
  */
 import { Option, type Command } from 'commander';
 import { CtopError, ExitCode } from '../errors.js';
-import { nftScript, type NotrackTarget, type Role } from '../advise/rules.js';
-import { type L4 } from '../model/conntrack.js';
+import { nftScript, portText, type L4, type RoleChoice } from '../advise/rules.js';
 import { notrackFlags, untrackedAcceptsFor } from '../advise/notrack.js';
+import { describeTarget, resolveTargets, type ResolvedTarget } from '../advise/targets.js';
 import { readRuleset } from '../source/ruleset.js';
+import { checkPrivileges } from '../preflight.js';
 import { readHostFacts, readNetnsFacts } from '../source/ctSettings.js';
+import { release } from 'node:os';
+import { KernelSource, hostName } from '../source/kernelSource.js';
+import { LiveWindows } from '../source/windows.js';
+import { forNamespace } from '../model/snapshot.js';
 import { formatMs, parseDurationMs } from '../util/duration.js';
-import { nftCheck } from '../notrack/nft.js';
-import { awaitOutcome, confirmChange, revertChange, startGuardedChange, target } from '../notrack/guard.js';
+import { onTermination } from '../util/signals.js';
+import { deleteOwnRules, nftCheck } from '../notrack/nft.js';
+import { awaitOutcome, confirmChange, revertChange, startGuardedChange, target, type Target } from '../notrack/guard.js';
+import { parsePortSpecs, type PortSpec } from '../notrack/portSpec.js';
 import { DEFAULT_STATE_DIR } from '../notrack/state.js';
 import { cleanText } from '../util/sanitize.js';
-
-/** "5000", "udp/5000", "tcp/80": a bare port takes --proto. */
-export function parsePortSpecs(specs: string[], proto: L4, role: Role): NotrackTarget[] {
-  if (specs.length === 0) throw new CtopError('notrack apply: no port given', 'name ports: `ctop notrack apply 5000` or `ctop notrack apply udp/5000 tcp/80`', ExitCode.usage);
-  const seen = new Set<string>();
-  const out: NotrackTarget[] = [];
-  for (const s of specs) {
-    const m = /^(?:(tcp|udp)\/)?(\d{1,5})$/.exec(s);
-    const port = m ? Number(m[2]) : NaN;
-    if (!m || port < 1 || port > 65535) {
-      throw new CtopError(`notrack apply: '${s}' is not a port`, 'write PORT (1-65535) or PROTO/PORT with PROTO tcp or udp, e.g. udp/5000', ExitCode.usage);
-    }
-    const t: NotrackTarget = { proto: (m[1] as L4 | undefined) ?? proto, port, role };
-    const key = `${t.proto}/${t.port}`;
-    if (!seen.has(key)) out.push(t);
-    seen.add(key);
-  }
-  return out;
-}
+import { roleOption } from './probeFlags.js';
 
 export interface ApplyOptions {
-  ports: NotrackTarget[];
+  specs: PortSpec[];
+  role: RoleChoice;
+  /** the window --role auto measures */
+  durationMs: number;
   netns?: string;
   yes: boolean;
   force: boolean;
@@ -48,21 +42,57 @@ export interface ApplyOptions {
   stateDir: string;
 }
 
+/**
+ * Targets with their roles: forced ones as given; with auto, a window is
+ * measured in the target namespace and each spec takes the role(s) of its
+ * ports' new entries. No entries, no role: the operator must say.
+ */
+export async function targetsWithRoles(t: Target, specs: PortSpec[], role: RoleChoice, durationMs: number, what: string): Promise<ResolvedTarget[]> {
+  if (role !== 'auto') return resolveTargets(specs, role, null);
+  checkPrivileges();
+  const source = new KernelSource({ tier: 'auto', ...(t.netnsPath ? { netns: t.netnsPath } : {}), maxPorts: 8192, maxTuples: 1024, maxDropTuples: 1024, rescanMs: 60_000 });
+  const live = new LiveWindows(source, { host: hostName(), kernel: release() }, { top: 0, tuples: false });
+  const stopListening = onTermination(() => source.close(), ['SIGTERM', 'SIGHUP', 'SIGINT']);
+  try {
+    await live.start();
+    process.stderr.write(`ctop: measuring ${formatMs(durationMs)} in ${t.label} to infer the role (--role auto)\n`);
+    const snap = forNamespace(await live.measure(durationMs), t.inode);
+    const out = resolveTargets(specs, 'auto', snap.ports);
+    for (const x of out) {
+      if (!x.evidence.inferred) {
+        throw new CtopError(
+          `${what}: cannot infer the role of ${portText(x)}: ${x.evidence.evidence}`,
+          `run it while the traffic flows (a longer --duration), or name the role: --role server|client|local|forward`,
+          ExitCode.failure,
+        );
+      }
+    }
+    return out;
+  } finally {
+    source.close();
+    stopListening();
+  }
+}
+
 export async function runApply(o: ApplyOptions): Promise<number> {
   const t = target(o.netns);
-  const script = nftScript(o.ports);
+  // Check the script's syntax before measuring: a bad range fails fast.
+  nftCheck(nftScript(resolveTargets(o.specs, 'server', null)), t.netnsPath);
+  const targets = await targetsWithRoles(t, o.specs, o.role, o.durationMs, 'notrack apply');
+  for (const x of targets) process.stderr.write(`ctop: ${describeTarget(x)}\n`);
+  const script = nftScript(targets);
   const rs = readRuleset(t.netnsPath);
   const factErrors: string[] = [];
   const host = readHostFacts(factErrors);
   const facts = readNetnsFacts(t.netnsPath, factErrors);
   const blockers: string[] = [];
-  for (const p of o.ports) {
+  for (const p of targets) {
     for (const f of notrackFlags(p, { users: rs.users, chains: rs.chains, helpers: host.helpers, helperAutoAssign: facts.helperAutoAssign })) {
-      process.stderr.write(`ctop: ${p.proto}/${p.port}: ${f.severity}: ${cleanText(`${f.reason}${f.rule ? ` [${f.rule}]` : ''}`, Infinity)}\n`);
-      if (f.severity === 'unsafe') blockers.push(`${p.proto}/${p.port}`);
+      process.stderr.write(`ctop: ${portText(p)}: ${f.severity}: ${cleanText(`${f.reason}${f.rule ? ` [${f.rule}]` : ''}`, Infinity)}\n`);
+      if (f.severity === 'unsafe') blockers.push(portText(p));
     }
   }
-  const accepts = o.ports.flatMap((p) => untrackedAcceptsFor(p, rs.chains));
+  const accepts = targets.flatMap((p) => untrackedAcceptsFor(p, rs.chains));
   for (const a of accepts) process.stderr.write(`ctop: needed in your own chain (ctop does not edit it): ${cleanText(a.command, Infinity)}\n`);
   nftCheck(script, t.netnsPath);
   if (!o.yes) {
@@ -95,8 +125,18 @@ export async function runConfirm(o: { netns?: string; stateDir: string }): Promi
   process.stderr.write(`ctop: confirmed in ${t.label}; the rules stay until \`ctop notrack revert\`\n`);
 }
 
-export async function runRevert(o: { netns?: string; stateDir: string }): Promise<void> {
+export async function runRevert(o: { netns?: string; stateDir: string; specs: PortSpec[] }): Promise<void> {
   const t = target(o.netns);
+  if (o.specs.length > 0) {
+    // Only these ports' rules; the rest of ctop's table (and the backup) stay.
+    const removed = deleteOwnRules(o.specs.map(portText), t.netnsPath);
+    const missing = o.specs.map(portText).filter((p) => !removed.includes(p));
+    if (missing.length > 0) {
+      throw new CtopError(`notrack revert: ${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} not exempted in ctop's table in ${t.label}`, 'name ports exactly as `nft list table inet ctop_notrack` shows them in its comments, or revert everything without ports', ExitCode.failure);
+    }
+    process.stderr.write(`ctop: reverted ${removed.join(', ')} in ${t.label}; the other rules stay\n`);
+    return;
+  }
   const r = await revertChange(t, o.stateDir);
   process.stderr.write(`ctop: reverted in ${t.label}: ${r.restoredTable ? "ctop's table restored from the backup" : "ctop's table removed"}${r.cancelledPending ? ' (a pending apply was cancelled)' : ''}\n`);
 }
@@ -110,16 +150,19 @@ export function registerNotrack(program: Command): void {
   common(
     nt
       .command('apply')
-      .argument('<port...>', 'PORT or PROTO/PORT (tcp/80, udp/5000)')
+      .argument('<port...>', 'PORT, PROTO/PORT or PROTO/LO-HI (tcp/80, udp/5000, udp/60000-60100)')
       .description('dry run by default; --yes applies and waits for `ctop notrack confirm`')
-      .addOption(new Option('--proto <proto>', 'protocol of bare ports').choices(['udp', 'tcp']).default('udp'))
-      .addOption(new Option('--role <role>', 'server: local service on PORT; client: remote PORT').choices(['server', 'client']).default('server'))
+      .addOption(new Option('--proto <proto>', 'protocol of bare ports (default udp)').choices(['udp', 'tcp']))
+      .addOption(roleOption())
+      .option('-d, --duration <time>', 'with --role auto: how long to measure', '3s')
       .option('--yes', 'apply (default: dry run)')
       .option('--force', 'apply even where the safety check found something that depends on tracking')
       .option('--confirm-within <time>', 'roll back unless confirmed within this time', '30s'),
-  ).action(async (ports: string[], f: { netns?: string; stateDir: string; proto: L4; role: Role; yes?: boolean; force?: boolean; confirmWithin: string }) => {
+  ).action(async (ports: string[], f: { netns?: string; stateDir: string; proto?: L4; role: RoleChoice; duration: string; yes?: boolean; force?: boolean; confirmWithin: string }) => {
     const code = await runApply({
-      ports: parsePortSpecs(ports, f.proto, f.role),
+      specs: parsePortSpecs(ports, f.proto, 'notrack apply'),
+      role: f.role,
+      durationMs: parseDurationMs(f.duration, '--duration', 200, 600_000),
       ...(f.netns !== undefined ? { netns: f.netns } : {}),
       yes: f.yes === true,
       force: f.force === true,
@@ -129,7 +172,13 @@ export function registerNotrack(program: Command): void {
     process.exitCode = code;
   });
   common(nt.command('confirm').description('keep the rules of a pending apply')).action((f: { netns?: string; stateDir: string }) => runConfirm(f));
-  common(nt.command('revert').description("restore ctop's table as it was before the last apply (removing it if it did not exist)")).action(
-    (f: { netns?: string; stateDir: string }) => runRevert(f),
+  common(
+    nt
+      .command('revert')
+      .argument('[port...]', 'only these (PROTO/PORT or PROTO/LO-HI as applied); none: everything')
+      .addOption(new Option('--proto <proto>', 'protocol of bare ports (default udp)').choices(['udp', 'tcp']))
+      .description("restore ctop's table as it was before the last apply (removing it if it did not exist), or remove the named ports' rules"),
+  ).action((ports: string[], f: { netns?: string; stateDir: string; proto?: L4 }) =>
+    runRevert({ ...f, specs: ports.length > 0 ? parsePortSpecs(ports, f.proto, 'notrack revert') : [] }),
   );
 }

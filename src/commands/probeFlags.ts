@@ -1,5 +1,6 @@
 /** The options every command that loads the probe shares. */
 import { Option, type Command } from 'commander';
+import { ROLE_CHOICES } from '../advise/rules.js';
 import { parseCount } from '../util/duration.js';
 import { TIERS, type Tier } from '../model/sample.js';
 
@@ -36,4 +37,12 @@ export function parseProbeFlags(f: ProbeFlags): ProbeSettings {
     maxTuples: parseCount(f.maxTuples, '--max-tuples', 1024, 1 << 22),
     maxDropTuples: parseCount(f.maxDropTuples, '--max-drop-tuples', 1024, 1 << 20),
   };
+}
+
+/** --role, shared by advise, notrack apply and validate. */
+export const ROLE_HELP =
+  'auto: the role the kernel shows for each port (measured); server: a local service on PORT; client: local sockets talk to a remote PORT; local: both ends in this namespace; forward: routed or bridged through it';
+
+export function roleOption(): Option {
+  return new Option('--role <role>', ROLE_HELP).choices([...ROLE_CHOICES]).default('auto');
 }

@@ -1,5 +1,6 @@
 /** `ctop advise` as text: per namespace, candidates, rules, what keeps conntrack on, sizing. */
-import type { AdviceReport, NamespaceAdvice } from '../commands/advise.js';
+import type { AdviceReport, NamespaceAdvice } from '../advise/report.js';
+import { portText } from '../advise/rules.js';
 import { formatTable } from './table.js';
 import { mib, percent } from '../util/text.js';
 import { cleanLines } from '../util/sanitize.js';
@@ -12,15 +13,16 @@ function namespaceText(n: NamespaceAdvice): string[] {
   const out: string[] = [];
   const a = n.notrack;
   out.push(`== ${n.name} (netns ${n.inode}), ${n.entries} entries`);
-  out.push(`NOTRACK candidates (role ${a.role}); ${a.census.note}`);
+  out.push(`NOTRACK candidates (role ${a.role === 'auto' ? 'auto: as the kernel saw each port' : `${a.role}, forced`}); ${a.census.note}`);
   if (a.candidates.length === 0) out.push('  no tcp/udp inserts in the window');
   else {
     out.push(
       formatTable(
-        ['#', 'port', 'inserts/s', 'insert share', 'occupancy', 'safe', 'fill now', 'fill after'],
+        ['#', 'port', 'role', 'inserts/s', 'insert share', 'occupancy', 'safe', 'fill now', 'fill after'],
         a.candidates.map((c, i) => [
           i + 1,
-          `${c.proto}/${c.port}`,
+          portText(c),
+          c.role,
           c.insertsPerSec,
           percent(c.insertShare),
           c.occupancy ? `${c.occupancy.entries} (${percent(c.occupancy.share)})` : 'n/a',
@@ -33,7 +35,8 @@ function namespaceText(n: NamespaceAdvice): string[] {
   }
   for (const [i, c] of a.candidates.entries()) {
     out.push('');
-    out.push(`  #${i + 1} ${c.proto}/${c.port}: ${c.safe ? 'no blocker found' : 'UNSAFE to exempt'}`);
+    out.push(`  #${i + 1} ${portText(c)}: ${c.safe ? 'no blocker found' : 'UNSAFE to exempt'}`);
+    out.push(`    role ${c.role}: ${c.roleEvidence.evidence}`);
     for (const f of c.flags) out.push(`    ${f.severity}: ${f.reason}${f.rule ? `\n      rule: ${f.rule}` : ''}`);
     out.push('    nft (ctop notrack apply writes this table):');
     out.push(...indent(c.rules.nft, '      '));
@@ -50,6 +53,7 @@ function namespaceText(n: NamespaceAdvice): string[] {
     out.push('');
     out.push(`  all safe candidates (${a.allSafe.ports.join(', ')}): fill ${percent(a.allSafe.fillAfter.fillNow)} -> ${percent(a.allSafe.fillAfter.fillAfter)} once their entries time out`);
     out.push(`    ctop notrack apply ${a.allSafe.ports.join(' ')} --role ${a.role}   (a dry run; --yes applies, then \`ctop notrack confirm\`)`);
+    out.push(`    ctop validate --port ${a.allSafe.ports.join(' ')} --role ${a.role}   (proves it on the live traffic, namespace-wide)`);
   }
   out.push('');
   out.push(`what keeps conntrack on: ${n.keepsOn.keptOnByRules ? 'these rules' : 'no rule'}`);

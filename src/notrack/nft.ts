@@ -92,3 +92,23 @@ function withoutCounts(table: string | null): string | null {
 export function ownTableIs(expected: string | null, netnsPath?: string): boolean {
   return withoutCounts(listOwnTable(netnsPath)) === withoutCounts(expected);
 }
+
+/**
+ * Delete the rules of these targets ("udp/5000", "udp/60000-60100", as
+ * ruleComment writes them) from ctop's table in one transaction; returns the
+ * targets that had rules.
+ */
+export function deleteOwnRules(ports: string[], netnsPath?: string): string[] {
+  const items = ((listOwnTableJson(netnsPath) as { nftables?: unknown[] } | null)?.nftables ?? []) as { rule?: { chain: string; handle: number; comment?: string } }[];
+  const found = new Set<string>();
+  const lines: string[] = [];
+  for (const { rule } of items) {
+    if (!rule?.comment) continue;
+    const port = ports.find((p) => rule.comment!.startsWith(`ctop ${p} `));
+    if (port === undefined) continue;
+    found.add(port);
+    lines.push(`delete rule ${CTOP_TABLE_FAMILY} ${CTOP_TABLE} ${rule.chain} handle ${rule.handle}`);
+  }
+  if (lines.length > 0) nftLoad(`${lines.join('\n')}\n`, netnsPath);
+  return ports.filter((p) => found.has(p));
+}

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DemoReport } from '../../src/commands/demo.js';
-import type { AdviceReport } from '../../src/commands/advise.js';
+import type { AdviceReport } from '../../src/advise/report.js';
 import type { SnapshotV1 } from '../../src/model/snapshot.js';
 import { killStrayClis, runCli, startCli, waitNoCtopPrograms } from '../support/cli.js';
 import { Tmux } from '../support/tmux.js';

@@ -73,7 +73,7 @@ describe('notrack state, lock and watchdog', () => {
   it('creates a missing state dir 0700 and refuses one another user owns or can write, changing nothing', () => {
     const before = ruleset();
     const fresh = join(freshStateDir(), 'nested');
-    const ok = runCli(['notrack', 'apply', 'tcp/7000', '--netns', lab.srv, '--state-dir', fresh, '--yes', '--confirm-within', '1s']);
+    const ok = runCli(['notrack', 'apply', 'tcp/7000', '--role', 'server', '--netns', lab.srv, '--state-dir', fresh, '--yes', '--confirm-within', '1s']);
     expect(ok.stderr).toMatch(/applied in/);
     expect(statSync(fresh).mode & 0o777).toBe(0o700);
     expect(statSync(fresh).uid).toBe(0);
@@ -83,7 +83,7 @@ describe('notrack state, lock and watchdog', () => {
     const open = freshStateDir();
     mkdirSync(open);
     chmodSync(open, 0o777);
-    const r1 = runCli(['notrack', 'apply', 'tcp/7000', '--netns', lab.srv, '--state-dir', open, '--yes', '--confirm-within', '1s']);
+    const r1 = runCli(['notrack', 'apply', 'tcp/7000', '--role', 'server', '--netns', lab.srv, '--state-dir', open, '--yes', '--confirm-within', '1s']);
     expect(r1.code).toBe(1);
     expect(expectOneLineError(r1.stderr.trimEnd().split('\n').slice(-2).join('\n')).message).toMatch(/state directory .* is writable by group or others/);
     expect(ruleset()).toBe(before);
@@ -105,7 +105,7 @@ describe('notrack state, lock and watchdog', () => {
     asNobody(['mkdir', '-m', '0755', evil]);
     dirs.push(evil);
     expect(statSync(evil).uid).toBe(65534);
-    const run = startCli(['notrack', 'apply', 'tcp/7000', '--netns', lab.srv, '--state-dir', evil, '--yes', '--confirm-within', '2s'], /applied in|ctop: /);
+    const run = startCli(['notrack', 'apply', 'tcp/7000', '--role', 'server', '--netns', lab.srv, '--state-dir', evil, '--yes', '--confirm-within', '2s'], /applied in|ctop: /);
     // meanwhile the attacker swaps in a backup that loads a table of theirs at rollback
     const swap = (async () => {
       for (let i = 0; i < 40; i++) {
@@ -132,7 +132,7 @@ describe('notrack state, lock and watchdog', () => {
     const dir = freshStateDir();
     const before = ruleset();
     // a confirmed apply leaves a backup for revert
-    const { done } = await startCli(['notrack', 'apply', 'tcp/7000', '--netns', lab.srv, '--state-dir', dir, '--yes', '--confirm-within', '20s'], /applied in/);
+    const { done } = await startCli(['notrack', 'apply', 'tcp/7000', '--role', 'server', '--netns', lab.srv, '--state-dir', dir, '--yes', '--confirm-within', '20s'], /applied in/);
     expect(runCli(['notrack', 'confirm', '--netns', lab.srv, '--state-dir', dir]).code).toBe(0);
     expect((await done).code).toBe(0);
     const backupFile = join(dir, readdirSync(dir).find((f) => f.endsWith('.backup.json'))!);
@@ -150,7 +150,7 @@ describe('notrack state, lock and watchdog', () => {
     expect(ruleset()).toBe(before);
 
     // the watchdog meets an edited backup at the deadline
-    const run = await startCli(['notrack', 'apply', 'udp/7001', '--netns', lab.srv, '--state-dir', dir, '--yes', '--confirm-within', '2s'], /applied in/);
+    const run = await startCli(['notrack', 'apply', 'udp/7001', '--role', 'server', '--netns', lab.srv, '--state-dir', dir, '--yes', '--confirm-within', '2s'], /applied in/);
     const bf = join(dir, readdirSync(dir).find((f) => f.endsWith('.backup.json'))!);
     writeFileSync(bf, JSON.stringify({ ...JSON.parse(readFileSync(bf, 'utf8')), table: 'table inet pwned {\n}' }), { mode: 0o600 });
     const r = await run.done;
@@ -163,7 +163,7 @@ describe('notrack state, lock and watchdog', () => {
 
   it('"rolled back" only when the ruleset shows it: a killed watchdog gives a loud error with the manual command', async () => {
     const dir = freshStateDir();
-    const { done } = await startCli(['notrack', 'apply', 'tcp/7000', '--netns', lab.srv, '--state-dir', dir, '--yes', '--confirm-within', '2s'], /applied in/);
+    const { done } = await startCli(['notrack', 'apply', 'tcp/7000', '--role', 'server', '--netns', lab.srv, '--state-dir', dir, '--yes', '--confirm-within', '2s'], /applied in/);
     const armed = readdirSync(dir).find((f) => /\.armed/.test(f));
     const dog = Number(readFileSync(join(dir, armed!), 'utf8').trim());
     expect(alive(dog)).toBe(true);
@@ -191,7 +191,7 @@ describe('notrack state, lock and watchdog', () => {
     writeFileSync(join(slow, 'nft'), '#!/bin/sh\ncase "$*" in *"list table inet ctop_notrack"*) sleep 1;; esac\nexec /usr/sbin/nft "$@"\n', { mode: 0o755 });
     const runs = ports.map((p) =>
       new Promise<{ code: number | null; stderr: string }>((resolve) => {
-        const child = spawn(process.execPath, [CLI, 'notrack', 'apply', p, '--netns', lab.srv, '--state-dir', dir, '--yes', '--confirm-within', '3s'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PATH: `${slow}:${process.env.PATH}` } });
+        const child = spawn(process.execPath, [CLI, 'notrack', 'apply', p, '--role', 'server', '--netns', lab.srv, '--state-dir', dir, '--yes', '--confirm-within', '3s'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PATH: `${slow}:${process.env.PATH}` } });
         let stderr = '';
         child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
         child.on('close', (code) => resolve({ code, stderr }));
@@ -215,7 +215,7 @@ describe('notrack state, lock and watchdog', () => {
     for (const tool of ['nft', 'iptables', 'iptables-save', 'ip6tables-save', 'iptables-legacy-save', 'ip6tables-legacy-save', 'iptables-nft-save', 'conntrack', 'nsenter', 'sh', 'cat']) {
       writeFileSync(join(fake, tool), `#!/bin/sh\necho ${tool} >> ${hit}\nexit 1\n`, { mode: 0o755 });
     }
-    const r = runCli(['notrack', 'apply', 'tcp/7000', '--netns', lab.srv, '--state-dir', freshStateDir()], { env: { PATH: `${fake}:${process.env.PATH}` } });
+    const r = runCli(['notrack', 'apply', 'tcp/7000', '--role', 'server', '--netns', lab.srv, '--state-dir', freshStateDir()], { env: { PATH: `${fake}:${process.env.PATH}` } });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/tcp dport 7000/);
     expect(existsSync(hit) ? readFileSync(hit, 'utf8') : '').toBe('');
@@ -271,7 +271,7 @@ describe('notrack state, lock and watchdog', () => {
   it("the deadline is monotonic: a wall-clock step does not roll back early", async () => {
     const dir = freshStateDir();
     const env = { NODE_OPTIONS: `--import=${CLOCK_STEP}`, CTOP_TEST_CLOCK_STEP_MS: String(24 * 3600_000) };
-    const { done } = await startCli(['notrack', 'apply', 'tcp/7000', '--netns', lab.srv, '--state-dir', dir, '--yes', '--confirm-within', '6s'], /applied in/, 30_000, env);
+    const { done } = await startCli(['notrack', 'apply', 'tcp/7000', '--role', 'server', '--netns', lab.srv, '--state-dir', dir, '--yes', '--confirm-within', '6s'], /applied in/, 30_000, env);
     await sleep(1500);
     expect(ruleset()).toMatch(/tcp dport 7000/);
     const c = runCli(['notrack', 'confirm', '--netns', lab.srv, '--state-dir', dir]);
@@ -282,14 +282,14 @@ describe('notrack state, lock and watchdog', () => {
 
   it("a finished watchdog never touches a later apply's record or marker", async () => {
     const dir = freshStateDir();
-    const first = await startCli(['notrack', 'apply', 'tcp/7000', '--netns', lab.srv, '--state-dir', dir, '--yes', '--confirm-within', '2s'], /applied in/);
+    const first = await startCli(['notrack', 'apply', 'tcp/7000', '--role', 'server', '--netns', lab.srv, '--state-dir', dir, '--yes', '--confirm-within', '2s'], /applied in/);
     const dog1 = Number(/watchdog pid (\d+)/.exec(readFileSync(join(dir, readdirSync(dir).find((f) => f.endsWith('.log'))!), 'utf8'))?.[1] ?? NaN) || Number(readFileSync(join(dir, readdirSync(dir).find((f) => /\.armed/.test(f))!), 'utf8'));
     // a busy host: the first watchdog is not scheduled between confirm and the next apply
     process.kill(dog1, 'SIGSTOP');
     try {
       expect(runCli(['notrack', 'confirm', '--netns', lab.srv, '--state-dir', dir]).code).toBe(0);
       expect((await first.done).code).toBe(0);
-      const second = await startCli(['notrack', 'apply', 'udp/7001', '--netns', lab.srv, '--state-dir', dir, '--yes', '--confirm-within', '30s'], /applied in/);
+      const second = await startCli(['notrack', 'apply', 'udp/7001', '--role', 'server', '--netns', lab.srv, '--state-dir', dir, '--yes', '--confirm-within', '30s'], /applied in/);
       await sleep(2500); // past the first watchdog's deadline
       process.kill(dog1, 'SIGCONT');
       const end = Date.now() + 5000;
@@ -310,7 +310,7 @@ describe('notrack state, lock and watchdog', () => {
     const name = `ctop-t-pin-${process.pid}`;
     execFileSync('ip', ['netns', 'add', name]);
     try {
-      const { done } = await startCli(['notrack', 'apply', 'tcp/7000', '--netns', name, '--state-dir', dir, '--yes', '--confirm-within', '3s'], /applied in/);
+      const { done } = await startCli(['notrack', 'apply', 'tcp/7000', '--role', 'server', '--netns', name, '--state-dir', dir, '--yes', '--confirm-within', '3s'], /applied in/);
       // the name now points at another namespace, which has a ctop table of its own
       execFileSync('ip', ['netns', 'del', name]);
       execFileSync('ip', ['netns', 'add', name]);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { readRecording } from '../../src/io/recording.js';
 import type { SnapshotDiff } from '../../src/model/diff.js';
 import type { SnapshotV1 } from '../../src/model/snapshot.js';
-import type { AdviceReport } from '../../src/commands/advise.js';
+import type { AdviceReport } from '../../src/advise/report.js';
 import { createLab, runLoad, startServer, type Lab } from '../lab/netns.js';
 import { expectOneLineError, runCli, startCli } from '../support/cli.js';
 import { waitNoCtopPrograms } from '../support/cli.js';

@@ -45,7 +45,8 @@ export interface LoadResult {
   [k: string]: unknown;
 }
 
-function run(argv: string[], opts: ExecOpts = {}): string {
+/** Run argv on the host (synchronously, bounded); throws with stderr on failure. */
+export function run(argv: string[], opts: ExecOpts = {}): string {
   const [cmd, ...args] = argv as [string, ...string[]];
   try {
     return execFileSync(cmd, args, {
@@ -67,7 +68,7 @@ function tryRun(argv: string[]): void {
 }
 
 // Kill whatever is still inside a namespace we created, then remove it.
-function deleteNetns(name: string): void {
+export function deleteNetns(name: string): void {
   try {
     for (const pid of run(['ip', 'netns', 'pids', name]).split(/\s+/).filter(Boolean)) {
       try { process.kill(Number(pid), 'SIGKILL'); } catch { /* already gone */ }
@@ -86,6 +87,26 @@ function installExitHook(): void {
 }
 
 let counter = 0;
+
+/** Register a lab so a crashed run still destroys it (process 'exit'). */
+export function trackLab(lab: Lab): () => void {
+  installExitHook();
+  liveLabs.add(lab);
+  return () => liveLabs.delete(lab);
+}
+
+/** A fresh `ctop-t-<pid>-<n>` prefix whose `-cli` namespace has just been created. */
+export function claimLabPrefix(): string {
+  for (let tries = 0; ; tries++) {
+    const base = `${PREFIX}${process.pid}-${counter++}`;
+    try {
+      run(['ip', 'netns', 'add', `${base}-cli`]);
+      return base;
+    } catch (e) {
+      if (tries >= 100 || !/exists/i.test((e as Error).message)) throw e;
+    }
+  }
+}
 
 export function createLab(opts: { conntrack?: boolean } = {}): Lab {
   installExitHook();
@@ -173,7 +194,7 @@ export function cleanupStaleLabs(): string[] {
   try { list = run(['ip', 'netns', 'list']); } catch { return removed; }
   for (const line of list.split('\n')) {
     const name = line.split(' ')[0] ?? '';
-    const m = /^ctop-t-(\d+)-\d+-(?:cli|rtr|srv)$/.exec(name);
+    const m = /^ctop-t-(\d+)-\d+-(?:cli|rtr|srv|node)$/.exec(name);
     if (!m) continue;
     try {
       process.kill(Number(m[1]), 0);
@@ -231,9 +252,10 @@ function startLoadgen(lab: Lab, ns: string, args: string[], waitFor: string | nu
 export async function startServer(
   lab: Lab,
   ports: { udp?: number[]; tcp?: number[] },
-  opts: { maxMs?: number } = {},
+  opts: { maxMs?: number; /** answer each UDP datagram */ echo?: boolean } = {},
 ): Promise<{ stop(): Promise<LoadResult | null> }> {
   const args = ['--max-ms', String(opts.maxMs ?? 120_000)];
+  if (opts.echo) args.push('--echo');
   if (ports.udp?.length) args.push('--listen-udp', ports.udp.join(','));
   if (ports.tcp?.length) args.push('--listen-tcp', ports.tcp.join(','));
   const g = startLoadgen(lab, lab.srv, args, 'listening', 10_000);

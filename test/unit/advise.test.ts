@@ -13,7 +13,9 @@ import { analyzeNftJson, nftBaseChains } from '../../src/model/rulesetNft.js';
 import { type BaseChain, type ConntrackUser } from '../../src/model/ruleset.js';
 import { adviseNotrack, notrackFlags, scopeCovers, type AdviseInput } from '../../src/advise/notrack.js';
 import { HELPER_PORTS } from '../../src/model/conntrack.js';
-import { directions, iptablesCommands, iptablesRestore, nftScript, untrackedAccept } from '../../src/advise/rules.js';
+import { directions, iptablesCommands, iptablesRestore, nftScript, portText, untrackedAccept, type NotrackTarget } from '../../src/advise/rules.js';
+import { resolveRoles } from '../../src/advise/roles.js';
+import type { RoleCounts, TrafficRole } from '../../src/model/roles.js';
 import { keepsOn } from '../../src/advise/keepsOn.js';
 import { SNAPSHOT_SCHEMA, type PortRow, type SnapshotV1 } from '../../src/model/snapshot.js';
 
@@ -27,6 +29,10 @@ function nftFixture(name: string): { users: ConntrackUser[]; chains: BaseChain[]
 }
 
 const NS = 4026532000;
+
+function tg(proto: 'udp' | 'tcp', p: number, role: TrafficRole): NotrackTarget {
+  return { proto, port: p, portEnd: p, roles: [role] };
+}
 
 function port(proto: 'udp' | 'tcp', p: number, inserts: number, family: 'ipv4' | 'ipv6' = 'ipv4'): PortRow {
   return { netns: NS, family, proto, protoNum: proto === 'udp' ? 17 : 6, port: p, inserts, drops: 0 };
@@ -95,6 +101,14 @@ describe('adviseNotrack', () => {
     expect(server.untrackedAccepts.map((x) => x.command)).toEqual(['nft insert rule inet filter input udp dport 5000 ct state untracked accept']);
     const client = adviseNotrack(input({ role: 'client' })).candidates[0]!;
     expect(client.untrackedAccepts.map((x) => x.command)).toEqual(['nft insert rule inet filter input udp sport 5000 ct state untracked accept']);
+    // both ends local: the input chain sees requests (dport) and replies (sport)
+    const local = adviseNotrack(input({ role: 'local' })).candidates[0]!;
+    expect(local.untrackedAccepts.map((x) => x.command)).toEqual([
+      'nft insert rule inet filter input udp dport 5000 ct state untracked accept',
+      'nft insert rule inet filter input udp sport 5000 ct state untracked accept',
+    ]);
+    // forwarded traffic never reaches the input chain
+    expect(adviseNotrack(input({ role: 'forward' })).candidates[0]!.untrackedAccepts).toEqual([]);
   });
 
   it('estimates fill after the change from insert shares, or from a census when there is one', () => {
@@ -119,28 +133,30 @@ describe('adviseNotrack', () => {
     const users = analyzeIptablesSave(text, 'iptables-legacy');
     const chains = iptablesBaseChains(text, 'iptables-legacy');
     const base = { users, chains, helpers: [], helperAutoAssign: null };
-    expect(notrackFlags({ proto: 'tcp', port: 8080, role: 'server' }, base).filter((f) => f.severity === 'unsafe').map((f) => f.rule)).toEqual([
+    expect(notrackFlags(tg('tcp', 8080, 'server'), base).filter((f) => f.severity === 'unsafe').map((f) => f.rule)).toEqual([
       'iptables-legacy ip nat PREROUTING: -j DNAT --to-destination 10.0.0.2:80',
     ]);
-    expect(notrackFlags({ proto: 'tcp', port: 21, role: 'server' }, base).filter((f) => f.severity === 'unsafe').map((f) => f.rule)).toEqual([
+    expect(notrackFlags(tg('tcp', 21, 'server'), base).filter((f) => f.severity === 'unsafe').map((f) => f.rule)).toEqual([
       'iptables-legacy ip raw PREROUTING: -j CT --helper ftp',
     ]);
     // MASQUERADE without a port: a warning for a server, a blocker for a client
-    const serverFlags = notrackFlags({ proto: 'udp', port: 5000, role: 'server' }, base);
+    const serverFlags = notrackFlags(tg('udp', 5000, 'server'), base);
     expect(serverFlags.filter((f) => f.severity === 'unsafe')).toEqual([]);
     expect(serverFlags.some((f) => f.severity === 'warn' && /NAT rule without a port filter/.test(f.reason))).toBe(true);
-    expect(notrackFlags({ proto: 'udp', port: 5000, role: 'client' }, base).some((f) => f.severity === 'unsafe' && /NAT for all ports/.test(f.reason))).toBe(true);
+    expect(notrackFlags(tg('udp', 5000, 'client'), base).some((f) => f.severity === 'unsafe' && /NAT for all ports/.test(f.reason))).toBe(true);
     expect(chains.filter((c) => c.policy === 'drop')).toEqual([]);
   });
 
   it('flags helper ports: a warning while helpers need a rule, a blocker with automatic assignment', () => {
     const helpers = [{ name: 'ftp', how: 'built-in', ports: HELPER_PORTS.ftp! }, { name: 'sip', how: 'module', ports: HELPER_PORTS.sip! }];
-    const t = { proto: 'udp' as const, port: 5060, role: 'server' as const };
+    const t = tg('udp', 5060, 'server');
     expect(notrackFlags(t, { users: [], chains: [], helpers, helperAutoAssign: null })).toEqual([
       { severity: 'warn', reason: expect.stringMatching(/^the sip helper \(module\) serves this port by default/) },
     ]);
     expect(notrackFlags(t, { users: [], chains: [], helpers, helperAutoAssign: true })[0]!.severity).toBe('unsafe');
-    expect(notrackFlags({ ...t, port: 5000 }, { users: [], chains: [], helpers, helperAutoAssign: true })).toEqual([]);
+    expect(notrackFlags({ ...t, port: 5000, portEnd: 5000 }, { users: [], chains: [], helpers, helperAutoAssign: true })).toEqual([]);
+    // a range that covers the helper's port is flagged too
+    expect(notrackFlags({ ...t, port: 5000, portEnd: 5100 }, { users: [], chains: [], helpers, helperAutoAssign: true })[0]!.severity).toBe('unsafe');
   });
 
   it('scopes: port sets and ranges, other protocols, negations', () => {
@@ -150,27 +166,43 @@ describe('adviseNotrack', () => {
     expect(scopeCovers({ proto: 'udp', sports: [[53, 53]] }, 'udp', 53).portSpecific).toBe(true);
     expect(scopeCovers({ proto: 'udp', unsure: true }, 'udp', 53)).toEqual({ covers: true, portSpecific: false });
     expect(scopeCovers(undefined, 'tcp', 1)).toEqual({ covers: true, portSpecific: false });
+    // a range target overlapping the rule's ports
+    expect(scopeCovers({ proto: 'udp', dports: [[5000, 5010]] }, 'udp', 4990, 5000).portSpecific).toBe(true);
+    expect(scopeCovers({ proto: 'udp', dports: [[5000, 5010]] }, 'udp', 4990, 4999).covers).toBe(false);
   });
 });
 
 describe('NOTRACK rules', () => {
-  const t = { proto: 'udp' as const, port: 5000, role: 'server' as const };
-  it('covers both directions: server prerouting dport + output sport, client the reverse', () => {
-    expect(directions('server').map((d) => `${d.hook} ${d.field}`)).toEqual(['prerouting dport', 'output sport']);
-    expect(directions('client').map((d) => `${d.hook} ${d.field}`)).toEqual(['output dport', 'prerouting sport']);
-    const s = nftScript([t, { proto: 'tcp', port: 443, role: 'client' }]);
+  const t = tg('udp', 5000, 'server');
+  it('covers both directions of each role: server, client, local (all four), forward (prerouting both ways)', () => {
+    const dirs = (r: TrafficRole[]) => directions(r).map((d) => `${d.hook} ${d.field}`);
+    expect(dirs(['server'])).toEqual(['prerouting dport', 'output sport']);
+    expect(dirs(['client'])).toEqual(['prerouting sport', 'output dport']);
+    expect(dirs(['local'])).toEqual(['prerouting dport', 'prerouting sport', 'output dport', 'output sport']);
+    expect(dirs(['forward'])).toEqual(['prerouting dport', 'prerouting sport']);
+    // a port seen in several roles gets the union
+    expect(dirs(['server', 'forward'])).toEqual(['prerouting dport', 'prerouting sport', 'output sport']);
+    const s = nftScript([t, tg('tcp', 443, 'client'), { proto: 'udp', port: 60000, portEnd: 60100, roles: ['forward'] }]);
     expect(s.split('\n').filter((l) => /notrack comment/.test(l)).map((l) => l.trim())).toEqual([
-      'tcp sport 443 counter notrack comment "ctop client tcp/443 sport"',
-      'udp dport 5000 counter notrack comment "ctop server udp/5000 dport"',
-      'tcp dport 443 counter notrack comment "ctop client tcp/443 dport"',
-      'udp sport 5000 counter notrack comment "ctop server udp/5000 sport"',
+      'tcp sport 443 counter notrack comment "ctop tcp/443 prerouting sport"',
+      'udp dport 5000 counter notrack comment "ctop udp/5000 prerouting dport"',
+      'udp dport 60000-60100 counter notrack comment "ctop udp/60000-60100 prerouting dport"',
+      'udp sport 60000-60100 counter notrack comment "ctop udp/60000-60100 prerouting sport"',
+      'tcp dport 443 counter notrack comment "ctop tcp/443 output dport"',
+      'udp sport 5000 counter notrack comment "ctop udp/5000 output sport"',
     ]);
     expect(s.startsWith('table inet ctop_notrack\ndelete table inet ctop_notrack\ntable inet ctop_notrack {')).toBe(true);
     expect(s).toMatch(/type filter hook prerouting priority raw;/);
     expect(s).not.toMatch(/flush/);
-    expect(nftScript([t], { countOnly: true })).not.toMatch(/notrack comment/);
+    // counting: every direction, no notrack; notrack+count: the role's directions exempted, the rest counted
+    const count = nftScript([t], 'count');
+    expect(count).not.toMatch(/notrack comment/);
+    expect(count.match(/counter comment/g)).toHaveLength(4);
+    const both = nftScript([t], 'notrack+count');
+    expect(both.match(/counter notrack comment/g)).toHaveLength(2);
+    expect(both.match(/counter comment/g)).toHaveLength(2);
   });
-  it('writes the iptables dialects with -j CT --notrack in the raw table', () => {
+  it('writes the iptables dialects with -j CT --notrack in the raw table, ranges as LO:HI', () => {
     expect(iptablesCommands([t], 'nft')).toEqual([
       'iptables-nft -t raw -A PREROUTING -p udp -m udp --dport 5000 -j CT --notrack',
       'iptables-nft -t raw -A OUTPUT -p udp -m udp --sport 5000 -j CT --notrack',
@@ -179,16 +211,91 @@ describe('NOTRACK rules', () => {
     ]);
     expect(iptablesCommands([t], 'legacy')[0]).toBe('iptables-legacy -t raw -A PREROUTING -p udp -m udp --dport 5000 -j CT --notrack');
     expect(iptablesRestore([t])).toBe('*raw\n-A PREROUTING -p udp -m udp --dport 5000 -j CT --notrack\n-A OUTPUT -p udp -m udp --sport 5000 -j CT --notrack\nCOMMIT\n');
-    expect(untrackedAccept(t, { source: 'iptables-legacy', family: 'ip', table: 'filter', chain: 'INPUT' }, 'in').command).toBe(
+    expect(iptablesRestore([{ proto: 'udp', port: 60000, portEnd: 60100, roles: ['forward'] }])).toBe(
+      '*raw\n-A PREROUTING -p udp -m udp --dport 60000:60100 -j CT --notrack\n-A PREROUTING -p udp -m udp --sport 60000:60100 -j CT --notrack\nCOMMIT\n',
+    );
+    expect(untrackedAccept(t, { source: 'iptables-legacy', family: 'ip', table: 'filter', chain: 'INPUT' }, 'dport').command).toBe(
       'iptables-legacy -t filter -I INPUT 1 -p udp -m udp --dport 5000 -m conntrack --ctstate UNTRACKED -j ACCEPT',
     );
     // iptables-nft's own tables show in nft's listing; their built-in chains get iptables syntax
-    expect(untrackedAccept(t, { source: 'nft', family: 'ip6', table: 'filter', chain: 'INPUT' }, 'in').command).toBe(
+    expect(untrackedAccept(t, { source: 'nft', family: 'ip6', table: 'filter', chain: 'INPUT' }, 'dport').command).toBe(
       'ip6tables-nft -t filter -I INPUT 1 -p udp -m udp --dport 5000 -m conntrack --ctstate UNTRACKED -j ACCEPT',
     );
-    expect(untrackedAccept(t, { source: 'nft', family: 'inet', table: 'filter', chain: 'output' }, 'out').command).toBe(
-      'nft insert rule inet filter output udp sport 5000 ct state untracked accept',
+    expect(untrackedAccept({ proto: 'udp', port: 60000, portEnd: 60100 }, { source: 'nft', family: 'inet', table: 'filter', chain: 'output' }, 'sport').command).toBe(
+      'nft insert rule inet filter output udp sport 60000-60100 ct state untracked accept',
     );
+  });
+});
+
+describe('roles', () => {
+  const rc = (server: number, client: number, local: number, forward: number): RoleCounts => ({ server, client, local, forward });
+  it('auto takes every role above the noise floor, with the evidence in words', () => {
+    expect(resolveRoles(rc(0, 0, 0, 97), 'auto')).toEqual({ roles: ['forward'], inferred: true, counts: rc(0, 0, 0, 97), evidence: '100 % of new entries forwarded' });
+    const mixed = resolveRoles(rc(30, 0, 970, 0), 'auto');
+    expect(mixed.roles).toEqual(['server', 'local']);
+    expect(mixed.evidence).toBe('97 % of new entries between two local ends, 3.0 % to a local server');
+    // one stray health check in a thousand is noise
+    expect(resolveRoles(rc(999, 0, 1, 0), 'auto').roles).toEqual(['server']);
+  });
+  it('a forced role is taken as given, and says what was measured; no measurement assumes server and says so', () => {
+    expect(resolveRoles(rc(0, 0, 0, 10), 'server')).toMatchObject({ roles: ['server'], inferred: false, evidence: 'forced with --role server (measured: 100 % of new entries forwarded)' });
+    expect(resolveRoles(null, 'auto')).toMatchObject({ roles: ['server'], inferred: false, evidence: expect.stringMatching(/not counted by this probe tier: server assumed/) });
+    expect(resolveRoles(rc(0, 0, 0, 0), 'auto').inferred).toBe(false);
+  });
+});
+
+describe('the planner: roles and ranges', () => {
+  /** The field report's mix: a local cache on udp/11211, a UDP service over 60000-60100, a TCP service forwarded. */
+  function mix(): SnapshotV1 {
+    const s = snapshot();
+    const ports: (PortRow & { roles: RoleCounts })[] = [
+      { ...port('udp', 11211, 3000), roles: { server: 0, client: 0, local: 3000, forward: 0 } },
+      { ...port('tcp', 443, 1000), roles: { server: 0, client: 0, local: 0, forward: 1000 } },
+    ];
+    // 101 ports of 50 inserts each, all to a local server, a few quiet ports inside
+    for (let p = 60000; p <= 60100; p++) if (p % 17 !== 0) ports.push({ ...port('udp', p, 50), roles: { server: 50, client: 0, local: 0, forward: 0 } });
+    // two isolated ports: no range
+    ports.push({ ...port('udp', 7000, 40), roles: { server: 40, client: 0, local: 0, forward: 0 } }, { ...port('udp', 7010, 40), roles: { server: 40, client: 0, local: 0, forward: 0 } });
+    const inserts = ports.reduce((a, p) => a + p.inserts, 0);
+    return { ...s, ports, totals: { ...s.totals, inserts }, namespaces: [{ ...s.namespaces[0]!, inserts }] };
+  }
+  it('offers the spread service as one range candidate ranked by its combined share, each candidate with its measured role', () => {
+    const a = adviseNotrack(input({ snapshot: mix(), role: 'auto', users: [], chains: [], limit: 10 }));
+    const total = mix().totals.inserts!;
+    expect(a.candidates.map((c) => [portText(c), c.role, c.inserts, c.portsSeen])).toEqual([
+      ['udp/60000-60100', 'server', 95 * 50, 95],
+      ['udp/11211', 'local', 3000, 1],
+      ['tcp/443', 'forward', 1000, 1],
+      ['udp/7000', 'server', 40, 1],
+      ['udp/7010', 'server', 40, 1],
+    ]);
+    const range = a.candidates[0]!;
+    expect(range).toMatchObject({ proto: 'udp', port: 60000, portEnd: 60100, roles: ['server'], insertShare: Math.round((4750 / total) * 1e4) / 1e4 });
+    expect(range.roleEvidence.evidence).toBe('100 % of new entries to a local server');
+    expect(range.flags).toContainEqual({ severity: 'info', reason: 'a range: exempts all 101 ports, 95 of which had new entries in the window' });
+    expect(range.rules.nft).toMatch(/udp dport 60000-60100 counter notrack/);
+    expect(range.rules.iptablesRestore).toMatch(/--sport 60000:60100/);
+    expect(a.candidates[1]!.rules.nft.match(/notrack comment/g)).toHaveLength(4);
+    expect(a.candidates[2]!.rules.iptablesRestore).toBe('*raw\n-A PREROUTING -p tcp -m tcp --dport 443 -j CT --notrack\n-A PREROUTING -p tcp -m tcp --sport 443 -j CT --notrack\nCOMMIT\n');
+    expect(a.allSafe!.ports).toEqual(['udp/60000-60100', 'udp/11211', 'tcp/443', 'udp/7000', 'udp/7010']);
+  });
+  it('a port of another role inside the run splits it; a dominant port stays its own candidate', () => {
+    const s = mix();
+    const ports = s.ports.map((p) => (p.port === 60050 ? { ...p, inserts: 50, roles: { server: 0, client: 50, local: 0, forward: 0 } } : p));
+    const a = adviseNotrack(input({ snapshot: { ...s, ports }, role: 'auto', users: [], chains: [], limit: 10 }));
+    expect(a.candidates.filter((c) => c.portEnd > c.port).map((c) => portText(c)).sort()).toEqual(['udp/60000-60049', 'udp/60051-60100']);
+    expect(a.candidates.find((c) => c.port === 60050)!.role).toBe('client');
+    const dominated = s.ports.map((p) => (p.port === 60001 ? { ...p, inserts: 10_000 } : p));
+    const b = adviseNotrack(input({ snapshot: { ...s, ports: dominated }, role: 'auto', users: [], chains: [], limit: 200 }));
+    expect(b.candidates.some((c) => c.portEnd > c.port)).toBe(false);
+    expect(b.candidates[0]!.port).toBe(60001);
+  });
+  it('a forced role applies to every candidate; without role counts auto assumes server and warns', () => {
+    const a = adviseNotrack(input({ snapshot: mix(), role: 'client', users: [], chains: [], limit: 10 }));
+    expect(new Set(a.candidates.map((c) => c.role))).toEqual(new Set(['client']));
+    const b = adviseNotrack(input({ role: 'auto', users: [], chains: [] }));
+    expect(b.candidates[0]!.role).toBe('server');
+    expect(b.candidates[0]!.flags).toContainEqual({ severity: 'warn', reason: expect.stringMatching(/^role not measured: roles not counted by this probe tier/) });
   });
 });
 
