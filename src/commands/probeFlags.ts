@@ -25,7 +25,7 @@ export function addProbeFlags(cmd: Command): Command {
     .option('--netns <name|path>', 'watch one network namespace (an `ip netns` name or /proc/PID/ns/net) instead of all')
     .addOption(new Option('--tier <tier>', 'force a probe tier (for testing)').choices(['auto', ...TIERS]).default('auto'))
     .option('--max-ports <n>', 'per-port map entries (1024-1048576)', '8192')
-    .option('--max-tuples <n>', 'per-tuple insert map entries (1024-4194304)', '16384')
+    .option('--max-tuples <n>', 'tuples of new flows held between reads, all CPUs (1024-4194304)', '16384')
     .option('--max-drop-tuples <n>', 'per-tuple drop map entries (1024-1048576)', '4096');
 }
 
