@@ -134,6 +134,8 @@ export interface WindowSource {
   next(): SnapshotV1 | undefined;
   /** Replay position, for headers. */
   position?(): { index: number; total: number; ended: boolean };
+  /** Why the background census failed, if its last attempt did. */
+  occupancyError?(): string | undefined;
   close(): void;
 }
 
