@@ -10,6 +10,7 @@ import { portKey, protoName, type Family } from './conntrack.js';
 import { TRAFFIC_ROLES, zeroRoleCounts, type RoleCounts } from './roles.js';
 import { topK } from './topK.js';
 import { tupleKey, type TupleColumns, type CtStats, type PortCount, type PortEvents, type ProbeInfo, type Sample, type TupleCount } from './sample.js';
+import { ratio, round } from './numbers.js';
 
 export const SNAPSHOT_SCHEMA = 'ctop.snapshot/v1';
 
@@ -136,6 +137,8 @@ export interface WindowSource {
   next(): SnapshotV1 | undefined;
   /** Replay position, for headers. */
   position?(): { index: number; total: number; ended: boolean };
+  /** Why the background census failed, if its last attempt did. */
+  occupancyError?(): string | undefined;
   close(): void;
 }
 
@@ -208,15 +211,6 @@ function statDelta(a: CtStats | undefined, b: CtStats): CtStats {
   if (!a) return out;
   for (const k of Object.keys(out) as (keyof CtStats)[]) out[k] = Math.max(0, b[k] - a[k]);
   return out;
-}
-
-function ratio(n: number, d: number): number {
-  return d > 0 ? n / d : 0;
-}
-
-function round(n: number, digits = 2): number {
-  const f = 10 ** digits;
-  return Math.round(n * f) / f;
 }
 
 /** One window: what happened between samples a and b (and, given a census, who holds the table at b). */
