@@ -13,6 +13,7 @@ import { readRuleset } from '../source/ruleset.js';
 import { doctorReport, type DoctorInput } from '../model/doctor.js';
 import { formatDoctor } from '../format/doctorText.js';
 import { onTermination } from '../util/signals.js';
+import { jsonForTerminal } from '../util/sanitize.js';
 
 export interface DoctorOptions extends ProbeSettings {
   json: boolean;
@@ -43,7 +44,7 @@ export async function runDoctor(o: DoctorOptions): Promise<void> {
   try {
     await source.start();
     const report = doctorReport(gather(source));
-    process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatDoctor(report)}\n`);
+    process.stdout.write(o.json ? `${jsonForTerminal(report)}\n` : `${formatDoctor(report)}\n`);
   } finally {
     source.close();
     stopListening();

@@ -6,7 +6,7 @@
  * nobody mistakes the model for a measurement.
  */
 import type { CensusCounts, CensusCountsAddr } from './censusCounts.js';
-import { bucketModel } from './bucketModel.js';
+import { bucketModel, modelLongestChain } from './bucketModel.js';
 import { family, protoName, tcpStateName } from './conntrack.js';
 import { slotRange } from './remaining.js';
 
@@ -211,22 +211,6 @@ function remainingRows(c: CensusCounts): CensusNamespace['tcpRemaining'] {
 
 function addrRows(a: CensusCountsAddr[]): CensusAddrRow[] {
   return a.map((x) => ({ family: family(x.family), addr: x.addr, entries: x.entries }));
-}
-
-/** The chain length at least one bucket is expected to reach under Poisson(lambda). */
-export function modelLongestChain(nodes: number, buckets: number): number {
-  if (buckets <= 0 || nodes <= 0) return 0;
-  const lambda = nodes / buckets;
-  // tail(k) = P(X >= k); walk k up while buckets x tail(k+1) >= 1
-  let p = Math.exp(-lambda);
-  let below = 0;
-  let k = 0;
-  for (; k < 10_000; k++) {
-    below += p; // P(X <= k)
-    if ((1 - below) * buckets < 1) break;
-    p = (p * lambda) / (k + 1);
-  }
-  return k;
 }
 
 export function chainPressure(
