@@ -5,6 +5,7 @@
  * read, no I/O. Every section names the method that produced its figures, so
  * nobody mistakes the model for a measurement.
  */
+import type { NetnsOwner } from './owner.js';
 import type { CensusCounts, CensusCountsAddr } from './censusCounts.js';
 import { bucketModel, modelLongestChain } from './bucketModel.js';
 import { family, protoName, tcpStateName } from './conntrack.js';
@@ -44,6 +45,8 @@ export interface CensusAddrRow {
 export interface CensusNamespace {
   inode: number;
   name: string;
+  /** who lives in it (model/owner.ts) */
+  owner?: NetnsOwner;
   entries: number;
   assured: number;
   /** never saw a reply: what early drop evicts first */
@@ -160,7 +163,7 @@ export interface CensusInput {
   occupancy: OccupancyMethod;
   occupancyFallbackReason?: string;
   occupancyMs: number;
-  namespaces: { inode: number; name: string; census: CensusCounts }[];
+  namespaces: { inode: number; name: string; owner?: NetnsOwner; census: CensusCounts }[];
   /** nf_conntrack_buckets */
   buckets: number;
   /** entries in the whole (global) hash: every namespace's count, after the census and before it */
@@ -256,9 +259,10 @@ export function chainPressure(
 }
 
 export function buildCensus(input: CensusInput): CensusReport {
-  const namespaces: CensusNamespace[] = input.namespaces.map(({ inode, name, census: c }) => ({
+  const namespaces: CensusNamespace[] = input.namespaces.map(({ inode, name, owner, census: c }) => ({
     inode,
     name,
+    ...(owner ? { owner } : {}),
     entries: c.entries,
     assured: c.assured,
     unreplied: c.unreplied,
