@@ -3,6 +3,7 @@
  * and the pure function that turns two cumulative samples into one window.
  * Fields are only ever added to v1, never renamed or removed.
  */
+import type { NetnsOwner } from './owner.js';
 import type { BucketPressure, CensusReport } from './census.js';
 import { hashSection, heldByPort, occupancySection, type OccupancyInput, type OccupancySection } from './occupancy.js';
 import { portKey, protoName, type Family } from './conntrack.js';
@@ -44,6 +45,8 @@ export type TupleRow = TupleCount;
 export interface NamespaceRow {
   inode: number;
   name: string;
+  /** who lives in it (kind, name, namespace, uid, containers): absent where ctop did not look */
+  owner?: NetnsOwner;
   count: number;
   fillRatio: number;
   inserts: number | null;
@@ -276,6 +279,7 @@ export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions, occupancy?
     namespaces.push({
       inode: n.inode,
       name: n.name,
+      ...(n.owner ? { owner: n.owner } : {}),
       count: n.count,
       fillRatio: round(ratio(n.count, b.max), 4),
       inserts: bpf ? (nsInserts.get(n.inode) ?? 0) : null,
