@@ -28,7 +28,7 @@ const cid = (n: number): string => `${n}`.repeat(8) + TAG.padStart(56, 'c');
 const V1 = '/sys/fs/cgroup/pids';
 const INIT_NET_INO = 0xeffffff9;
 const V2 = '/sys/fs/cgroup/unified';
-const EVIL_POD = `\x1b]0;owned\x07red\x1b[31m${'p'.repeat(180)}`;
+const EVIL_POD = `\x1b]0;owned\x07red\x1b[31m<b onmouseover=alert(1)>${'p'.repeat(150)}`;
 const EVIL_CONTAINER = `\x1b[2J\x9bevil${'c'.repeat(400)}`;
 
 interface Case {
@@ -258,6 +258,31 @@ describe('namespaces named by their owners', () => {
     } finally {
       proc.kill('SIGTERM');
     }
+  });
+
+  it('census --json: the owner object too', () => {
+    const r = runCli(['census', '--json', '--top', '3']);
+    expect(r.code, r.stderr).toBe(0);
+    const c = JSON.parse(r.stdout) as { namespaces: { inode: number; name: string; owner?: NetnsOwner }[] };
+    const n = c.namespaces.find((x) => x.inode === inode(cases.podV2!));
+    expect(n?.owner).toEqual(cases.podV2!.want);
+    expect(n?.name).toBe(cases.podV2!.label);
+  });
+
+  it('a recording and its HTML report keep the names, escaped: never markup, never a terminal escape', () => {
+    const rec = join(root, 'rec.jsonl');
+    const html = join(root, 'report.html');
+    const r = runCli(['record', '-o', rec, '--duration', '2s', '--every', '1s']);
+    expect(r.code, r.stderr).toBe(0);
+    const windows = readFileSync(rec, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { namespaces?: { inode: number; owner?: NetnsOwner }[] });
+    const recorded = windows.flatMap((w) => w.namespaces ?? []).find((n) => n.inode === inode(cases.podV1!));
+    expect(recorded?.owner).toEqual(cases.podV1!.want);
+    const rep = runCli(['report', rec, '-o', html]);
+    expect(rep.code, rep.stderr).toBe(0);
+    const page = readFileSync(html, 'utf8');
+    expect(page).toContain('pod shop/web-7d9');
+    expect(page).not.toContain('<b onmouseover');
+    expect(page).not.toMatch(/[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]/);
   });
 
   it('the live screen: pods by name in the namespaces view, and the filter pod:NAME', async () => {
