@@ -109,9 +109,12 @@ export function notrackOverlayLines(live: LiveNotrack | null, selected: number, 
   for (const [i, c] of cands.entries()) {
     out.push(`${i === sel ? '>' : ' '} ${i + 1}. ${portText(c)}  ${c.role}  ${percent(c.insertShare)} of new entries  ${c.safe ? 'safe' : 'UNSAFE'}`);
   }
+  out.push(canApply ? '↑↓ select  a dry run, then apply  c confirm  r revert  Esc or n closes' : 'Esc or n closes (apply needs the live kernel, not a replay)');
+  const st = notrackStatusText(status);
+  if (st) out.push(st);
   const c = cands[sel]!;
   out.push('', `${portText(c)}: role ${c.role} (${c.roleEvidence.evidence})`);
-  for (const f of c.flags) out.push(`  ${f.severity}: ${f.reason}${f.rule ? ` [${f.rule}]` : ''}`);
+  for (const f of c.flags) if (!f.reason.startsWith('role not measured')) out.push(`  ${f.severity}: ${f.reason}${f.rule ? ` [${f.rule}]` : ''}`);
   if (stage === 'dryRun') {
     out.push('', dryRun === null ? 'Dry run: the script below passed `nft -c`. a again applies it (rolls back unless confirmed).' : `Dry run: nft -c refused it: ${dryRun}`);
   }
@@ -119,8 +122,5 @@ export function notrackOverlayLines(live: LiveNotrack | null, selected: number, 
   out.push('iptables-nft:', ...c.rules.iptablesNft.map((l) => `  ${l}`));
   out.push('iptables-legacy:', ...c.rules.iptablesLegacy.map((l) => `  ${l}`));
   if (c.untrackedAccepts.length > 0) out.push('accept untracked packets in your drop-policy chains:', ...c.untrackedAccepts.map((x) => `  ${x.command}`));
-  const st = notrackStatusText(status);
-  if (st) out.push('', st);
-  out.push('', canApply ? '↑↓ select  a dry run, then apply  c confirm  r revert  Esc or n closes' : 'Esc or n closes (apply needs the live kernel, not a replay)');
   return out.map(esc);
 }
