@@ -8,6 +8,7 @@
         "native/core/map_read.c",
         "native/core/netns.c",
         "native/core/tuple_join.c",
+        "native/core/tuple_ring.c",
         "native/core/census.c",
         "native/core/walk.c"
       ],

@@ -1,12 +1,16 @@
 #!/usr/bin/env node
 // What ctop costs the kernel, side by side in one run: new-flow throughput
-// with no observer, with ctop attached (`ctop snapshot`: programs counting,
+// with no observer, with the floor (empty programs at ctop's hooks:
+// bpf/floor.bpf.c), with ctop attached (`ctop snapshot`: programs counting,
 // maps read at the window's ends), with ctop reading everything once a second
 // (`ctop serve`, the always-on exporter) and with `conntrack -E` listening;
 // established-flow throughput likewise; whether every insert was
 // counted; ctop's own CPU (idle and under a flood) and its map memory.
+// Then, with kernel.bpf_stats_enabled=1 (restored afterwards), the kernel's
+// own run time of ctop's programs and of the floor's, per new flow and per
+// established packet.
 //
-//   sudo node bench/conntrack-cost.mjs [--rounds 5] [--flows 300000] [--packets 1000000] [--pin 1]
+//   sudo node bench/conntrack-cost.mjs [--rounds 5] [--flows 300000] [--packets 1000000] [--pin 1] [--stats-rounds 3]
 //
 // Each run gets a fresh network namespace (its own conntrack table, so runs do
 // not fill each other's) with conntrack enabled by one nft rule, and floods
@@ -21,6 +25,8 @@ import { fileURLToPath } from 'node:url';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const FLOOD = join(ROOT, 'tools', 'bin', 'flood'); // built by `npm run build:tools`
 const CTOP = join(ROOT, 'bin', 'ctop');
+const SELFTEST = join(ROOT, 'tools', 'bin', 'ctop-selftest'); // `hold --floor`
+const STATS_PATH = '/proc/sys/kernel/bpf_stats_enabled';
 
 function arg(name, dflt) {
   const i = process.argv.indexOf(name);
@@ -39,6 +45,7 @@ const IDLE_MS = arg('--idle-ms', 10_000);
 // the two threads, e.g. 120-150k or 180k+ new flows/s), which swamps effects of
 // a few percent; ctop and conntrack -E then have the other CPU.
 const PIN = arg('--pin', -1);
+const STATS_ROUNDS = arg('--stats-rounds', 3);
 
 const sh = (cmd, args, opts = {}) => execFileSync(cmd, args, { encoding: 'utf8', timeout: 60_000, ...opts });
 const median = (xs) => {
@@ -124,6 +131,53 @@ async function stopCtop(c) {
   return c.mode === 'serve' ? null : JSON.parse(r.out);
 }
 
+/** The floor: empty programs linked at ctop's hooks in the namespace (and
+ * on kfree_skb), held until stop(); stop() returns their run statistics. */
+async function startFloor(ns) {
+  const p = spawn('ip', ['netns', 'exec', ns, SELFTEST, 'hold', '--tier', 'netfilter', '--floor'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  p.stdout.on('data', (d) => (out += d));
+  p.stderr.on('data', (d) => (err += d));
+  const exited = new Promise((r) => p.on('close', (code) => r(code)));
+  await new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`floor not attached: ${err}`)), 15_000);
+    p.stdout.on('data', () => {
+      if (out.includes('\n')) {
+        clearTimeout(t);
+        resolve();
+      }
+    });
+    void exited.then((code) => reject(new Error(`floor exited ${code}: ${err}`)));
+  });
+  return {
+    async stop() {
+      p.stdin.end();
+      const code = await exited;
+      if (code !== 0) throw new Error(`floor exited ${code}: ${err}`);
+      return JSON.parse(out.trim().split('\n').pop()).programs;
+    },
+  };
+}
+
+/** run_cnt and run_time_ns of the programs a process holds (prog_id lines in its fdinfo). */
+function progStats(pid) {
+  const ids = new Set();
+  for (const fd of readdirSync(`/proc/${pid}/fdinfo`)) {
+    try {
+      const m = /^prog_id:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
+      if (m) ids.add(Number(m[1]));
+    } catch {
+      /* closed meanwhile */
+    }
+  }
+  const out = {};
+  for (const p of JSON.parse(sh('bpftool', ['-j', 'prog', 'show']))) {
+    if (ids.has(p.id)) out[p.name] = { runs: p.run_cnt ?? 0, ns: p.run_time_ns ?? 0 };
+  }
+  return out;
+}
+
 function startEvents(ns) {
   // what operators use today; 64 MiB socket buffer as in KERNEL-NOTES
   const p = spawn('ip', ['netns', 'exec', ns, 'conntrack', '-E', '-e', 'NEW', '-b', String(64 << 20)], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -157,6 +211,13 @@ async function newFlowRun(cond) {
     if (cond === 'none') {
       await settle(t0);
       return { pps: flood(ns, 'new', FLOWS).pps };
+    }
+    if (cond === 'floor') {
+      const fl = await startFloor(ns);
+      await settle(t0);
+      const f = flood(ns, 'new', FLOWS);
+      await fl.stop();
+      return { pps: f.pps };
     }
     if (cond === 'ctop') {
       const c = startCtop(ns);
@@ -218,12 +279,61 @@ async function establishedRun(cond) {
       await settle(t0);
       return { pps: flood(ns, 'est', PACKETS).pps };
     }
+    if (cond === 'floor') {
+      const fl = await startFloor(ns);
+      await settle(t0);
+      const f = flood(ns, 'est', PACKETS);
+      await fl.stop();
+      return { pps: f.pps };
+    }
     const c = startCtop(ns, cond === 'serve' ? 'serve' : 'snapshot');
     await c.ready;
     await settle(t0);
     const f = flood(ns, 'est', PACKETS);
     await stopCtop(c);
     return { pps: f.pps };
+  } finally {
+    delNs(ns);
+  }
+}
+
+/**
+ * The kernel's own clock on the programs (kernel.bpf_stats_enabled): ns of
+ * program time per new flow and per established packet, ctop's programs and
+ * the floor's, in fresh namespaces. `mode` new: FLOWS new flows; est: PACKETS
+ * packets of one flow.
+ */
+async function programTime(cond, mode) {
+  const t0 = performance.now();
+  const ns = makeNs();
+  const count = mode === 'new' ? FLOWS : PACKETS;
+  try {
+    let before = {};
+    let after;
+    let stopFloor;
+    let c;
+    if (cond === 'floor') {
+      stopFloor = (await startFloor(ns)).stop;
+    } else {
+      c = startCtop(ns);
+      await c.ready;
+      before = progStats(c.p.pid);
+    }
+    await settle(t0);
+    const f = flood(ns, mode, count);
+    if (c) {
+      after = progStats(c.p.pid);
+      await stopCtop(c);
+    } else {
+      after = Object.fromEntries((await stopFloor()).map((x) => [x.name, { runs: x.runs, ns: x.ns }]));
+    }
+    let runs = 0;
+    let nsTotal = 0;
+    for (const [name, v] of Object.entries(after)) {
+      runs += v.runs - (before[name]?.runs ?? 0);
+      nsTotal += v.ns - (before[name]?.ns ?? 0);
+    }
+    return { sent: f.sent, runsPerUnit: runs / f.sent, nsPerUnit: nsTotal / f.sent, pps: f.pps };
   } finally {
     delNs(ns);
   }
@@ -253,36 +363,74 @@ async function main() {
     process.exit(2);
   }
   const oldMax = readFileSync(CT_MAX_PATH, 'utf8').trim();
+  const oldStatsForSignal = readFileSync(STATS_PATH, 'utf8').trim();
   const restore = () => writeFileSync(CT_MAX_PATH, oldMax);
   process.once('SIGINT', () => {
     restore();
+    writeFileSync(STATS_PATH, oldStatsForSignal);
     process.exit(130);
+  });
+  const oldStats = readFileSync(STATS_PATH, 'utf8').trim();
+  const restoreStats = () => writeFileSync(STATS_PATH, oldStats);
+  process.once('SIGTERM', () => {
+    restore();
+    restoreStats();
+    process.exit(143);
   });
   writeFileSync(CT_MAX_PATH, String(BENCH_CT_MAX));
   try {
-    await runAll();
+    await runAll(restoreStats);
   } finally {
     restore();
+    restoreStats();
   }
 }
 
-async function runAll() {
-  const newRuns = { none: [], ctop: [], serve: [], events: [] };
-  const estRuns = { none: [], ctop: [], serve: [] };
+/** Median, lowest and highest of the per-round ratios cond/none (rounds
+ * pair up: each round ran every condition once, in rotating order). */
+function ratioSpread(runs, cond) {
+  const rs = runs[cond].map((x, i) => x.pps / runs.none[i].pps);
+  return { median: median(rs), min: Math.min(...rs), max: Math.max(...rs) };
+}
+
+async function runAll(restoreStats) {
+  const newRuns = { none: [], floor: [], ctop: [], serve: [], events: [] };
+  const estRuns = { none: [], floor: [], ctop: [], serve: [] };
   for (let r = 0; r < ROUNDS; r++) {
-    for (const cond of rotate(['none', 'ctop', 'serve', 'events'], r)) newRuns[cond].push(await newFlowRun(cond));
-    for (const cond of rotate(['none', 'ctop', 'serve'], r)) estRuns[cond].push(await establishedRun(cond));
+    for (const cond of rotate(['none', 'floor', 'ctop', 'serve', 'events'], r)) newRuns[cond].push(await newFlowRun(cond));
+    for (const cond of rotate(['none', 'floor', 'ctop', 'serve'], r)) estRuns[cond].push(await establishedRun(cond));
     process.stderr.write(`round ${r + 1}/${ROUNDS} done\n`);
   }
   const idle = await idleCpu();
+  const time = { new: { floor: [], ctop: [] }, est: { floor: [], ctop: [] } };
+  writeFileSync(STATS_PATH, '1');
+  try {
+    for (let r = 0; r < STATS_ROUNDS; r++) {
+      for (const mode of ['new', 'est']) {
+        for (const cond of rotate(['floor', 'ctop'], r)) time[mode][cond].push(await programTime(cond, mode));
+      }
+    }
+  } finally {
+    restoreStats();
+  }
   const m = (runs, k = 'pps') => median(runs.map((x) => x[k]));
+  const spread = (runs, k) => ({ median: m(runs, k), min: Math.min(...runs.map((x) => x[k])), max: Math.max(...runs.map((x) => x[k])) });
   const res = {
     rounds: ROUNDS,
     pinnedCpu: PIN >= 0 ? PIN : null,
     flowsPerRun: FLOWS,
     packetsPerRun: PACKETS,
-    newFlowPps: { none: m(newRuns.none), ctop: m(newRuns.ctop), ctop1Hz: m(newRuns.serve), conntrackE: m(newRuns.events) },
-    establishedPps: { none: m(estRuns.none), ctop: m(estRuns.ctop), ctop1Hz: m(estRuns.serve) },
+    newFlowPps: { none: m(newRuns.none), floor: m(newRuns.floor), ctop: m(newRuns.ctop), ctop1Hz: m(newRuns.serve), conntrackE: m(newRuns.events) },
+    establishedPps: { none: m(estRuns.none), floor: m(estRuns.floor), ctop: m(estRuns.ctop), ctop1Hz: m(estRuns.serve) },
+    // per-round ratios to none: median and range
+    newFlowRatio: { floor: ratioSpread(newRuns, 'floor'), ctop: ratioSpread(newRuns, 'ctop'), ctop1Hz: ratioSpread(newRuns, 'serve'), conntrackE: ratioSpread(newRuns, 'events') },
+    establishedRatio: { floor: ratioSpread(estRuns, 'floor'), ctop: ratioSpread(estRuns, 'ctop'), ctop1Hz: ratioSpread(estRuns, 'serve') },
+    // kernel.bpf_stats_enabled: program ns per new flow / per established packet (all programs together)
+    programNs: {
+      perNewFlow: { ctop: spread(time.new.ctop, 'nsPerUnit'), floor: spread(time.new.floor, 'nsPerUnit') },
+      runsPerNewFlow: { ctop: m(time.new.ctop, 'runsPerUnit'), floor: m(time.new.floor, 'runsPerUnit') },
+      perEstablishedPacket: { ctop: spread(time.est.ctop, 'nsPerUnit'), floor: spread(time.est.floor, 'nsPerUnit') },
+    },
     completeness: {
       ctopCountedEqualsSent: newRuns.ctop.every((x) => x.counted === x.sent && x.kernelEntries === x.sent),
       ctopRuns: newRuns.ctop.map((x) => ({ sent: x.sent, counted: x.counted, kernelEntries: x.kernelEntries })),
@@ -299,6 +447,8 @@ async function runAll() {
     mapBytes: m(newRuns.ctop, 'mapBytes'),
   };
   res.ratios = {
+    newFlowFloor: res.newFlowPps.floor / res.newFlowPps.none,
+    establishedFloor: res.establishedPps.floor / res.establishedPps.none,
     newFlowCtop: res.newFlowPps.ctop / res.newFlowPps.none,
     newFlowCtop1Hz: res.newFlowPps.ctop1Hz / res.newFlowPps.none,
     newFlowConntrackE: res.newFlowPps.conntrackE / res.newFlowPps.none,

@@ -2,7 +2,9 @@
 # What the function tiers cost new-flow traffic on Debian's 6.1 kernel: a
 # raw-socket new-flow flood (tools/flood.c, every packet a new conntrack entry)
 # in a fresh namespace of the qemu guest, with no probe, with the fentry tier
-# and with the kprobe tier attached; the median of CTOP_BENCH_REPS runs each.
+# and with the kprobe tier attached, and with each tier's floor (empty
+# programs at the same functions); the median of CTOP_BENCH_REPS runs each,
+# and the programs' instructions per new flow (the guest runs with -icount).
 # The guest runs under software emulation (TCG): absolute rates are far below
 # real hardware and BPF/trampoline costs weigh more there; compare ratios.
 # Each probe run must count every flow as an insert, or the bench fails.
@@ -15,18 +17,24 @@ echo "$out" | grep -E '^(bench|matrix):'
 echo "$out" | node -e '
   const flows = Number(process.env.CTOP_BENCH_FLOWS);
   const runs = {};
+  const insns = {};
   for (const line of require("fs").readFileSync(0, "utf8").split("\n")) {
-    const m = line.match(/^bench: \d+ (\w+) (\{.*?\})(?: (\{.*\}))?$/);
+    const m = line.match(/^bench: \d+ ([\w-]+) (\{.*?\})(?: (\{.*\}))?$/);
     if (!m) continue;
     const flood = JSON.parse(m[2]);
     if (flood.sent !== flows || flood.timedOut) throw new Error(`${m[1]}: the flood did not send ${flows} packets`);
-    if (m[3] && JSON.parse(m[3]).inserts !== flows) throw new Error(`${m[1]}: ${JSON.parse(m[3]).inserts} inserts counted for ${flows} new flows`);
+    const held = m[3] ? JSON.parse(m[3]) : null;
+    if (held && "inserts" in held && held.inserts !== flows) throw new Error(`${m[1]}: ${held.inserts} inserts counted for ${flows} new flows`);
     (runs[m[1]] ??= []).push(flood.pps);
+    // -icount shift=0: the guest clock advances 1 ns per instruction, so
+    // the programs run time is their instruction count
+    if (held) (insns[m[1]] ??= []).push(held.programs.reduce((n, p) => n + p.ns, 0) / flows);
   }
   const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
   const base = median(runs.none);
   for (const [tier, pps] of Object.entries(runs)) {
-    console.log(`${tier.padEnd(7)} median ${median(pps)} new flows/s over ${pps.length} runs (${pps.join(", ")})` +
-      (tier === "none" ? "" : `: ${(100 * (1 - median(pps) / base)).toFixed(1)} % slower than no probe`));
+    const i = insns[tier] ? `; programs ${Math.round(median(insns[tier]))} instructions per new flow (${insns[tier].map(Math.round).join(", ")})` : "";
+    console.log(`${tier.padEnd(12)} median ${median(pps)} new flows/s over ${pps.length} runs (${pps.join(", ")})` +
+      (tier === "none" ? "" : `: ${(median(pps) / base).toFixed(3)} of no probe`) + i);
   }
 '

@@ -61,17 +61,38 @@ struct {
 	__type(value, struct ctop_counts);
 } port_counts SEC(".maps");
 
-/* Per-5-tuple counts, shared (not per-CPU): a tuple rarely repeats, so
- * per-CPU copies would multiply memory by the CPU count for nothing. Inserts
- * and drops have a map each, so that a flood of new flows cannot crowd out
- * the victims of a table-full episode. Values: struct ctop_tuple_val. */
+/* The first CTOP_PORT_SLOTS ports each CPU sees (bar collisions): see ctop.h. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384); /* resized by the loader (--max-tuples) */
-	__type(key, struct ctop_tuple_key);
-	__type(value, struct ctop_tuple_val);
-} tuple_inserts SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CTOP_PORT_SLOTS);
+	__type(key, __u32);
+	__type(value, struct ctop_port_slot);
+} port_slots SEC(".maps");
 
+/* New flows' tuples, a ring per CPU (ctop.h, struct ctop_tuple_slot):
+ * sized by the loader to the CPUs times 1 << ring_bits (--max-tuples). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct ctop_tuple_slot);
+} tuple_ring SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1); /* resized by the loader: possible CPUs */
+	__type(key, __u32);
+	__type(value, struct ctop_ring_head);
+} ring_heads SEC(".maps");
+
+/* Set by the loader: each CPU's ring holds 1 << ring_bits tuples. */
+const volatile __u32 ring_bits = 13;
+
+/* Refused packets' tuples: a shared hash (a refusal is rare next to new
+ * flows, and a flood of new flows must not crowd out the victims of a
+ * table-full episode). Values: struct ctop_tuple_val. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096); /* resized by the loader (--max-drop-tuples) */
@@ -141,7 +162,27 @@ static __always_inline void mark_full(__u32 which)
  * (struct ctop_counts is five u64: the roles, then drops). */
 static __always_inline void count_port(const struct ctop_port_key *k, __u32 slot)
 {
-	__u64 *counter;
+	__u64 *counter, key, owner;
+	__u32 idx;
+	struct ctop_port_slot *ps;
+
+	if (slot > CTOP_ROLE_COUNT)
+		slot = CTOP_ROLE_COUNT;
+	__builtin_memcpy(&key, k, sizeof(key));
+	idx = ctop_port_slot_index(key);
+	ps = bpf_map_lookup_elem(&port_slots, &idx);
+	if (ps) {
+		owner = ps->key;
+		/* claim a free slot; compare-and-swap because a softirq on this
+		 * CPU may claim it between our read and our write */
+		if (!owner)
+			owner = __sync_val_compare_and_swap(&ps->key, 0, key) ?: key;
+		if (owner == key) {
+			/* atomic for the same reason as total_inc() */
+			__sync_fetch_and_add((__u64 *)&ps->counts + slot, 1);
+			return;
+		}
+	}
 
 	struct ctop_counts *c = bpf_map_lookup_elem(&port_counts, k);
 
@@ -161,8 +202,6 @@ static __always_inline void count_port(const struct ctop_port_key *k, __u32 slot
 			return;
 		}
 	}
-	if (slot > CTOP_ROLE_COUNT)
-		slot = CTOP_ROLE_COUNT;
 	counter = (__u64 *)c + slot;
 	/* atomic for the same reason as total_inc() */
 	__sync_fetch_and_add(counter, 1);
@@ -204,6 +243,31 @@ static __always_inline void count_tuple(void *map, const struct ctop_tuple_key *
 }
 
 /* slot as count_port(): a role for an insert, CTOP_ROLE_COUNT for a drop */
+/* A new flow's tuple into this CPU's ring. Programs run with migration
+ * disabled, so the CPU holds for the run; a softirq running this on the same
+ * CPU in between claims the next position, not ours. */
+static __always_inline void record_tuple(const struct ctop_tuple_key *k)
+{
+	__u32 cpu = bpf_get_smp_processor_id(), idx;
+	struct ctop_ring_head *h = bpf_map_lookup_elem(&ring_heads, &cpu);
+	struct ctop_tuple_slot *slot;
+	__u64 pos;
+
+	if (!h)
+		return; /* cannot happen: one head per possible CPU */
+	pos = __sync_fetch_and_add(&h->next, 1);
+	idx = (cpu << ring_bits) | (__u32)(pos & ((1ULL << ring_bits) - 1));
+	/* in range: the ring array has a region per possible CPU; the reader
+	 * would wait for a claimed position that is never written */
+	slot = bpf_map_lookup_elem(&tuple_ring, &idx);
+	if (!slot)
+		return;
+	__builtin_memcpy(&slot->key, k, sizeof(slot->key));
+	slot->pad = 0;
+	/* an exchange: the key's stores are visible before the seq is */
+	__sync_lock_test_and_set(&slot->seq, pos + 1);
+}
+
 static __always_inline void count_event(struct ctop_tuple_key *t, __u32 slot)
 {
 	bool drop = slot == CTOP_ROLE_COUNT;
@@ -219,8 +283,7 @@ static __always_inline void count_event(struct ctop_tuple_key *t, __u32 slot)
 		count_tuple(&tuple_drops, t, CTOP_FULL_TUPLE_DROPS, CTOP_TOTAL_DROP_TUPLE_OVERFLOW,
 			    CTOP_TOTAL_DROP_TUPLE_ENTRIES);
 	else
-		count_tuple(&tuple_inserts, t, CTOP_FULL_TUPLE_INSERTS, CTOP_TOTAL_TUPLE_OVERFLOW,
-			    CTOP_TOTAL_TUPLE_ENTRIES);
+		record_tuple(t);
 }
 
 /* ---------------------------------------------------------------------------
@@ -963,12 +1026,13 @@ int BPF_KPROBE(ctop_kp_unlink, struct nf_conn *ct)
 }
 
 /* ---------------------------------------------------------------------------
- * Reading: which tuples moved since the last read.
+ * Reading: which refused tuples moved since the last read (new flows' tuples
+ * are read from their rings in place: native/core/tuple_ring.c).
  *
  * Never attached: user space runs it with BPF_PROG_TEST_RUN (a netfilter
  * program, because that program type and test runs of it are what this
- * kernel class allows; iter/bpf_map_elem is refused here). It walks one
- * tuple map in the kernel (bpf_for_each_map_elem, 5.13+) and writes only the
+ * kernel class allows; iter/bpf_map_elem is refused here). It walks the
+ * drop map in the kernel (bpf_for_each_map_elem, 5.13+) and writes only the
  * moved tuples, with their growth, into moved_out, which user space reads
  * through mmap: an untouched tuple costs a compare, not a copy to user space
  * and a lookup there.
@@ -981,16 +1045,13 @@ int BPF_KPROBE(ctop_kp_unlink, struct nf_conn *ct)
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, 16384); /* resized by the loader: the bigger tuple map */
+	__uint(max_entries, 4096); /* resized by the loader: as tuple_drops */
 	__type(key, __u32);
 	__type(value, struct ctop_tuple_moved);
 } moved_out SEC(".maps");
 
-/* Set by user space before a run (0: tuple_inserts, 1: tuple_drops), and the
- * run's results; .bss is memory-mapped by the skeleton. */
-volatile __u32 collect_which;
+/* The run's results; .bss is memory-mapped by the skeleton. */
 volatile __u32 collect_n;
-volatile __u32 collect_full;
 
 struct moved_ctx {
 	__u32 n;
@@ -1018,47 +1079,25 @@ static long moved_cb(struct bpf_map *map, struct ctop_tuple_key *k, struct ctop_
 	return 0;
 }
 
-static __always_inline void collect_moved(void)
-{
-	struct moved_ctx c = {};
-
-	if (collect_which)
-		bpf_for_each_map_elem(&tuple_drops, moved_cb, &c, 0);
-	else
-		bpf_for_each_map_elem(&tuple_inserts, moved_cb, &c, 0);
-	collect_n = c.n;
-	collect_full = c.full;
-}
-
-SEC("netfilter")
-int ctop_collect_moved(struct bpf_nf_ctx *ctx)
-{
-	collect_moved();
-	return NF_ACCEPT;
-}
-
-/* The same collector for the function tiers, whose kernels may predate BPF
- * netfilter programs (6.1): tc programs, which BPF_PROG_TEST_RUN runs on
- * every kernel with bpf_for_each_map_elem (5.13+). One per map: 6.1's
- * verifier refuses one call site reached with two different maps ("tail_call
- * abusing map_ptr"), which is what the compiler makes of collect_moved().
- * Loaded with the fentry or kprobe tier, never attached. */
 static __always_inline void collect_from(void *map)
 {
 	struct moved_ctx c = {};
 
 	bpf_for_each_map_elem(map, moved_cb, &c, 0);
 	collect_n = c.n;
-	collect_full = c.full;
 }
 
-SEC("tc")
-int ctop_collect_moved_tc_inserts(struct __sk_buff *skb)
+SEC("netfilter")
+int ctop_collect_moved(struct bpf_nf_ctx *ctx)
 {
-	collect_from(&tuple_inserts);
-	return 0;
+	collect_from(&tuple_drops);
+	return NF_ACCEPT;
 }
 
+/* The same collector for the function tiers, whose kernels may predate BPF
+ * netfilter programs (6.1): a tc program, which BPF_PROG_TEST_RUN runs on
+ * every kernel with bpf_for_each_map_elem (5.13+). Loaded with the fentry or
+ * kprobe tier, never attached. */
 SEC("tc")
 int ctop_collect_moved_tc_drops(struct __sk_buff *skb)
 {

@@ -35,7 +35,28 @@ struct ctop_tuple_key {
 	__u8 daddr[CTOP_ADDR_LEN];
 };
 
-/* Value of the per-tuple maps. `count` only grows (the hot path adds to it);
+/*
+ * New flows' tuples: a ring per CPU, in one memory-mappable array (CPU c owns
+ * slots [c << ring_bits, (c + 1) << ring_bits)). The hot path claims a
+ * position with an add on its CPU's head, writes the key, then the slot's
+ * seq (an exchange, which orders the key before it); nothing is locked or
+ * allocated. User space reads the rings in place (native/core/tuple_ring.c)
+ * and hands every position out once: as a tuple, or, if the ring wrapped
+ * past it before the read, as tuple overflow. So reported + overflow = inserts.
+ */
+struct ctop_tuple_slot {
+	struct ctop_tuple_key key;
+	__u32 pad;
+	__u64 seq; /* 1 + the ring position last written here; 0: never written */
+};
+
+/* One per CPU, a cache line each: positions claimed so far on that CPU. */
+struct ctop_ring_head {
+	__u64 next;
+	__u64 pad[7];
+};
+
+/* Value of the per-tuple drop map. `count` only grows (the hot path adds to it);
  * `reported` is what ctop_collect_moved last handed to user space, so a read
  * returns only the tuples that moved since the previous read, each with its
  * growth, without copying the untouched rest. */
@@ -69,6 +90,24 @@ struct ctop_counts {
 	__u64 drops; /* packets conntrack refused (table full or tracker drop) */
 };
 
+/* Per-CPU direct-mapped slots in front of the per-port hash, so that the
+ * hot path counts a port without a hash lookup: a key's slot is a multiply
+ * and a shift of its 8 bytes (ctop_port_slot_index). On each CPU a slot
+ * belongs to the first key that lands in it, for good; another key landing
+ * there is counted in the hash (port_counts) instead. Each event is counted
+ * in exactly one place; the reader adds slots and hash per key. */
+#define CTOP_PORT_SLOTS_BITS 10
+#define CTOP_PORT_SLOTS (1U << CTOP_PORT_SLOTS_BITS)
+struct ctop_port_slot {
+	__u64 key; /* struct ctop_port_key's 8 bytes; 0: free (family is never 0) */
+	struct ctop_counts counts;
+};
+
+static inline __u32 ctop_port_slot_index(__u64 key)
+{
+	return (__u32)((key * 0x9E3779B97F4A7C15ULL) >> (64 - CTOP_PORT_SLOTS_BITS));
+}
+
 /* Per-port entry life cycle, counted by the function tiers (fentry, kprobe)
  * in the per-CPU `port_events` map, keyed like port_counts. */
 struct ctop_port_events {
@@ -94,7 +133,7 @@ enum ctop_tier {
  * overflow counter instead of paying a lookup and a failing update. */
 enum ctop_full {
 	CTOP_FULL_PORTS = 0,
-	CTOP_FULL_TUPLE_INSERTS = 1,
+	CTOP_FULL_TUPLE_INSERTS = 1, /* unused: inserts go to the rings */
 	CTOP_FULL_TUPLE_DROPS = 2,
 	CTOP_FULL_EVENTS = 3,
 	CTOP_FULL_COUNT = 4,
@@ -108,7 +147,8 @@ enum ctop_total {
 	CTOP_TOTAL_DROPS = 1,
 	/* events that found the per-port map full */
 	CTOP_TOTAL_PORT_OVERFLOW = 2,
-	/* inserts that found the per-tuple insert map full */
+	/* inserts whose tuple the reader never saw: their CPU's ring wrapped
+	 * past them before a read (filled in by the reader, not the kernel) */
 	CTOP_TOTAL_TUPLE_OVERFLOW = 3,
 	/* drops whose packet headers could not be read: in DROPS, not per port */
 	CTOP_TOTAL_DROP_UNPARSED = 4,
@@ -119,9 +159,10 @@ enum ctop_total {
 	CTOP_TOTAL_OTHER_NF_DROPS = 6,
 	/* drops that found the per-tuple drop map full */
 	CTOP_TOTAL_DROP_TUPLE_OVERFLOW = 7,
-	/* entries in the per-tuple maps (never deleted, so counting the
-	 * successful inserts tells it without reading the maps) */
+	/* ring slots written at least once (filled in by the reader) */
 	CTOP_TOTAL_TUPLE_ENTRIES = 8,
+	/* entries in the per-tuple drop map (never deleted, so counting the
+	 * successful inserts tells it without reading the map) */
 	CTOP_TOTAL_DROP_TUPLE_ENTRIES = 9,
 	/* Function tiers (fentry, kprobe) only; 0 in the netfilter tier. */
 	/* entries that left the hash table (timeout, eviction, flush, RST) */

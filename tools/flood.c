@@ -2,10 +2,12 @@
 /*
  * flood: a bounded UDP packet generator for ctop's benchmarks.
  *
- *   flood new  --dst ADDR --port P --count N --max-ms T [--src-base ADDR]
+ *   flood new  --dst ADDR --port P --count N --max-ms T [--ports K]
  *       every packet a new conntrack entry: raw IPv4/IPv6 packets whose
  *       source address and port walk through 198.19.0.0/16 (2001:2:0:1::/64
- *       for IPv6) x ports 1024-61023, so no tuple repeats below 3.9e9 packets
+ *       for IPv6) x ports 1024-61023, so no tuple repeats below 3.9e9 packets;
+ *       with --ports K packet i goes to port P + i mod K (only P has a
+ *       receiver: the others draw an ICMP error, related to the entry)
  *   flood est  --dst ADDR --port P --count N --max-ms T
  *       one flow, established first (a reply is seen), then N packets on it:
  *       the conntrack lookup path with no new entry
@@ -433,10 +435,12 @@ int main(int argc, char **argv)
 
 		if (!strcmp(mode, "new")) {
 			for (int k = 0; k < n; k++, i++) {
+				uint16_t to = ports > 1 ? htons((uint16_t)(port + i % ports)) : dport;
+
 				if (af == AF_INET)
-					build_new4((void *)iov[k].iov_base, dst.v4.s_addr, dport, (uint64_t)i);
+					build_new4((void *)iov[k].iov_base, dst.v4.s_addr, to, (uint64_t)i);
 				else
-					build_new6((void *)iov[k].iov_base, &dst.v6, dport, (uint64_t)i);
+					build_new6((void *)iov[k].iov_base, &dst.v6, to, (uint64_t)i);
 			}
 		}
 		int r = sendmmsg(fd, msgs, (unsigned)n, 0);

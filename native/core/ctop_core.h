@@ -32,7 +32,7 @@ struct ctop_probe;
 
 struct ctop_probe_opts {
 	uint32_t max_ports;    /* per-port map entries */
-	uint32_t max_tuples;   /* per-tuple insert map entries */
+	uint32_t max_tuples;   /* new flows' tuples held between reads, all CPUs */
 	uint32_t max_drop_tuples; /* per-tuple drop map entries */
 	uint32_t target_netns; /* 0: every namespace */
 	int tier;              /* enum ctop_tier: which programs to load */
@@ -237,6 +237,16 @@ void ctop_walk_census_free(struct ctop_walk_census *a, size_t n);
  * for cap entries (vals: val_sz bytes each, ncpus x value for per-CPU maps)
  * and are the caller's to free, also on error. */
 int ctop_map_read(int fd, size_t key_sz, size_t val_sz, uint32_t cap, void **keys, void **vals, size_t *n);
+/* New flows' tuples from the per-CPU rings (tuple_ring.c). */
+struct ctop_tuple_ring;
+int ctop_tuple_ring_open(int slots_fd, int heads_fd, int ncpus, uint32_t bits, struct ctop_tuple_ring **out);
+void ctop_tuple_ring_close(struct ctop_tuple_ring *r);
+/* Tuples whose new flows were written since the last read, one record per
+ * tuple with their number in `grew`; out has room for ncpus << bits. */
+int ctop_tuple_ring_read(struct ctop_tuple_ring *r, struct ctop_tuple_moved *out, size_t *n);
+uint64_t ctop_tuple_ring_lost(const struct ctop_tuple_ring *r);
+uint64_t ctop_tuple_ring_used(const struct ctop_tuple_ring *r);
+int ctop_tuple_ring_moved(const struct ctop_tuple_ring *r);
 /* Census address rows, most entries first, then family and address (census.c). */
 int ctop_census_addr_cmp_desc(const void *x, const void *y);
 /* Join the moved tuples of the insert and the drop map into records with

@@ -37,9 +37,12 @@ struct ctop_probe {
 	size_t moved_out_len;
 	struct ctop_tuple_moved *moved_buf[2];
 	struct ctop_tuple_rec *moved;
-	/* growth handed over so far per tuple map, i.e. the sum of its
-	 * `reported` fields: see tuple_map_unchanged() */
-	uint64_t tuple_sum[2];
+	/* growth handed over so far from the drop map, i.e. the sum of its
+	 * `reported` fields: see drop_map_unchanged() */
+	uint64_t drop_tuple_sum;
+	/* new flows' tuples: the per-CPU rings, read in place */
+	struct ctop_tuple_ring *ring;
+	uint32_t ring_bits;
 };
 
 /* ---- libbpf log capture --------------------------------------------------- */
@@ -103,7 +106,7 @@ const char *ctop_tier_name(int tier)
 /* The function tiers' tuple collector: loaded with them, run by test runs, never attached. */
 static int is_tc_collector(const struct bpf_program *prog)
 {
-	return strncmp(bpf_program__name(prog), "ctop_collect_moved_tc_", 22) == 0;
+	return strcmp(bpf_program__name(prog), "ctop_collect_moved_tc_drops") == 0;
 }
 
 /* Does a program belong to a tier? From its name (bpf/ctop.bpf.c). */
@@ -169,9 +172,17 @@ int ctop_probe_open_load(const struct ctop_probe_opts *o, struct ctop_probe **ou
 	}
 	p->max_ports = o->max_ports ? o->max_ports : 8192;
 	p->max_tuples = o->max_tuples ? o->max_tuples : 16384;
+	/* each CPU's ring: the largest power of two within its share of
+	 * --max-tuples, at least 256 */
+	p->ring_bits = 8;
+	while (p->ring_bits < 22 && ((uint64_t)p->ncpus << (p->ring_bits + 1)) <= p->max_tuples)
+		p->ring_bits++;
+	p->max_tuples = (uint32_t)p->ncpus << p->ring_bits;
 	p->max_drop_tuples = o->max_drop_tuples ? o->max_drop_tuples : 4096;
 	bpf_map__set_max_entries(p->skel->maps.port_counts, p->max_ports);
-	bpf_map__set_max_entries(p->skel->maps.tuple_inserts, p->max_tuples);
+	bpf_map__set_max_entries(p->skel->maps.tuple_ring, p->max_tuples);
+	bpf_map__set_max_entries(p->skel->maps.ring_heads, (uint32_t)p->ncpus);
+	p->skel->rodata->ring_bits = p->ring_bits;
 	bpf_map__set_max_entries(p->skel->maps.tuple_drops, p->max_drop_tuples);
 	p->skel->rodata->target_netns = o->target_netns;
 	p->tier = o->tier;
@@ -210,8 +221,7 @@ int ctop_probe_open_load(const struct ctop_probe_opts *o, struct ctop_probe **ou
 		p->skel->rodata->nf_conn_btf_id = (uint32_t)id;
 	}
 
-	bpf_map__set_max_entries(p->skel->maps.moved_out,
-				 p->max_tuples > p->max_drop_tuples ? p->max_tuples : p->max_drop_tuples);
+	bpf_map__set_max_entries(p->skel->maps.moved_out, p->max_drop_tuples);
 	bpf_program__set_type(p->skel->progs.ctop_nf_confirm, CTOP_BPF_PROG_TYPE_NETFILTER);
 	bpf_program__set_expected_attach_type(p->skel->progs.ctop_nf_confirm, CTOP_BPF_NETFILTER);
 	/* never attached, only test-run: the type is what lets it load here */
@@ -224,6 +234,12 @@ int ctop_probe_open_load(const struct ctop_probe_opts *o, struct ctop_probe **ou
 		free(p);
 		return ctop_err_set(e, err, "load", "the kernel refused to load the %s programs: %s", ctop_tier_name(o->tier),
 				    strerror(-err));
+	}
+	err = ctop_tuple_ring_open(bpf_map__fd(p->skel->maps.tuple_ring), bpf_map__fd(p->skel->maps.ring_heads), p->ncpus,
+				   p->ring_bits, &p->ring);
+	if (err) {
+		ctop_probe_destroy(p);
+		return ctop_err_set(e, -err, "load", "cannot map the tuple rings: %s", strerror(-err));
 	}
 	if (o->tier != CTOP_TIER_NETFILTER) {
 		err = attach_funcs(p, e);
@@ -243,6 +259,7 @@ void ctop_probe_destroy(struct ctop_probe *p)
 	for (int i = 0; i < p->nfunc_links; i++)
 		bpf_link__destroy(p->func_links[i]);
 	bpf_link__destroy(p->drop_link);
+	ctop_tuple_ring_close(p->ring);
 	ctop_bpf__destroy(p->skel);
 	if (p->moved_out)
 		munmap((void *)p->moved_out, p->moved_out_len);
@@ -321,18 +338,42 @@ int ctop_probe_test_run_nf(struct ctop_probe *p, const void *pkt, uint32_t len, 
 
 /* ---- map reads ------------------------------------------------------------------- */
 
+static int port_rec_cmp(const void *x, const void *y)
+{
+	return memcmp(&((const struct ctop_port_rec *)x)->key, &((const struct ctop_port_rec *)y)->key,
+		      sizeof(struct ctop_port_key));
+}
+
+static void add_counts(struct ctop_counts *to, const struct ctop_counts *c)
+{
+	for (int r = 0; r < CTOP_ROLE_COUNT; r++)
+		to->inserts_by_role[r] += c->inserts_by_role[r];
+	to->drops += c->drops;
+}
+
+/* A port's counts live in its per-CPU slot on the CPUs where it owns one and
+ * in the hash on the others (bpf/ctop.h, struct ctop_port_slot): one record
+ * per key, the two added up. */
 int ctop_probe_read_ports(struct ctop_probe *p, struct ctop_port_rec **out, size_t *n, struct ctop_err *e)
 {
-	size_t got = 0, vsz = sizeof(struct ctop_counts) * (size_t)p->ncpus;
+	size_t got = 0, nslots = 0, nrec = 0, vsz = sizeof(struct ctop_counts) * (size_t)p->ncpus;
+	size_t ssz = sizeof(struct ctop_port_slot) * (size_t)p->ncpus;
 	struct ctop_port_key *keys = NULL;
-	unsigned char *vals = NULL;
+	uint32_t *idx = NULL;
+	unsigned char *vals = NULL, *slots = NULL;
 	struct ctop_port_rec *recs = NULL;
+	const char *what = "per-port map";
 	int err = ctop_map_read(bpf_map__fd(p->skel->maps.port_counts), sizeof(*keys), vsz, p->max_ports,
 				(void **)&keys, (void **)&vals, &got);
 
 	if (err)
 		goto out;
-	recs = calloc(got ? got : 1, sizeof(*recs));
+	what = "per-port slots";
+	err = ctop_map_read(bpf_map__fd(p->skel->maps.port_slots), sizeof(*idx), ssz, CTOP_PORT_SLOTS, (void **)&idx,
+			    (void **)&slots, &nslots);
+	if (err)
+		goto out;
+	recs = calloc(got + nslots * (size_t)p->ncpus + 1, sizeof(*recs));
 	if (!recs) {
 		err = -ENOMEM;
 		goto out;
@@ -340,44 +381,63 @@ int ctop_probe_read_ports(struct ctop_probe *p, struct ctop_port_rec **out, size
 	for (size_t i = 0; i < got; i++) {
 		const struct ctop_counts *c = (const void *)(vals + i * vsz);
 
-		recs[i].key = keys[i];
+		recs[nrec].key = keys[i];
+		for (int cpu = 0; cpu < p->ncpus; cpu++)
+			add_counts(&recs[nrec].counts, &c[cpu]);
+		nrec++;
+	}
+	for (size_t i = 0; i < nslots; i++) {
+		const struct ctop_port_slot *sl = (const void *)(slots + i * ssz);
+
 		for (int cpu = 0; cpu < p->ncpus; cpu++) {
-			for (int r = 0; r < CTOP_ROLE_COUNT; r++)
-				recs[i].counts.inserts_by_role[r] += c[cpu].inserts_by_role[r];
-			recs[i].counts.drops += c[cpu].drops;
+			if (!sl[cpu].key)
+				continue;
+			memcpy(&recs[nrec].key, &sl[cpu].key, sizeof(recs[nrec].key));
+			recs[nrec].counts = sl[cpu].counts;
+			nrec++;
 		}
 	}
+	qsort(recs, nrec, sizeof(*recs), port_rec_cmp);
+	got = 0;
+	for (size_t i = 0; i < nrec; i++) {
+		if (got && !port_rec_cmp(&recs[got - 1], &recs[i]))
+			add_counts(&recs[got - 1].counts, &recs[i].counts);
+		else
+			recs[got++] = recs[i];
+	}
 	*out = recs;
+	recs = NULL;
 	*n = got;
 out:
 	free(keys);
 	free(vals);
+	free(idx);
+	free(slots);
+	free(recs);
 	if (err)
-		return ctop_err_set(e, err, "read", "cannot read the per-port map: %s", strerror(-err));
+		return ctop_err_set(e, err, "read", "cannot read the %s: %s", what, strerror(-err));
 	return 0;
 }
 
 /*
- * Whether a tuple map can be left unread: the programs count every insert in
- * CTOP_TOTAL_INSERTS first and then in exactly one of the tuple map or
- * CTOP_TOTAL_TUPLE_OVERFLOW (drops: CTOP_TOTAL_DROPS, then the drop map or
- * DROP_UNPARSED or DROP_TUPLE_OVERFLOW), so the map's counts add up to at
- * most `expected`, and to exactly that once no event is in flight. Counts
- * only grow: if `expected` equals what was handed over so far, nothing moved.
- * An event in flight during a read is picked up by the first read after it
- * lands (the sums then differ), never lost. On a quiet host a refresh so
- * skips walking the maps at all.
+ * Whether the drop map can be left unread: the programs count every drop in
+ * CTOP_TOTAL_DROPS first and then in exactly one of the drop map,
+ * DROP_UNPARSED or DROP_TUPLE_OVERFLOW, so the map's counts add up to at most
+ * `expected`, and to exactly that once no event is in flight. Counts only
+ * grow: if `expected` equals what was handed over so far, nothing moved. An
+ * event in flight during a read is picked up by the first read after it
+ * lands (the sums then differ), never lost.
  */
-static int tuple_map_unchanged(const struct ctop_probe *p, int drops, const uint64_t t[CTOP_TOTAL_COUNT])
+static int drop_map_unchanged(const struct ctop_probe *p, const uint64_t t[CTOP_TOTAL_COUNT])
 {
-	uint64_t expected = drops ? t[CTOP_TOTAL_DROPS] - t[CTOP_TOTAL_DROP_UNPARSED] - t[CTOP_TOTAL_DROP_TUPLE_OVERFLOW]
-			 : t[CTOP_TOTAL_INSERTS] - t[CTOP_TOTAL_TUPLE_OVERFLOW];
-	return expected == p->tuple_sum[drops];
+	uint64_t expected = t[CTOP_TOTAL_DROPS] - t[CTOP_TOTAL_DROP_UNPARSED] - t[CTOP_TOTAL_DROP_TUPLE_OVERFLOW];
+
+	return expected == p->drop_tuple_sum;
 }
 
-/* Run ctop_collect_moved over one tuple map: every tuple that moved since
- * the last run, with its growth, copied from moved_out into buf. */
-static int read_moved(struct ctop_probe *p, int drops, struct ctop_tuple_moved *buf, size_t *n, struct ctop_err *e)
+/* Run ctop_collect_moved over the drop map: every tuple that moved since the
+ * last run, with its growth, copied from moved_out into buf. */
+static int read_moved_drops(struct ctop_probe *p, struct ctop_tuple_moved *buf, size_t *n, struct ctop_err *e)
 {
 	/* the program ignores its packet, but a test run needs one: the
 	 * smallest IPv4 header, at LOCAL_OUT (which takes no Ethernet frame) */
@@ -390,22 +450,18 @@ static int read_moved(struct ctop_probe *p, int drops, struct ctop_tuple_moved *
 	DECLARE_LIBBPF_OPTS(bpf_test_run_opts, tc_opts, .data_in = eth_ip4, .data_size_in = sizeof(eth_ip4));
 	int err;
 
-	p->skel->bss->collect_which = (uint32_t)drops;
 	if (p->tier == CTOP_TIER_NETFILTER)
 		err = bpf_prog_test_run_opts(bpf_program__fd(p->skel->progs.ctop_collect_moved), &opts);
 	else
-		err = bpf_prog_test_run_opts(bpf_program__fd(drops ? p->skel->progs.ctop_collect_moved_tc_drops
-								      : p->skel->progs.ctop_collect_moved_tc_inserts),
-					     &tc_opts);
+		err = bpf_prog_test_run_opts(bpf_program__fd(p->skel->progs.ctop_collect_moved_tc_drops), &tc_opts);
 	if (err)
-		return ctop_err_set(e, err, "read", "cannot run the per-tuple collector on the %s map: %s",
-				    drops ? "drop" : "insert", strerror(errno));
+		return ctop_err_set(e, err, "read", "cannot run the per-tuple collector on the drop map: %s", strerror(errno));
 	*n = p->skel->bss->collect_n;
 	memcpy(buf, p->moved_out, *n * sizeof(*buf));
 	for (size_t i = 0; i < *n; i++)
-		p->tuple_sum[drops] += buf[i].grew;
-	/* moved_out holds as many records as the bigger map has entries, so
-	 * full cannot happen; if it did, the rest waits for the next read */
+		p->drop_tuple_sum += buf[i].grew;
+	/* moved_out holds as many records as the drop map has entries, so it
+	 * cannot fill up; if it did, the rest waits for the next read */
 	return 0;
 }
 
@@ -414,14 +470,12 @@ int ctop_probe_read_tuple_deltas(struct ctop_probe *p, const struct ctop_tuple_r
 {
 	size_t cap[2] = { p->max_tuples, p->max_drop_tuples }, got[2] = { 0, 0 };
 	uint64_t totals[CTOP_TOTAL_COUNT];
-	int err, have_totals;
+	int err;
 
 	if (!p->moved) {
-		size_t len = (cap[0] > cap[1] ? cap[0] : cap[1]) * sizeof(struct ctop_tuple_moved);
-		long page = sysconf(_SC_PAGESIZE);
+		size_t len = cap[1] * sizeof(struct ctop_tuple_moved);
 		void *m;
 
-		len = (len + (size_t)page - 1) / (size_t)page * (size_t)page;
 		m = mmap(NULL, len, PROT_READ, MAP_SHARED, bpf_map__fd(p->skel->maps.moved_out), 0);
 		if (m == MAP_FAILED)
 			return ctop_err_set(e, errno, "read", "cannot map the moved-tuple buffer: %s", strerror(errno));
@@ -436,17 +490,16 @@ int ctop_probe_read_tuple_deltas(struct ctop_probe *p, const struct ctop_tuple_r
 			return ctop_err_set(e, ENOMEM, "read", "out of memory for the per-tuple window");
 		}
 	}
-	/* one read of the totals serves both maps; if it fails, read both maps */
-	have_totals = ctop_probe_read_totals(p, totals, NULL) == 0;
-	for (int drops = 0; drops < 2; drops++) {
-		if (have_totals && tuple_map_unchanged(p, drops, totals))
-			continue;
-		if (read_moved(p, drops, p->moved_buf[drops], &got[drops], e))
+	if (ctop_tuple_ring_moved(p->ring))
+		ctop_tuple_ring_read(p->ring, p->moved_buf[0], &got[0]);
+	/* if the totals cannot be read, read the drop map anyway */
+	if (ctop_probe_read_totals(p, totals, NULL) != 0 || !drop_map_unchanged(p, totals)) {
+		if (read_moved_drops(p, p->moved_buf[1], &got[1], e))
 			return -1;
 	}
 	err = ctop_tuple_join(p->moved_buf[0], got[0], p->moved_buf[1], got[1], p->moved, n);
 	if (err)
-		return ctop_err_set(e, err, "read", "out of memory joining the per-tuple maps");
+		return ctop_err_set(e, err, "read", "out of memory joining the per-tuple windows");
 	*out = p->moved;
 	return 0;
 }
@@ -470,6 +523,9 @@ int ctop_probe_read_totals(struct ctop_probe *p, uint64_t out[CTOP_TOTAL_COUNT],
 			out[i] += vals[cpu];
 	}
 	free(vals);
+	/* the rings' side, which the reader keeps (struct ctop_tuple_slot) */
+	out[CTOP_TOTAL_TUPLE_OVERFLOW] = ctop_tuple_ring_lost(p->ring);
+	out[CTOP_TOTAL_TUPLE_ENTRIES] = ctop_tuple_ring_used(p->ring);
 	return 0;
 }
 

@@ -8,10 +8,11 @@
  *       loader's fallback order, and print which one and why each better one
  *       was refused (the kernel's error), as one JSON line.
  *
- *   ctop-selftest hold --tier fentry|kprobe
- *       Load and attach the tier, print one JSON line, and keep it attached
- *       until stdin closes; then print the totals (for bench/, which
- *       measures what a tier costs the traffic).
+ *   ctop-selftest hold --tier fentry|kprobe|netfilter [--floor]
+ *       Load and attach the tier (or empty programs at the same places),
+ *       print one JSON line, and keep it attached until stdin closes; then
+ *       print the totals and the programs' run statistics (hold.c; for
+ *       bench/, which measures what a tier costs the traffic).
  *
  *   ctop-selftest scenario --tier fentry|kprobe|netfilter [--nft PATH]
  *       In a fresh network namespace, with nf_conntrack_max lowered (global;
@@ -596,7 +597,7 @@ done:
 static void usage(void)
 {
 	fprintf(stderr, "usage: ctop-selftest probe [--tier auto|fentry|kprobe|netfilter]\n"
-			"       ctop-selftest hold --tier fentry|kprobe [--max-tuples N]\n"
+			"       ctop-selftest hold --tier fentry|kprobe|netfilter [--floor] [--max-tuples N]\n"
 			"       ctop-selftest scenario --tier fentry|kprobe|netfilter [--nft PATH]\n"
 			"       ctop-selftest roles --tier fentry|kprobe|netfilter [--nft PATH]\n");
 	exit(2);
@@ -605,7 +606,7 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	const char *nft = "nft";
-	int tier = -1;
+	int tier = -1, floor = 0;
 
 	if (argc < 2)
 		usage();
@@ -614,6 +615,8 @@ int main(int argc, char **argv)
 			tier = parse_tier(argv[++i]);
 		else if (!strcmp(argv[i], "--max-tuples") && i + 1 < argc)
 			max_tuples = (uint32_t)strtoul(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--floor"))
+			floor = 1;
 		else if (!strcmp(argv[i], "--nft") && i + 1 < argc)
 			nft = argv[++i];
 		else
@@ -642,40 +645,11 @@ int main(int argc, char **argv)
 		return p ? 0 : 1;
 	}
 	if (!strcmp(argv[1], "hold")) {
-		struct ctop_probe *p;
-		uint64_t totals[CTOP_TOTAL_COUNT];
-		struct ctop_err e = { 0 };
-		char buf[64];
-
-		if (tier != CTOP_TIER_FENTRY && tier != CTOP_TIER_KPROBE) {
-			fprintf(stderr, "ctop-selftest: hold needs --tier fentry or --tier kprobe\n");
+		if (tier < 0) {
+			fprintf(stderr, "ctop-selftest: hold needs --tier fentry, kprobe or netfilter\n");
 			return 2;
 		}
-		printf("{");
-		p = load_tier(tier, 0, stdout);
-		printf("}\n");
-		if (!p)
-			return 1;
-		while (read(0, buf, sizeof(buf)) > 0)
-			;
-		if (ctop_probe_read_totals(p, totals, &e)) {
-			fprintf(stderr, "ctop-selftest: %s\n", e.msg);
-			return 1;
-		}
-		printf("{\"inserts\":%llu,\"drops\":%llu,\"deletes\":%llu,\"programs\":[", (unsigned long long)totals[CTOP_TOTAL_INSERTS],
-		       (unsigned long long)totals[CTOP_TOTAL_DROPS], (unsigned long long)totals[CTOP_TOTAL_DELETES]);
-		{
-			struct ctop_prog_stat st[16];
-			int n = 0;
-
-			ctop_probe_prog_stats(p, st, 16, &n);
-			for (int i = 0; i < n; i++)
-				printf("%s{\"name\":\"%s\",\"runs\":%llu,\"ns\":%llu}", i ? "," : "", st[i].name,
-				       (unsigned long long)st[i].run_cnt, (unsigned long long)st[i].run_time_ns);
-		}
-		printf("]}\n");
-		ctop_probe_destroy(p);
-		return 0;
+		return hold(tier, floor);
 	}
 	if (!strcmp(argv[1], "scenario")) {
 		if (tier < 0) {

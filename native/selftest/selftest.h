@@ -22,6 +22,9 @@ int write_file(const char *path, const char *val);
 void die(const char *what) __attribute__((noreturn));
 int lo_up(void);
 
+/* hold.c: ctop-selftest hold --tier T [--floor] */
+int hold(int tier, int floor);
+
 /* roles.c: ctop-selftest roles --tier T */
 int roles_scenario(int tier, const char *nft);
 

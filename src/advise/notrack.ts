@@ -14,6 +14,7 @@ import type { RoleCounts, TrafficRole } from '../model/roles.js';
 import type { PortRow, SnapshotV1 } from '../model/snapshot.js';
 import { resolveRoles, roleText, sumRoleCounts, type RoleEvidence } from './roles.js';
 import { covers, fieldsAt, portText, ruleTexts, nftScript, untrackedAccept, type FilterHook, type NotrackTarget, type RoleChoice, type RuleTexts, type UntrackedAccept } from './rules.js';
+import { ratio, round } from '../model/numbers.js';
 
 export interface AdviseInput {
   snapshot: SnapshotV1;
@@ -209,15 +210,6 @@ export function untrackedAcceptsFor(t: NotrackTarget, chains: BaseChain[]): Untr
   return out;
 }
 
-function ratio(n: number, d: number): number {
-  return d > 0 ? n / d : 0;
-}
-
-function round(n: number, digits = 4): number {
-  const f = 10 ** digits;
-  return Math.round(n * f) / f;
-}
-
 /** One port's new entries in the window, all families summed. */
 interface PortKey {
   proto: L4;
@@ -264,7 +256,7 @@ function estimateFill(s: SnapshotV1, exempt: Group[], totalInserts: number, cens
     const share = Math.min(1, ratio(exempt.reduce((a, g) => a + g.inserts, 0), totalInserts));
     countAfter = Math.round(countNow * (1 - share));
   }
-  return { countNow, max: s.table.max, fillNow: round(ratio(countNow, s.table.max)), countAfter, fillAfter: round(ratio(countAfter, s.table.max)), method };
+  return { countNow, max: s.table.max, fillNow: round(ratio(countNow, s.table.max), 4), countAfter, fillAfter: round(ratio(countAfter, s.table.max), 4), method };
 }
 
 /** The ports with new entries, one key per (proto, port), each with its role. */
@@ -350,8 +342,8 @@ export function adviseNotrack(i: AdviseInput): NotrackAdvice {
       families: [...new Set(g.members.flatMap((k) => [...k.families]))].sort(),
       inserts: g.inserts,
       insertsPerSec: round((g.inserts * 1000) / Math.max(1, s.durationMs), 2),
-      insertShare: round(ratio(g.inserts, totalInserts)),
-      occupancy: census ? { entries, share: round(ratio(entries, census.total)) } : null,
+      insertShare: round(ratio(g.inserts, totalInserts), 4),
+      occupancy: census ? { entries, share: round(ratio(entries, census.total), 4) } : null,
       safe: !flags.some((f) => f.severity === 'unsafe'),
       flags,
       rules: ruleTexts([t]),

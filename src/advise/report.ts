@@ -7,6 +7,7 @@
 import type { BaseChain, ConntrackUser } from '../model/ruleset.js';
 import type { HelperPresence, LingeringState } from '../model/conntrack.js';
 import type { OccupancyMethod } from '../model/census.js';
+import type { NetnsOwner } from '../model/owner.js';
 import type { NativePortCensus } from '../model/portCensus.js';
 import { forNamespace, type SnapshotV1 } from '../model/snapshot.js';
 import { adviseSizing, type SizingAdvice } from './sizing.js';
@@ -19,6 +20,8 @@ export const ADVICE_SCHEMA = 'ctop.advice/v1';
 export interface NamespaceAdvice {
   inode: number;
   name: string;
+  /** who lives in it (model/owner.ts) */
+  owner?: NetnsOwner;
   entries: number;
   notrack: NotrackAdvice;
   keepsOn: KeepsOnReport;
@@ -112,6 +115,7 @@ export function planAdvice(i: AdvicePlanInput): AdviceReport {
     namespaces.push({
       inode: n.inode,
       name: n.name,
+      ...(n.owner ? { owner: n.owner } : {}),
       entries: n.count,
       notrack: namespaceNotrack(snap, n.inode, ns, i.host, i.role, i.top),
       keepsOn: keepsOn({ users: ns.ruleset.users, active: busy, helpers: i.host.helpers, modules: i.host.modules, errors: ns.ruleset.errors }),

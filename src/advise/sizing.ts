@@ -22,6 +22,7 @@
 import { LINGERING_STATES, type LingeringState } from '../model/conntrack.js';
 import { kernelDefaultMax } from '../model/sizing.js';
 import { countAtMost } from '../model/remaining.js';
+import { ratio } from '../model/numbers.js';
 
 export interface KernelVersion {
   major: number;
@@ -131,10 +132,6 @@ function nextPow2(n: number): number {
   let p = 1;
   while (p < n) p *= 2;
   return p;
-}
-
-function ratio(n: number, d: number): number {
-  return d > 0 ? n / d : 0;
 }
 
 export function adviseSizing(i: SizingAdviceInput): SizingAdvice {

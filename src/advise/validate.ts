@@ -12,6 +12,7 @@ import type { PortRow, TupleRow } from '../model/snapshot.js';
 import { resolveRoles, sumRoleCounts, type RoleEvidence } from './roles.js';
 import { ALL_DIRECTIONS, covers, directions, portText, ruleComment, type Direction, type NotrackTarget } from './rules.js';
 import { rowsOf } from './targets.js';
+import { round } from '../model/numbers.js';
 
 export interface ValidationWindow {
   durationMs: number;
@@ -90,11 +91,6 @@ function perSec(n: number, ms: number): number {
   return Math.round((n * 1000 * 100) / Math.max(1, ms)) / 100;
 }
 
-function round(n: number, digits = 4): number {
-  const f = 10 ** digits;
-  return Math.round(n * f) / f;
-}
-
 const dirKey = (d: Pick<Direction, 'hook' | 'field'>) => `${d.hook} ${d.field}`;
 
 const L4_NUM = { tcp: 6, udp: 17 } as const;
@@ -131,7 +127,7 @@ function nsSide(w: ValidationWindow): NamespaceSide {
     insertsPerSec: perSec(inserts, w.durationMs),
     entriesSlopePerSec: perSec(w.countEnd - w.countStart, w.durationMs),
     countEnd: w.countEnd,
-    fill: w.max > 0 ? round(w.countEnd / w.max) : 0,
+    fill: w.max > 0 ? round(w.countEnd / w.max, 4) : 0,
   };
 }
 
@@ -172,7 +168,7 @@ export function validate(targets: (NotrackTarget & { evidence?: RoleEvidence })[
     const untrackedPackets = exempt.reduce((s, d) => s + (after.packetsByComment[ruleComment(t, d)] ?? 0), 0);
     const problems: string[] = [];
     let verdict: Verdict = 'PASS';
-    const entryCut = beforeRate > 0 ? round(1 - afterRate / beforeRate) : null;
+    const entryCut = beforeRate > 0 ? round(1 - afterRate / beforeRate, 4) : null;
     if (eb.requests + eb.replies === 0 || packetsBefore === 0) {
       verdict = 'INCONCLUSIVE';
       problems.push(
@@ -228,8 +224,8 @@ export function validate(targets: (NotrackTarget & { evidence?: RoleEvidence })[
   }, 0);
   // reply-created entries are in the port rows too (under their original destination port)
   const nsInsertsBefore = before.ports.reduce((a, p) => a + p.inserts, 0);
-  const predictedCut = nsInsertsBefore > 0 ? round(Math.min(1, serviceBefore / nsInsertsBefore)) : null;
-  const observedCut = nb.insertsPerSec > 0 ? round(1 - na.insertsPerSec / nb.insertsPerSec) : null;
+  const predictedCut = nsInsertsBefore > 0 ? round(Math.min(1, serviceBefore / nsInsertsBefore), 4) : null;
+  const observedCut = nb.insertsPerSec > 0 ? round(1 - na.insertsPerSec / nb.insertsPerSec, 4) : null;
   const nsProblems: string[] = [];
   // Other traffic in the namespace moves between the windows: allow it 10 % of the prediction and 5 points.
   if (predictedCut !== null && observedCut !== null && results.every((r) => r.verdict === 'PASS') && observedCut < predictedCut * 0.9 - 0.05) {

@@ -23,6 +23,7 @@ import { censusOf, readPortCensus, type PortCensusRun } from '../source/portCens
 import { parseCount, parseDurationMs } from '../util/duration.js';
 import { onTermination } from '../util/signals.js';
 import { addProbeFlags, parseProbeFlags, roleOption, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
+import { jsonForTerminal } from '../util/sanitize.js';
 
 export interface AdviseOptions extends ProbeSettings {
   durationMs: number;
@@ -50,7 +51,7 @@ export async function runAdvise(o: AdviseOptions): Promise<void> {
 }
 
 function print(report: AdviceReport, o: AdviseOptions): void {
-  process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatAdvice(report)}\n`);
+  process.stdout.write(o.json ? `${jsonForTerminal(report)}\n` : `${formatAdvice(report)}\n`);
 }
 
 function busy(n: SnapshotV1['namespaces'][number]): boolean {

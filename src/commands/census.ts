@@ -7,6 +7,7 @@ import { formatCensus } from '../format/censusText.js';
 import { takeCensus, type CensusOptions } from '../source/censusSource.js';
 import { parseCount, parseDurationMs } from '../util/duration.js';
 import { hashWalker } from '../source/hashWalk.js';
+import { jsonForTerminal } from '../util/sanitize.js';
 
 export interface CensusFlags {
   netns?: string;
@@ -52,6 +53,6 @@ export function registerCensus(program: Command): void {
     const o = parseCensusFlags(f);
     checkPrivileges();
     const report = buildCensus(await takeCensus(o));
-    process.stdout.write(f.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatCensus(report, o.top)}\n`);
+    process.stdout.write(f.json ? `${jsonForTerminal(report)}\n` : `${formatCensus(report, o.top)}\n`);
   });
 }

@@ -4,12 +4,13 @@ import { readWindows } from '../io/recording.js';
 import { diffSummaries } from '../model/diff.js';
 import { summarize } from '../model/series.js';
 import { formatDiff } from '../format/diffText.js';
+import { jsonForTerminal } from '../util/sanitize.js';
 
 export function runDiff(o: { a: string; b: string; json: boolean }): void {
   const a = summarize(readWindows(o.a).snapshots);
   const b = summarize(readWindows(o.b).snapshots);
   const d = diffSummaries(o.a, a, o.b, b);
-  process.stdout.write(o.json ? `${JSON.stringify(d, null, 2)}\n` : `${formatDiff(d)}\n`);
+  process.stdout.write(o.json ? `${jsonForTerminal(d)}\n` : `${formatDiff(d)}\n`);
 }
 
 export function registerDiff(program: Command): void {

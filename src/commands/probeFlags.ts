@@ -20,22 +20,29 @@ export interface ProbeSettings {
   maxDropTuples: number;
 }
 
+/** The BPF map sizes a user may set: default and range, each stated once for the help text and the check. */
+const MAP_SIZES = {
+  maxPorts: { flag: '--max-ports', help: 'per-port map entries', dflt: 8192, min: 1024, max: 1 << 20 },
+  maxTuples: { flag: '--max-tuples', help: 'tuples of new flows held between reads, all CPUs', dflt: 16384, min: 1024, max: 1 << 22 },
+  maxDropTuples: { flag: '--max-drop-tuples', help: 'per-tuple drop map entries', dflt: 4096, min: 1024, max: 1 << 20 },
+} as const;
+
 export function addProbeFlags(cmd: Command): Command {
-  return cmd
+  cmd
     .option('--netns <name|path>', 'watch one network namespace (an `ip netns` name or /proc/PID/ns/net) instead of all')
-    .addOption(new Option('--tier <tier>', 'force a probe tier (for testing)').choices(['auto', ...TIERS]).default('auto'))
-    .option('--max-ports <n>', 'per-port map entries (1024-1048576)', '8192')
-    .option('--max-tuples <n>', 'per-tuple insert map entries (1024-4194304)', '16384')
-    .option('--max-drop-tuples <n>', 'per-tuple drop map entries (1024-1048576)', '4096');
+    .addOption(new Option('--tier <tier>', 'force a probe tier (for testing)').choices(['auto', ...TIERS]).default('auto'));
+  for (const m of Object.values(MAP_SIZES)) cmd.option(`${m.flag} <n>`, `${m.help} (${m.min}-${m.max})`, String(m.dflt));
+  return cmd;
 }
 
 export function parseProbeFlags(f: ProbeFlags): ProbeSettings {
+  const size = (k: keyof typeof MAP_SIZES): number => parseCount(f[k], MAP_SIZES[k].flag, MAP_SIZES[k].min, MAP_SIZES[k].max);
   return {
     netns: f.netns,
     tier: f.tier as 'auto' | Tier,
-    maxPorts: parseCount(f.maxPorts, '--max-ports', 1024, 1 << 20),
-    maxTuples: parseCount(f.maxTuples, '--max-tuples', 1024, 1 << 22),
-    maxDropTuples: parseCount(f.maxDropTuples, '--max-drop-tuples', 1024, 1 << 20),
+    maxPorts: size('maxPorts'),
+    maxTuples: size('maxTuples'),
+    maxDropTuples: size('maxDropTuples'),
   };
 }
 

@@ -19,6 +19,7 @@ import { LiveWindows, STEP_MS } from '../source/windows.js';
 import { formatMs, parseCount, parseDurationMs } from '../util/duration.js';
 import { interruptible, maybeInjectFault, onTermination } from '../util/signals.js';
 import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
+import { jsonForTerminal } from '../util/sanitize.js';
 
 /** Distinct addresses the snapshot's census counts (the census command's default). */
 const CENSUS_MAX_ADDRS = 65_536;
@@ -39,7 +40,7 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
   const snap = o.replay !== undefined ? replayed(o.replay, o) : await measured(o);
   process.stdout.write(
     o.json
-      ? `${JSON.stringify(snap, null, 2)}\n`
+      ? `${jsonForTerminal(snap)}\n`
       : `${formatSnapshot(snap)}\n${snap.census ? `\n${formatCensus(snap.census, o.top)}\n` : ''}`,
   );
 }

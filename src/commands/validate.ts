@@ -26,6 +26,7 @@ import { rollBackNow, startGuardedChange, target } from '../notrack/guard.js';
 import { parsePortSpecs, type PortSpec } from '../notrack/portSpec.js';
 import { DEFAULT_STATE_DIR } from '../notrack/state.js';
 import { addProbeFlags, parseProbeFlags, roleOption, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
+import { jsonForTerminal } from '../util/sanitize.js';
 
 export const VALIDATION_SCHEMA = 'ctop.validation/v2';
 
@@ -115,7 +116,7 @@ export async function runValidate(o: ValidateOptions): Promise<void> {
       throw e;
     }
     const report = { schema: VALIDATION_SCHEMA, netns: t.label, ...v, ...(census ? { census } : {}) };
-    process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatValidation(v, t.label, census)}\n`);
+    process.stdout.write(o.json ? `${jsonForTerminal(report)}\n` : `${formatValidation(v, t.label, census)}\n`);
     if (v.verdict !== 'PASS') {
       rollBackNow(t, change);
       throw new CtopError(

@@ -3,6 +3,7 @@ import type { Validation } from '../advise/validate.js';
 import type { OccupancyMethod } from '../model/census.js';
 import { formatTable } from './table.js';
 import { percent } from '../util/text.js';
+import { cleanLines } from '../util/sanitize.js';
 
 /** How a window's entries were counted (the `ctop census` machinery). */
 export interface WindowCensus {
@@ -42,5 +43,5 @@ export function formatValidation(v: Validation, label: string, census: WindowCen
   for (const p of n.problems) out.push(`namespace: FAIL: ${p}`);
   out.push(census ? `entries counted by ${census.occupancy}${census.fallbackReason ? ` (in-kernel count not used: ${census.fallbackReason})` : ''}` : 'entries per port: not counted (--no-census)');
   for (const x of v.notes) out.push(`note: ${x}`);
-  return out.join('\n');
+  return cleanLines(out.join('\n')); // rule text and names in it come from other users
 }

@@ -23,20 +23,42 @@ export interface BucketModel {
 /** Chain lengths 0..7 and "8 or more": one row per length an operator acts on, the long tail in one. */
 export const MAX_K = 8;
 
+/** P(k) = e^-λ λ^k / k! for k = 0, 1, ..., built iteratively so a large λ does not overflow k!. */
+function* poisson(lambda: number): Generator<number> {
+  let p = Math.exp(-lambda);
+  for (let k = 0; ; k++) {
+    yield p;
+    p = (p * lambda) / (k + 1);
+  }
+}
+
 export function bucketModel(nodes: number, buckets: number, maxK = MAX_K): BucketModel {
   const lambda = buckets > 0 ? Math.max(0, nodes) / buckets : 0;
   const histogram: BucketModel['histogram'] = [];
-  // P(k) = e^-λ λ^k / k!, built iteratively so large λ does not overflow k!.
-  let p = Math.exp(-lambda);
   let below = 0;
-  for (let k = 0; k < maxK; k++) {
+  let k = 0;
+  for (const p of poisson(lambda)) {
+    if (k === maxK) break;
     histogram.push({ k, orMore: false, buckets: p * buckets });
     below += p;
-    p = (p * lambda) / (k + 1);
+    k++;
   }
   // The tail is what is left, never negative through rounding.
   histogram.push({ k: maxK, orMore: true, buckets: Math.max(0, 1 - below) * buckets });
   return { kind: 'model', lambda, loadFactor: lambda, buckets, histogram, meanHitChain: 1 + lambda };
+}
+
+/** The longest chain at least one bucket is expected to reach: the largest k with buckets x P(X >= k) >= 1. */
+export function modelLongestChain(nodes: number, buckets: number): number {
+  if (buckets <= 0 || nodes <= 0) return 0;
+  let below = 0; // P(X <= k)
+  let k = 0;
+  for (const p of poisson(nodes / buckets)) {
+    below += p;
+    if ((1 - below) * buckets < 1 || k >= 10_000) break;
+    k++;
+  }
+  return k;
 }
 
 /** The label the panel shows, so nobody mistakes the model for a measurement. */

@@ -5,8 +5,9 @@
  * read, no I/O. Every section names the method that produced its figures, so
  * nobody mistakes the model for a measurement.
  */
+import type { NetnsOwner } from './owner.js';
 import type { CensusCounts, CensusCountsAddr } from './censusCounts.js';
-import { bucketModel } from './bucketModel.js';
+import { bucketModel, modelLongestChain } from './bucketModel.js';
 import { family, protoName, tcpStateName } from './conntrack.js';
 import { slotRange } from './remaining.js';
 
@@ -44,6 +45,8 @@ export interface CensusAddrRow {
 export interface CensusNamespace {
   inode: number;
   name: string;
+  /** who lives in it (model/owner.ts) */
+  owner?: NetnsOwner;
   entries: number;
   assured: number;
   /** never saw a reply: what early drop evicts first */
@@ -160,7 +163,7 @@ export interface CensusInput {
   occupancy: OccupancyMethod;
   occupancyFallbackReason?: string;
   occupancyMs: number;
-  namespaces: { inode: number; name: string; census: CensusCounts }[];
+  namespaces: { inode: number; name: string; owner?: NetnsOwner; census: CensusCounts }[];
   /** nf_conntrack_buckets */
   buckets: number;
   /** entries in the whole (global) hash: every namespace's count, after the census and before it */
@@ -213,22 +216,6 @@ function addrRows(a: CensusCountsAddr[]): CensusAddrRow[] {
   return a.map((x) => ({ family: family(x.family), addr: x.addr, entries: x.entries }));
 }
 
-/** The chain length at least one bucket is expected to reach under Poisson(lambda). */
-export function modelLongestChain(nodes: number, buckets: number): number {
-  if (buckets <= 0 || nodes <= 0) return 0;
-  const lambda = nodes / buckets;
-  // tail(k) = P(X >= k); walk k up while buckets x tail(k+1) >= 1
-  let p = Math.exp(-lambda);
-  let below = 0;
-  let k = 0;
-  for (; k < 10_000; k++) {
-    below += p; // P(X <= k)
-    if ((1 - below) * buckets < 1) break;
-    p = (p * lambda) / (k + 1);
-  }
-  return k;
-}
-
 export function chainPressure(
   input: Pick<CensusInput, 'buckets' | 'hashEntries' | 'walk' | 'walkFallbackReason'>,
 ): BucketPressure {
@@ -272,9 +259,10 @@ export function chainPressure(
 }
 
 export function buildCensus(input: CensusInput): CensusReport {
-  const namespaces: CensusNamespace[] = input.namespaces.map(({ inode, name, census: c }) => ({
+  const namespaces: CensusNamespace[] = input.namespaces.map(({ inode, name, owner, census: c }) => ({
     inode,
     name,
+    ...(owner ? { owner } : {}),
     entries: c.entries,
     assured: c.assured,
     unreplied: c.unreplied,

@@ -10,6 +10,7 @@
  */
 import type { CensusReport } from './census.js';
 import type { PortTotal, Summary } from './series.js';
+import { round } from './numbers.js';
 
 export const DIFF_SCHEMA = 'ctop.diff/v1';
 
@@ -78,14 +79,12 @@ export interface SnapshotDiff {
   census: { inA: boolean; inB: boolean; changed: { key: string; a: number | null; b: number | null }[] };
 }
 
-const round = (n: number, d = 4): number => Math.round(n * 10 ** d) / 10 ** d;
-
 function num(a: number, b: number): Change<number> {
-  return { a: round(a), b: round(b), delta: round(b - a) };
+  return { a: round(a, 4), b: round(b, 4), delta: round(b - a, 4) };
 }
 
 function nullable(a: number | null, b: number | null): Change<number | null> {
-  return { a: a === null ? null : round(a), b: b === null ? null : round(b), delta: a === null || b === null ? null : round(b - a) };
+  return { a: a === null ? null : round(a, 4), b: b === null ? null : round(b, 4), delta: a === null || b === null ? null : round(b - a, 4) };
 }
 
 function side(name: string, s: Summary): Side {
@@ -93,7 +92,7 @@ function side(name: string, s: Summary): Side {
 }
 
 function portSide(p: PortTotal): PortSide {
-  return { inserts: p.inserts, drops: p.drops, insertsPerSec: round(p.insertsPerSec), dropsPerSec: round(p.dropsPerSec) };
+  return { inserts: p.inserts, drops: p.drops, insertsPerSec: round(p.insertsPerSec, 4), dropsPerSec: round(p.dropsPerSec, 4) };
 }
 
 export function portStatus(a: PortSide | null, b: PortSide | null): PortStatus {

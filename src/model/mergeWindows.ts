@@ -14,6 +14,7 @@ import { TRAFFIC_ROLES, zeroRoleCounts } from './roles.js';
 import { ZERO_STATS, tupleKey, type CtStats } from './sample.js';
 import type { NamespaceRow, PortRow, SnapshotV1, TupleRow } from './snapshot.js';
 import { topK } from './topK.js';
+import { round } from './numbers.js';
 
 type Summed = 'inserts' | 'drops';
 
@@ -50,8 +51,6 @@ function ranked<T extends { inserts: number; drops: number }>(rows: Map<string, 
     x.row.inserts !== y.row.inserts ? x.row.inserts > y.row.inserts : x.row.drops !== y.row.drops ? x.row.drops > y.row.drops : x.key < y.key;
   return topK(keyed, top > 0 ? top : keyed.length, before).map((k) => k.row);
 }
-
-const round = (n: number): number => Math.round(n * 100) / 100;
 
 /** Needs at least one window (a recording has one). `top` as in WindowOptions: rows kept, 0 for all. */
 export function mergeWindows(windows: readonly SnapshotV1[], top: number): SnapshotV1 {

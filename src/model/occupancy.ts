@@ -204,3 +204,14 @@ export function hashSection(input: OccupancyInput, windowEnd: string): BucketPre
     ageMs: Math.max(0, Date.parse(windowEnd) - Date.parse(c.takenAt)) || 0,
   };
 }
+
+/**
+ * When the next census may start (ms on the census thread's clock, which
+ * starts with the thread): once the thread's CPU time since it started is no
+ * more than `budgetShare` of the time since it started, and never sooner than
+ * `minIntervalMs` nor later than `maxIntervalMs` after this census began.
+ */
+export function nextCensusAt(o: { startedMs: number; spentCpuMs: number; budgetShare: number; minIntervalMs: number; maxIntervalMs: number }): number {
+  const byBudget = o.spentCpuMs / o.budgetShare;
+  return Math.min(o.startedMs + o.maxIntervalMs, Math.max(o.startedMs + o.minIntervalMs, byBudget));
+}

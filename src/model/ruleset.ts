@@ -63,6 +63,16 @@ export interface BaseChain {
   policy: string;
 }
 
+/** What the readers made of one namespace's ruleset (source/ruleset.ts reads it). */
+export interface RulesetReading {
+  users: ConntrackUser[];
+  /** Base chains and their policies (a drop policy needs an accept for untracked packets). */
+  chains: BaseChain[];
+  /** The commands whose output was analysed. */
+  sources: string[];
+  errors: string[];
+}
+
 const MAX_DETAIL = 120;
 
 export function clip(s: string): string {

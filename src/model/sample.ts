@@ -3,6 +3,7 @@
  * in tests) and everything above them. A Sample holds cumulative counters;
  * the model turns two samples into a window.
  */
+import type { NetnsOwner } from './owner.js';
 import type { Family } from './conntrack.js';
 import type { RoleCounts } from './roles.js';
 
@@ -124,6 +125,8 @@ export type CtStats = Omit<CtCpuStat, 'cpu'>;
 export interface NetnsSample {
   inode: number;
   name: string;
+  /** who lives in it: a pod, a container, a unit, an `ip netns` name, the host */
+  owner?: NetnsOwner;
   /** Entries in this namespace's table now. */
   count: number;
   stats: CtStats;

@@ -3,12 +3,14 @@
  * and the pure function that turns two cumulative samples into one window.
  * Fields are only ever added to v1, never renamed or removed.
  */
+import type { NetnsOwner } from './owner.js';
 import type { BucketPressure, CensusReport } from './census.js';
 import { hashSection, heldByPort, occupancySection, type OccupancyInput, type OccupancySection } from './occupancy.js';
 import { portKey, protoName, type Family } from './conntrack.js';
 import { TRAFFIC_ROLES, zeroRoleCounts, type RoleCounts } from './roles.js';
 import { topK } from './topK.js';
 import { tupleKey, type TupleColumns, type CtStats, type PortCount, type PortEvents, type ProbeInfo, type Sample, type TupleCount } from './sample.js';
+import { ratio, round } from './numbers.js';
 
 export const SNAPSHOT_SCHEMA = 'ctop.snapshot/v1';
 
@@ -43,6 +45,8 @@ export type TupleRow = TupleCount;
 export interface NamespaceRow {
   inode: number;
   name: string;
+  /** who lives in it (kind, name, namespace, uid, containers): absent where ctop did not look */
+  owner?: NetnsOwner;
   count: number;
   fillRatio: number;
   inserts: number | null;
@@ -133,6 +137,8 @@ export interface WindowSource {
   next(): SnapshotV1 | undefined;
   /** Replay position, for headers. */
   position?(): { index: number; total: number; ended: boolean };
+  /** Why the background census failed, if its last attempt did. */
+  occupancyError?(): string | undefined;
   close(): void;
 }
 
@@ -207,15 +213,6 @@ function statDelta(a: CtStats | undefined, b: CtStats): CtStats {
   return out;
 }
 
-function ratio(n: number, d: number): number {
-  return d > 0 ? n / d : 0;
-}
-
-function round(n: number, digits = 2): number {
-  const f = 10 ** digits;
-  return Math.round(n * f) / f;
-}
-
 /** One window: what happened between samples a and b (and, given a census, who holds the table at b). */
 export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions, occupancy?: OccupancyInput): SnapshotV1 {
   const durationMs = Math.max(1, b.monoMs - a.monoMs);
@@ -282,6 +279,7 @@ export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions, occupancy?
     namespaces.push({
       inode: n.inode,
       name: n.name,
+      ...(n.owner ? { owner: n.owner } : {}),
       count: n.count,
       fillRatio: round(ratio(n.count, b.max), 4),
       inserts: bpf ? (nsInserts.get(n.inode) ?? 0) : null,

@@ -13,7 +13,9 @@
  *   ctop_inserts_total{netns,family,proto,port}   counter new entries per service port (BPF), top K ports + {port="other"}
  *   ctop_drops_total{netns,family,proto,port}     counter packets conntrack dropped, per port, same K slots
  *   ctop_netns_inserts_total{netns}               counter new entries per namespace (all its ports)
- *   ctop_netns_info{netns,name}                   gauge   1 per watched namespace (inode → name)
+ *   ctop_netns_info{netns,name,kind,pod,namespace} gauge  1 per watched namespace: inode → name and owner
+ *                                                   (kind: pod, container, systemd, netns, host, process; pod and
+ *                                                   namespace: a Kubernetes pod's, else ""); join it on netns
  *   ctop_probe_info{tier}                         gauge   1 for the running probe tier
  *   ctop_probe_program_attached{program}          gauge   1 attached, 0 not
  *   ctop_overflow_total{map}                      counter events not recorded because a BPF map was full
@@ -34,9 +36,32 @@
  */
 import { Counter, Gauge, type Registry, type RegistryContentType } from 'prom-client';
 import type { CtStats } from '../model/sample.js';
-import type { SnapshotV1 } from '../model/snapshot.js';
+import type { NamespaceRow, SnapshotV1 } from '../model/snapshot.js';
 import { portKey, protoName } from '../model/conntrack.js';
+import { OWNER_TEXT_MAX } from '../model/owner.js';
+import { cleanText } from '../util/sanitize.js';
 import { PortSlots, type Activity } from './portSlots.js';
+
+/** ctop_netns_info's labels: one series per watched namespace, so bounded by them. */
+interface NetnsInfoLabels {
+  netns: string;
+  name: string;
+  kind: string;
+  pod: string;
+  namespace: string;
+}
+
+/** Pod and namespace names are other users' text: cleaned (no control characters) and cut like every label. */
+function netnsInfoLabels(netns: string, n: NamespaceRow): NetnsInfoLabels {
+  const o = n.owner;
+  return {
+    netns,
+    name: n.name,
+    kind: o?.kind ?? '',
+    pod: o?.kind === 'pod' ? cleanText(o.name, OWNER_TEXT_MAX) : '',
+    namespace: o?.kind === 'pod' ? cleanText(o.namespace ?? '', OWNER_TEXT_MAX) : '',
+  };
+}
 
 /** conntrack -S names for each statistic. */
 export const STAT_NAMES: Record<keyof CtStats, string> = {
@@ -64,7 +89,7 @@ export class Exporter {
   readonly slots: PortSlots;
   /** The last value of each cumulative counter the windows carry (map overflows). */
   private readonly prevTotals = new Map<string, number>();
-  private readonly liveNetns = new Map<number, string>();
+  private readonly liveNetns = new Map<number, NetnsInfoLabels>();
 
   private readonly entries: Gauge<'netns'>;
   private readonly max: Gauge;
@@ -74,7 +99,7 @@ export class Exporter {
   private readonly inserts: Counter<(typeof PORT_LABELS)[number]>;
   private readonly drops: Counter<(typeof PORT_LABELS)[number]>;
   private readonly netnsInserts: Counter<'netns'>;
-  private readonly netnsInfo: Gauge<'netns' | 'name'>;
+  private readonly netnsInfo: Gauge<keyof NetnsInfoLabels>;
   private readonly probeInfo: Gauge<'tier'>;
   private readonly programAttached: Gauge<'program'>;
   private readonly overflow: Counter<'map'>;
@@ -107,7 +132,7 @@ export class Exporter {
     this.inserts = new Counter({ name: 'ctop_inserts_total', help: 'New conntrack entries per service port (top K ports; the rest in port="other")', labelNames: [...PORT_LABELS], registers: r });
     this.drops = new Counter({ name: 'ctop_drops_total', help: 'Packets conntrack dropped, per service port (top K ports; the rest in port="other")', labelNames: [...PORT_LABELS], registers: r });
     this.netnsInserts = new Counter({ name: 'ctop_netns_inserts_total', help: 'New conntrack entries per namespace', labelNames: ['netns'], registers: r });
-    this.netnsInfo = new Gauge({ name: 'ctop_netns_info', help: 'Watched network namespaces: inode and name', labelNames: ['netns', 'name'], registers: r });
+    this.netnsInfo = new Gauge({ name: 'ctop_netns_info', help: 'Watched network namespaces: inode and name', labelNames: ['netns', 'name', 'kind', 'pod', 'namespace'], registers: r });
     this.probeInfo = new Gauge({ name: 'ctop_probe_info', help: 'The probe tier ctop runs (1)', labelNames: ['tier'], registers: r });
     this.programAttached = new Gauge({ name: 'ctop_probe_program_attached', help: '1 if the BPF program is attached', labelNames: ['program'], registers: r });
     this.overflow = new Counter({ name: 'ctop_overflow_total', help: 'Events not recorded per key because a BPF map was full', labelNames: ['map'], registers: r });
@@ -149,10 +174,11 @@ export class Exporter {
       present.add(n.inode);
       const netns = String(n.inode);
       this.entries.set({ netns }, n.count);
-      const prevName = this.liveNetns.get(n.inode);
-      if (prevName !== undefined && prevName !== n.name) this.netnsInfo.remove({ netns, name: prevName });
-      this.netnsInfo.set({ netns, name: n.name }, 1);
-      this.liveNetns.set(n.inode, n.name);
+      const info = netnsInfoLabels(netns, n);
+      const prev = this.liveNetns.get(n.inode);
+      if (prev !== undefined && JSON.stringify(prev) !== JSON.stringify(info)) this.netnsInfo.remove(prev);
+      this.netnsInfo.set(info, 1);
+      this.liveNetns.set(n.inode, info);
       for (const k of Object.keys(STAT_NAMES) as (keyof CtStats)[]) this.stat.inc({ netns, stat: STAT_NAMES[k] }, n.stats?.[k] ?? 0);
       if (n.inserts) this.netnsInserts.inc({ netns }, n.inserts);
     }
@@ -240,12 +266,12 @@ export class Exporter {
    * container churn does not grow memory or pin the K slots forever.
    */
   private forgetVanished(present: Set<number>): void {
-    for (const [inode, name] of [...this.liveNetns]) {
+    for (const [inode, info] of [...this.liveNetns]) {
       if (present.has(inode)) continue;
       const netns = String(inode);
       this.liveNetns.delete(inode);
       this.entries.remove({ netns });
-      this.netnsInfo.remove({ netns, name });
+      this.netnsInfo.remove(info);
       this.netnsInserts.remove({ netns });
       for (const stat of Object.values(STAT_NAMES)) this.stat.remove({ netns, stat });
       for (const key of this.slots.release((k) => k.startsWith(`${netns}/`))) {

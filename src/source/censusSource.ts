@@ -84,6 +84,10 @@ export async function takeCensus(o: CensusOptions): Promise<CensusInput> {
     }
     const handles = open.map((x) => x.handle);
     const nameOf = (inode: number) => open.find((x) => x.ref.inode === inode)?.ref.name ?? `netns ${inode}`;
+    const ownerOf = (inode: number) => {
+      const owner = open.find((x) => x.ref.inode === inode)?.ref.owner;
+      return owner ? { owner } : {};
+    };
     const windowStart = performance.now();
     const before = chainStats(handles);
     const hashEntriesBefore = handles.reduce((a, h) => a + h.table().count, 0);
@@ -107,8 +111,8 @@ export async function takeCensus(o: CensusOptions): Promise<CensusInput> {
         occupancyMs = performance.now() - t0;
         namespaces = w.census
           .filter((x) => !target || x.netns === target.inode)
-          .map((x) => ({ inode: x.netns, name: nameOf(x.netns), census: x.census }));
-        if (target && namespaces.length === 0) namespaces.push({ inode: target.inode, name: target.name, census: emptyCensus() });
+          .map((x) => ({ inode: x.netns, name: nameOf(x.netns), ...ownerOf(x.netns), census: x.census }));
+        if (target && namespaces.length === 0) namespaces.push({ inode: target.inode, name: target.name, ...ownerOf(target.inode), census: emptyCensus() });
       } else if (wantWalkCensus) {
         occupancyFallbackReason = w.reason;
       }
@@ -122,7 +126,7 @@ export async function takeCensus(o: CensusOptions): Promise<CensusInput> {
       namespaces = [];
       for (const { ref, handle } of chosen) {
         const census = handle.census({ maxAddrs: o.maxAddrs, top: o.top });
-        if (census.entries > 0 || target) namespaces.push({ inode: ref.inode, name: ref.name, census });
+        if (census.entries > 0 || target) namespaces.push({ inode: ref.inode, name: ref.name, ...(ref.owner ? { owner: ref.owner } : {}), census });
       }
       occupancyMs = performance.now() - t0;
     }

@@ -191,7 +191,12 @@ export class KernelSource implements Source {
     const seen = new Set<number>();
     for (const ref of refs) {
       seen.add(ref.inode);
-      if (this.watched.has(ref.inode)) continue;
+      const w = this.watched.get(ref.inode);
+      if (w) {
+        // names follow their owners: a pod's namespace is named once its processes show
+        if (!this.target) w.ref = ref;
+        continue;
+      }
       try {
         const handle = new this.addon.Netns(ref.path, this.probe && this.probeTier === 'netfilter' ? this.probe.nfProgFd() : -1);
         this.watched.set(ref.inode, { ref, handle });
@@ -229,6 +234,7 @@ export class KernelSource implements Source {
         namespaces.push({
           inode: w.ref.inode,
           name: w.ref.name,
+          ...(w.ref.owner ? { owner: w.ref.owner } : {}),
           count: w.handle.table().count,
           stats: sumCpuStats(w.handle.cpuStats()),
           links: w.handle.links(),

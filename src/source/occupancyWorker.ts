@@ -7,7 +7,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { OccupancyCounter, threadCpuMs } from './occupancyCensus.js';
-import type { CensusCost } from '../model/occupancy.js';
+import { nextCensusAt, type CensusCost } from '../model/occupancy.js';
 import type { WorkerStart, WorkerMessage } from './occupancy.js';
 
 const start = workerData as WorkerStart;
@@ -44,7 +44,7 @@ async function loop(): Promise<void> {
       const threadMs = threadCpuMs();
       const now = performance.now(); // a worker's clock starts with the thread
       const spentMs = Number.isFinite(threadMs) ? threadMs : cpuMs * censuses;
-      const nextAt = Math.min(t0 + start.maxIntervalMs, Math.max(t0 + start.minIntervalMs, spentMs / start.budgetShare));
+      const nextAt = nextCensusAt({ startedMs: t0, spentCpuMs: spentMs, budgetShare: start.budgetShare, minIntervalMs: start.minIntervalMs, maxIntervalMs: start.maxIntervalMs });
       delayMs = Math.max(0, nextAt - now);
       const cost: CensusCost = {
         censuses,

@@ -11,19 +11,11 @@
  */
 import { statSync } from 'node:fs';
 import { describeError } from '../errors.js';
-import type { BaseChain, ConntrackUser } from '../model/ruleset.js';
+import type { RulesetReading } from '../model/ruleset.js';
 import { analyzeIptablesSave, iptablesBaseChains } from '../model/rulesetIptables.js';
 import { analyzeNftJson, nftBaseChains } from '../model/rulesetNft.js';
 import { nsExec } from '../util/nsExec.js';
 
-export interface RulesetReading {
-  users: ConntrackUser[];
-  /** Base chains and their policies (a drop policy needs an accept for untracked packets). */
-  chains: BaseChain[];
-  /** The commands whose output was analysed. */
-  sources: string[];
-  errors: string[];
-}
 
 const TIMEOUT_MS = 5000;
 

@@ -88,11 +88,6 @@ export class LiveWindows implements WindowSource {
     return s;
   }
 
-  /** The sample the open window started with. */
-  get opened(): Sample | undefined {
-    return this.prev;
-  }
-
   /**
    * Closes the open window now and opens the next one. A failed sample
    * keeps the open window, so the window after a failure spans it and no

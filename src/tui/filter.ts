@@ -6,6 +6,7 @@
  *   ipv4, ipv6         an address family
  *   198.18.0.1, 2001:2::, addr:10.0.   an address, or the start of one
  *   ns:web, ns:4026531840, web         a namespace, by name (part of it) or inode
+ *   pod:web, pod:shop/                 a pod's namespace, by "namespace/name" (part of it)
  *
  * A term about something a view does not show (a port, in the namespaces
  * view) is ignored there rather than emptying the table. Pure: no I/O.
@@ -17,7 +18,8 @@ export type FilterTerm =
   | { kind: 'proto'; proto: string }
   | { kind: 'family'; family: Family }
   | { kind: 'addr'; prefix: string }
-  | { kind: 'ns'; text: string };
+  | { kind: 'ns'; text: string }
+  | { kind: 'pod'; text: string };
 
 export interface Filter {
   text: string;
@@ -43,12 +45,13 @@ export function parseFilter(text: string): Filter {
   const terms: FilterTerm[] = [];
   for (const raw of text.trim().split(/\s+/).filter((w) => w.length > 0)) {
     const w = raw.toLowerCase();
-    const colon = /^(port|ns|netns|addr|src|dst|proto):(.+)$/.exec(w);
+    const colon = /^(port|ns|netns|pod|addr|src|dst|proto):(.+)$/.exec(w);
     if (colon) {
       const [, k, v] = colon as unknown as [string, string, string];
       if (k === 'port') terms.push(portTerm(v));
       else if (k === 'proto') terms.push({ kind: 'proto', proto: v });
       else if (k === 'ns' || k === 'netns') terms.push({ kind: 'ns', text: v });
+      else if (k === 'pod') terms.push({ kind: 'pod', text: v });
       else terms.push({ kind: 'addr', prefix: v });
     } else if (/^\d+$/.test(w)) terms.push(portTerm(w));
     else if (PROTOS.has(w)) terms.push({ kind: 'proto', proto: w });
@@ -78,6 +81,9 @@ function termMatches(t: FilterTerm, m: Matchable): boolean {
       return m.addrs === undefined || m.addrs.some((a) => a.toLowerCase().startsWith(t.prefix));
     case 'ns':
       return String(m.nsInode) === t.text || m.nsName.toLowerCase().includes(t.text);
+    case 'pod':
+      // a pod's namespace is named "pod <namespace>/<name>" (model/owner.ts ownerLabel)
+      return m.nsName.toLowerCase().startsWith('pod ') && m.nsName.toLowerCase().slice(4).includes(t.text);
   }
 }
 

@@ -148,11 +148,11 @@ function sparkBlock(v: number, max: number): string {
   return '▁▂▃▄▅▆▇█'[Math.min(7, Math.ceil(Math.sqrt(v / max) * 8) - 1)] ?? ' ';
 }
 
-export function talkersTitle(st: UiState, sel: Selection | undefined, s?: SnapshotV1): string {
+export function talkersTitle(st: UiState, sel: Selection | undefined, s?: SnapshotV1, occupancyError?: string): string {
   const tabs = VIEWS.map((v, i) => (i === st.viewIndex ? `[${v.title}]` : v.title)).join(' ');
   const filter = st.filter.text ? `  filter ${clean(st.filter.text)} (${sel?.total ?? 0})` : '';
   // the occupancy's age: a census is a moment, and the operator must know which
-  const occ = s?.occupancy ? `  occ ${occupancyAge(s)}` : '';
+  const occ = occupancyError ? `  occ: census failed: ${clean(occupancyError)}` : s?.occupancy ? `  occ ${occupancyAge(s)}` : '';
   return ` ${tabs}  by ${SORT_LABEL[st.sort[currentView(st)]]}${filter}${occ} `;
 }
 

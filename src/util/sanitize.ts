@@ -92,3 +92,14 @@ export function cleanLines(text: string): string {
 export function isPlainRuleName(name: string): boolean {
   return /^[A-Za-z_.][A-Za-z0-9_./-]{0,255}$/.test(name);
 }
+
+/**
+ * A JSON document for stdout, which is often a terminal: JSON.stringify
+ * escapes C0 controls but leaves C1 controls (0x9b is CSI), DEL, line
+ * separators and bidirectional overrides raw; here they are \u escapes too.
+ * The document means exactly the same.
+ */
+export function jsonForTerminal(value: unknown, indent = 2): string {
+  // eslint-disable-next-line no-control-regex
+  return JSON.stringify(value, null, indent).replace(/[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}

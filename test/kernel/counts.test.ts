@@ -246,3 +246,92 @@ describe('namespaces', () => {
     }
   });
 });
+
+describe('map overflow: every map at its smallest size, the counts still add up exactly', () => {
+  let lab: Lab;
+  let source: KernelSource;
+  let stopServer: (() => Promise<void>) | undefined;
+  const BASE = 20000;
+  const PORTS = 5000; // more ports than the per-port slots and hash hold together
+
+  beforeAll(async () => {
+    lab = createLab();
+    stopServer = (await startServer(lab, { tcp: [6200] })).stop;
+    // --max-ports, --max-tuples and --max-drop-tuples at their minimum
+    source = new KernelSource({ tier: 'netfilter', maxPorts: 1024, maxTuples: 1024, maxDropTuples: 1024, rescanMs: 1000 });
+    await source.start();
+  });
+
+  afterAll(async () => {
+    await stopServer?.();
+    source?.close();
+    lab?.destroy();
+    expect(await waitNoCtopPrograms()).toEqual([]);
+  });
+
+  const flood = (count: number): { sent: number; errors: number } =>
+    JSON.parse(
+      lab.exec(lab.srv, [FLOOD, 'new', '--dst', lab.srvAddr4, '--port', String(BASE), '--ports', String(PORTS), '--count', String(count), '--max-ms', '30000']),
+    ) as { sent: number; errors: number };
+  const mine = (s: Sample) => portsOf(s, lab.netnsInode(lab.srv)).filter((p) => p.proto === 17 && p.port >= BASE && p.port < BASE + PORTS);
+
+  it('inserts: per-port rows plus port overflow, and tuples plus tuple overflow, equal the new flows', () => {
+    const before = source.sample();
+    source.takeTupleGrowth(); // the tuple window starts here
+    const f = flood(2 * PORTS); // two new flows per port
+    expect(f).toMatchObject({ sent: 2 * PORTS, errors: 0 });
+    const after = source.sample();
+    const grown = source.takeTupleGrowth();
+    const rows = mine(after);
+    const counted = rows.reduce((n, p) => n + p.inserts, 0);
+    const portOverflow = after.totals.portOverflow - before.totals.portOverflow;
+    expect(after.totals.inserts - before.totals.inserts).toBe(2 * PORTS);
+    expect(portOverflow).toBeGreaterThan(0); // the maps did overflow
+    expect(counted + portOverflow).toBe(2 * PORTS);
+    // what a row says is never more than happened, and its roles add up
+    for (const p of rows) {
+      expect(p.inserts).toBeLessThanOrEqual(2);
+      expect(p.roles).toEqual({ server: 0, client: 0, local: p.inserts, forward: 0 });
+    }
+    // the tuple rings: every new flow is a tuple (each once) or tuple overflow
+    const tuples = grown.filter((t) => t.dport >= BASE && t.dport < BASE + PORTS);
+    expect(tuples.every((t) => t.inserts === 1 && t.src.startsWith('198.19.'))).toBe(true);
+    expect(after.totals.tupleOverflow - before.totals.tupleOverflow).toBeGreaterThan(0);
+    expect(tuples.length + after.totals.tupleOverflow - before.totals.tupleOverflow).toBe(2 * PORTS);
+    expect(tuples.length).toBeLessThanOrEqual(after.capacity.tuples);
+  });
+
+  it('drops: per-port rows plus port overflow, and refused tuples plus their overflow, equal the kernel statistic', async () => {
+    const FILL = 30;
+    await withConntrackMax(FILL, async () => {
+      // assured TCP entries cannot be evicted: the table stays full
+      lab.exec(lab.srv, ['conntrack', '-F']);
+      const held = await holdTcp(lab, `${lab.srvAddr4}:6200`, FILL);
+      try {
+        const k0 = ctStat(lab.srv);
+        const before = source.sample();
+        source.takeTupleGrowth();
+        const rowsBefore = new Map(mine(before).map((p) => [p.port, p.drops]));
+        const f = flood(3000); // each refused send is one refused tuple
+        const after = source.sample();
+        const grown = source.takeTupleGrowth();
+        const k1 = ctStat(lab.srv);
+        const kernelDrops = k1.drop - k0.drop;
+        expect(f.errors).toBe(3000);
+        expect(kernelDrops).toBe(3000);
+        expect(after.totals.drops - before.totals.drops).toBe(kernelDrops);
+        const counted = mine(after).reduce((n, p) => n + p.drops - (rowsBefore.get(p.port) ?? 0), 0);
+        const portOverflow = after.totals.portOverflow - before.totals.portOverflow;
+        expect(counted + portOverflow).toBe(kernelDrops);
+        const refused = grown.filter((t) => t.drops > 0 && t.dport >= BASE && t.dport < BASE + PORTS);
+        expect(refused.every((t) => t.drops === 1)).toBe(true);
+        const dropTupleOverflow = after.totals.dropTupleOverflow - before.totals.dropTupleOverflow;
+        const unparsed = after.totals.dropUnparsed - before.totals.dropUnparsed;
+        expect(dropTupleOverflow).toBeGreaterThan(0);
+        expect(refused.length + dropTupleOverflow + unparsed).toBe(kernelDrops);
+      } finally {
+        await held.release();
+      }
+    });
+  });
+});

@@ -68,6 +68,17 @@ describe('occupancy, live (netfilter tier, background census)', () => {
     await tmux.waitFor((x) => /ctop-exit=0/.test(x), 'ctop to quit');
   }, 60_000);
 
+  it('--occupancy ctnetlink: the same count by dumps, and the hash panel says model', async () => {
+    tmux.start(['top', '--netns', lab.srv, '--occupancy', 'ctnetlink'], [100, 30]);
+    const row = new RegExp(`tcp ${TCP_PORT} .* ${HELD.toLocaleString('en-US')} *│`);
+    const s = await tmux.waitFor((x) => row.test(x) && /occ census \d+s ago/.test(x), `the tcp ${TCP_PORT} row counted by ctnetlink`, 20_000);
+    expect(s).toMatch(/model \(uniform hash, Poisson λ=/);
+    expect(s).not.toMatch(/measured \d+s ago/);
+    expect(tcpListed()).toBe(HELD);
+    tmux.keys('q');
+    await tmux.waitFor((x) => /ctop-exit=0/.test(x), 'ctop to quit');
+  }, 60_000);
+
   it('snapshot --json: the port row and the occupancy section hold conntrack -L’s count', () => {
     const r = runCli(['snapshot', '--netns', lab.srv, '-d', '1s', '--json'], { timeoutMs: 60_000 });
     expect(r.stderr).not.toMatch(/ctop: (?!netfilter tier)/);

@@ -15,7 +15,8 @@
 #        --keep        copy the guest's console to ./guest-console.log
 #        --fetch-only  download and unpack the kernel package, then stop (setup.sh)
 #        --bench       instead of the tests: new-flow flood throughput with no
-#                      probe, the fentry tier and the kprobe tier (bench/)
+#                      probe, the fentry tier, the kprobe tier, and each tier's
+#                      floor (empty programs at the same functions) (bench/)
 # Env:   CTOP_MATRIX_CACHE  where the kernel package is kept (~/.cache/ctop-matrix)
 #        CTOP_GUEST_TIMEOUT_S  wall-clock bound for the guest (default 300)
 set -euo pipefail
@@ -144,13 +145,17 @@ settle() {
   echo "CTOP-BENCH-WARN conntrack entries still allocated: \$n"
 }
 for rep in \$(seq 1 $reps); do
-  for tier in none fentry kprobe; do
+  # floor-T: empty programs at tier T's attach points (bpf/floor.bpf.c)
+  for tier in none fentry kprobe floor-fentry floor-kprobe; do
     settle
     if [ \$tier = none ]; then
       echo "CTOP-BENCH \$rep none \$(flood_once)"
     else
       mkfifo /tmp/hold
-      ctop-selftest hold --tier \$tier $hold_args < /tmp/hold > /tmp/held &
+      case \$tier in
+        floor-*) ctop-selftest hold --tier \${tier#floor-} --floor < /tmp/hold > /tmp/held & ;;
+        *) ctop-selftest hold --tier \$tier $hold_args < /tmp/hold > /tmp/held & ;;
+      esac
       exec 3> /tmp/hold
       sleep 1
       r=\$(flood_once)

@@ -4,12 +4,12 @@ import {
   buildCensus,
   byPort,
   chainPressure,
-  modelLongestChain,
   parseSlabinfo,
   type CensusInput,
   type WalkResult,
 } from '../../src/model/census.js';
 import { tcpStateName } from '../../src/model/conntrack.js';
+import { modelLongestChain } from '../../src/model/bucketModel.js';
 import { formatCensus } from '../../src/format/censusText.js';
 import { kallsymsAddress } from '../../src/source/hashWalk.js';
 import { REMAIN_SLOTS, remainSlot } from '../../src/model/remaining.js';

@@ -118,3 +118,34 @@ describe('occupancy', () => {
     expect(m.hashBuckets).toMatchObject({ method: 'model', fallbackReason: 'refused' });
   });
 });
+
+describe('the census budget', () => {
+  it('the next census waits until the thread’s CPU time is within the budget, between the minimum and maximum interval', async () => {
+    const { nextCensusAt } = await import('../../src/model/occupancy.js');
+    const o = { budgetShare: 0.02, minIntervalMs: 1000, maxIntervalMs: 300_000 };
+    // 80 ms of CPU since the thread began: at 2 %, the next census at 4 s
+    expect(nextCensusAt({ ...o, startedMs: 3000, spentCpuMs: 80 })).toBe(4000);
+    // a cheap census still waits the minimum interval
+    expect(nextCensusAt({ ...o, startedMs: 3000, spentCpuMs: 10 })).toBe(4000);
+    expect(nextCensusAt({ ...o, startedMs: 10_000, spentCpuMs: 10 })).toBe(11_000);
+    // a million entries, 600 ms a census: every 30 s; never later than the maximum
+    expect(nextCensusAt({ ...o, startedMs: 0, spentCpuMs: 600 })).toBe(30_000);
+    expect(nextCensusAt({ ...o, startedMs: 0, spentCpuMs: 60_000 })).toBe(300_000);
+  });
+
+  it('a failed census says so in the table’s title', () => {
+    const st = initialState();
+    expect(talkersTitle(st, undefined, undefined, 'cannot open a ctnetlink socket in web: EPERM')).toContain('occ: census failed: cannot open a ctnetlink socket in web: EPERM');
+  });
+});
+
+describe('occupancy options', () => {
+  it('--census-budget takes a percentage of one core; anything else is a usage error', async () => {
+    const { parseOccupancyFlags } = await import('../../src/commands/occupancyFlags.js');
+    expect(parseOccupancyFlags({ occupancy: 'auto', censusBudget: '2' })).toEqual({ occupancy: 'auto', budgetShare: 0.02 });
+    expect(parseOccupancyFlags({ occupancy: 'off', censusBudget: '0.5%' })).toEqual({ occupancy: 'off', budgetShare: 0.005 });
+    for (const bad of ['0', '51', 'abc', '-1', '']) {
+      expect(() => parseOccupancyFlags({ occupancy: 'auto', censusBudget: bad })).toThrow(expect.objectContaining({ exitCode: 2, message: expect.stringMatching(/^--census-budget: /) }));
+    }
+  });
+});

@@ -92,3 +92,15 @@ describe('tables and diff with hostile fields', () => {
     expect(text).toContain('\\x1b]0;PWN');
   });
 });
+
+describe('JSON on a terminal', () => {
+  it('escapes what JSON.stringify leaves raw, and means the same', async () => {
+    const { jsonForTerminal } = await import('../../src/util/sanitize.js');
+    const v = { name: 'pid 1 (\x9b2J\u202e\u2028x)', n: [1, 2] };
+    expect(JSON.stringify(v)).toMatch(/\x9b/);
+    const j = jsonForTerminal(v);
+    expect(j).not.toMatch(TERMINAL_CONTROL);
+    expect(j).not.toMatch(/[\u2028\u202e]/);
+    expect(JSON.parse(j)).toEqual(v);
+  });
+});

@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ctop-selftest hold --tier T [--floor]: attach a tier (or, with --floor, empty
+ * programs at the same places: bpf/floor.bpf.c) and keep it attached until
+ * stdin closes; then print what the programs ran (the kernel's run counts and
+ * run time, kept while kernel.bpf_stats_enabled is 1) and the totals. For
+ * bench/, which measures what a tier costs the traffic against its floor.
+ *
+ * The netfilter tier links into the namespace hold runs in (start it with
+ * `ip netns exec NS`) and attaches tp_btf/kfree_skb, as ctop does.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "selftest.h"
+#include "floor.skel.h"
+
+#define CTOP_BPF_PROG_TYPE_NETFILTER 32 /* as in native/core/probe.c */
+#define CTOP_BPF_NETFILTER 45
+
+static void print_prog(int first, const char *name, int fd)
+{
+	struct bpf_prog_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
+		return;
+	printf("%s{\"name\":\"%s\",\"runs\":%llu,\"ns\":%llu}", first ? "" : ",", name,
+	       (unsigned long long)info.run_cnt, (unsigned long long)info.run_time_ns);
+}
+
+static void wait_stdin(void)
+{
+	char buf[64];
+
+	while (read(0, buf, sizeof(buf)) > 0)
+		;
+}
+
+static int floor_prog_in_tier(const char *name, int tier)
+{
+	if (!strncmp(name, "floor_fe_", 9))
+		return tier == CTOP_TIER_FENTRY;
+	if (!strncmp(name, "floor_kp_", 9))
+		return tier == CTOP_TIER_KPROBE;
+	return tier == CTOP_TIER_NETFILTER;
+}
+
+static int hold_floor(int tier)
+{
+	struct ctop_floor_bpf *skel = ctop_floor_bpf__open();
+	struct bpf_program *prog;
+	struct bpf_link *links[16];
+	struct ctop_netns *ns = NULL;
+	struct ctop_err e = { 0 };
+	int nlinks = 0, first = 1;
+
+	if (!skel)
+		die("cannot open the floor object");
+	bpf_object__for_each_program(prog, skel->obj)
+		bpf_program__set_autoload(prog, floor_prog_in_tier(bpf_program__name(prog), tier));
+	bpf_program__set_type(skel->progs.floor_nf, CTOP_BPF_PROG_TYPE_NETFILTER);
+	bpf_program__set_expected_attach_type(skel->progs.floor_nf, CTOP_BPF_NETFILTER);
+	if (ctop_floor_bpf__load(skel))
+		die("the kernel refused the floor programs");
+	bpf_object__for_each_program(prog, skel->obj) {
+		if (!bpf_program__autoload(prog) || prog == skel->progs.floor_nf)
+			continue;
+		if (nlinks >= 16 || !(links[nlinks++] = bpf_program__attach(prog)))
+			die("cannot attach a floor program");
+	}
+	if (tier == CTOP_TIER_NETFILTER &&
+	    ctop_netns_open("/proc/self/ns/net", bpf_program__fd(skel->progs.floor_nf), &ns, &e)) {
+		errno = e.err;
+		die(e.msg);
+	}
+	printf("{\"tier\":\"%s\",\"floor\":true}\n", ctop_tier_name(tier));
+	wait_stdin();
+	printf("{\"programs\":[");
+	bpf_object__for_each_program(prog, skel->obj) {
+		if (!bpf_program__autoload(prog))
+			continue;
+		print_prog(first, bpf_program__name(prog), bpf_program__fd(prog));
+		first = 0;
+	}
+	printf("]}\n");
+	ctop_netns_close(ns);
+	for (int i = 0; i < nlinks; i++)
+		bpf_link__destroy(links[i]);
+	ctop_floor_bpf__destroy(skel);
+	return 0;
+}
+
+int hold(int tier, int floor)
+{
+	struct ctop_probe *p;
+	struct ctop_netns *ns = NULL;
+	uint64_t totals[CTOP_TOTAL_COUNT];
+	struct ctop_err e = { 0 };
+
+	if (floor)
+		return hold_floor(tier);
+	printf("{");
+	p = load_tier(tier, 0, stdout);
+	printf("}\n");
+	if (!p)
+		return 1;
+	if (tier == CTOP_TIER_NETFILTER) {
+		static struct ctop_ct_cpu_stat cpus[CTOP_MAX_CPUS];
+		static uint32_t drops[CTOP_MAX_CPUS];
+		int n = 0;
+		uint32_t inum;
+
+		if (ctop_netns_open("/proc/self/ns/net", ctop_probe_nf_prog_fd(p), &ns, &e))
+			goto fail;
+		inum = ctop_netns_inum(ns);
+		if (ctop_netns_cpu_stats(ns, cpus, CTOP_MAX_CPUS, &n, &e))
+			goto fail;
+		for (int i = 0; i < n; i++)
+			if (cpus[i].cpu < CTOP_MAX_CPUS)
+				drops[cpus[i].cpu] = cpus[i].drop;
+		if (ctop_probe_seed_drops(p, inum, drops, ctop_probe_ncpus(p), &e) || ctop_probe_attach_drops(p, &e))
+			goto fail;
+	}
+	wait_stdin();
+	if (ctop_probe_read_totals(p, totals, &e))
+		goto fail;
+	printf("{\"inserts\":%llu,\"drops\":%llu,\"deletes\":%llu,\"portOverflow\":%llu,\"tupleOverflow\":%llu,\"programs\":[",
+	       (unsigned long long)totals[CTOP_TOTAL_INSERTS], (unsigned long long)totals[CTOP_TOTAL_DROPS],
+	       (unsigned long long)totals[CTOP_TOTAL_DELETES], (unsigned long long)totals[CTOP_TOTAL_PORT_OVERFLOW],
+	       (unsigned long long)totals[CTOP_TOTAL_TUPLE_OVERFLOW]);
+	{
+		struct ctop_prog_stat st[16];
+		int n = 0;
+
+		ctop_probe_prog_stats(p, st, 16, &n);
+		for (int i = 0; i < n; i++)
+			printf("%s{\"name\":\"%s\",\"runs\":%llu,\"ns\":%llu}", i ? "," : "", st[i].name,
+			       (unsigned long long)st[i].run_cnt, (unsigned long long)st[i].run_time_ns);
+	}
+	printf("]}\n");
+	ctop_netns_close(ns);
+	ctop_probe_destroy(p);
+	return 0;
+fail:
+	fprintf(stderr, "ctop-selftest: %s\n", e.msg);
+	ctop_netns_close(ns);
+	ctop_probe_destroy(p);
+	return 1;
+}

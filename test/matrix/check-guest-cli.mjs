@@ -1,0 +1,63 @@
+// Checks the CLI's results from run-guest-cli.sh's console log against the
+// traffic and the kernel's own statistics, exactly. Usage: node check-guest-cli.mjs LOG KVER
+import { readFileSync } from 'node:fs';
+
+const [logFile, kver] = process.argv.slice(2);
+const lines = readFileSync(logFile, 'utf8').split('\n');
+const FLOWS = 300;
+const PORT = 7200;
+let failed = false;
+
+function field(prefix, tier) {
+  const l = lines.find((x) => x.startsWith(`${prefix} ${tier} `));
+  return l === undefined ? undefined : l.slice(prefix.length + tier.length + 2);
+}
+
+function check(tier, what, actual, expected) {
+  const ok = actual === expected;
+  if (!ok) failed = true;
+  console.log(`matrix-cli: ${ok ? 'ok  ' : 'FAIL'} ${kver} ${tier}: ${what}: ${JSON.stringify(actual)}${ok ? '' : ` (expected ${JSON.stringify(expected)})`}`);
+}
+
+/** /proc/net/stat/nf_conntrack: a header, then one line of hex per CPU; summed per column. */
+function kernelStats(text) {
+  const [head, ...cpus] = text.split('|').filter((l) => l.trim() !== '');
+  const names = head.trim().split(/\s+/);
+  const sum = {};
+  for (const l of cpus) l.trim().split(/\s+/).forEach((hex, i) => (sum[names[i]] = (sum[names[i]] ?? 0) + parseInt(hex, 16)));
+  return sum;
+}
+
+for (const tier of ['fentry', 'kprobe']) {
+  check(tier, 'ctop exit code', field('CTOP-CLI-RC', tier), '0');
+  const json = field('CTOP-CLI-JSON', tier);
+  let s;
+  try {
+    s = JSON.parse(json ?? '');
+  } catch {
+    check(tier, 'snapshot --json parses', false, true);
+    continue;
+  }
+  const count = Number(field('CTOP-CLI-COUNT', tier));
+  const k = kernelStats(field('CTOP-CLI-STAT', tier) ?? '');
+  const port = s.ports.find((p) => p.port === PORT && p.proto === 'udp');
+  const ns = s.namespaces[0];
+  check(tier, 'probe tier', s.probe.tier, tier);
+  // every flow was either inserted (the table had room, or the kernel evicted an unreplied entry) or refused
+  check(tier, 'inserts + drops on udp/7200 = flows sent', (port?.inserts ?? NaN) + (port?.drops ?? NaN), FLOWS);
+  check(tier, "drops on udp/7200 = the kernel's drop", port?.drops, k.drop);
+  check(tier, "drops (total) = the kernel's drop", s.totals.drops, k.drop);
+  check(tier, "inserts on udp/7200 = nf_conntrack_max + the kernel's early_drop", port?.inserts, 200 + k.early_drop);
+  check(tier, "early drops on udp/7200 = the kernel's early_drop", port?.earlyDrops, k.early_drop);
+  check(tier, "namespace early drops = the kernel's early_drop", ns?.earlyDrops, k.early_drop);
+  // nothing times out in the window (600 s UDP timeout), but besides early_drop the kernel's
+  // GC evicts unassured entries while the table is above 95 % of nf_conntrack_max: every
+  // entry that left was a delete
+  check(tier, 'deletes on udp/7200 = inserts - entries left', port?.deletes, (port?.inserts ?? NaN) - count);
+  check(tier, 'deletes on udp/7200 >= the kernel\'s early_drop', (port?.deletes ?? -1) >= k.early_drop, true);
+  check(tier, "entries on udp/7200 = the kernel's count", port?.entries, count);
+  check(tier, "namespace entries = the kernel's count", ns?.count, count);
+  check(tier, "insert_failed = the kernel's", s.totals.insertFailed, k.insert_failed);
+  check(tier, 'some flows were refused and some evicted (the scenario happened)', k.drop > 0 && k.early_drop > 0, true);
+}
+process.exitCode = failed ? 1 : 0;
