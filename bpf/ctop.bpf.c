@@ -502,7 +502,7 @@ static __always_inline bool parse_skb_tuple(struct sk_buff *skb, struct ctop_tup
 				proto = eh[0];
 				l4off += 8;
 				if (bpf_ntohs(off) & 0xfff8)
-					goto noports_v6;
+					goto noports;
 				continue;
 			}
 			l4off += proto == 51 ? ((__u32)eh[1] + 2) * 4 : ((__u32)eh[1] + 1) * 8;
@@ -528,9 +528,6 @@ static __always_inline bool parse_skb_tuple(struct sk_buff *skb, struct ctop_tup
 		t->dport = hdr[0];                              /* type */
 		t->sport = ((__u16)hdr[4] << 8) | hdr[5];       /* echo id */
 	}
-	return true;
-noports_v6:
-	t->proto = proto;
 	return true;
 noports:
 	t->proto = proto;
@@ -589,9 +586,12 @@ int BPF_PROG(ctop_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_
  *
  * The confirm and alloc results need the arguments at return, which a
  * kretprobe does not have: a small stack per task keeps them from entry to
- * return. Keyed by task, it stays exact when a softirq on the same CPU
- * confirms its own entry in the middle of ours (the softirq runs on the
- * interrupted task and finishes first: last in, first out).
+ * return. Per task, it stays exact when a softirq on the same CPU confirms
+ * its own entry in the middle of ours (the softirq runs on the interrupted
+ * task and finishes first: last in, first out). It lives in task-local
+ * storage (5.11+; tracing and kprobe programs since 5.12): created once per
+ * task, then found through the task itself, so a call costs no hash lookup,
+ * allocation or deletion.
  */
 #define CTOP_FRAMES 4
 struct ctop_frames {
@@ -602,23 +602,23 @@ struct ctop_frames {
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096); /* tasks inside a conntrack function at once */
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct ctop_frames);
 } confirm_frames SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct ctop_frames);
 } alloc_frames SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct ctop_frames);
 } early_drop_frames SEC(".maps");
 
@@ -633,18 +633,11 @@ enum ct_event { EV_INSERT, EV_DELETE, EV_EARLY_DROP, EV_INSERT_FAILED, EV_CLASH 
 
 static __always_inline void frame_push(void *map, __u64 a, __u64 b)
 {
-	__u64 task = bpf_get_current_task();
-	struct ctop_frames *f = bpf_map_lookup_elem(map, &task);
+	struct ctop_frames *f = bpf_task_storage_get(map, bpf_get_current_task_btf(), 0,
+						     BPF_LOCAL_STORAGE_GET_F_CREATE);
 
-	if (!f) {
-		/* the usual case, no nesting: one update creates the filled frame */
-		struct ctop_frames first = { .depth = 1 };
-
-		first.a[0] = a;
-		first.b[0] = b;
-		bpf_map_update_elem(map, &task, &first, BPF_NOEXIST);
-		return;
-	}
+	if (!f)
+		return; /* no memory for the task's first frame: its exit finds none */
 	if (f->depth < CTOP_FRAMES) {
 		__u32 d = f->depth & (CTOP_FRAMES - 1);
 
@@ -665,9 +658,7 @@ static __always_inline void frame_push(void *map, __u64 a, __u64 b)
  * call's; a skipped exit leaves a stale frame, which the outer exit drops. */
 static __always_inline bool frame_pop(void *map, __u64 want_a, __u64 *a, __u64 *b)
 {
-	__u64 task = bpf_get_current_task();
-	struct ctop_frames *f = bpf_map_lookup_elem(map, &task);
-	bool ok = false;
+	struct ctop_frames *f = bpf_task_storage_get(map, bpf_get_current_task_btf(), 0, 0);
 
 	if (!f || f->depth == 0)
 		return false;
@@ -685,26 +676,22 @@ static __always_inline bool frame_pop(void *map, __u64 want_a, __u64 *a, __u64 *
 		if (!found)
 			return false;
 		f->depth = found - 1;
-		ok = true;
-	} else {
-		f->depth--;
-		if (f->depth < CTOP_FRAMES) {
-			__u32 d = f->depth & (CTOP_FRAMES - 1);
-
-			*a = f->a[d];
-			*b = f->b[d];
-			ok = true;
-		}
+		return true;
 	}
-	if (f->depth == 0)
-		bpf_map_delete_elem(map, &task);
-	return ok;
+	f->depth--;
+	if (f->depth < CTOP_FRAMES) {
+		__u32 d = f->depth & (CTOP_FRAMES - 1);
+
+		*a = f->a[d];
+		*b = f->b[d];
+		return true;
+	}
+	return false;
 }
 
 static __always_inline bool in_early_drop(void)
 {
-	__u64 task = bpf_get_current_task();
-	struct ctop_frames *f = bpf_map_lookup_elem(&early_drop_frames, &task);
+	struct ctop_frames *f = bpf_task_storage_get(&early_drop_frames, bpf_get_current_task_btf(), 0, 0);
 
 	return f && f->depth > 0;
 }

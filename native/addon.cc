@@ -127,8 +127,6 @@ class Probe : public Napi::ObjectWrap<Probe> {
                            InstanceMethod("readTotals", &Probe::ReadTotals),
                            InstanceMethod("capacity", &Probe::Capacity),
                            InstanceMethod("testRunNf", &Probe::TestRunNf),
-                           InstanceMethod("ncpus", &Probe::Ncpus),
-                           InstanceMethod("tier", &Probe::Tier),
                            InstanceMethod("readEvents", &Probe::ReadEvents),
                            InstanceMethod("close", &Probe::Close),
                        });
@@ -246,10 +244,6 @@ class Probe : public Napi::ObjectWrap<Probe> {
     return o;
   }
 
-  Napi::Value Tier(const Napi::CallbackInfo &info) {
-    return Napi::String::New(info.Env(), ctop_tier_name(ctop_probe_tier(Get(info.Env()))));
-  }
-
   // Function tiers: struct ctop_event_rec records (empty in the netfilter tier).
   Napi::Value ReadEvents(const Napi::CallbackInfo &info) {
     ctop_event_rec *recs = nullptr;
@@ -260,10 +254,6 @@ class Probe : public Napi::ObjectWrap<Probe> {
                                                           n * sizeof(ctop_event_rec));
     free(recs);
     return b;
-  }
-
-  Napi::Value Ncpus(const Napi::CallbackInfo &info) {
-    return Napi::Number::New(info.Env(), ctop_probe_ncpus(Get(info.Env())));
   }
 
   Napi::Value Close(const Napi::CallbackInfo &info) {

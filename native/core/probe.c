@@ -200,9 +200,6 @@ int ctop_probe_open_load(const struct ctop_probe_opts *o, struct ctop_probe **ou
 	if (o->tier == CTOP_TIER_NETFILTER) {
 		/* the function tiers' maps are not used: keep them minimal */
 		bpf_map__set_max_entries(p->skel->maps.port_events, 1);
-		bpf_map__set_max_entries(p->skel->maps.confirm_frames, 1);
-		bpf_map__set_max_entries(p->skel->maps.alloc_frames, 1);
-		bpf_map__set_max_entries(p->skel->maps.early_drop_frames, 1);
 	} else {
 		bpf_map__set_max_entries(p->skel->maps.port_events, p->max_ports);
 	}

@@ -34,8 +34,6 @@ export interface NativeProbe {
   capacity(): { ports: number; tuples: number; dropTuples: number };
   /** BPF_PROG_TEST_RUN of the netfilter program on a crafted packet; returns its verdict (1 = NF_ACCEPT). */
   testRunNf(packet: Buffer, pf: number, hook: number): number;
-  ncpus(): number;
-  tier(): string;
   /** Function tiers: struct ctop_event_rec records (empty otherwise). */
   readEvents(): Buffer;
   close(): void;
