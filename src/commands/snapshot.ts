@@ -1,7 +1,7 @@
 /** `ctop snapshot`: watch for a window, then report what entered and what was refused. */
 import { release } from 'node:os';
 import { Option, type Command } from 'commander';
-import { CtopError, ExitCode } from '../errors.js';
+import { CtopError, ExitCode, describeError } from '../errors.js';
 import { buildCensus } from '../model/census.js';
 import { mergeWindows } from '../model/mergeWindows.js';
 import type { OccupancyInput } from '../model/occupancy.js';
@@ -65,9 +65,15 @@ async function measured(o: SnapshotOptions): Promise<SnapshotV1> {
   // so the window's end carries the census forward to the last sample.
   const occupancyAtEnd = (): OccupancyInput | undefined => {
     if ((o.occupancy ?? 'auto') === 'off') return undefined;
-    const census = new OccupancyCounter({ target: source.targetRef(), method: o.occupancy === 'ctnetlink' ? 'ctnetlink' : 'auto' }).take();
-    const entriesAtCensus = source.portEntries();
-    return { census, ...(entriesAtCensus ? { entriesAtCensus } : {}) };
+    try {
+      const census = new OccupancyCounter({ target: source.targetRef(), method: o.occupancy === 'ctnetlink' ? 'ctnetlink' : 'auto' }).take();
+      const entriesAtCensus = source.portEntries();
+      return { census, ...(entriesAtCensus ? { entriesAtCensus } : {}) };
+    } catch (e) {
+      // the window's counts stand without it: report them, and say what is missing
+      process.stderr.write(`ctop: no occupancy in this report: the census failed: ${describeError(e)}\n`);
+      return undefined;
+    }
   };
   try {
     const first = await windows.start();

@@ -20,10 +20,15 @@ import { DEFAULT_BUDGET_SHARE, startBackgroundCensus } from '../source/occupancy
 import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
 import { addOccupancyFlags, parseOccupancyFlags, type OccupancyFlags, type OccupancySettings } from './occupancyFlags.js';
 import { oneLine } from '../util/text.js';
+import { screenNotrackActions } from '../notrack/screenActions.js';
+import { DEFAULT_STATE_DIR } from '../notrack/state.js';
 
 export interface TopOptions extends ProbeSettings, Partial<OccupancySettings> {
   intervalMs: number;
   replay?: string;
+  /** NOTRACK changes made from the screen: where their backups live, and how long until they roll back */
+  stateDir?: string;
+  confirmWithinMs?: number;
 }
 
 /** NO_COLOR (https://no-color.org): present and not empty turns colour off. */
@@ -37,11 +42,13 @@ export function registerTop(program: Command): void {
       .command('top', { isDefault: true })
       .description('the live screen: table fill, rates, top talkers, drops, hash buckets, NOTRACK candidates (the default)')
       .option('-i, --interval <time>', 'refresh interval (200ms, 1s, 5s)', '1s')
-      .option('--replay <file>', 'play a recording (ctop record, or one `ctop snapshot --json`) instead of the kernel; needs no root'),
+      .option('--replay <file>', 'play a recording (ctop record, or one `ctop snapshot --json`) instead of the kernel; needs no root')
+      .option('--state-dir <dir>', 'NOTRACK changes made from the screen (a): where backups and the pending record live', DEFAULT_STATE_DIR)
+      .option('--confirm-within <time>', 'NOTRACK changes made from the screen roll back unless confirmed (c) within this time', '30s'),
   ))
     // As the default command, `ctop frobnicate` lands here: say what is wrong rather than "too many arguments".
     .allowExcessArguments(true)
-    .action((opts: ProbeFlags & OccupancyFlags & { interval: string; replay?: string }, cmd: Command) => {
+    .action((opts: ProbeFlags & OccupancyFlags & { interval: string; replay?: string; stateDir: string; confirmWithin: string }, cmd: Command) => {
       if (cmd.args.length > 0) {
         throw new CtopError(`unknown command '${oneLine(cmd.args[0] ?? '', 60)}'`, '`ctop --help` lists the commands', ExitCode.usage);
       }
@@ -50,6 +57,8 @@ export function registerTop(program: Command): void {
         ...parseOccupancyFlags(opts),
         intervalMs: parseDurationMs(opts.interval, '--interval', 100, 3_600_000),
         replay: opts.replay,
+        stateDir: opts.stateDir,
+        confirmWithinMs: parseDurationMs(opts.confirmWithin, '--confirm-within', 1000, 3_600_000),
       });
     });
 }
@@ -60,12 +69,12 @@ function needTerminal(): void {
   }
 }
 
-async function openSource(o: TopOptions): Promise<WindowSource> {
+async function openSource(o: TopOptions): Promise<{ source: WindowSource; kernel?: KernelSource }> {
   if (o.replay !== undefined) {
     // The file first: a wrong path is the likelier mistake.
     const replay = new ReplayWindows(o.replay);
     needTerminal();
-    return replay;
+    return { source: replay };
   }
   needTerminal();
   checkPrivileges();
@@ -76,13 +85,15 @@ async function openSource(o: TopOptions): Promise<WindowSource> {
   await live.start();
   // who holds the table: counted in a thread of its own, within its CPU budget
   live.attachOccupancy(startBackgroundCensus(kernel, { occupancy: o.occupancy ?? 'auto', budgetShare: o.budgetShare ?? DEFAULT_BUDGET_SHARE }));
-  return live;
+  return { source: live, kernel };
 }
 
 export async function runTop(o: TopOptions): Promise<void> {
   // Errors before the screen opens (no root, a bad file) print as usual.
-  const source = await openSource(o);
-  const controller = new Controller(source, o.intervalMs, { color: colourWanted() });
+  const { source, kernel } = await openSource(o);
+  // NOTRACK from the screen: advise's planner and apply's guarded change, on the live kernel only
+  const actions = kernel ? screenNotrackActions({ refs: () => kernel.watchedRefs(), stateDir: o.stateDir ?? DEFAULT_STATE_DIR, confirmWithinMs: o.confirmWithinMs ?? 30_000 }) : undefined;
+  const controller = new Controller(source, o.intervalMs, { color: colourWanted() }, actions);
   const screen = new TuiScreen({ color: colourWanted() });
   let timer: NodeJS.Timeout | undefined;
   const cleanup = (): void => {

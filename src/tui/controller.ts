@@ -18,8 +18,6 @@ import {
   gaugeLine,
   headerLine,
   helpScreenLines,
-  notrackLines,
-  notrackRuleLines,
   ratesLines,
   rowsNeeded,
   talkersLines,
@@ -30,6 +28,7 @@ import { currentView, initialState, reduce, reduceInput, type UiState } from './
 import { selectRows, type Selection } from './talkers.js';
 import type { Paint } from './text.js';
 import type { WindowSource } from '../model/snapshot.js';
+import { liveNotrack, notrackLines, notrackOverlayLines, notrackStatusText, type LiveNotrack, type NotrackActions, type NotrackStatus } from './notrackPanel.js';
 
 /** A failed source is tried again this often, whatever the interval. */
 export const RETRY_MS = 1000;
@@ -62,12 +61,59 @@ export class Controller {
   attempts = 0;
   private selection: { key: unknown[]; value: Selection } | undefined;
   private visibleRows = 10;
+  /** The NOTRACK planner's answer for the current window (computed once per window). */
+  private live: { s: unknown; value: LiveNotrack | null } | undefined;
+  /** The last dry run: null when `nft -c` passed, else why not. */
+  private dryRun: string | null = null;
+  /** An action from the screen that failed (the guard's message). */
+  private notrackError: string | null = null;
 
   constructor(
     private readonly source: WindowSource,
     private readonly intervalMs: number,
     private readonly paint: Paint,
+    /** The NOTRACK actions' I/O (absent for a replay: the overlay only shows rules). */
+    private readonly notrack?: NotrackActions,
   ) {}
+
+  /** advise's NOTRACK candidates for the current window (the panel, the overlay and the actions use these). */
+  liveNotrack(): LiveNotrack | null {
+    const s = this.model.current;
+    if (!this.live || this.live.s !== s) this.live = { s, value: liveNotrack(s, this.notrack) };
+    return this.live.value;
+  }
+
+  /** The guarded change's state as the screen shows it. */
+  notrackStatus(): NotrackStatus | null {
+    if (this.notrackError) return { kind: 'error', message: this.notrackError };
+    return this.notrack?.status() ?? null;
+  }
+
+  /** Carries out what the reducer asked for: the dry run at once, the changes in the background (the next refresh shows them). */
+  private runNotrackRequest(): void {
+    const req = this.state.notrackRequest;
+    if (!req) return;
+    this.state = { ...this.state, notrackRequest: null };
+    const fail = (e: unknown): void => {
+      this.notrackError = e instanceof Error ? e.message : String(e);
+    };
+    if (!this.notrack) {
+      this.notrackError = 'the live kernel is needed to change rules (this is a replay)';
+      return;
+    }
+    this.notrackError = null;
+    const live = this.liveNotrack();
+    const c = live?.advice.candidates[Math.min(this.state.notrack.selected, live.advice.candidates.length - 1)];
+    if (req === 'dryRun' || req === 'apply') {
+      if (!live || !c) {
+        this.notrackError = 'no candidate in this window';
+        return;
+      }
+      if (req === 'dryRun') this.dryRun = this.notrack.check(live.inode, c.rules.nft);
+      else this.notrack.apply(live.inode, c).catch(fail);
+    } else if (req === 'confirm') this.notrack.confirm().catch(fail);
+    else this.notrack.revert().catch(fail);
+  }
 
   /** One refresh: read the source once (unless paused). Returns the delay until the next one. */
   tick(): number {
@@ -99,6 +145,7 @@ export class Controller {
       if (!action) return false;
       const sel = this.currentSelection();
       this.state = reduce(this.state, action, { rowCount: sel?.total ?? 0, pageRows: this.visibleRows });
+      this.runNotrackRequest();
     }
     return this.state !== before;
   }
@@ -136,18 +183,22 @@ export class Controller {
         : null;
     let overlay: Panel | null = null;
     if (st.overlay === 'help') overlay = { label: ' Help ', lines: helpScreenLines() };
-    else if (st.overlay === 'notrack') overlay = { label: ' NOTRACK rules ', lines: notrackRuleLines(s) };
+    const live = this.liveNotrack();
+    const status = this.notrackStatus();
+    if (st.overlay === 'notrack') {
+      overlay = { label: ' NOTRACK ', lines: notrackOverlayLines(live, st.notrack.selected, st.notrack.stage, this.dryRun, status, this.notrack !== undefined) };
+    }
     else if (st.overlay === 'details') overlay = { label: ' Details ', lines: detailsLines(sel?.rows[st.selected]) };
     const r = inner(l.rates);
     return {
       layout: l,
-      header: headerLine(this.model, st, { ...info, intervalMs: this.intervalMs }, cols),
+      header: headerLine(this.model, st, { ...info, intervalMs: this.intervalMs, ...(status ? { notrack: notrackStatusText(status) } : {}) }, cols),
       gauge: gaugeLine(this.model, cols, p),
       rates: { label: ' Rates per second ', lines: ratesLines(this.model, r.w, r.h, p) },
       buckets: l.buckets ? { label: ' Hash buckets ', lines: bucketLines(s, inner(l.buckets).w, inner(l.buckets).h) } : null,
       talkers: { label: talkersTitle(st, sel, s, this.source.occupancyError?.()), lines: talkersLines(sel, st, t.w, t.h, p) },
       drops: l.drops ? { label: ' Refused by conntrack ', lines: dropsLines(s, inner(l.drops).w, inner(l.drops).h, p) } : null,
-      notrack: l.notrack ? { label: ' NOTRACK candidates ', lines: notrackLines(s, inner(l.notrack).w, inner(l.notrack).h) } : null,
+      notrack: l.notrack ? { label: ' NOTRACK candidates ', lines: notrackLines(live, s, inner(l.notrack).w, inner(l.notrack).h) } : null,
       footer: footerLine(st, cols, p),
       overlay,
       fullScreen,

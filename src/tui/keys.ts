@@ -19,6 +19,9 @@ export type Action =
   | 'last'
   | 'details'
   | 'notrack'
+  | 'notrackApply'
+  | 'notrackConfirm'
+  | 'notrackRevert'
   | 'close';
 
 export interface KeyBinding {
@@ -47,7 +50,10 @@ export const KEY_TABLE: readonly KeyBinding[] = [
   { keys: ['home', 'g'], shown: 'Home, g', action: 'first', help: 'first row' },
   { keys: ['end', 'S-g'], shown: 'End, G', action: 'last', help: 'last row' },
   { keys: ['enter'], shown: 'Enter', action: 'details', help: 'details of the selected row', hint: 'details' },
-  { keys: ['n'], shown: 'n', action: 'notrack', help: 'the NOTRACK rules ctop would suggest for the top candidates', hint: 'notrack' },
+  { keys: ['n'], shown: 'n', action: 'notrack', help: 'NOTRACK candidates as `ctop advise` ranks them (↑↓ pick one)', hint: 'notrack' },
+  { keys: ['a'], shown: 'a', action: 'notrackApply', help: 'NOTRACK view: dry run of the pick; a again applies it' },
+  { keys: ['c'], shown: 'c', action: 'notrackConfirm', help: 'keep a NOTRACK change made here before it rolls back' },
+  { keys: ['r'], shown: 'r', action: 'notrackRevert', help: "revert ctop's NOTRACK table to before the change" },
   { keys: ['escape'], shown: 'Esc', action: 'close', help: 'close help, details or rules; clear the filter' },
 ];
 

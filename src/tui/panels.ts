@@ -6,7 +6,6 @@
 import type { SnapshotV1, TupleRow } from '../model/snapshot.js';
 import { MAX_K, bucketModel, bucketModelLabel } from '../model/bucketModel.js';
 import { CHAIN_LIMIT } from '../model/census.js';
-import { NOTRACK_CAVEAT, notrackCandidates, notrackRules } from '../model/notrack.js';
 import { formatTimeToFull, fullestCount } from '../model/timeToFull.js';
 import { portIsIcmpType } from '../model/conntrack.js';
 import { formatMs } from '../util/duration.js';
@@ -22,6 +21,8 @@ export interface SourceInfo {
   label: string;
   intervalMs: number;
   replay?: { index: number; total: number; ended: boolean };
+  /** A NOTRACK change made from the screen: its rollback countdown (tui/notrackPanel.ts). */
+  notrack?: string;
 }
 
 export function headerLine(m: TuiModel, st: UiState, info: SourceInfo, width: number): string {
@@ -34,7 +35,7 @@ export function headerLine(m: TuiModel, st: UiState, info: SourceInfo, width: nu
     const pos = `replay ${info.replay.index}/${info.replay.total}`;
     state = st.paused ? `PAUSED ${pos}` : info.replay.ended ? `${pos} end` : pos;
   }
-  const right = ` ${state} `;
+  const right = info.notrack ? ` ${info.notrack}  ${state} ` : ` ${state} `;
   const room = Math.max(0, width - right.length);
   return inverse(esc(fit(left, room)) + bold(esc(right)));
 }
@@ -148,7 +149,11 @@ function sparkBlock(v: number, max: number): string {
 }
 
 export function talkersTitle(st: UiState, sel: Selection | undefined, s?: SnapshotV1, occupancyError?: string): string {
-  const tabs = VIEWS.map((v, i) => (i === st.viewIndex ? `[${v.title}]` : v.title)).join(' ');
+  // the Pods tab is named where there are pods (or it is open): elsewhere it only takes the title's room
+  const pods = s?.namespaces.some((n) => n.owner?.kind === 'pod') === true;
+  const tabs = VIEWS.map((v, i) => (i === st.viewIndex ? `[${v.title}]` : v.id === 'pods' && !pods ? '' : v.title))
+    .filter((t) => t !== '')
+    .join(' ');
   const filter = st.filter.text ? `  filter ${clean(st.filter.text)} (${sel?.total ?? 0})` : '';
   // the occupancy's age: a census is a moment, and the operator must know which
   const occ = occupancyError ? `  occ: census failed: ${clean(occupancyError)}` : s?.occupancy ? `  occ ${occupancyAge(s)}` : '';
@@ -181,9 +186,9 @@ export function talkersLines(sel: Selection | undefined, st: UiState, width: num
   const secondW = width >= 100 ? 16 : view === 'tuples' ? 0 : 10;
   const labelW = Math.max(8, width - secondW - 2 * numW - (spans ? 2 * spanW : 0) - pctW - (occ ? occW : 0) - 1);
   const mark = (k: SortKey, t: string): string => (sort === k ? `${t}▼` : t);
-  const secondName = view === 'namespaces' ? 'fill' : 'netns';
+  const secondName = view === 'namespaces' || view === 'pods' ? 'fill' : 'netns';
   const head =
-    fit(` ${mark('name', { ports: 'port', tuples: '5-tuple', sources: 'source', namespaces: 'namespace' }[view])}`, labelW) +
+    fit(` ${mark('name', { ports: 'port', tuples: '5-tuple', sources: 'source', namespaces: 'namespace', pods: 'pod' }[view])}`, labelW) +
     (secondW > 0 ? fitRight(secondName, secondW) : '') +
     fitRight(mark('inserts', 'ins/s'), numW) +
     (spans ? fitRight(mark('inserts10', '10s'), spanW) + fitRight(mark('inserts60', '60s'), spanW) : '') +
@@ -197,7 +202,9 @@ export function talkersLines(sel: Selection | undefined, st: UiState, width: num
       ? 'waiting for data…'
       : st.filter.text
         ? 'no row matches the filter (/ to change it, Esc clears it)'
-        : view === 'namespaces' || view === 'ports' || sel.total === 0
+        : view === 'pods'
+          ? 'no Kubernetes pod here (their namespaces are named from kubelet\'s cgroups and /var/log/pods)'
+          : view === 'namespaces' || view === 'ports' || sel.total === 0
           ? 'nothing new in this window'
           : '';
     if (visible > 0) out.push(fit(` ${why}`, width));
@@ -207,7 +214,7 @@ export function talkersLines(sel: Selection | undefined, st: UiState, width: num
   for (let i = start; i < Math.min(start + visible, sel.total, start + sel.rows.length); i++) {
     const r = sel.rows[i];
     if (!r) break;
-    const second = view === 'namespaces' ? percent(r.occupancy) : clean(r.nsName);
+    const second = view === 'namespaces' || view === 'pods' ? percent(r.occupancy) : clean(r.nsName);
     const spanText = (k: number): string => (r.spanInsertsPerSec ? rate(r.spanInsertsPerSec[k] ?? 0) : '—');
     const line =
       fit(` ${clean(r.label)}`, labelW) +
@@ -254,37 +261,6 @@ export function dropsLines(s: SnapshotV1 | undefined, width: number, height: num
     out.push(esc(fit(clean(tupleText(t)), width - n.length) + n));
   }
   return out.slice(0, Math.max(0, height));
-}
-
-/** The ports with the largest share of inserts, ranked. */
-export function notrackLines(s: SnapshotV1 | undefined, width: number, height: number): string[] {
-  if (!s) return [];
-  if (s.totals.inserts === null) return [fit('needs the netfilter tier (per-port inserts)', width)].map(esc);
-  const c = notrackCandidates(s, Math.max(1, height - 1));
-  if (c.length === 0) return [fit('no new tcp/udp/sctp flows in this window', width)].map(esc);
-  const out = c.map((x, i) =>
-    fit(`${i + 1} ${x.proto}/${x.port} ${x.family === 'ipv6' ? 'v6' : 'v4'}`, width - 16) + fitRight(percent(x.share), 8) + fitRight(rate(x.inserts / Math.max(0.001, s.durationMs / 1000)), 8),
-  );
-  out.push(fit('suggestion only · n: show rules', width));
-  return out.slice(0, Math.max(0, height)).map(esc);
-}
-
-/** The `n` overlay: the rules for each candidate, and why they are only a suggestion. */
-export function notrackRuleLines(s: SnapshotV1 | undefined): string[] {
-  const out = [`NOTRACK: ${NOTRACK_CAVEAT}`, ''];
-  if (!s || s.totals.inserts === null) return [...out, 'No per-port inserts (statistics tier): nothing to rank.'].map(esc);
-  const cands = notrackCandidates(s, 3);
-  if (cands.length === 0) return [...out, 'No new tcp/udp/sctp flows in this window.'].map(esc);
-  for (const [i, c] of cands.entries()) {
-    out.push(`${i + 1}. ${c.proto} port ${c.port} (${c.family}): ${percent(c.share)} of inserts, in ${c.namespaces.map(clean).join(', ')}`);
-    // Table and chain lines are the same for every candidate: print them once.
-    out.push(...notrackRules(c).filter((l, _j) => i === 0 || l.includes(' rule ')).map((l) => `   ${l}`));
-    out.push('');
-  }
-  out.push('The rules assume this host serves the port (requests in, replies out).');
-  out.push('Run them in the namespace the traffic is in (ip netns exec NAME …).');
-  out.push('', 'Esc or n closes.');
-  return out.map(esc);
 }
 
 export function detailsLines(row: TalkerRow | undefined): string[] {

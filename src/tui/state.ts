@@ -22,19 +22,25 @@ export interface UiState {
   /** Index of the selected row in the current view's ranked list. */
   selected: number;
   overlay: Overlay;
+  /** The NOTRACK overlay: the selected candidate and whether its dry run is shown. */
+  notrack: { selected: number; stage: 'rules' | 'dryRun' };
+  /** A NOTRACK action for the controller to carry out (the reducer does no I/O). */
+  notrackRequest: 'dryRun' | 'apply' | 'confirm' | 'revert' | null;
   quit: boolean;
 }
 
 export function initialState(): UiState {
   return {
     viewIndex: 0,
-    sort: { ports: 'inserts', tuples: 'inserts', sources: 'inserts', namespaces: 'inserts' },
+    sort: { ports: 'inserts', tuples: 'inserts', sources: 'inserts', namespaces: 'inserts', pods: 'inserts' },
     filter: EMPTY_FILTER,
     input: null,
     inputError: null,
     paused: false,
     selected: 0,
     overlay: 'none',
+    notrack: { selected: 0, stage: 'rules' },
+    notrackRequest: null,
     quit: false,
   };
 }
@@ -63,7 +69,17 @@ export function reduce(s: UiState, a: Action, ctx: ReduceContext): UiState {
     case 'help':
       return { ...s, overlay: s.overlay === 'help' ? 'none' : 'help' };
     case 'notrack':
-      return { ...s, overlay: s.overlay === 'notrack' ? 'none' : 'notrack' };
+      return { ...s, overlay: s.overlay === 'notrack' ? 'none' : 'notrack', notrack: { ...s.notrack, stage: 'rules' } };
+    case 'notrackApply':
+      // First the dry run, then (a again, in the same view) the guarded apply.
+      if (s.overlay !== 'notrack') return { ...s, overlay: 'notrack', notrack: { ...s.notrack, stage: 'rules' } };
+      return s.notrack.stage === 'dryRun'
+        ? { ...s, notrack: { ...s.notrack, stage: 'rules' }, notrackRequest: 'apply' }
+        : { ...s, notrack: { ...s.notrack, stage: 'dryRun' }, notrackRequest: 'dryRun' };
+    case 'notrackConfirm':
+      return { ...s, notrackRequest: 'confirm' };
+    case 'notrackRevert':
+      return { ...s, notrackRequest: 'revert' };
     case 'details':
       return { ...s, overlay: s.overlay === 'details' ? 'none' : ctx.rowCount > 0 ? 'details' : 'none' };
     case 'close':
@@ -89,6 +105,11 @@ export function reduce(s: UiState, a: Action, ctx: ReduceContext): UiState {
   // Movement: the details overlay follows the selection.
   const moves: Record<string, number> = { up: -1, down: 1, pageUp: -page, pageDown: page, first: -Infinity, last: Infinity };
   const d = moves[a] ?? 0;
+  if (s.overlay === 'notrack') {
+    // In the NOTRACK view the arrows pick a candidate (the controller clamps it to the list).
+    const sel = d === -Infinity ? 0 : d === Infinity ? Number.MAX_SAFE_INTEGER : Math.max(0, s.notrack.selected + d);
+    return { ...s, notrack: { selected: sel, stage: 'rules' } };
+  }
   const target = d === -Infinity ? 0 : d === Infinity ? ctx.rowCount - 1 : s.selected + d;
   return { ...s, selected: clampSel(target, ctx.rowCount) };
 }

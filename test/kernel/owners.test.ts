@@ -24,15 +24,18 @@ const TAG = `${process.pid}`;
 const UID1 = `1a2b3c4d-0000-4000-8000-${TAG.padStart(12, '0')}`;
 const UID2 = `2a2b3c4d-0000-4000-8000-${TAG.padStart(12, '0')}`;
 const UID3 = `3a2b3c4d-0000-4000-8000-${TAG.padStart(12, '0')}`;
+const UID4 = `4a2b3c4d-0000-4000-8000-${TAG.padStart(12, '0')}`;
 const cid = (n: number): string => `${n}`.repeat(8) + TAG.padStart(56, 'c');
 const V1 = '/sys/fs/cgroup/pids';
 const INIT_NET_INO = 0xeffffff9;
 const V2 = '/sys/fs/cgroup/unified';
-const EVIL_POD = `\x1b]0;owned\x07red\x1b[31m${'p'.repeat(180)}`;
+const EVIL_POD = `\x1b]0;owned\x07red\x1b[31m<b onmouseover=alert(1)>${'p'.repeat(150)}`;
 const EVIL_CONTAINER = `\x1b[2J\x9bevil${'c'.repeat(400)}`;
 
 interface Case {
   ns: string;
+  /** made by its test, not before all */
+  late?: boolean;
   /** the leaf cgroup the process goes into; its top directory is removed at the end */
   cgroup?: string;
   top?: string;
@@ -79,6 +82,14 @@ const cases: Record<string, Case> = {
     label: '',
   },
   plain: { ns: nsName('plain'), want: { kind: 'netns', name: nsName('plain') }, label: nsName('plain') },
+  late: {
+    ns: nsName('late'),
+    late: true,
+    top: `${V1}/kubepods-late-${TAG}`,
+    cgroup: `${V1}/kubepods-late-${TAG}/pod${UID4}/${cid(6)}`,
+    want: { kind: 'pod', name: 'late-1', namespace: 'shop', uid: UID4, containers: ['app'], id: cid(6) },
+    label: 'pod shop/late-1',
+  },
 };
 
 const sh = (cmd: string, args: string[], input?: string): string => execFileSync(cmd, args, { encoding: 'utf8', input, timeout: 20_000 });
@@ -133,7 +144,7 @@ process.on('exit', () => {
 });
 
 /** Starts `sleep` inside the namespace and moves it into the case's cgroup. */
-async function populate(c: Case): Promise<number> {
+async function populate(c: Case, intoCgroup = true): Promise<number> {
   sh('ip', ['netns', 'add', c.ns]);
   sh('ip', ['-n', c.ns, 'link', 'set', 'lo', 'up']);
   // conntrack on, and a few entries, so every view has the namespace to show
@@ -144,12 +155,16 @@ async function populate(c: Case): Promise<number> {
   const p = spawn('ip', ['netns', 'exec', c.ns, 'sleep', '300'], { stdio: 'ignore' });
   procs.push(p);
   await new Promise((r) => setTimeout(r, 50));
+  if (c.cgroup && intoCgroup) moveInto(c, p.pid!);
+  return p.pid!;
+}
+
+function moveInto(c: Case, pid: number): void {
   if (c.cgroup) {
     mkdirSync(c.cgroup, { recursive: true });
-    writeFileSync(join(c.cgroup, 'cgroup.procs'), String(p.pid));
-    expect(readFileSync(`/proc/${p.pid}/cgroup`, 'utf8')).toContain(c.cgroup.slice(c.cgroup.startsWith(V1) ? V1.length : V2.length));
+    writeFileSync(join(c.cgroup, 'cgroup.procs'), String(pid));
+    expect(readFileSync(`/proc/${pid}/cgroup`, 'utf8')).toContain(c.cgroup.slice(c.cgroup.startsWith(V1) ? V1.length : V2.length));
   }
-  return p.pid!;
 }
 
 function writeFixtures(): void {
@@ -158,6 +173,7 @@ function writeFixtures(): void {
     [`shop_web-7d9_${UID1}`, ['nginx', 'sidecar']],
     [`kube-system_coredns-5d78_${UID2}`, ['coredns']],
     [`tenant_${EVIL_POD}_${UID3}`, [EVIL_CONTAINER.slice(0, 200)]],
+    [`shop_late-1_${UID4}`, ['app']],
   ] as const) {
     for (const c of containers) mkdirSync(join(pods, dir, c), { recursive: true });
   }
@@ -180,7 +196,7 @@ describe('namespaces named by their owners', () => {
     // never take over shapes a real kubelet or runtime made on this machine
     for (const c of Object.values(cases)) if (c.top && existsSync(c.top)) throw new Error(`${c.top} exists already: not this test's to use`);
     writeFixtures();
-    for (const c of Object.values(cases)) await populate(c);
+    for (const c of Object.values(cases)) if (!c.late) await populate(c);
     // a namespace nobody named, holding a plain process: falls back to it
     unnamed = spawn('unshare', ['--net', 'sleep', '300'], { stdio: 'ignore' });
     await new Promise((r) => setTimeout(r, 200));
@@ -199,7 +215,7 @@ describe('namespaces named by their owners', () => {
     expect(r.code, r.stderr).toBe(0);
     const s = JSON.parse(r.stdout) as SnapshotV1;
     const row = (i: number) => s.namespaces.find((n) => n.inode === i);
-    for (const [k, c] of Object.entries(cases)) {
+    for (const [k, c] of Object.entries(cases).filter(([, x]) => !x.late)) {
       const n = row(inode(c));
       expect(n?.owner, k).toEqual(c.want);
       if (c.label) expect(n?.name, k).toBe(c.label);
@@ -260,6 +276,67 @@ describe('namespaces named by their owners', () => {
     }
   });
 
+  it('names follow pods as they come and go: a namespace becomes a pod, keeps its name while torn down, then its series ends', async () => {
+    const c = cases.late!;
+    const port = await freePort();
+    const { proc } = await startCli(['serve', '--listen', `127.0.0.1:${port}`, '--every', '1s'], /serving metrics on/);
+    const scrape = async (): Promise<string> => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const waitFor = async (test: (m: string) => boolean, what: string): Promise<string> => {
+      let m = '';
+      for (let i = 0; i < 60; i++) {
+        m = await scrape();
+        if (test(m)) return m;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      throw new Error(`no ${what} in:\n${m.split('\n').filter((l) => l.startsWith('ctop_netns_info')).join('\n')}`);
+    };
+    try {
+      // the namespace appears with a plain process: named by `ip netns`
+      const pid = await populate(c, false);
+      const ino = inode(c);
+      await waitFor((m) => m.includes(`ctop_netns_info{netns="${ino}",name="${c.ns}",kind="netns",pod="",namespace=""} 1`), 'the new namespace');
+      // its process joins a pod's cgroup: the next scan names it by the pod
+      moveInto(c, pid);
+      const line = `ctop_netns_info{netns="${ino}",name="pod shop/late-1",kind="pod",pod="late-1",namespace="shop"} 1`;
+      const m = await waitFor((x) => x.includes(line), 'the pod name');
+      expect(m).not.toContain(`name="${c.ns}"`); // the old name's series ended
+      // the pod's processes go first; the namespace lingers (bind-mounted) and keeps the pod's name
+      process.kill(pid, 'SIGKILL');
+      await new Promise((r) => setTimeout(r, 2500));
+      expect(await scrape()).toContain(line);
+      // then the namespace goes: its series ends
+      sh('ip', ['netns', 'del', c.ns]);
+      await waitFor((x) => !x.includes(`netns="${ino}"`), 'the end of its series');
+    } finally {
+      proc.kill('SIGTERM');
+    }
+  });
+
+  it('census --json: the owner object too', () => {
+    const r = runCli(['census', '--json', '--top', '3']);
+    expect(r.code, r.stderr).toBe(0);
+    const c = JSON.parse(r.stdout) as { namespaces: { inode: number; name: string; owner?: NetnsOwner }[] };
+    const n = c.namespaces.find((x) => x.inode === inode(cases.podV2!));
+    expect(n?.owner).toEqual(cases.podV2!.want);
+    expect(n?.name).toBe(cases.podV2!.label);
+  });
+
+  it('a recording and its HTML report keep the names, escaped: never markup, never a terminal escape', () => {
+    const rec = join(root, 'rec.jsonl');
+    const html = join(root, 'report.html');
+    const r = runCli(['record', '-o', rec, '--duration', '2s', '--every', '1s']);
+    expect(r.code, r.stderr).toBe(0);
+    const windows = readFileSync(rec, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { namespaces?: { inode: number; owner?: NetnsOwner }[] });
+    const recorded = windows.flatMap((w) => w.namespaces ?? []).find((n) => n.inode === inode(cases.podV1!));
+    expect(recorded?.owner).toEqual(cases.podV1!.want);
+    const rep = runCli(['report', rec, '-o', html]);
+    expect(rep.code, rep.stderr).toBe(0);
+    const page = readFileSync(html, 'utf8');
+    expect(page).toContain('pod shop/web-7d9');
+    expect(page).not.toContain('<b onmouseover');
+    expect(page).not.toMatch(/[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]/);
+  });
+
   it('the live screen: pods by name in the namespaces view, and the filter pod:NAME', async () => {
     const t = new Tmux();
     try {
@@ -273,6 +350,14 @@ describe('namespaces named by their owners', () => {
       expect(all).toContain('cri-o queue');
       // the hostile pod: escaped, never interpreted (capture-pane shows what the terminal drew)
       expect(all).toContain('pod tenant/\\x1b]0;owned');
+      // the Pods view: only pods, as namespace/name
+      t.keys('Tab');
+      const podsView = await t.waitFor((x) => /\[Pods\]/.test(x) && /shop\/web-7d9/.test(x), 'the Pods view');
+      expect(podsView).toContain('kube-system/coredns-5d78');
+      expect(podsView).not.toContain('docker cache');
+      expect(podsView).not.toContain(cases.plain!.ns);
+      t.keys('BTab');
+      await t.waitFor((x) => /\[Namespaces\]/.test(x), 'back to the namespaces view');
       t.keys('/');
       t.keys('-l', 'pod:web');
       t.keys('Enter');

@@ -137,7 +137,8 @@ describe('live screen (ctop --replay, in tmux)', () => {
     expect(s).toMatch(/udp 53 .*ctop-t-s.* 650 +625 +625 +25\.0 +64\.4%/); // the window's rate, then over 10 s and 60 s
     expect(s).toMatch(/ports: udp\/53 25/);
     expect(s).toMatch(/udp 198\.18\.0\.66:5353 → 198\.18\.0\.2:… 25/);
-    expect(s).toMatch(/1 udp\/53 v4 +64\.4%/);
+    // the NOTRACK panel: advise's candidates for the busiest namespace (its share of that namespace's new entries)
+    expect(s).toMatch(/1 udp\/53 server +92\.9%/);
     expect(lines.every((l) => l.length <= 80)).toBe(true);
     keys('q');
     await expectRestored(0);
@@ -149,8 +150,10 @@ describe('live screen (ctop --replay, in tmux)', () => {
     await press(/\[5-tuples\][\s\S]*udp 198\.18\.0\.10:40000 → 198\.18\.0\.2:53/, 'Tab');
     await press(/\[Sources\][\s\S]*198\.18\.0\.10 +ctop-t-s… +138/, 'Tab');
     await press(/\[Namespaces\][\s\S]*ctop-t-srv +53\.4% +700 +675 +675 +25\.0 +69\.3% +35,000/, 'Tab');
+    // no pod in this recording: the Pods view says so
+    await press(/\[Pods\][\s\S]*no Kubernetes pod here/, 'Tab');
     await press(/\[Ports\]/, 'Tab');
-    await press(/\[Namespaces\]/, 'BTab');
+    await press(/\[Pods\]/, 'BTab');
     await press(/\[Ports\]/, 'Tab');
     // Sort: over 10 s, over 60 s, drops, occupancy (no census in this recording: every row holds "—"), name, back to inserts.
     let s = await press(/by inserts\/s over 10s/, 's');
@@ -212,17 +215,19 @@ describe('live screen (ctop --replay, in tmux)', () => {
     expect(s).toMatch(/ctop-t-srv +53\.4%/);
   });
 
-  it('? shows the help built from the key table; n shows the NOTRACK rules', async () => {
+  it('? shows the help built from the key table; n shows advise\'s NOTRACK candidates and rules', async () => {
     start(['--replay', FIX(), '--interval', '200ms']);
     await waitFor(/replay 6\/6 end/);
     let s = await press(/─ Help ─/, '?');
     for (const t of ['q, Ctrl-C', 'Tab', 'Shift-Tab', '↑, k', '↓, j', 'Enter', 'Esc', 'pause or resume', 'next sort: inserts/s, over 10s, 60s']) expect(s).toContain(t);
     await press((x) => !x.includes('─ Help ─'), '?');
-    s = await press(/─ NOTRACK rules ─/, 'n');
-    expect(s).toContain("suggestion; `ctop advise` checks safety");
-    expect(s).toContain('nft add rule inet raw prerouting meta nfproto ipv4 udp dport 53 notrack');
-    expect(s).toContain('nft add rule inet raw output meta nfproto ipv4 udp sport 53 notrack');
-    await press((x) => !x.includes('─ NOTRACK rules ─'), 'Escape');
+    // advise's candidates and the rules `ctop notrack apply` loads (a replay has no roles counted: server assumed, said)
+    s = await press(/─ NOTRACK ─/, 'n');
+    expect(s).toMatch(/> 1\. udp\/53  server/);
+    expect(s).toContain('roles not counted by this probe tier: server assumed');
+    expect(s).toContain('udp dport 53 counter notrack comment "ctop udp/53 prerouting dport"');
+    expect(s).toContain('apply needs the live kernel, not a replay');
+    await press((x) => !x.includes('─ NOTRACK ─'), 'Escape');
   });
 
   it('a one-second burst stays on screen: 10 s column for ten windows, 60 s column for a minute, then gone', async () => {

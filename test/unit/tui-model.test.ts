@@ -1,9 +1,8 @@
-/** The pure models behind the live screen: bucket histogram, time to full, NOTRACK ranking. */
+/** The pure models behind the live screen: bucket histogram, time to full (NOTRACK: tui-notrack.test.ts). */
 import { describe, expect, it } from 'vitest';
 import { bucketModel, bucketModelLabel } from '../../src/model/bucketModel.js';
 import { formatTimeToFull, netGrowthPerSec, timeToFullSec } from '../../src/model/timeToFull.js';
-import { notrackCandidates, notrackRules } from '../../src/model/notrack.js';
-import { fixtureWindow, LAB_NS, HOST_NS } from '../support/tuiFixtures.js';
+import { fixtureWindow } from '../support/tuiFixtures.js';
 
 describe('bucketModel (uniform hash, Poisson)', () => {
   it('λ = entries / buckets, and the histogram sums to the bucket count', () => {
@@ -53,36 +52,5 @@ describe('time to full', () => {
     expect(formatTimeToFull(750)).toBe('12m30s');
     expect(formatTimeToFull(3 * 3600 + 5 * 60)).toBe('3h05m');
     expect(formatTimeToFull(2 * 86400 + 4 * 3600)).toBe('2d04h');
-  });
-});
-
-describe('NOTRACK candidates', () => {
-  it('ranks (family, proto, port) by share of inserts, skipping ICMP', () => {
-    const s = fixtureWindow(0);
-    const c = notrackCandidates(s, 10);
-    expect(c.map((x) => `${x.family}/${x.proto}/${x.port}`)).toEqual(['ipv4/udp/53', 'ipv4/tcp/443', 'ipv4/tcp/80', 'ipv6/udp/123']);
-    expect(c[0]!.share).toBeCloseTo(600 / 960);
-    expect(c[0]!.namespaces).toEqual(['ctop-t-srv']);
-  });
-
-  it('sums one port over namespaces', () => {
-    const s = fixtureWindow(0);
-    s.ports.push({ netns: HOST_NS, family: 'ipv4', proto: 'udp', protoNum: 17, port: 53, inserts: 40, drops: 0 });
-    s.totals.inserts = (s.totals.inserts ?? 0) + 40;
-    const top = notrackCandidates(s, 1)[0]!;
-    expect(top.inserts).toBe(640);
-    expect(top.namespaces).toEqual(['ctop-t-srv', 'host']);
-    expect(s.ports.some((p) => p.netns === LAB_NS)).toBe(true);
-  });
-
-  it('nothing to rank in the statistics tier', () => {
-    expect(notrackCandidates(fixtureWindow(0, { tier: 'stats' }))).toEqual([]);
-  });
-
-  it('the rules: raw table, requests in (dport) and replies out (sport)', () => {
-    const r = notrackRules({ family: 'ipv4', proto: 'udp', port: 53 });
-    expect(r).toContain('nft add rule inet raw prerouting meta nfproto ipv4 udp dport 53 notrack');
-    expect(r).toContain('nft add rule inet raw output meta nfproto ipv4 udp sport 53 notrack');
-    expect(r.every((l) => l.length <= 76)).toBe(true);
   });
 });

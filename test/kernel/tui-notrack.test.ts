@@ -1,0 +1,143 @@
+/**
+ * NOTRACK from the live screen, as an operator does it: `ctop top --netns SRV`
+ * in a tmux pane (100x40) while a lab's UDP service (echoing udp/5353) takes
+ * requests from the client namespace. The panel shows advise's candidate with
+ * its measured role; `n` lists it with the rules; `a` shows the dry run
+ * (nothing loaded), `a` again applies it with the rollback countdown in the
+ * header; then the kernel's own view (`conntrack -L` after a flush, and ctop's
+ * table's counters) shows the service's traffic untracked while every reply
+ * arrives, and the screen shows the inserts gone; `c` confirms, `r` reverts to
+ * the byte. A second run lets the countdown expire: rolled back, to the byte.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CLI } from '../support/cli.js';
+import { createLab, ctCount, runLoad, startServer, type Lab } from '../lab/netns.js';
+import { waitNoCtopPrograms } from '../support/cli.js';
+
+const SERVER = `ctop-tuint-${process.pid}`;
+const WAIT_MS = 15_000;
+let session = '';
+let sessions = 0;
+
+function tmux(...args: string[]): string {
+  const r = spawnSync('tmux', ['-L', SERVER, '-f', '/dev/null', ...args], { encoding: 'utf8', timeout: 10_000 });
+  if (r.status !== 0) throw new Error(`tmux ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+
+function start(args: string[]): void {
+  session = `s${++sessions}`;
+  const cmd = `env -u NO_COLOR LANG=C.UTF-8 TERM=xterm-256color ${q(process.execPath)} ${q(CLI)} ${args.map(q).join(' ')}; echo "ctop-exit=$?"; exec sleep 600`;
+  tmux('new-session', '-d', '-s', session, '-x', '100', '-y', '40', cmd);
+}
+
+const screen = (): string => tmux('capture-pane', '-p', '-t', session);
+const keys = (...k: string[]): void => void tmux('send-keys', '-t', session, ...k);
+
+async function waitFor(what: RegExp, timeoutMs = WAIT_MS): Promise<string> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const s = screen();
+    if (what.test(s)) return s;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${String(what)}; screen:\n${s}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('NOTRACK from the live screen (tmux, lab namespace)', () => {
+  let lab: Lab;
+  let stopServer: (() => Promise<unknown>) | undefined;
+  let stateDir: string;
+  let stop = false;
+  let traffic: Promise<void> | undefined;
+  const sent = { flows: 0, replies: 0 };
+
+  beforeAll(async () => {
+    if (spawnSync('tmux', ['-V']).status !== 0) throw new Error('tmux is not installed (scripts/setup.sh installs it)');
+    tmux('new-session', '-d', '-s', 'keeper', '-x', '80', '-y', '24', 'exec sleep 600');
+    lab = createLab();
+    stopServer = (await startServer(lab, { udp: [5353] }, { echo: true })).stop;
+    stateDir = mkdtempSync(join(tmpdir(), 'ctop-tui-notrack-'));
+    // steady, bounded traffic for the whole file: answered UDP requests from cli
+    traffic = (async () => {
+      for (let i = 0; i < 600 && !stop; i++) {
+        const r = await runLoad(lab, ['--udp', `${lab.srvAddr4}:5353`, '--flows', '20', '--wait-reply-ms', '1000']);
+        sent.flows += 20;
+        sent.replies += r.replies as number;
+        await new Promise((res) => setTimeout(res, 100));
+      }
+    })();
+  });
+
+  afterEach(() => {
+    if (session) spawnSync('tmux', ['-L', SERVER, 'kill-session', '-t', session], { timeout: 10_000 });
+    session = '';
+  });
+
+  afterAll(async () => {
+    stop = true;
+    await traffic;
+    spawnSync('tmux', ['-L', SERVER, 'kill-server'], { timeout: 10_000 });
+    await stopServer?.();
+    lab?.destroy();
+    if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+    expect(await waitNoCtopPrograms()).toEqual([]);
+  });
+
+  const ruleset = (): string => lab.exec(lab.srv, ['nft', '-s', 'list', 'ruleset']);
+
+  it('n, a (dry run), a (apply, countdown in the header), the kernel shows the service untracked, c confirms, r reverts to the byte', async () => {
+    const before = ruleset();
+    start(['--netns', lab.srv, '--interval', '500ms', '--state-dir', stateDir, '--confirm-within', '60s']);
+    // the panel: advise's candidate with the role the kernel counted
+    await waitFor(/1 udp\/5353 server +100\.0%/);
+    let s = await (keys('n'), waitFor(/─ NOTRACK ─/));
+    expect(s).toMatch(/> 1\. udp\/5353  server  100\.0% of new entries  safe/);
+    expect(s).toMatch(/udp\/5353: role server \(100 % of new entries to a local server\)/);
+    expect(s).toContain('udp dport 5353 counter notrack comment "ctop udp/5353 prerouting dport"');
+    s = await (keys('a'), waitFor(/Dry run: the script below passed `nft -c`/));
+    expect(ruleset()).toBe(before);
+    s = await (keys('a'), waitFor(/NOTRACK udp\/5353 rolls back in \d+s: c confirm, r revert/));
+    expect(s.split('\n')[0]).toMatch(/NOTRACK udp\/5353 rolls back in (5\d|60)s/);
+    expect(lab.exec(lab.srv, ['nft', 'list', 'table', 'inet', 'ctop_notrack'])).toMatch(/udp dport 5353 counter packets \d+ bytes \d+ notrack/);
+    // the kernel: after a flush, the service's traffic creates no entry in either direction, and every reply arrives
+    lab.exec(lab.srv, ['conntrack', '-F']);
+    const r = await runLoad(lab, ['--udp', `${lab.srvAddr4}:5353`, '--flows', '100', '--wait-reply-ms', '1000']);
+    expect(r.replies).toBe(100);
+    expect(ctCount(lab.srv, ['-p', 'udp', '--orig-port-dst', '5353']) + ctCount(lab.srv, ['-p', 'udp', '--orig-port-src', '5353'])).toBe(0);
+    // the same screen: the inserts are gone from the panel
+    await keys('Escape');
+    await waitFor(/no new tcp\/udp flows in this window/);
+    s = await (keys('c'), waitFor(/NOTRACK udp\/5353 confirmed/));
+    expect(ruleset()).not.toBe(before);
+    s = await (keys('r'), waitFor(/NOTRACK reverted/));
+    expect(ruleset()).toBe(before);
+    await waitFor(/1 udp\/5353 server/);
+    keys('q');
+    await waitFor(/ctop-exit=0/);
+  });
+
+  it('an apply from the screen that is not confirmed rolls back by itself, to the byte', async () => {
+    const before = ruleset();
+    start(['--netns', lab.srv, '--interval', '500ms', '--state-dir', stateDir, '--confirm-within', '3s']);
+    await waitFor(/1 udp\/5353 server/);
+    keys('n');
+    await waitFor(/─ NOTRACK ─/);
+    keys('a');
+    await waitFor(/Dry run/);
+    keys('a');
+    await waitFor(/NOTRACK udp\/5353 rolls back in [1-3]s/);
+    expect(ruleset()).not.toBe(before);
+    await waitFor(/NOTRACK udp\/5353 rolled back/, 10_000);
+    expect(ruleset()).toBe(before);
+    keys('q');
+    await waitFor(/ctop-exit=0/);
+    expect(sent.replies).toBe(sent.flows);
+  });
+});
