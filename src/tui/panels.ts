@@ -149,7 +149,11 @@ function sparkBlock(v: number, max: number): string {
 }
 
 export function talkersTitle(st: UiState, sel: Selection | undefined, s?: SnapshotV1, occupancyError?: string): string {
-  const tabs = VIEWS.map((v, i) => (i === st.viewIndex ? `[${v.title}]` : v.title)).join(' ');
+  // the Pods tab is named where there are pods (or it is open): elsewhere it only takes the title's room
+  const pods = s?.namespaces.some((n) => n.owner?.kind === 'pod') === true;
+  const tabs = VIEWS.map((v, i) => (i === st.viewIndex ? `[${v.title}]` : v.id === 'pods' && !pods ? '' : v.title))
+    .filter((t) => t !== '')
+    .join(' ');
   const filter = st.filter.text ? `  filter ${clean(st.filter.text)} (${sel?.total ?? 0})` : '';
   // the occupancy's age: a census is a moment, and the operator must know which
   const occ = occupancyError ? `  occ: census failed: ${clean(occupancyError)}` : s?.occupancy ? `  occ ${occupancyAge(s)}` : '';
@@ -182,9 +186,9 @@ export function talkersLines(sel: Selection | undefined, st: UiState, width: num
   const secondW = width >= 100 ? 16 : view === 'tuples' ? 0 : 10;
   const labelW = Math.max(8, width - secondW - 2 * numW - (spans ? 2 * spanW : 0) - pctW - (occ ? occW : 0) - 1);
   const mark = (k: SortKey, t: string): string => (sort === k ? `${t}▼` : t);
-  const secondName = view === 'namespaces' ? 'fill' : 'netns';
+  const secondName = view === 'namespaces' || view === 'pods' ? 'fill' : 'netns';
   const head =
-    fit(` ${mark('name', { ports: 'port', tuples: '5-tuple', sources: 'source', namespaces: 'namespace' }[view])}`, labelW) +
+    fit(` ${mark('name', { ports: 'port', tuples: '5-tuple', sources: 'source', namespaces: 'namespace', pods: 'pod' }[view])}`, labelW) +
     (secondW > 0 ? fitRight(secondName, secondW) : '') +
     fitRight(mark('inserts', 'ins/s'), numW) +
     (spans ? fitRight(mark('inserts10', '10s'), spanW) + fitRight(mark('inserts60', '60s'), spanW) : '') +
@@ -198,7 +202,9 @@ export function talkersLines(sel: Selection | undefined, st: UiState, width: num
       ? 'waiting for data…'
       : st.filter.text
         ? 'no row matches the filter (/ to change it, Esc clears it)'
-        : view === 'namespaces' || view === 'ports' || sel.total === 0
+        : view === 'pods'
+          ? 'no Kubernetes pod here (their namespaces are named from kubelet\'s cgroups and /var/log/pods)'
+          : view === 'namespaces' || view === 'ports' || sel.total === 0
           ? 'nothing new in this window'
           : '';
     if (visible > 0) out.push(fit(` ${why}`, width));
@@ -208,7 +214,7 @@ export function talkersLines(sel: Selection | undefined, st: UiState, width: num
   for (let i = start; i < Math.min(start + visible, sel.total, start + sel.rows.length); i++) {
     const r = sel.rows[i];
     if (!r) break;
-    const second = view === 'namespaces' ? percent(r.occupancy) : clean(r.nsName);
+    const second = view === 'namespaces' || view === 'pods' ? percent(r.occupancy) : clean(r.nsName);
     const spanText = (k: number): string => (r.spanInsertsPerSec ? rate(r.spanInsertsPerSec[k] ?? 0) : '—');
     const line =
       fit(` ${clean(r.label)}`, labelW) +

@@ -13,7 +13,7 @@ import { matches, type Filter, type Matchable } from './filter.js';
 import { portRowKey, type Rolling } from './model.js';
 import { topK } from '../model/topK.js';
 
-export type ViewId = 'ports' | 'tuples' | 'sources' | 'namespaces';
+export type ViewId = 'ports' | 'tuples' | 'sources' | 'namespaces' | 'pods';
 export type SortKey = 'inserts' | 'inserts10' | 'inserts60' | 'drops' | 'occupancy' | 'name';
 
 export const VIEWS: readonly { id: ViewId; title: string }[] = [
@@ -21,6 +21,7 @@ export const VIEWS: readonly { id: ViewId; title: string }[] = [
   { id: 'tuples', title: '5-tuples' },
   { id: 'sources', title: 'Sources' },
   { id: 'namespaces', title: 'Namespaces' },
+  { id: 'pods', title: 'Pods' },
 ];
 
 export const SORT_LABEL: Record<SortKey, string> = {
@@ -318,11 +319,38 @@ const namespaces: Adapter<NamespaceRow> = {
   }),
 };
 
+/** The namespaces that Kubernetes pods own (model/owner.ts), named "namespace/pod". */
+const pods: Adapter<NamespaceRow> = {
+  ...namespaces,
+  items: (s) => s.namespaces.filter((n) => n.owner?.kind === 'pod'),
+  name: (n) => podName(n),
+  row: (n, s, c) => {
+    const r = namespaces.row(n, s, c);
+    const o = n.owner!;
+    return {
+      ...r,
+      id: `p/${n.inode}`,
+      label: podName(n),
+      details: () => [
+        ['pod', podName(n)],
+        ['uid', o.uid ?? '?'],
+        ['containers', (o.containers ?? []).join(', ') || '?'],
+        ...r.details(),
+      ],
+    };
+  },
+};
+
+function podName(n: NamespaceRow): string {
+  return `${n.owner?.namespace ?? '?'}/${n.owner?.name ?? n.name}`;
+}
+
 const ADAPTERS: Record<ViewId, Adapter<never>> = {
   ports: ports as Adapter<never>,
   tuples: tuples as Adapter<never>,
   sources: sources as Adapter<never>,
   namespaces: namespaces as Adapter<never>,
+  pods: pods as Adapter<never>,
 };
 
 /** The sort keys `s` cycles through in a view: the 10 s and 60 s rates where the view keeps them (ports,

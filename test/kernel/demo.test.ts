@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { DemoReport } from '../../src/commands/demo.js';
 import type { AdviceReport } from '../../src/advise/report.js';
 import type { SnapshotV1 } from '../../src/model/snapshot.js';
-import { killStrayClis, runCli, startCli, waitNoCtopPrograms } from '../support/cli.js';
+import { expectOneLineError, killStrayClis, runCli, startCli, waitNoCtopPrograms } from '../support/cli.js';
 import { Tmux } from '../support/tmux.js';
 
 afterEach(killStrayClis);
@@ -149,6 +149,21 @@ describe('ctop demo', () => {
     } finally {
       pane.destroy();
     }
+  });
+
+  it('bad command lines: one line and a hint, exit 2, nothing made', () => {
+    const before = readdirSync('/run/netns').sort();
+    for (const [args, message] of [
+      [['demo', '--json'], /--json needs --no-ui/],
+      [['demo'], /the live screen needs a terminal/], // stdin and stdout are pipes here
+      [['demo', '--no-ui', '--duration', '1s'], /--duration: '1s' is out of range/],
+      [['demo', '--no-ui', '--top', 'x'], /--top/],
+    ] as const) {
+      const r = runCli([...args]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(expectOneLineError(r.stderr).message).toMatch(message);
+    }
+    expect(readdirSync('/run/netns').sort()).toEqual(before);
   });
 
   for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) {

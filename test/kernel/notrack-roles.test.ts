@@ -142,7 +142,7 @@ for (const topo of TOPOLOGIES) {
       };
     }
 
-    it(`advise sees ${topo.role} traffic; validate --role ${topo.role} PASSes and the kernel's entries of both directions fall >= 95 % while every reply arrives`, async () => {
+    it(`advise and validate (--role auto) both read ${topo.role}; validate PASSes and the kernel's entries of both directions fall >= 95 % while every reply arrives`, async () => {
       // 1. advise, on live traffic
       const adv = await startCli(['advise', '--netns', ns, '--duration', '2s', '--json', '--top', '5'], /measuring/);
       const load = trafficLoop();

@@ -350,6 +350,14 @@ describe('namespaces named by their owners', () => {
       expect(all).toContain('cri-o queue');
       // the hostile pod: escaped, never interpreted (capture-pane shows what the terminal drew)
       expect(all).toContain('pod tenant/\\x1b]0;owned');
+      // the Pods view: only pods, as namespace/name
+      t.keys('Tab');
+      const podsView = await t.waitFor((x) => /\[Pods\]/.test(x) && /shop\/web-7d9/.test(x), 'the Pods view');
+      expect(podsView).toContain('kube-system/coredns-5d78');
+      expect(podsView).not.toContain('docker cache');
+      expect(podsView).not.toContain(cases.plain!.ns);
+      t.keys('BTab');
+      await t.waitFor((x) => /\[Namespaces\]/.test(x), 'back to the namespaces view');
       t.keys('/');
       t.keys('-l', 'pod:web');
       t.keys('Enter');

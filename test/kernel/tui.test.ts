@@ -150,8 +150,10 @@ describe('live screen (ctop --replay, in tmux)', () => {
     await press(/\[5-tuples\][\s\S]*udp 198\.18\.0\.10:40000 → 198\.18\.0\.2:53/, 'Tab');
     await press(/\[Sources\][\s\S]*198\.18\.0\.10 +ctop-t-s… +138/, 'Tab');
     await press(/\[Namespaces\][\s\S]*ctop-t-srv +53\.4% +700 +675 +675 +25\.0 +69\.3% +35,000/, 'Tab');
+    // no pod in this recording: the Pods view says so
+    await press(/\[Pods\][\s\S]*no Kubernetes pod here/, 'Tab');
     await press(/\[Ports\]/, 'Tab');
-    await press(/\[Namespaces\]/, 'BTab');
+    await press(/\[Pods\]/, 'BTab');
     await press(/\[Ports\]/, 'Tab');
     // Sort: over 10 s, over 60 s, drops, occupancy (no census in this recording: every row holds "—"), name, back to inserts.
     let s = await press(/by inserts\/s over 10s/, 's');

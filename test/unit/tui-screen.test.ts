@@ -46,7 +46,7 @@ describe('state', () => {
 
   it('views cycle both ways and reset the selection', () => {
     expect(run('nextView').viewIndex).toBe(1);
-    expect(run('prevView').viewIndex).toBe(3);
+    expect(run('prevView').viewIndex).toBe(4);
     expect(run('down', 'nextView').selected).toBe(0);
   });
 
@@ -64,7 +64,7 @@ describe('state', () => {
     expect(run('sort', 'sort', 'sort').sort.ports).toBe('drops');
     expect(run('sort', 'sort', 'sort', 'sort').sort.ports).toBe('occupancy');
     expect(run('sort', 'sort', 'sort', 'sort', 'sort', 'sort').sort.ports).toBe('inserts');
-    expect(run('prevView', 'sort', 'sort', 'sort', 'sort').sort.namespaces).toBe('occupancy');
+    expect(run('prevView', 'prevView', 'sort', 'sort', 'sort', 'sort').sort.namespaces).toBe('occupancy');
     // 5-tuples keep no spans and hold one entry each
     expect(run('nextView', 'sort', 'sort').sort.tuples).toBe('name');
   });
