@@ -15,6 +15,7 @@ import type { CensusCounts } from '../model/censusCounts.js';
 import type { WalkResult } from '../model/census.js';
 import { nsExec } from '../util/nsExec.js';
 import { readNetfilterSysctl } from './sysctl.js';
+import { onTermination } from '../util/signals.js';
 
 /** Work per BPF run, in chain nodes: at up to 0.8 µs per node (census reads
  * and map updates, measured on the 2-core VM) about 3 ms, so that one run
@@ -51,6 +52,8 @@ function run(argv: string[], input?: string): void {
 /** One confirmed entry from a namespace of our own, made and removed here. */
 function pokePrivate(w: NativeWalker, locate: (node: bigint) => bigint): bigint {
   const name = `ctop-census-${process.pid}`;
+  // Ctrl-C or SIGTERM while the namespace exists must not leave it behind (a finally does not run then)
+  const stopListening = onTermination(() => run(['ip', 'netns', 'del', name]));
   run(['ip', 'netns', 'add', name]);
   try {
     run(['ip', '-n', name, 'link', 'set', 'lo', 'up']);
@@ -64,6 +67,7 @@ function pokePrivate(w: NativeWalker, locate: (node: bigint) => bigint): bigint 
     w.forgetPoke();
     return base;
   } finally {
+    stopListening();
     try { run(['ip', 'netns', 'del', name]); } catch { /* already gone */ }
   }
 }
