@@ -13,7 +13,7 @@ const GUEST_BOUND_S = 300;
 
 describe('kernel matrix: Debian 6.1 guest', () => {
   it(
-    'fentry is chosen; the fentry and kprobe tiers count inserts, refusals, evictions, deletions and entries exactly',
+    'fentry is chosen; the fentry and kprobe tiers count inserts, refusals, evictions, deletions, entries and roles exactly',
     () => {
       const r = spawnSync('bash', [join(ROOT, 'test', 'matrix', 'run-guest.sh')], {
         encoding: 'utf8',
@@ -23,7 +23,7 @@ describe('kernel matrix: Debian 6.1 guest', () => {
       const out = `${r.stdout}\n${r.stderr}`;
       if (r.status !== 0) console.error(out);
       expect(r.status, out).toBe(0);
-      for (const what of ['probe-auto', 'probe-netfilter', 'scenario-fentry', 'scenario-kprobe']) {
+      for (const what of ['probe-auto', 'probe-netfilter', 'scenario-fentry', 'scenario-kprobe', 'roles-fentry', 'roles-kprobe']) {
         expect(out).toMatch(new RegExp(`matrix: ok +6\\.1\\.\\S+ ${what}:`));
       }
     },
