@@ -56,7 +56,7 @@ const volatile __u32 nf_conn_btf_id = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, 8192); /* resized by the loader (--max-ports) */
+	__uint(max_entries, CTOP_DEFAULT_MAX_PORTS); /* resized by the loader (--max-ports) */
 	__type(key, struct ctop_port_key);
 	__type(value, struct ctop_counts);
 } port_counts SEC(".maps");
@@ -74,7 +74,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, 16384);
+	__uint(max_entries, CTOP_DEFAULT_MAX_TUPLES);
 	__type(key, __u32);
 	__type(value, struct ctop_tuple_slot);
 } tuple_ring SEC(".maps");
@@ -95,7 +95,7 @@ const volatile __u32 ring_bits = 13;
  * table-full episode). Values: struct ctop_tuple_val. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096); /* resized by the loader (--max-drop-tuples) */
+	__uint(max_entries, CTOP_DEFAULT_MAX_DROP_TUPLES); /* resized by the loader (--max-drop-tuples) */
 	__type(key, struct ctop_tuple_key);
 	__type(value, struct ctop_tuple_val);
 } tuple_drops SEC(".maps");
@@ -624,7 +624,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, 8192); /* resized by the loader, as port_counts */
+	__uint(max_entries, CTOP_DEFAULT_MAX_PORTS); /* resized by the loader, as port_counts */
 	__type(key, struct ctop_port_key);
 	__type(value, struct ctop_port_events);
 } port_events SEC(".maps");
@@ -1032,7 +1032,7 @@ int BPF_KPROBE(ctop_kp_unlink, struct nf_conn *ct)
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, 4096); /* resized by the loader: as tuple_drops */
+	__uint(max_entries, CTOP_DEFAULT_MAX_DROP_TUPLES); /* resized by the loader: as tuple_drops */
 	__type(key, __u32);
 	__type(value, struct ctop_tuple_moved);
 } moved_out SEC(".maps");

@@ -121,6 +121,13 @@ struct ctop_port_events {
 	__u64 clashes;       /* confirms resolved after a race (clash_resolve) */
 };
 
+/* Default map sizes (--max-ports, --max-tuples, --max-drop-tuples): the
+ * programs' declared sizes and the loader's defaults; the addon exports them
+ * (`mapDefaults`) for a check against the command line's. */
+#define CTOP_DEFAULT_MAX_PORTS 8192
+#define CTOP_DEFAULT_MAX_TUPLES 16384
+#define CTOP_DEFAULT_MAX_DROP_TUPLES 4096
+
 /* Probe tiers, best first (the order the loader tries them). */
 enum ctop_tier {
 	CTOP_TIER_FENTRY = 0,    /* fentry/fexit on the conntrack functions */

@@ -137,9 +137,9 @@ class Probe : public Napi::ObjectWrap<Probe> {
     if (info.Length() < 1 || !info[0].IsObject()) throw ArgError(env, "Probe(options) needs an options object");
     Napi::Object o = info[0].As<Napi::Object>();
     ctop_probe_opts opts{};
-    opts.max_ports = OptU32(o, "maxPorts", 8192);
-    opts.max_tuples = OptU32(o, "maxTuples", 16384);
-    opts.max_drop_tuples = OptU32(o, "maxDropTuples", 4096);
+    opts.max_ports = OptU32(o, "maxPorts", CTOP_DEFAULT_MAX_PORTS);
+    opts.max_tuples = OptU32(o, "maxTuples", CTOP_DEFAULT_MAX_TUPLES);
+    opts.max_drop_tuples = OptU32(o, "maxDropTuples", CTOP_DEFAULT_MAX_DROP_TUPLES);
     opts.target_netns = OptU32(o, "targetNetns", 0);
     // tier: "fentry" | "kprobe" | "netfilter" (the caller walks the fallback order)
     if (!o.Has("tier") || !o.Get("tier").IsString()) throw ArgError(env, "tier must be fentry, kprobe or netfilter");
@@ -536,6 +536,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Netns", Netns::Init(env));
   exports.Set("Walker", Walker::Init(env));
   exports.Set("layout", Layout(env));
+  Napi::Object defaults = Napi::Object::New(env);
+  defaults.Set("maxPorts", (uint32_t)CTOP_DEFAULT_MAX_PORTS);
+  defaults.Set("maxTuples", (uint32_t)CTOP_DEFAULT_MAX_TUPLES);
+  defaults.Set("maxDropTuples", (uint32_t)CTOP_DEFAULT_MAX_DROP_TUPLES);
+  exports.Set("mapDefaults", defaults);
   return exports;
 }
 

@@ -170,15 +170,15 @@ int ctop_probe_open_load(const struct ctop_probe_opts *o, struct ctop_probe **ou
 		free(p);
 		return ctop_err_set(e, err, "open", "cannot open the BPF object: %s", strerror(-err));
 	}
-	p->max_ports = o->max_ports ? o->max_ports : 8192;
-	p->max_tuples = o->max_tuples ? o->max_tuples : 16384;
+	p->max_ports = o->max_ports ? o->max_ports : CTOP_DEFAULT_MAX_PORTS;
+	p->max_tuples = o->max_tuples ? o->max_tuples : CTOP_DEFAULT_MAX_TUPLES;
 	/* each CPU's ring: the largest power of two within its share of
 	 * --max-tuples, at least 256 */
 	p->ring_bits = 8;
 	while (p->ring_bits < 22 && ((uint64_t)p->ncpus << (p->ring_bits + 1)) <= p->max_tuples)
 		p->ring_bits++;
 	p->max_tuples = (uint32_t)p->ncpus << p->ring_bits;
-	p->max_drop_tuples = o->max_drop_tuples ? o->max_drop_tuples : 4096;
+	p->max_drop_tuples = o->max_drop_tuples ? o->max_drop_tuples : CTOP_DEFAULT_MAX_DROP_TUPLES;
 	bpf_map__set_max_entries(p->skel->maps.port_counts, p->max_ports);
 	bpf_map__set_max_entries(p->skel->maps.tuple_ring, p->max_tuples);
 	bpf_map__set_max_entries(p->skel->maps.ring_heads, (uint32_t)p->ncpus);

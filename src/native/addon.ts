@@ -85,6 +85,8 @@ export interface Addon {
   /** progFd < 0: ctnetlink socket only, no netfilter links. */
   Netns: new (path: string, progFd: number) => NativeNetns;
   layout: NativeLayout;
+  /** bpf/ctop.h CTOP_DEFAULT_MAX_*: the map sizes the kernel object declares */
+  mapDefaults: { maxPorts: number; maxTuples: number; maxDropTuples: number };
   /** sizeof(struct name) in the running kernel, from its BTF. */
   btfStructSize(name: string): number;
 }
