@@ -6,25 +6,23 @@
  * figure with the traffic and the kernel's statistics; a guest that does not
  * boot or finish is a failure, never a skip.
  */
-import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT } from '../support/cli.js';
+import { ROOT, runLong } from '../support/cli.js';
 
 const GUEST_BOUND_S = 900;
 
 describe('kernel matrix: the CLI in the Debian 6.1 guest', () => {
   it(
     'snapshot --json on fentry and kprobe: inserts, drops, early drops, deletes and entries equal the kernel\'s',
-    () => {
-      const r = spawnSync('bash', [join(ROOT, 'test', 'matrix', 'run-guest-cli.sh')], {
-        encoding: 'utf8',
-        timeout: (GUEST_BOUND_S + 120) * 1000,
+    async () => {
+      const r = await runLong('bash', [join(ROOT, 'test', 'matrix', 'run-guest-cli.sh')], {
+        timeoutMs: (GUEST_BOUND_S + 120) * 1000,
         env: { ...process.env, CTOP_GUEST_TIMEOUT_S: String(GUEST_BOUND_S) },
       });
       const out = `${r.stdout}\n${r.stderr}`;
-      if (r.status !== 0) console.error(out);
-      expect(r.status, out).toBe(0);
+      if (r.code !== 0) console.error(out);
+      expect(r.code, out).toBe(0);
       for (const tier of ['fentry', 'kprobe']) {
         expect(out).toMatch(new RegExp(`matrix-cli: ok +6\\.1\\.\\S+ ${tier}: probe tier`));
         expect(out).not.toMatch(new RegExp(`matrix-cli: FAIL .* ${tier}:`));

@@ -4,25 +4,23 @@
  * guest, runs ctop-selftest in it and checks every count exactly; a guest
  * that does not boot or does not finish is a failure, never a skip.
  */
-import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT } from '../support/cli.js';
+import { ROOT, runLong } from '../support/cli.js';
 
 const GUEST_BOUND_S = 300;
 
 describe('kernel matrix: Debian 6.1 guest', () => {
   it(
     'fentry is chosen; the fentry and kprobe tiers count inserts, refusals, evictions, deletions, entries and roles exactly',
-    () => {
-      const r = spawnSync('bash', [join(ROOT, 'test', 'matrix', 'run-guest.sh')], {
-        encoding: 'utf8',
-        timeout: (GUEST_BOUND_S + 120) * 1000,
+    async () => {
+      const r = await runLong('bash', [join(ROOT, 'test', 'matrix', 'run-guest.sh')], {
+        timeoutMs: (GUEST_BOUND_S + 120) * 1000,
         env: { ...process.env, CTOP_GUEST_TIMEOUT_S: String(GUEST_BOUND_S) },
       });
       const out = `${r.stdout}\n${r.stderr}`;
-      if (r.status !== 0) console.error(out);
-      expect(r.status, out).toBe(0);
+      if (r.code !== 0) console.error(out);
+      expect(r.code, out).toBe(0);
       for (const what of ['probe-auto', 'probe-netfilter', 'scenario-fentry', 'scenario-kprobe', 'roles-fentry', 'roles-kprobe']) {
         expect(out).toMatch(new RegExp(`matrix: ok +6\\.1\\.\\S+ ${what}:`));
       }

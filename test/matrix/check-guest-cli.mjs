@@ -58,6 +58,10 @@ for (const tier of ['fentry', 'kprobe']) {
   check(tier, "entries on udp/7200 = the kernel's count", port?.entries, count);
   check(tier, "namespace entries = the kernel's count", ns?.count, count);
   check(tier, "insert_failed = the kernel's", s.totals.insertFailed, k.insert_failed);
-  check(tier, 'some flows were refused and some evicted (the scenario happened)', k.drop > 0 && k.early_drop > 0, true);
+  // The scenario is a full table: refusals must happen. Evictions need early_drop() to find an
+  // unreplied entry among the few it looks at in the new flow's bucket range, which a run may
+  // not (0 of 300 seen under a loaded host); their count is checked exactly above either way,
+  // and test/matrix/run-guest.sh's scenario makes them happen for certain.
+  check(tier, 'some flows were refused (the table was full)', k.drop > 0, true);
 }
 process.exitCode = failed ? 1 : 0;

@@ -23,6 +23,27 @@ export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; prefix?:
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/**
+ * Runs a long command (the qemu guests: 15-90 s) without blocking the test
+ * worker's event loop: a spawnSync that long starves vitest's RPC with the
+ * main process ("Timeout calling onTaskUpdate"), which fails the file even
+ * when its test passed. The child is killed at `timeoutMs`.
+ */
+export function runLong(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs: number }): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => proc.kill('SIGKILL'), opts.timeoutMs);
+    proc.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
 const started = new Set<ChildProcess>();
 
 /** Kills every CLI process startCli() began that is still running: a failed
