@@ -78,6 +78,7 @@ export function formatCensus(c: CensusReport, top: number): string {
   );
   const rows = b.histogram.filter((h, i) => h.buckets >= 0.5 || i < 9 || h.orMore);
   out.push(formatTable(['chain', 'buckets'], rows.map((h) => [`${h.k}${h.orMore ? '+' : ''}`, b.method === 'model' ? Math.round(h.buckets) : h.buckets])).replace(/^/gm, '  '));
+  if (b.resizeRestarts) out.push(`  the table was resized during the walk: walked again on the new one (${b.buckets} buckets)`);
   if (b.inconsistentBuckets) out.push(`  ${b.inconsistentBuckets} bucket(s) changed under the walk twice and are left out`);
   const r = c.rates;
   out.push(

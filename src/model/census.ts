@@ -107,6 +107,8 @@ export interface BucketPressure {
   rewalkedBuckets?: number;
   /** buckets still inconsistent after the re-walk, left out of the histogram */
   inconsistentBuckets?: number;
+  /** walks started over on the new table because a resize (nf_conntrack_buckets changed) landed during them */
+  resizeRestarts?: number;
   /** walk only: how the table was found, BPF runs and their time */
   locatedBy?: WalkResult['locatedBy'];
   runs?: number;
@@ -188,6 +190,8 @@ export interface WalkResult {
   longestChain: number;
   rewalkedBuckets: number;
   inconsistentBuckets: number;
+  /** walks started over because nf_conntrack_buckets changed during them (a resize replaces the table) */
+  resizeRestarts?: number;
   /** how the table's address was found */
   locatedBy: 'kallsyms' | 'live-entry' | 'private-entry';
   /** BPF runs the walk took (bounded work per run) and their total time */
@@ -234,6 +238,7 @@ export function chainPressure(
       headroom: limit.min - w.longestChain,
       rewalkedBuckets: w.rewalkedBuckets,
       inconsistentBuckets: w.inconsistentBuckets,
+      resizeRestarts: w.resizeRestarts ?? 0,
       locatedBy: w.locatedBy,
       runs: w.runs,
       bucketsPerRun: w.bucketsPerRun,

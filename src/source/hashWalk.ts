@@ -115,7 +115,9 @@ export function hashWalker(opts: WalkOptions): WalkOutcome {
   const addon = loadAddon();
   for (let attempt = 0; attempt < 2; attempt++) {
     const out = walkOnce(addon, opts);
-    if (out !== 'resized') return out;
+    if (out === 'resized') continue;
+    if (out.result) out.result.resizeRestarts = attempt;
+    return out;
   }
   return { result: null, reason: 'the table was resized twice during the walk' };
 }

@@ -180,6 +180,12 @@ describe('the census report', () => {
     })), 20);
     expect(walked).toMatch(/hash buckets \[measured: every bucket walked in the kernel \(BPF\)\] \(table found from live-entry; 1 BPF runs of 4 buckets/);
     expect(walked).toMatch(/occupancy \[counted in the kernel during the BPF hash walk\]/);
+    expect(walked).not.toMatch(/resized during the walk/);
+    const restarted = buildCensus(input({
+      walk: { buckets: 4, histogram: [2, 2], histogramLastIsOrMore: false, nodes: 2, longestChain: 1, rewalkedBuckets: 0, inconsistentBuckets: 0, resizeRestarts: 1, locatedBy: 'kallsyms', runs: 1, bucketsPerRun: 4, maxRunMs: 1, walkMs: 1 },
+    }));
+    expect(restarted.buckets.resizeRestarts).toBe(1);
+    expect(formatCensus(restarted, 20)).toContain('the table was resized during the walk: walked again on the new one (4 buckets)');
   });
 
   it('TCP states read as conntrack -L prints them', () => {
