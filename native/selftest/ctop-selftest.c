@@ -346,6 +346,35 @@ static int census(int port)
 	return n;
 }
 
+struct ctop_probe *attach_here(int tier, const char *nft, const char *family, struct ctop_netns **ns)
+{
+	struct ctop_probe *p;
+	struct ctop_err e = { 0 };
+	struct stat st;
+	char cmd[512];
+
+	if (stat("/proc/self/ns/net", &st) < 0)
+		die("cannot stat /proc/self/ns/net");
+	/* Conntrack hooks exist only while a rule needs them. */
+	snprintf(cmd, sizeof(cmd),
+		 "%s -f - <<'EOF'\ntable %s ctop_selftest {\n chain out { type filter hook output priority 0; ct state new accept; }\n}\nEOF",
+		 nft, family);
+	if (system(cmd) != 0)
+		die("nft could not add the conntrack rule");
+	printf("{");
+	p = load_tier(tier, (uint32_t)st.st_ino, stdout);
+	if (!p || ctop_probe_tier(p) != tier) {
+		printf(",\"ok\":false,\"error\":\"the tier did not load\"}\n");
+		return NULL;
+	}
+	/* the netfilter tier's hooks belong to this namespace: link them here */
+	if (ctop_netns_open("/proc/self/ns/net", tier == CTOP_TIER_NETFILTER ? ctop_probe_nf_prog_fd(p) : -1, ns, &e)) {
+		errno = e.err;
+		die(e.msg);
+	}
+	return p;
+}
+
 static int scenario(int tier, const char *nft)
 {
 	static int fds[4 * TABLE_MAX], in_sports[MAX_NEW_FLOWS], out_sports[MAX_NEW_FLOWS];
@@ -355,7 +384,7 @@ static int scenario(int tier, const char *nft)
 	struct ctop_err e = { 0 };
 	struct kstats k0, k1;
 	struct stat st;
-	char cmd[512], val[32];
+	char val[32];
 	int listener, rx[2];
 
 	/* Global sysctl, writable from the initial namespace only: first, and
@@ -386,25 +415,11 @@ static int scenario(int tier, const char *nft)
 	 * deletion is an eviction. */
 	if (write_file("/proc/sys/net/netfilter/nf_conntrack_udp_timeout", "600") < 0)
 		die("cannot write nf_conntrack_udp_timeout");
-	if (stat("/proc/self/ns/net", &st) < 0)
+	if (stat("/proc/self/ns/net", &st) < 0) /* its inode seeds the drop baseline below */
 		die("cannot stat /proc/self/ns/net");
-	/* Conntrack hooks exist only while a rule needs them. */
-	snprintf(cmd, sizeof(cmd),
-		 "%s -f - <<'EOF'\ntable ip ctop_selftest {\n chain out { type filter hook output priority 0; ct state new accept; }\n}\nEOF",
-		 nft);
-	if (system(cmd) != 0)
-		die("nft could not add the conntrack rule");
-	printf("{");
-	p = load_tier(tier, (uint32_t)st.st_ino, stdout);
-	if (!p || ctop_probe_tier(p) != tier) {
-		printf(",\"ok\":false,\"error\":\"the tier did not load\"}\n");
+	p = attach_here(tier, nft, "ip", &ns);
+	if (!p)
 		return 1;
-	}
-	/* the netfilter tier's hooks belong to this namespace: link them here */
-	if (ctop_netns_open("/proc/self/ns/net", tier == CTOP_TIER_NETFILTER ? ctop_probe_nf_prog_fd(p) : -1, &ns, &e)) {
-		errno = e.err;
-		die(e.msg);
-	}
 	read_kstats(ns, &k0);
 	if (tier == CTOP_TIER_NETFILTER) {
 		/* the drop program matches kfree_skb events against the drop

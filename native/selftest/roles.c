@@ -256,8 +256,6 @@ int roles_scenario(int tier, const char *nft)
 	struct ctop_port_rec *ports = NULL;
 	uint64_t totals[CTOP_TOTAL_COUNT];
 	size_t nports = 0;
-	struct stat st;
-	char cmd[512];
 	int tun0, tun1, rx[4];
 
 	if (unshare(CLONE_NEWNET) < 0)
@@ -275,23 +273,9 @@ int roles_scenario(int tier, const char *nft)
 	if_config("tun0", TUN0_4, TUN0_6);
 	if_config("tun1", TUN1_4, TUN1_6);
 	wait_ipv6_ready();
-	if (stat("/proc/self/ns/net", &st) < 0)
-		die("cannot stat /proc/self/ns/net");
-	snprintf(cmd, sizeof(cmd),
-		 "%s -f - <<'EOF'\ntable inet ctop_selftest {\n chain out { type filter hook output priority 0; ct state new accept; }\n}\nEOF",
-		 nft);
-	if (system(cmd) != 0)
-		die("nft could not add the conntrack rule");
-	printf("{");
-	p = load_tier(tier, (uint32_t)st.st_ino, stdout);
-	if (!p || ctop_probe_tier(p) != tier) {
-		printf(",\"ok\":false,\"error\":\"the tier did not load\"}\n");
+	p = attach_here(tier, nft, "inet", &ns);
+	if (!p)
 		return 1;
-	}
-	if (ctop_netns_open("/proc/self/ns/net", tier == CTOP_TIER_NETFILTER ? ctop_probe_nf_prog_fd(p) : -1, &ns, &e)) {
-		errno = e.err;
-		die(e.msg);
-	}
 	rx[0] = udp_listen(AF_INET, PORT4 + CTOP_ROLE_SERVER);
 	rx[1] = udp_listen(AF_INET, PORT4 + CTOP_ROLE_LOCAL);
 	rx[2] = udp_listen(AF_INET6, PORT6 + CTOP_ROLE_SERVER);

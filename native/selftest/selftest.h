@@ -21,6 +21,11 @@ struct ctop_probe *load_tier(int only, uint32_t netns, FILE *out);
 int write_file(const char *path, const char *val);
 void die(const char *what) __attribute__((noreturn));
 int lo_up(void);
+/* In the current namespace: turn conntrack on with an nft rule in a table of
+ * `family` (ip, inet), load `tier` counting this namespace only, and link it
+ * here. Prints the JSON's opening brace and its refused/tier members; NULL
+ * (after printing the failure) when the tier did not load. */
+struct ctop_probe *attach_here(int tier, const char *nft, const char *family, struct ctop_netns **ns);
 
 /* hold.c: ctop-selftest hold --tier T [--floor] */
 int hold(int tier, int floor);
