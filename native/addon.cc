@@ -125,6 +125,32 @@ Napi::Object CensusToJs(Napi::Env env, const ctop_census *c, uint32_t top) {
   return o;
 }
 
+// What every wrapper of a core handle shares: the handle, freed by close()
+// or when the object is collected, and one error for a use after close().
+template <typename T, typename H, void (*Destroy)(H *)>
+class CoreHandle : public Napi::ObjectWrap<T> {
+ public:
+  CoreHandle(const Napi::CallbackInfo &info, const char *what) : Napi::ObjectWrap<T>(info), what_(what) {}
+  ~CoreHandle() override { Destroy(h_); }
+
+  Napi::Value Close(const Napi::CallbackInfo &info) {
+    Destroy(h_);
+    h_ = nullptr;
+    return info.Env().Undefined();
+  }
+
+ protected:
+  H *h_ = nullptr;
+
+  H *Get(Napi::Env env) {
+    if (!h_) throw ArgError(env, std::string(what_) + " is closed");
+    return h_;
+  }
+
+ private:
+  const char *what_;
+};
+
 // The addon's classes, for instanceof checks on arguments (per environment).
 struct AddonData {
   Napi::FunctionReference netns;
@@ -133,7 +159,7 @@ struct AddonData {
 Napi::Function NetnsClass(Napi::Env env) { return env.GetInstanceData<AddonData>()->netns.Value(); }
 
 // ---- Probe -----------------------------------------------------------------
-class Probe : public Napi::ObjectWrap<Probe> {
+class Probe : public CoreHandle<Probe, ctop_probe, ctop_probe_destroy> {
  public:
   static Napi::Function Init(Napi::Env env) {
     return DefineClass(env, "Probe",
@@ -154,7 +180,7 @@ class Probe : public Napi::ObjectWrap<Probe> {
                        });
   }
 
-  explicit Probe(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Probe>(info) {
+  explicit Probe(const Napi::CallbackInfo &info) : CoreHandle(info, "the probe") {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsObject()) throw ArgError(env, "Probe(options) needs an options object");
     Napi::Object o = info[0].As<Napi::Object>();
@@ -171,7 +197,7 @@ class Probe : public Napi::ObjectWrap<Probe> {
     refused_.resize(CTOP_TIER_COUNT);
     int nrefused = 0;
     ctop_err e{};
-    int rc = ctop_probe_open_best(&opts, &p_, refused_.data(), &nrefused, &e);
+    int rc = ctop_probe_open_best(&opts, &h_, refused_.data(), &nrefused, &e);
     refused_.resize(nrefused);
     if (rc) {
       // no tier loaded: the last refusal, and every refusal as `refused`
@@ -181,16 +207,8 @@ class Probe : public Napi::ObjectWrap<Probe> {
     }
   }
 
-  ~Probe() override { ctop_probe_destroy(p_); }
-
  private:
-  ctop_probe *p_ = nullptr;
   std::vector<ctop_tier_refusal> refused_;
-
-  ctop_probe *Get(Napi::Env env) {
-    if (!p_) throw ArgError(env, "the probe is closed");
-    return p_;
-  }
 
   Napi::Value Tier(const Napi::CallbackInfo &info) {
     return Napi::String::New(info.Env(), ctop_tier_name(ctop_probe_tier(Get(info.Env()))));
@@ -298,15 +316,10 @@ class Probe : public Napi::ObjectWrap<Probe> {
     return b;
   }
 
-  Napi::Value Close(const Napi::CallbackInfo &info) {
-    ctop_probe_destroy(p_);
-    p_ = nullptr;
-    return info.Env().Undefined();
-  }
 };
 
 // ---- Netns -------------------------------------------------------------------
-class Netns : public Napi::ObjectWrap<Netns> {
+class Netns : public CoreHandle<Netns, ctop_netns, ctop_netns_close> {
   friend class Probe;
 
  public:
@@ -323,26 +336,17 @@ class Netns : public Napi::ObjectWrap<Netns> {
   }
 
   // new Netns(path, nfProgFd): nfProgFd < 0 opens the ctnetlink socket only.
-  explicit Netns(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Netns>(info) {
+  explicit Netns(const Napi::CallbackInfo &info) : CoreHandle(info, "the namespace handle") {
     Napi::Env env = info.Env();
     if (info.Length() < 2 || !info[0].IsString() || !info[1].IsNumber())
       throw ArgError(env, "Netns(path, progFd) needs a string and a number");
     std::string path = info[0].As<Napi::String>().Utf8Value();
     int fd = info[1].As<Napi::Number>().Int32Value();
     ctop_err e{};
-    if (ctop_netns_open(path.c_str(), fd, &ns_, &e)) throw NativeError(env, e);
+    if (ctop_netns_open(path.c_str(), fd, &h_, &e)) throw NativeError(env, e);
   }
-
-  ~Netns() override { ctop_netns_close(ns_); }
 
  private:
-  ctop_netns *ns_ = nullptr;
-
-  ctop_netns *Get(Napi::Env env) {
-    if (!ns_) throw ArgError(env, "the namespace handle is closed");
-    return ns_;
-  }
-
   Napi::Value Inode(const Napi::CallbackInfo &info) {
     return Napi::Number::New(info.Env(), ctop_netns_inum(Get(info.Env())));
   }
@@ -403,11 +407,6 @@ class Netns : public Napi::ObjectWrap<Netns> {
     return o;
   }
 
-  Napi::Value Close(const Napi::CallbackInfo &info) {
-    ctop_netns_close(ns_);
-    ns_ = nullptr;
-    return info.Env().Undefined();
-  }
 };
 
 Napi::Value Probe::SeedDrops(const Napi::CallbackInfo &info) {
@@ -421,7 +420,7 @@ Napi::Value Probe::SeedDrops(const Napi::CallbackInfo &info) {
 }
 
 // ---- Walker: the conntrack hash walk (bpf/walk.bpf.c) ---------------------------
-class Walker : public Napi::ObjectWrap<Walker> {
+class Walker : public CoreHandle<Walker, ctop_walk, ctop_walk_destroy> {
  public:
   static Napi::Function Init(Napi::Env env) {
     return DefineClass(env, "Walker",
@@ -436,7 +435,7 @@ class Walker : public Napi::ObjectWrap<Walker> {
   }
 
   // new Walker({maxGroups, maxAddrs}): map sizes of the in-kernel census
-  explicit Walker(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Walker>(info) {
+  explicit Walker(const Napi::CallbackInfo &info) : CoreHandle(info, "the walker") {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsObject()) throw ArgError(env, "Walker(options) needs an options object");
     Napi::Object o = info[0].As<Napi::Object>();
@@ -444,19 +443,10 @@ class Walker : public Napi::ObjectWrap<Walker> {
     opts.max_groups = OptU32(o, "maxGroups", 65536);
     opts.max_addrs = OptU32(o, "maxAddrs", 131072);
     ctop_err e{};
-    if (ctop_walk_open(&opts, &w_, &e)) throw NativeError(env, e);
+    if (ctop_walk_open(&opts, &h_, &e)) throw NativeError(env, e);
   }
-
-  ~Walker() override { ctop_walk_destroy(w_); }
 
  private:
-  ctop_walk *w_ = nullptr;
-
-  ctop_walk *Get(Napi::Env env) {
-    if (!w_) throw ArgError(env, "the walker is closed");
-    return w_;
-  }
-
   static uint64_t U64(Napi::Env env, const Napi::Value &v, const char *what) {
     if (!v.IsBigInt()) throw ArgError(env, std::string(what) + " must be a bigint");
     bool lossless = false;
@@ -551,11 +541,6 @@ class Walker : public Napi::ObjectWrap<Walker> {
     return out;
   }
 
-  Napi::Value Close(const Napi::CallbackInfo &info) {
-    ctop_walk_destroy(w_);
-    w_ = nullptr;
-    return info.Env().Undefined();
-  }
 };
 
 Napi::Object Layout(Napi::Env env) {
