@@ -17,7 +17,7 @@ extern "C" {
 
 struct ctop_err {
 	int err;          /* positive errno */
-	char step[16];    /* open | load | attach | read | netns | ctnetlink | seed */
+	char step[16];    /* open | load | attach | read | seed | test-run | netns | ctnetlink | census | btf | locate */
 	char msg[256];    /* one line, for the user */
 };
 
@@ -82,8 +82,6 @@ struct ctop_prog_info {
 };
 int ctop_probe_programs(const struct ctop_probe *p, struct ctop_prog_info *out, int max, int *n);
 void ctop_probe_destroy(struct ctop_probe *p);
-/* Number of possible CPUs (the width of per-CPU map values). */
-int ctop_probe_ncpus(const struct ctop_probe *p);
 /* Attach tp_btf/kfree_skb. Call after every drop_seen seed. */
 int ctop_probe_attach_drops(struct ctop_probe *p, struct ctop_err *e);
 int ctop_probe_seed_drops(struct ctop_probe *p, uint32_t netns, const uint32_t *per_cpu, int n, struct ctop_err *e);
@@ -121,8 +119,6 @@ struct ctop_tuple_rec {
 };
 /* Read every entry. *out is malloc'ed by the callee; *n entries. */
 int ctop_probe_read_ports(struct ctop_probe *p, struct ctop_port_rec **out, size_t *n, struct ctop_err *e);
-/* drops = 0: the insert map (counts.inserts set); 1: the drop map (counts.drops set) */
-int ctop_probe_read_tuples(struct ctop_probe *p, int drops, struct ctop_tuple_rec **out, size_t *n, struct ctop_err *e);
 /* Function tiers: per-port entry life cycle (entries, deletes, early drops,
  * insert_failed, clashes), summed over CPUs. Empty in the netfilter tier. */
 struct ctop_event_rec {
