@@ -40,7 +40,7 @@ export function registerTop(program: Command): void {
   addOccupancyFlags(addProbeFlags(
     program
       .command('top', { isDefault: true })
-      .description('the live screen: table fill, rates, top talkers, drops, hash buckets, NOTRACK candidates (the default)')
+      .description('the live screen: table fill, rates, top talkers (ports, 5-tuples, sources, namespaces, pods, port ranges, roles), drops, hash buckets, NOTRACK candidates (the default)')
       .option('-i, --interval <time>', 'refresh interval (200ms, 1s, 5s)', '1s')
       .option('--replay <file>', 'play a recording (ctop record, or one `ctop snapshot --json`) instead of the kernel; needs no root')
       .option('--state-dir <dir>', 'NOTRACK changes made from the screen (a): where backups and the pending record live', DEFAULT_STATE_DIR)

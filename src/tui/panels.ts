@@ -148,16 +148,19 @@ function sparkBlock(v: number, max: number): string {
   return '▁▂▃▄▅▆▇█'[Math.min(7, Math.ceil(Math.sqrt(v / max) * 8) - 1)] ?? ' ';
 }
 
-export function talkersTitle(st: UiState, sel: Selection | undefined, s?: SnapshotV1, occupancyError?: string): string {
+export function talkersTitle(st: UiState, sel: Selection | undefined, s?: SnapshotV1, occupancyError?: string, width = Infinity): string {
   // the Pods tab is named where there are pods (or it is open): elsewhere it only takes the title's room
   const pods = s?.namespaces.some((n) => n.owner?.kind === 'pod') === true;
-  const tabs = VIEWS.map((v, i) => (i === st.viewIndex ? `[${v.title}]` : v.id === 'pods' && !pods ? '' : v.title))
-    .filter((t) => t !== '')
-    .join(' ');
+  const shown = VIEWS.map((v, i) => ({ v, i })).filter(({ v, i }) => i === st.viewIndex || v.id !== 'pods' || pods);
+  const tabs = shown.map(({ v, i }) => (i === st.viewIndex ? `[${v.title}]` : v.title)).join(' ');
   const filter = st.filter.text ? `  filter ${clean(st.filter.text)} (${sel?.total ?? 0})` : '';
   // the occupancy's age: a census is a moment, and the operator must know which
   const occ = occupancyError ? `  occ: census failed: ${clean(occupancyError)}` : s?.occupancy ? `  occ ${occupancyAge(s)}` : '';
-  return ` ${tabs}  by ${SORT_LABEL[st.sort[currentView(st)]]}${filter}${occ} `;
+  const rest = `  by ${SORT_LABEL[st.sort[currentView(st)]]}${filter}${occ} `;
+  // too narrow for every tab: the open one and where it stands (Tab moves on)
+  const at = shown.findIndex(({ i }) => i === st.viewIndex);
+  const fitted = tabs.length + rest.length + 1 <= width ? tabs : `[${VIEWS[st.viewIndex]!.title}] ${at + 1}/${shown.length}`;
+  return ` ${fitted}${rest}`;
 }
 
 /** Which page of rows is shown: pages, so the table does not scroll under the reader every refresh. */
@@ -178,7 +181,7 @@ export function talkersLines(sel: Selection | undefined, st: UiState, width: num
   const pctW = 7;
   // entries held: up to 999,999 fits
   const occW = 9;
-  // iftop-like: the window's rate, then over 10 s and 60 s, where the view keeps them (ports, namespaces)
+  // iftop-like: the window's rate, then over 10 s and 60 s, where the view keeps them (ports, ranges, namespaces)
   const spans = viewKeepsSpans(view);
   // a 5-tuple holds one entry: no occupancy column
   const occ = view !== 'tuples';
@@ -186,9 +189,9 @@ export function talkersLines(sel: Selection | undefined, st: UiState, width: num
   const secondW = width >= 100 ? 16 : view === 'tuples' ? 0 : 10;
   const labelW = Math.max(8, width - secondW - 2 * numW - (spans ? 2 * spanW : 0) - pctW - (occ ? occW : 0) - 1);
   const mark = (k: SortKey, t: string): string => (sort === k ? `${t}▼` : t);
-  const secondName = view === 'namespaces' || view === 'pods' ? 'fill' : 'netns';
+  const secondName = view === 'namespaces' || view === 'pods' ? 'fill' : view === 'ranges' ? 'role' : 'netns';
   const head =
-    fit(` ${mark('name', { ports: 'port', tuples: '5-tuple', sources: 'source', namespaces: 'namespace', pods: 'pod' }[view])}`, labelW) +
+    fit(` ${mark('name', { ports: 'port', tuples: '5-tuple', sources: 'source', namespaces: 'namespace', pods: 'pod', ranges: 'ports', roles: 'role' }[view])}`, labelW) +
     (secondW > 0 ? fitRight(secondName, secondW) : '') +
     fitRight(mark('inserts', 'ins/s'), numW) +
     (spans ? fitRight(mark('inserts10', '10s'), spanW) + fitRight(mark('inserts60', '60s'), spanW) : '') +
@@ -204,7 +207,7 @@ export function talkersLines(sel: Selection | undefined, st: UiState, width: num
         ? 'no row matches the filter (/ to change it, Esc clears it)'
         : view === 'pods'
           ? 'no Kubernetes pod here (their namespaces are named from kubelet\'s cgroups and /var/log/pods)'
-          : view === 'namespaces' || view === 'ports' || sel.total === 0
+          : view === 'namespaces' || view === 'ports' || view === 'ranges' || view === 'roles' || sel.total === 0
           ? 'nothing new in this window'
           : '';
     if (visible > 0) out.push(fit(` ${why}`, width));
@@ -214,7 +217,7 @@ export function talkersLines(sel: Selection | undefined, st: UiState, width: num
   for (let i = start; i < Math.min(start + visible, sel.total, start + sel.rows.length); i++) {
     const r = sel.rows[i];
     if (!r) break;
-    const second = view === 'namespaces' || view === 'pods' ? percent(r.occupancy) : clean(r.nsName);
+    const second = view === 'namespaces' || view === 'pods' ? percent(r.occupancy) : view === 'ranges' ? r.role || '—' : clean(r.nsName);
     const spanText = (k: number): string => (r.spanInsertsPerSec ? rate(r.spanInsertsPerSec[k] ?? 0) : '—');
     const line =
       fit(` ${clean(r.label)}`, labelW) +

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, ROOT } from '../support/cli.js';
-import { BURST_PORT, burstWindow, fixtureWindow, recordingText } from '../support/tuiFixtures.js';
+import { BURST_PORT, RANGE_HELD, RANGE_INSERTS, STREAM_HELD, burstWindow, fixtureWindow, rangeWindow, recordingText } from '../support/tuiFixtures.js';
 
 const SERVER = `ctop-test-${process.pid}`;
 const WAIT_MS = 10_000;
@@ -99,6 +99,7 @@ async function expectRestored(code: number): Promise<string> {
 const FIX = (): string => join(dir, 'six.jsonl');
 const LONG = (): string => join(dir, 'long.jsonl');
 const BAD = (): string => join(dir, 'bad.jsonl');
+const RANGES = (): string => join(dir, 'ranges.jsonl');
 
 beforeAll(() => {
   if (!existsSync(join(ROOT, 'dist', 'commands', 'top.js'))) throw new Error('dist/ is not built: run `npx tsc -p tsconfig.json`');
@@ -109,6 +110,7 @@ beforeAll(() => {
   tmux('new-session', '-d', '-s', 'keeper', '-x', '80', '-y', '24', 'exec sleep 600');
   writeFileSync(FIX(), recordingText([0, 1, 2, 3, 4, 5].map((i) => fixtureWindow(i))));
   writeFileSync(LONG(), recordingText(Array.from({ length: 300 }, (_, i) => fixtureWindow(i % 8))));
+  writeFileSync(RANGES(), recordingText([0, 1, 2, 3, 4, 5].map((i) => rangeWindow(i))));
   writeFileSync(BAD(), recordingText([0, 1, 2].map((i) => fixtureWindow(i)), '{"schema":"ctop.snapshot/v1","host":"cut sho\n'));
 });
 
@@ -152,8 +154,10 @@ describe('live screen (ctop --replay, in tmux)', () => {
     await press(/\[Namespaces\][\s\S]*ctop-t-srv +53\.4% +700 +675 +675 +25\.0 +69\.3% +35,000/, 'Tab');
     // no pod in this recording: the Pods view says so
     await press(/\[Pods\][\s\S]*no Kubernetes pod here/, 'Tab');
+    await press(/\[Ranges\]/, 'Tab');
+    await press(/\[Roles\]/, 'Tab');
     await press(/\[Ports\]/, 'Tab');
-    await press(/\[Pods\]/, 'BTab');
+    await press(/\[Roles\]/, 'BTab');
     await press(/\[Ports\]/, 'Tab');
     // Sort: over 10 s, over 60 s, drops, occupancy (no census in this recording: every row holds "—"), name, back to inserts.
     let s = await press(/by inserts\/s over 10s/, 's');
@@ -181,6 +185,53 @@ describe('live screen (ctop --replay, in tmux)', () => {
     await press(/Details[\s\S]*host \(inode 4026531840\)/, 'Enter');
     keys('Enter');
     await waitFor((x) => !x.includes('Details'));
+  });
+
+  it('Ranges and Roles: inserts/s, 10 s, 60 s and occ per port range and per role, sortable, with details', async () => {
+    start(['--replay', RANGES(), '--interval', '200ms']);
+    await waitFor(/replay 6\/6 end/);
+    const n = (x: number): string => x.toLocaleString('en-US');
+    // Ports, 5-tuples, Sources, Namespaces, Pods, then Ranges: the 100-port range as one row, with its role
+    keys('Tab', 'Tab', 'Tab', 'Tab');
+    await waitFor(/\[Pods\]/);
+    let s = await press(/\[Ranges\]/, 'Tab');
+    expect(s).toMatch(/ ports +role +ins\/s▼ +10s +60s +drops\/s +share +occ /);
+    expect(s).toMatch(new RegExp(`udp 60000-60099 +server +${100 * RANGE_INSERTS} +${100 * RANGE_INSERTS} +${100 * RANGE_INSERTS} +0 +22\\.9% +${n(100 * RANGE_HELD)} `));
+    expect(s).toMatch(/udp 53 +server +650 +625 +625 +25\.0 +49\.6% +20,000 /);
+    expect(s).toMatch(/udp 123 \(v6\) +client +50\.0 /);
+    expect(s.indexOf('udp 53 ')).toBeLessThan(s.indexOf('udp 60000-60099'));
+    // by occupancy: the 64 ports that only hold entries, as one range with no role, come first
+    keys('s', 's', 's');
+    s = await press(/by occupancy/, 's');
+    expect(s).toMatch(/occ▼/);
+    expect(s).toMatch(new RegExp(`udp 20000-20063 +— +0 +0 +0 +0 +0\\.0% +${n(64 * STREAM_HELD)} `));
+    expect(s.indexOf('udp 20000-20063')).toBeLessThan(s.indexOf('udp 53 '));
+    expect(s.indexOf('udp 53 ')).toBeLessThan(s.indexOf('udp 60000-60099'));
+    // Enter: the range's ports, role and evidence, what it holds
+    keys('Down', 'Down');
+    s = await press(/Details/, 'Enter');
+    expect(s).toMatch(/ports \(original destination\) +60000-60099 \(100 ports\)/);
+    expect(s).toMatch(/new entries by role +100 % of new entries to a local server/);
+    expect(s).toMatch(new RegExp(`entries held +${100 * RANGE_HELD} `));
+    await press((x) => !x.includes('Details'), 'Escape');
+    // the filter takes a port inside a range
+    keys('/');
+    await waitFor(/\/ filter: █/);
+    keys('-l', '60042');
+    s = await press(/filter 60042 \(1\)/, 'Enter');
+    expect(s).toMatch(/udp 60000-60099 +server/);
+    await press((x) => !x.includes('filter 60042'), 'Escape');
+    // Roles: each port once, in the group of its roles; the ports that made no new entry apart
+    s = await press(/\[Roles\]/, 'Tab');
+    expect(s).toMatch(new RegExp(`udp server \\(101 ports\\) +ctop-t-s… +${650 + 100 * RANGE_INSERTS} +25\\.0 +72\\.5% +${n(20_000 + 100 * RANGE_HELD)} `));
+    expect(s).toMatch(/udp client \(1 port\) +ctop-t-s… +50\.0 +0 +3\.8% +0 /);
+    expect(s).toMatch(/tcp server \(2 ports\) +host +300 +0 +22\.9% +900 /);
+    keys('s');
+    s = await press(/by occupancy/, 's');
+    expect(s).toMatch(new RegExp(`udp \\(none new\\) \\(64 ports\\) +ctop-t-s… +0 +0 +0\\.0% +${n(64 * STREAM_HELD)} `));
+    expect(s.indexOf('udp (none new)')).toBeLessThan(s.indexOf('udp server'));
+    keys('q');
+    await expectRestored(0);
   });
 
   it('/ filters by protocol, port, address and namespace; a bad filter says why; Esc clears', async () => {
@@ -339,7 +390,8 @@ describe('live screen (ctop --replay, in tmux)', () => {
     s = await waitFor((x) => attempt(x) === first + 1, 3000);
     expect(Date.now() - t0).toBeGreaterThan(500); // a second apart, not every 200 ms
     // The recording is completed: the screen comes back and plays on.
-    writeFileSync(BAD(), recordingText([0, 1, 2, 3, 4].map((i) => fixtureWindow(i))));
+    writeFileSync(RANGES(), recordingText([0, 1, 2, 3, 4, 5].map((i) => rangeWindow(i))));
+  writeFileSync(BAD(), recordingText([0, 1, 2, 3, 4].map((i) => fixtureWindow(i))));
     s = await waitFor(/replay 5\/5 end/, 4000);
     expect(s).toMatch(/\[Ports\]/);
     keys('q');
