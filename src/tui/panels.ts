@@ -8,6 +8,7 @@ import { MAX_K, bucketModel, bucketModelLabel } from '../model/bucketModel.js';
 import { CHAIN_LIMIT } from '../model/census.js';
 import { formatTimeToFull, fullestCount } from '../model/timeToFull.js';
 import { portIsIcmpType } from '../model/conntrack.js';
+import { topK } from '../model/topK.js';
 import { formatMs } from '../util/duration.js';
 import { helpLines, hintLine } from './keys.js';
 import type { TuiModel } from './model.js';
@@ -246,9 +247,15 @@ export function dropsLines(s: SnapshotV1 | undefined, width: number, height: num
   const head = fit(`drops ${rate(r.dropsPerSec)}/s early ${rate(r.earlyDropsPerSec)}/s failed ${rate(r.insertFailedPerSec)}/s`, width);
   out.push(r.dropsPerSec > 0 || r.earlyDropsPerSec > 0 || r.insertFailedPerSec > 0 ? fg(p, 'red', esc(head)) : esc(head));
   const ports = s.ports.filter((x) => x.drops > 0).sort((a, b) => b.drops - a.drops);
+  // the refused tuples the panel has room for: rows are built only for those
+  const room = Math.max(0, height - 2);
   const cols = s.tupleColumns;
-  const refused: TupleRow[] = s.tuples.filter((x) => x.drops > 0);
-  if (cols) for (let i = 0; i < cols.length; i++) if (cols.drops(i) > 0) refused.push(cols.row(i));
+  const refused: TupleRow[] = topK(s.tuples.filter((x) => x.drops > 0), room, (a, b) => a.drops > b.drops);
+  if (cols) {
+    const at: number[] = [];
+    for (let i = 0; i < cols.length; i++) if (cols.drops(i) > 0) at.push(i);
+    for (const i of topK(at, room, (a, b) => cols.drops(a) > cols.drops(b))) refused.push(cols.row(i));
+  }
   const tuples = refused.sort((a, b) => b.drops - a.drops);
   if (ports.length === 0 && tuples.length === 0) {
     out.push(fit(s.totals.drops > 0 ? 'refused packets not matched to a tuple' : 'nothing refused in this window', width));

@@ -70,7 +70,7 @@ interface SourceAgg {
 }
 
 interface Adapter<T> {
-  items(s: SnapshotV1, r: Rolling | undefined): T[];
+  items(s: SnapshotV1, r: Rolling | undefined): ArrayLike<T> & Iterable<T>;
   /** inserts per second over each span (SPANS_S), where the view keeps them */
   spans?(t: T, r: Rolling): number[];
   inserts(t: T): number;
@@ -167,14 +167,21 @@ const tuples: Adapter<TupleRow> = {
   row: (t, _s, c) => tupleRow(t, c),
 };
 
+/** 0, 1, …, n-1, kept between refreshes: a view of record or item indexes costs no allocation per tick. */
+let indexes = new Int32Array(0);
+
+export function firstIndexes(n: number): Int32Array {
+  if (indexes.length < n) {
+    indexes = new Int32Array(Math.max(n, 2 * indexes.length));
+    for (let i = 0; i < indexes.length; i++) indexes[i] = i;
+  }
+  return indexes.subarray(0, n);
+}
+
 /** The 5-tuples view over columns: items are record indexes; a row object is built only for a shown tuple. */
 function columnTuples(cols: TupleColumns): Adapter<number> {
   return {
-    items: () => {
-      const out = new Array<number>(cols.length);
-      for (let i = 0; i < out.length; i++) out[i] = i;
-      return out;
-    },
+    items: () => firstIndexes(cols.length),
     inserts: (i) => cols.inserts(i),
     drops: (i) => cols.drops(i),
     name: (i) => `${cols.proto(i)} ${cols.src(i)} ${cols.dst(i)}`,
@@ -481,9 +488,12 @@ export function selectRows(s: SnapshotV1, view: ViewId, sort: SortKey, filter: F
   const nsNames = new Map(s.namespaces.map((n) => [n.inode, n.name]));
   const nsName = (inode: number): string => nsNames.get(inode) ?? String(inode);
   const items = a.items(s, rolling);
-  const idx: number[] = [];
-  for (let i = 0; i < items.length; i++) {
-    if (filter.terms.length === 0 || matches(filter, a.match(items[i], nsName))) idx.push(i);
+  // no filter: every item, as the shared index list (64,000 tuples cost no array per refresh)
+  let idx: ArrayLike<number> & Iterable<number> = firstIndexes(items.length);
+  if (filter.terms.length > 0) {
+    const kept: number[] = [];
+    for (let i = 0; i < items.length; i++) if (matches(filter, a.match(items[i], nsName))) kept.push(i);
+    idx = kept;
   }
   const spanOf = (t: unknown): number[] | null => (a.spans && rolling ? a.spans(t, rolling) : null);
   const before = orderFn(a, s, sort, items, spanOf);
@@ -503,7 +513,7 @@ function orderFn(
   a: Adapter<unknown>,
   s: SnapshotV1,
   sort: SortKey,
-  items: unknown[],
+  items: ArrayLike<unknown>,
   spanOf: (t: unknown) => number[] | null,
 ): (x: number, y: number) => boolean {
   if (sort === 'name') {
