@@ -7,7 +7,7 @@ import { selectRows } from '../../src/tui/talkers.js';
 import { EMPTY_FILTER } from '../../src/tui/filter.js';
 import { bucketLines, talkersLines, talkersTitle } from '../../src/tui/panels.js';
 import { initialState } from '../../src/tui/state.js';
-import { sample } from '../support/sample.js';
+import { portCount, sample } from '../support/sample.js';
 
 const NS = 4026532100;
 
@@ -50,7 +50,7 @@ const b = sample({
   monoMs: 5000,
   wallTime: '2026-11-25T10:00:05.000Z',
   namespaces: a.namespaces,
-  ports: [{ netns: NS, family: 'ipv4', proto: 17, port: 9999, inserts: 500, drops: 0 }],
+  ports: [portCount({ netns: NS, family: 'ipv4', proto: 17, port: 9999, inserts: 500, drops: 0 })],
   totals: { ...a.totals, inserts: 500 },
 });
 
