@@ -5,7 +5,6 @@
  * their role, safety flags and rules, what keeps conntrack on, kernel-aware
  * sizing.
  */
-import { release } from 'node:os';
 import { Option, type Command } from 'commander';
 import { CtopError, ExitCode, describeError } from '../errors.js';
 import { planAdvice, type AdviceCensus, type AdvicePlanInput, type AdviceReport, type NamespaceInput } from '../advise/report.js';
@@ -13,7 +12,8 @@ import type { RoleChoice } from '../advise/rules.js';
 import { readRuleset } from '../source/ruleset.js';
 import { formatAdvice } from '../format/adviceText.js';
 import { checkPrivileges } from '../preflight.js';
-import { KernelSource, hostName } from '../source/kernelSource.js';
+import { KernelSource } from '../source/kernelSource.js';
+import { thisHost } from '../source/host.js';
 import { LiveWindows } from '../source/windows.js';
 import type { SnapshotV1 } from '../model/snapshot.js';
 import { mergeWindows } from '../model/mergeWindows.js';
@@ -59,7 +59,7 @@ function busy(n: SnapshotV1['namespaces'][number]): boolean {
 }
 
 async function measured(source: KernelSource, o: AdviseOptions): Promise<AdvicePlanInput> {
-  const live = new LiveWindows(source, { host: hostName(), kernel: release() }, { top: 0 });
+  const live = new LiveWindows(source, thisHost(), { top: 0 });
   await live.start();
   process.stderr.write(`ctop: measuring for ${o.durationMs} ms\n`);
   const snap = await live.measure(o.durationMs);
@@ -88,7 +88,7 @@ async function measured(source: KernelSource, o: AdviseOptions): Promise<AdviceP
   const census: AdviceCensus | undefined = run
     ? { occupancy: run.occupancy, ...(run.fallbackReason ? { fallbackReason: run.fallbackReason } : {}), occupancyMs: run.occupancyMs, remainingByState: run.remainingRead ? 'histogram' : 'unavailable' }
     : undefined;
-  return { snapshot: snap, host, kernelRelease: release(), namespaces, oneNamespace: o.netns !== undefined, role: o.role, top: o.top, ...(census ? { census } : {}), errors };
+  return { snapshot: snap, host, kernelRelease: snap.kernel, namespaces, oneNamespace: o.netns !== undefined, role: o.role, top: o.top, ...(census ? { census } : {}), errors };
 }
 
 /**

@@ -4,10 +4,10 @@
  * each namespace and which rules keep it on.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { release } from 'node:os';
 import type { Command } from 'commander';
 import { btfPath, btfProblem, checkPrivileges } from '../preflight.js';
-import { KernelSource, hostName } from '../source/kernelSource.js';
+import { KernelSource } from '../source/kernelSource.js';
+import { thisHost } from '../source/host.js';
 import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
 import { readRuleset } from '../source/ruleset.js';
 import { doctorReport, type DoctorInput } from '../model/doctor.js';
@@ -29,11 +29,12 @@ function lockdown(): string | null {
 
 /** Reads what the report needs: one sample, each watched namespace's ruleset, the kernel's BTF and lockdown. */
 function gather(source: KernelSource): DoctorInput {
+  const here = thisHost();
   return {
     sample: source.sample(),
     rulesets: new Map(source.watchedRefs().map((r) => [r.inode, readRuleset(r.path)])),
-    host: hostName(),
-    kernel: { release: release(), btf: btfProblem() ? null : btfPath(), lockdown: lockdown() },
+    host: here.host,
+    kernel: { release: here.kernel, btf: btfProblem() ? null : btfPath(), lockdown: lockdown() },
   };
 }
 

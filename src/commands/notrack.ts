@@ -17,8 +17,8 @@ import { describeTarget, resolveTargets, type ResolvedTarget } from '../advise/t
 import { readRuleset } from '../source/ruleset.js';
 import { checkPrivileges } from '../preflight.js';
 import { readHostFacts, readNetnsFacts } from '../source/ctSettings.js';
-import { release } from 'node:os';
-import { KernelSource, hostName } from '../source/kernelSource.js';
+import { KernelSource } from '../source/kernelSource.js';
+import { thisHost } from '../source/host.js';
 import { LiveWindows } from '../source/windows.js';
 import { forNamespace } from '../model/snapshot.js';
 import { formatMs, parseDurationMs } from '../util/duration.js';
@@ -51,7 +51,7 @@ export async function targetsWithRoles(t: Target, specs: PortSpec[], role: RoleC
   if (role !== 'auto') return resolveTargets(specs, role, null);
   checkPrivileges();
   const source = new KernelSource({ tier: 'auto', ...(t.netnsPath ? { netns: t.netnsPath } : {}), maxPorts: 8192, maxTuples: 1024, maxDropTuples: 1024, rescanMs: 60_000 });
-  const live = new LiveWindows(source, { host: hostName(), kernel: release() }, { top: 0, tuples: false });
+  const live = new LiveWindows(source, thisHost(), { top: 0, tuples: false });
   const stopListening = onTermination(() => source.close(), ['SIGTERM', 'SIGHUP', 'SIGINT']);
   try {
     await live.start();

@@ -6,13 +6,14 @@
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { Command } from 'commander';
-import { release, totalmem } from 'node:os';
+import { totalmem } from 'node:os';
 import { CtopError, ExitCode } from '../errors.js';
 import { mergeWindows } from '../model/mergeWindows.js';
 import type { RecordingHeader } from '../model/recording.js';
 import type { SnapshotV1 } from '../model/snapshot.js';
 import { checkPrivileges } from '../preflight.js';
-import { KernelSource, hostName } from '../source/kernelSource.js';
+import { KernelSource } from '../source/kernelSource.js';
+import { thisHost } from '../source/host.js';
 import { requireConntrackActive } from '../source/activity.js';
 import { DEFAULT_BUDGET_SHARE, startBackgroundCensus } from '../source/occupancy.js';
 import { LiveWindows, STEP_MS } from '../source/windows.js';
@@ -81,7 +82,7 @@ export async function runRecord(o: RecordOptions): Promise<void> {
   checkPrivileges();
   let fd = -1;
   const source = new KernelSource({ ...o, rescanMs: STEP_MS });
-  const meta = { host: hostName(), kernel: release() };
+  const meta = thisHost();
   const live = new LiveWindows(source, meta, { top: o.top });
   const stopListening = onTermination(() => {
     live.close();

@@ -10,9 +10,9 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { Registry, collectDefaultMetrics, type RegistryContentType } from 'prom-client';
 import { CtopError, ExitCode, describeError } from '../errors.js';
 import { checkPrivileges } from '../preflight.js';
-import { release } from 'node:os';
 import type { WindowSource } from '../model/snapshot.js';
-import { KernelSource, hostName } from '../source/kernelSource.js';
+import { KernelSource } from '../source/kernelSource.js';
+import { thisHost } from '../source/host.js';
 import { ReplayWindows } from '../source/replay.js';
 import { LiveWindows } from '../source/windows.js';
 import { Exporter } from '../serve/exporter.js';
@@ -69,7 +69,7 @@ export async function runServe(o: ServeOptions): Promise<void> {
   // the exporter shows no tuples: the windows skip reading them; the first
   // window starts from zero, so counters begin where the kernel's do
   const kernel = replay ? undefined : new KernelSource({ ...o, rescanMs: 1000 });
-  const live = kernel ? new LiveWindows(kernel, { host: hostName(), kernel: release() }, { top: 0, unsorted: true, tuples: false, fromZero: true }) : undefined;
+  const live = kernel ? new LiveWindows(kernel, thisHost(), { top: 0, unsorted: true, tuples: false, fromZero: true }) : undefined;
   const windows: WindowSource = replay ?? live!;
   const regs = registries(o.topPorts);
   let timer: NodeJS.Timeout | undefined;

@@ -1,5 +1,4 @@
 /** `ctop snapshot`: watch for a window, then report what entered and what was refused. */
-import { release } from 'node:os';
 import { Option, type Command } from 'commander';
 import { CtopError, ExitCode, describeError } from '../errors.js';
 import { buildCensus } from '../model/census.js';
@@ -13,7 +12,8 @@ import { checkPrivileges } from '../preflight.js';
 import { requireConntrackActive } from '../source/activity.js';
 import { takeCensus } from '../source/censusSource.js';
 import { hashWalker } from '../source/hashWalk.js';
-import { KernelSource, hostName } from '../source/kernelSource.js';
+import { KernelSource } from '../source/kernelSource.js';
+import { thisHost } from '../source/host.js';
 import { OccupancyCounter } from '../source/occupancyCensus.js';
 import { LiveWindows, STEP_MS } from '../source/windows.js';
 import { formatMs, parseCount, parseDurationMs } from '../util/duration.js';
@@ -55,7 +55,7 @@ function replayed(file: string, o: SnapshotOptions): SnapshotV1 {
 async function measured(o: SnapshotOptions): Promise<SnapshotV1> {
   checkPrivileges();
   const source = new KernelSource({ ...o, rescanMs: STEP_MS });
-  const windows = new LiveWindows(source, { host: hostName(), kernel: release() }, { top: o.top });
+  const windows = new LiveWindows(source, thisHost(), { top: o.top });
   const stopListening = onTermination(() => source.close(), ['SIGTERM', 'SIGHUP']);
   // Ctrl-C ends the window early and still prints the report (a second one
   // kills ctop outright; the kernel then frees everything, nothing is pinned).

@@ -4,11 +4,11 @@
  * and draws every panel once; keys redraw without reading the source. A
  * failed read shows a full-screen message and is retried every second.
  */
-import { release } from 'node:os';
 import type { Command } from 'commander';
 import { CtopError, ExitCode } from '../errors.js';
 import { checkPrivileges } from '../preflight.js';
-import { KernelSource, hostName } from '../source/kernelSource.js';
+import { KernelSource } from '../source/kernelSource.js';
+import { thisHost } from '../source/host.js';
 import { parseDurationMs } from '../util/duration.js';
 import { maybeInjectFault, onTermination } from '../util/signals.js';
 import { Controller } from '../tui/controller.js';
@@ -81,7 +81,7 @@ async function openSource(o: TopOptions): Promise<{ source: WindowSource; kernel
   // Namespaces are looked for at the refresh pace (at most once a second).
   const kernel = new KernelSource({ ...o, rescanMs: Math.max(1000, o.intervalMs) });
   // tuples as columns: the screen builds rows only for the page it shows
-  const live = new LiveWindows(kernel, { host: hostName(), kernel: release() }, { top: 0, unsorted: true, columns: true });
+  const live = new LiveWindows(kernel, thisHost(), { top: 0, unsorted: true, columns: true });
   await live.start();
   // who holds the table: counted in a thread of its own, within its CPU budget
   live.attachOccupancy(startBackgroundCensus(kernel, { occupancy: o.occupancy ?? 'auto', budgetShare: o.budgetShare ?? DEFAULT_BUDGET_SHARE }));

@@ -8,14 +8,14 @@
  * guard as `ctop notrack apply`. A PASS leaves exactly apply's rules pending
  * for `ctop notrack confirm`; a FAIL or INCONCLUSIVE is rolled back at once.
  */
-import { release } from 'node:os';
 import { Option, type Command } from 'commander';
 import { CtopError, ExitCode } from '../errors.js';
 import { nftScript, portText, type L4, type RoleChoice } from '../advise/rules.js';
 import { countersByComment, counterDelta, validate, type Validation, type ValidationWindow } from '../advise/validate.js';
 import { describeTarget, resolveTargets } from '../advise/targets.js';
 import { checkPrivileges } from '../preflight.js';
-import { KernelSource, hostName } from '../source/kernelSource.js';
+import { KernelSource } from '../source/kernelSource.js';
+import { thisHost } from '../source/host.js';
 import { LiveWindows } from '../source/windows.js';
 import { censusOf, readPortCensus } from '../source/portCensusSource.js';
 import { formatValidation, type WindowCensus } from '../format/validationText.js';
@@ -83,7 +83,7 @@ export async function runValidate(o: ValidateOptions): Promise<void> {
   nftCheck(countScript, t.netnsPath);
   const source = new KernelSource({ ...o, netns: t.netnsPath ?? o.netns, rescanMs: 60_000 });
   // tuples: the entries created by replies are found by their original source port
-  const live = new LiveWindows(source, { host: hostName(), kernel: release() }, { top: 0, tuples: true });
+  const live = new LiveWindows(source, thisHost(), { top: 0, tuples: true });
   const stopListening = onTermination(() => source.close(), ['SIGTERM', 'SIGHUP', 'SIGINT']);
   try {
     const first = await live.start();

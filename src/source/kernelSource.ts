@@ -10,7 +10,6 @@
  *   "netfilter" BPF netfilter links + tp_btf/kfree_skb (kernels >= 6.4)
  *   "stats"     ctnetlink statistics only, no per-port data
  */
-import { hostname } from 'node:os';
 import { statSync } from 'node:fs';
 import { CtopError, ExitCode, describeError, isNativeError } from '../errors.js';
 import { loadAddon, type Addon, type NativeNetns, type NativeProbe } from '../native/addon.js';
@@ -343,8 +342,4 @@ function targetStillThere(t: NetnsRef): boolean {
   } catch {
     return false;
   }
-}
-
-export function hostName(): string {
-  return hostname();
 }
