@@ -5,7 +5,7 @@
  * their role, safety flags and rules, what keeps conntrack on, kernel-aware
  * sizing.
  */
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { CtopError, ExitCode, describeError } from '../errors.js';
 import { planAdvice, type AdviceCensus, type AdvicePlanInput, type AdviceReport, type NamespaceInput } from '../advise/report.js';
 import type { RoleChoice } from '../advise/rules.js';
@@ -20,9 +20,8 @@ import { mergeWindows } from '../model/mergeWindows.js';
 import { readWindows } from '../io/recording.js';
 import { readHostFacts, readNetnsFacts } from '../source/ctSettings.js';
 import { censusOf, readPortCensus, type PortCensusRun } from '../source/portCensusSource.js';
-import { parseCount, parseDurationMs } from '../util/duration.js';
 import { onTermination } from '../util/signals.js';
-import { addProbeFlags, parseProbeFlags, roleOption, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
+import { addProbeOptions, censusMethodOption, durationFlag, jsonOption, probeSettings, replayOption, roleOption, topOption, type ProbeSettings } from './options.js';
 import { jsonForTerminal } from '../util/sanitize.js';
 
 export interface AdviseOptions extends ProbeSettings {
@@ -128,24 +127,24 @@ function requirePortCounts(snap: SnapshotV1): void {
 }
 
 export function registerAdvise(program: Command): void {
-  addProbeFlags(
+  addProbeOptions(
     program
       .command('advise')
       .description('NOTRACK candidates (ports and ranges, with their role, safety checks and rules), what keeps conntrack on, sizing advice')
-      .option('-d, --duration <time>', 'length of the measuring window', '5s')
+      .addOption(durationFlag('length of the measuring window', '5s', { minMs: 200, maxMs: 3_600_000 }))
       .addOption(roleOption())
-      .option('--top <n>', 'candidates per namespace', '5')
+      .addOption(topOption('candidates per namespace', '5', { min: 1, max: 1000 }))
       .option('--census', 'count the table (as `ctop census` does: in the kernel where it permits, else a ctnetlink dump) for per-port occupancy and entries per TCP state')
-      .addOption(new Option('--occupancy <method>', 'census method: count during the in-kernel walk where it runs, or from a ctnetlink dump').choices(['auto', 'ctnetlink']).default('auto'))
-      .option('--json', 'print the ctop.advice/v1 JSON document')
-      .option('--replay <file>', 'advise on a recording (ctop record, or one `ctop snapshot --json`) instead of measuring: its ports, their roles and sizing; its host\'s rules were not recorded; needs no root'),
-  ).action((f: ProbeFlags & { duration: string; role: RoleChoice; top: string; census?: boolean; occupancy: 'auto' | 'ctnetlink'; json?: boolean; replay?: string }) =>
+      .addOption(censusMethodOption())
+      .addOption(jsonOption('ctop.advice/v1'))
+      .addOption(replayOption('advise on a recording (ctop record, or one `ctop snapshot --json`) instead of measuring: its ports, their roles and sizing; its host\'s rules were not recorded')),
+  ).action((f: ProbeSettings & { duration: number; role: RoleChoice; top: number; census?: boolean; occupancy: 'auto' | 'ctnetlink'; json?: boolean; replay?: string }) =>
     runAdvise({
-      ...parseProbeFlags(f),
+      ...probeSettings(f),
       ...(f.replay !== undefined ? { replay: f.replay } : {}),
-      durationMs: parseDurationMs(f.duration, '--duration', 200, 3_600_000),
+      durationMs: f.duration,
       role: f.role,
-      top: parseCount(f.top, '--top', 1, 1000),
+      top: f.top,
       census: f.census === true,
       occupancy: f.occupancy,
       json: f.json === true,

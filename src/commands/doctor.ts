@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { btfPath, btfProblem, checkPrivileges } from '../preflight.js';
 import { KernelSource } from '../source/kernelSource.js';
 import { thisHost } from '../source/host.js';
-import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
+import { addProbeOptions, jsonOption, probeSettings, type ProbeSettings } from './options.js';
 import { readRuleset } from '../source/ruleset.js';
 import { doctorReport, type DoctorInput } from '../model/doctor.js';
 import { formatDoctor } from '../format/doctorText.js';
@@ -53,10 +53,10 @@ export async function runDoctor(o: DoctorOptions): Promise<void> {
 }
 
 export function registerDoctor(program: Command): void {
-  addProbeFlags(
+  addProbeOptions(
     program
       .command('doctor')
       .description('what this kernel offers, which probes attach and why others do not, what keeps conntrack on')
-      .option('--json', 'print JSON'),
-  ).action((opts: ProbeFlags & { json?: boolean }) => runDoctor({ ...parseProbeFlags(opts), json: opts.json === true }));
+      .addOption(jsonOption('ctop.doctor/v1')),
+  ).action((opts: ProbeSettings & { json?: boolean }) => runDoctor({ ...probeSettings(opts), json: opts.json === true }));
 }

@@ -18,13 +18,12 @@ import { requireConntrackActive } from '../source/activity.js';
 import { DEFAULT_BUDGET_SHARE, startBackgroundCensus } from '../source/occupancy.js';
 import { LiveWindows, STEP_MS } from '../source/windows.js';
 import { headerLine, readWindows, snapshotLine } from '../io/recording.js';
-import { addOccupancyFlags, parseOccupancyFlags, type OccupancyFlags, type OccupancySettings } from './occupancyFlags.js';
 import { writeOutput } from '../io/output.js';
 import { portsCsv, windowsCsv } from '../export/csv.js';
-import { formatMs, parseCount, parseDurationMs } from '../util/duration.js';
+import { formatMs } from '../util/duration.js';
 import { progress } from '../util/progress.js';
 import { interruptible, onTermination } from '../util/signals.js';
-import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
+import { addOccupancyOptions, addProbeOptions, durationFlag, durationOption, occupancySettings, probeSettings, replayOption, topOption, type OccupancyChoice, type OccupancySettings, type ProbeSettings } from './options.js';
 
 export interface RecordOptions extends ProbeSettings, Partial<OccupancySettings> {
   durationMs: number;
@@ -138,26 +137,26 @@ export async function runRecord(o: RecordOptions): Promise<void> {
 }
 
 export function registerRecord(program: Command): void {
-  addOccupancyFlags(addProbeFlags(
+  addOccupancyOptions(addProbeOptions(
     program
       .command('record')
       .description('record a series of snapshot windows to a file (JSON Lines), for diff, report and export-csv')
       .requiredOption('-o, --output <file>', 'the recording to write (ctop.recording/v1, JSON Lines)')
-      .option('-d, --duration <time>', 'how long to record (10s, 10m, 2h)', '10m')
-      .option('--every <time>', 'length of each window', '10s')
-      .option('--top <n>', 'ports and tuples kept per window (0: all)', '20')
+      .addOption(durationFlag('how long to record (10s, 10m, 2h)', '10m', { minMs: 200, maxMs: 7 * 24 * 3_600_000 }))
+      .addOption(durationOption('--every <time>', 'length of each window', '10s', { minMs: 200, maxMs: 24 * 3_600_000 }))
+      .addOption(topOption('ports and tuples kept per window (0: all)', '20', { min: 0, max: 1_000_000 }))
       .option('--csv <file>', 'also write the windows as CSV when done')
       .option('--csv-ports <file>', 'also write per-window port rows as CSV (long format) when done')
-      .option('--replay <file>', 'copy a recording (or one `ctop snapshot --json`) instead of reading the kernel: its windows, each cut to --top rows (--duration and --every do not apply); needs no root'),
-  )).action((f: ProbeFlags & OccupancyFlags & { output: string; duration: string; every: string; top: string; csv?: string; csvPorts?: string; replay?: string }) =>
+      .addOption(replayOption('copy a recording (or one `ctop snapshot --json`) instead of reading the kernel: its windows, each cut to --top rows (--duration and --every do not apply)')),
+  )).action((f: ProbeSettings & { occupancy: OccupancyChoice; censusBudget: number; output: string; duration: number; every: number; top: number; csv?: string; csvPorts?: string; replay?: string }) =>
     runRecord({
-      ...parseProbeFlags(f),
-      ...parseOccupancyFlags(f),
+      ...probeSettings(f),
+      ...occupancySettings(f),
       ...(f.replay !== undefined ? { replay: f.replay } : {}),
       out: f.output,
-      durationMs: parseDurationMs(f.duration, '--duration', 200, 7 * 24 * 3_600_000),
-      everyMs: parseDurationMs(f.every, '--every', 200, 24 * 3_600_000),
-      top: parseCount(f.top, '--top', 0, 1_000_000),
+      durationMs: f.duration,
+      everyMs: f.every,
+      top: f.top,
       ...(f.csv !== undefined ? { csv: f.csv } : {}),
       ...(f.csvPorts !== undefined ? { csvPorts: f.csvPorts } : {}),
     }),

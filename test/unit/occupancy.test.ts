@@ -138,14 +138,3 @@ describe('the census budget', () => {
     expect(talkersTitle(st, undefined, undefined, 'cannot open a ctnetlink socket in web: EPERM')).toContain('occ: census failed: cannot open a ctnetlink socket in web: EPERM');
   });
 });
-
-describe('occupancy options', () => {
-  it('--census-budget takes a percentage of one core; anything else is a usage error', async () => {
-    const { parseOccupancyFlags } = await import('../../src/commands/occupancyFlags.js');
-    expect(parseOccupancyFlags({ occupancy: 'auto', censusBudget: '2' })).toEqual({ occupancy: 'auto', budgetShare: 0.02 });
-    expect(parseOccupancyFlags({ occupancy: 'off', censusBudget: '0.5%' })).toEqual({ occupancy: 'off', budgetShare: 0.005 });
-    for (const bad of ['0', '51', 'abc', '-1', '']) {
-      expect(() => parseOccupancyFlags({ occupancy: 'auto', censusBudget: bad })).toThrow(expect.objectContaining({ exitCode: 2, message: expect.stringMatching(/^--census-budget: /) }));
-    }
-  });
-});
