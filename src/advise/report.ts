@@ -15,7 +15,7 @@ import { keepsOn, type KeepsOnReport } from './keepsOn.js';
 import { adviseNotrack, type NotrackAdvice } from './notrack.js';
 import type { RoleChoice } from './rules.js';
 
-export const ADVICE_SCHEMA = 'ctop.advice/v1';
+const ADVICE_SCHEMA = 'ctop.advice/v1';
 
 export interface NamespaceAdvice {
   inode: number;
@@ -41,7 +41,7 @@ export interface AdviceCensus {
 }
 
 /** The walk reads nf_conn.timeout in jiffies and needs CONFIG_HZ to turn it into seconds. */
-export const REMAINING_UNAVAILABLE = 'the census could not read entry timeouts (kernel HZ unknown: no kernel config for libbpf)';
+const REMAINING_UNAVAILABLE = 'the census could not read entry timeouts (kernel HZ unknown: no kernel config for libbpf)';
 
 export interface AdviceReport {
   schema: typeof ADVICE_SCHEMA;

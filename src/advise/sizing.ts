@@ -65,7 +65,7 @@ export function kernelDefaults(memBytes: number, wordBits: 32 | 64, v: KernelVer
 
 
 /** Shorter values operators commonly use; established stays long enough for idle keep-alive peers. */
-export const SUGGESTED_TIMEOUT_S: Record<LingeringState, number> = {
+const SUGGESTED_TIMEOUT_S: Record<LingeringState, number> = {
   established: 86400,
   time_wait: 30,
   close_wait: 30,

@@ -36,7 +36,7 @@ export interface AdviseOptions extends ProbeSettings {
   replay?: string;
 }
 
-export async function runAdvise(o: AdviseOptions): Promise<void> {
+async function runAdvise(o: AdviseOptions): Promise<void> {
   if (o.replay !== undefined) return print(planAdvice(replayed(o.replay, o)), o);
   checkPrivileges();
   const source = new KernelSource({ ...o, rescanMs: 1000 });

@@ -23,7 +23,7 @@ import { createDemoNetns, removeDemoNetns, removeStaleDemoNetns } from '../demo/
 import { describePlan, fullDemoProblem, planDemo, type DemoPlan } from '../demo/plan.js';
 import { checkTrafficTools, startDemoTraffic, type DemoTraffic } from '../demo/traffic.js';
 
-export const DEMO_SCHEMA = 'ctop.demo/v1';
+const DEMO_SCHEMA = 'ctop.demo/v1';
 
 /** This checkout's ctop, run by this node: the demo's views are ctop's own commands. */
 const CTOP = fileURLToPath(new URL('../../bin/ctop', import.meta.url));
@@ -115,7 +115,7 @@ function runCtop(args: string[], ready: RegExp | null): CtopRun {
   return { proc, ready: readyP, done };
 }
 
-export async function runDemo(o: DemoOptions): Promise<void> {
+async function runDemo(o: DemoOptions): Promise<void> {
   checkPrivileges();
   if (o.ui && !(process.stdout.isTTY && process.stdin.isTTY)) {
     throw new CtopError('the live screen needs a terminal', 'in a pipe or a script use `ctop demo --no-ui` (with --json for one document)', ExitCode.usage);

@@ -7,7 +7,7 @@ import { formatDiff } from '../format/diffText.js';
 import { jsonForTerminal } from '../util/sanitize.js';
 import { jsonOption } from './options.js';
 
-export function runDiff(o: { a: string; b: string; json: boolean }): void {
+function runDiff(o: { a: string; b: string; json: boolean }): void {
   const a = summarize(readWindows(o.a).snapshots);
   const b = summarize(readWindows(o.b).snapshots);
   const d = diffSummaries(o.a, a, o.b, b);

@@ -38,7 +38,7 @@ function gather(source: KernelSource): DoctorInput {
   };
 }
 
-export async function runDoctor(o: DoctorOptions): Promise<void> {
+async function runDoctor(o: DoctorOptions): Promise<void> {
   checkPrivileges();
   const source = new KernelSource({ ...o, rescanMs: 60_000 });
   const stopListening = onTermination(() => source.close());

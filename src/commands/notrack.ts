@@ -46,7 +46,7 @@ export interface ApplyOptions {
  * measured in the target namespace and each spec takes the role(s) of its
  * ports' new entries. No entries, no role: the operator must say.
  */
-export async function targetsWithRoles(t: Target, specs: PortSpec[], role: RoleChoice, durationMs: number, what: string): Promise<ResolvedTarget[]> {
+async function targetsWithRoles(t: Target, specs: PortSpec[], role: RoleChoice, durationMs: number, what: string): Promise<ResolvedTarget[]> {
   if (role !== 'auto') return resolveTargets(specs, role, null);
   checkPrivileges();
   const source = new KernelSource({ tier: 'auto', ...(t.netnsPath ? { netns: t.netnsPath } : {}), maxPorts: 8192, maxTuples: 1024, maxDropTuples: 1024, rescanMs: 60_000 });
@@ -73,7 +73,7 @@ export async function targetsWithRoles(t: Target, specs: PortSpec[], role: RoleC
   }
 }
 
-export async function runApply(o: ApplyOptions): Promise<number> {
+async function runApply(o: ApplyOptions): Promise<number> {
   const t = target(o.netns);
   // Check the script's syntax before measuring: a bad range fails fast.
   nftCheck(nftScript(resolveTargets(o.specs, 'server', null)), t.netnsPath);
@@ -118,13 +118,13 @@ export async function runApply(o: ApplyOptions): Promise<number> {
   throw new CtopError(`notrack apply: not confirmed within ${formatMs(o.confirmWithinMs)}; rolled back (ctop's table is as before, checked in the kernel)`, `see ${change.paths.log}; apply again and run \`ctop notrack confirm\` in time`, ExitCode.failure);
 }
 
-export async function runConfirm(o: { netns?: string; stateDir: string }): Promise<void> {
+async function runConfirm(o: { netns?: string; stateDir: string }): Promise<void> {
   const t = target(o.netns);
   await confirmChange(t, o.stateDir);
   process.stderr.write(`ctop: confirmed in ${t.label}; the rules stay until \`ctop notrack revert\`\n`);
 }
 
-export async function runRevert(o: { netns?: string; stateDir: string; specs: PortSpec[] }): Promise<void> {
+async function runRevert(o: { netns?: string; stateDir: string; specs: PortSpec[] }): Promise<void> {
   const t = target(o.netns);
   if (o.specs.length > 0) {
     // Only these ports' rules; the rest of ctop's table (and the backup) stay.

@@ -73,7 +73,7 @@ function recordReplay(file: string, o: RecordOptions): void {
   process.stderr.write(`ctop: wrote ${windows.length} window(s) from ${file} to ${o.out}\n`);
 }
 
-export async function runRecord(o: RecordOptions): Promise<void> {
+async function runRecord(o: RecordOptions): Promise<void> {
   if (o.replay !== undefined) return recordReplay(o.replay, o);
   if (o.everyMs > o.durationMs) {
     throw new CtopError(`--every ${formatMs(o.everyMs)} is longer than --duration ${formatMs(o.durationMs)}`, 'record for at least one window', ExitCode.usage);

@@ -60,7 +60,7 @@ function listen(server: ReturnType<typeof createServer>, addr: ListenAddress): P
   });
 }
 
-export async function runServe(o: ServeOptions): Promise<void> {
+async function runServe(o: ServeOptions): Promise<void> {
   checkExposure(o.listen, o.allowRemote);
   // The file first (a wrong path is the likelier mistake); a replay needs no root.
   const replay = o.replay !== undefined ? new ReplayWindows(o.replay) : undefined;

@@ -36,7 +36,7 @@ export interface SnapshotOptions extends ProbeSettings {
   replay?: string;
 }
 
-export async function runSnapshot(o: SnapshotOptions): Promise<void> {
+async function runSnapshot(o: SnapshotOptions): Promise<void> {
   const snap = o.replay !== undefined ? replayed(o.replay, o) : await measured(o);
   process.stdout.write(
     o.json

@@ -30,7 +30,7 @@ export interface TopOptions extends ProbeSettings, Partial<OccupancySettings> {
 }
 
 /** NO_COLOR (https://no-color.org): present and not empty turns colour off. */
-export function colourWanted(env: NodeJS.ProcessEnv = process.env): boolean {
+function colourWanted(env: NodeJS.ProcessEnv = process.env): boolean {
   return !(env.NO_COLOR !== undefined && env.NO_COLOR !== '');
 }
 
@@ -86,7 +86,7 @@ async function openSource(o: TopOptions): Promise<{ source: WindowSource; kernel
   return { source: live, kernel };
 }
 
-export async function runTop(o: TopOptions): Promise<void> {
+async function runTop(o: TopOptions): Promise<void> {
   // Errors before the screen opens (no root, a bad file) print as usual.
   const { source, kernel } = await openSource(o);
   // NOTRACK from the screen: advise's planner and apply's guarded change, on the live kernel only

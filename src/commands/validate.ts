@@ -27,7 +27,7 @@ import { parsePortSpecs, type PortSpec } from '../notrack/portSpec.js';
 import { addProbeOptions, censusMethodOption, confirmWithinOption, durationFlag, jsonOption, probeSettings, protoOption, roleOption, stateDirOption, type ProbeSettings } from './options.js';
 import { jsonForTerminal } from '../util/sanitize.js';
 
-export const VALIDATION_SCHEMA = 'ctop.validation/v2';
+const VALIDATION_SCHEMA = 'ctop.validation/v2';
 
 export interface ValidateOptions extends ProbeSettings {
   specs: PortSpec[];
@@ -74,7 +74,7 @@ async function measure(live: LiveWindows, netnsPath: string | undefined, inode: 
   return census ? { w, census } : { w };
 }
 
-export async function runValidate(o: ValidateOptions): Promise<void> {
+async function runValidate(o: ValidateOptions): Promise<void> {
   checkPrivileges();
   const t = target(o.netns);
   const specs = resolveTargets(o.specs, 'server', null);

@@ -11,8 +11,8 @@ import { sizing } from '../model/sizing.js';
 import { esc, lineChart } from './svgChart.js';
 
 /** Ports drawn in the ports chart (the table lists more). */
-export const CHART_PORTS = 5;
-export const TABLE_PORTS = 20;
+const CHART_PORTS = 5;
+const TABLE_PORTS = 20;
 
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b'];
 

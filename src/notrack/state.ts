@@ -173,7 +173,7 @@ export function appendStateLine(path: string, line: string): void {
 }
 
 /** A state file's text, or null when absent; a link, a non-regular file, another owner or an oversized file is refused. */
-export function readStateFile(path: string): string | null {
+function readStateFile(path: string): string | null {
   let fd: number;
   try {
     fd = openSync(path, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
@@ -223,7 +223,7 @@ export interface Backup {
   sha256: string;
 }
 
-export function tableSha256(table: string | null): string {
+function tableSha256(table: string | null): string {
   return createHash('sha256').update(table ?? 'null').digest('hex');
 }
 

@@ -28,7 +28,7 @@ export function portRowKey(p: { netns: number; family: Family; protoNum: number;
 }
 
 /** Sparkline history: enough for a 200-column terminal. */
-export const HISTORY_LEN = 240;
+const HISTORY_LEN = 240;
 
 export interface RateHistory {
   insertsPerSec: (number | null)[];
