@@ -4,6 +4,7 @@
       "target_name": "ctop",
       "sources": [
         "native/addon.cc",
+        "native/core/err.c",
         "native/core/probe.c",
         "native/core/map_read.c",
         "native/core/netns.c",

@@ -30,28 +30,68 @@ void ctop_libbpf_log_begin(void);
 /* ---- BPF probe --------------------------------------------------------- */
 struct ctop_probe;
 
+/* ctop_probe_opts.tier for ctop_probe_open_best: every tier, best first */
+#define CTOP_TIER_AUTO (-1)
+
 struct ctop_probe_opts {
 	uint32_t max_ports;    /* per-port map entries */
 	uint32_t max_tuples;   /* new flows' tuples held between reads, all CPUs */
 	uint32_t max_drop_tuples; /* per-tuple drop map entries */
 	uint32_t target_netns; /* 0: every namespace */
-	int tier;              /* enum ctop_tier: which programs to load */
+	int tier;              /* enum ctop_tier: which programs to load (or CTOP_TIER_AUTO) */
 };
 
-/* "fentry", "kprobe", "netfilter" */
+/* "fentry", "kprobe", "netfilter" (bpf/ctop.h enum ctop_tier); NULL for
+ * anything else. */
 const char *ctop_tier_name(int tier);
+/* The tier of that name, or -1. */
+int ctop_tier_by_name(const char *name);
 
 /* Load one tier's programs (o->tier). The function tiers also attach here,
  * all or nothing; the netfilter tier attaches per namespace (netns.c) and
  * its drop program with ctop_probe_attach_drops. */
 int ctop_probe_open_load(const struct ctop_probe_opts *o, struct ctop_probe **out, struct ctop_err *e);
+
+/* A tier the kernel refused, in its words. */
+struct ctop_tier_refusal {
+	int tier;
+	struct ctop_err err;
+	char log[4096]; /* the end of libbpf's log for that attempt (the verifier's last words) */
+};
+/* The loader's fallback, for every caller: with o->tier = CTOP_TIER_AUTO each
+ * tier in enum ctop_tier order (best first) until one loads (and, for the
+ * function tiers, attaches); with a tier, that one only. Every refusal goes to
+ * refused[] (room for CTOP_TIER_COUNT), best first. Fails with e set to the
+ * last refusal when no tier loaded. */
+int ctop_probe_open_best(const struct ctop_probe_opts *o, struct ctop_probe **out, struct ctop_tier_refusal *refused,
+			 int *nrefused, struct ctop_err *e);
 int ctop_probe_tier(const struct ctop_probe *p);
+
+/* How a loaded program reaches its hook. */
+enum ctop_prog_attach {
+	CTOP_ATTACH_AT_LOAD = 0, /* the function tiers' programs: by ctop_probe_open_load */
+	CTOP_ATTACH_PER_NETNS = 1, /* the netfilter program: a link per namespace (ctop_netns_open) */
+	CTOP_ATTACH_ON_DROPS = 2, /* tp_btf/kfree_skb: by ctop_probe_attach_drops */
+};
+/* A program of the loaded tier (test-run-only collectors left out). */
+struct ctop_prog_info {
+	char name[32];
+	char hook[128];  /* its section (fentry/..., tp_btf/...), or where netns.c links it */
+	int attach;      /* enum ctop_prog_attach */
+	int attached;    /* by this probe; CTOP_ATTACH_PER_NETNS: the namespaces' links count */
+};
+int ctop_probe_programs(const struct ctop_probe *p, struct ctop_prog_info *out, int max, int *n);
 void ctop_probe_destroy(struct ctop_probe *p);
 /* Number of possible CPUs (the width of per-CPU map values). */
 int ctop_probe_ncpus(const struct ctop_probe *p);
 /* Attach tp_btf/kfree_skb. Call after every drop_seen seed. */
 int ctop_probe_attach_drops(struct ctop_probe *p, struct ctop_err *e);
 int ctop_probe_seed_drops(struct ctop_probe *p, uint32_t netns, const uint32_t *per_cpu, int n, struct ctop_err *e);
+struct ctop_netns;
+/* The drop program matches kfree_skb events against the kernel's per-CPU
+ * drop statistic (consume_conntrack_drop in bpf/ctop.bpf.c): seed it with the
+ * namespace's statistic as it stands, before ctop_probe_attach_drops. */
+int ctop_probe_seed_drops_netns(struct ctop_probe *p, struct ctop_netns *ns, struct ctop_err *e);
 /* Fd of the netfilter program, for links created in other namespaces. */
 int ctop_probe_nf_prog_fd(const struct ctop_probe *p);
 
@@ -113,6 +153,13 @@ int ctop_probe_test_run_nf(struct ctop_probe *p, const void *pkt, uint32_t len, 
 void ctop_probe_capacity(const struct ctop_probe *p, uint32_t *ports, uint32_t *tuples, uint32_t *drop_tuples);
 
 /* ---- Network namespaces ------------------------------------------------ */
+/* Debian 12's libbpf 1.1 and uapi headers predate BPF netfilter programs
+ * (kernel 6.4): their numbers, from include/uapi/linux/bpf.h. */
+#define CTOP_BPF_PROG_TYPE_NETFILTER 32
+#define CTOP_BPF_NETFILTER 45
+/* Where ctop_netns_open links the netfilter program, in words. */
+extern const char ctop_nf_hook_desc[];
+
 /* A namespace ctop watches: its netfilter links and its ctnetlink socket.
  * Both hold a reference on the namespace (bpf_nf_link_attach takes one,
  * so does every socket): close it as soon as the namespace is gone. */
