@@ -244,8 +244,11 @@ struct ctop_walk_result {
 	uint64_t census_entries;     /* entries counted by the census (original-direction nodes) */
 	uint64_t max_run_ns;         /* the longest single BPF run: how long one run held a CPU */
 	uint32_t nf_conn_bytes;      /* sizeof(struct nf_conn), CO-RE relocated against the kernel's BTF */
+	uint32_t threads;            /* threads that ran the walk's runs side by side */
 	uint64_t hist[128];          /* CTOP_WALK_HIST */
 };
+/* Most threads one walk runs on (each one BPF run at a time). */
+#define CTOP_WALK_MAX_THREADS 16
 struct ctop_walk_opts {
 	uint32_t max_groups; /* (netns, family, proto, port, state) groups, all namespaces */
 	uint32_t max_addrs;  /* distinct (netns, direction, address) keys, all namespaces */
@@ -263,15 +266,18 @@ int ctop_walk_forget_poke(struct ctop_walk *w, struct ctop_err *e);
  * kallsyms address (mode 1). */
 int ctop_walk_locate(struct ctop_walk *w, uint64_t in, uint32_t mode, uint64_t *base, uint32_t *bucket,
 		     struct ctop_err *e);
-/* Walk buckets [0, size) of the table at base, per_run buckets per BPF run;
- * with census, also count every entry (with addrs, its addresses too). */
+/* Walk buckets [0, size) of the table at base, per_run buckets per BPF run,
+ * the runs shared by `threads` threads (0: one per online CPU); with census,
+ * also count every entry (with addrs, its addresses too). A census walk first
+ * empties what an earlier census left unread, so one walker serves many. */
 int ctop_walk_chains(struct ctop_walk *w, uint64_t base, uint32_t size, uint32_t per_run, int census, int addrs,
-		     struct ctop_walk_result *r, struct ctop_err *e);
+		     uint32_t threads, struct ctop_walk_result *r, struct ctop_err *e);
 /* What the census counted, one struct ctop_census per namespace. */
 struct ctop_walk_census {
 	uint32_t netns;
 	struct ctop_census *c;
 };
+/* Reading empties the census maps: the next census counts from zero. */
 int ctop_walk_read_census(struct ctop_walk *w, struct ctop_walk_census **out, size_t *n, struct ctop_err *e);
 void ctop_walk_census_free(struct ctop_walk_census *a, size_t n);
 
