@@ -484,16 +484,16 @@ class Walker : public CoreHandle<Walker, ctop_walk, ctop_walk_destroy> {
     return o;
   }
 
-  // chains(base: bigint, size, perRun, census: boolean, addrs: boolean)
+  // chains(base: bigint, size, perRun, census: boolean, addrs: boolean, threads: number (0: one per CPU))
   Napi::Value Chains(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 5 || !info[1].IsNumber() || !info[2].IsNumber())
-      throw ArgError(env, "chains(base, size, perRun, census, addrs) needs a bigint, two numbers and two booleans");
+    if (info.Length() < 6 || !info[1].IsNumber() || !info[2].IsNumber() || !info[5].IsNumber())
+      throw ArgError(env, "chains(base, size, perRun, census, addrs, threads) needs a bigint, two numbers, two booleans and a number");
     ctop_walk_result r{};
     ctop_err e{};
     if (ctop_walk_chains(Get(env), U64(env, info[0], "base"), info[1].As<Napi::Number>().Uint32Value(),
                          info[2].As<Napi::Number>().Uint32Value(), info[3].ToBoolean().Value() ? 1 : 0,
-                         info[4].ToBoolean().Value() ? 1 : 0, &r, &e))
+                         info[4].ToBoolean().Value() ? 1 : 0, info[5].As<Napi::Number>().Uint32Value(), &r, &e))
       throw NativeError(env, e);
     Napi::Object o = Napi::Object::New(env);
     o.Set("buckets", r.buckets);
@@ -502,6 +502,7 @@ class Walker : public CoreHandle<Walker, ctop_walk, ctop_walk_destroy> {
     o.Set("rewalked", r.rewalked);
     o.Set("inconsistent", r.inconsistent);
     o.Set("runs", r.runs);
+    o.Set("threads", r.threads);
     o.Set("censusEntries", (double)r.census_entries);
     o.Set("maxRunMs", (double)r.max_run_ns / 1e6);
     o.Set("nfConnBytes", r.nf_conn_bytes);

@@ -17,7 +17,7 @@ extern "C" {
 
 struct ctop_err {
 	int err;          /* positive errno */
-	char step[16];    /* open | load | attach | read | netns | ctnetlink | seed */
+	char step[16];    /* open | load | attach | read | seed | test-run | netns | ctnetlink | census | btf | locate */
 	char msg[256];    /* one line, for the user */
 };
 
@@ -82,8 +82,6 @@ struct ctop_prog_info {
 };
 int ctop_probe_programs(const struct ctop_probe *p, struct ctop_prog_info *out, int max, int *n);
 void ctop_probe_destroy(struct ctop_probe *p);
-/* Number of possible CPUs (the width of per-CPU map values). */
-int ctop_probe_ncpus(const struct ctop_probe *p);
 /* Attach tp_btf/kfree_skb. Call after every drop_seen seed. */
 int ctop_probe_attach_drops(struct ctop_probe *p, struct ctop_err *e);
 int ctop_probe_seed_drops(struct ctop_probe *p, uint32_t netns, const uint32_t *per_cpu, int n, struct ctop_err *e);
@@ -121,8 +119,6 @@ struct ctop_tuple_rec {
 };
 /* Read every entry. *out is malloc'ed by the callee; *n entries. */
 int ctop_probe_read_ports(struct ctop_probe *p, struct ctop_port_rec **out, size_t *n, struct ctop_err *e);
-/* drops = 0: the insert map (counts.inserts set); 1: the drop map (counts.drops set) */
-int ctop_probe_read_tuples(struct ctop_probe *p, int drops, struct ctop_tuple_rec **out, size_t *n, struct ctop_err *e);
 /* Function tiers: per-port entry life cycle (entries, deletes, early drops,
  * insert_failed, clashes), summed over CPUs. Empty in the netfilter tier. */
 struct ctop_event_rec {
@@ -248,8 +244,11 @@ struct ctop_walk_result {
 	uint64_t census_entries;     /* entries counted by the census (original-direction nodes) */
 	uint64_t max_run_ns;         /* the longest single BPF run: how long one run held a CPU */
 	uint32_t nf_conn_bytes;      /* sizeof(struct nf_conn), CO-RE relocated against the kernel's BTF */
+	uint32_t threads;            /* threads that ran the walk's runs side by side */
 	uint64_t hist[128];          /* CTOP_WALK_HIST */
 };
+/* Most threads one walk runs on (each one BPF run at a time). */
+#define CTOP_WALK_MAX_THREADS 16
 struct ctop_walk_opts {
 	uint32_t max_groups; /* (netns, family, proto, port, state) groups, all namespaces */
 	uint32_t max_addrs;  /* distinct (netns, direction, address) keys, all namespaces */
@@ -267,15 +266,18 @@ int ctop_walk_forget_poke(struct ctop_walk *w, struct ctop_err *e);
  * kallsyms address (mode 1). */
 int ctop_walk_locate(struct ctop_walk *w, uint64_t in, uint32_t mode, uint64_t *base, uint32_t *bucket,
 		     struct ctop_err *e);
-/* Walk buckets [0, size) of the table at base, per_run buckets per BPF run;
- * with census, also count every entry (with addrs, its addresses too). */
+/* Walk buckets [0, size) of the table at base, per_run buckets per BPF run,
+ * the runs shared by `threads` threads (0: one per online CPU); with census,
+ * also count every entry (with addrs, its addresses too). A census walk first
+ * empties what an earlier census left unread, so one walker serves many. */
 int ctop_walk_chains(struct ctop_walk *w, uint64_t base, uint32_t size, uint32_t per_run, int census, int addrs,
-		     struct ctop_walk_result *r, struct ctop_err *e);
+		     uint32_t threads, struct ctop_walk_result *r, struct ctop_err *e);
 /* What the census counted, one struct ctop_census per namespace. */
 struct ctop_walk_census {
 	uint32_t netns;
 	struct ctop_census *c;
 };
+/* Reading empties the census maps: the next census counts from zero. */
 int ctop_walk_read_census(struct ctop_walk *w, struct ctop_walk_census **out, size_t *n, struct ctop_err *e);
 void ctop_walk_census_free(struct ctop_walk_census *a, size_t n);
 

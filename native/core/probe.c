@@ -267,8 +267,6 @@ void ctop_probe_destroy(struct ctop_probe *p)
 	free(p);
 }
 
-int ctop_probe_ncpus(const struct ctop_probe *p) { return p->ncpus; }
-
 int ctop_probe_tier(const struct ctop_probe *p) { return p->tier; }
 
 int ctop_probe_programs(const struct ctop_probe *p, struct ctop_prog_info *out, int max, int *n)

@@ -84,14 +84,18 @@ export interface NativeWalker {
   capture(netnsPath: string | null, waitMs: number): bigint;
   /** mode 0: the table from a node; mode 1: read the table pointer at a kallsyms address. */
   locate(addr: bigint, mode: 0 | 1): { base: bigint; bucket: number };
-  /** Walk every bucket, perRun per BPF run; with census, count the entries (and with addrs their addresses). */
-  chains(base: bigint, size: number, perRun: number, census: boolean, addrs: boolean): {
+  /** Walk every bucket, perRun per BPF run, the runs shared by `threads` threads (0: one per
+   * online CPU); with census, count the entries (and with addrs their addresses). A census
+   * walk starts from zero: one walker serves any number of censuses. */
+  chains(base: bigint, size: number, perRun: number, census: boolean, addrs: boolean, threads: number): {
     buckets: number;
     nodes: number;
     longest: number;
     rewalked: number;
     inconsistent: number;
     runs: number;
+    /** threads that ran the runs side by side */
+    threads: number;
     censusEntries: number;
     /** the longest single BPF run */
     maxRunMs: number;
@@ -103,7 +107,7 @@ export interface NativeWalker {
   };
   /** Delete the entry capture()'s datagram made (by its exact tuple). */
   forgetPoke(): void;
-  /** What the census counted, per namespace inode. */
+  /** What the census counted, per namespace inode; reading empties the counts. */
   readCensus(top: number): { netns: number; census: CensusCounts }[];
   close(): void;
 }
