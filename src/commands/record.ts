@@ -4,7 +4,7 @@
  * closes, so a recording stopped by a signal or a crash is readable up to its
  * last window. Ctrl-C ends the current window early and keeps it.
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, writeSync } from 'node:fs';
 import { Command } from 'commander';
 import { totalmem } from 'node:os';
 import { CtopError, ExitCode } from '../errors.js';
@@ -18,7 +18,7 @@ import { requireConntrackActive } from '../source/activity.js';
 import { DEFAULT_BUDGET_SHARE, startBackgroundCensus } from '../source/occupancy.js';
 import { LiveWindows, STEP_MS } from '../source/windows.js';
 import { headerLine, readWindows, snapshotLine } from '../io/recording.js';
-import { writeOutput } from '../io/output.js';
+import { openOutput, writeOutput } from '../io/output.js';
 import { portsCsv, windowsCsv } from '../export/csv.js';
 import { formatMs } from '../util/duration.js';
 import { progress } from '../util/progress.js';
@@ -38,15 +38,6 @@ export interface RecordOptions extends ProbeSettings, Partial<OccupancySettings>
 /** A window cut shorter than this by Ctrl-C is not worth a line. */
 const MIN_PARTIAL_MS = 200;
 
-function openOut(file: string): number {
-  try {
-    return openSync(file, 'w', 0o644);
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    throw new CtopError(`cannot write ${file}: ${code === 'ENOENT' ? 'no such directory' : (code ?? String(e))}`, 'give -o a path in a directory you can write', ExitCode.usage);
-  }
-}
-
 function detail(s: SnapshotV1): string {
   const ins = s.rates.insertsPerSec === null ? 'n/a' : s.rates.insertsPerSec.toLocaleString('en-US');
   return `fill ${(s.table.fillRatio * 100).toFixed(1)}%, ${s.table.count.toLocaleString('en-US')} entries, ${ins} inserts/s, ${s.rates.dropsPerSec} drops/s`;
@@ -62,7 +53,7 @@ function recordReplay(file: string, o: RecordOptions): void {
   const rec = readWindows(file);
   const windows = rec.snapshots.map((w) => mergeWindows([w], o.top));
   const { schema: _schema, ...header } = rec.header;
-  const fd = openOut(o.out);
+  const fd = openOutput(o.out);
   try {
     writeSync(fd, `${headerLine(header)}\n`);
     for (const w of windows) writeSync(fd, `${snapshotLine(w)}\n`);
@@ -99,7 +90,7 @@ async function runRecord(o: RecordOptions): Promise<void> {
     const first = await live.start();
     requireConntrackActive(first, source.watchedRefs(), 'record');
     // Opened only now: a refused recording leaves no empty file behind.
-    fd = openOut(o.out);
+    fd = openOutput(o.out);
     const header: Omit<RecordingHeader, 'schema'> = { ...meta, startedAt: first.wallTime, everyMs: o.everyMs, memTotalBytes: totalmem(), wordBits: process.arch.endsWith('64') ? 64 : 32 };
     writeSync(fd, `${headerLine(header)}\n`);
     // who holds the table: counted in a thread of its own, within its CPU budget; each window carries the latest census
