@@ -566,7 +566,7 @@ Napi::Value BtfStructSize(const Napi::CallbackInfo &info) {
   if (info.Length() < 1 || !info[0].IsString()) throw ArgError(env, "btfStructSize(name) needs a string");
   uint32_t size = 0;
   ctop_err e{};
-  if (ctop_btf_struct_size(info[0].As<Napi::String>().Utf8Value().c_str(), &size, &e)) throw NativeError(env, e);
+  if (ctop_btf_struct(info[0].As<Napi::String>().Utf8Value().c_str(), nullptr, &size, &e)) throw NativeError(env, e);
   return Napi::Number::New(env, size);
 }
 
