@@ -326,7 +326,6 @@ class Netns : public CoreHandle<Netns, ctop_netns, ctop_netns_close> {
   static Napi::Function Init(Napi::Env env) {
     return DefineClass(env, "Netns",
                        {
-                           InstanceMethod("inode", &Netns::Inode),
                            InstanceMethod("links", &Netns::Links),
                            InstanceMethod("cpuStats", &Netns::CpuStats),
                            InstanceMethod("table", &Netns::Table),
@@ -347,10 +346,6 @@ class Netns : public CoreHandle<Netns, ctop_netns, ctop_netns_close> {
   }
 
  private:
-  Napi::Value Inode(const Napi::CallbackInfo &info) {
-    return Napi::Number::New(info.Env(), ctop_netns_inum(Get(info.Env())));
-  }
-
   Napi::Value Links(const Napi::CallbackInfo &info) {
     return Napi::Number::New(info.Env(), ctop_netns_links(Get(info.Env())));
   }
