@@ -43,6 +43,9 @@ struct ctop_probe {
 	/* new flows' tuples: the per-CPU rings, read in place */
 	struct ctop_tuple_ring *ring;
 	uint32_t ring_bits;
+	/* keys in the per-port hash at the last ctop_probe_read_ports: what
+	 * max_ports bounds (ports counted in the per-CPU slots are not in it) */
+	uint32_t port_hash_entries;
 };
 
 /* ---- libbpf log capture --------------------------------------------------- */
@@ -282,6 +285,11 @@ void ctop_probe_capacity(const struct ctop_probe *p, uint32_t *ports, uint32_t *
 	*drop_tuples = p->max_drop_tuples;
 }
 
+uint32_t ctop_probe_port_hash_entries(const struct ctop_probe *p)
+{
+	return p->port_hash_entries;
+}
+
 int ctop_probe_attach_drops(struct ctop_probe *p, struct ctop_err *e)
 {
 	struct bpf_link *l;
@@ -365,6 +373,7 @@ int ctop_probe_read_ports(struct ctop_probe *p, struct ctop_port_rec **out, size
 
 	if (err)
 		goto out;
+	p->port_hash_entries = (uint32_t)got;
 	what = "per-port slots";
 	err = ctop_map_read(bpf_map__fd(p->skel->maps.port_slots), sizeof(*idx), ssz, CTOP_PORT_SLOTS, (void **)&idx,
 			    (void **)&slots, &nslots);
