@@ -9,14 +9,8 @@
 #include <sys/mman.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <bpf/btf.h>
 #include "ctop_core.h"
 #include "ctop.skel.h"
-
-/* Debian 12's libbpf 1.1 and uapi headers predate BPF netfilter programs
- * (kernel 6.4): their numbers, from include/uapi/linux/bpf.h. */
-#define CTOP_BPF_PROG_TYPE_NETFILTER 32
-#define CTOP_BPF_NETFILTER 45
 
 #define CTOP_MAX_FUNC_LINKS 16
 
@@ -48,82 +42,56 @@ struct ctop_probe {
 	uint32_t port_hash_entries;
 };
 
-/* ---- libbpf log capture --------------------------------------------------- */
-static char log_buf[16384];
-static size_t log_len;
-
-static int capture_print(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	if (level == LIBBPF_DEBUG)
-		return 0;
-	if (log_len < sizeof(log_buf) - 1) {
-		int n = vsnprintf(log_buf + log_len, sizeof(log_buf) - log_len, fmt, ap);
-
-		if (n > 0)
-			log_len += (size_t)n < sizeof(log_buf) - log_len ? (size_t)n : sizeof(log_buf) - log_len - 1;
-	}
-	return 0;
-}
-
-const char *ctop_libbpf_log(void) { return log_buf; }
-
-void ctop_libbpf_log_clear(void)
-{
-	log_len = 0;
-	log_buf[0] = 0;
-}
-
-void ctop_libbpf_log_begin(void)
-{
-	libbpf_set_print(capture_print);
-	ctop_libbpf_log_clear();
-}
-
-int ctop_err_set(struct ctop_err *e, int err, const char *step, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err < 0)
-		err = -err;
-	if (e) {
-		e->err = err;
-		snprintf(e->step, sizeof(e->step), "%s", step);
-		va_start(ap, fmt);
-		vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
-		va_end(ap);
-	}
-	return -err;
-}
-
 /* ---- tiers ------------------------------------------------------------------- */
+/* The tiers' names, in enum ctop_tier order: best first. */
+static const char *const tier_names[CTOP_TIER_COUNT] = {
+	[CTOP_TIER_FENTRY] = "fentry",
+	[CTOP_TIER_KPROBE] = "kprobe",
+	[CTOP_TIER_NETFILTER] = "netfilter",
+};
+
 const char *ctop_tier_name(int tier)
 {
-	switch (tier) {
-	case CTOP_TIER_FENTRY: return "fentry";
-	case CTOP_TIER_KPROBE: return "kprobe";
-	case CTOP_TIER_NETFILTER: return "netfilter";
-	}
-	return "unknown";
+	return tier >= 0 && tier < CTOP_TIER_COUNT ? tier_names[tier] : NULL;
 }
 
-/* The function tiers' tuple collector: loaded with them, run by test runs, never attached. */
-static int is_tc_collector(const struct bpf_program *prog)
+int ctop_tier_by_name(const char *name)
 {
-	return strcmp(bpf_program__name(prog), "ctop_collect_moved_tc_drops") == 0;
+	for (int t = 0; t < CTOP_TIER_COUNT; t++)
+		if (!strcmp(name, tier_names[t]))
+			return t;
+	return -1;
 }
 
-/* Does a program belong to a tier? From its name (bpf/ctop.bpf.c). */
-static int prog_in_tier(const struct bpf_program *prog, int tier)
+/* The tuple collectors: loaded with their tier, run by test runs, never attached. */
+static int is_collector(const struct ctop_probe *p, const struct bpf_program *prog)
+{
+	return prog == p->skel->progs.ctop_collect_moved || prog == p->skel->progs.ctop_collect_moved_tc_drops;
+}
+
+/* Does a program belong to a tier? From its name (bpf/ctop.bpf.c): ctop_fe_*
+ * fentry, ctop_kp_* kprobe, the tc collector both function tiers, the rest
+ * netfilter. */
+static int prog_in_tier(const struct ctop_probe *p, const struct bpf_program *prog, int tier)
 {
 	const char *name = bpf_program__name(prog);
 
-	if (is_tc_collector(prog))
+	if (prog == p->skel->progs.ctop_collect_moved_tc_drops)
 		return tier == CTOP_TIER_FENTRY || tier == CTOP_TIER_KPROBE;
 	if (strncmp(name, "ctop_fe_", 8) == 0)
 		return tier == CTOP_TIER_FENTRY;
 	if (strncmp(name, "ctop_kp_", 8) == 0)
 		return tier == CTOP_TIER_KPROBE;
 	return tier == CTOP_TIER_NETFILTER;
+}
+
+static enum ctop_prog_attach prog_attach(const struct ctop_probe *p, const struct bpf_program *prog)
+{
+	if (prog == p->skel->progs.ctop_nf_confirm)
+		return CTOP_ATTACH_PER_NETNS;
+	if (prog == p->skel->progs.ctop_kfree_skb)
+		return CTOP_ATTACH_ON_DROPS;
+	return CTOP_ATTACH_AT_LOAD;
 }
 
 /* Attach every program of a function tier. Any refusal refuses the tier:
@@ -135,7 +103,7 @@ static int attach_funcs(struct ctop_probe *p, struct ctop_err *e)
 	bpf_object__for_each_program(prog, p->skel->obj) {
 		struct bpf_link *l;
 
-		if (!bpf_program__autoload(prog) || is_tc_collector(prog))
+		if (!bpf_program__autoload(prog) || is_collector(p, prog))
 			continue;
 		if (p->nfunc_links >= CTOP_MAX_FUNC_LINKS)
 			return ctop_err_set(e, E2BIG, "attach", "too many programs in the %s tier", ctop_tier_name(p->tier));
@@ -157,21 +125,19 @@ int ctop_probe_open_load(const struct ctop_probe_opts *o, struct ctop_probe **ou
 	struct ctop_probe *p;
 	int err;
 
-	libbpf_set_print(capture_print);
-	ctop_libbpf_log_clear();
+	ctop_libbpf_log_begin();
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return ctop_err_set(e, ENOMEM, "open", "out of memory");
 	p->ncpus = libbpf_num_possible_cpus();
 	if (p->ncpus <= 0) {
-		free(p);
-		return ctop_err_set(e, EINVAL, "open", "cannot read the number of possible CPUs");
+		err = ctop_err_set(e, EINVAL, "open", "cannot read the number of possible CPUs");
+		goto fail;
 	}
 	p->skel = ctop_bpf__open();
 	if (!p->skel) {
-		err = -errno;
-		free(p);
-		return ctop_err_set(e, err, "open", "cannot open the BPF object: %s", strerror(-err));
+		err = ctop_err_set(e, errno, "open", "cannot open the BPF object: %s", strerror(errno));
+		goto fail;
 	}
 	p->max_ports = o->max_ports ? o->max_ports : CTOP_DEFAULT_MAX_PORTS;
 	p->max_tuples = o->max_tuples ? o->max_tuples : CTOP_DEFAULT_MAX_TUPLES;
@@ -189,16 +155,15 @@ int ctop_probe_open_load(const struct ctop_probe_opts *o, struct ctop_probe **ou
 	bpf_map__set_max_entries(p->skel->maps.tuple_drops, p->max_drop_tuples);
 	p->skel->rodata->target_netns = o->target_netns;
 	p->tier = o->tier;
-	if (o->tier != CTOP_TIER_FENTRY && o->tier != CTOP_TIER_KPROBE && o->tier != CTOP_TIER_NETFILTER) {
-		ctop_bpf__destroy(p->skel);
-		free(p);
-		return ctop_err_set(e, EINVAL, "open", "unknown probe tier %d", o->tier);
+	if (!ctop_tier_name(o->tier)) {
+		err = ctop_err_set(e, EINVAL, "open", "unknown probe tier %d", o->tier);
+		goto fail;
 	}
 	{
 		struct bpf_program *prog;
 
 		bpf_object__for_each_program(prog, p->skel->obj)
-			bpf_program__set_autoload(prog, prog_in_tier(prog, o->tier));
+			bpf_program__set_autoload(prog, prog_in_tier(p, prog, o->tier));
 	}
 	if (o->tier == CTOP_TIER_NETFILTER) {
 		/* the function tiers' maps are not used: keep them minimal */
@@ -209,16 +174,12 @@ int ctop_probe_open_load(const struct ctop_probe_opts *o, struct ctop_probe **ou
 	/* Only the netfilter program needs struct nf_conn's id, in vmlinux:
 	 * where conntrack is a module (Debian's 6.1) the type is in module BTF. */
 	if (o->tier == CTOP_TIER_NETFILTER) {
-		struct btf *vmlinux = btf__load_vmlinux_btf();
-		int id = vmlinux ? btf__find_by_name_kind(vmlinux, "nf_conn", BTF_KIND_STRUCT) : -ENOENT;
+		uint32_t id;
 
-		btf__free(vmlinux);
-		if (id <= 0) {
-			ctop_bpf__destroy(p->skel);
-			free(p);
-			return ctop_err_set(e, ENOENT, "open", "the kernel's BTF has no struct nf_conn (conntrack not built in?)");
-		}
-		p->skel->rodata->nf_conn_btf_id = (uint32_t)id;
+		err = ctop_btf_struct("nf_conn", &id, NULL, e);
+		if (err)
+			goto fail;
+		p->skel->rodata->nf_conn_btf_id = id;
 	}
 
 	bpf_map__set_max_entries(p->skel->maps.moved_out, p->max_drop_tuples);
@@ -230,26 +191,62 @@ int ctop_probe_open_load(const struct ctop_probe_opts *o, struct ctop_probe **ou
 
 	err = ctop_bpf__load(p->skel);
 	if (err) {
-		ctop_bpf__destroy(p->skel);
-		free(p);
-		return ctop_err_set(e, err, "load", "the kernel refused to load the %s programs: %s", ctop_tier_name(o->tier),
-				    strerror(-err));
+		err = ctop_err_set(e, err, "load", "the kernel refused to load the %s programs: %s", ctop_tier_name(o->tier),
+				   strerror(-err));
+		goto fail;
 	}
 	err = ctop_tuple_ring_open(bpf_map__fd(p->skel->maps.tuple_ring), bpf_map__fd(p->skel->maps.ring_heads), p->ncpus,
 				   p->ring_bits, &p->ring);
 	if (err) {
-		ctop_probe_destroy(p);
-		return ctop_err_set(e, -err, "load", "cannot map the tuple rings: %s", strerror(-err));
+		err = ctop_err_set(e, err, "load", "cannot map the tuple rings: %s", strerror(-err));
+		goto fail;
 	}
 	if (o->tier != CTOP_TIER_NETFILTER) {
 		err = attach_funcs(p, e);
-		if (err) {
-			ctop_probe_destroy(p);
-			return err;
-		}
+		if (err)
+			goto fail;
 	}
 	*out = p;
 	return 0;
+fail:
+	ctop_probe_destroy(p); /* takes a half-built probe */
+	return err;
+}
+
+int ctop_probe_open_best(const struct ctop_probe_opts *o, struct ctop_probe **out, struct ctop_tier_refusal *refused,
+			 int *nrefused, struct ctop_err *e)
+{
+	int first = o->tier == CTOP_TIER_AUTO ? 0 : o->tier, last = o->tier == CTOP_TIER_AUTO ? CTOP_TIER_COUNT - 1 : o->tier;
+
+	*nrefused = 0;
+	*out = NULL;
+	if (!ctop_tier_name(first))
+		return ctop_err_set(e, EINVAL, "open", "unknown probe tier %d", o->tier);
+	for (int t = first; t <= last; t++) {
+		struct ctop_probe_opts one = *o;
+		struct ctop_tier_refusal *r = &refused[(*nrefused)++];
+		const char *log;
+		size_t len;
+
+		one.tier = t;
+		memset(&r->err, 0, sizeof(r->err));
+		if (ctop_probe_open_load(&one, out, &r->err) == 0) {
+			(*nrefused)--;
+			return 0;
+		}
+		*out = NULL;
+		r->tier = t;
+		log = ctop_libbpf_log();
+		len = strlen(log);
+		if (len >= sizeof(r->log)) { /* its end: where the verifier says why */
+			log += len - (sizeof(r->log) - 1);
+			len = sizeof(r->log) - 1;
+		}
+		memcpy(r->log, log, len + 1);
+		if (e)
+			*e = r->err;
+	}
+	return -refused[*nrefused - 1].err.err;
 }
 
 void ctop_probe_destroy(struct ctop_probe *p)
@@ -269,9 +266,35 @@ void ctop_probe_destroy(struct ctop_probe *p)
 	free(p);
 }
 
-int ctop_probe_ncpus(const struct ctop_probe *p) { return p->ncpus; }
-
 int ctop_probe_tier(const struct ctop_probe *p) { return p->tier; }
+
+int ctop_probe_programs(const struct ctop_probe *p, struct ctop_prog_info *out, int max, int *n)
+{
+	struct bpf_program *prog;
+	int i = 0;
+
+	bpf_object__for_each_program(prog, p->skel->obj) {
+		enum ctop_prog_attach how = prog_attach(p, prog);
+
+		if (!bpf_program__autoload(prog) || is_collector(p, prog))
+			continue;
+		if (i >= max)
+			return -E2BIG;
+		snprintf(out[i].name, sizeof(out[i].name), "%s", bpf_program__name(prog));
+		if (how == CTOP_ATTACH_PER_NETNS)
+			snprintf(out[i].hook, sizeof(out[i].hook), "%s", ctop_nf_hook_desc);
+		else if (how == CTOP_ATTACH_ON_DROPS) /* the drops it counts: consume_conntrack_drop */
+			snprintf(out[i].hook, sizeof(out[i].hook), "%s, reason NETFILTER_DROP", bpf_program__section_name(prog));
+		else
+			snprintf(out[i].hook, sizeof(out[i].hook), "%s", bpf_program__section_name(prog));
+		out[i].attach = how;
+		/* function tiers: attached all or nothing at load */
+		out[i].attached = how == CTOP_ATTACH_AT_LOAD ? 1 : how == CTOP_ATTACH_ON_DROPS ? p->drop_link != NULL : 0;
+		i++;
+	}
+	*n = i;
+	return 0;
+}
 
 int ctop_probe_nf_prog_fd(const struct ctop_probe *p)
 {
@@ -323,6 +346,29 @@ int ctop_probe_seed_drops(struct ctop_probe *p, uint32_t netns, const uint32_t *
 	if (err)
 		return ctop_err_set(e, err, "seed", "cannot seed the drop baseline: %s", strerror(-err));
 	return 0;
+}
+
+int ctop_probe_seed_drops_netns(struct ctop_probe *p, struct ctop_netns *ns, struct ctop_err *e)
+{
+	struct ctop_ct_cpu_stat *cpus = calloc(CTOP_MAX_CPUS, sizeof(*cpus));
+	uint32_t *drops = calloc((size_t)p->ncpus, sizeof(*drops));
+	int n = 0, err = -ENOMEM;
+
+	if (!cpus || !drops) {
+		ctop_err_set(e, ENOMEM, "seed", "out of memory");
+		goto out;
+	}
+	err = ctop_netns_cpu_stats(ns, cpus, CTOP_MAX_CPUS, &n, e);
+	if (err)
+		goto out;
+	for (int i = 0; i < n; i++)
+		if (cpus[i].cpu < (uint32_t)p->ncpus)
+			drops[cpus[i].cpu] = cpus[i].drop;
+	err = ctop_probe_seed_drops(p, ctop_netns_inum(ns), drops, p->ncpus, e);
+out:
+	free(cpus);
+	free(drops);
+	return err;
 }
 
 int ctop_probe_test_run_nf(struct ctop_probe *p, const void *pkt, uint32_t len, uint8_t pf, uint8_t hook,
