@@ -208,6 +208,7 @@ export class KernelSource implements Source {
     let totals: Totals = { inserts: 0, drops: 0, portOverflow: 0, tupleOverflow: 0, dropUnparsed: 0, netnsOverflow: 0, otherNfDrops: 0, dropTupleOverflow: 0 };
     let dropTupleEntries = 0;
     let tupleEntries = 0;
+    let portHashEntries = 0;
     let ports: Sample['ports'] = [];
     let events: PortEvents[] = [];
     if (this.probe) {
@@ -215,6 +216,7 @@ export class KernelSource implements Source {
       totals = decodeTotals(t);
       if (this.probeTier !== 'netfilter') events = decodeEvents(this.probe.readEvents());
       ports = decodePorts(this.probe.readPorts());
+      portHashEntries = this.probe.portHashEntries();
       tupleEntries = t[TOTAL.tupleEntries] ?? 0;
       dropTupleEntries = t[TOTAL.dropTupleEntries] ?? 0;
     }
@@ -230,6 +232,7 @@ export class KernelSource implements Source {
       max: readNetfilterSysctl('nf_conntrack_max', 0),
       buckets: readNetfilterSysctl('nf_conntrack_buckets', 0),
       capacity: this.probe ? this.probe.capacity() : { ports: 0, tuples: 0, dropTuples: 0 },
+      portHashEntries,
       tupleEntries,
       dropTupleEntries,
       netnsErrors: [...this.netnsErrors.values()],
