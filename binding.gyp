@@ -4,14 +4,7 @@
       "target_name": "ctop",
       "sources": [
         "native/addon.cc",
-        "native/core/err.c",
-        "native/core/probe.c",
-        "native/core/map_read.c",
-        "native/core/netns.c",
-        "native/core/tuple_join.c",
-        "native/core/tuple_ring.c",
-        "native/core/census.c",
-        "native/core/walk.c"
+        "<!@(make -s -C native addon-sources)"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -174,6 +174,7 @@ class Probe : public CoreHandle<Probe, ctop_probe, ctop_probe_destroy> {
                            InstanceMethod("readTupleDeltas", &Probe::ReadTupleDeltas),
                            InstanceMethod("readTotals", &Probe::ReadTotals),
                            InstanceMethod("capacity", &Probe::Capacity),
+                           InstanceMethod("portHashEntries", &Probe::PortHashEntries),
                            InstanceMethod("testRunNf", &Probe::TestRunNf),
                            InstanceMethod("readEvents", &Probe::ReadEvents),
                            InstanceMethod("close", &Probe::Close),
@@ -304,6 +305,11 @@ class Probe : public CoreHandle<Probe, ctop_probe, ctop_probe_destroy> {
     return o;
   }
 
+  // Keys in the per-port hash at the last readPorts() (ctop_probe_port_hash_entries).
+  Napi::Value PortHashEntries(const Napi::CallbackInfo &info) {
+    return Napi::Number::New(info.Env(), ctop_probe_port_hash_entries(Get(info.Env())));
+  }
+
   // Function tiers: struct ctop_event_rec records (empty in the netfilter tier).
   Napi::Value ReadEvents(const Napi::CallbackInfo &info) {
     ctop_event_rec *recs = nullptr;
@@ -326,7 +332,6 @@ class Netns : public CoreHandle<Netns, ctop_netns, ctop_netns_close> {
   static Napi::Function Init(Napi::Env env) {
     return DefineClass(env, "Netns",
                        {
-                           InstanceMethod("inode", &Netns::Inode),
                            InstanceMethod("links", &Netns::Links),
                            InstanceMethod("cpuStats", &Netns::CpuStats),
                            InstanceMethod("table", &Netns::Table),
@@ -347,10 +352,6 @@ class Netns : public CoreHandle<Netns, ctop_netns, ctop_netns_close> {
   }
 
  private:
-  Napi::Value Inode(const Napi::CallbackInfo &info) {
-    return Napi::Number::New(info.Env(), ctop_netns_inum(Get(info.Env())));
-  }
-
   Napi::Value Links(const Napi::CallbackInfo &info) {
     return Napi::Number::New(info.Env(), ctop_netns_links(Get(info.Env())));
   }
@@ -566,7 +567,7 @@ Napi::Value BtfStructSize(const Napi::CallbackInfo &info) {
   if (info.Length() < 1 || !info[0].IsString()) throw ArgError(env, "btfStructSize(name) needs a string");
   uint32_t size = 0;
   ctop_err e{};
-  if (ctop_btf_struct_size(info[0].As<Napi::String>().Utf8Value().c_str(), &size, &e)) throw NativeError(env, e);
+  if (ctop_btf_struct(info[0].As<Napi::String>().Utf8Value().c_str(), nullptr, &size, &e)) throw NativeError(env, e);
   return Napi::Number::New(env, size);
 }
 

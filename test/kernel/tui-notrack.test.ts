@@ -13,16 +13,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Tmux } from '../support/tmux.js';
 import { createLab, ctCount, runLoad, startServer, type Lab } from '../lab/netns.js';
 import { waitNoCtopPrograms } from '../support/cli.js';
-import { Tmux } from '../support/tmux.js';
 
-const WAIT_MS = 15_000;
-let t: Tmux;
-
-const start = (args: string[]): void => t.start(args, [100, 40]);
-const keys = (...k: string[]): void => t.keys(...k);
-const waitFor = (what: RegExp, timeoutMs = WAIT_MS): Promise<string> => t.waitFor(what, String(what), timeoutMs);
+let tmux: Tmux;
+const start = (args: string[]): void => tmux.start(args, [100, 40]);
+const keys = (...k: string[]): void => tmux.keys(...k);
+const waitFor = (what: RegExp, timeoutMs = 15_000): Promise<string> => tmux.waitFor((s) => what.test(s), String(what), timeoutMs);
 
 describe('NOTRACK from the live screen (tmux, lab namespace)', () => {
   let lab: Lab;
@@ -33,7 +31,7 @@ describe('NOTRACK from the live screen (tmux, lab namespace)', () => {
   const sent = { flows: 0, replies: 0 };
 
   beforeAll(async () => {
-    t = new Tmux();
+    tmux = new Tmux();
     lab = createLab();
     stopServer = (await startServer(lab, { udp: [5353] }, { echo: true })).stop;
     stateDir = mkdtempSync(join(tmpdir(), 'ctop-tui-notrack-'));
@@ -48,12 +46,12 @@ describe('NOTRACK from the live screen (tmux, lab namespace)', () => {
     })();
   });
 
-  afterEach(() => t?.killSession());
+  afterEach(() => tmux?.killSession());
 
   afterAll(async () => {
     stop = true;
     await traffic;
-    t?.destroy();
+    tmux?.destroy();
     await stopServer?.();
     lab?.destroy();
     if (stateDir) rmSync(stateDir, { recursive: true, force: true });

@@ -136,7 +136,7 @@ describe('panels', () => {
         const f = c.frame(cols, rows, { label: 'test' });
         for (const line of [f.header, f.gauge, f.footer]) expect(plain(line).length).toBeLessThanOrEqual(cols);
         // the talkers title (its tabs, the sort, the census's age) fits in its box's top border
-        expect(plain(f.talkers.label).length, f.talkers.label).toBeLessThanOrEqual(f.layout.talkers.width - 2);
+        expect(plain(f.talkers.label ?? '').length, f.talkers.label).toBeLessThanOrEqual(f.layout.talkers.width - 2);
         for (const [p, r] of [[f.rates, f.layout.rates], [f.talkers, f.layout.talkers], [f.buckets, f.layout.buckets], [f.drops, f.layout.drops], [f.notrack, f.layout.notrack]] as const) {
           if (!p || !r) continue;
           expect(p.lines.length).toBeLessThanOrEqual(r.height - 2);
