@@ -6,7 +6,7 @@ import { buildCensus } from '../model/census.js';
 import { formatCensus } from '../format/censusText.js';
 import { takeCensus, type CensusOptions } from '../source/censusSource.js';
 import { parseCount, parseDurationMs } from '../util/duration.js';
-import { hashWalker } from '../source/hashWalk.js';
+import { hashWalker, locateForTests } from '../source/hashWalk.js';
 import { jsonForTerminal } from '../util/sanitize.js';
 
 export interface CensusFlags {
@@ -28,8 +28,8 @@ export function parseCensusFlags(f: CensusFlags): CensusOptions {
     chains,
     occupancy: f.occupancy as 'auto' | 'ctnetlink',
     rateWindowMs: parseDurationMs(f.rateWindow, '--rate-window', 0, 3_600_000),
-    // CTOP_TEST_LOCATE=entry: find the table from an entry even where kallsyms lists it (tests)
-    walker: (w) => hashWalker({ ...w, locate: process.env.CTOP_TEST_LOCATE === 'entry' ? 'entry' : 'auto' }),
+    // CTOP_TEST_LOCATE=entry|capture: tests force a way of finding the table
+    walker: (w) => hashWalker({ ...w, locate: locateForTests() }),
   };
 }
 
