@@ -326,7 +326,6 @@ class Netns : public CoreHandle<Netns, ctop_netns, ctop_netns_close> {
   static Napi::Function Init(Napi::Env env) {
     return DefineClass(env, "Netns",
                        {
-                           InstanceMethod("inode", &Netns::Inode),
                            InstanceMethod("links", &Netns::Links),
                            InstanceMethod("cpuStats", &Netns::CpuStats),
                            InstanceMethod("table", &Netns::Table),
@@ -347,10 +346,6 @@ class Netns : public CoreHandle<Netns, ctop_netns, ctop_netns_close> {
   }
 
  private:
-  Napi::Value Inode(const Napi::CallbackInfo &info) {
-    return Napi::Number::New(info.Env(), ctop_netns_inum(Get(info.Env())));
-  }
-
   Napi::Value Links(const Napi::CallbackInfo &info) {
     return Napi::Number::New(info.Env(), ctop_netns_links(Get(info.Env())));
   }
@@ -580,7 +575,7 @@ Napi::Value BtfStructSize(const Napi::CallbackInfo &info) {
   if (info.Length() < 1 || !info[0].IsString()) throw ArgError(env, "btfStructSize(name) needs a string");
   uint32_t size = 0;
   ctop_err e{};
-  if (ctop_btf_struct_size(info[0].As<Napi::String>().Utf8Value().c_str(), &size, &e)) throw NativeError(env, e);
+  if (ctop_btf_struct(info[0].As<Napi::String>().Utf8Value().c_str(), nullptr, &size, &e)) throw NativeError(env, e);
   return Napi::Number::New(env, size);
 }
 

@@ -230,8 +230,9 @@ struct ctop_census {
  * addresses per direction are kept. Free *out with ctop_census_free. */
 int ctop_netns_census(struct ctop_netns *ns, uint32_t max_addrs, struct ctop_census **out, struct ctop_err *e);
 void ctop_census_free(struct ctop_census *c);
-/* sizeof(struct NAME) in the running kernel, from its BTF. */
-int ctop_btf_struct_size(const char *name, uint32_t *size, struct ctop_err *e);
+/* struct NAME in the running kernel's BTF (btf.c): its type id and sizeof;
+ * either pointer may be NULL. */
+int ctop_btf_struct(const char *name, uint32_t *id, uint32_t *size, struct ctop_err *e);
 
 /* ---- Hash walk (walk.c, bpf/walk.bpf.c): chain lengths, measured ---------- */
 struct ctop_walk;

@@ -9,7 +9,6 @@
 #include <sys/mman.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <bpf/btf.h>
 #include "ctop_core.h"
 #include "ctop.skel.h"
 
@@ -172,15 +171,12 @@ int ctop_probe_open_load(const struct ctop_probe_opts *o, struct ctop_probe **ou
 	/* Only the netfilter program needs struct nf_conn's id, in vmlinux:
 	 * where conntrack is a module (Debian's 6.1) the type is in module BTF. */
 	if (o->tier == CTOP_TIER_NETFILTER) {
-		struct btf *vmlinux = btf__load_vmlinux_btf();
-		int id = vmlinux ? btf__find_by_name_kind(vmlinux, "nf_conn", BTF_KIND_STRUCT) : -ENOENT;
+		uint32_t id;
 
-		btf__free(vmlinux);
-		if (id <= 0) {
-			err = ctop_err_set(e, ENOENT, "open", "the kernel's BTF has no struct nf_conn (conntrack not built in?)");
+		err = ctop_btf_struct("nf_conn", &id, NULL, e);
+		if (err)
 			goto fail;
-		}
-		p->skel->rodata->nf_conn_btf_id = (uint32_t)id;
+		p->skel->rodata->nf_conn_btf_id = id;
 	}
 
 	bpf_map__set_max_entries(p->skel->maps.moved_out, p->max_drop_tuples);

@@ -69,7 +69,6 @@ export interface NativeProbe {
 }
 
 export interface NativeNetns {
-  inode(): number;
   links(): number;
   cpuStats(): CtCpuStat[];
   table(): { count: number; max: number };
