@@ -89,8 +89,6 @@ async function loop(): Promise<void> {
       };
     });
   }
-  // the walk programs' descriptors belong to the whole process, not to this thread
-  counter.close();
   process.exit(0);
 }
 
