@@ -37,6 +37,9 @@ struct ctop_probe {
 	/* new flows' tuples: the per-CPU rings, read in place */
 	struct ctop_tuple_ring *ring;
 	uint32_t ring_bits;
+	/* keys in the per-port hash at the last ctop_probe_read_ports: what
+	 * max_ports bounds (ports counted in the per-CPU slots are not in it) */
+	uint32_t port_hash_entries;
 };
 
 /* ---- tiers ------------------------------------------------------------------- */
@@ -305,6 +308,11 @@ void ctop_probe_capacity(const struct ctop_probe *p, uint32_t *ports, uint32_t *
 	*drop_tuples = p->max_drop_tuples;
 }
 
+uint32_t ctop_probe_port_hash_entries(const struct ctop_probe *p)
+{
+	return p->port_hash_entries;
+}
+
 int ctop_probe_attach_drops(struct ctop_probe *p, struct ctop_err *e)
 {
 	struct bpf_link *l;
@@ -381,84 +389,109 @@ int ctop_probe_test_run_nf(struct ctop_probe *p, const void *pkt, uint32_t len, 
 
 /* ---- map reads ------------------------------------------------------------------- */
 
-static int port_rec_cmp(const void *x, const void *y)
+/*
+ * The per-port counters (bpf/ctop.h) come in families: a per-CPU hash whose
+ * value is u64 counters only (struct ctop_counts, struct ctop_port_events),
+ * optionally with per-CPU direct-mapped slots of {key, value} in front of it
+ * (struct ctop_port_slot). A key's counters live in its slot on the CPUs
+ * where it owns one and in the hash on the others; the reader adds them all
+ * up: one record per key, laid out as a slot is ({8-byte key, value}, the
+ * layout of struct ctop_port_rec and struct ctop_event_rec).
+ */
+_Static_assert(sizeof(struct ctop_port_key) == sizeof(__u64), "a slot's key is struct ctop_port_key's 8 bytes");
+_Static_assert(offsetof(struct ctop_port_rec, counts) == sizeof(__u64) &&
+		       sizeof(struct ctop_port_rec) == sizeof(struct ctop_port_slot) &&
+		       sizeof(struct ctop_counts) == (CTOP_ROLE_COUNT + 1) * sizeof(__u64),
+	       "port records are slots, of u64 counters");
+_Static_assert(offsetof(struct ctop_event_rec, events) == sizeof(__u64) &&
+		       sizeof(struct ctop_port_events) % sizeof(__u64) == 0,
+	       "event records are {key, u64 counters}");
+
+static int key_cmp(const void *x, const void *y)
 {
-	return memcmp(&((const struct ctop_port_rec *)x)->key, &((const struct ctop_port_rec *)y)->key,
-		      sizeof(struct ctop_port_key));
+	return memcmp(x, y, sizeof(struct ctop_port_key));
 }
 
-static void add_counts(struct ctop_counts *to, const struct ctop_counts *c)
+static void add_u64s(void *to, const void *from, size_t n)
 {
-	for (int r = 0; r < CTOP_ROLE_COUNT; r++)
-		to->inserts_by_role[r] += c->inserts_by_role[r];
-	to->drops += c->drops;
+	uint64_t *t = to;
+	const uint64_t *f = from;
+
+	/* u64 sums wrap: per-CPU "negative" entries add up to the live count */
+	for (size_t i = 0; i < n; i++)
+		t[i] += f[i];
 }
 
-/* A port's counts live in its per-CPU slot on the CPUs where it owns one and
- * in the hash on the others (bpf/ctop.h, struct ctop_port_slot): one record
- * per key, the two added up. */
-int ctop_probe_read_ports(struct ctop_probe *p, struct ctop_port_rec **out, size_t *n, struct ctop_err *e)
+/* hash (hash_cap entries) and slots (slot_cap per-CPU entries, or NULL) of
+ * values of value_sz bytes into *out, malloc'ed; *hash_n: the keys found in
+ * the hash alone; *what names the map that failed. */
+static int read_port_family(const struct ctop_probe *p, const struct bpf_map *hash, uint32_t hash_cap,
+			    const struct bpf_map *slots, uint32_t slot_cap, size_t value_sz, void **out, size_t *n,
+			    size_t *hash_n, const char **what)
 {
-	size_t got = 0, nslots = 0, nrec = 0, vsz = sizeof(struct ctop_counts) * (size_t)p->ncpus;
-	size_t ssz = sizeof(struct ctop_port_slot) * (size_t)p->ncpus;
-	struct ctop_port_key *keys = NULL;
+	const size_t rec_sz = sizeof(__u64) + value_sz, words = value_sz / sizeof(__u64), ncpus = (size_t)p->ncpus;
+	size_t got = 0, nslots = 0, nrec = 0;
+	unsigned char *keys = NULL, *vals = NULL, *slot_vals = NULL, *recs = NULL;
 	uint32_t *idx = NULL;
-	unsigned char *vals = NULL, *slots = NULL;
-	struct ctop_port_rec *recs = NULL;
-	const char *what = "per-port map";
-	int err = ctop_map_read(bpf_map__fd(p->skel->maps.port_counts), sizeof(*keys), vsz, p->max_ports,
-				(void **)&keys, (void **)&vals, &got);
+	int err;
 
-	if (err)
-		goto out;
-	what = "per-port slots";
-	err = ctop_map_read(bpf_map__fd(p->skel->maps.port_slots), sizeof(*idx), ssz, CTOP_PORT_SLOTS, (void **)&idx,
-			    (void **)&slots, &nslots);
-	if (err)
-		goto out;
-	recs = calloc(got + nslots * (size_t)p->ncpus + 1, sizeof(*recs));
-	if (!recs) {
-		err = -ENOMEM;
-		goto out;
+	*what = bpf_map__name(hash);
+	err = ctop_map_read(bpf_map__fd(hash), sizeof(__u64), value_sz * ncpus, hash_cap, (void **)&keys, (void **)&vals,
+			    &got);
+	*hash_n = got;
+	if (!err && slots) {
+		*what = bpf_map__name(slots);
+		err = ctop_map_read(bpf_map__fd(slots), sizeof(*idx), rec_sz * ncpus, slot_cap, (void **)&idx,
+				    (void **)&slot_vals, &nslots);
 	}
-	for (size_t i = 0; i < got; i++) {
-		const struct ctop_counts *c = (const void *)(vals + i * vsz);
-
-		recs[nrec].key = keys[i];
-		for (int cpu = 0; cpu < p->ncpus; cpu++)
-			add_counts(&recs[nrec].counts, &c[cpu]);
-		nrec++;
+	if (!err) {
+		recs = calloc(got + nslots * ncpus + 1, rec_sz);
+		err = recs ? 0 : -ENOMEM;
 	}
-	for (size_t i = 0; i < nslots; i++) {
-		const struct ctop_port_slot *sl = (const void *)(slots + i * ssz);
+	for (size_t i = 0; !err && i < got; i++, nrec++) {
+		memcpy(recs + nrec * rec_sz, keys + i * sizeof(__u64), sizeof(__u64));
+		for (size_t cpu = 0; cpu < ncpus; cpu++)
+			add_u64s(recs + nrec * rec_sz + sizeof(__u64), vals + (i * ncpus + cpu) * value_sz, words);
+	}
+	for (size_t i = 0; !err && i < nslots * ncpus; i++) {
+		const unsigned char *sl = slot_vals + i * rec_sz;
+		__u64 key;
 
-		for (int cpu = 0; cpu < p->ncpus; cpu++) {
-			if (!sl[cpu].key)
-				continue;
-			memcpy(&recs[nrec].key, &sl[cpu].key, sizeof(recs[nrec].key));
-			recs[nrec].counts = sl[cpu].counts;
-			nrec++;
+		memcpy(&key, sl, sizeof(key));
+		if (key) /* 0: a free slot (family is never 0) */
+			memcpy(recs + nrec++ * rec_sz, sl, rec_sz);
+	}
+	if (!err) {
+		qsort(recs, nrec, rec_sz, key_cmp);
+		got = 0;
+		for (size_t i = 0; i < nrec; i++) {
+			if (got && !key_cmp(recs + (got - 1) * rec_sz, recs + i * rec_sz))
+				add_u64s(recs + (got - 1) * rec_sz + sizeof(__u64), recs + i * rec_sz + sizeof(__u64), words);
+			else
+				memmove(recs + got++ * rec_sz, recs + i * rec_sz, rec_sz);
 		}
+		*out = recs;
+		*n = got;
+		recs = NULL;
 	}
-	qsort(recs, nrec, sizeof(*recs), port_rec_cmp);
-	got = 0;
-	for (size_t i = 0; i < nrec; i++) {
-		if (got && !port_rec_cmp(&recs[got - 1], &recs[i]))
-			add_counts(&recs[got - 1].counts, &recs[i].counts);
-		else
-			recs[got++] = recs[i];
-	}
-	*out = recs;
-	recs = NULL;
-	*n = got;
-out:
 	free(keys);
 	free(vals);
 	free(idx);
-	free(slots);
+	free(slot_vals);
 	free(recs);
+	return err;
+}
+
+int ctop_probe_read_ports(struct ctop_probe *p, struct ctop_port_rec **out, size_t *n, struct ctop_err *e)
+{
+	const char *what;
+	size_t hash_n = 0;
+	int err = read_port_family(p, p->skel->maps.port_counts, p->max_ports, p->skel->maps.port_slots, CTOP_PORT_SLOTS,
+				   sizeof(struct ctop_counts), (void **)out, n, &hash_n, &what);
+
 	if (err)
-		return ctop_err_set(e, err, "read", "cannot read the %s: %s", what, strerror(-err));
+		return ctop_err_set(e, err, "read", "cannot read the map %s: %s", what, strerror(-err));
+	p->port_hash_entries = (uint32_t)hash_n;
 	return 0;
 }
 
@@ -575,40 +608,13 @@ int ctop_probe_read_totals(struct ctop_probe *p, uint64_t out[CTOP_TOTAL_COUNT],
 int ctop_probe_read_events(struct ctop_probe *p, struct ctop_event_rec **out, size_t *n, struct ctop_err *e)
 {
 	uint32_t cap = p->tier == CTOP_TIER_NETFILTER ? 1 : p->max_ports;
-	size_t got = 0, vsz = sizeof(struct ctop_port_events) * (size_t)p->ncpus;
-	struct ctop_port_key *keys = NULL;
-	unsigned char *vals = NULL;
-	struct ctop_event_rec *recs = NULL;
-	int err = ctop_map_read(bpf_map__fd(p->skel->maps.port_events), sizeof(*keys), vsz, cap, (void **)&keys,
-				(void **)&vals, &got);
+	const char *what;
+	size_t hash_n = 0;
+	int err = read_port_family(p, p->skel->maps.port_events, cap, NULL, 0, sizeof(struct ctop_port_events),
+				   (void **)out, n, &hash_n, &what);
 
 	if (err)
-		goto out;
-	recs = calloc(got ? got : 1, sizeof(*recs));
-	if (!recs) {
-		err = -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < got; i++) {
-		const struct ctop_port_events *c = (const void *)(vals + i * vsz);
-
-		recs[i].key = keys[i];
-		/* u64 sums wrap: per-CPU "negative" entries add up to the live count */
-		for (int cpu = 0; cpu < p->ncpus; cpu++) {
-			recs[i].events.entries += c[cpu].entries;
-			recs[i].events.deletes += c[cpu].deletes;
-			recs[i].events.early_drops += c[cpu].early_drops;
-			recs[i].events.insert_failed += c[cpu].insert_failed;
-			recs[i].events.clashes += c[cpu].clashes;
-		}
-	}
-	*out = recs;
-	*n = got;
-out:
-	free(keys);
-	free(vals);
-	if (err)
-		return ctop_err_set(e, err, "read", "cannot read the per-port event map: %s", strerror(-err));
+		return ctop_err_set(e, err, "read", "cannot read the map %s: %s", what, strerror(-err));
 	return 0;
 }
 

@@ -22,7 +22,7 @@ export interface ProbeSettings {
 
 /** The BPF map sizes a user may set: default and range, each stated once for the help text and the check. */
 export const MAP_SIZES = {
-  maxPorts: { flag: '--max-ports', help: 'per-port map entries', dflt: 8192, min: 1024, max: 1 << 20 },
+  maxPorts: { flag: '--max-ports', help: 'per-port hash entries (ports whose per-CPU slot another port owns)', dflt: 8192, min: 1024, max: 1 << 20 },
   maxTuples: { flag: '--max-tuples', help: 'tuples of new flows held between reads, all CPUs', dflt: 16384, min: 1024, max: 1 << 22 },
   maxDropTuples: { flag: '--max-drop-tuples', help: 'per-tuple drop map entries', dflt: 4096, min: 1024, max: 1 << 20 },
 } as const;

@@ -98,6 +98,8 @@ export interface SnapshotV1 {
     tupleMapFull: number;
     /** drops not recorded per tuple (the drop victims have a map of their own) */
     dropTupleMapFull: number;
+    /** keys in the per-port hash, which portMapCapacity bounds; ports counted
+     * in the per-CPU slots are not in it (so `ports` may hold more rows) */
     portMapEntries: number;
     portMapCapacity: number;
     tupleMapEntries: number;
@@ -347,7 +349,7 @@ export function buildSnapshot(a: Sample, b: Sample, o: WindowOptions, occupancy?
       portMapFull: b.totals.portOverflow,
       tupleMapFull: b.totals.tupleOverflow,
       dropTupleMapFull: b.totals.dropTupleOverflow,
-      portMapEntries: b.ports.length,
+      portMapEntries: b.portHashEntries ?? b.ports.length,
       portMapCapacity: b.capacity.ports,
       tupleMapEntries: b.tupleEntries,
       tupleMapCapacity: b.capacity.tuples,

@@ -209,6 +209,7 @@ export class KernelSource implements Source {
     let totals: Totals = { inserts: 0, drops: 0, portOverflow: 0, tupleOverflow: 0, dropUnparsed: 0, netnsOverflow: 0, otherNfDrops: 0, dropTupleOverflow: 0 };
     let dropTupleEntries = 0;
     let tupleEntries = 0;
+    let portHashEntries = 0;
     let ports: Sample['ports'] = [];
     let events: PortEvents[] = [];
     if (this.probe) {
@@ -229,6 +230,7 @@ export class KernelSource implements Source {
       };
       if (this.probeTier !== 'netfilter') events = decodeEvents(this.probe.readEvents());
       ports = decodePorts(this.probe.readPorts());
+      portHashEntries = this.probe.portHashEntries();
       tupleEntries = t[TOTAL.tupleEntries] ?? 0;
       dropTupleEntries = t[TOTAL.dropTupleEntries] ?? 0;
     }
@@ -244,6 +246,7 @@ export class KernelSource implements Source {
       max: readNetfilterSysctl('nf_conntrack_max', 0),
       buckets: readNetfilterSysctl('nf_conntrack_buckets', 0),
       capacity: this.probe ? this.probe.capacity() : { ports: 0, tuples: 0, dropTuples: 0 },
+      portHashEntries,
       tupleEntries,
       dropTupleEntries,
       netnsErrors: [...this.netnsErrors.values()],

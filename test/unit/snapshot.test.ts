@@ -59,6 +59,15 @@ describe('buildSnapshot', () => {
     expect(s.overflow.portMapEntries).toBe(3);
   });
 
+  it('map use: the per-port hash entries against its capacity, not the port rows (slots hold ports outside it)', () => {
+    const ports = Array.from({ length: 5 }, (_, i) => ({ netns: 1, family: 'ipv4' as const, proto: 17, port: 1000 + i, inserts: 1, drops: 0 }));
+    const b = sample({ ports, portHashEntries: 2, capacity: { ports: 4, tuples: 16, dropTuples: 8 } });
+    const s = buildSnapshot(sample({}), b, OPTS);
+    expect(s.ports).toHaveLength(5); // more rows than the hash holds
+    expect(s.overflow).toMatchObject({ portMapEntries: 2, portMapCapacity: 4 });
+    expect(formatSnapshot(s)).toContain('maps: port hash 2/4,');
+  });
+
   it('fill is the fullest namespace, since the limit applies to each', () => {
     const b = sample({
       namespaces: [
