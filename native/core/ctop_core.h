@@ -46,6 +46,10 @@ struct ctop_probe_opts {
 const char *ctop_tier_name(int tier);
 /* The tier of that name, or -1. */
 int ctop_tier_by_name(const char *name);
+/* The tier a BPF program belongs to, by its name (bpf/ctop.bpf.c, and the
+ * floor programs of bpf/floor.bpf.c): PREFIX_fe_* fentry, PREFIX_kp_* kprobe,
+ * anything else netfilter. */
+int ctop_tier_of_program(const char *name);
 
 /* Load one tier's programs (o->tier). The function tiers also attach here,
  * all or nothing; the netfilter tier attaches per namespace (netns.c) and

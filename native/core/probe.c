@@ -69,20 +69,24 @@ static int is_collector(const struct ctop_probe *p, const struct bpf_program *pr
 	return prog == p->skel->progs.ctop_collect_moved || prog == p->skel->progs.ctop_collect_moved_tc_drops;
 }
 
-/* Does a program belong to a tier? From its name (bpf/ctop.bpf.c): ctop_fe_*
- * fentry, ctop_kp_* kprobe, the tc collector both function tiers, the rest
- * netfilter. */
+int ctop_tier_of_program(const char *name)
+{
+	const char *rest = strchr(name, '_');
+
+	if (rest && !strncmp(rest, "_fe_", 4))
+		return CTOP_TIER_FENTRY;
+	if (rest && !strncmp(rest, "_kp_", 4))
+		return CTOP_TIER_KPROBE;
+	return CTOP_TIER_NETFILTER;
+}
+
+/* Does a program belong to a tier? By its name, except the function tiers'
+ * tc collector, which both of them load. */
 static int prog_in_tier(const struct ctop_probe *p, const struct bpf_program *prog, int tier)
 {
-	const char *name = bpf_program__name(prog);
-
 	if (prog == p->skel->progs.ctop_collect_moved_tc_drops)
 		return tier == CTOP_TIER_FENTRY || tier == CTOP_TIER_KPROBE;
-	if (strncmp(name, "ctop_fe_", 8) == 0)
-		return tier == CTOP_TIER_FENTRY;
-	if (strncmp(name, "ctop_kp_", 8) == 0)
-		return tier == CTOP_TIER_KPROBE;
-	return tier == CTOP_TIER_NETFILTER;
+	return ctop_tier_of_program(bpf_program__name(prog)) == tier;
 }
 
 static enum ctop_prog_attach prog_attach(const struct ctop_probe *p, const struct bpf_program *prog)
