@@ -200,6 +200,7 @@ int ctop_probe_open_load(const struct ctop_probe_opts *o, struct ctop_probe **ou
 	if (o->tier == CTOP_TIER_NETFILTER) {
 		/* the function tiers' maps are not used: keep them minimal */
 		bpf_map__set_max_entries(p->skel->maps.port_events, 1);
+		bpf_map__set_max_entries(p->skel->maps.port_event_slots, 1);
 	} else {
 		bpf_map__set_max_entries(p->skel->maps.port_events, p->max_ports);
 	}
@@ -338,6 +339,12 @@ int ctop_probe_test_run_nf(struct ctop_probe *p, const void *pkt, uint32_t len, 
 static int port_rec_cmp(const void *x, const void *y)
 {
 	return memcmp(&((const struct ctop_port_rec *)x)->key, &((const struct ctop_port_rec *)y)->key,
+		      sizeof(struct ctop_port_key));
+}
+
+static int event_rec_cmp(const void *x, const void *y)
+{
+	return memcmp(&((const struct ctop_event_rec *)x)->key, &((const struct ctop_event_rec *)y)->key,
 		      sizeof(struct ctop_port_key));
 }
 
@@ -526,19 +533,41 @@ int ctop_probe_read_totals(struct ctop_probe *p, uint64_t out[CTOP_TOTAL_COUNT],
 	return 0;
 }
 
+static void add_events(struct ctop_port_events *to, const struct ctop_port_events *c)
+{
+	/* u64 sums wrap: per-CPU "negative" entries add up to the live count */
+	to->entries += c->entries;
+	to->deletes += c->deletes;
+	to->early_drops += c->early_drops;
+	to->insert_failed += c->insert_failed;
+	to->clashes += c->clashes;
+}
+
+/* As ctop_probe_read_ports: a port's events live in its per-CPU slot on the
+ * CPUs where it owns one and in the hash on the others (bpf/ctop.h, struct
+ * ctop_port_event_slot): one record per key, the two added up. */
 int ctop_probe_read_events(struct ctop_probe *p, struct ctop_event_rec **out, size_t *n, struct ctop_err *e)
 {
 	uint32_t cap = p->tier == CTOP_TIER_NETFILTER ? 1 : p->max_ports;
-	size_t got = 0, vsz = sizeof(struct ctop_port_events) * (size_t)p->ncpus;
+	uint32_t slot_cap = p->tier == CTOP_TIER_NETFILTER ? 1 : CTOP_PORT_SLOTS;
+	size_t got = 0, nslots = 0, nrec = 0, vsz = sizeof(struct ctop_port_events) * (size_t)p->ncpus;
+	size_t ssz = sizeof(struct ctop_port_event_slot) * (size_t)p->ncpus;
 	struct ctop_port_key *keys = NULL;
-	unsigned char *vals = NULL;
+	uint32_t *idx = NULL;
+	unsigned char *vals = NULL, *slots = NULL;
 	struct ctop_event_rec *recs = NULL;
+	const char *what = "per-port event map";
 	int err = ctop_map_read(bpf_map__fd(p->skel->maps.port_events), sizeof(*keys), vsz, cap, (void **)&keys,
 				(void **)&vals, &got);
 
 	if (err)
 		goto out;
-	recs = calloc(got ? got : 1, sizeof(*recs));
+	what = "per-port event slots";
+	err = ctop_map_read(bpf_map__fd(p->skel->maps.port_event_slots), sizeof(*idx), ssz, slot_cap, (void **)&idx,
+			    (void **)&slots, &nslots);
+	if (err)
+		goto out;
+	recs = calloc(got + nslots * (size_t)p->ncpus + 1, sizeof(*recs));
 	if (!recs) {
 		err = -ENOMEM;
 		goto out;
@@ -546,23 +575,42 @@ int ctop_probe_read_events(struct ctop_probe *p, struct ctop_event_rec **out, si
 	for (size_t i = 0; i < got; i++) {
 		const struct ctop_port_events *c = (const void *)(vals + i * vsz);
 
-		recs[i].key = keys[i];
-		/* u64 sums wrap: per-CPU "negative" entries add up to the live count */
+		recs[nrec].key = keys[i];
+		for (int cpu = 0; cpu < p->ncpus; cpu++)
+			add_events(&recs[nrec].events, &c[cpu]);
+		nrec++;
+	}
+	for (size_t i = 0; i < nslots; i++) {
+		const struct ctop_port_event_slot *sl = (const void *)(slots + i * ssz);
+
 		for (int cpu = 0; cpu < p->ncpus; cpu++) {
-			recs[i].events.entries += c[cpu].entries;
-			recs[i].events.deletes += c[cpu].deletes;
-			recs[i].events.early_drops += c[cpu].early_drops;
-			recs[i].events.insert_failed += c[cpu].insert_failed;
-			recs[i].events.clashes += c[cpu].clashes;
+			if (!sl[cpu].key)
+				continue;
+			memcpy(&recs[nrec].key, &sl[cpu].key, sizeof(recs[nrec].key));
+			recs[nrec].events = sl[cpu].events;
+			nrec++;
 		}
 	}
+	/* struct ctop_event_rec begins with its key, as ctop_port_rec does */
+	qsort(recs, nrec, sizeof(*recs), event_rec_cmp);
+	got = 0;
+	for (size_t i = 0; i < nrec; i++) {
+		if (got && !event_rec_cmp(&recs[got - 1], &recs[i]))
+			add_events(&recs[got - 1].events, &recs[i].events);
+		else
+			recs[got++] = recs[i];
+	}
 	*out = recs;
+	recs = NULL;
 	*n = got;
 out:
 	free(keys);
 	free(vals);
+	free(idx);
+	free(slots);
+	free(recs);
 	if (err)
-		return ctop_err_set(e, err, "read", "cannot read the per-port event map: %s", strerror(-err));
+		return ctop_err_set(e, err, "read", "cannot read the %s: %s", what, strerror(-err));
 	return 0;
 }
 
