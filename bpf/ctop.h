@@ -142,6 +142,7 @@ enum ctop_tier {
 	CTOP_TIER_FENTRY = 0,    /* fentry/fexit on the conntrack functions */
 	CTOP_TIER_KPROBE = 1,    /* kprobe/kretprobe on the same functions */
 	CTOP_TIER_NETFILTER = 2, /* BPF netfilter hook + tp_btf/kfree_skb (>= 6.4) */
+	CTOP_TIER_COUNT = 3,
 };
 
 /* Index of the `full` array: set once a map refused an insert. Entries are

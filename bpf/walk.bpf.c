@@ -129,28 +129,40 @@ int ctop_walk_find(void *ctx)
 }
 
 /* ---- census maps ----------------------------------------------------------- */
-/* Sized by the loader (--max-addrs); one table per map for all namespaces. */
+/* Per-CPU maps: the walk runs on several CPUs at once (one bounded run per
+ * BPF_PROG_TEST_RUN, each with preemption off on its CPU), and a table of one
+ * busy port would otherwise make every CPU add to the same value, a cache line
+ * bouncing between them on every entry. User space sums the CPUs' values.
+ * No preallocation: per-CPU memory grows with the keys used, not with
+ * max_entries times the CPUs; and a full map refuses an insert on its element
+ * count, before any allocation. Sized by the loader (--max-addrs); one table per
+ * map for all namespaces. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 65536);
 	__type(key, struct ctop_census_key);
 	__type(value, struct ctop_census_val);
 } census_groups SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 131072);
 	__type(key, struct ctop_census_addr_key);
 	__type(value, __u64);
 } census_addrs SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 4096);
 	__type(key, struct ctop_census_ovf_key);
 	__type(value, __u64);
 } census_overflow SEC(".maps");
 
+/* TCP entries only, a few (namespace, state) keys: a shared hash with atomic
+ * adds (a per-CPU copy of 616 bytes per CPU per key is not worth it) */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024); /* namespaces x TCP states; 616 B each */
@@ -177,22 +189,29 @@ struct {
 } scratch SEC(".maps");
 
 /* ---- walk ----------------------------------------------------------------- */
+/* Set by user space before the walk, read-only while it runs. */
 __u64 walk_base;
 __u32 walk_size;   /* nf_conntrack_htable_size */
-__u32 walk_start;  /* first bucket of this run */
-__u32 walk_count;  /* buckets in this run */
-__u64 walk_hist[CTOP_WALK_HIST];
-__u64 walk_nodes;
-__u32 walk_longest;
-__u32 walk_rewalked;
-__u32 walk_inconsistent;
-__u32 walk_done;   /* buckets walked, consistent or not */
 __u32 census_enabled;
 __u32 census_addrs_enabled;
-__u64 census_entries; /* original-direction nodes counted */
-/* one-entry cache: entries of one namespace come in runs */
-__u64 last_net;
-__u32 last_inum;
+
+/* What one CPU's runs found, summed by user space over the CPUs (walk.h). A
+ * run holds its CPU (preemption off) from start to end, so a run owns its
+ * CPU's slot; runs of another thread on the same CPU come strictly before
+ * or after it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ctop_walk_stats);
+} walk_stats SEC(".maps");
+
+static __always_inline struct ctop_walk_stats *stats(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&walk_stats, &zero);
+}
 
 /* Chain length of bucket b, or -1 when the chain does not end in b's
  * marker. With sc, the nodes are kept there. */
@@ -214,28 +233,60 @@ static int chain_len(__u32 b, struct chain_scratch *sc)
 	return -1;
 }
 
+#define EEXIST 17
+
+/* Adds one to this CPU's value of key in a per-CPU hash, inserting the key
+ * when new. 0, or the insert's error (-E2BIG: the map is full). Another CPU
+ * may insert the same key between our lookup and insert (-EEXIST): then the
+ * key is there, with this CPU's value zero, and the lookup is repeated. */
+static long percpu_add(void *map, const void *key, void *one)
+{
+	__u64 *v = bpf_map_lookup_elem(map, key);
+	long err;
+
+	if (v) {
+		*v += 1;
+		return 0;
+	}
+	err = bpf_map_update_elem(map, key, one, BPF_NOEXIST);
+	if (err != -EEXIST)
+		return err;
+	v = bpf_map_lookup_elem(map, key);
+	if (!v)
+		return -EEXIST;
+	*v += 1;
+	return 0;
+}
+
 static void add_overflow(__u32 netns, __u32 what)
 {
 	struct ctop_census_ovf_key k = { .netns = netns, .what = what };
-	__u64 one = 1, *v = bpf_map_lookup_elem(&census_overflow, &k);
+	__u64 one = 1;
 
-	if (v)
-		__sync_fetch_and_add(v, 1);
-	else
-		bpf_map_update_elem(&census_overflow, &k, &one, BPF_NOEXIST);
+	percpu_add(&census_overflow, &k, &one);
 }
 
-static void add_addr(__u32 netns, __u8 family, __u8 dir, const union nf_inet_addr *a)
+static void add_addr(struct ctop_walk_stats *st, __u32 netns, __u8 family, __u8 dir, const union nf_inet_addr *a)
 {
 	struct ctop_census_addr_key k = { .netns = netns, .family = family, .dir = dir };
 	__u64 one = 1, *v;
 
 	__builtin_memcpy(k.addr, a, sizeof(k.addr));
-	v = bpf_map_lookup_elem(&census_addrs, &k);
-	if (v)
-		__sync_fetch_and_add(v, 1);
-	else if (bpf_map_update_elem(&census_addrs, &k, &one, BPF_NOEXIST))
-		add_overflow(netns, dir);
+	/* once an insert found the table full, a new address is overflow at the
+	 * cost of one lookup: no further insert is tried (the table only fills
+	 * during a walk) */
+	if (st->addrs_full) {
+		v = bpf_map_lookup_elem(&census_addrs, &k);
+		if (v) {
+			*v += 1;
+			return;
+		}
+	} else if (!percpu_add(&census_addrs, &k, &one)) {
+		return;
+	} else {
+		st->addrs_full = 1;
+	}
+	add_overflow(netns, dir);
 }
 
 /* slot of r seconds (walk.h) */
@@ -283,7 +334,7 @@ static void add_remaining(__u32 netns, __u8 state, struct nf_conn *ct)
 
 /* Count one entry, given its node; only original-direction nodes count, so
  * that every entry counts once. */
-static void census_node(__u64 node)
+static void census_node(struct ctop_walk_stats *st, __u64 node)
 {
 	struct nf_conntrack_tuple_hash *h = (void *)node;
 	struct nf_conntrack_tuple t;
@@ -303,11 +354,12 @@ static void census_node(__u64 node)
 	ct = (struct nf_conn *)(node - bpf_core_field_offset(struct nf_conn, tuplehash));
 	if (bpf_core_read(&status, sizeof(status), &ct->status) || bpf_core_read(&net, sizeof(net), &ct->ct_net.net))
 		return;
-	if (net != last_net) {
-		last_inum = BPF_CORE_READ((struct net *)net, ns.inum);
-		last_net = net;
+	/* one-entry cache: entries of one namespace come in runs */
+	if (net != st->last_net) {
+		st->last_inum = BPF_CORE_READ((struct net *)net, ns.inum);
+		st->last_net = net;
 	}
-	k.netns = last_inum;
+	k.netns = st->last_inum;
 	k.family = (__u8)t.src.l3num;
 	k.proto = t.dst.protonum;
 	switch (k.proto) {
@@ -321,26 +373,32 @@ static void census_node(__u64 node)
 		k.port = bpf_ntohs(t.dst.u.all);
 		break;
 	}
-	census_entries++;
+	st->census_entries++;
 	if (status & IPS_ASSURED)
 		init.assured = 1;
 	if (!(status & IPS_SEEN_REPLY))
 		init.unreplied = 1;
+	/* this CPU's value: plain adds; a key another CPU inserted first (-EEXIST)
+	 * is looked up again */
 	v = bpf_map_lookup_elem(&census_groups, &k);
+	if (!v) {
+		long err = bpf_map_update_elem(&census_groups, &k, &init, BPF_NOEXIST);
+
+		if (err == -EEXIST)
+			v = bpf_map_lookup_elem(&census_groups, &k);
+		else if (err)
+			add_overflow(k.netns, 2);
+	}
 	if (v) {
-		__sync_fetch_and_add(&v->entries, 1);
-		if (init.assured)
-			__sync_fetch_and_add(&v->assured, 1);
-		if (init.unreplied)
-			__sync_fetch_and_add(&v->unreplied, 1);
-	} else if (bpf_map_update_elem(&census_groups, &k, &init, BPF_NOEXIST)) {
-		add_overflow(k.netns, 2);
+		v->entries++;
+		v->assured += init.assured;
+		v->unreplied += init.unreplied;
 	}
 	if (k.proto == IPPROTO_TCP && CONFIG_HZ > 0)
 		add_remaining(k.netns, k.state, ct);
 	if (census_addrs_enabled) {
-		add_addr(k.netns, k.family, 0, &t.src.u3);
-		add_addr(k.netns, k.family, 1, &t.dst.u3);
+		add_addr(st, k.netns, k.family, 0, &t.src.u3);
+		add_addr(st, k.netns, k.family, 1, &t.dst.u3);
 	}
 }
 
@@ -350,44 +408,49 @@ static long census_cb(__u32 i, void *ctx)
 	 * (a per-CPU array lookup is an address computation) */
 	__u32 zero = 0;
 	struct chain_scratch *sc = bpf_map_lookup_elem(&scratch, &zero);
+	struct ctop_walk_stats *st = stats();
 
-	if (!sc || i >= CTOP_WALK_MAX_CHAIN)
+	if (!sc || !st || i >= CTOP_WALK_MAX_CHAIN)
 		return 1;
 	/* clang checks one copy of i and indexes with another, which the
 	 * verifier cannot follow: an opaque copy, masked (CTOP_WALK_MAX_CHAIN is
 	 * a power of two) right where it is used */
 	asm volatile("" : "+r"(i));
-	census_node(sc->node[i & (CTOP_WALK_MAX_CHAIN - 1)]);
+	census_node(st, sc->node[i & (CTOP_WALK_MAX_CHAIN - 1)]);
 	return 0;
 }
 
 static long walk_bucket(__u32 i, void *ctx)
 {
-	__u32 b = walk_start + i, idx;
+	struct ctop_walk_stats *st = stats();
+	__u32 b, idx;
 	int len;
 
+	if (!st)
+		return 1;
+	b = st->run_start + i;
 	if (b >= walk_size)
 		return 1;
 	__u32 zero = 0;
 	struct chain_scratch *sc = census_enabled ? bpf_map_lookup_elem(&scratch, &zero) : NULL;
 
-	walk_done++;
+	st->done++;
 	len = chain_len(b, sc);
 	if (len < 0) {
-		walk_rewalked++;
+		st->rewalked++;
 		len = chain_len(b, sc);
 		if (len < 0) {
-			walk_inconsistent++;
+			st->inconsistent++;
 			return 0;
 		}
 	}
 	idx = (__u32)len;
 	if (idx >= CTOP_WALK_HIST)
 		idx = CTOP_WALK_HIST - 1;
-	walk_hist[idx]++;
-	walk_nodes += (__u32)len;
-	if ((__u32)len > walk_longest)
-		walk_longest = (__u32)len;
+	st->hist[idx]++;
+	st->nodes += (__u32)len;
+	if ((__u32)len > st->longest)
+		st->longest = (__u32)len;
 	if (sc && len > 0)
 		bpf_loop((__u32)len, census_cb, NULL, 0);
 	return 0;
@@ -397,11 +460,18 @@ static long walk_bucket(__u32 i, void *ctx)
  * BTF): the census's entry size, without parsing the BTF a second time */
 __u32 nf_conn_bytes;
 
+/* One run: buckets [ctx[0], ctx[0] + ctx[1]) (BPF_PROG_TEST_RUN's ctx_in,
+ * so that runs on several CPUs at once each get their own range). */
 SEC("raw_tp")
-int ctop_walk_chain(void *ctx)
+int ctop_walk_chain(__u64 *ctx)
 {
+	struct ctop_walk_stats *st = stats();
+
+	if (!st)
+		return 0;
 	nf_conn_bytes = bpf_core_type_size(struct nf_conn);
 	census_remain_ok = CONFIG_HZ > 0;
-	bpf_loop(walk_count, walk_bucket, NULL, 0);
+	st->run_start = (__u32)ctx[0];
+	bpf_loop((__u32)ctx[1], walk_bucket, NULL, 0);
 	return 0;
 }

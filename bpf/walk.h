@@ -15,6 +15,23 @@
 #define CTOP_LOCATE_NO_MARKER 2 /* no nulls marker within CTOP_WALK_MAX_CHAIN nodes */
 #define CTOP_LOCATE_NO_HEAD 3   /* no bucket head within CTOP_WALK_MAX_CHAIN nodes back */
 
+/* What one CPU's walk runs found (a per-CPU array slot, summed by user
+ * space): chain lengths, and the census's running state. */
+struct ctop_walk_stats {
+	__u64 hist[CTOP_WALK_HIST];
+	__u64 nodes;
+	__u64 census_entries;   /* original-direction nodes counted */
+	__u64 last_net;         /* one-entry cache: struct net * -> its inode */
+	__u32 last_inum;
+	__u32 longest;
+	__u32 rewalked;
+	__u32 inconsistent;
+	__u32 done;             /* buckets walked, consistent or not */
+	__u32 run_start;        /* first bucket of the run in progress */
+	__u32 addrs_full;       /* census_addrs refused an insert: the rest is overflow */
+	__u32 pad;
+};
+
 /* Census keys and values (walk_chains with census_enabled). */
 struct ctop_census_key {
 	__u32 netns;    /* network namespace inode */

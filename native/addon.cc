@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 #include <arpa/inet.h>
 
 #include "core/ctop_core.h"
@@ -24,13 +25,24 @@ static_assert(sizeof(ctop_event_rec) == 48, "ctop_event_rec layout");
 static_assert(sizeof(ctop_tuple_val) == 16, "ctop_tuple_val layout");
 static_assert(sizeof(ctop_tuple_moved) == 56, "ctop_tuple_moved layout");
 
-Napi::Error NativeError(Napi::Env env, const ctop_err &e) {
+Napi::Error NativeError(Napi::Env env, const ctop_err &e, const char *log = ctop_libbpf_log()) {
   Napi::Error err = Napi::Error::New(env, e.msg);
   err.Set("code", Napi::String::New(env, "ECTOP_NATIVE"));
   err.Set("errno", Napi::Number::New(env, e.err));
   err.Set("step", Napi::String::New(env, e.step));
-  err.Set("log", Napi::String::New(env, ctop_libbpf_log()));
+  err.Set("log", Napi::String::New(env, log));
   return err;
+}
+
+// Each refused tier as a native error with its tier's name.
+Napi::Array Refusals(Napi::Env env, const std::vector<ctop_tier_refusal> &refused) {
+  Napi::Array a = Napi::Array::New(env, refused.size());
+  for (size_t i = 0; i < refused.size(); i++) {
+    Napi::Error err = NativeError(env, refused[i].err, refused[i].log);
+    err.Set("tier", ctop_tier_name(refused[i].tier));
+    a.Set(i, err.Value());
+  }
+  return a;
 }
 
 Napi::Error ArgError(Napi::Env env, const std::string &msg) {
@@ -114,12 +126,48 @@ Napi::Object CensusToJs(Napi::Env env, const ctop_census *c, uint32_t top) {
   return o;
 }
 
+// What every wrapper of a core handle shares: the handle, freed by close()
+// or when the object is collected, and one error for a use after close().
+template <typename T, typename H, void (*Destroy)(H *)>
+class CoreHandle : public Napi::ObjectWrap<T> {
+ public:
+  CoreHandle(const Napi::CallbackInfo &info, const char *what) : Napi::ObjectWrap<T>(info), what_(what) {}
+  ~CoreHandle() override { Destroy(h_); }
+
+  Napi::Value Close(const Napi::CallbackInfo &info) {
+    Destroy(h_);
+    h_ = nullptr;
+    return info.Env().Undefined();
+  }
+
+ protected:
+  H *h_ = nullptr;
+
+  H *Get(Napi::Env env) {
+    if (!h_) throw ArgError(env, std::string(what_) + " is closed");
+    return h_;
+  }
+
+ private:
+  const char *what_;
+};
+
+// The addon's classes, for instanceof checks on arguments (per environment).
+struct AddonData {
+  Napi::FunctionReference netns;
+};
+
+Napi::Function NetnsClass(Napi::Env env) { return env.GetInstanceData<AddonData>()->netns.Value(); }
+
 // ---- Probe -----------------------------------------------------------------
-class Probe : public Napi::ObjectWrap<Probe> {
+class Probe : public CoreHandle<Probe, ctop_probe, ctop_probe_destroy> {
  public:
   static Napi::Function Init(Napi::Env env) {
     return DefineClass(env, "Probe",
                        {
+                           InstanceMethod("tier", &Probe::Tier),
+                           InstanceMethod("refused", &Probe::Refused),
+                           InstanceMethod("programs", &Probe::Programs),
                            InstanceMethod("attachDrops", &Probe::AttachDrops),
                            InstanceMethod("seedDrops", &Probe::SeedDrops),
                            InstanceMethod("nfProgFd", &Probe::NfProgFd),
@@ -133,7 +181,7 @@ class Probe : public Napi::ObjectWrap<Probe> {
                        });
   }
 
-  explicit Probe(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Probe>(info) {
+  explicit Probe(const Napi::CallbackInfo &info) : CoreHandle(info, "the probe") {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsObject()) throw ArgError(env, "Probe(options) needs an options object");
     Napi::Object o = info[0].As<Napi::Object>();
@@ -142,25 +190,51 @@ class Probe : public Napi::ObjectWrap<Probe> {
     opts.max_tuples = OptU32(o, "maxTuples", CTOP_DEFAULT_MAX_TUPLES);
     opts.max_drop_tuples = OptU32(o, "maxDropTuples", CTOP_DEFAULT_MAX_DROP_TUPLES);
     opts.target_netns = OptU32(o, "targetNetns", 0);
-    // tier: "fentry" | "kprobe" | "netfilter" (the caller walks the fallback order)
-    if (!o.Has("tier") || !o.Get("tier").IsString()) throw ArgError(env, "tier must be fentry, kprobe or netfilter");
+    // tier: "auto" (the core's fallback, best first) or one tier's name
+    if (!o.Has("tier") || !o.Get("tier").IsString()) throw ArgError(env, "tier must be auto, fentry, kprobe or netfilter");
     std::string tier = o.Get("tier").As<Napi::String>().Utf8Value();
-    opts.tier = -1;
-    for (int t = CTOP_TIER_FENTRY; t <= CTOP_TIER_NETFILTER; t++)
-      if (tier == ctop_tier_name(t)) opts.tier = t;
-    if (opts.tier < 0) throw ArgError(env, "tier must be fentry, kprobe or netfilter, not " + tier);
+    opts.tier = tier == "auto" ? CTOP_TIER_AUTO : ctop_tier_by_name(tier.c_str());
+    if (opts.tier < 0 && tier != "auto") throw ArgError(env, "tier must be auto, fentry, kprobe or netfilter, not " + tier);
+    refused_.resize(CTOP_TIER_COUNT);
+    int nrefused = 0;
     ctop_err e{};
-    if (ctop_probe_open_load(&opts, &p_, &e)) throw NativeError(env, e);
+    int rc = ctop_probe_open_best(&opts, &h_, refused_.data(), &nrefused, &e);
+    refused_.resize(nrefused);
+    if (rc) {
+      // no tier loaded: the last refusal, and every refusal as `refused`
+      Napi::Error err = NativeError(env, e, refused_.back().log);
+      err.Set("refused", Refusals(env, refused_));
+      throw err;
+    }
   }
 
-  ~Probe() override { ctop_probe_destroy(p_); }
-
  private:
-  ctop_probe *p_ = nullptr;
+  std::vector<ctop_tier_refusal> refused_;
 
-  ctop_probe *Get(Napi::Env env) {
-    if (!p_) throw ArgError(env, "the probe is closed");
-    return p_;
+  Napi::Value Tier(const Napi::CallbackInfo &info) {
+    return Napi::String::New(info.Env(), ctop_tier_name(ctop_probe_tier(Get(info.Env()))));
+  }
+
+  // The better tiers the kernel refused before this one loaded.
+  Napi::Value Refused(const Napi::CallbackInfo &info) { return Refusals(info.Env(), refused_); }
+
+  // programs() -> [{name, hook, attach: "load" | "netns" | "drops", attached}]
+  Napi::Value Programs(const Napi::CallbackInfo &info) {
+    static const char *const attach[] = {"load", "netns", "drops"};
+    Napi::Env env = info.Env();
+    ctop_prog_info progs[32];
+    int n = 0;
+    if (ctop_probe_programs(Get(env), progs, 32, &n)) throw ArgError(env, "more than 32 programs in the tier");
+    Napi::Array a = Napi::Array::New(env, n);
+    for (int i = 0; i < n; i++) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("name", progs[i].name);
+      o.Set("hook", progs[i].hook);
+      o.Set("attach", attach[progs[i].attach]);
+      o.Set("attached", progs[i].attached != 0);
+      a.Set(i, o);
+    }
+    return a;
   }
 
   Napi::Value AttachDrops(const Napi::CallbackInfo &info) {
@@ -169,22 +243,8 @@ class Probe : public Napi::ObjectWrap<Probe> {
     return info.Env().Undefined();
   }
 
-  // seedDrops(netnsInode, perCpuDrops: number[])
-  Napi::Value SeedDrops(const Napi::CallbackInfo &info) {
-    Napi::Env env = info.Env();
-    if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsArray())
-      throw ArgError(env, "seedDrops(netns, perCpu[]) needs a number and an array");
-    uint32_t netns = info[0].As<Napi::Number>().Uint32Value();
-    Napi::Array arr = info[1].As<Napi::Array>();
-    uint32_t n = arr.Length();
-    uint32_t *vals = static_cast<uint32_t *>(calloc(n ? n : 1, sizeof(uint32_t)));
-    for (uint32_t i = 0; i < n; i++) vals[i] = arr.Get(i).As<Napi::Number>().Uint32Value();
-    ctop_err e{};
-    int rc = ctop_probe_seed_drops(Get(env), netns, vals, (int)n, &e);
-    free(vals);
-    if (rc) throw NativeError(env, e);
-    return env.Undefined();
-  }
+  // seedDrops(netns: Netns): the drop program's baseline from that namespace's drop statistic
+  Napi::Value SeedDrops(const Napi::CallbackInfo &info);
 
   Napi::Value NfProgFd(const Napi::CallbackInfo &info) {
     return Napi::Number::New(info.Env(), ctop_probe_nf_prog_fd(Get(info.Env())));
@@ -257,20 +317,16 @@ class Probe : public Napi::ObjectWrap<Probe> {
     return b;
   }
 
-  Napi::Value Close(const Napi::CallbackInfo &info) {
-    ctop_probe_destroy(p_);
-    p_ = nullptr;
-    return info.Env().Undefined();
-  }
 };
 
 // ---- Netns -------------------------------------------------------------------
-class Netns : public Napi::ObjectWrap<Netns> {
+class Netns : public CoreHandle<Netns, ctop_netns, ctop_netns_close> {
+  friend class Probe;
+
  public:
   static Napi::Function Init(Napi::Env env) {
     return DefineClass(env, "Netns",
                        {
-                           InstanceMethod("inode", &Netns::Inode),
                            InstanceMethod("links", &Netns::Links),
                            InstanceMethod("cpuStats", &Netns::CpuStats),
                            InstanceMethod("table", &Netns::Table),
@@ -280,30 +336,17 @@ class Netns : public Napi::ObjectWrap<Netns> {
   }
 
   // new Netns(path, nfProgFd): nfProgFd < 0 opens the ctnetlink socket only.
-  explicit Netns(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Netns>(info) {
+  explicit Netns(const Napi::CallbackInfo &info) : CoreHandle(info, "the namespace handle") {
     Napi::Env env = info.Env();
     if (info.Length() < 2 || !info[0].IsString() || !info[1].IsNumber())
       throw ArgError(env, "Netns(path, progFd) needs a string and a number");
     std::string path = info[0].As<Napi::String>().Utf8Value();
     int fd = info[1].As<Napi::Number>().Int32Value();
     ctop_err e{};
-    if (ctop_netns_open(path.c_str(), fd, &ns_, &e)) throw NativeError(env, e);
+    if (ctop_netns_open(path.c_str(), fd, &h_, &e)) throw NativeError(env, e);
   }
-
-  ~Netns() override { ctop_netns_close(ns_); }
 
  private:
-  ctop_netns *ns_ = nullptr;
-
-  ctop_netns *Get(Napi::Env env) {
-    if (!ns_) throw ArgError(env, "the namespace handle is closed");
-    return ns_;
-  }
-
-  Napi::Value Inode(const Napi::CallbackInfo &info) {
-    return Napi::Number::New(info.Env(), ctop_netns_inum(Get(info.Env())));
-  }
-
   Napi::Value Links(const Napi::CallbackInfo &info) {
     return Napi::Number::New(info.Env(), ctop_netns_links(Get(info.Env())));
   }
@@ -360,15 +403,20 @@ class Netns : public Napi::ObjectWrap<Netns> {
     return o;
   }
 
-  Napi::Value Close(const Napi::CallbackInfo &info) {
-    ctop_netns_close(ns_);
-    ns_ = nullptr;
-    return info.Env().Undefined();
-  }
 };
 
+Napi::Value Probe::SeedDrops(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) throw ArgError(env, "seedDrops(netns) needs a Netns");
+  Napi::Object o = info[0].As<Napi::Object>();
+  if (!o.InstanceOf(NetnsClass(env))) throw ArgError(env, "seedDrops(netns) needs a Netns");
+  ctop_err e{};
+  if (ctop_probe_seed_drops_netns(Get(env), Netns::Unwrap(o)->Get(env), &e)) throw NativeError(env, e);
+  return env.Undefined();
+}
+
 // ---- Walker: the conntrack hash walk (bpf/walk.bpf.c) ---------------------------
-class Walker : public Napi::ObjectWrap<Walker> {
+class Walker : public CoreHandle<Walker, ctop_walk, ctop_walk_destroy> {
  public:
   static Napi::Function Init(Napi::Env env) {
     return DefineClass(env, "Walker",
@@ -383,7 +431,7 @@ class Walker : public Napi::ObjectWrap<Walker> {
   }
 
   // new Walker({maxGroups, maxAddrs}): map sizes of the in-kernel census
-  explicit Walker(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Walker>(info) {
+  explicit Walker(const Napi::CallbackInfo &info) : CoreHandle(info, "the walker") {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsObject()) throw ArgError(env, "Walker(options) needs an options object");
     Napi::Object o = info[0].As<Napi::Object>();
@@ -391,19 +439,10 @@ class Walker : public Napi::ObjectWrap<Walker> {
     opts.max_groups = OptU32(o, "maxGroups", 65536);
     opts.max_addrs = OptU32(o, "maxAddrs", 131072);
     ctop_err e{};
-    if (ctop_walk_open(&opts, &w_, &e)) throw NativeError(env, e);
+    if (ctop_walk_open(&opts, &h_, &e)) throw NativeError(env, e);
   }
-
-  ~Walker() override { ctop_walk_destroy(w_); }
 
  private:
-  ctop_walk *w_ = nullptr;
-
-  ctop_walk *Get(Napi::Env env) {
-    if (!w_) throw ArgError(env, "the walker is closed");
-    return w_;
-  }
-
   static uint64_t U64(Napi::Env env, const Napi::Value &v, const char *what) {
     if (!v.IsBigInt()) throw ArgError(env, std::string(what) + " must be a bigint");
     bool lossless = false;
@@ -441,16 +480,16 @@ class Walker : public Napi::ObjectWrap<Walker> {
     return o;
   }
 
-  // chains(base: bigint, size, perRun, census: boolean, addrs: boolean)
+  // chains(base: bigint, size, perRun, census: boolean, addrs: boolean, threads: number (0: one per CPU))
   Napi::Value Chains(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 5 || !info[1].IsNumber() || !info[2].IsNumber())
-      throw ArgError(env, "chains(base, size, perRun, census, addrs) needs a bigint, two numbers and two booleans");
+    if (info.Length() < 6 || !info[1].IsNumber() || !info[2].IsNumber() || !info[5].IsNumber())
+      throw ArgError(env, "chains(base, size, perRun, census, addrs, threads) needs a bigint, two numbers, two booleans and a number");
     ctop_walk_result r{};
     ctop_err e{};
     if (ctop_walk_chains(Get(env), U64(env, info[0], "base"), info[1].As<Napi::Number>().Uint32Value(),
                          info[2].As<Napi::Number>().Uint32Value(), info[3].ToBoolean().Value() ? 1 : 0,
-                         info[4].ToBoolean().Value() ? 1 : 0, &r, &e))
+                         info[4].ToBoolean().Value() ? 1 : 0, info[5].As<Napi::Number>().Uint32Value(), &r, &e))
       throw NativeError(env, e);
     Napi::Object o = Napi::Object::New(env);
     o.Set("buckets", r.buckets);
@@ -459,6 +498,7 @@ class Walker : public Napi::ObjectWrap<Walker> {
     o.Set("rewalked", r.rewalked);
     o.Set("inconsistent", r.inconsistent);
     o.Set("runs", r.runs);
+    o.Set("threads", r.threads);
     o.Set("censusEntries", (double)r.census_entries);
     o.Set("maxRunMs", (double)r.max_run_ns / 1e6);
     o.Set("nfConnBytes", r.nf_conn_bytes);
@@ -498,11 +538,6 @@ class Walker : public Napi::ObjectWrap<Walker> {
     return out;
   }
 
-  Napi::Value Close(const Napi::CallbackInfo &info) {
-    ctop_walk_destroy(w_);
-    w_ = nullptr;
-    return info.Env().Undefined();
-  }
 };
 
 Napi::Object Layout(Napi::Env env) {
@@ -527,14 +562,21 @@ Napi::Value BtfStructSize(const Napi::CallbackInfo &info) {
   if (info.Length() < 1 || !info[0].IsString()) throw ArgError(env, "btfStructSize(name) needs a string");
   uint32_t size = 0;
   ctop_err e{};
-  if (ctop_btf_struct_size(info[0].As<Napi::String>().Utf8Value().c_str(), &size, &e)) throw NativeError(env, e);
+  if (ctop_btf_struct(info[0].As<Napi::String>().Utf8Value().c_str(), nullptr, &size, &e)) throw NativeError(env, e);
   return Napi::Number::New(env, size);
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("btfStructSize", Napi::Function::New(env, BtfStructSize));
   exports.Set("Probe", Probe::Init(env));
-  exports.Set("Netns", Netns::Init(env));
+  Napi::Function netns = Netns::Init(env);
+  AddonData *data = new AddonData();
+  data->netns = Napi::Persistent(netns);
+  env.SetInstanceData(data);
+  exports.Set("Netns", netns);
+  Napi::Array tiers = Napi::Array::New(env, CTOP_TIER_COUNT);
+  for (int t = 0; t < CTOP_TIER_COUNT; t++) tiers.Set(t, ctop_tier_name(t));
+  exports.Set("tiers", tiers);
   exports.Set("Walker", Walker::Init(env));
   exports.Set("layout", Layout(env));
   Napi::Object defaults = Napi::Object::New(env);

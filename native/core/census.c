@@ -23,7 +23,6 @@
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
-#include <bpf/btf.h>
 #include "ctop_core.h"
 
 /* A dump answers in skbs of at most 32 KiB (netlink caps max_recvmsg_len);
@@ -354,28 +353,4 @@ void ctop_census_free(struct ctop_census *c)
 	free(c->srcs);
 	free(c->dsts);
 	free(c);
-}
-
-/* ---- entry size ------------------------------------------------------------ */
-
-int ctop_btf_struct_size(const char *name, uint32_t *size, struct ctop_err *e)
-{
-	struct btf *btf = btf__load_vmlinux_btf();
-	int id;
-	long long sz;
-
-	if (!btf)
-		return ctop_err_set(e, errno ? errno : ENOENT, "btf", "cannot load the kernel's BTF: %s",
-				    strerror(errno ? errno : ENOENT));
-	id = btf__find_by_name_kind(btf, name, BTF_KIND_STRUCT);
-	if (id < 0) {
-		btf__free(btf);
-		return ctop_err_set(e, ENOENT, "btf", "the kernel's BTF has no struct %s", name);
-	}
-	sz = btf__resolve_size(btf, id);
-	btf__free(btf);
-	if (sz < 0)
-		return ctop_err_set(e, (int)-sz, "btf", "cannot size struct %s", name);
-	*size = (uint32_t)sz;
-	return 0;
 }

@@ -17,7 +17,7 @@ extern "C" {
 
 struct ctop_err {
 	int err;          /* positive errno */
-	char step[16];    /* open | load | attach | read | netns | ctnetlink | seed */
+	char step[16];    /* open | load | attach | read | seed | test-run | netns | ctnetlink | census | btf | locate */
 	char msg[256];    /* one line, for the user */
 };
 
@@ -30,28 +30,66 @@ void ctop_libbpf_log_begin(void);
 /* ---- BPF probe --------------------------------------------------------- */
 struct ctop_probe;
 
+/* ctop_probe_opts.tier for ctop_probe_open_best: every tier, best first */
+#define CTOP_TIER_AUTO (-1)
+
 struct ctop_probe_opts {
 	uint32_t max_ports;    /* per-port map entries */
 	uint32_t max_tuples;   /* new flows' tuples held between reads, all CPUs */
 	uint32_t max_drop_tuples; /* per-tuple drop map entries */
 	uint32_t target_netns; /* 0: every namespace */
-	int tier;              /* enum ctop_tier: which programs to load */
+	int tier;              /* enum ctop_tier: which programs to load (or CTOP_TIER_AUTO) */
 };
 
-/* "fentry", "kprobe", "netfilter" */
+/* "fentry", "kprobe", "netfilter" (bpf/ctop.h enum ctop_tier); NULL for
+ * anything else. */
 const char *ctop_tier_name(int tier);
+/* The tier of that name, or -1. */
+int ctop_tier_by_name(const char *name);
 
 /* Load one tier's programs (o->tier). The function tiers also attach here,
  * all or nothing; the netfilter tier attaches per namespace (netns.c) and
  * its drop program with ctop_probe_attach_drops. */
 int ctop_probe_open_load(const struct ctop_probe_opts *o, struct ctop_probe **out, struct ctop_err *e);
+
+/* A tier the kernel refused, in its words. */
+struct ctop_tier_refusal {
+	int tier;
+	struct ctop_err err;
+	char log[4096]; /* the end of libbpf's log for that attempt (the verifier's last words) */
+};
+/* The loader's fallback, for every caller: with o->tier = CTOP_TIER_AUTO each
+ * tier in enum ctop_tier order (best first) until one loads (and, for the
+ * function tiers, attaches); with a tier, that one only. Every refusal goes to
+ * refused[] (room for CTOP_TIER_COUNT), best first. Fails with e set to the
+ * last refusal when no tier loaded. */
+int ctop_probe_open_best(const struct ctop_probe_opts *o, struct ctop_probe **out, struct ctop_tier_refusal *refused,
+			 int *nrefused, struct ctop_err *e);
 int ctop_probe_tier(const struct ctop_probe *p);
+
+/* How a loaded program reaches its hook. */
+enum ctop_prog_attach {
+	CTOP_ATTACH_AT_LOAD = 0, /* the function tiers' programs: by ctop_probe_open_load */
+	CTOP_ATTACH_PER_NETNS = 1, /* the netfilter program: a link per namespace (ctop_netns_open) */
+	CTOP_ATTACH_ON_DROPS = 2, /* tp_btf/kfree_skb: by ctop_probe_attach_drops */
+};
+/* A program of the loaded tier (test-run-only collectors left out). */
+struct ctop_prog_info {
+	char name[32];
+	char hook[128];  /* its section (fentry/..., tp_btf/...), or where netns.c links it */
+	int attach;      /* enum ctop_prog_attach */
+	int attached;    /* by this probe; CTOP_ATTACH_PER_NETNS: the namespaces' links count */
+};
+int ctop_probe_programs(const struct ctop_probe *p, struct ctop_prog_info *out, int max, int *n);
 void ctop_probe_destroy(struct ctop_probe *p);
-/* Number of possible CPUs (the width of per-CPU map values). */
-int ctop_probe_ncpus(const struct ctop_probe *p);
 /* Attach tp_btf/kfree_skb. Call after every drop_seen seed. */
 int ctop_probe_attach_drops(struct ctop_probe *p, struct ctop_err *e);
 int ctop_probe_seed_drops(struct ctop_probe *p, uint32_t netns, const uint32_t *per_cpu, int n, struct ctop_err *e);
+struct ctop_netns;
+/* The drop program matches kfree_skb events against the kernel's per-CPU
+ * drop statistic (consume_conntrack_drop in bpf/ctop.bpf.c): seed it with the
+ * namespace's statistic as it stands, before ctop_probe_attach_drops. */
+int ctop_probe_seed_drops_netns(struct ctop_probe *p, struct ctop_netns *ns, struct ctop_err *e);
 /* Fd of the netfilter program, for links created in other namespaces. */
 int ctop_probe_nf_prog_fd(const struct ctop_probe *p);
 
@@ -81,8 +119,6 @@ struct ctop_tuple_rec {
 };
 /* Read every entry. *out is malloc'ed by the callee; *n entries. */
 int ctop_probe_read_ports(struct ctop_probe *p, struct ctop_port_rec **out, size_t *n, struct ctop_err *e);
-/* drops = 0: the insert map (counts.inserts set); 1: the drop map (counts.drops set) */
-int ctop_probe_read_tuples(struct ctop_probe *p, int drops, struct ctop_tuple_rec **out, size_t *n, struct ctop_err *e);
 /* Function tiers: per-port entry life cycle (entries, deletes, early drops,
  * insert_failed, clashes), summed over CPUs. Empty in the netfilter tier. */
 struct ctop_event_rec {
@@ -113,6 +149,13 @@ int ctop_probe_test_run_nf(struct ctop_probe *p, const void *pkt, uint32_t len, 
 void ctop_probe_capacity(const struct ctop_probe *p, uint32_t *ports, uint32_t *tuples, uint32_t *drop_tuples);
 
 /* ---- Network namespaces ------------------------------------------------ */
+/* Debian 12's libbpf 1.1 and uapi headers predate BPF netfilter programs
+ * (kernel 6.4): their numbers, from include/uapi/linux/bpf.h. */
+#define CTOP_BPF_PROG_TYPE_NETFILTER 32
+#define CTOP_BPF_NETFILTER 45
+/* Where ctop_netns_open links the netfilter program, in words. */
+extern const char ctop_nf_hook_desc[];
+
 /* A namespace ctop watches: its netfilter links and its ctnetlink socket.
  * Both hold a reference on the namespace (bpf_nf_link_attach takes one,
  * so does every socket): close it as soon as the namespace is gone. */
@@ -187,8 +230,9 @@ struct ctop_census {
  * addresses per direction are kept. Free *out with ctop_census_free. */
 int ctop_netns_census(struct ctop_netns *ns, uint32_t max_addrs, struct ctop_census **out, struct ctop_err *e);
 void ctop_census_free(struct ctop_census *c);
-/* sizeof(struct NAME) in the running kernel, from its BTF. */
-int ctop_btf_struct_size(const char *name, uint32_t *size, struct ctop_err *e);
+/* struct NAME in the running kernel's BTF (btf.c): its type id and sizeof;
+ * either pointer may be NULL. */
+int ctop_btf_struct(const char *name, uint32_t *id, uint32_t *size, struct ctop_err *e);
 
 /* ---- Hash walk (walk.c, bpf/walk.bpf.c): chain lengths, measured ---------- */
 struct ctop_walk;
@@ -201,8 +245,11 @@ struct ctop_walk_result {
 	uint64_t census_entries;     /* entries counted by the census (original-direction nodes) */
 	uint64_t max_run_ns;         /* the longest single BPF run: how long one run held a CPU */
 	uint32_t nf_conn_bytes;      /* sizeof(struct nf_conn), CO-RE relocated against the kernel's BTF */
+	uint32_t threads;            /* threads that ran the walk's runs side by side */
 	uint64_t hist[128];          /* CTOP_WALK_HIST */
 };
+/* Most threads one walk runs on (each one BPF run at a time). */
+#define CTOP_WALK_MAX_THREADS 16
 struct ctop_walk_opts {
 	uint32_t max_groups; /* (netns, family, proto, port, state) groups, all namespaces */
 	uint32_t max_addrs;  /* distinct (netns, direction, address) keys, all namespaces */
@@ -220,15 +267,18 @@ int ctop_walk_forget_poke(struct ctop_walk *w, struct ctop_err *e);
  * kallsyms address (mode 1). */
 int ctop_walk_locate(struct ctop_walk *w, uint64_t in, uint32_t mode, uint64_t *base, uint32_t *bucket,
 		     struct ctop_err *e);
-/* Walk buckets [0, size) of the table at base, per_run buckets per BPF run;
- * with census, also count every entry (with addrs, its addresses too). */
+/* Walk buckets [0, size) of the table at base, per_run buckets per BPF run,
+ * the runs shared by `threads` threads (0: one per online CPU); with census,
+ * also count every entry (with addrs, its addresses too). A census walk first
+ * empties what an earlier census left unread, so one walker serves many. */
 int ctop_walk_chains(struct ctop_walk *w, uint64_t base, uint32_t size, uint32_t per_run, int census, int addrs,
-		     struct ctop_walk_result *r, struct ctop_err *e);
+		     uint32_t threads, struct ctop_walk_result *r, struct ctop_err *e);
 /* What the census counted, one struct ctop_census per namespace. */
 struct ctop_walk_census {
 	uint32_t netns;
 	struct ctop_census *c;
 };
+/* Reading empties the census maps: the next census counts from zero. */
 int ctop_walk_read_census(struct ctop_walk *w, struct ctop_walk_census **out, size_t *n, struct ctop_err *e);
 void ctop_walk_census_free(struct ctop_walk_census *a, size_t n);
 

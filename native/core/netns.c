@@ -29,7 +29,6 @@
 #include <linux/netfilter/nfnetlink_conntrack.h>
 #include "ctop_core.h"
 
-#define CTOP_BPF_NETFILTER 45 /* enum bpf_attach_type, kernel >= 6.4 */
 #define CTOP_NF_LINKS 4
 
 /* union bpf_attr's link_create as kernels >= 6.4 lay it out; Debian 12's uapi
@@ -69,6 +68,8 @@ static const struct { __u32 pf, hook; } nf_hooks[CTOP_NF_LINKS] = {
 	{ NFPROTO_IPV6, NF_INET_POST_ROUTING },
 	{ NFPROTO_IPV6, NF_INET_LOCAL_IN },
 };
+const char ctop_nf_hook_desc[] =
+	"netfilter POST_ROUTING+LOCAL_IN (IPv4, IPv6), priority INT_MAX-2, before the confirm step";
 
 static int nf_link_create(int prog_fd, __u32 pf, __u32 hook)
 {

@@ -9,14 +9,8 @@
 #include <sys/mman.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <bpf/btf.h>
 #include "ctop_core.h"
 #include "ctop.skel.h"
-
-/* Debian 12's libbpf 1.1 and uapi headers predate BPF netfilter programs
- * (kernel 6.4): their numbers, from include/uapi/linux/bpf.h. */
-#define CTOP_BPF_PROG_TYPE_NETFILTER 32
-#define CTOP_BPF_NETFILTER 45
 
 #define CTOP_MAX_FUNC_LINKS 16
 
@@ -45,82 +39,56 @@ struct ctop_probe {
 	uint32_t ring_bits;
 };
 
-/* ---- libbpf log capture --------------------------------------------------- */
-static char log_buf[16384];
-static size_t log_len;
-
-static int capture_print(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	if (level == LIBBPF_DEBUG)
-		return 0;
-	if (log_len < sizeof(log_buf) - 1) {
-		int n = vsnprintf(log_buf + log_len, sizeof(log_buf) - log_len, fmt, ap);
-
-		if (n > 0)
-			log_len += (size_t)n < sizeof(log_buf) - log_len ? (size_t)n : sizeof(log_buf) - log_len - 1;
-	}
-	return 0;
-}
-
-const char *ctop_libbpf_log(void) { return log_buf; }
-
-void ctop_libbpf_log_clear(void)
-{
-	log_len = 0;
-	log_buf[0] = 0;
-}
-
-void ctop_libbpf_log_begin(void)
-{
-	libbpf_set_print(capture_print);
-	ctop_libbpf_log_clear();
-}
-
-int ctop_err_set(struct ctop_err *e, int err, const char *step, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err < 0)
-		err = -err;
-	if (e) {
-		e->err = err;
-		snprintf(e->step, sizeof(e->step), "%s", step);
-		va_start(ap, fmt);
-		vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
-		va_end(ap);
-	}
-	return -err;
-}
-
 /* ---- tiers ------------------------------------------------------------------- */
+/* The tiers' names, in enum ctop_tier order: best first. */
+static const char *const tier_names[CTOP_TIER_COUNT] = {
+	[CTOP_TIER_FENTRY] = "fentry",
+	[CTOP_TIER_KPROBE] = "kprobe",
+	[CTOP_TIER_NETFILTER] = "netfilter",
+};
+
 const char *ctop_tier_name(int tier)
 {
-	switch (tier) {
-	case CTOP_TIER_FENTRY: return "fentry";
-	case CTOP_TIER_KPROBE: return "kprobe";
-	case CTOP_TIER_NETFILTER: return "netfilter";
-	}
-	return "unknown";
+	return tier >= 0 && tier < CTOP_TIER_COUNT ? tier_names[tier] : NULL;
 }
 
-/* The function tiers' tuple collector: loaded with them, run by test runs, never attached. */
-static int is_tc_collector(const struct bpf_program *prog)
+int ctop_tier_by_name(const char *name)
 {
-	return strcmp(bpf_program__name(prog), "ctop_collect_moved_tc_drops") == 0;
+	for (int t = 0; t < CTOP_TIER_COUNT; t++)
+		if (!strcmp(name, tier_names[t]))
+			return t;
+	return -1;
 }
 
-/* Does a program belong to a tier? From its name (bpf/ctop.bpf.c). */
-static int prog_in_tier(const struct bpf_program *prog, int tier)
+/* The tuple collectors: loaded with their tier, run by test runs, never attached. */
+static int is_collector(const struct ctop_probe *p, const struct bpf_program *prog)
+{
+	return prog == p->skel->progs.ctop_collect_moved || prog == p->skel->progs.ctop_collect_moved_tc_drops;
+}
+
+/* Does a program belong to a tier? From its name (bpf/ctop.bpf.c): ctop_fe_*
+ * fentry, ctop_kp_* kprobe, the tc collector both function tiers, the rest
+ * netfilter. */
+static int prog_in_tier(const struct ctop_probe *p, const struct bpf_program *prog, int tier)
 {
 	const char *name = bpf_program__name(prog);
 
-	if (is_tc_collector(prog))
+	if (prog == p->skel->progs.ctop_collect_moved_tc_drops)
 		return tier == CTOP_TIER_FENTRY || tier == CTOP_TIER_KPROBE;
 	if (strncmp(name, "ctop_fe_", 8) == 0)
 		return tier == CTOP_TIER_FENTRY;
 	if (strncmp(name, "ctop_kp_", 8) == 0)
 		return tier == CTOP_TIER_KPROBE;
 	return tier == CTOP_TIER_NETFILTER;
+}
+
+static enum ctop_prog_attach prog_attach(const struct ctop_probe *p, const struct bpf_program *prog)
+{
+	if (prog == p->skel->progs.ctop_nf_confirm)
+		return CTOP_ATTACH_PER_NETNS;
+	if (prog == p->skel->progs.ctop_kfree_skb)
+		return CTOP_ATTACH_ON_DROPS;
+	return CTOP_ATTACH_AT_LOAD;
 }
 
 /* Attach every program of a function tier. Any refusal refuses the tier:
@@ -132,7 +100,7 @@ static int attach_funcs(struct ctop_probe *p, struct ctop_err *e)
 	bpf_object__for_each_program(prog, p->skel->obj) {
 		struct bpf_link *l;
 
-		if (!bpf_program__autoload(prog) || is_tc_collector(prog))
+		if (!bpf_program__autoload(prog) || is_collector(p, prog))
 			continue;
 		if (p->nfunc_links >= CTOP_MAX_FUNC_LINKS)
 			return ctop_err_set(e, E2BIG, "attach", "too many programs in the %s tier", ctop_tier_name(p->tier));
@@ -154,21 +122,19 @@ int ctop_probe_open_load(const struct ctop_probe_opts *o, struct ctop_probe **ou
 	struct ctop_probe *p;
 	int err;
 
-	libbpf_set_print(capture_print);
-	ctop_libbpf_log_clear();
+	ctop_libbpf_log_begin();
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return ctop_err_set(e, ENOMEM, "open", "out of memory");
 	p->ncpus = libbpf_num_possible_cpus();
 	if (p->ncpus <= 0) {
-		free(p);
-		return ctop_err_set(e, EINVAL, "open", "cannot read the number of possible CPUs");
+		err = ctop_err_set(e, EINVAL, "open", "cannot read the number of possible CPUs");
+		goto fail;
 	}
 	p->skel = ctop_bpf__open();
 	if (!p->skel) {
-		err = -errno;
-		free(p);
-		return ctop_err_set(e, err, "open", "cannot open the BPF object: %s", strerror(-err));
+		err = ctop_err_set(e, errno, "open", "cannot open the BPF object: %s", strerror(errno));
+		goto fail;
 	}
 	p->max_ports = o->max_ports ? o->max_ports : CTOP_DEFAULT_MAX_PORTS;
 	p->max_tuples = o->max_tuples ? o->max_tuples : CTOP_DEFAULT_MAX_TUPLES;
@@ -186,16 +152,15 @@ int ctop_probe_open_load(const struct ctop_probe_opts *o, struct ctop_probe **ou
 	bpf_map__set_max_entries(p->skel->maps.tuple_drops, p->max_drop_tuples);
 	p->skel->rodata->target_netns = o->target_netns;
 	p->tier = o->tier;
-	if (o->tier != CTOP_TIER_FENTRY && o->tier != CTOP_TIER_KPROBE && o->tier != CTOP_TIER_NETFILTER) {
-		ctop_bpf__destroy(p->skel);
-		free(p);
-		return ctop_err_set(e, EINVAL, "open", "unknown probe tier %d", o->tier);
+	if (!ctop_tier_name(o->tier)) {
+		err = ctop_err_set(e, EINVAL, "open", "unknown probe tier %d", o->tier);
+		goto fail;
 	}
 	{
 		struct bpf_program *prog;
 
 		bpf_object__for_each_program(prog, p->skel->obj)
-			bpf_program__set_autoload(prog, prog_in_tier(prog, o->tier));
+			bpf_program__set_autoload(prog, prog_in_tier(p, prog, o->tier));
 	}
 	if (o->tier == CTOP_TIER_NETFILTER) {
 		/* the function tiers' maps are not used: keep them minimal */
@@ -207,16 +172,12 @@ int ctop_probe_open_load(const struct ctop_probe_opts *o, struct ctop_probe **ou
 	/* Only the netfilter program needs struct nf_conn's id, in vmlinux:
 	 * where conntrack is a module (Debian's 6.1) the type is in module BTF. */
 	if (o->tier == CTOP_TIER_NETFILTER) {
-		struct btf *vmlinux = btf__load_vmlinux_btf();
-		int id = vmlinux ? btf__find_by_name_kind(vmlinux, "nf_conn", BTF_KIND_STRUCT) : -ENOENT;
+		uint32_t id;
 
-		btf__free(vmlinux);
-		if (id <= 0) {
-			ctop_bpf__destroy(p->skel);
-			free(p);
-			return ctop_err_set(e, ENOENT, "open", "the kernel's BTF has no struct nf_conn (conntrack not built in?)");
-		}
-		p->skel->rodata->nf_conn_btf_id = (uint32_t)id;
+		err = ctop_btf_struct("nf_conn", &id, NULL, e);
+		if (err)
+			goto fail;
+		p->skel->rodata->nf_conn_btf_id = id;
 	}
 
 	bpf_map__set_max_entries(p->skel->maps.moved_out, p->max_drop_tuples);
@@ -228,26 +189,62 @@ int ctop_probe_open_load(const struct ctop_probe_opts *o, struct ctop_probe **ou
 
 	err = ctop_bpf__load(p->skel);
 	if (err) {
-		ctop_bpf__destroy(p->skel);
-		free(p);
-		return ctop_err_set(e, err, "load", "the kernel refused to load the %s programs: %s", ctop_tier_name(o->tier),
-				    strerror(-err));
+		err = ctop_err_set(e, err, "load", "the kernel refused to load the %s programs: %s", ctop_tier_name(o->tier),
+				   strerror(-err));
+		goto fail;
 	}
 	err = ctop_tuple_ring_open(bpf_map__fd(p->skel->maps.tuple_ring), bpf_map__fd(p->skel->maps.ring_heads), p->ncpus,
 				   p->ring_bits, &p->ring);
 	if (err) {
-		ctop_probe_destroy(p);
-		return ctop_err_set(e, -err, "load", "cannot map the tuple rings: %s", strerror(-err));
+		err = ctop_err_set(e, err, "load", "cannot map the tuple rings: %s", strerror(-err));
+		goto fail;
 	}
 	if (o->tier != CTOP_TIER_NETFILTER) {
 		err = attach_funcs(p, e);
-		if (err) {
-			ctop_probe_destroy(p);
-			return err;
-		}
+		if (err)
+			goto fail;
 	}
 	*out = p;
 	return 0;
+fail:
+	ctop_probe_destroy(p); /* takes a half-built probe */
+	return err;
+}
+
+int ctop_probe_open_best(const struct ctop_probe_opts *o, struct ctop_probe **out, struct ctop_tier_refusal *refused,
+			 int *nrefused, struct ctop_err *e)
+{
+	int first = o->tier == CTOP_TIER_AUTO ? 0 : o->tier, last = o->tier == CTOP_TIER_AUTO ? CTOP_TIER_COUNT - 1 : o->tier;
+
+	*nrefused = 0;
+	*out = NULL;
+	if (!ctop_tier_name(first))
+		return ctop_err_set(e, EINVAL, "open", "unknown probe tier %d", o->tier);
+	for (int t = first; t <= last; t++) {
+		struct ctop_probe_opts one = *o;
+		struct ctop_tier_refusal *r = &refused[(*nrefused)++];
+		const char *log;
+		size_t len;
+
+		one.tier = t;
+		memset(&r->err, 0, sizeof(r->err));
+		if (ctop_probe_open_load(&one, out, &r->err) == 0) {
+			(*nrefused)--;
+			return 0;
+		}
+		*out = NULL;
+		r->tier = t;
+		log = ctop_libbpf_log();
+		len = strlen(log);
+		if (len >= sizeof(r->log)) { /* its end: where the verifier says why */
+			log += len - (sizeof(r->log) - 1);
+			len = sizeof(r->log) - 1;
+		}
+		memcpy(r->log, log, len + 1);
+		if (e)
+			*e = r->err;
+	}
+	return -refused[*nrefused - 1].err.err;
 }
 
 void ctop_probe_destroy(struct ctop_probe *p)
@@ -267,9 +264,35 @@ void ctop_probe_destroy(struct ctop_probe *p)
 	free(p);
 }
 
-int ctop_probe_ncpus(const struct ctop_probe *p) { return p->ncpus; }
-
 int ctop_probe_tier(const struct ctop_probe *p) { return p->tier; }
+
+int ctop_probe_programs(const struct ctop_probe *p, struct ctop_prog_info *out, int max, int *n)
+{
+	struct bpf_program *prog;
+	int i = 0;
+
+	bpf_object__for_each_program(prog, p->skel->obj) {
+		enum ctop_prog_attach how = prog_attach(p, prog);
+
+		if (!bpf_program__autoload(prog) || is_collector(p, prog))
+			continue;
+		if (i >= max)
+			return -E2BIG;
+		snprintf(out[i].name, sizeof(out[i].name), "%s", bpf_program__name(prog));
+		if (how == CTOP_ATTACH_PER_NETNS)
+			snprintf(out[i].hook, sizeof(out[i].hook), "%s", ctop_nf_hook_desc);
+		else if (how == CTOP_ATTACH_ON_DROPS) /* the drops it counts: consume_conntrack_drop */
+			snprintf(out[i].hook, sizeof(out[i].hook), "%s, reason NETFILTER_DROP", bpf_program__section_name(prog));
+		else
+			snprintf(out[i].hook, sizeof(out[i].hook), "%s", bpf_program__section_name(prog));
+		out[i].attach = how;
+		/* function tiers: attached all or nothing at load */
+		out[i].attached = how == CTOP_ATTACH_AT_LOAD ? 1 : how == CTOP_ATTACH_ON_DROPS ? p->drop_link != NULL : 0;
+		i++;
+	}
+	*n = i;
+	return 0;
+}
 
 int ctop_probe_nf_prog_fd(const struct ctop_probe *p)
 {
@@ -318,6 +341,29 @@ int ctop_probe_seed_drops(struct ctop_probe *p, uint32_t netns, const uint32_t *
 	return 0;
 }
 
+int ctop_probe_seed_drops_netns(struct ctop_probe *p, struct ctop_netns *ns, struct ctop_err *e)
+{
+	struct ctop_ct_cpu_stat *cpus = calloc(CTOP_MAX_CPUS, sizeof(*cpus));
+	uint32_t *drops = calloc((size_t)p->ncpus, sizeof(*drops));
+	int n = 0, err = -ENOMEM;
+
+	if (!cpus || !drops) {
+		ctop_err_set(e, ENOMEM, "seed", "out of memory");
+		goto out;
+	}
+	err = ctop_netns_cpu_stats(ns, cpus, CTOP_MAX_CPUS, &n, e);
+	if (err)
+		goto out;
+	for (int i = 0; i < n; i++)
+		if (cpus[i].cpu < (uint32_t)p->ncpus)
+			drops[cpus[i].cpu] = cpus[i].drop;
+	err = ctop_probe_seed_drops(p, ctop_netns_inum(ns), drops, p->ncpus, e);
+out:
+	free(cpus);
+	free(drops);
+	return err;
+}
+
 int ctop_probe_test_run_nf(struct ctop_probe *p, const void *pkt, uint32_t len, uint8_t pf, uint8_t hook,
 			   uint32_t *retval, struct ctop_err *e)
 {
@@ -336,90 +382,107 @@ int ctop_probe_test_run_nf(struct ctop_probe *p, const void *pkt, uint32_t len, 
 
 /* ---- map reads ------------------------------------------------------------------- */
 
-static int port_rec_cmp(const void *x, const void *y)
+/*
+ * The per-port counters (bpf/ctop.h) come in families: a per-CPU hash whose
+ * value is u64 counters only (struct ctop_counts, struct ctop_port_events),
+ * optionally with per-CPU direct-mapped slots of {key, value} in front of it
+ * (struct ctop_port_slot, struct ctop_port_event_slot). A key's counters live
+ * in its slot on the CPUs where it owns one and in the hash on the others; the
+ * reader adds them all up: one record per key, laid out as a slot is ({8-byte key, value}, the
+ * layout of struct ctop_port_rec and struct ctop_event_rec).
+ */
+_Static_assert(sizeof(struct ctop_port_key) == sizeof(__u64), "a slot's key is struct ctop_port_key's 8 bytes");
+_Static_assert(offsetof(struct ctop_port_rec, counts) == sizeof(__u64) &&
+		       sizeof(struct ctop_port_rec) == sizeof(struct ctop_port_slot) &&
+		       sizeof(struct ctop_counts) == (CTOP_ROLE_COUNT + 1) * sizeof(__u64),
+	       "port records are slots, of u64 counters");
+_Static_assert(offsetof(struct ctop_event_rec, events) == sizeof(__u64) &&
+		       sizeof(struct ctop_event_rec) == sizeof(struct ctop_port_event_slot) &&
+		       sizeof(struct ctop_port_events) % sizeof(__u64) == 0,
+	       "event records are {key, u64 counters}");
+
+static int key_cmp(const void *x, const void *y)
 {
-	return memcmp(&((const struct ctop_port_rec *)x)->key, &((const struct ctop_port_rec *)y)->key,
-		      sizeof(struct ctop_port_key));
+	return memcmp(x, y, sizeof(struct ctop_port_key));
 }
 
-static int event_rec_cmp(const void *x, const void *y)
+static void add_u64s(void *to, const void *from, size_t n)
 {
-	return memcmp(&((const struct ctop_event_rec *)x)->key, &((const struct ctop_event_rec *)y)->key,
-		      sizeof(struct ctop_port_key));
+	uint64_t *t = to;
+	const uint64_t *f = from;
+
+	/* u64 sums wrap: per-CPU "negative" entries add up to the live count */
+	for (size_t i = 0; i < n; i++)
+		t[i] += f[i];
 }
 
-static void add_counts(struct ctop_counts *to, const struct ctop_counts *c)
+/* hash (hash_cap entries) and slots (slot_cap per-CPU entries, or NULL) of
+ * values of value_sz bytes into *out, malloc'ed; *what names the map that
+ * failed. */
+static int read_port_family(const struct ctop_probe *p, const struct bpf_map *hash, uint32_t hash_cap,
+			    const struct bpf_map *slots, uint32_t slot_cap, size_t value_sz, void **out, size_t *n,
+			    const char **what)
 {
-	for (int r = 0; r < CTOP_ROLE_COUNT; r++)
-		to->inserts_by_role[r] += c->inserts_by_role[r];
-	to->drops += c->drops;
-}
-
-/* A port's counts live in its per-CPU slot on the CPUs where it owns one and
- * in the hash on the others (bpf/ctop.h, struct ctop_port_slot): one record
- * per key, the two added up. */
-int ctop_probe_read_ports(struct ctop_probe *p, struct ctop_port_rec **out, size_t *n, struct ctop_err *e)
-{
-	size_t got = 0, nslots = 0, nrec = 0, vsz = sizeof(struct ctop_counts) * (size_t)p->ncpus;
-	size_t ssz = sizeof(struct ctop_port_slot) * (size_t)p->ncpus;
-	struct ctop_port_key *keys = NULL;
+	const size_t rec_sz = sizeof(__u64) + value_sz, words = value_sz / sizeof(__u64), ncpus = (size_t)p->ncpus;
+	size_t got = 0, nslots = 0, nrec = 0;
+	unsigned char *keys = NULL, *vals = NULL, *slot_vals = NULL, *recs = NULL;
 	uint32_t *idx = NULL;
-	unsigned char *vals = NULL, *slots = NULL;
-	struct ctop_port_rec *recs = NULL;
-	const char *what = "per-port map";
-	int err = ctop_map_read(bpf_map__fd(p->skel->maps.port_counts), sizeof(*keys), vsz, p->max_ports,
-				(void **)&keys, (void **)&vals, &got);
+	int err;
 
-	if (err)
-		goto out;
-	what = "per-port slots";
-	err = ctop_map_read(bpf_map__fd(p->skel->maps.port_slots), sizeof(*idx), ssz, CTOP_PORT_SLOTS, (void **)&idx,
-			    (void **)&slots, &nslots);
-	if (err)
-		goto out;
-	recs = calloc(got + nslots * (size_t)p->ncpus + 1, sizeof(*recs));
-	if (!recs) {
-		err = -ENOMEM;
-		goto out;
+	*what = bpf_map__name(hash);
+	err = ctop_map_read(bpf_map__fd(hash), sizeof(__u64), value_sz * ncpus, hash_cap, (void **)&keys, (void **)&vals,
+			    &got);
+	if (!err && slots) {
+		*what = bpf_map__name(slots);
+		err = ctop_map_read(bpf_map__fd(slots), sizeof(*idx), rec_sz * ncpus, slot_cap, (void **)&idx,
+				    (void **)&slot_vals, &nslots);
 	}
-	for (size_t i = 0; i < got; i++) {
-		const struct ctop_counts *c = (const void *)(vals + i * vsz);
-
-		recs[nrec].key = keys[i];
-		for (int cpu = 0; cpu < p->ncpus; cpu++)
-			add_counts(&recs[nrec].counts, &c[cpu]);
-		nrec++;
+	if (!err) {
+		recs = calloc(got + nslots * ncpus + 1, rec_sz);
+		err = recs ? 0 : -ENOMEM;
 	}
-	for (size_t i = 0; i < nslots; i++) {
-		const struct ctop_port_slot *sl = (const void *)(slots + i * ssz);
+	for (size_t i = 0; !err && i < got; i++, nrec++) {
+		memcpy(recs + nrec * rec_sz, keys + i * sizeof(__u64), sizeof(__u64));
+		for (size_t cpu = 0; cpu < ncpus; cpu++)
+			add_u64s(recs + nrec * rec_sz + sizeof(__u64), vals + (i * ncpus + cpu) * value_sz, words);
+	}
+	for (size_t i = 0; !err && i < nslots * ncpus; i++) {
+		const unsigned char *sl = slot_vals + i * rec_sz;
+		__u64 key;
 
-		for (int cpu = 0; cpu < p->ncpus; cpu++) {
-			if (!sl[cpu].key)
-				continue;
-			memcpy(&recs[nrec].key, &sl[cpu].key, sizeof(recs[nrec].key));
-			recs[nrec].counts = sl[cpu].counts;
-			nrec++;
+		memcpy(&key, sl, sizeof(key));
+		if (key) /* 0: a free slot (family is never 0) */
+			memcpy(recs + nrec++ * rec_sz, sl, rec_sz);
+	}
+	if (!err) {
+		qsort(recs, nrec, rec_sz, key_cmp);
+		got = 0;
+		for (size_t i = 0; i < nrec; i++) {
+			if (got && !key_cmp(recs + (got - 1) * rec_sz, recs + i * rec_sz))
+				add_u64s(recs + (got - 1) * rec_sz + sizeof(__u64), recs + i * rec_sz + sizeof(__u64), words);
+			else
+				memmove(recs + got++ * rec_sz, recs + i * rec_sz, rec_sz);
 		}
+		*out = recs;
+		*n = got;
+		recs = NULL;
 	}
-	qsort(recs, nrec, sizeof(*recs), port_rec_cmp);
-	got = 0;
-	for (size_t i = 0; i < nrec; i++) {
-		if (got && !port_rec_cmp(&recs[got - 1], &recs[i]))
-			add_counts(&recs[got - 1].counts, &recs[i].counts);
-		else
-			recs[got++] = recs[i];
-	}
-	*out = recs;
-	recs = NULL;
-	*n = got;
-out:
 	free(keys);
 	free(vals);
 	free(idx);
-	free(slots);
+	free(slot_vals);
 	free(recs);
+	return err;
+}
+
+int ctop_probe_read_ports(struct ctop_probe *p, struct ctop_port_rec **out, size_t *n, struct ctop_err *e)
+{
+	const char *what;
+	int err = read_port_family(p, p->skel->maps.port_counts, p->max_ports, p->skel->maps.port_slots, CTOP_PORT_SLOTS,
+				   sizeof(struct ctop_counts), (void **)out, n, &what);
+
 	if (err)
-		return ctop_err_set(e, err, "read", "cannot read the %s: %s", what, strerror(-err));
+		return ctop_err_set(e, err, "read", "cannot read the map %s: %s", what, strerror(-err));
 	return 0;
 }
 
@@ -533,84 +596,17 @@ int ctop_probe_read_totals(struct ctop_probe *p, uint64_t out[CTOP_TOTAL_COUNT],
 	return 0;
 }
 
-static void add_events(struct ctop_port_events *to, const struct ctop_port_events *c)
-{
-	/* u64 sums wrap: per-CPU "negative" entries add up to the live count */
-	to->entries += c->entries;
-	to->deletes += c->deletes;
-	to->early_drops += c->early_drops;
-	to->insert_failed += c->insert_failed;
-	to->clashes += c->clashes;
-}
-
-/* As ctop_probe_read_ports: a port's events live in its per-CPU slot on the
- * CPUs where it owns one and in the hash on the others (bpf/ctop.h, struct
- * ctop_port_event_slot): one record per key, the two added up. */
 int ctop_probe_read_events(struct ctop_probe *p, struct ctop_event_rec **out, size_t *n, struct ctop_err *e)
 {
+	/* the netfilter tier does not count these: both maps are one entry there */
 	uint32_t cap = p->tier == CTOP_TIER_NETFILTER ? 1 : p->max_ports;
 	uint32_t slot_cap = p->tier == CTOP_TIER_NETFILTER ? 1 : CTOP_PORT_SLOTS;
-	size_t got = 0, nslots = 0, nrec = 0, vsz = sizeof(struct ctop_port_events) * (size_t)p->ncpus;
-	size_t ssz = sizeof(struct ctop_port_event_slot) * (size_t)p->ncpus;
-	struct ctop_port_key *keys = NULL;
-	uint32_t *idx = NULL;
-	unsigned char *vals = NULL, *slots = NULL;
-	struct ctop_event_rec *recs = NULL;
-	const char *what = "per-port event map";
-	int err = ctop_map_read(bpf_map__fd(p->skel->maps.port_events), sizeof(*keys), vsz, cap, (void **)&keys,
-				(void **)&vals, &got);
+	const char *what;
+	int err = read_port_family(p, p->skel->maps.port_events, cap, p->skel->maps.port_event_slots, slot_cap,
+				   sizeof(struct ctop_port_events), (void **)out, n, &what);
 
 	if (err)
-		goto out;
-	what = "per-port event slots";
-	err = ctop_map_read(bpf_map__fd(p->skel->maps.port_event_slots), sizeof(*idx), ssz, slot_cap, (void **)&idx,
-			    (void **)&slots, &nslots);
-	if (err)
-		goto out;
-	recs = calloc(got + nslots * (size_t)p->ncpus + 1, sizeof(*recs));
-	if (!recs) {
-		err = -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < got; i++) {
-		const struct ctop_port_events *c = (const void *)(vals + i * vsz);
-
-		recs[nrec].key = keys[i];
-		for (int cpu = 0; cpu < p->ncpus; cpu++)
-			add_events(&recs[nrec].events, &c[cpu]);
-		nrec++;
-	}
-	for (size_t i = 0; i < nslots; i++) {
-		const struct ctop_port_event_slot *sl = (const void *)(slots + i * ssz);
-
-		for (int cpu = 0; cpu < p->ncpus; cpu++) {
-			if (!sl[cpu].key)
-				continue;
-			memcpy(&recs[nrec].key, &sl[cpu].key, sizeof(recs[nrec].key));
-			recs[nrec].events = sl[cpu].events;
-			nrec++;
-		}
-	}
-	/* struct ctop_event_rec begins with its key, as ctop_port_rec does */
-	qsort(recs, nrec, sizeof(*recs), event_rec_cmp);
-	got = 0;
-	for (size_t i = 0; i < nrec; i++) {
-		if (got && !event_rec_cmp(&recs[got - 1], &recs[i]))
-			add_events(&recs[got - 1].events, &recs[i].events);
-		else
-			recs[got++] = recs[i];
-	}
-	*out = recs;
-	recs = NULL;
-	*n = got;
-out:
-	free(keys);
-	free(vals);
-	free(idx);
-	free(slots);
-	free(recs);
-	if (err)
-		return ctop_err_set(e, err, "read", "cannot read the %s: %s", what, strerror(-err));
+		return ctop_err_set(e, err, "read", "cannot read the map %s: %s", what, strerror(-err));
 	return 0;
 }
 

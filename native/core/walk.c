@@ -33,6 +33,8 @@ struct ctop_walk {
 	 * source port, to delete exactly that entry again */
 	struct nfct_handle *poke_h;
 	uint16_t poke_sport;
+	/* a census walk ran and its counts are still in the maps */
+	int census_dirty;
 };
 
 int ctop_walk_open(const struct ctop_walk_opts *o, struct ctop_walk **out, struct ctop_err *e)
@@ -231,84 +233,296 @@ int ctop_walk_locate(struct ctop_walk *w, uint64_t in, uint32_t mode, uint64_t *
 	return 0;
 }
 
+/* ---- the walk --------------------------------------------------------------- */
+
+/* The walk's runs, shared by its threads: each takes the next range of
+ * buckets until none is left. */
+struct walk_job {
+	int prog_fd;
+	uint32_t size, per_run;
+	uint32_t next_run;    /* atomic: index of the next run to take */
+	uint32_t runs;        /* atomic */
+	uint64_t max_run_ns;  /* atomic maximum */
+	int err;              /* the first failing run's error, 0 */
+};
+
+static void *walk_runs(void *arg)
+{
+	struct walk_job *j = arg;
+
+	for (;;) {
+		uint64_t start = (uint64_t)__atomic_fetch_add(&j->next_run, 1, __ATOMIC_RELAXED) * j->per_run;
+		/* ctx_in: the run's first bucket and bucket count (the program's ctx[0], ctx[1]) */
+		uint64_t ctx[2] = { start, j->per_run };
+		DECLARE_LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = ctx, .ctx_size_in = sizeof(ctx));
+		uint64_t ns, seen;
+		double t0;
+		int err;
+
+		if (start >= j->size || __atomic_load_n(&j->err, __ATOMIC_RELAXED))
+			break;
+		t0 = now_ms();
+		err = bpf_prog_test_run_opts(j->prog_fd, &opts);
+		if (err) {
+			int none = 0;
+
+			__atomic_compare_exchange_n(&j->err, &none, err, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+			break;
+		}
+		ns = (uint64_t)((now_ms() - t0) * 1e6);
+		seen = __atomic_load_n(&j->max_run_ns, __ATOMIC_RELAXED);
+		while (ns > seen && !__atomic_compare_exchange_n(&j->max_run_ns, &seen, ns, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			;
+		__atomic_fetch_add(&j->runs, 1, __ATOMIC_RELAXED);
+		/* let softirqs and other tasks in between runs */
+		sched_yield();
+	}
+	return NULL;
+}
+
+/* Every CPU's slot of the walk's per-CPU statistics, zeroed, or summed into r. */
+static int stats_zero(struct ctop_walk *w)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	uint32_t zero = 0;
+	void *buf;
+	int err;
+
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -EINVAL;
+	buf = calloc((size_t)ncpu, sizeof(struct ctop_walk_stats));
+	if (!buf)
+		return -ENOMEM;
+	err = bpf_map_update_elem(bpf_map__fd(w->skel->maps.walk_stats), &zero, buf, BPF_ANY) ? -errno : 0;
+	free(buf);
+	return err;
+}
+
+static int stats_sum(struct ctop_walk *w, struct ctop_walk_result *r)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct ctop_walk_stats *per;
+	uint32_t zero = 0;
+
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -EINVAL;
+	per = calloc((size_t)ncpu, sizeof(*per));
+	if (!per)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(bpf_map__fd(w->skel->maps.walk_stats), &zero, per)) {
+		int err = -errno;
+
+		free(per);
+		return err;
+	}
+	for (int c = 0; c < ncpu; c++) {
+		struct ctop_walk_stats *s = &per[c];
+
+		r->buckets += s->done;
+		r->nodes += s->nodes;
+		r->census_entries += s->census_entries;
+		r->rewalked += s->rewalked;
+		r->inconsistent += s->inconsistent;
+		if (s->longest > r->longest)
+			r->longest = s->longest;
+		for (int i = 0; i < CTOP_WALK_HIST; i++)
+			r->hist[i] += s->hist[i];
+	}
+	free(per);
+	return 0;
+}
+
+static int census_maps_clear(struct ctop_walk *w);
+
 int ctop_walk_chains(struct ctop_walk *w, uint64_t base, uint32_t size, uint32_t per_run, int census, int addrs,
-		     struct ctop_walk_result *r, struct ctop_err *e)
+		     uint32_t threads, struct ctop_walk_result *r, struct ctop_err *e)
 {
 	struct ctop_walk_bpf__bss *b = w->skel->bss;
+	struct walk_job j = { .prog_fd = bpf_program__fd(w->skel->progs.ctop_walk_chain), .size = size };
+	pthread_t helpers[CTOP_WALK_MAX_THREADS];
+	uint32_t nhelpers = 0, nruns;
 	int err;
 
 	if (!per_run)
 		per_run = 4096;
-	memset(b->walk_hist, 0, sizeof(b->walk_hist));
-	b->walk_nodes = 0;
-	b->walk_longest = b->walk_rewalked = b->walk_inconsistent = b->walk_done = 0;
+	j.per_run = per_run;
+	nruns = (uint32_t)(((uint64_t)size + per_run - 1) / per_run);
+	if (!threads) {
+		long online = sysconf(_SC_NPROCESSORS_ONLN);
+
+		threads = online > 0 ? (uint32_t)online : 1;
+	}
+	if (threads > CTOP_WALK_MAX_THREADS)
+		threads = CTOP_WALK_MAX_THREADS;
+	if (threads > nruns)
+		threads = nruns ? nruns : 1;
+	memset(r, 0, sizeof(*r));
+	/* one loaded walker serves every census: the counts of the last one go */
+	if (census && w->census_dirty) {
+		err = census_maps_clear(w);
+		if (err)
+			return ctop_err_set(e, err, "read", "cannot clear the census maps: %s", strerror(-err));
+	}
+	err = stats_zero(w);
+	if (err)
+		return ctop_err_set(e, err, "read", "cannot reset the walk's statistics: %s", strerror(-err));
 	b->census_enabled = census ? 1 : 0;
 	b->census_addrs_enabled = addrs ? 1 : 0;
-	b->census_entries = 0;
-	b->last_net = 0;
 	b->walk_base = base;
 	b->walk_size = size;
-	memset(r, 0, sizeof(*r));
-	for (uint64_t start = 0; start < size; start += per_run) {
-		b->walk_start = (uint32_t)start;
-		b->walk_count = per_run;
-		double t0 = now_ms();
-		err = run(w->skel->progs.ctop_walk_chain, "ctop_walk_chain", e);
-		if (err)
-			return err;
-		uint64_t ns = (uint64_t)((now_ms() - t0) * 1e6);
-		if (ns > r->max_run_ns)
-			r->max_run_ns = ns;
-		r->runs++;
-		/* let softirqs and other tasks in between runs */
-		sched_yield();
-	}
-	r->buckets = b->walk_done;
-	r->census_entries = b->census_entries;
+	if (census)
+		w->census_dirty = 1;
+	/* the calling thread walks too; the helpers take runs beside it */
+	for (; nhelpers + 1 < threads; nhelpers++)
+		if (pthread_create(&helpers[nhelpers], NULL, walk_runs, &j))
+			break;
+	walk_runs(&j);
+	for (uint32_t i = 0; i < nhelpers; i++)
+		pthread_join(helpers[i], NULL);
+	if (j.err)
+		return ctop_err_set(e, j.err, "test-run", "BPF_PROG_TEST_RUN of ctop_walk_chain failed: %s", strerror(-j.err));
+	err = stats_sum(w, r);
+	if (err)
+		return ctop_err_set(e, err, "read", "cannot read the walk's statistics: %s", strerror(-err));
+	r->runs = j.runs;
+	r->max_run_ns = j.max_run_ns;
+	r->threads = nhelpers + 1;
 	r->nf_conn_bytes = b->nf_conn_bytes;
-	r->nodes = b->walk_nodes;
-	r->longest = b->walk_longest;
-	r->rewalked = b->walk_rewalked;
-	r->inconsistent = b->walk_inconsistent;
-	memcpy(r->hist, b->walk_hist, sizeof(r->hist));
 	return 0;
 }
 
 /* ---- reading the census maps ------------------------------------------------ */
 
-/* Every (key, value) of a hash map, in batches (kernel >= 5.6). */
-static struct ctop_census *census_for(struct ctop_walk_census **arr, size_t *n, size_t *cap, uint32_t netns)
+/* One census map's rows: keys, and each value's u64 words summed over the
+ * CPUs (a per-CPU map holds one value per possible CPU). */
+struct map_rows {
+	void *keys;
+	uint64_t *vals;  /* words per row: the value's size / 8 */
+	size_t n;
+};
+
+static void map_rows_free(struct map_rows *m)
 {
-	for (size_t i = 0; i < *n; i++)
-		if ((*arr)[i].netns == netns)
-			return (*arr)[i].c;
-	if (*n == *cap) {
-		size_t nc = *cap ? *cap * 2 : 8;
-		struct ctop_walk_census *na = realloc(*arr, nc * sizeof(*na));
+	free(m->keys);
+	free(m->vals);
+	m->keys = NULL;
+	m->vals = NULL;
+	m->n = 0;
+}
+
+/* Deletes the keys read, so that the next walk counts from zero: one
+ * syscall (kernel >= 5.6), else one per key. */
+static int map_delete(int fd, void *keys, size_t n, size_t key_sz)
+{
+	DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	__u32 count = (__u32)n;
+
+	if (!n || !bpf_map_delete_batch(fd, keys, &count, &opts))
+		return 0;
+	if (errno != EINVAL && errno != 524 /* kernel ENOTSUPP */ && errno != EOPNOTSUPP)
+		return -errno;
+	for (size_t i = 0; i < n; i++)
+		if (bpf_map_delete_elem(fd, (char *)keys + i * key_sz) && errno != ENOENT)
+			return -errno;
+	return 0;
+}
+
+/* Every row of a census map, values summed over the CPUs; the map is left empty. */
+static int map_take(struct bpf_map *m, struct map_rows *out)
+{
+	int percpu = bpf_map__type(m) == BPF_MAP_TYPE_PERCPU_HASH;
+	int ncpu = percpu ? libbpf_num_possible_cpus() : 1;
+	size_t key_sz = bpf_map__key_size(m), words = bpf_map__value_size(m) / 8;
+	uint64_t *raw = NULL;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -EINVAL;
+	err = ctop_map_read(bpf_map__fd(m), key_sz, words * 8 * (size_t)ncpu, bpf_map__max_entries(m), &out->keys,
+			    (void **)&raw, &out->n);
+	if (!err)
+		err = map_delete(bpf_map__fd(m), out->keys, out->n, key_sz);
+	if (err) {
+		free(raw);
+		map_rows_free(out);
+		return err;
+	}
+	/* sum in place: row i's CPU c starts at word (i * ncpu + c) * words */
+	for (size_t i = 0; i < out->n; i++)
+		for (size_t k = 0; k < words; k++) {
+			uint64_t sum = 0;
+
+			for (int c = 0; c < ncpu; c++)
+				sum += raw[(i * (size_t)ncpu + (size_t)c) * words + k];
+			raw[i * words + k] = sum;
+		}
+	out->vals = raw;
+	return 0;
+}
+
+static int census_maps_clear(struct ctop_walk *w)
+{
+	struct bpf_map *maps[] = { w->skel->maps.census_groups, w->skel->maps.census_addrs,
+				   w->skel->maps.census_overflow, w->skel->maps.census_remain };
+
+	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
+		struct map_rows rows;
+		int err = map_take(maps[i], &rows);
+
+		map_rows_free(&rows);
+		if (err)
+			return err;
+	}
+	w->census_dirty = 0;
+	return 0;
+}
+
+/* One namespace's census and its arrays' capacities while they fill. */
+struct ns_census {
+	uint32_t netns;
+	struct ctop_census *c;
+	size_t groups_cap, srcs_cap, dsts_cap;
+};
+
+struct census_set {
+	struct ns_census *ns;
+	size_t n, cap;
+};
+
+static struct ns_census *census_of(struct census_set *s, uint32_t netns)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->ns[i].netns == netns)
+			return &s->ns[i];
+	if (s->n == s->cap) {
+		size_t nc = s->cap ? s->cap * 2 : 8;
+		struct ns_census *na = realloc(s->ns, nc * sizeof(*na));
 
 		if (!na)
 			return NULL;
-		*arr = na;
-		*cap = nc;
+		s->ns = na;
+		s->cap = nc;
 	}
-	(*arr)[*n].netns = netns;
-	(*arr)[*n].c = calloc(1, sizeof(struct ctop_census));
-	return (*arr)[(*n)++].c;
+	s->ns[s->n] = (struct ns_census){ .netns = netns, .c = calloc(1, sizeof(struct ctop_census)) };
+	if (!s->ns[s->n].c)
+		return NULL;
+	return &s->ns[s->n++];
 }
 
-static int grow(void **p, size_t *cap, size_t need, size_t sz)
+/* Room for one more element at the end of *p (n used of *cap, sz bytes each). */
+static void *push(void **p, size_t *n, size_t *cap, size_t sz)
 {
-	if (need <= *cap)
-		return 0;
-	size_t nc = *cap ? *cap * 2 : 64;
-	while (nc < need)
-		nc *= 2;
-	void *np = realloc(*p, nc * sz);
-	if (!np)
-		return -ENOMEM;
-	*p = np;
-	*cap = nc;
-	return 0;
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 64;
+		void *np = realloc(*p, nc * sz);
+
+		if (!np)
+			return NULL;
+		*p = np;
+		*cap = nc;
+	}
+	return (char *)*p + (*n)++ * sz;
 }
 
 static int group_desc(const void *x, const void *y)
@@ -326,167 +540,131 @@ static int group_desc(const void *x, const void *y)
 	return a->state - b->state;
 }
 
-struct caps {
-	size_t groups, srcs, dsts;
-};
-
-int ctop_walk_read_census(struct ctop_walk *w, struct ctop_walk_census **out, size_t *n, struct ctop_err *e)
+static int add_groups(struct census_set *s, const struct map_rows *m)
 {
-	struct ctop_walk_census *arr = NULL;
-	struct caps *caps = NULL;
-	size_t nn = 0, cap = 0, ncaps = 0, cnt = 0;
-	void *keys = NULL, *vals = NULL;
-	int err;
+	for (size_t i = 0; i < m->n; i++) {
+		const struct ctop_census_key *k = (const struct ctop_census_key *)m->keys + i;
+		const uint64_t *v = m->vals + i * 3; /* struct ctop_census_val: entries, assured, unreplied */
+		struct ns_census *ns = census_of(s, k->netns);
+		struct ctop_census_group *g;
 
-#define CAPS_FOR(i)                                                                              \
-	do {                                                                                     \
-		if ((i) >= ncaps) {                                                              \
-			struct caps *nc = realloc(caps, (cap ? cap : 8) * sizeof(*nc));          \
-			if (!nc) {                                                               \
-				err = -ENOMEM;                                                   \
-				goto fail;                                                       \
-			}                                                                        \
-			memset(nc + ncaps, 0, ((cap ? cap : 8) - ncaps) * sizeof(*nc));          \
-			caps = nc;                                                               \
-			ncaps = cap ? cap : 8;                                                   \
-		}                                                                                \
-	} while (0)
-
-	err = ctop_map_read(bpf_map__fd(w->skel->maps.census_groups), sizeof(struct ctop_census_key),
-		       sizeof(struct ctop_census_val), bpf_map__max_entries(w->skel->maps.census_groups), &keys, &vals,
-		       &cnt);
-	if (err)
-		goto fail;
-	for (size_t i = 0; i < cnt; i++) {
-		struct ctop_census_key *k = (struct ctop_census_key *)keys + i;
-		struct ctop_census_val *v = (struct ctop_census_val *)vals + i;
-		struct ctop_census *c = census_for(&arr, &nn, &cap, k->netns);
-		size_t idx = 0;
-
-		if (!c) {
-			err = -ENOMEM;
-			goto fail;
-		}
-		while (arr[idx].c != c)
-			idx++;
-		CAPS_FOR(idx);
-		if (grow((void **)&c->groups, &caps[idx].groups, c->ngroups + 1, sizeof(*c->groups))) {
-			err = -ENOMEM;
-			goto fail;
-		}
-		c->groups[c->ngroups++] = (struct ctop_census_group){
+		if (!ns || !(g = push((void **)&ns->c->groups, &ns->c->ngroups, &ns->groups_cap, sizeof(*g))))
+			return -ENOMEM;
+		*g = (struct ctop_census_group){
 			.family = k->family, .l4proto = k->proto, .state = k->state, .port = k->port,
-			.entries = (uint32_t)v->entries, .assured = (uint32_t)v->assured, .unreplied = (uint32_t)v->unreplied,
+			.entries = (uint32_t)v[0], .assured = (uint32_t)v[1], .unreplied = (uint32_t)v[2],
 		};
-		c->entries += v->entries;
-		c->assured += v->assured;
-		c->unreplied += v->unreplied;
+		ns->c->entries += v[0];
+		ns->c->assured += v[1];
+		ns->c->unreplied += v[2];
 	}
-	free(keys);
-	free(vals);
-	keys = vals = NULL;
-	err = ctop_map_read(bpf_map__fd(w->skel->maps.census_addrs), sizeof(struct ctop_census_addr_key), sizeof(uint64_t),
-		       bpf_map__max_entries(w->skel->maps.census_addrs), &keys, &vals, &cnt);
-	if (err)
-		goto fail;
-	for (size_t i = 0; i < cnt; i++) {
-		struct ctop_census_addr_key *k = (struct ctop_census_addr_key *)keys + i;
-		struct ctop_census *c = census_for(&arr, &nn, &cap, k->netns);
-		size_t idx = 0;
-		struct ctop_census_addr a = { .family = k->family, .entries = (uint32_t)((uint64_t *)vals)[i] };
+	return 0;
+}
 
-		if (!c) {
-			err = -ENOMEM;
-			goto fail;
-		}
-		while (arr[idx].c != c)
-			idx++;
-		CAPS_FOR(idx);
-		memcpy(a.addr, k->addr, 16);
-		if (k->dir == 0) {
-			if (grow((void **)&c->srcs, &caps[idx].srcs, c->nsrcs + 1, sizeof(a))) {
-				err = -ENOMEM;
-				goto fail;
-			}
-			c->srcs[c->nsrcs++] = a;
-		} else {
-			if (grow((void **)&c->dsts, &caps[idx].dsts, c->ndsts + 1, sizeof(a))) {
-				err = -ENOMEM;
-				goto fail;
-			}
-			c->dsts[c->ndsts++] = a;
-		}
+static int add_addrs(struct census_set *s, const struct map_rows *m)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		const struct ctop_census_addr_key *k = (const struct ctop_census_addr_key *)m->keys + i;
+		struct ns_census *ns = census_of(s, k->netns);
+		struct ctop_census_addr *a;
+
+		if (!ns)
+			return -ENOMEM;
+		a = k->dir == 0 ? push((void **)&ns->c->srcs, &ns->c->nsrcs, &ns->srcs_cap, sizeof(*a))
+				: push((void **)&ns->c->dsts, &ns->c->ndsts, &ns->dsts_cap, sizeof(*a));
+		if (!a)
+			return -ENOMEM;
+		*a = (struct ctop_census_addr){ .family = k->family, .entries = (uint32_t)m->vals[i] };
+		memcpy(a->addr, k->addr, 16);
 	}
-	free(keys);
-	free(vals);
-	keys = vals = NULL;
-	err = ctop_map_read(bpf_map__fd(w->skel->maps.census_overflow), sizeof(struct ctop_census_ovf_key), sizeof(uint64_t),
-		       bpf_map__max_entries(w->skel->maps.census_overflow), &keys, &vals, &cnt);
-	if (err)
-		goto fail;
-	for (size_t i = 0; i < cnt; i++) {
-		struct ctop_census_ovf_key *k = (struct ctop_census_ovf_key *)keys + i;
-		struct ctop_census *c = census_for(&arr, &nn, &cap, k->netns);
-		uint64_t v = ((uint64_t *)vals)[i];
+	return 0;
+}
 
-		if (!c) {
-			err = -ENOMEM;
-			goto fail;
-		}
+static int add_overflows(struct census_set *s, const struct map_rows *m)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		const struct ctop_census_ovf_key *k = (const struct ctop_census_ovf_key *)m->keys + i;
+		struct ns_census *ns = census_of(s, k->netns);
+
+		if (!ns)
+			return -ENOMEM;
 		if (k->what == 0)
-			c->src_overflow += v;
+			ns->c->src_overflow += m->vals[i];
 		else if (k->what == 1)
-			c->dst_overflow += v;
+			ns->c->dst_overflow += m->vals[i];
 		else if (k->what == 3)
-			c->remain_overflow += v;
+			ns->c->remain_overflow += m->vals[i];
 		else
-			c->group_overflow += v;
+			ns->c->group_overflow += m->vals[i];
 	}
-	free(keys);
-	free(vals);
-	keys = vals = NULL;
-	_Static_assert(CTOP_REMAIN_SLOTS == CTOP_CENSUS_REMAIN_SLOTS, "walk.h and ctop_core.h slot counts differ");
-	err = ctop_map_read(bpf_map__fd(w->skel->maps.census_remain), sizeof(struct ctop_census_remain_key),
-		       sizeof(struct ctop_census_remain_val), bpf_map__max_entries(w->skel->maps.census_remain), &keys,
-		       &vals, &cnt);
-	if (err)
-		goto fail;
-	for (size_t i = 0; i < cnt; i++) {
-		struct ctop_census_remain_key *k = (struct ctop_census_remain_key *)keys + i;
-		struct ctop_census_remain_val *v = (struct ctop_census_remain_val *)vals + i;
-		struct ctop_census *c = census_for(&arr, &nn, &cap, k->netns);
+	return 0;
+}
 
-		if (!c) {
-			err = -ENOMEM;
-			goto fail;
-		}
+_Static_assert(CTOP_REMAIN_SLOTS == CTOP_CENSUS_REMAIN_SLOTS, "walk.h and ctop_core.h slot counts differ");
+
+static int add_remaining(struct census_set *s, const struct map_rows *m)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		const struct ctop_census_remain_key *k = (const struct ctop_census_remain_key *)m->keys + i;
+		const uint64_t *slot = m->vals + i * CTOP_REMAIN_SLOTS;
+		struct ns_census *ns = census_of(s, k->netns);
+
+		if (!ns)
+			return -ENOMEM;
 		if (k->state >= CTOP_TCP_STATES)
 			continue;
 		for (int j = 0; j < CTOP_REMAIN_SLOTS; j++)
-			c->tcp_remain[k->state][j] += v->slot[j];
+			ns->c->tcp_remain[k->state][j] += slot[j];
 	}
-	for (size_t i = 0; i < nn; i++) {
-		struct ctop_census *c = arr[i].c;
+	return 0;
+}
+
+int ctop_walk_read_census(struct ctop_walk *w, struct ctop_walk_census **out, size_t *n, struct ctop_err *e)
+{
+	static const struct {
+		size_t map;  /* index into maps[] */
+		int (*add)(struct census_set *, const struct map_rows *);
+	} steps[] = { { 0, add_groups }, { 1, add_addrs }, { 2, add_overflows }, { 3, add_remaining } };
+	struct bpf_map *maps[] = { w->skel->maps.census_groups, w->skel->maps.census_addrs,
+				   w->skel->maps.census_overflow, w->skel->maps.census_remain };
+	struct census_set s = { 0 };
+	struct ctop_walk_census *arr;
+	int err = 0;
+
+	_Static_assert(sizeof(struct ctop_census_val) == 3 * sizeof(uint64_t), "add_groups reads three words");
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]) && !err; i++) {
+		struct map_rows rows;
+
+		err = map_take(maps[steps[i].map], &rows);
+		if (!err)
+			err = steps[i].add(&s, &rows);
+		map_rows_free(&rows);
+	}
+	if (!err)
+		w->census_dirty = 0;
+	arr = err ? NULL : calloc(s.n ? s.n : 1, sizeof(*arr));
+	if (!arr) {
+		if (!err)
+			err = -ENOMEM;
+		for (size_t i = 0; i < s.n; i++)
+			ctop_census_free(s.ns[i].c);
+		free(s.ns);
+		return ctop_err_set(e, err, "read", "cannot read the census maps: %s", strerror(-err));
+	}
+	for (size_t i = 0; i < s.n; i++) {
+		struct ctop_census *c = s.ns[i].c;
 
 		/* the walk read timeouts only where it knew HZ */
 		c->remain_valid = w->skel->bss->census_remain_ok != 0;
 		qsort(c->groups, c->ngroups, sizeof(*c->groups), group_desc);
 		qsort(c->srcs, c->nsrcs, sizeof(*c->srcs), ctop_census_addr_cmp_desc);
 		qsort(c->dsts, c->ndsts, sizeof(*c->dsts), ctop_census_addr_cmp_desc);
+		arr[i] = (struct ctop_walk_census){ .netns = s.ns[i].netns, .c = c };
 	}
-	free(keys);
-	free(vals);
-	free(caps);
 	*out = arr;
-	*n = nn;
+	*n = s.n;
+	free(s.ns);
 	return 0;
-fail:
-	free(keys);
-	free(vals);
-	free(caps);
-	ctop_walk_census_free(arr, nn);
-	return ctop_err_set(e, err, "read", "cannot read the census maps: %s", strerror(-err));
-#undef CAPS_FOR
 }
 
 void ctop_walk_census_free(struct ctop_walk_census *a, size_t n)

@@ -15,11 +15,10 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "check.h"
+#include "lab.h"
 #include "selftest.h"
 #include "floor.skel.h"
-
-#define CTOP_BPF_PROG_TYPE_NETFILTER 32 /* as in native/core/probe.c */
-#define CTOP_BPF_NETFILTER 45
 
 static void print_prog(int first, const char *name, int fd)
 {
@@ -109,23 +108,10 @@ int hold(int tier, int floor)
 	printf("}\n");
 	if (!p)
 		return 1;
-	if (tier == CTOP_TIER_NETFILTER) {
-		static struct ctop_ct_cpu_stat cpus[CTOP_MAX_CPUS];
-		static uint32_t drops[CTOP_MAX_CPUS];
-		int n = 0;
-		uint32_t inum;
-
-		if (ctop_netns_open("/proc/self/ns/net", ctop_probe_nf_prog_fd(p), &ns, &e))
-			goto fail;
-		inum = ctop_netns_inum(ns);
-		if (ctop_netns_cpu_stats(ns, cpus, CTOP_MAX_CPUS, &n, &e))
-			goto fail;
-		for (int i = 0; i < n; i++)
-			if (cpus[i].cpu < CTOP_MAX_CPUS)
-				drops[cpus[i].cpu] = cpus[i].drop;
-		if (ctop_probe_seed_drops(p, inum, drops, ctop_probe_ncpus(p), &e) || ctop_probe_attach_drops(p, &e))
-			goto fail;
-	}
+	if (tier == CTOP_TIER_NETFILTER &&
+	    (ctop_netns_open("/proc/self/ns/net", ctop_probe_nf_prog_fd(p), &ns, &e) ||
+	     ctop_probe_seed_drops_netns(p, ns, &e) || ctop_probe_attach_drops(p, &e)))
+		goto fail;
 	wait_stdin();
 	if (ctop_probe_read_totals(p, totals, &e))
 		goto fail;

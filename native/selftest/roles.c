@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/if_tun.h>
+#include "check.h"
+#include "lab.h"
 #include "selftest.h"
 
 #define FLOWS 5 /* per role and family */
@@ -189,31 +191,30 @@ static void tun_send(int fd, int af, const char *src, const char *dst, int sport
 		die("cannot write a packet into the TUN device");
 }
 
+/* The address (NULL: any) and port as a socket address of family af; its
+ * length. sin_port and sin6_port share their offset. */
+static socklen_t sockaddr_of(int af, const char *addr, int port, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *a4 = (void *)ss;
+	struct sockaddr_in6 *a6 = (void *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	ss->ss_family = (sa_family_t)af;
+	a4->sin_port = htons((uint16_t)port);
+	if (addr)
+		inet_pton(af, addr, af == AF_INET ? (void *)&a4->sin_addr : (void *)&a6->sin6_addr);
+	return af == AF_INET ? sizeof(*a4) : sizeof(*a6);
+}
+
 /* One datagram from a local socket, from a source port not used before. */
 static void sock_send(int af, const char *dst, int dport)
 {
 	static int sport = SPORT + 1000;
-	struct sockaddr_storage me = { 0 }, to = { 0 };
-	socklen_t len;
+	struct sockaddr_storage me, to;
+	socklen_t len = sockaddr_of(af, NULL, sport++, &me);
 	int s = socket(af, SOCK_DGRAM, 0);
 
-	if (af == AF_INET) {
-		struct sockaddr_in *m = (void *)&me, *t = (void *)&to;
-
-		m->sin_family = t->sin_family = AF_INET;
-		m->sin_port = htons((uint16_t)sport++);
-		t->sin_port = htons((uint16_t)dport);
-		inet_pton(AF_INET, dst, &t->sin_addr);
-		len = sizeof(*m);
-	} else {
-		struct sockaddr_in6 *m = (void *)&me, *t = (void *)&to;
-
-		m->sin6_family = t->sin6_family = AF_INET6;
-		m->sin6_port = htons((uint16_t)sport++);
-		t->sin6_port = htons((uint16_t)dport);
-		inet_pton(AF_INET6, dst, &t->sin6_addr);
-		len = sizeof(*m);
-	}
+	sockaddr_of(af, dst, dport, &to);
 	if (s < 0 || bind(s, (struct sockaddr *)&me, len) < 0 || sendto(s, "x", 1, 0, (struct sockaddr *)&to, len) != 1)
 		die("cannot send a datagram from a local socket");
 	close(s);
@@ -223,24 +224,12 @@ static void sock_send(int af, const char *dst, int dport)
  * socket, so no ICMP error is sent back. */
 static int udp_listen(int af, int port)
 {
-	struct sockaddr_storage a = { 0 };
-	socklen_t len;
+	struct sockaddr_storage a;
+	socklen_t len = sockaddr_of(af, NULL, port, &a);
 	int s = socket(af, SOCK_DGRAM, 0), one = 1;
 
-	if (af == AF_INET) {
-		struct sockaddr_in *a4 = (void *)&a;
-
-		a4->sin_family = AF_INET;
-		a4->sin_port = htons((uint16_t)port);
-		len = sizeof(*a4);
-	} else {
-		struct sockaddr_in6 *a6 = (void *)&a;
-
-		a6->sin6_family = AF_INET6;
-		a6->sin6_port = htons((uint16_t)port);
-		len = sizeof(*a6);
+	if (af == AF_INET6)
 		setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	}
 	if (s < 0 || bind(s, (struct sockaddr *)&a, len) < 0)
 		die("cannot bind a UDP receiver");
 	return s;
@@ -333,7 +322,7 @@ int roles_scenario(int tier, const char *nft)
 		}
 	}
 	check("map overflows", (long long)totals[CTOP_TOTAL_PORT_OVERFLOW], 0);
-	printf(",\"ok\":%s,\"checks\":[%.*s]}\n", failures ? "false" : "true", (int)checks_len, checks);
+	print_checks();
 	free(ports);
 	ctop_probe_destroy(p);
 	ctop_netns_close(ns);

@@ -65,14 +65,17 @@ async function measured(o: SnapshotOptions): Promise<SnapshotV1> {
   // so the window's end carries the census forward to the last sample.
   const occupancyAtEnd = (): OccupancyInput | undefined => {
     if ((o.occupancy ?? 'auto') === 'off') return undefined;
+    const counter = new OccupancyCounter({ target: source.targetRef(), method: o.occupancy === 'ctnetlink' ? 'ctnetlink' : 'auto' });
     try {
-      const census = new OccupancyCounter({ target: source.targetRef(), method: o.occupancy === 'ctnetlink' ? 'ctnetlink' : 'auto' }).take();
+      const census = counter.take();
       const entriesAtCensus = source.portEntries();
       return { census, ...(entriesAtCensus ? { entriesAtCensus } : {}) };
     } catch (e) {
       // the window's counts stand without it: report them, and say what is missing
       process.stderr.write(`ctop: no occupancy in this report: the census failed: ${describeError(e)}\n`);
       return undefined;
+    } finally {
+      counter.close();
     }
   };
   try {

@@ -69,7 +69,7 @@ export function formatCensus(c: CensusReport, top: number): string {
     `hash buckets [${METHOD_WORDS[b.method]}]` +
       (b.fallbackReason ? ` (walk not used: ${b.fallbackReason})` : '') +
       (b.locatedBy
-        ? ` (table found from ${b.locatedBy}; ${b.runs} BPF runs of ${b.bucketsPerRun} buckets, ${b.walkMs?.toFixed(1)} ms, longest run ${b.maxRunMs?.toFixed(1)} ms)`
+        ? ` (table found from ${b.locatedBy}; ${b.runs} BPF runs of ${b.bucketsPerRun} buckets${b.threads && b.threads > 1 ? ` on ${b.threads} threads` : ''}, ${b.walkMs?.toFixed(1)} ms, longest run ${b.maxRunMs?.toFixed(1)} ms)`
         : ''),
   );
   out.push(

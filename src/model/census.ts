@@ -112,6 +112,8 @@ export interface BucketPressure {
   /** walk only: how the table was found, BPF runs and their time */
   locatedBy?: WalkResult['locatedBy'];
   runs?: number;
+  /** threads that shared the runs */
+  threads?: number;
   bucketsPerRun?: number;
   maxRunMs?: number;
   walkMs?: number;
@@ -196,6 +198,8 @@ export interface WalkResult {
   locatedBy: 'kallsyms' | 'live-entry' | 'private-entry';
   /** BPF runs the walk took (bounded work per run) and their total time */
   runs: number;
+  /** threads that ran the runs side by side (each run is one BPF program run on one CPU) */
+  threads?: number;
   /** buckets per run (sized from the load factor to bound the nodes per run) and the longest run */
   bucketsPerRun: number;
   maxRunMs: number;
@@ -241,6 +245,7 @@ export function chainPressure(
       resizeRestarts: w.resizeRestarts ?? 0,
       locatedBy: w.locatedBy,
       runs: w.runs,
+      ...(w.threads !== undefined ? { threads: w.threads } : {}),
       bucketsPerRun: w.bucketsPerRun,
       maxRunMs: w.maxRunMs,
       walkMs: w.walkMs,

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { CtopError, ExitCode } from '../errors.js';
 import { checkLayout, type NativeLayout } from './decode.js';
 import type { CensusCounts } from '../model/censusCounts.js';
-import type { CtCpuStat } from '../model/sample.js';
+import { TIERS, type BpfTier, type CtCpuStat } from '../model/sample.js';
 
 export interface ProbeOptions {
   maxPorts: number;
@@ -18,13 +18,42 @@ export interface ProbeOptions {
   maxDropTuples: number;
   /** Network namespace inode to restrict counting to; 0 for all. */
   targetNetns: number;
-  /** Which programs to load; function tiers also attach here, all or nothing. */
-  tier: 'fentry' | 'kprobe' | 'netfilter';
+  /** 'auto': the native core's fallback, every tier best first until one
+   * loads; a tier: that one only. Function tiers also attach here, all
+   * programs or none. When no tier loads the constructor throws the last
+   * refusal, with every refusal as its `refused`. */
+  tier: 'auto' | BpfTier;
+}
+
+/** A tier the kernel refused: a native error (errors.ts) naming its tier. */
+export interface NativeRefusal {
+  code: 'ECTOP_NATIVE';
+  tier: BpfTier;
+  message: string;
+  errno: number;
+  step: string;
+  log: string;
+}
+
+/** A program of the loaded tier and how it reaches its hook. */
+export interface NativeProgram {
+  name: string;
+  /** its section (fentry/…, tp_btf/…), or where the netfilter program is linked */
+  hook: string;
+  /** load: attached with the tier; netns: one link per namespace (Netns); drops: by attachDrops() */
+  attach: 'load' | 'netns' | 'drops';
+  /** by the probe itself (for 'netns', count the namespaces' links instead) */
+  attached: boolean;
 }
 
 export interface NativeProbe {
+  tier(): BpfTier;
+  /** The better tiers refused before this one loaded. */
+  refused(): NativeRefusal[];
+  programs(): NativeProgram[];
   attachDrops(): void;
-  seedDrops(netns: number, perCpuDrops: number[]): void;
+  /** The drop program's baseline from the namespace's per-CPU drop statistic; before attachDrops(). */
+  seedDrops(netns: NativeNetns): void;
   nfProgFd(): number;
   readPorts(): Buffer;
   /** Tuple records (insert and drop maps joined) whose counts grew since the
@@ -40,7 +69,6 @@ export interface NativeProbe {
 }
 
 export interface NativeNetns {
-  inode(): number;
   links(): number;
   cpuStats(): CtCpuStat[];
   table(): { count: number; max: number };
@@ -55,14 +83,18 @@ export interface NativeWalker {
   capture(netnsPath: string | null, waitMs: number): bigint;
   /** mode 0: the table from a node; mode 1: read the table pointer at a kallsyms address. */
   locate(addr: bigint, mode: 0 | 1): { base: bigint; bucket: number };
-  /** Walk every bucket, perRun per BPF run; with census, count the entries (and with addrs their addresses). */
-  chains(base: bigint, size: number, perRun: number, census: boolean, addrs: boolean): {
+  /** Walk every bucket, perRun per BPF run, the runs shared by `threads` threads (0: one per
+   * online CPU); with census, count the entries (and with addrs their addresses). A census
+   * walk starts from zero: one walker serves any number of censuses. */
+  chains(base: bigint, size: number, perRun: number, census: boolean, addrs: boolean, threads: number): {
     buckets: number;
     nodes: number;
     longest: number;
     rewalked: number;
     inconsistent: number;
     runs: number;
+    /** threads that ran the runs side by side */
+    threads: number;
     censusEntries: number;
     /** the longest single BPF run */
     maxRunMs: number;
@@ -74,7 +106,7 @@ export interface NativeWalker {
   };
   /** Delete the entry capture()'s datagram made (by its exact tuple). */
   forgetPoke(): void;
-  /** What the census counted, per namespace inode. */
+  /** What the census counted, per namespace inode; reading empties the counts. */
   readCensus(top: number): { netns: number; census: CensusCounts }[];
   close(): void;
 }
@@ -85,6 +117,8 @@ export interface Addon {
   /** progFd < 0: ctnetlink socket only, no netfilter links. */
   Netns: new (path: string, progFd: number) => NativeNetns;
   layout: NativeLayout;
+  /** bpf/ctop.h enum ctop_tier: the BPF tiers, best first (the core's fallback order) */
+  tiers: BpfTier[];
   /** bpf/ctop.h CTOP_DEFAULT_MAX_*: the map sizes the kernel object declares */
   mapDefaults: { maxPorts: number; maxTuples: number; maxDropTuples: number };
   /** sizeof(struct name) in the running kernel, from its BTF. */
@@ -112,6 +146,19 @@ export function loadAddon(): Addon {
   const require = createRequire(import.meta.url);
   const addon = require(path) as Addon;
   checkLayout(addon.layout);
+  checkTiers(addon.tiers);
   cached = addon;
   return addon;
+}
+
+/** The tier names a recording or --tier may carry (model/sample.ts) are the
+ * core's (bpf/ctop.h), in its order, then 'stats'. */
+function checkTiers(native: readonly string[]): void {
+  const want = TIERS.filter((t) => t !== 'stats');
+  if (native.join(',') !== want.join(',')) {
+    throw new CtopError(
+      `the native addon's probe tiers differ from this build (${native.join(', ')} != ${want.join(', ')})`,
+      'rebuild everything with `npm run build`',
+    );
+  }
 }

@@ -106,99 +106,139 @@ export interface WalkOptions {
   /** a location an earlier walk found: used while the bucket count is unchanged, so a
    * repeated census (the live screen's) captures no entry and pokes no namespace */
   table?: TableLocation;
+  /** threads the walk's runs are shared by (0 or absent: one per online CPU); a caller that
+   * accounts its own thread's CPU time (the live screen's budget) passes 1 */
+  threads?: number;
 }
 
 /** (namespace, family, protocol, port, state) groups the in-kernel census keeps */
 const MAX_GROUPS = 65_536;
 
-export function hashWalker(opts: WalkOptions): WalkOutcome {
-  const addon = loadAddon();
-  for (let attempt = 0; attempt < 2; attempt++) {
-    const out = walkOnce(addon, opts);
-    if (out === 'resized') continue;
-    if (out.result) out.result.resizeRestarts = attempt;
-    return out;
+/**
+ * The walk programs, loaded once, and where the table is: one instance serves
+ * every census of a process (the live screen's thread takes one every few
+ * seconds). The census maps are sized by maxAddrs when the programs load.
+ */
+export class TableWalker {
+  private w: NativeWalker | undefined;
+  private refused: string | undefined;
+  private table: TableLocation | undefined;
+
+  constructor(private readonly o: { maxAddrs: number; locate?: 'auto' | 'entry' }) {}
+
+  walk(opts: WalkOptions): WalkOutcome {
+    const addon = loadAddon();
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const out = this.walkOnce(addon, opts);
+      if (out === 'resized') continue;
+      if (out.result) out.result.resizeRestarts = attempt;
+      return out;
+    }
+    return { result: null, reason: 'the table was resized twice during the walk' };
   }
-  return { result: null, reason: 'the table was resized twice during the walk' };
+
+  close(): void {
+    this.w?.close();
+    this.w = undefined;
+  }
+
+  /** The loaded programs; undefined (with the reason kept) where the kernel refuses them. */
+  private load(addon: ReturnType<typeof loadAddon>): NativeWalker | undefined {
+    if (!this.w && this.refused === undefined) {
+      try {
+        this.w = new addon.Walker({ maxGroups: MAX_GROUPS, maxAddrs: Math.max(2, this.o.maxAddrs) });
+      } catch (e) {
+        this.refused = `the kernel refused the hash-walk programs: ${describeError(e)}`;
+      }
+    }
+    return this.w;
+  }
+
+  private walkOnce(addon: ReturnType<typeof loadAddon>, opts: WalkOptions): WalkOutcome | 'resized' {
+    const tLoad = performance.now();
+    const w = this.load(addon);
+    if (!w) return { result: null, reason: this.refused };
+    const loadMs = performance.now() - tLoad;
+    const size = readNetfilterSysctl('nf_conntrack_buckets');
+    const tLocate = performance.now();
+    const remembered = opts.table ?? this.table;
+    let base: bigint;
+    let locatedBy: WalkResult['locatedBy'];
+    if (remembered && remembered.size === size) {
+      ({ base, locatedBy } = remembered);
+    } else {
+      try {
+        ({ base, locatedBy } = locateTable(w, this.o.locate ?? opts.locate));
+      } catch (e) {
+        return { result: null, reason: `cannot find the conntrack hash: ${describeError(e)}` };
+      }
+    }
+    const locateMs = performance.now() - tLocate;
+    const t0 = performance.now();
+    const perRun = bucketsPerRun(2 * opts.hashEntries, size);
+    const r = w.chains(base, size, perRun, opts.census, opts.census && opts.addrs, opts.threads ?? 0);
+    const t1 = performance.now();
+    const census = opts.census ? w.readCensus(opts.top) : undefined;
+    const phases = { loadMs, locateMs, walkMs: t1 - t0, readMs: performance.now() - t1 };
+    // a resize (nf_conntrack_buckets written) replaces the table: find it again
+    if (readNetfilterSysctl('nf_conntrack_buckets') !== size) {
+      this.table = undefined;
+      return 'resized';
+    }
+    if (r.inconsistent > size * MAX_INCONSISTENT_RATIO) {
+      // a remembered location that no longer fits: find the table again
+      if (remembered) {
+        this.table = undefined;
+        return this.walkOnce(addon, { ...opts, table: undefined });
+      }
+      return { result: null, reason: `${r.inconsistent} of ${size} buckets did not end in their own marker: the table was not found right` };
+    }
+    this.table = { base, size, locatedBy };
+    const hist = r.hist.slice(0, Math.max(r.lastNonEmpty + 1, 2));
+    return {
+      result: {
+        buckets: r.buckets,
+        histogram: hist,
+        histogramLastIsOrMore: r.lastNonEmpty === r.hist.length - 1,
+        nodes: r.nodes,
+        longestChain: r.longest,
+        rewalkedBuckets: r.rewalked,
+        inconsistentBuckets: r.inconsistent,
+        locatedBy,
+        runs: r.runs,
+        threads: r.threads,
+        bucketsPerRun: perRun,
+        maxRunMs: r.maxRunMs,
+        walkMs: phases.walkMs,
+        phasesMs: phases,
+      },
+      census,
+      nfConnBytes: r.nfConnBytes || undefined,
+      table: this.table,
+    };
+  }
 }
 
-function walkOnce(addon: ReturnType<typeof loadAddon>, opts: WalkOptions): WalkOutcome | 'resized' {
-  let w: NativeWalker;
-  const tLoad = performance.now();
+/** The table's address: kallsyms where it lists the symbol, else from one confirmed entry. */
+function locateTable(w: NativeWalker, locate: 'auto' | 'entry' | undefined): { base: bigint; locatedBy: WalkResult['locatedBy'] } {
+  let ksym: bigint | undefined;
   try {
-    w = new addon.Walker({ maxGroups: MAX_GROUPS, maxAddrs: Math.max(2, opts.maxAddrs) });
-  } catch (e) {
-    return { result: null, reason: `the kernel refused the hash-walk programs: ${describeError(e)}` };
+    ksym = locate === 'entry' ? undefined : kallsymsAddress(readFileSync('/proc/kallsyms', 'utf8'), 'nf_conntrack_hash');
+  } catch {
+    ksym = undefined;
   }
+  if (ksym !== undefined) return { base: w.locate(ksym, 1).base, locatedBy: 'kallsyms' };
+  const node = w.capture(null, LIVE_WAIT_MS);
+  if (node !== 0n) return { base: w.locate(node, 0).base, locatedBy: 'live-entry' };
+  return { base: pokePrivate(w, (n) => w.locate(n, 0).base), locatedBy: 'private-entry' };
+}
+
+/** One walk with programs loaded for it and unloaded after (a command's single census). */
+export function hashWalker(opts: WalkOptions): WalkOutcome {
+  const walker = new TableWalker({ maxAddrs: opts.maxAddrs, locate: opts.locate });
   try {
-    {
-      const size = readNetfilterSysctl('nf_conntrack_buckets');
-      let base: bigint;
-      let locatedBy: WalkResult['locatedBy'];
-      const tLocate = performance.now();
-      let locateMs = 0;
-      if (opts.table && opts.table.size === size) {
-        ({ base, locatedBy } = opts.table);
-      } else {
-        let ksym: bigint | undefined;
-        try {
-          ksym = opts.locate === 'entry' ? undefined : kallsymsAddress(readFileSync('/proc/kallsyms', 'utf8'), 'nf_conntrack_hash');
-        } catch {
-          ksym = undefined;
-        }
-        try {
-          if (ksym !== undefined) {
-            base = w.locate(ksym, 1).base;
-            locatedBy = 'kallsyms';
-          } else {
-            const node = w.capture(null, LIVE_WAIT_MS);
-            base = node !== 0n ? w.locate(node, 0).base : pokePrivate(w, (n) => w.locate(n, 0).base);
-            locatedBy = node !== 0n ? 'live-entry' : 'private-entry';
-          }
-        } catch (e) {
-          return { result: null, reason: `cannot find the conntrack hash: ${describeError(e)}` };
-        }
-      }
-      locateMs = performance.now() - tLocate;
-      const t0 = performance.now();
-      const phases = { loadMs: t0 - tLoad - locateMs, locateMs, walkMs: 0, readMs: 0 };
-      const perRun = bucketsPerRun(2 * opts.hashEntries, size);
-      const r = w.chains(base, size, perRun, opts.census, opts.census && opts.addrs);
-      const t1 = performance.now();
-      const census = opts.census ? w.readCensus(opts.top) : undefined;
-      phases.walkMs = t1 - t0;
-      phases.readMs = performance.now() - t1;
-      const walkMs = phases.walkMs;
-      // a resize (nf_conntrack_buckets written) replaces the table: find it again
-      if (readNetfilterSysctl('nf_conntrack_buckets') !== size) return 'resized';
-      if (r.inconsistent > size * MAX_INCONSISTENT_RATIO) {
-        // a remembered location that no longer fits: find the table again
-        if (opts.table) return walkOnce(addon, { ...opts, table: undefined });
-        return { result: null, reason: `${r.inconsistent} of ${size} buckets did not end in their own marker: the table was not found right` };
-      }
-      const hist = r.hist.slice(0, Math.max(r.lastNonEmpty + 1, 2));
-      return {
-        result: {
-          buckets: r.buckets,
-          histogram: hist,
-          histogramLastIsOrMore: r.lastNonEmpty === r.hist.length - 1,
-          nodes: r.nodes,
-          longestChain: r.longest,
-          rewalkedBuckets: r.rewalked,
-          inconsistentBuckets: r.inconsistent,
-          locatedBy,
-          runs: r.runs,
-          bucketsPerRun: perRun,
-          maxRunMs: r.maxRunMs,
-          walkMs,
-          phasesMs: phases,
-        },
-        census,
-        nfConnBytes: r.nfConnBytes || undefined,
-        table: { base, size, locatedBy },
-      };
-    }
+    return walker.walk(opts);
   } finally {
-    w.close();
+    walker.close();
   }
 }

@@ -3,17 +3,16 @@
  * network namespace (or the one --netns names) and reads maps and conntrack
  * statistics on demand.
  *
- * Tiers, best first (each refused one is recorded with the kernel's error):
- *   "fentry"    fentry/fexit on the conntrack functions (no per-packet hook;
- *               also counts evictions, deletions, live entries per port)
- *   "kprobe"    the same programs as kprobes, for kernels that refuse fentry
- *   "netfilter" BPF netfilter links + tp_btf/kfree_skb (kernels >= 6.4)
- *   "stats"     ctnetlink statistics only, no per-port data
+ * The native core picks the tier (ctop_probe_open_best: fentry, kprobe,
+ * netfilter, best first, each refusal in the kernel's words); this source
+ * adds what only it can see: a netfilter tier that no namespace would take a
+ * link for is refused too, and with no BPF tier the "stats" tier reads
+ * ctnetlink statistics only, no per-port data.
  */
 import { hostname } from 'node:os';
 import { statSync } from 'node:fs';
 import { CtopError, ExitCode, describeError, isNativeError } from '../errors.js';
-import { loadAddon, type Addon, type NativeNetns, type NativeProbe } from '../native/addon.js';
+import { loadAddon, type Addon, type NativeNetns, type NativeProbe, type NativeRefusal } from '../native/addon.js';
 import { ZERO_STATS, type BpfTier, type CtCpuStat, type CtStats, type NetnsSample, type PortEvents, type ProbeInfo, type ProgramStatus, type Sample, type Source, type Tier, type Totals, type TupleColumns, type TupleCount } from '../model/sample.js';
 import { decodeEvents, decodePorts, decodeTupleColumns, decodeTuples, TOTAL } from '../native/decode.js';
 import { btfProblem } from '../preflight.js';
@@ -37,30 +36,6 @@ interface Watched {
   handle: NativeNetns;
 }
 
-export const NF_HOOK_DESC = 'netfilter POST_ROUTING+LOCAL_IN (IPv4, IPv6), priority INT_MAX-2, before the confirm step';
-export const DROP_HOOK_DESC = 'tp_btf/kfree_skb, reason NETFILTER_DROP';
-
-/** The function tiers' programs (bpf/ctop.bpf.c), by tier. */
-const FUNC_PROGRAMS: Record<'fentry' | 'kprobe', { name: string; hook: string }[]> = {
-  fentry: [
-    { name: 'ctop_fe_confirm_enter', hook: 'fentry/__nf_conntrack_confirm' },
-    { name: 'ctop_fe_confirm_exit', hook: 'fexit/__nf_conntrack_confirm (inserts, clashes, insert_failed)' },
-    { name: 'ctop_fe_alloc_exit', hook: 'fexit/__nf_conntrack_alloc (table-full refusals)' },
-    { name: 'ctop_fe_early_drop_enter', hook: 'fentry/early_drop' },
-    { name: 'ctop_fe_early_drop_exit', hook: 'fexit/early_drop' },
-    { name: 'ctop_fe_unlink', hook: 'fentry/__nf_ct_delete_from_lists (deletions, evictions)' },
-  ],
-  kprobe: [
-    { name: 'ctop_kp_confirm_enter', hook: 'kprobe/__nf_conntrack_confirm' },
-    { name: 'ctop_kp_confirm_exit', hook: 'kretprobe/__nf_conntrack_confirm (inserts, clashes, insert_failed)' },
-    { name: 'ctop_kp_alloc_enter', hook: 'kprobe/__nf_conntrack_alloc' },
-    { name: 'ctop_kp_alloc_exit', hook: 'kretprobe/__nf_conntrack_alloc (table-full refusals)' },
-    { name: 'ctop_kp_early_drop_enter', hook: 'kprobe/early_drop' },
-    { name: 'ctop_kp_early_drop_exit', hook: 'kretprobe/early_drop' },
-    { name: 'ctop_kp_unlink', hook: 'kprobe/__nf_ct_delete_from_lists (deletions, evictions)' },
-  ],
-};
-
 export function sumCpuStats(cpus: CtCpuStat[]): CtStats {
   const s: CtStats = { ...ZERO_STATS };
   for (const c of cpus) {
@@ -78,7 +53,6 @@ export class KernelSource implements Source {
   private netnsErrors = new Map<number, { name: string; error: string }>();
   private lastScanMs = 0;
   private info: ProbeInfo = { tier: 'stats', programs: [], refused: [] };
-  private dropsAttached = false;
   private dropsError?: string;
 
   constructor(private readonly opts: KernelSourceOptions) {}
@@ -86,53 +60,25 @@ export class KernelSource implements Source {
   async start(): Promise<void> {
     this.addon = loadAddon();
     this.target = this.opts.netns ? resolveNetns(this.opts.netns) : undefined;
-    const noBtf = btfProblem();
-    const tiers: BpfTier[] =
-      this.opts.tier === 'auto' ? ['fentry', 'kprobe', 'netfilter'] : this.opts.tier === 'stats' ? [] : [this.opts.tier];
-    for (const tier of tiers) {
-      if (noBtf) {
-        this.refuse(tier, new Error(noBtf));
-        continue;
-      }
-      try {
-        // function tiers attach inside the constructor, all programs or none
-        this.probe = new this.addon.Probe({
-          maxPorts: this.opts.maxPorts,
-          maxTuples: this.opts.maxTuples,
-          maxDropTuples: this.opts.maxDropTuples,
-          targetNetns: this.target?.inode ?? 0,
-          tier,
-        });
-        this.probeTier = tier;
-      } catch (e) {
-        this.refuse(tier, e);
-        continue;
-      }
-      if (tier !== 'netfilter') break;
-      this.rescan();
-      if (this.watched.size > 0 && [...this.watched.values()].every((w) => w.handle.links() === 0)) {
-        // Loaded but no namespace would take a netfilter link (kernel < 6.4).
-        const reason = [...this.netnsErrors.values()].map((x) => x.error).join('; ') || 'no netfilter link could be created';
-        this.closeAll();
-        this.probe.close();
-        this.probe = undefined;
-        this.probeTier = undefined;
-        this.refuse('netfilter', new Error(reason));
-      }
+    this.loadProbe();
+    this.rescan();
+    if (this.probeTier === 'netfilter' && this.watched.size > 0 && [...this.watched.values()].every((w) => w.handle.links() === 0)) {
+      // Loaded but no namespace would take a netfilter link (kernel < 6.4).
+      const reason = [...this.netnsErrors.values()].map((x) => x.error).join('; ') || 'no netfilter link could be created';
+      this.closeAll();
+      this.probe?.close();
+      this.probe = undefined;
+      this.probeTier = undefined;
+      this.refuse('netfilter', new Error(reason));
+      this.rescan(); // ctnetlink sockets only
     }
-    if (this.probeTier !== 'netfilter') this.rescan();
     if (this.probe && this.probeTier === 'netfilter') {
       // The drop program matches kfree_skb events against the kernel's
       // per-CPU drop statistic: give it each namespace's starting values
       // before it runs (see consume_conntrack_drop in bpf/ctop.bpf.c).
-      for (const w of this.watched.values()) {
-        const perCpu: number[] = [];
-        for (const c of w.handle.cpuStats()) perCpu[c.cpu] = c.drop;
-        this.probe.seedDrops(w.ref.inode, Array.from(perCpu, (v) => v ?? 0));
-      }
+      for (const w of this.watched.values()) this.probe.seedDrops(w.handle);
       try {
         this.probe.attachDrops();
-        this.dropsAttached = true;
       } catch (e) {
         this.dropsError = describeError(e);
       }
@@ -142,6 +88,32 @@ export class KernelSource implements Source {
       const why = [...this.netnsErrors.values()].map((x) => `${x.name}: ${x.error}`).join('; ');
       throw new CtopError(`could not watch any network namespace (${why || 'none found'})`, 'run ctop as root', ExitCode.privileges);
     }
+  }
+
+  /** The best tier the core loads (or the forced one), each refusal recorded. */
+  private loadProbe(): void {
+    if (this.opts.tier === 'stats') return;
+    const noBtf = btfProblem();
+    if (noBtf) {
+      for (const tier of this.opts.tier === 'auto' ? this.addon.tiers : [this.opts.tier]) this.refuse(tier, new Error(noBtf));
+      return;
+    }
+    try {
+      this.probe = new this.addon.Probe({
+        maxPorts: this.opts.maxPorts,
+        maxTuples: this.opts.maxTuples,
+        maxDropTuples: this.opts.maxDropTuples,
+        targetNetns: this.target?.inode ?? 0,
+        tier: this.opts.tier,
+      });
+    } catch (e) {
+      const refused = (e as { refused?: NativeRefusal[] }).refused;
+      if (!isNativeError(e) || !refused) throw e;
+      for (const r of refused) this.refuse(r.tier, r);
+      return;
+    }
+    this.probeTier = this.probe.tier();
+    for (const r of this.probe.refused()) this.refuse(r.tier, r);
   }
 
   private refuse(tier: Tier, e: unknown): void {
@@ -160,25 +132,16 @@ export class KernelSource implements Source {
   private describe(): ProbeInfo {
     const refused = this.info.refused;
     if (!this.probe || !this.probeTier) return { tier: 'stats', programs: [], refused };
-    if (this.probeTier !== 'netfilter') {
-      return { tier: this.probeTier, programs: FUNC_PROGRAMS[this.probeTier].map((p) => ({ ...p, attached: true })), refused };
-    }
     const linked = [...this.watched.values()].filter((w) => w.handle.links() > 0).length;
-    const programs: ProgramStatus[] = [
-      {
-        name: 'ctop_nf_confirm',
-        hook: NF_HOOK_DESC,
-        attached: linked > 0,
-        ...(linked > 0 ? {} : { error: 'no namespace accepted a netfilter link' }),
-      },
-      {
-        name: 'ctop_kfree_skb',
-        hook: DROP_HOOK_DESC,
-        attached: this.dropsAttached,
-        ...(this.dropsError ? { error: this.dropsError } : {}),
-      },
-    ];
-    return { tier: 'netfilter', programs, refused };
+    const programs = this.probe.programs().map((p): ProgramStatus => {
+      const base = { name: p.name, hook: p.hook };
+      if (p.attach === 'netns') {
+        return linked > 0 ? { ...base, attached: true } : { ...base, attached: false, error: 'no namespace accepted a netfilter link' };
+      }
+      if (p.attach === 'drops' && this.dropsError) return { ...base, attached: p.attached, error: this.dropsError };
+      return { ...base, attached: p.attached };
+    });
+    return { tier: this.probeTier, programs, refused };
   }
 
   /** Attach to namespaces that appeared, let go of those that vanished. */

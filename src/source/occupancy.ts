@@ -13,7 +13,24 @@ import type { NetnsRef } from './netnsScan.js';
 /** Default CPU budget of the background census: 2 % of one core. */
 export const DEFAULT_BUDGET_SHARE = 0.02;
 
+/**
+ * The census thread's state, one Int32 shared with it. The process must not
+ * end while the thread is inside a native call: Node then terminates the
+ * thread's JavaScript, the addon's calls into N-API fail on the way out of
+ * the walk, and the C++ exception they raise cannot be thrown into a
+ * terminating thread (an abort). So the thread enters a census only by
+ * moving IDLE to BUSY, and close() waits for BUSY to end and moves IDLE to
+ * STOPPED, after which the thread never enters native code again.
+ */
+export const CENSUS_IDLE = 0;
+export const CENSUS_BUSY = 1;
+export const CENSUS_STOPPED = 2;
+/** How long close() waits for a census in flight (a walk of 1,000,000 entries takes under 1 s). */
+export const CLOSE_WAIT_MS = 5000;
+
 export interface WorkerStart {
+  /** one Int32: CENSUS_IDLE, CENSUS_BUSY or CENSUS_STOPPED */
+  state: SharedArrayBuffer;
   target?: NetnsRef;
   method: 'auto' | 'ctnetlink';
   locate?: 'auto' | 'entry';
@@ -38,6 +55,7 @@ export interface BackgroundCensusOptions {
 
 export class BackgroundCensus implements OccupancyFeed {
   private worker: Worker | undefined;
+  private readonly state = new Int32Array(new SharedArrayBuffer(4));
   private latest: OccupancyInput | undefined;
   private lastError: string | undefined;
 
@@ -45,6 +63,7 @@ export class BackgroundCensus implements OccupancyFeed {
 
   start(): void {
     const data: WorkerStart = {
+      state: this.state.buffer as SharedArrayBuffer,
       target: this.o.target,
       method: this.o.method ?? 'auto',
       locate: process.env.CTOP_TEST_LOCATE === 'entry' ? 'entry' : 'auto',
@@ -66,7 +85,7 @@ export class BackgroundCensus implements OccupancyFeed {
     w.on('error', (e) => {
       this.lastError = `the census thread failed: ${e.message}`;
     });
-    // the screen's quit must not wait for a census in flight
+    // the thread alone keeps no process alive; close() makes ending it safe
     w.unref();
     this.worker = w;
   }
@@ -79,9 +98,22 @@ export class BackgroundCensus implements OccupancyFeed {
     return this.lastError;
   }
 
-  /** Asks the thread to stop after the census in flight; the process exit ends it otherwise. */
-  close(): void {
-    this.worker?.postMessage({ type: 'stop' });
+  /**
+   * Stops the thread: waits (blocking, at most `waitMs`) for a census in
+   * flight to leave native code, and keeps the thread from starting another,
+   * so that the process may exit at once after this returns. Synchronous, so
+   * that the signal handlers' cleanups (which exit right after) get it too.
+   */
+  close(waitMs = CLOSE_WAIT_MS): void {
+    if (!this.worker) return;
+    const end = performance.now() + waitMs;
+    for (;;) {
+      if (Atomics.compareExchange(this.state, 0, CENSUS_IDLE, CENSUS_STOPPED) !== CENSUS_BUSY) break;
+      const leftMs = end - performance.now();
+      if (leftMs <= 0) break;
+      Atomics.wait(this.state, 0, CENSUS_BUSY, leftMs);
+    }
+    this.worker.postMessage({ type: 'stop' });
     this.worker = undefined;
   }
 }

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { isNativeError } from '../errors.js';
 import { loadAddon, type NativeNetns } from '../native/addon.js';
 import { reduceCensus, HELD_SOURCES_PER_NS, type OccupancyCensus } from '../model/occupancy.js';
-import { hashWalker, type TableLocation } from './hashWalk.js';
+import { TableWalker } from './hashWalk.js';
 import { scanNamespaces, type NetnsRef } from './netnsScan.js';
 
 /** distinct (namespace, direction, address) keys the walk counts before overflow */
@@ -46,13 +46,21 @@ export function threadCpuMs(): number {
   }
 }
 
-/** Keeps what one census learnt for the next (where the hash is, why the walk failed). */
+/** Keeps what one census learnt for the next: the loaded walk programs and where the
+ * hash is (TableWalker), or why the walk failed. */
 export class OccupancyCounter {
-  private table: TableLocation | undefined;
+  private readonly walker: TableWalker;
   /** after the walk failed once, why: the dump is used from then on */
   private walkRefused: string | undefined;
 
-  constructor(private readonly o: OccupancyCensusOptions) {}
+  constructor(private readonly o: OccupancyCensusOptions) {
+    this.walker = new TableWalker({ maxAddrs: MAX_ADDRS, locate: o.locate });
+  }
+
+  /** Unloads the walk programs. */
+  close(): void {
+    this.walker.close();
+  }
 
   take(): OccupancyCensus {
     const cpu0 = threadCpuMs();
@@ -74,9 +82,9 @@ export class OccupancyCounter {
       let out: Omit<OccupancyCensus, 'cpuMs' | 'wallMs' | 'takenAt' | 'buckets' | 'hashEntries'> | undefined;
       let walkFallbackReason = this.o.method === 'ctnetlink' ? 'forced with the ctnetlink method' : this.walkRefused;
       if (walkFallbackReason === undefined) {
-        const w = hashWalker({ census: true, addrs: true, top: HELD_SOURCES_PER_NS, maxAddrs: MAX_ADDRS, hashEntries, locate: this.o.locate, table: this.table });
+        // one thread: the budget is this thread's CPU time (threadCpuMs), and a background census has no hurry
+        const w = this.walker.walk({ census: true, addrs: true, top: HELD_SOURCES_PER_NS, maxAddrs: MAX_ADDRS, hashEntries, threads: 1 });
         if (w.result && w.census) {
-          this.table = w.table;
           const keep = this.o.target ? w.census.filter((x) => x.netns === this.o.target!.inode) : w.census;
           out = {
             method: 'bpf-hash-walk',
@@ -86,6 +94,7 @@ export class OccupancyCounter {
         } else {
           // a kernel that refuses the walk once refuses it every time: do not pay for trying again
           walkFallbackReason = this.walkRefused = w.reason ?? 'the hash walk returned no census';
+          this.walker.close();
         }
       }
       if (!out) {

@@ -8,9 +8,10 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { OccupancyCounter, threadCpuMs } from './occupancyCensus.js';
 import { nextCensusAt, type CensusCost } from '../model/occupancy.js';
-import type { WorkerStart, WorkerMessage } from './occupancy.js';
+import { CENSUS_BUSY, CENSUS_IDLE, type WorkerStart, type WorkerMessage } from './occupancy.js';
 
 const start = workerData as WorkerStart;
+const state = new Int32Array(start.state);
 const counter = new OccupancyCounter({ target: start.target, method: start.method, locate: start.locate });
 let stopping = false;
 let wake: (() => void) | undefined;
@@ -34,10 +35,18 @@ function post(m: WorkerMessage): void {
 async function loop(): Promise<void> {
   let censuses = 0;
   while (!stopping) {
+    // native code only while BUSY: close() may end the process whenever the state is not BUSY
+    if (Atomics.compareExchange(state, 0, CENSUS_IDLE, CENSUS_BUSY) !== CENSUS_IDLE) break;
     const t0 = performance.now();
     let delayMs = start.minIntervalMs;
     try {
-      const census = counter.take();
+      let census;
+      try {
+        census = counter.take();
+      } finally {
+        Atomics.store(state, 0, CENSUS_IDLE);
+        Atomics.notify(state, 0);
+      }
       censuses++;
       // a thread without schedstat: wall time is the upper bound of its CPU time
       const cpuMs = Number.isFinite(census.cpuMs) ? census.cpuMs : census.wallMs;

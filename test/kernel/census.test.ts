@@ -11,7 +11,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CensusReport } from '../../src/model/census.js';
 import { byPort } from '../../src/model/census.js';
-import { bucketsPerRun } from '../../src/source/hashWalk.js';
+import { TableWalker, bucketsPerRun } from '../../src/source/hashWalk.js';
+import type { CensusCounts, CensusCountsGroup } from '../../src/model/censusCounts.js';
 import { createLab, holdTcp, runLoad, startServer, type Lab } from '../lab/netns.js';
 import { ROOT, expectOneLineError, runCli } from '../support/cli.js';
 import { join } from 'node:path';
@@ -299,6 +300,55 @@ describe('ctop census on a 200,000+ entry table of known composition', () => {
       // the lab has five distinct sources: four slots cannot hold them all
       expect(ns.sourceOverflow).toBeGreaterThan(0);
       expect(ns.entries).toBe(EXPECTED);
+    }
+  });
+
+  it('one loaded walker serves census after census, on one thread or several: each counts the table as it is then', () => {
+    // per port: entries, assured, unreplied, as conntrack -L lists them
+    const perPort = (groups: Iterable<[string, { entries: number; assured: number; unreplied: number }]>) => {
+      const out = new Map<string, number[]>();
+      for (const [k, g] of groups) {
+        const [fam, proto, port] = k.split(' ');
+        const key = `${fam} ${proto} ${port}`;
+        const t = out.get(key) ?? [0, 0, 0];
+        out.set(key, [t[0]! + g.entries, t[1]! + g.assured, t[2]! + g.unreplied]);
+      }
+      return new Map([...out].sort());
+    };
+    const fromCensus = (c: CensusCounts) =>
+      perPort(c.groups.map((g) => [`${g.family === 2 ? 'ipv4' : 'ipv6'} ${g.l4proto === 6 ? 'tcp' : 'udp'} ${g.port}`, g] as [string, CensusCountsGroup]));
+    const walker = new TableWalker({ maxAddrs: 65_536, locate: 'entry' });
+    try {
+      const take = (threads: number) => {
+        const w = walker.walk({ census: true, addrs: true, top: 0, maxAddrs: 65_536, hashEntries: EXPECTED, threads });
+        expect(w.result, w.reason).not.toBeNull();
+        return { result: w.result!, census: w.census!.find((x) => x.netns === srvInode)!.census };
+      };
+      const one = take(1);
+      const two = take(2);
+      const again = take(0);
+      expect(one.result.threads).toBe(1);
+      expect(two.result.threads).toBe(2);
+      for (const x of [one, two, again]) {
+        // a census that added to the last one's counts would show twice the entries
+        expect(x.census.entries).toBe(EXPECTED);
+        expect(fromCensus(x.census)).toEqual(perPort(truth));
+        expect(x.census.groups).toEqual(one.census.groups);
+        expect(x.census.srcs).toEqual(one.census.srcs);
+        expect(x.census.dsts).toEqual(one.census.dsts);
+        expect([x.census.srcOverflow, x.census.dstOverflow, x.census.groupOverflow]).toEqual([0, 0, 0]);
+        // TCP entries per state in the seconds-left histogram (slots move as entries age; totals do not)
+        const tcpPerState = (c: CensusCounts) => c.tcpRemaining!.map((r) => [r.state, r.slots.reduce((a, n) => a + n, 0)]);
+        expect(tcpPerState(x.census)).toEqual(tcpPerState(one.census));
+      }
+      // the table shrinks between two censuses of the same walker
+      lab.exec(lab.srv, ['bash', '-c', 'conntrack -D -p udp --orig-port-dst 5003 >/dev/null 2>&1'], { timeoutMs: 60_000 });
+      const after = take(0);
+      expect(after.census.entries).toBe(EXPECTED - 25_000);
+      expect(fromCensus(after.census)).toEqual(perPort(conntrackGroups(lab)));
+      expect(fromCensus(after.census).has('ipv4 udp 5003')).toBe(false);
+    } finally {
+      walker.close();
     }
   });
 

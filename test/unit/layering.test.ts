@@ -3,7 +3,9 @@
  * import of every module is read and checked against the table of what each
  * room may import, and the import graph must have no circle. The same checker
  * runs on a small invented tree with known faults, so a checker that found
- * nothing would fail here too.
+ * nothing would fail here too. Below it, native/'s C: a file that calls a
+ * function (or reads a variable) another file defines depends on it; the
+ * core depends on nothing outside it, and there is no circle.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, normalize, relative } from 'node:path';
@@ -193,6 +195,103 @@ describe('layering', () => {
       'src/commands/a.ts -> src/commands/b.ts: a command imports another command',
       'circle: src/model/a.ts -> src/model/b.ts -> src/model/a.ts',
       'src/commands/a.ts: only src/source/windows.ts, src/model/ may import buildSnapshot',
+    ]);
+  });
+});
+
+/** Which parts of native/ may use what another part defines (its own always). */
+const NATIVE_MAY_USE: Record<string, readonly string[]> = {
+  'native/core': [],
+  'native/selftest': ['native/core'],
+  'native/addon.cc': ['native/core'],
+};
+
+function nativePart(file: string): string {
+  return file.startsWith('native/core/') ? 'native/core' : file.startsWith('native/selftest/') ? 'native/selftest' : file;
+}
+
+/** C without its comments, strings and character literals. */
+function cCode(text: string): string {
+  return text.replace(/\/\*[\s\S]*?\*\//g, ' ').replace(/\/\/.*$/gm, '').replace(/"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'/g, '""');
+}
+
+/**
+ * The names a C file defines for others (kernel style: a definition starts
+ * at column 0; `static` ones stay in their file): functions, whose first line
+ * does not end in `;`, and variables.
+ */
+export function cDefinitions(text: string): string[] {
+  const names: string[] = [];
+  for (const line of cCode(text).split('\n')) {
+    if (!/^[A-Za-z_]/.test(line) || /^(static|extern|typedef|struct\s+\w+\s*\{|enum|union|#)/.test(line)) continue;
+    const fn = /\b([A-Za-z_]\w*)\s*\([^;]*$/.exec(line);
+    const v = /\b([A-Za-z_]\w*)\s*(?:\[[^\]]*\])?\s*(?:=.*|;)\s*$/.exec(line);
+    if (fn && !/^(if|while|for|switch|return|sizeof)$/.test(fn[1]!)) names.push(fn[1]!);
+    else if (v && !line.includes('(')) names.push(v[1]!);
+  }
+  return names;
+}
+
+/** Parts using what they may not, and circles among C files, in a tree of (path -> text). */
+export function nativeViolations(files: ReadonlyMap<string, string>): string[] {
+  const definer = new Map<string, string>();
+  // the addon's own functions sit in an anonymous namespace: it defines nothing for others
+  for (const [file, text] of files) if (file.endsWith('.c')) for (const n of cDefinitions(text)) definer.set(n, file);
+  const out: string[] = [];
+  const edges: Edge[] = [];
+  for (const [file, text] of files) {
+    if (!/\.(c|cc)$/.test(file)) continue;
+    const code = cCode(text);
+    const used = new Set<string>();
+    for (const m of code.matchAll(/(?<![\w.>])([A-Za-z_]\w*)\b/g)) {
+      const to = definer.get(m[1]!);
+      if (to && to !== file && !used.has(to)) {
+        used.add(to);
+        edges.push({ from: file, to });
+        const [a, b] = [nativePart(file), nativePart(to)];
+        if (a !== b && !(NATIVE_MAY_USE[a] ?? []).includes(b)) out.push(`${file} -> ${to}: ${a} may not use ${b}`);
+      }
+    }
+  }
+  return [...out, ...circles(edges)];
+}
+
+function nativeTree(): Map<string, string> {
+  const files = new Map<string, string>();
+  const walk = (dir: string): void => {
+    for (const d of readdirSync(join(ROOT, dir), { withFileTypes: true })) {
+      const p = `${dir}/${d.name}`;
+      if (d.isDirectory()) walk(p);
+      else if (/\.(c|cc|h)$/.test(d.name)) files.set(p, readFileSync(join(ROOT, p), 'utf8'));
+    }
+  };
+  walk('native');
+  return files;
+}
+
+describe('layering of native/', () => {
+  const tree = nativeTree();
+
+  it('reads the core, the addon and the self-test', () => {
+    const defs = new Set([...tree].flatMap(([f, t]) => (f.endsWith('.c') ? cDefinitions(t) : [])));
+    for (const name of ['ctop_probe_open_best', 'ctop_err_set', 'ctop_netns_open', 'check', 'die', 'load_tier', 'failures', 'ctop_nf_hook_desc']) {
+      expect(defs, name).toContain(name);
+    }
+  });
+
+  it('the core uses nothing of the addon or the self-test; no circle', () => {
+    expect(nativeViolations(tree)).toEqual([]);
+  });
+
+  it('finds a circle and a core file reaching into the self-test', () => {
+    const bad = new Map([
+      ['native/selftest/main.c', 'int failures;\n\nint main(void)\n{\n\treturn helper() + failures;\n}\n'],
+      ['native/selftest/helper.c', '/* main() is elsewhere */\nint helper(void)\n{\n\tstatic int n;\n\treturn n + failures;\n}\n'],
+      ['native/core/x.c', 'static int quiet(void) { return 0; }\nint ctop_x(const struct ctop_err *e)\n{\n\treturn e->failures + helper();\n}\n'],
+    ]);
+    expect(nativeViolations(bad)).toEqual([
+      'native/core/x.c -> native/selftest/helper.c: native/core may not use native/selftest',
+      'circle: native/selftest/helper.c -> native/selftest/main.c -> native/selftest/helper.c',
     ]);
   });
 });

@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The core's one error shape (struct ctop_err) and libbpf's messages, kept
+ * for the error of the step that failed (ctop_core.h). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <bpf/libbpf.h>
+#include "ctop_core.h"
+
+/* libbpf's warnings and errors (not its debug chatter), up to 16 KiB */
+static char log_buf[16384];
+static size_t log_len;
+
+static int capture_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	if (log_len < sizeof(log_buf) - 1) {
+		int n = vsnprintf(log_buf + log_len, sizeof(log_buf) - log_len, fmt, ap);
+
+		if (n > 0)
+			log_len += (size_t)n < sizeof(log_buf) - log_len ? (size_t)n : sizeof(log_buf) - log_len - 1;
+	}
+	return 0;
+}
+
+const char *ctop_libbpf_log(void) { return log_buf; }
+
+void ctop_libbpf_log_clear(void)
+{
+	log_len = 0;
+	log_buf[0] = 0;
+}
+
+void ctop_libbpf_log_begin(void)
+{
+	libbpf_set_print(capture_print);
+	ctop_libbpf_log_clear();
+}
+
+int ctop_err_set(struct ctop_err *e, int err, const char *step, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err < 0)
+		err = -err;
+	if (e) {
+		e->err = err;
+		snprintf(e->step, sizeof(e->step), "%s", step);
+		va_start(ap, fmt);
+		vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+		va_end(ap);
+	}
+	return -err;
+}
