@@ -242,7 +242,25 @@ static __always_inline void count_tuple(void *map, const struct ctop_tuple_key *
 	total_inc(overflow_idx);
 }
 
-/* slot as count_port(): a role for an insert, CTOP_ROLE_COUNT for a drop */
+/* The slot's seq, stored after its key and seen after it by the reader.
+ * x86 is TSO: a store is never made visible before an earlier store, and the
+ * JIT emits BPF stores as plain moves, so a plain store after a compiler
+ * barrier orders the key before the seq. A locked exchange would order it
+ * too, but it waits for every earlier store to leave the store buffer, and
+ * the key's stores usually miss the cache (the ring is larger than it): the
+ * exchange measured 60-100 ns per new flow, the plain store about 10 ns
+ * (BENCHMARKS.md). Elsewhere, without a store-release instruction in
+ * clang 14's BPF target, the exchange (a full barrier) stays. */
+static __always_inline void publish_seq(__u64 *seq, __u64 val)
+{
+#if defined(__TARGET_ARCH_x86)
+	asm volatile("" ::: "memory");
+	*(volatile __u64 *)seq = val;
+#else
+	__sync_lock_test_and_set(seq, val);
+#endif
+}
+
 /* A new flow's tuple into this CPU's ring. Programs run with migration
  * disabled, so the CPU holds for the run; a softirq running this on the same
  * CPU in between claims the next position, not ours. */
@@ -264,8 +282,7 @@ static __always_inline void record_tuple(const struct ctop_tuple_key *k)
 		return;
 	__builtin_memcpy(&slot->key, k, sizeof(slot->key));
 	slot->pad = 0;
-	/* an exchange: the key's stores are visible before the seq is */
-	__sync_lock_test_and_set(&slot->seq, pos + 1);
+	publish_seq(&slot->seq, pos + 1);
 }
 
 static __always_inline void count_event(struct ctop_tuple_key *t, __u32 slot)
@@ -310,7 +327,7 @@ static __always_inline __u32 nf_role(const struct bpf_nf_ctx *ctx)
 	/* Bridged with br_netfilter: br_nf_post_routing() passes no `in`, but
 	 * the packet was received (skb_iif is set on receive, 0 on an skb this
 	 * host built): forwarded across the bridge, never passing OUTPUT. */
-	if (BPF_CORE_READ(ctx->skb, skb_iif))
+	if (ctx->skb->skb_iif)
 		return CTOP_ROLE_FORWARD;
 	out = st->out;
 	if (out && (out->flags & CTOP_IFF_LOOPBACK))

@@ -39,8 +39,8 @@ struct ctop_tuple_key {
  * New flows' tuples: a ring per CPU, in one memory-mappable array (CPU c owns
  * slots [c << ring_bits, (c + 1) << ring_bits)). The hot path claims a
  * position with an add on its CPU's head, writes the key, then the slot's
- * seq (an exchange, which orders the key before it); nothing is locked or
- * allocated. User space reads the rings in place (native/core/tuple_ring.c)
+ * seq, ordered after the key (a release store: publish_seq() in
+ * ctop.bpf.c); nothing is locked or allocated. User space reads the rings in place (native/core/tuple_ring.c)
  * and hands every position out once: as a tuple, or, if the ring wrapped
  * past it before the read, as tuple overflow. So reported + overflow = inserts.
  */

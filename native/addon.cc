@@ -175,6 +175,7 @@ class Probe : public CoreHandle<Probe, ctop_probe, ctop_probe_destroy> {
                            InstanceMethod("readTupleDeltas", &Probe::ReadTupleDeltas),
                            InstanceMethod("readTotals", &Probe::ReadTotals),
                            InstanceMethod("capacity", &Probe::Capacity),
+                           InstanceMethod("portHashEntries", &Probe::PortHashEntries),
                            InstanceMethod("testRunNf", &Probe::TestRunNf),
                            InstanceMethod("readEvents", &Probe::ReadEvents),
                            InstanceMethod("close", &Probe::Close),
@@ -303,6 +304,11 @@ class Probe : public CoreHandle<Probe, ctop_probe, ctop_probe_destroy> {
     o.Set("tuples", tuples);
     o.Set("dropTuples", drop_tuples);
     return o;
+  }
+
+  // Keys in the per-port hash at the last readPorts() (ctop_probe_port_hash_entries).
+  Napi::Value PortHashEntries(const Napi::CallbackInfo &info) {
+    return Napi::Number::New(info.Env(), ctop_probe_port_hash_entries(Get(info.Env())));
   }
 
   // Function tiers: struct ctop_event_rec records (empty in the netfilter tier).

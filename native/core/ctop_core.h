@@ -46,6 +46,10 @@ struct ctop_probe_opts {
 const char *ctop_tier_name(int tier);
 /* The tier of that name, or -1. */
 int ctop_tier_by_name(const char *name);
+/* The tier a BPF program belongs to, by its name (bpf/ctop.bpf.c, and the
+ * floor programs of bpf/floor.bpf.c): PREFIX_fe_* fentry, PREFIX_kp_* kprobe,
+ * anything else netfilter. */
+int ctop_tier_of_program(const char *name);
 
 /* Load one tier's programs (o->tier). The function tiers also attach here,
  * all or nothing; the netfilter tier attaches per namespace (netns.c) and
@@ -147,6 +151,10 @@ int ctop_probe_test_run_nf(struct ctop_probe *p, const void *pkt, uint32_t len, 
 			   uint32_t *retval, struct ctop_err *e);
 /* Map capacities as loaded. */
 void ctop_probe_capacity(const struct ctop_probe *p, uint32_t *ports, uint32_t *tuples, uint32_t *drop_tuples);
+/* Keys in the per-port hash (bounded by the ports capacity) at the last
+ * ctop_probe_read_ports. Ports counted in the per-CPU direct-mapped slots do
+ * not occupy it, so the ports read can outnumber the capacity. */
+uint32_t ctop_probe_port_hash_entries(const struct ctop_probe *p);
 
 /* ---- Network namespaces ------------------------------------------------ */
 /* Debian 12's libbpf 1.1 and uapi headers predate BPF netfilter programs

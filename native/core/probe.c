@@ -37,6 +37,9 @@ struct ctop_probe {
 	/* new flows' tuples: the per-CPU rings, read in place */
 	struct ctop_tuple_ring *ring;
 	uint32_t ring_bits;
+	/* keys in the per-port hash at the last ctop_probe_read_ports: what
+	 * max_ports bounds (ports counted in the per-CPU slots are not in it) */
+	uint32_t port_hash_entries;
 };
 
 /* ---- tiers ------------------------------------------------------------------- */
@@ -66,20 +69,24 @@ static int is_collector(const struct ctop_probe *p, const struct bpf_program *pr
 	return prog == p->skel->progs.ctop_collect_moved || prog == p->skel->progs.ctop_collect_moved_tc_drops;
 }
 
-/* Does a program belong to a tier? From its name (bpf/ctop.bpf.c): ctop_fe_*
- * fentry, ctop_kp_* kprobe, the tc collector both function tiers, the rest
- * netfilter. */
+int ctop_tier_of_program(const char *name)
+{
+	const char *rest = strchr(name, '_');
+
+	if (rest && !strncmp(rest, "_fe_", 4))
+		return CTOP_TIER_FENTRY;
+	if (rest && !strncmp(rest, "_kp_", 4))
+		return CTOP_TIER_KPROBE;
+	return CTOP_TIER_NETFILTER;
+}
+
+/* Does a program belong to a tier? By its name, except the function tiers'
+ * tc collector, which both of them load. */
 static int prog_in_tier(const struct ctop_probe *p, const struct bpf_program *prog, int tier)
 {
-	const char *name = bpf_program__name(prog);
-
 	if (prog == p->skel->progs.ctop_collect_moved_tc_drops)
 		return tier == CTOP_TIER_FENTRY || tier == CTOP_TIER_KPROBE;
-	if (strncmp(name, "ctop_fe_", 8) == 0)
-		return tier == CTOP_TIER_FENTRY;
-	if (strncmp(name, "ctop_kp_", 8) == 0)
-		return tier == CTOP_TIER_KPROBE;
-	return tier == CTOP_TIER_NETFILTER;
+	return ctop_tier_of_program(bpf_program__name(prog)) == tier;
 }
 
 static enum ctop_prog_attach prog_attach(const struct ctop_probe *p, const struct bpf_program *prog)
@@ -306,6 +313,11 @@ void ctop_probe_capacity(const struct ctop_probe *p, uint32_t *ports, uint32_t *
 	*drop_tuples = p->max_drop_tuples;
 }
 
+uint32_t ctop_probe_port_hash_entries(const struct ctop_probe *p)
+{
+	return p->port_hash_entries;
+}
+
 int ctop_probe_attach_drops(struct ctop_probe *p, struct ctop_err *e)
 {
 	struct bpf_link *l;
@@ -417,11 +429,11 @@ static void add_u64s(void *to, const void *from, size_t n)
 }
 
 /* hash (hash_cap entries) and slots (slot_cap per-CPU entries, or NULL) of
- * values of value_sz bytes into *out, malloc'ed; *what names the map that
- * failed. */
+ * values of value_sz bytes into *out, malloc'ed; *hash_n: the keys found in
+ * the hash alone; *what names the map that failed. */
 static int read_port_family(const struct ctop_probe *p, const struct bpf_map *hash, uint32_t hash_cap,
 			    const struct bpf_map *slots, uint32_t slot_cap, size_t value_sz, void **out, size_t *n,
-			    const char **what)
+			    size_t *hash_n, const char **what)
 {
 	const size_t rec_sz = sizeof(__u64) + value_sz, words = value_sz / sizeof(__u64), ncpus = (size_t)p->ncpus;
 	size_t got = 0, nslots = 0, nrec = 0;
@@ -432,6 +444,7 @@ static int read_port_family(const struct ctop_probe *p, const struct bpf_map *ha
 	*what = bpf_map__name(hash);
 	err = ctop_map_read(bpf_map__fd(hash), sizeof(__u64), value_sz * ncpus, hash_cap, (void **)&keys, (void **)&vals,
 			    &got);
+	*hash_n = got;
 	if (!err && slots) {
 		*what = bpf_map__name(slots);
 		err = ctop_map_read(bpf_map__fd(slots), sizeof(*idx), rec_sz * ncpus, slot_cap, (void **)&idx,
@@ -478,11 +491,13 @@ static int read_port_family(const struct ctop_probe *p, const struct bpf_map *ha
 int ctop_probe_read_ports(struct ctop_probe *p, struct ctop_port_rec **out, size_t *n, struct ctop_err *e)
 {
 	const char *what;
+	size_t hash_n = 0;
 	int err = read_port_family(p, p->skel->maps.port_counts, p->max_ports, p->skel->maps.port_slots, CTOP_PORT_SLOTS,
-				   sizeof(struct ctop_counts), (void **)out, n, &what);
+				   sizeof(struct ctop_counts), (void **)out, n, &hash_n, &what);
 
 	if (err)
 		return ctop_err_set(e, err, "read", "cannot read the map %s: %s", what, strerror(-err));
+	p->port_hash_entries = (uint32_t)hash_n;
 	return 0;
 }
 
@@ -602,8 +617,9 @@ int ctop_probe_read_events(struct ctop_probe *p, struct ctop_event_rec **out, si
 	uint32_t cap = p->tier == CTOP_TIER_NETFILTER ? 1 : p->max_ports;
 	uint32_t slot_cap = p->tier == CTOP_TIER_NETFILTER ? 1 : CTOP_PORT_SLOTS;
 	const char *what;
+	size_t hash_n = 0;
 	int err = read_port_family(p, p->skel->maps.port_events, cap, p->skel->maps.port_event_slots, slot_cap,
-				   sizeof(struct ctop_port_events), (void **)out, n, &what);
+				   sizeof(struct ctop_port_events), (void **)out, n, &hash_n, &what);
 
 	if (err)
 		return ctop_err_set(e, err, "read", "cannot read the map %s: %s", what, strerror(-err));

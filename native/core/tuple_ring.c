@@ -13,8 +13,9 @@
  * claimed up to where the read stopped, and those are the inserts.
  *
  * Why a copied key can be trusted: the writer claims position p (the head
- * moves past p) before it writes slot p mod R, and writes the slot's seq last
- * (an exchange). The reader takes seq == p + 1, copies the key, then reads
+ * moves past p, a locked add) before it writes slot p mod R, and writes the
+ * slot's seq last, ordered after the key (publish_seq() in bpf/ctop.bpf.c).
+ * The reader takes seq == p + 1, copies the key, then reads
  * the head again: if no position p + R or later was claimed by then, no
  * writer had started on that slot during the copy.
  */

@@ -9,7 +9,7 @@ import { TRAFFIC_ROLES, type RoleCounts, type TrafficRole } from '../model/roles
 import type { RoleChoice } from './rules.js';
 
 /** Share below which a role is taken for noise (a stray health check). */
-export const ROLE_FLOOR = 0.02;
+const ROLE_FLOOR = 0.02;
 
 const ROLE_WORDS: Record<TrafficRole, string> = {
   server: 'to a local server',
@@ -45,7 +45,7 @@ function pct(n: number, total: number): string {
 }
 
 /** "97 % of new entries forwarded, 3 % to a local server" (largest first). */
-export function describeCounts(c: RoleCounts): string {
+function describeCounts(c: RoleCounts): string {
   const total = TRAFFIC_ROLES.reduce((a, k) => a + c[k], 0);
   if (total === 0) return 'no new entries in the window';
   const parts = [...TRAFFIC_ROLES].filter((k) => c[k] > 0).sort((a, b) => c[b] - c[a]);

@@ -108,7 +108,7 @@ export function formatSnapshot(s: SnapshotV1): string {
   const o = s.overflow;
   out.push('');
   out.push(
-    `maps: ports ${formatNumber(o.portMapEntries)}/${formatNumber(o.portMapCapacity)}, tuples ${formatNumber(o.tupleMapEntries)}/${formatNumber(o.tupleMapCapacity)}, ` +
+    `maps: port hash ${formatNumber(o.portMapEntries)}/${formatNumber(o.portMapCapacity)}, tuples ${formatNumber(o.tupleMapEntries)}/${formatNumber(o.tupleMapCapacity)}, ` +
       `drop tuples ${formatNumber(o.dropTupleMapEntries)}/${formatNumber(o.dropTupleMapCapacity)}; ` +
       `overflow: port map full ${formatNumber(o.portMapFull)}, tuple map full ${formatNumber(o.tupleMapFull)}, drop tuple map full ${formatNumber(o.dropTupleMapFull)}, ` +
       `unparsed drops ${formatNumber(o.dropsUnparsed)}, namespace map full ${formatNumber(o.netnsMapFull)}`,

@@ -11,7 +11,7 @@ import { bucketModel, modelLongestChain } from './bucketModel.js';
 import { family, protoName, tcpStateName } from './conntrack.js';
 import { slotRange } from './remaining.js';
 
-export const CENSUS_SCHEMA = 'ctop.census/v1';
+const CENSUS_SCHEMA = 'ctop.census/v1';
 
 /** Linux >= 6.3 (nf_conntrack_core.c): an insert is refused (chaintoolong)
  * when its chain is longer than MIN_CHAINLEN + a random value below

@@ -7,7 +7,7 @@
  */
 import { chainPressure, type BucketPressure, type OccupancyMethod, type WalkResult } from './census.js';
 import type { CensusCounts } from './censusCounts.js';
-import { family as familyOf, portKey, protoName, type Family } from './conntrack.js';
+import { family as familyOf, portKey, protoName, type Family, type PortIdentity } from './conntrack.js';
 import type { PortEvents } from './sample.js';
 
 /** Source addresses kept per namespace: the sources view shows a page of them. */
@@ -74,12 +74,7 @@ export interface OccupancyFeed {
   close(): void;
 }
 
-export interface OccupancyPortRow {
-  netns: number;
-  family: Family;
-  proto: string;
-  protoNum: number;
-  port: number;
+export interface OccupancyPortRow extends PortIdentity {
   entries: number;
 }
 

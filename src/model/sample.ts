@@ -170,6 +170,11 @@ export interface Sample {
   max: number;
   buckets: number;
   capacity: { ports: number; tuples: number; dropTuples: number };
+  /** Keys in the per-port hash, which `capacity.ports` bounds. The kernel
+   * source counts a port first in per-CPU direct-mapped slots, outside the
+   * hash, so `ports` can outnumber the capacity; absent (a source without
+   * slots): every port row is in the map. */
+  portHashEntries?: number;
   /** Entries in the per-tuple insert and drop maps (counted in the kernel). */
   tupleEntries: number;
   dropTupleEntries: number;

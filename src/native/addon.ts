@@ -61,6 +61,9 @@ export interface NativeProbe {
   readTupleDeltas(): Buffer;
   readTotals(): number[];
   capacity(): { ports: number; tuples: number; dropTuples: number };
+  /** Keys in the per-port hash at the last readPorts(): what `capacity().ports`
+   * bounds. Ports counted in the per-CPU slots are not in it. */
+  portHashEntries(): number;
   /** BPF_PROG_TEST_RUN of the netfilter program on a crafted packet; returns its verdict (1 = NF_ACCEPT). */
   testRunNf(packet: Buffer, pf: number, hook: number): number;
   /** Function tiers: struct ctop_event_rec records (empty otherwise). */

@@ -21,8 +21,8 @@ import { onTermination } from '../util/signals.js';
  * and map updates, measured on the 2-core VM) about 3 ms, so that one run
  * never holds a CPU long enough to matter to packet processing. A run covers
  * as many buckets as hold that many nodes at the table's load factor. */
-export const NODES_PER_RUN = 4096;
-export const MAX_BUCKETS_PER_RUN = 16_384;
+const NODES_PER_RUN = 4096;
+const MAX_BUCKETS_PER_RUN = 16_384;
 const MIN_BUCKETS_PER_RUN = 64;
 
 /** Buckets per run for a table of `nodes` chain nodes in `buckets` buckets. */

@@ -9,12 +9,11 @@
  * link for is refused too, and with no BPF tier the "stats" tier reads
  * ctnetlink statistics only, no per-port data.
  */
-import { hostname } from 'node:os';
 import { statSync } from 'node:fs';
 import { CtopError, ExitCode, describeError, isNativeError } from '../errors.js';
 import { loadAddon, type Addon, type NativeNetns, type NativeProbe, type NativeRefusal } from '../native/addon.js';
 import { ZERO_STATS, type BpfTier, type CtCpuStat, type CtStats, type NetnsSample, type PortEvents, type ProbeInfo, type ProgramStatus, type Sample, type Source, type Tier, type Totals, type TupleColumns, type TupleCount } from '../model/sample.js';
-import { decodeEvents, decodePorts, decodeTupleColumns, decodeTuples, TOTAL } from '../native/decode.js';
+import { decodeEvents, decodePorts, decodeTotals, decodeTupleColumns, decodeTuples, TOTAL } from '../native/decode.js';
 import { btfProblem } from '../preflight.js';
 import { portKey } from '../model/conntrack.js';
 import { resolveNetns, scanNamespaces, type NetnsRef } from './netnsScan.js';
@@ -209,26 +208,15 @@ export class KernelSource implements Source {
     let totals: Totals = { inserts: 0, drops: 0, portOverflow: 0, tupleOverflow: 0, dropUnparsed: 0, netnsOverflow: 0, otherNfDrops: 0, dropTupleOverflow: 0 };
     let dropTupleEntries = 0;
     let tupleEntries = 0;
+    let portHashEntries = 0;
     let ports: Sample['ports'] = [];
     let events: PortEvents[] = [];
     if (this.probe) {
       const t = this.probe.readTotals();
-      totals = {
-        inserts: t[TOTAL.inserts] ?? 0,
-        drops: t[TOTAL.drops] ?? 0,
-        portOverflow: t[TOTAL.portOverflow] ?? 0,
-        tupleOverflow: t[TOTAL.tupleOverflow] ?? 0,
-        dropUnparsed: t[TOTAL.dropUnparsed] ?? 0,
-        netnsOverflow: t[TOTAL.netnsOverflow] ?? 0,
-        otherNfDrops: t[TOTAL.otherNfDrops] ?? 0,
-        dropTupleOverflow: t[TOTAL.dropTupleOverflow] ?? 0,
-        deletes: t[TOTAL.deletes] ?? 0,
-        earlyDrops: t[TOTAL.earlyDrops] ?? 0,
-        insertFailed: t[TOTAL.insertFailed] ?? 0,
-        clashes: t[TOTAL.clashes] ?? 0,
-      };
+      totals = decodeTotals(t);
       if (this.probeTier !== 'netfilter') events = decodeEvents(this.probe.readEvents());
       ports = decodePorts(this.probe.readPorts());
+      portHashEntries = this.probe.portHashEntries();
       tupleEntries = t[TOTAL.tupleEntries] ?? 0;
       dropTupleEntries = t[TOTAL.dropTupleEntries] ?? 0;
     }
@@ -244,6 +232,7 @@ export class KernelSource implements Source {
       max: readNetfilterSysctl('nf_conntrack_max', 0),
       buckets: readNetfilterSysctl('nf_conntrack_buckets', 0),
       capacity: this.probe ? this.probe.capacity() : { ports: 0, tuples: 0, dropTuples: 0 },
+      portHashEntries,
       tupleEntries,
       dropTupleEntries,
       netnsErrors: [...this.netnsErrors.values()],
@@ -306,8 +295,4 @@ function targetStillThere(t: NetnsRef): boolean {
   } catch {
     return false;
   }
-}
-
-export function hostName(): string {
-  return hostname();
 }

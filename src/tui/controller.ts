@@ -31,7 +31,7 @@ import type { WindowSource } from '../model/snapshot.js';
 import { liveNotrack, notrackLines, notrackOverlayLines, notrackStatusText, type LiveNotrack, type NotrackActions, type NotrackStatus } from './notrackPanel.js';
 
 /** A failed source is tried again this often, whatever the interval. */
-export const RETRY_MS = 1000;
+const RETRY_MS = 1000;
 
 export interface Panel {
   label?: string;

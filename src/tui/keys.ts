@@ -1,6 +1,7 @@
 /**
- * The one key table: the screen binds exactly these keys and the help screen
- * lists exactly these rows, so the two cannot disagree. Pure data.
+ * The one key table: a key press does what its row here says (actionFor) and
+ * the help screen lists exactly these rows, so the two cannot disagree. Pure
+ * data.
  */
 
 export type Action =
@@ -63,11 +64,6 @@ for (const b of KEY_TABLE) for (const k of b.keys) BY_KEY.set(k, b.action);
 /** The action bound to a blessed key name, if any. */
 export function actionFor(keyFull: string): Action | undefined {
   return BY_KEY.get(keyFull);
-}
-
-/** Every key name the screen must listen to. */
-export function boundKeys(): string[] {
-  return [...BY_KEY.keys()];
 }
 
 /** The help screen's rows: "  keys    what it does". */

@@ -277,8 +277,9 @@ export function helpScreenLines(): string[] {
     ...helpLines().map(esc),
     '',
     esc('Table fill is the fullest namespace (the limit applies to each one); time'),
-    esc('to full uses the net growth of its count. Hash buckets are a model until a'),
-    esc('census exists. README.md, "Live UI", says more. Esc or ? closes.'),
+    esc('to full uses the net growth of its count. Hash buckets are measured where'),
+    esc('the census walks the hash, else a model; the panel says which. README.md,'),
+    esc('"Live UI", says more. Esc or ? closes.'),
   ];
 }
 

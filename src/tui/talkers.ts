@@ -181,6 +181,13 @@ function columnTuples(cols: TupleColumns): Adapter<number> {
 /** Aggregates are cached per snapshot: they are a pass over every tuple. */
 const sourceCache = new WeakMap<SnapshotV1, SourceAgg[]>();
 
+/** The map `outer` keeps for one namespace, made when first asked for. */
+function perNetns<K, V>(outer: Map<number, Map<K, V>>, netns: number): Map<K, V> {
+  let inner = outer.get(netns);
+  if (!inner) outer.set(netns, (inner = new Map()));
+  return inner;
+}
+
 function sourceAggs(s: SnapshotV1): SourceAgg[] {
   let out = sourceCache.get(s);
   if (out) return out;
@@ -188,15 +195,17 @@ function sourceAggs(s: SnapshotV1): SourceAgg[] {
   const byNs = new Map<number, Map<string, SourceAgg>>();
   const list: SourceAgg[] = [];
   out = list;
-  const add = (netns: number, family: Family, src: string, inserts: number, drops: number): void => {
-    let by = byNs.get(netns);
-    if (!by) byNs.set(netns, (by = new Map()));
+  const named = (netns: number, family: Family, src: string): SourceAgg => {
+    const by = perNetns(byNs, netns);
     let a = by.get(src);
     if (!a) {
       a = { netns, family, src, inserts: 0, drops: 0, tuples: 0, entries: 0 };
       by.set(src, a);
       list.push(a);
     }
+    return a;
+  };
+  const add = (a: SourceAgg, inserts: number, drops: number): void => {
     a.inserts += inserts;
     a.drops += drops;
     a.tuples += 1;
@@ -207,36 +216,16 @@ function sourceAggs(s: SnapshotV1): SourceAgg[] {
     const byKey = new Map<number, Map<number | string, SourceAgg>>();
     for (let i = 0; i < cols.length; i++) {
       const netns = cols.netns(i);
-      let by = byKey.get(netns);
-      if (!by) byKey.set(netns, (by = new Map()));
+      const by = perNetns(byKey, netns);
       const k = cols.srcKey(i);
       let a = by.get(k);
-      if (!a) {
-        a = { netns, family: cols.family(i), src: cols.src(i), inserts: 0, drops: 0, tuples: 0, entries: 0 };
-        by.set(k, a);
-        list.push(a);
-        let named = byNs.get(netns);
-        if (!named) byNs.set(netns, (named = new Map()));
-        named.set(a.src, a);
-      }
-      a.inserts += cols.inserts(i);
-      a.drops += cols.drops(i);
-      a.tuples += 1;
+      if (!a) by.set(k, (a = named(netns, cols.family(i), cols.src(i))));
+      add(a, cols.inserts(i), cols.drops(i));
     }
   }
-  for (const t of s.tuples) add(t.netns, t.family, t.src, t.inserts, t.drops);
+  for (const t of s.tuples) add(named(t.netns, t.family, t.src), t.inserts, t.drops);
   // Sources that hold entries are listed even with nothing new in the window.
-  for (const h of s.occupancy?.sources ?? []) {
-    let by = byNs.get(h.netns);
-    if (!by) byNs.set(h.netns, (by = new Map()));
-    let a = by.get(h.addr);
-    if (!a) {
-      a = { netns: h.netns, family: h.family, src: h.addr, inserts: 0, drops: 0, tuples: 0, entries: 0 };
-      by.set(h.addr, a);
-      out.push(a);
-    }
-    a.entries = h.entries;
-  }
+  for (const h of s.occupancy?.sources ?? []) named(h.netns, h.family, h.addr).entries = h.entries;
   sourceCache.set(s, out);
   return out;
 }
@@ -244,19 +233,16 @@ function sourceAggs(s: SnapshotV1): SourceAgg[] {
 /** A source's busiest destinations: a pass over the tuples, done only for the details screen. */
 function busiestDestinations(s: SnapshotV1, a: SourceAgg, n: number): [string, number][] {
   const by = new Map<string, number>();
+  const add = (src: string, proto: string, dport: number, count: number): void => {
+    if (src !== a.src) return;
+    const k = `${proto}/${dport}`;
+    by.set(k, (by.get(k) ?? 0) + count);
+  };
   const cols = s.tupleColumns;
   if (cols) {
-    for (let i = 0; i < cols.length; i++) {
-      if (cols.netns(i) !== a.netns || cols.src(i) !== a.src) continue;
-      const k = `${cols.proto(i)}/${cols.dport(i)}`;
-      by.set(k, (by.get(k) ?? 0) + cols.inserts(i) + cols.drops(i));
-    }
+    for (let i = 0; i < cols.length; i++) if (cols.netns(i) === a.netns) add(cols.src(i), cols.proto(i), cols.dport(i), cols.inserts(i) + cols.drops(i));
   }
-  for (const t of s.tuples) {
-    if (t.netns !== a.netns || t.src !== a.src) continue;
-    const k = `${t.proto}/${t.dport}`;
-    by.set(k, (by.get(k) ?? 0) + t.inserts + t.drops);
-  }
+  for (const t of s.tuples) if (t.netns === a.netns) add(t.src, t.proto, t.dport, t.inserts + t.drops);
   return [...by.entries()].sort((x, y) => y[1] - x[1] || x[0].localeCompare(y[0])).slice(0, n);
 }
 

@@ -66,7 +66,7 @@ async function waitFor(what: RegExp | ((s: string) => boolean), timeoutMs = WAIT
 }
 
 /** Sends keys and waits for the screen to show `after`. */
-async function press(after: RegExp, ...k: string[]): Promise<string> {
+async function press(after: RegExp | ((s: string) => boolean), ...k: string[]): Promise<string> {
   keys(...k);
   return waitFor(after);
 }

@@ -7,7 +7,7 @@ import { selectRows } from '../../src/tui/talkers.js';
 import { EMPTY_FILTER } from '../../src/tui/filter.js';
 import { bucketLines, talkersLines, talkersTitle } from '../../src/tui/panels.js';
 import { initialState } from '../../src/tui/state.js';
-import { sample } from '../support/sample.js';
+import { portCount, sample } from '../support/sample.js';
 
 const NS = 4026532100;
 
@@ -50,7 +50,7 @@ const b = sample({
   monoMs: 5000,
   wallTime: '2026-11-25T10:00:05.000Z',
   namespaces: a.namespaces,
-  ports: [{ netns: NS, family: 'ipv4', proto: 17, port: 9999, inserts: 500, drops: 0 }],
+  ports: [portCount({ netns: NS, family: 'ipv4', proto: 17, port: 9999, inserts: 500, drops: 0 })],
   totals: { ...a.totals, inserts: 500 },
 });
 
@@ -136,16 +136,5 @@ describe('the census budget', () => {
   it('a failed census says so in the table’s title', () => {
     const st = initialState();
     expect(talkersTitle(st, undefined, undefined, 'cannot open a ctnetlink socket in web: EPERM')).toContain('occ: census failed: cannot open a ctnetlink socket in web: EPERM');
-  });
-});
-
-describe('occupancy options', () => {
-  it('--census-budget takes a percentage of one core; anything else is a usage error', async () => {
-    const { parseOccupancyFlags } = await import('../../src/commands/occupancyFlags.js');
-    expect(parseOccupancyFlags({ occupancy: 'auto', censusBudget: '2' })).toEqual({ occupancy: 'auto', budgetShare: 0.02 });
-    expect(parseOccupancyFlags({ occupancy: 'off', censusBudget: '0.5%' })).toEqual({ occupancy: 'off', budgetShare: 0.005 });
-    for (const bad of ['0', '51', 'abc', '-1', '']) {
-      expect(() => parseOccupancyFlags({ occupancy: 'auto', censusBudget: bad })).toThrow(expect.objectContaining({ exitCode: 2, message: expect.stringMatching(/^--census-budget: /) }));
-    }
   });
 });
