@@ -43,6 +43,13 @@ for (const tier of ['fentry', 'kprobe']) {
   const port = s.ports.find((p) => p.port === PORT && p.proto === 'udp');
   const ns = s.namespaces[0];
   check(tier, 'probe tier', s.probe.tier, tier);
+  // the programs as the addon reports them: the tier's own, every one attached at its function
+  const progs = s.probe.programs ?? [];
+  const [prefix, hooks] = tier === 'fentry' ? ['ctop_fe_', /^(fentry|fexit)\/\w+$/] : ['ctop_kp_', /^(kprobe|kretprobe)\/\w+$/];
+  check(tier, 'programs reported', progs.length > 0, true);
+  check(tier, `programs not named ${prefix}*`, progs.filter((p) => !p.name.startsWith(prefix)).map((p) => p.name).join(', ') || 'none', 'none');
+  check(tier, 'programs not attached', progs.filter((p) => p.attached !== true).map((p) => p.name).join(', ') || 'none', 'none');
+  check(tier, `programs not hooked at a ${tier} function`, progs.filter((p) => !hooks.test(p.hook)).map((p) => `${p.name} ${p.hook}`).join(', ') || 'none', 'none');
   // every flow was either inserted (the table had room, or the kernel evicted an unreplied entry) or refused
   check(tier, 'inserts + drops on udp/7200 = flows sent', (port?.inserts ?? NaN) + (port?.drops ?? NaN), FLOWS);
   check(tier, "drops on udp/7200 = the kernel's drop", port?.drops, k.drop);
