@@ -20,6 +20,7 @@ static_assert(offsetof(ctop_counts, drops) == 8 * CTOP_ROLE_COUNT, "ctop_counts 
 static_assert(sizeof(ctop_port_rec) == 48, "ctop_port_rec layout");
 static_assert(sizeof(ctop_tuple_rec) == 64, "ctop_tuple_rec layout");
 static_assert(sizeof(ctop_port_events) == 40, "ctop_port_events layout");
+static_assert(sizeof(ctop_port_event_slot) == 48, "ctop_port_event_slot layout");
 static_assert(sizeof(ctop_event_rec) == 48, "ctop_event_rec layout");
 static_assert(sizeof(ctop_tuple_val) == 16, "ctop_tuple_val layout");
 static_assert(sizeof(ctop_tuple_moved) == 56, "ctop_tuple_moved layout");

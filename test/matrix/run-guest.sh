@@ -18,6 +18,8 @@
 #                      probe, the fentry tier, the kprobe tier, and each tier's
 #                      floor (empty programs at the same functions) (bench/)
 # Env:   CTOP_MATRIX_CACHE  where the kernel package is kept (~/.cache/ctop-matrix)
+#        CTOP_BENCH_TIERS  --bench: the conditions to run (default: none fentry
+#                          kprobe floor-fentry floor-kprobe)
 #        CTOP_GUEST_TIMEOUT_S  wall-clock bound for the guest (default 300)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -70,6 +72,7 @@ if [ "$mode" = --bench ]; then
   flows=${CTOP_BENCH_FLOWS:-20000}
   reps=${CTOP_BENCH_REPS:-3}
   hold_args=${CTOP_BENCH_HOLD_ARGS:-}
+  tiers=${CTOP_BENCH_TIERS:-none fentry kprobe floor-fentry floor-kprobe}
   cat > "$ir/etc/bench.sh" <<BENCH
 # room for every flow: no eviction work in the runs (the limit is global)
 echo 262144 > /proc/sys/net/netfilter/nf_conntrack_max
@@ -93,7 +96,7 @@ settle() {
 }
 for rep in \$(seq 1 $reps); do
   # floor-T: empty programs at tier T's attach points (bpf/floor.bpf.c)
-  for tier in none fentry kprobe floor-fentry floor-kprobe; do
+  for tier in $tiers; do
     settle
     if [ \$tier = none ]; then
       echo "CTOP-BENCH \$rep none \$(flood_once)"
