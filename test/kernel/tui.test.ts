@@ -12,67 +12,31 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, ROOT } from '../support/cli.js';
+import { Tmux } from '../support/tmux.js';
 import { BURST_PORT, burstWindow, fixtureWindow, recordingText } from '../support/tuiFixtures.js';
 
-const SERVER = `ctop-test-${process.pid}`;
 const WAIT_MS = 10_000;
 let dir = '';
-let session = '';
-let sessions = 0;
+let tmux: Tmux;
 
-function tmux(...args: string[]): string {
-  const r = spawnSync('tmux', ['-L', SERVER, '-f', '/dev/null', ...args], { encoding: 'utf8', timeout: 10_000 });
-  if (r.status !== 0) throw new Error(`tmux ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
-
-const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
-
-/** Starts ctop in a new 80x24 session; the pane's shell prints ctop's exit status, then waits. */
+/** Starts ctop in a new pane (80x24 unless `size` says); the pane's shell prints a line before it and its exit status after. */
 function start(args: string[], env: Record<string, string> = {}, size: [number, number] = [80, 24]): void {
-  session = `s${++sessions}`;
-  const vars = Object.entries({ LANG: 'C.UTF-8', TERM: 'xterm-256color', ...env })
-    .map(([k, v]) => `${k}=${q(v)}`)
-    .join(' ');
-  const cmd = `printf 'shell before ctop\\n'; env -u NO_COLOR -u CTOP_TEST_FAULT ${vars} ${q(process.execPath)} ${q(CLI)} ${args.map(q).join(' ')}; echo "ctop-exit=$?"; exec sleep 600`;
-  tmux('new-session', '-d', '-s', session, '-x', String(size[0]), '-y', String(size[1]), cmd);
+  tmux.start(args, size, env);
 }
 
-function screen(escapes = false): string {
-  return tmux('capture-pane', '-p', ...(escapes ? ['-e'] : []), '-t', session);
-}
+const screen = (escapes = false): string => tmux.screen(escapes);
+const keys = (...k: string[]): void => tmux.keys(...k);
+const paneInfo = (format: string): string => tmux.paneInfo(format);
 
-function keys(...k: string[]): void {
-  tmux('send-keys', '-t', session, ...k);
-}
-
-async function waitFor(what: RegExp | ((s: string) => boolean), timeoutMs = WAIT_MS): Promise<string> {
-  const test = typeof what === 'function' ? what : (s: string): boolean => what.test(s);
-  const end = Date.now() + timeoutMs;
-  let last = '';
-  for (;;) {
-    last = screen();
-    // A capture can land in the middle of a redraw: only a screen that holds
-    // still for one more poll counts.
-    if (test(last)) {
-      await new Promise((r) => setTimeout(r, 40));
-      const again = screen();
-      if (again === last) return last;
-      continue;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${String(what)}; screen:\n${last}`);
-    await new Promise((r) => setTimeout(r, 40));
-  }
+/** The screen once it shows `what` and holds still (a capture can land in the middle of a redraw). */
+function waitFor(what: RegExp | ((s: string) => boolean), timeoutMs = WAIT_MS): Promise<string> {
+  return tmux.waitFor(typeof what === 'function' ? what : (s) => what.test(s), String(what), timeoutMs);
 }
 
 /** Sends keys and waits for the screen to show `after`. */
 async function press(after: RegExp | ((s: string) => boolean), ...k: string[]): Promise<string> {
   keys(...k);
   return waitFor(after);
-}
-
-function paneInfo(format: string): string {
-  return tmux('display-message', '-p', '-t', session, format).trim();
 }
 
 /** ctop's own pid: the pane runs sh, whose one child is node. */
@@ -102,26 +66,17 @@ const BAD = (): string => join(dir, 'bad.jsonl');
 
 beforeAll(() => {
   if (!existsSync(join(ROOT, 'dist', 'commands', 'top.js'))) throw new Error('dist/ is not built: run `npx tsc -p tsconfig.json`');
-  if (spawnSync('tmux', ['-V']).status !== 0) throw new Error('tmux is not installed (scripts/setup.sh installs it)');
+  tmux = new Tmux();
   dir = mkdtempSync(join(tmpdir(), 'ctop-tui-'));
-  // An idle session for the file's lifetime: a server whose last session
-  // closes exits, and a new session started meanwhile would race with it.
-  tmux('new-session', '-d', '-s', 'keeper', '-x', '80', '-y', '24', 'exec sleep 600');
   writeFileSync(FIX(), recordingText([0, 1, 2, 3, 4, 5].map((i) => fixtureWindow(i))));
   writeFileSync(LONG(), recordingText(Array.from({ length: 300 }, (_, i) => fixtureWindow(i % 8))));
   writeFileSync(BAD(), recordingText([0, 1, 2].map((i) => fixtureWindow(i)), '{"schema":"ctop.snapshot/v1","host":"cut sho\n'));
 });
 
-afterEach(() => {
-  if (session) spawnSync('tmux', ['-L', SERVER, 'kill-session', '-t', session], { timeout: 10_000 });
-  session = '';
-});
+afterEach(() => tmux?.killSession());
 
 afterAll(() => {
-  const socket = spawnSync('tmux', ['-L', SERVER, 'display-message', '-p', '#{socket_path}'], { encoding: 'utf8', timeout: 10_000 }).stdout.trim();
-  spawnSync('tmux', ['-L', SERVER, 'kill-server'], { timeout: 10_000 });
-  // kill-server leaves the socket file behind.
-  if (socket.includes(SERVER)) rmSync(socket, { force: true });
+  tmux?.destroy();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -272,16 +227,16 @@ describe('live screen (ctop --replay, in tmux)', () => {
   it('follows resizes, down to a polite "too small" and back', async () => {
     start(['--replay', FIX(), '--interval', '200ms']);
     await waitFor(/replay 6\/6 end/);
-    tmux('resize-window', '-t', session, '-x', '120', '-y', '50');
+    tmux.resize(120, 50);
     let s = await waitFor((x) => x.split('\n')[0]!.trimEnd().length > 80 && x.split('\n').length >= 50);
     expect(s).toMatch(/Refused by conntrack/);
     expect(s).toMatch(/ 2 +[\d,]+ █/); // tall: one histogram row per chain length
-    tmux('resize-window', '-t', session, '-x', '60', '-y', '18');
+    tmux.resize(60, 18);
     s = await waitFor((x) => x.split('\n')[0]!.length <= 60 && /\[Ports\]/.test(x) && !x.includes('NOTRACK candidates'));
     expect(s.split('\n').every((l) => l.length <= 60)).toBe(true);
-    tmux('resize-window', '-t', session, '-x', '30', '-y', '10');
+    tmux.resize(30, 10);
     await waitFor(/terminal is 30x10/);
-    tmux('resize-window', '-t', session, '-x', '80', '-y', '24');
+    tmux.resize(80, 24);
     s = await waitFor(/NOTRACK candidates/);
     expect(s.split('\n').every((l) => l.length <= 80)).toBe(true);
   });
@@ -292,7 +247,7 @@ describe('live screen (ctop --replay, in tmux)', () => {
     start(['--replay', FIX(), '--interval', '200ms']);
     await waitFor(/replay 6\/6 end/);
     expect(sgr(screen(true)).some(isColour)).toBe(true);
-    tmux('kill-session', '-t', session);
+    tmux.killSession();
     start(['--replay', FIX(), '--interval', '200ms'], { NO_COLOR: '1' });
     await waitFor(/replay 6\/6 end/);
     const params = sgr(screen(true));
@@ -305,13 +260,13 @@ describe('live screen (ctop --replay, in tmux)', () => {
     await waitFor(/\[Ports\]/);
     keys('q');
     await expectRestored(0);
-    tmux('kill-session', '-t', session);
+    tmux.killSession();
 
     start(['--replay', FIX(), '--interval', '200ms']);
     await waitFor(/\[Ports\]/);
     keys('C-c');
     await expectRestored(0);
-    tmux('kill-session', '-t', session);
+    tmux.killSession();
 
     start(['--replay', FIX(), '--interval', '200ms']);
     await waitFor(/\[Ports\]/);

@@ -26,15 +26,33 @@ export class Tmux {
     return r.stdout;
   }
 
-  /** Runs ctop with `args` in a new pane of cols x rows; the shell prints ctop's exit status after. */
-  start(args: string[], size: [number, number] = [80, 24]): void {
+  /**
+   * Runs ctop with `args` (and `env` on top of a UTF-8 xterm, without NO_COLOR
+   * or CTOP_TEST_FAULT from outside) in a new pane of cols x rows. The shell
+   * prints a line before ctop, so a test can see its screen come back, and
+   * ctop's exit status after.
+   */
+  start(args: string[], size: [number, number] = [80, 24], env: Record<string, string> = {}): void {
     this.session = `s${++this.sessions}`;
-    const cmd = `env -u NO_COLOR LANG=C.UTF-8 TERM=xterm-256color ${q(process.execPath)} ${q(CLI)} ${args.map(q).join(' ')}; echo "ctop-exit=$?"; exec sleep 900`;
+    const vars = Object.entries({ LANG: 'C.UTF-8', TERM: 'xterm-256color', ...env })
+      .map(([k, v]) => `${k}=${q(v)}`)
+      .join(' ');
+    const cmd = `printf 'shell before ctop\\n'; env -u NO_COLOR -u CTOP_TEST_FAULT ${vars} ${q(process.execPath)} ${q(CLI)} ${args.map(q).join(' ')}; echo "ctop-exit=$?"; exec sleep 900`;
     this.tmux('new-session', '-d', '-s', this.session, '-x', String(size[0]), '-y', String(size[1]), cmd);
   }
 
-  screen(): string {
-    return this.tmux('capture-pane', '-p', '-t', this.session);
+  /** The pane's text; with `escapes`, its colour and attribute sequences too. */
+  screen(escapes = false): string {
+    return this.tmux('capture-pane', '-p', ...(escapes ? ['-e'] : []), '-t', this.session);
+  }
+
+  /** A tmux format of the pane: #{pane_pid}, #{alternate_on}, #{cursor_flag}, ... */
+  paneInfo(format: string): string {
+    return this.tmux('display-message', '-p', '-t', this.session, format).trim();
+  }
+
+  resize(cols: number, rows: number): void {
+    this.tmux('resize-window', '-t', this.session, '-x', String(cols), '-y', String(rows));
   }
 
   keys(...k: string[]): void {
@@ -53,7 +71,7 @@ export class Tmux {
         continue;
       }
       if (Date.now() > end) throw new Error(`timed out waiting for ${what}; screen:\n${last}`);
-      await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, 40));
     }
   }
 
