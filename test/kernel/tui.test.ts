@@ -24,7 +24,7 @@ function start(args: string[], env: Record<string, string> = {}, size: [number, 
   tmux.start(args, size, env);
 }
 
-const screen = (escapes = false): string => tmux.screen(escapes);
+const screen = (escapes = false): string => tmux.screen({ escapes });
 const keys = (...k: string[]): void => tmux.keys(...k);
 const paneInfo = (format: string): string => tmux.paneInfo(format);
 

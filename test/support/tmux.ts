@@ -41,9 +41,13 @@ export class Tmux {
     this.tmux('new-session', '-d', '-s', this.session, '-x', String(size[0]), '-y', String(size[1]), cmd);
   }
 
-  /** The pane's text; with `escapes`, its colour and attribute sequences too. */
-  screen(escapes = false): string {
-    return this.tmux('capture-pane', '-p', ...(escapes ? ['-e'] : []), '-t', this.session);
+  /**
+   * The pane's text. `escapes`: with its colour and attribute sequences.
+   * `joined`: the lines the terminal wrapped joined back, trailing spaces kept
+   * (for printed text: a wrap that falls on a space otherwise loses it).
+   */
+  screen(opts: { escapes?: boolean; joined?: boolean } = {}): string {
+    return this.tmux('capture-pane', '-p', ...(opts.escapes ? ['-e'] : []), ...(opts.joined ? ['-J'] : []), '-t', this.session);
   }
 
   /** A tmux format of the pane: #{pane_pid}, #{alternate_on}, #{cursor_flag}, ... */
@@ -60,14 +64,14 @@ export class Tmux {
   }
 
   /** The screen once it shows what `test` wants and holds still for one more poll. */
-  async waitFor(test: (s: string) => boolean, what: string, timeoutMs = 15_000): Promise<string> {
+  async waitFor(test: (s: string) => boolean, what: string, timeoutMs = 15_000, opts: { joined?: boolean } = {}): Promise<string> {
     const end = Date.now() + timeoutMs;
     let last = '';
     for (;;) {
-      last = this.screen();
+      last = this.screen(opts);
       if (test(last)) {
         await new Promise((r) => setTimeout(r, 40));
-        if (this.screen() === last) return last;
+        if (this.screen(opts) === last) return last;
         continue;
       }
       if (Date.now() > end) throw new Error(`timed out waiting for ${what}; screen:\n${last}`);
