@@ -5,7 +5,7 @@ import { checkPrivileges } from '../preflight.js';
 import { buildCensus } from '../model/census.js';
 import { formatCensus } from '../format/censusText.js';
 import { takeCensus, type CensusOptions } from '../source/censusSource.js';
-import { hashWalker } from '../source/hashWalk.js';
+import { hashWalker, locateForTests } from '../source/hashWalk.js';
 import { jsonForTerminal } from '../util/sanitize.js';
 import { censusMethodOption, countOption, durationOption, jsonOption, netnsOption, topOption } from './options.js';
 
@@ -28,8 +28,8 @@ function censusOptions(f: CensusFlags): CensusOptions {
     chains: f.chains,
     occupancy: f.occupancy,
     rateWindowMs: f.rateWindow,
-    // CTOP_TEST_LOCATE=entry: find the table from an entry even where kallsyms lists it (tests)
-    walker: (w) => hashWalker({ ...w, locate: process.env.CTOP_TEST_LOCATE === 'entry' ? 'entry' : 'auto' }),
+    // CTOP_TEST_LOCATE=entry|capture: tests force a way of finding the table
+    walker: (w) => hashWalker({ ...w, locate: locateForTests() }),
   };
 }
 

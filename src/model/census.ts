@@ -195,7 +195,10 @@ export interface WalkResult {
   /** walks started over because nf_conntrack_buckets changed during them (a resize replaces the table) */
   resizeRestarts?: number;
   /** how the table's address was found */
-  locatedBy: 'kallsyms' | 'live-entry' | 'private-entry';
+  /** kallsyms: the symbol's address; own-entry: an entry ctop made with the conntrack kfuncs in a
+   * namespace of its own; live-entry: a confirmed entry of live traffic; private-entry: a datagram
+   * ctop sent in a private namespace made with ip and nft */
+  locatedBy: 'kallsyms' | 'own-entry' | 'live-entry' | 'private-entry';
   /** BPF runs the walk took (bounded work per run) and their total time */
   runs: number;
   /** threads that ran the runs side by side (each run is one BPF program run on one CPU) */
