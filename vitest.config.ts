@@ -2,6 +2,10 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
+    // One file at a time: kernel tests share the kernel and some lower the
+    // global net.netfilter.nf_conntrack_max. vitest reads this option only
+    // here, at the root: a project's own fileParallelism is ignored.
+    fileParallelism: false,
     projects: [
       {
         test: {
@@ -13,9 +17,6 @@ export default defineConfig({
         test: {
           name: 'kernel',
           include: ['test/kernel/**/*.test.ts', 'test/lab/**/*.test.ts'],
-          // One file at a time: tests share the kernel and some lower the
-          // global net.netfilter.nf_conntrack_max.
-          fileParallelism: false,
           pool: 'forks',
           testTimeout: 120_000,
           hookTimeout: 60_000,

@@ -12,9 +12,13 @@
 // thread, src/source/occupancyWorker.ts) for --seconds while this process
 // does nothing else. Reported: each census's CPU time and wall time as the
 // census thread measured them (/proc/thread-self/schedstat), the interval the
-// budget gave, the share the thread reports, and, independently, the whole
-// process's CPU time (process.cpuUsage) over the run divided by the run's
-// length. nf_conntrack_max is raised for the run and restored, also on
+// budget gave, the share of CPU since the thread started as each census ends
+// (the highest point between two censuses), its maximum from the second
+// census on (the budget's promise: the first census runs at once and is paid
+// back before the second), when the first census arrived, and, independently,
+// the whole process's CPU time (process.cpuUsage) over the run divided by the
+// run's length, beside the same figure for this benchmark's own polling loop
+// run alone for 5 s before the census starts (its baseline). nf_conntrack_max is raised for the run and restored, also on
 // failure or Ctrl-C.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -57,6 +61,12 @@ try {
   const { BackgroundCensus } = await dist('source/occupancy.js');
   const { resolveNetns } = await dist('source/netnsScan.js');
   const results = [];
+  // the polling loop below, alone: what the process costs without a census
+  const base0 = process.cpuUsage();
+  const tb = performance.now();
+  while (performance.now() - tb < 5000) await new Promise((r) => setTimeout(r, 100));
+  const base = process.cpuUsage(base0);
+  const baselineShare = (base.user + base.system) / 1000 / (performance.now() - tb);
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   census = new BackgroundCensus({ target: resolveNetns(ns), budgetShare: BUDGET });
@@ -82,8 +92,11 @@ try {
     budgetShare: BUDGET,
     runSeconds: Math.round(elapsedMs / 100) / 10,
     censuses: results,
-    threadShare: last?.cpuShare,
+    firstCensusAtS: results[0]?.atS,
+    threadShareAtLastCensus: last?.cpuShare,
+    threadShareMaxFromSecondCensus: results.length > 1 ? Math.max(...results.slice(1).map((r) => r.cpuShare)) : null,
     processShare: Math.round(((cpu.user + cpu.system) / 1000 / elapsedMs) * 10_000) / 10_000,
+    processBaselineShare: Math.round(baselineShare * 10_000) / 10_000,
   }, null, 2));
 } finally {
   cleanup();

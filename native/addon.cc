@@ -20,6 +20,7 @@ static_assert(offsetof(ctop_counts, drops) == 8 * CTOP_ROLE_COUNT, "ctop_counts 
 static_assert(sizeof(ctop_port_rec) == 48, "ctop_port_rec layout");
 static_assert(sizeof(ctop_tuple_rec) == 64, "ctop_tuple_rec layout");
 static_assert(sizeof(ctop_port_events) == 40, "ctop_port_events layout");
+static_assert(sizeof(ctop_port_event_slot) == 48, "ctop_port_event_slot layout");
 static_assert(sizeof(ctop_event_rec) == 48, "ctop_event_rec layout");
 static_assert(sizeof(ctop_tuple_val) == 16, "ctop_tuple_val layout");
 static_assert(sizeof(ctop_tuple_moved) == 56, "ctop_tuple_moved layout");
@@ -428,6 +429,7 @@ class Walker : public CoreHandle<Walker, ctop_walk, ctop_walk_destroy> {
                        {
                            InstanceMethod("capture", &Walker::Capture),
                            InstanceMethod("locate", &Walker::Locate),
+                           InstanceMethod("locateOwn", &Walker::LocateOwn),
                            InstanceMethod("chains", &Walker::Chains),
                            InstanceMethod("readCensus", &Walker::ReadCensus),
                            InstanceMethod("forgetPoke", &Walker::ForgetPoke),
@@ -479,6 +481,19 @@ class Walker : public CoreHandle<Walker, ctop_walk, ctop_walk_destroy> {
     ctop_err e{};
     if (ctop_walk_locate(Get(env), U64(env, info[0], "addr"), info[1].As<Napi::Number>().Uint32Value(), &base, &bucket, &e))
       throw NativeError(env, e);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("base", Napi::BigInt::New(env, base));
+    o.Set("bucket", bucket);
+    return o;
+  }
+
+  // locateOwn() -> {base, bucket}: from an entry of ctop's own in a namespace of its own (Linux >= 6.0)
+  Napi::Value LocateOwn(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    uint64_t base = 0;
+    uint32_t bucket = 0;
+    ctop_err e{};
+    if (ctop_walk_locate_own(Get(env), &base, &bucket, &e)) throw NativeError(env, e);
     Napi::Object o = Napi::Object::New(env);
     o.Set("base", Napi::BigInt::New(env, base));
     o.Set("bucket", bucket);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite: type check and build, unit tests, then the tests
+# The whole test suite: type check (src/ and test/) and build, unit tests, then the tests
 # against the real kernel (root, network namespaces, BPF). Kernel test files
 # run one at a time: some lower the global nf_conntrack_max.
 set -uo pipefail
@@ -8,6 +8,7 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
 npx tsc -p tsconfig.json || exit 1   # emits dist/, which the CLI tests run
+npx tsc -p tsconfig.test.json || exit 1   # type-checks test/ too (vitest only strips types)
 
 status=0
 npx vitest run --project unit --reporter=default --reporter=json --outputFile.json="$out/unit.json" || status=1

@@ -40,14 +40,14 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
  * a bare --version; otherwise all of them (help lists them all, and `top`,
  * the default command, reports an unknown word).
  */
-export function commandsFor(argv: readonly string[]): string[] {
+function commandsFor(argv: readonly string[]): string[] {
   const word = argv.find((a) => !a.startsWith('-'));
   if (word !== undefined && Object.hasOwn(COMMANDS, word)) return [word];
   if (word === undefined && argv.some((a) => a === '-V' || a === '--version')) return [];
   return Object.keys(COMMANDS);
 }
 
-export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
+async function buildProgram(argv: readonly string[] = []): Promise<Command> {
   const program = new Command('ctop')
     .description('ctop: what fills the Linux conntrack table, counted in the kernel with eBPF\n(not the container monitor that shares the name)')
     .version(VERSION)

@@ -13,7 +13,7 @@ export function effectiveCaps(status = readFileSync('/proc/self/status', 'utf8')
   return m ? BigInt(`0x${m[1]}`) : 0n;
 }
 
-export function hasCap(caps: bigint, bit: number): boolean {
+function hasCap(caps: bigint, bit: number): boolean {
   return (caps & (1n << BigInt(bit))) !== 0n;
 }
 

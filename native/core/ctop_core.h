@@ -46,6 +46,10 @@ struct ctop_probe_opts {
 const char *ctop_tier_name(int tier);
 /* The tier of that name, or -1. */
 int ctop_tier_by_name(const char *name);
+/* The tier a BPF program belongs to, by its name (bpf/ctop.bpf.c, and the
+ * floor programs of bpf/floor.bpf.c): PREFIX_fe_* fentry, PREFIX_kp_* kprobe,
+ * anything else netfilter. */
+int ctop_tier_of_program(const char *name);
 
 /* Load one tier's programs (o->tier). The function tiers also attach here,
  * all or nothing; the netfilter tier attaches per namespace (netns.c) and
@@ -265,6 +269,10 @@ void ctop_walk_destroy(struct ctop_walk *w);
  * sends one UDP datagram to 127.0.0.1 (port 9, discard) to make one. */
 int ctop_walk_capture(struct ctop_walk *w, const char *netns_path, uint32_t wait_ms, uint64_t *node,
 		      struct ctop_err *e);
+/* The table's address from an entry of ctop's own, made by the conntrack
+ * kfuncs (Linux >= 6.0) in a network namespace a thread makes for it, and
+ * deleted before this returns: no traffic, no rule, no subprocess. */
+int ctop_walk_locate_own(struct ctop_walk *w, uint64_t *base, uint32_t *bucket, struct ctop_err *e);
 /* Delete the entry the datagram of ctop_walk_capture made (by its tuple). */
 int ctop_walk_forget_poke(struct ctop_walk *w, struct ctop_err *e);
 /* The table's address: from a node (mode 0) or by reading the pointer at a

@@ -22,6 +22,7 @@
 #include "ctop_core.h"
 #include "walk.h"
 #include "walk.skel.h"
+#include "walk_entry.skel.h"
 
 _Static_assert(CTOP_WALK_HIST == sizeof(((struct ctop_walk_result *)0)->hist) / sizeof(uint64_t),
 	       "ctop_walk_result.hist matches CTOP_WALK_HIST");
@@ -195,6 +196,108 @@ int ctop_walk_forget_poke(struct ctop_walk *w, struct ctop_err *e)
 	nfct_close(w->poke_h);
 	w->poke_h = NULL;
 	return err;
+}
+
+/* ---- an entry of ctop's own (bpf/walk_entry.bpf.c) ------------------------ */
+
+/* Source port of ctop's own entry: any port does, the namespace is new and empty. */
+#define OWN_ENTRY_SPORT 40009
+
+struct own_job {
+	struct ctop_walk *w;
+	uint64_t base;
+	uint32_t bucket;
+	int err;
+	struct ctop_err e;
+};
+
+/* In a thread, so that only this thread changes namespace: a namespace of
+ * its own, the entry made there, the table found from it, the entry deleted;
+ * the namespace goes when the thread ends. */
+static void *own_entry_in_new_netns(void *arg)
+{
+	struct own_job *j = arg;
+	struct ctop_walk_entry_bpf *skel = NULL;
+	/* a test run needs at least an Ethernet header of packet */
+	unsigned char pkt[64] = { 0 };
+	DECLARE_LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt, .data_size_in = sizeof(pkt));
+	int err;
+
+	if (unshare(CLONE_NEWNET)) {
+		j->err = ctop_err_set(&j->e, errno, "netns", "cannot make a network namespace: %s", strerror(errno));
+		return NULL;
+	}
+	/* the handle that deletes the entry again, opened in this namespace */
+	j->w->poke_h = nfct_open(CONNTRACK, 0);
+	if (!j->w->poke_h) {
+		j->err = ctop_err_set(&j->e, errno, "ctnetlink", "cannot open ctnetlink: %s", strerror(errno));
+		return NULL;
+	}
+	j->w->poke_sport = OWN_ENTRY_SPORT;
+	skel = ctop_walk_entry_bpf__open();
+	if (!skel) {
+		j->err = ctop_err_set(&j->e, errno, "open", "cannot open the own-entry BPF object: %s", strerror(errno));
+		goto out;
+	}
+	err = ctop_walk_entry_bpf__load(skel);
+	if (err) {
+		/* Linux < 6.0 has no conntrack kfuncs: the caller finds the table another way */
+		j->err = ctop_err_set(&j->e, err, "load", "the kernel refused the own-entry program (conntrack kfuncs, Linux >= 6.0): %s",
+				      strerror(-err));
+		goto out;
+	}
+	skel->bss->entry_sport = htons(OWN_ENTRY_SPORT);
+	err = bpf_prog_test_run_opts(bpf_program__fd(skel->progs.ctop_walk_own_entry), &opts);
+	if (err) {
+		j->err = ctop_err_set(&j->e, err, "test-run", "BPF_PROG_TEST_RUN of ctop_walk_own_entry failed: %s", strerror(-err));
+		goto out;
+	}
+	if (!skel->bss->entry_node) {
+		int k = skel->bss->entry_err;
+
+		j->err = ctop_err_set(&j->e, k < 0 ? k : EIO, "own-entry", "the kernel refused ctop's own entry: %s",
+				      strerror(k < 0 ? -k : EIO));
+		goto out;
+	}
+	j->err = ctop_walk_locate(j->w, skel->bss->entry_node, 0, &j->base, &j->bucket, &j->e);
+out:
+	ctop_walk_entry_bpf__destroy(skel);
+	/* delete the entry whether or not the table was found (it is gone with the
+	 * namespace anyway, but only after the kernel walks the whole hash for it) */
+	{
+		struct ctop_err de = { 0 };
+		int derr = ctop_walk_forget_poke(j->w, &de);
+
+		if (derr && !j->err) {
+			j->err = derr;
+			j->e = de;
+		}
+	}
+	return NULL;
+}
+
+int ctop_walk_locate_own(struct ctop_walk *w, uint64_t *base, uint32_t *bucket, struct ctop_err *e)
+{
+	struct own_job j = { .w = w };
+	pthread_t t;
+	int err;
+
+	if (w->poke_h) {
+		nfct_close(w->poke_h);
+		w->poke_h = NULL;
+	}
+	err = pthread_create(&t, NULL, own_entry_in_new_netns, &j);
+	if (err)
+		return ctop_err_set(e, err, "netns", "cannot start a thread: %s", strerror(err));
+	pthread_join(t, NULL);
+	if (j.err) {
+		if (e)
+			*e = j.e;
+		return j.err;
+	}
+	*base = j.base;
+	*bucket = j.bucket;
+	return 0;
 }
 
 static int run(struct bpf_program *p, const char *what, struct ctop_err *e)

@@ -40,15 +40,6 @@ static void wait_stdin(void)
 		;
 }
 
-static int floor_prog_in_tier(const char *name, int tier)
-{
-	if (!strncmp(name, "floor_fe_", 9))
-		return tier == CTOP_TIER_FENTRY;
-	if (!strncmp(name, "floor_kp_", 9))
-		return tier == CTOP_TIER_KPROBE;
-	return tier == CTOP_TIER_NETFILTER;
-}
-
 static int hold_floor(int tier)
 {
 	struct ctop_floor_bpf *skel = ctop_floor_bpf__open();
@@ -61,7 +52,7 @@ static int hold_floor(int tier)
 	if (!skel)
 		die("cannot open the floor object");
 	bpf_object__for_each_program(prog, skel->obj)
-		bpf_program__set_autoload(prog, floor_prog_in_tier(bpf_program__name(prog), tier));
+		bpf_program__set_autoload(prog, ctop_tier_of_program(bpf_program__name(prog)) == tier);
 	bpf_program__set_type(skel->progs.floor_nf, CTOP_BPF_PROG_TYPE_NETFILTER);
 	bpf_program__set_expected_attach_type(skel->progs.floor_nf, CTOP_BPF_NETFILTER);
 	if (ctop_floor_bpf__load(skel))

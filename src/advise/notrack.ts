@@ -97,7 +97,7 @@ const L4_PROTOS: Record<number, L4> = { 6: 'tcp', 17: 'udp' };
  */
 export const RANGE_MIN_PORTS = 8;
 export const RANGE_MAX_GAP = 3;
-export const RANGE_MAX_MEMBER_SHARE = 0.5;
+const RANGE_MAX_MEMBER_SHARE = 0.5;
 
 function overlaps(a: [number, number], lo: number, hi: number): boolean {
   return a[0] <= hi && a[1] >= lo;
@@ -280,7 +280,7 @@ function portKeys(s: SnapshotV1, role: RoleChoice): PortKey[] {
  * Single ports, and runs of adjacent ports of one protocol and role whose
  * entries are individually small but together significant, as one range.
  */
-export function groupPorts(keys: PortKey[], role: RoleChoice): Group[] {
+function groupPorts(keys: PortKey[], role: RoleChoice): Group[] {
   const single = (k: PortKey): Group => ({ proto: k.proto, port: k.port, portEnd: k.port, members: [k], inserts: k.inserts, evidence: k.evidence });
   const out: Group[] = [];
   const sorted = [...keys].sort((a, b) => a.proto.localeCompare(b.proto) || a.port - b.port);

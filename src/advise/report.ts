@@ -5,7 +5,7 @@
  * (commands/advise.ts) only gathers the inputs; tests feed fixtures.
  */
 import type { BaseChain, ConntrackUser } from '../model/ruleset.js';
-import type { HelperPresence, LingeringState } from '../model/conntrack.js';
+import type { HostFacts, LingeringState } from '../model/conntrack.js';
 import type { OccupancyMethod } from '../model/census.js';
 import type { NetnsOwner } from '../model/owner.js';
 import type { NativePortCensus } from '../model/portCensus.js';
@@ -15,7 +15,7 @@ import { keepsOn, type KeepsOnReport } from './keepsOn.js';
 import { adviseNotrack, type NotrackAdvice } from './notrack.js';
 import type { RoleChoice } from './rules.js';
 
-export const ADVICE_SCHEMA = 'ctop.advice/v1';
+const ADVICE_SCHEMA = 'ctop.advice/v1';
 
 export interface NamespaceAdvice {
   inode: number;
@@ -41,7 +41,7 @@ export interface AdviceCensus {
 }
 
 /** The walk reads nf_conn.timeout in jiffies and needs CONFIG_HZ to turn it into seconds. */
-export const REMAINING_UNAVAILABLE = 'the census could not read entry timeouts (kernel HZ unknown: no kernel config for libbpf)';
+const REMAINING_UNAVAILABLE = 'the census could not read entry timeouts (kernel HZ unknown: no kernel config for libbpf)';
 
 export interface AdviceReport {
   schema: typeof ADVICE_SCHEMA;
@@ -52,15 +52,6 @@ export interface AdviceReport {
   census?: AdviceCensus;
   namespaces: NamespaceAdvice[];
   errors: string[];
-}
-
-/** What the host offers (src/source/ctSettings.ts reads it). */
-export interface HostInput {
-  memBytes: number;
-  wordBits: 32 | 64;
-  entryBytes: number;
-  helpers: HelperPresence[];
-  modules: { name: string; how: string }[];
 }
 
 /** One watched namespace's readings. */
@@ -77,7 +68,7 @@ export interface NamespaceInput {
 export interface AdvicePlanInput {
   /** the measured window, every namespace, every port row */
   snapshot: SnapshotV1;
-  host: HostInput;
+  host: HostFacts;
   kernelRelease: string;
   /** readings per namespace inode; a namespace without one is not watched */
   namespaces: Map<number, NamespaceInput>;
@@ -90,7 +81,7 @@ export interface AdvicePlanInput {
 }
 
 /** One namespace's NOTRACK candidates: what advise prints and the live screen shows. */
-export function namespaceNotrack(s: SnapshotV1, inode: number, ns: NamespaceInput, host: Pick<HostInput, 'helpers'>, role: RoleChoice, top: number): NotrackAdvice {
+export function namespaceNotrack(s: SnapshotV1, inode: number, ns: NamespaceInput, host: Pick<HostFacts, 'helpers'>, role: RoleChoice, top: number): NotrackAdvice {
   return adviseNotrack({
     snapshot: forNamespace(s, inode),
     users: ns.ruleset.users,

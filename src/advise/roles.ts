@@ -9,7 +9,7 @@ import { TRAFFIC_ROLES, type RoleCounts, type TrafficRole } from '../model/roles
 import type { RoleChoice } from './rules.js';
 
 /** Share below which a role is taken for noise (a stray health check). */
-export const ROLE_FLOOR = 0.02;
+const ROLE_FLOOR = 0.02;
 
 const ROLE_WORDS: Record<TrafficRole, string> = {
   server: 'to a local server',

@@ -65,7 +65,7 @@ export function kernelDefaults(memBytes: number, wordBits: 32 | 64, v: KernelVer
 
 
 /** Shorter values operators commonly use; established stays long enough for idle keep-alive peers. */
-export const SUGGESTED_TIMEOUT_S: Record<LingeringState, number> = {
+const SUGGESTED_TIMEOUT_S: Record<LingeringState, number> = {
   established: 86400,
   time_wait: 30,
   close_wait: 30,
@@ -84,13 +84,13 @@ export interface SizingAdviceInput {
   entryBytes: number;
   /** Current nf_conntrack_tcp_timeout_<state> in seconds. */
   timeoutsS: Partial<Record<LingeringState, number>>;
-  /** Remaining timeout (s) of each tcp entry by state, from a census that reads timeouts; absent otherwise. */
-  remainingByState?: Partial<Record<LingeringState, number[]>>;
+  /** Seconds left on each tcp entry, by state: exact, where wouldFree needs no range; absent otherwise (the census gives remainingHistogramByState). */
+  entryRemainingSByState?: Partial<Record<LingeringState, number[]>>;
   /** TCP entries per state from the native census. */
   entriesByState?: Partial<Record<LingeringState, number>>;
   /** Seconds left on tcp entries by state as the native census gives them: a histogram, 4 slots per power of two (model/remaining.ts). */
   remainingHistogramByState?: Partial<Record<LingeringState, number[]>>;
-  /** Why remainingByState is absent although a census ran: said in the output, never guessed. */
+  /** Why remainingHistogramByState is absent although a census ran: said in the output, never guessed. */
   remainingUnavailable?: string;
 }
 
@@ -166,7 +166,7 @@ export function adviseSizing(i: SizingAdviceInput): SizingAdvice {
     if (currentS === undefined) continue;
     const suggestedS = Math.min(currentS, SUGGESTED_TIMEOUT_S[state]);
     // With a census, a state nobody is in has zero entries (not unknown).
-    const remaining = i.remainingByState ? (i.remainingByState[state] ?? []) : undefined;
+    const remaining = i.entryRemainingSByState ? (i.entryRemainingSByState[state] ?? []) : undefined;
     // An entry with r seconds left under timeout T was last refreshed T - r
     // seconds ago; with timeout T' it would already have expired if T - r >= T'.
     let wouldFree = remaining ? remaining.filter((r) => currentS - r >= suggestedS).length : null;

@@ -35,7 +35,7 @@ export interface ValidationWindow {
 export type Verdict = 'PASS' | 'FAIL' | 'INCONCLUSIVE';
 
 /** The fraction by which the exempted traffic's new entries must fall ("about zero"). */
-export const ENTRY_CUT_MIN = 0.95;
+const ENTRY_CUT_MIN = 0.95;
 
 export interface TargetSide {
   /** New entries created by requests (original destination port in the target) per second. */

@@ -5,24 +5,23 @@
  * their role, safety flags and rules, what keeps conntrack on, kernel-aware
  * sizing.
  */
-import { release } from 'node:os';
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { CtopError, ExitCode, describeError } from '../errors.js';
 import { planAdvice, type AdviceCensus, type AdvicePlanInput, type AdviceReport, type NamespaceInput } from '../advise/report.js';
 import type { RoleChoice } from '../advise/rules.js';
 import { readRuleset } from '../source/ruleset.js';
 import { formatAdvice } from '../format/adviceText.js';
 import { checkPrivileges } from '../preflight.js';
-import { KernelSource, hostName } from '../source/kernelSource.js';
+import { KernelSource } from '../source/kernelSource.js';
+import { thisHost } from '../source/host.js';
 import { LiveWindows } from '../source/windows.js';
 import type { SnapshotV1 } from '../model/snapshot.js';
 import { mergeWindows } from '../model/mergeWindows.js';
 import { readWindows } from '../io/recording.js';
 import { readHostFacts, readNetnsFacts } from '../source/ctSettings.js';
 import { censusOf, readPortCensus, type PortCensusRun } from '../source/portCensusSource.js';
-import { parseCount, parseDurationMs } from '../util/duration.js';
 import { onTermination } from '../util/signals.js';
-import { addProbeFlags, parseProbeFlags, roleOption, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
+import { addProbeOptions, censusMethodOption, durationFlag, jsonOption, probeSettings, replayOption, roleOption, topOption, type ProbeSettings } from './options.js';
 import { jsonForTerminal } from '../util/sanitize.js';
 
 export interface AdviseOptions extends ProbeSettings {
@@ -37,7 +36,7 @@ export interface AdviseOptions extends ProbeSettings {
   replay?: string;
 }
 
-export async function runAdvise(o: AdviseOptions): Promise<void> {
+async function runAdvise(o: AdviseOptions): Promise<void> {
   if (o.replay !== undefined) return print(planAdvice(replayed(o.replay, o)), o);
   checkPrivileges();
   const source = new KernelSource({ ...o, rescanMs: 1000 });
@@ -59,7 +58,7 @@ function busy(n: SnapshotV1['namespaces'][number]): boolean {
 }
 
 async function measured(source: KernelSource, o: AdviseOptions): Promise<AdvicePlanInput> {
-  const live = new LiveWindows(source, { host: hostName(), kernel: release() }, { top: 0 });
+  const live = new LiveWindows(source, thisHost(), { top: 0 });
   await live.start();
   process.stderr.write(`ctop: measuring for ${o.durationMs} ms\n`);
   const snap = await live.measure(o.durationMs);
@@ -88,7 +87,7 @@ async function measured(source: KernelSource, o: AdviseOptions): Promise<AdviceP
   const census: AdviceCensus | undefined = run
     ? { occupancy: run.occupancy, ...(run.fallbackReason ? { fallbackReason: run.fallbackReason } : {}), occupancyMs: run.occupancyMs, remainingByState: run.remainingRead ? 'histogram' : 'unavailable' }
     : undefined;
-  return { snapshot: snap, host, kernelRelease: release(), namespaces, oneNamespace: o.netns !== undefined, role: o.role, top: o.top, ...(census ? { census } : {}), errors };
+  return { snapshot: snap, host, kernelRelease: snap.kernel, namespaces, oneNamespace: o.netns !== undefined, role: o.role, top: o.top, ...(census ? { census } : {}), errors };
 }
 
 /**
@@ -128,24 +127,24 @@ function requirePortCounts(snap: SnapshotV1): void {
 }
 
 export function registerAdvise(program: Command): void {
-  addProbeFlags(
+  addProbeOptions(
     program
       .command('advise')
       .description('NOTRACK candidates (ports and ranges, with their role, safety checks and rules), what keeps conntrack on, sizing advice')
-      .option('-d, --duration <time>', 'length of the measuring window', '5s')
+      .addOption(durationFlag('length of the measuring window', '5s', { minMs: 200, maxMs: 3_600_000 }))
       .addOption(roleOption())
-      .option('--top <n>', 'candidates per namespace', '5')
+      .addOption(topOption('candidates per namespace', '5', { min: 1, max: 1000 }))
       .option('--census', 'count the table (as `ctop census` does: in the kernel where it permits, else a ctnetlink dump) for per-port occupancy and entries per TCP state')
-      .addOption(new Option('--occupancy <method>', 'census method: count during the in-kernel walk where it runs, or from a ctnetlink dump').choices(['auto', 'ctnetlink']).default('auto'))
-      .option('--json', 'print the ctop.advice/v1 JSON document')
-      .option('--replay <file>', 'advise on a recording (ctop record, or one `ctop snapshot --json`) instead of measuring: its ports, their roles and sizing; its host\'s rules were not recorded; needs no root'),
-  ).action((f: ProbeFlags & { duration: string; role: RoleChoice; top: string; census?: boolean; occupancy: 'auto' | 'ctnetlink'; json?: boolean; replay?: string }) =>
+      .addOption(censusMethodOption())
+      .addOption(jsonOption('ctop.advice/v1'))
+      .addOption(replayOption('advise on a recording (ctop record, or one `ctop snapshot --json`) instead of measuring: its ports, their roles and sizing; its host\'s rules were not recorded')),
+  ).action((f: ProbeSettings & { duration: number; role: RoleChoice; top: number; census?: boolean; occupancy: 'auto' | 'ctnetlink'; json?: boolean; replay?: string }) =>
     runAdvise({
-      ...parseProbeFlags(f),
+      ...probeSettings(f),
       ...(f.replay !== undefined ? { replay: f.replay } : {}),
-      durationMs: parseDurationMs(f.duration, '--duration', 200, 3_600_000),
+      durationMs: f.duration,
       role: f.role,
-      top: parseCount(f.top, '--top', 1, 1000),
+      top: f.top,
       census: f.census === true,
       occupancy: f.occupancy,
       json: f.json === true,

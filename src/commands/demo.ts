@@ -17,13 +17,13 @@ import type { Command } from 'commander';
 import { CtopError, ExitCode } from '../errors.js';
 import { checkPrivileges } from '../preflight.js';
 import { readHostFacts } from '../source/ctSettings.js';
-import { parseCount, parseDurationMs } from '../util/duration.js';
 import { onTermination, sleepMs } from '../util/signals.js';
+import { durationFlag, durationOption, topOption } from './options.js';
 import { createDemoNetns, removeDemoNetns, removeStaleDemoNetns } from '../demo/demoNetns.js';
 import { describePlan, fullDemoProblem, planDemo, type DemoPlan } from '../demo/plan.js';
 import { checkTrafficTools, startDemoTraffic, type DemoTraffic } from '../demo/traffic.js';
 
-export const DEMO_SCHEMA = 'ctop.demo/v1';
+const DEMO_SCHEMA = 'ctop.demo/v1';
 
 /** This checkout's ctop, run by this node: the demo's views are ctop's own commands. */
 const CTOP = fileURLToPath(new URL('../../bin/ctop', import.meta.url));
@@ -115,7 +115,7 @@ function runCtop(args: string[], ready: RegExp | null): CtopRun {
   return { proc, ready: readyP, done };
 }
 
-export async function runDemo(o: DemoOptions): Promise<void> {
+async function runDemo(o: DemoOptions): Promise<void> {
   checkPrivileges();
   if (o.ui && !(process.stdout.isTTY && process.stdin.isTTY)) {
     throw new CtopError('the live screen needs a terminal', 'in a pipe or a script use `ctop demo --no-ui` (with --json for one document)', ExitCode.usage);
@@ -215,20 +215,20 @@ export function registerDemo(program: Command): void {
     .command('demo')
     .description('a throwaway namespace filled to its conntrack limit by a known traffic mix, on the live screen; removed at exit')
     .option('--no-ui', 'no live screen: run for --duration, then print `ctop snapshot` and `ctop advise` of that window')
-    .option('-d, --duration <time>', 'with --no-ui: the length of the window', '15s')
+    .addOption(durationFlag('with --no-ui: the length of the window', '15s', { minMs: 3000, maxMs: 3_600_000 }))
     .option('--json', 'with --no-ui: one ctop.demo/v1 document holding the plan, the snapshot and the advice')
     .option('--small', 'a fraction of the table (at most 32,768 entries): the traffic mix without table-full drops')
-    .option('-i, --interval <time>', 'live screen refresh interval', '1s')
-    .option('--top <n>', 'with --no-ui: rows of ports and tuples', '10')
-    .action((f: { ui: boolean; duration: string; json?: boolean; small?: boolean; interval: string; top: string }) => {
+    .addOption(durationOption('-i, --interval <time>', 'live screen refresh interval', '1s', { minMs: 100, maxMs: 60_000 }))
+    .addOption(topOption('with --no-ui: rows of ports and tuples', '10', { min: 1, max: 1000 }))
+    .action((f: { ui: boolean; duration: number; json?: boolean; small?: boolean; interval: number; top: number }) => {
       if (f.json && f.ui) throw new CtopError('--json needs --no-ui', 'ctop demo --no-ui --json', ExitCode.usage);
       return runDemo({
         ui: f.ui,
-        durationMs: parseDurationMs(f.duration, '--duration', 3000, 3_600_000),
+        durationMs: f.duration,
         json: f.json === true,
         size: f.small ? 'small' : 'full',
-        intervalMs: parseDurationMs(f.interval, '--interval', 100, 60_000),
-        top: parseCount(f.top, '--top', 1, 1000),
+        intervalMs: f.interval,
+        top: f.top,
       });
     });
 }

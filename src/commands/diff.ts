@@ -5,8 +5,9 @@ import { diffSummaries } from '../model/diff.js';
 import { summarize } from '../model/series.js';
 import { formatDiff } from '../format/diffText.js';
 import { jsonForTerminal } from '../util/sanitize.js';
+import { jsonOption } from './options.js';
 
-export function runDiff(o: { a: string; b: string; json: boolean }): void {
+function runDiff(o: { a: string; b: string; json: boolean }): void {
   const a = summarize(readWindows(o.a).snapshots);
   const b = summarize(readWindows(o.b).snapshots);
   const d = diffSummaries(o.a, a, o.b, b);
@@ -19,6 +20,6 @@ export function registerDiff(program: Command): void {
     .description('what changed between two snapshots or recordings: fill, rates, ports, census')
     .argument('<a>', 'the earlier recording or snapshot')
     .argument('<b>', 'the later one')
-    .option('--json', 'print the ctop.diff/v1 JSON document')
+    .addOption(jsonOption('ctop.diff/v1'))
     .action((a: string, b: string, f: { json?: boolean }) => runDiff({ a, b, json: f.json === true }));
 }

@@ -4,11 +4,11 @@
  * each namespace and which rules keep it on.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { release } from 'node:os';
 import type { Command } from 'commander';
 import { btfPath, btfProblem, checkPrivileges } from '../preflight.js';
-import { KernelSource, hostName } from '../source/kernelSource.js';
-import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
+import { KernelSource } from '../source/kernelSource.js';
+import { thisHost } from '../source/host.js';
+import { addProbeOptions, jsonOption, probeSettings, type ProbeSettings } from './options.js';
 import { readRuleset } from '../source/ruleset.js';
 import { doctorReport, type DoctorInput } from '../model/doctor.js';
 import { formatDoctor } from '../format/doctorText.js';
@@ -29,15 +29,16 @@ function lockdown(): string | null {
 
 /** Reads what the report needs: one sample, each watched namespace's ruleset, the kernel's BTF and lockdown. */
 function gather(source: KernelSource): DoctorInput {
+  const here = thisHost();
   return {
     sample: source.sample(),
     rulesets: new Map(source.watchedRefs().map((r) => [r.inode, readRuleset(r.path)])),
-    host: hostName(),
-    kernel: { release: release(), btf: btfProblem() ? null : btfPath(), lockdown: lockdown() },
+    host: here.host,
+    kernel: { release: here.kernel, btf: btfProblem() ? null : btfPath(), lockdown: lockdown() },
   };
 }
 
-export async function runDoctor(o: DoctorOptions): Promise<void> {
+async function runDoctor(o: DoctorOptions): Promise<void> {
   checkPrivileges();
   const source = new KernelSource({ ...o, rescanMs: 60_000 });
   const stopListening = onTermination(() => source.close());
@@ -52,10 +53,10 @@ export async function runDoctor(o: DoctorOptions): Promise<void> {
 }
 
 export function registerDoctor(program: Command): void {
-  addProbeFlags(
+  addProbeOptions(
     program
       .command('doctor')
       .description('what this kernel offers, which probes attach and why others do not, what keeps conntrack on')
-      .option('--json', 'print JSON'),
-  ).action((opts: ProbeFlags & { json?: boolean }) => runDoctor({ ...parseProbeFlags(opts), json: opts.json === true }));
+      .addOption(jsonOption('ctop.doctor/v1')),
+  ).action((opts: ProbeSettings & { json?: boolean }) => runDoctor({ ...probeSettings(opts), json: opts.json === true }));
 }

@@ -4,7 +4,7 @@ import { portsCsv, windowsCsv } from '../export/csv.js';
 import type { Command } from 'commander';
 import { writeOutput } from '../io/output.js';
 
-export function runExportCsv(o: { file: string; out?: string; ports?: string }): void {
+function runExportCsv(o: { file: string; out?: string; ports?: string }): void {
   const rec = readRecording(o.file);
   const text = windowsCsv(rec.snapshots);
   if (o.out === undefined || o.out === '-') process.stdout.write(text);

@@ -9,7 +9,7 @@
  *   atomic `nft -f`; unless `ctop notrack confirm` comes within
  *   --confirm-within, the watchdog restores the backup.
  */
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { CtopError, ExitCode } from '../errors.js';
 import { nftScript, portText, type L4, type RoleChoice } from '../advise/rules.js';
 import { notrackFlags, untrackedAcceptsFor } from '../advise/notrack.js';
@@ -17,18 +17,17 @@ import { describeTarget, resolveTargets, type ResolvedTarget } from '../advise/t
 import { readRuleset } from '../source/ruleset.js';
 import { checkPrivileges } from '../preflight.js';
 import { readHostFacts, readNetnsFacts } from '../source/ctSettings.js';
-import { release } from 'node:os';
-import { KernelSource, hostName } from '../source/kernelSource.js';
+import { KernelSource } from '../source/kernelSource.js';
+import { thisHost } from '../source/host.js';
 import { LiveWindows } from '../source/windows.js';
 import { forNamespace } from '../model/snapshot.js';
-import { formatMs, parseDurationMs } from '../util/duration.js';
+import { formatMs } from '../util/duration.js';
 import { onTermination } from '../util/signals.js';
 import { deleteOwnRules, nftCheck } from '../notrack/nft.js';
 import { awaitOutcome, confirmChange, revertChange, startGuardedChange, target, type Target } from '../notrack/guard.js';
 import { parsePortSpecs, type PortSpec } from '../notrack/portSpec.js';
-import { DEFAULT_STATE_DIR } from '../notrack/state.js';
 import { cleanText } from '../util/sanitize.js';
-import { roleOption } from './probeFlags.js';
+import { confirmWithinOption, durationFlag, netnsOption, protoOption, roleOption, stateDirOption } from './options.js';
 
 export interface ApplyOptions {
   specs: PortSpec[];
@@ -47,11 +46,11 @@ export interface ApplyOptions {
  * measured in the target namespace and each spec takes the role(s) of its
  * ports' new entries. No entries, no role: the operator must say.
  */
-export async function targetsWithRoles(t: Target, specs: PortSpec[], role: RoleChoice, durationMs: number, what: string): Promise<ResolvedTarget[]> {
+async function targetsWithRoles(t: Target, specs: PortSpec[], role: RoleChoice, durationMs: number, what: string): Promise<ResolvedTarget[]> {
   if (role !== 'auto') return resolveTargets(specs, role, null);
   checkPrivileges();
   const source = new KernelSource({ tier: 'auto', ...(t.netnsPath ? { netns: t.netnsPath } : {}), maxPorts: 8192, maxTuples: 1024, maxDropTuples: 1024, rescanMs: 60_000 });
-  const live = new LiveWindows(source, { host: hostName(), kernel: release() }, { top: 0, tuples: false });
+  const live = new LiveWindows(source, thisHost(), { top: 0, tuples: false });
   const stopListening = onTermination(() => source.close(), ['SIGTERM', 'SIGHUP', 'SIGINT']);
   try {
     await live.start();
@@ -74,7 +73,7 @@ export async function targetsWithRoles(t: Target, specs: PortSpec[], role: RoleC
   }
 }
 
-export async function runApply(o: ApplyOptions): Promise<number> {
+async function runApply(o: ApplyOptions): Promise<number> {
   const t = target(o.netns);
   // Check the script's syntax before measuring: a bad range fails fast.
   nftCheck(nftScript(resolveTargets(o.specs, 'server', null)), t.netnsPath);
@@ -119,13 +118,13 @@ export async function runApply(o: ApplyOptions): Promise<number> {
   throw new CtopError(`notrack apply: not confirmed within ${formatMs(o.confirmWithinMs)}; rolled back (ctop's table is as before, checked in the kernel)`, `see ${change.paths.log}; apply again and run \`ctop notrack confirm\` in time`, ExitCode.failure);
 }
 
-export async function runConfirm(o: { netns?: string; stateDir: string }): Promise<void> {
+async function runConfirm(o: { netns?: string; stateDir: string }): Promise<void> {
   const t = target(o.netns);
   await confirmChange(t, o.stateDir);
   process.stderr.write(`ctop: confirmed in ${t.label}; the rules stay until \`ctop notrack revert\`\n`);
 }
 
-export async function runRevert(o: { netns?: string; stateDir: string; specs: PortSpec[] }): Promise<void> {
+async function runRevert(o: { netns?: string; stateDir: string; specs: PortSpec[] }): Promise<void> {
   const t = target(o.netns);
   if (o.specs.length > 0) {
     // Only these ports' rules; the rest of ctop's table (and the backup) stay.
@@ -145,28 +144,28 @@ export function registerNotrack(program: Command): void {
   const nt = program.command('notrack').description('exempt ports from conntrack in a table ctop owns, with automatic rollback');
   const common = (c: Command) =>
     c
-      .option('--netns <name|path>', 'act in this network namespace (an `ip netns` name or /proc/PID/ns/net)')
-      .option('--state-dir <dir>', 'where backups and the pending record live (created 0700; refused when another user owns it or can write it)', DEFAULT_STATE_DIR);
+      .addOption(netnsOption('act in this network namespace'))
+      .addOption(stateDirOption('where backups and the pending record live (created 0700; refused when another user owns it or can write it)'));
   common(
     nt
       .command('apply')
       .argument('<port...>', 'PORT, PROTO/PORT or PROTO/LO-HI (tcp/80, udp/5000, udp/60000-60100)')
       .description('dry run by default; --yes applies and waits for `ctop notrack confirm`')
-      .addOption(new Option('--proto <proto>', 'protocol of bare ports (default udp)').choices(['udp', 'tcp']))
+      .addOption(protoOption())
       .addOption(roleOption())
-      .option('-d, --duration <time>', 'with --role auto: how long to measure', '3s')
+      .addOption(durationFlag('with --role auto: how long to measure', '3s', { minMs: 200, maxMs: 600_000 }))
       .option('--yes', 'apply (default: dry run)')
       .option('--force', 'apply even where the safety check found something that depends on tracking')
-      .option('--confirm-within <time>', 'roll back unless confirmed within this time', '30s'),
-  ).action(async (ports: string[], f: { netns?: string; stateDir: string; proto?: L4; role: RoleChoice; duration: string; yes?: boolean; force?: boolean; confirmWithin: string }) => {
+      .addOption(confirmWithinOption('roll back unless confirmed within this time', '30s')),
+  ).action(async (ports: string[], f: { netns?: string; stateDir: string; proto?: L4; role: RoleChoice; duration: number; yes?: boolean; force?: boolean; confirmWithin: number }) => {
     const code = await runApply({
       specs: parsePortSpecs(ports, f.proto, 'notrack apply'),
       role: f.role,
-      durationMs: parseDurationMs(f.duration, '--duration', 200, 600_000),
+      durationMs: f.duration,
       ...(f.netns !== undefined ? { netns: f.netns } : {}),
       yes: f.yes === true,
       force: f.force === true,
-      confirmWithinMs: parseDurationMs(f.confirmWithin, '--confirm-within', 1000, 3_600_000),
+      confirmWithinMs: f.confirmWithin,
       stateDir: f.stateDir,
     });
     process.exitCode = code;
@@ -176,7 +175,7 @@ export function registerNotrack(program: Command): void {
     nt
       .command('revert')
       .argument('[port...]', 'only these (PROTO/PORT or PROTO/LO-HI as applied); none: everything')
-      .addOption(new Option('--proto <proto>', 'protocol of bare ports (default udp)').choices(['udp', 'tcp']))
+      .addOption(protoOption())
       .description("restore ctop's table as it was before the last apply (removing it if it did not exist), or remove the named ports' rules"),
   ).action((ports: string[], f: { netns?: string; stateDir: string; proto?: L4 }) =>
     runRevert({ ...f, specs: ports.length > 0 ? parsePortSpecs(ports, f.proto, 'notrack revert') : [] }),

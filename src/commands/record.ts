@@ -4,26 +4,26 @@
  * closes, so a recording stopped by a signal or a crash is readable up to its
  * last window. Ctrl-C ends the current window early and keeps it.
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, writeSync } from 'node:fs';
 import { Command } from 'commander';
-import { release, totalmem } from 'node:os';
+import { totalmem } from 'node:os';
 import { CtopError, ExitCode } from '../errors.js';
 import { mergeWindows } from '../model/mergeWindows.js';
 import type { RecordingHeader } from '../model/recording.js';
 import type { SnapshotV1 } from '../model/snapshot.js';
 import { checkPrivileges } from '../preflight.js';
-import { KernelSource, hostName } from '../source/kernelSource.js';
+import { KernelSource } from '../source/kernelSource.js';
+import { thisHost } from '../source/host.js';
 import { requireConntrackActive } from '../source/activity.js';
 import { DEFAULT_BUDGET_SHARE, startBackgroundCensus } from '../source/occupancy.js';
 import { LiveWindows, STEP_MS } from '../source/windows.js';
 import { headerLine, readWindows, snapshotLine } from '../io/recording.js';
-import { addOccupancyFlags, parseOccupancyFlags, type OccupancyFlags, type OccupancySettings } from './occupancyFlags.js';
-import { writeOutput } from '../io/output.js';
+import { openOutput, writeOutput } from '../io/output.js';
 import { portsCsv, windowsCsv } from '../export/csv.js';
-import { formatMs, parseCount, parseDurationMs } from '../util/duration.js';
+import { formatMs } from '../util/duration.js';
 import { progress } from '../util/progress.js';
 import { interruptible, onTermination } from '../util/signals.js';
-import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
+import { addOccupancyOptions, addProbeOptions, durationFlag, durationOption, occupancySettings, probeSettings, replayOption, topOption, type OccupancyChoice, type OccupancySettings, type ProbeSettings } from './options.js';
 
 export interface RecordOptions extends ProbeSettings, Partial<OccupancySettings> {
   durationMs: number;
@@ -37,15 +37,6 @@ export interface RecordOptions extends ProbeSettings, Partial<OccupancySettings>
 }
 /** A window cut shorter than this by Ctrl-C is not worth a line. */
 const MIN_PARTIAL_MS = 200;
-
-function openOut(file: string): number {
-  try {
-    return openSync(file, 'w', 0o644);
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    throw new CtopError(`cannot write ${file}: ${code === 'ENOENT' ? 'no such directory' : (code ?? String(e))}`, 'give -o a path in a directory you can write', ExitCode.usage);
-  }
-}
 
 function detail(s: SnapshotV1): string {
   const ins = s.rates.insertsPerSec === null ? 'n/a' : s.rates.insertsPerSec.toLocaleString('en-US');
@@ -62,7 +53,7 @@ function recordReplay(file: string, o: RecordOptions): void {
   const rec = readWindows(file);
   const windows = rec.snapshots.map((w) => mergeWindows([w], o.top));
   const { schema: _schema, ...header } = rec.header;
-  const fd = openOut(o.out);
+  const fd = openOutput(o.out);
   try {
     writeSync(fd, `${headerLine(header)}\n`);
     for (const w of windows) writeSync(fd, `${snapshotLine(w)}\n`);
@@ -73,7 +64,7 @@ function recordReplay(file: string, o: RecordOptions): void {
   process.stderr.write(`ctop: wrote ${windows.length} window(s) from ${file} to ${o.out}\n`);
 }
 
-export async function runRecord(o: RecordOptions): Promise<void> {
+async function runRecord(o: RecordOptions): Promise<void> {
   if (o.replay !== undefined) return recordReplay(o.replay, o);
   if (o.everyMs > o.durationMs) {
     throw new CtopError(`--every ${formatMs(o.everyMs)} is longer than --duration ${formatMs(o.durationMs)}`, 'record for at least one window', ExitCode.usage);
@@ -81,7 +72,7 @@ export async function runRecord(o: RecordOptions): Promise<void> {
   checkPrivileges();
   let fd = -1;
   const source = new KernelSource({ ...o, rescanMs: STEP_MS });
-  const meta = { host: hostName(), kernel: release() };
+  const meta = thisHost();
   const live = new LiveWindows(source, meta, { top: o.top });
   const stopListening = onTermination(() => {
     live.close();
@@ -99,7 +90,7 @@ export async function runRecord(o: RecordOptions): Promise<void> {
     const first = await live.start();
     requireConntrackActive(first, source.watchedRefs(), 'record');
     // Opened only now: a refused recording leaves no empty file behind.
-    fd = openOut(o.out);
+    fd = openOutput(o.out);
     const header: Omit<RecordingHeader, 'schema'> = { ...meta, startedAt: first.wallTime, everyMs: o.everyMs, memTotalBytes: totalmem(), wordBits: process.arch.endsWith('64') ? 64 : 32 };
     writeSync(fd, `${headerLine(header)}\n`);
     // who holds the table: counted in a thread of its own, within its CPU budget; each window carries the latest census
@@ -137,26 +128,26 @@ export async function runRecord(o: RecordOptions): Promise<void> {
 }
 
 export function registerRecord(program: Command): void {
-  addOccupancyFlags(addProbeFlags(
+  addOccupancyOptions(addProbeOptions(
     program
       .command('record')
       .description('record a series of snapshot windows to a file (JSON Lines), for diff, report and export-csv')
       .requiredOption('-o, --output <file>', 'the recording to write (ctop.recording/v1, JSON Lines)')
-      .option('-d, --duration <time>', 'how long to record (10s, 10m, 2h)', '10m')
-      .option('--every <time>', 'length of each window', '10s')
-      .option('--top <n>', 'ports and tuples kept per window (0: all)', '20')
+      .addOption(durationFlag('how long to record (10s, 10m, 2h)', '10m', { minMs: 200, maxMs: 7 * 24 * 3_600_000 }))
+      .addOption(durationOption('--every <time>', 'length of each window', '10s', { minMs: 200, maxMs: 24 * 3_600_000 }))
+      .addOption(topOption('ports and tuples kept per window (0: all)', '20', { min: 0, max: 1_000_000 }))
       .option('--csv <file>', 'also write the windows as CSV when done')
       .option('--csv-ports <file>', 'also write per-window port rows as CSV (long format) when done')
-      .option('--replay <file>', 'copy a recording (or one `ctop snapshot --json`) instead of reading the kernel: its windows, each cut to --top rows (--duration and --every do not apply); needs no root'),
-  )).action((f: ProbeFlags & OccupancyFlags & { output: string; duration: string; every: string; top: string; csv?: string; csvPorts?: string; replay?: string }) =>
+      .addOption(replayOption('copy a recording (or one `ctop snapshot --json`) instead of reading the kernel: its windows, each cut to --top rows (--duration and --every do not apply)')),
+  )).action((f: ProbeSettings & { occupancy: OccupancyChoice; censusBudget: number; output: string; duration: number; every: number; top: number; csv?: string; csvPorts?: string; replay?: string }) =>
     runRecord({
-      ...parseProbeFlags(f),
-      ...parseOccupancyFlags(f),
+      ...probeSettings(f),
+      ...occupancySettings(f),
       ...(f.replay !== undefined ? { replay: f.replay } : {}),
       out: f.output,
-      durationMs: parseDurationMs(f.duration, '--duration', 200, 7 * 24 * 3_600_000),
-      everyMs: parseDurationMs(f.every, '--every', 200, 24 * 3_600_000),
-      top: parseCount(f.top, '--top', 0, 1_000_000),
+      durationMs: f.duration,
+      everyMs: f.every,
+      top: f.top,
       ...(f.csv !== undefined ? { csv: f.csv } : {}),
       ...(f.csvPorts !== undefined ? { csvPorts: f.csvPorts } : {}),
     }),

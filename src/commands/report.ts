@@ -4,7 +4,7 @@ import { reportHtml } from '../export/reportHtml.js';
 import type { Command } from 'commander';
 import { writeOutput } from '../io/output.js';
 
-export function runReport(o: { file: string; out?: string }): void {
+function runReport(o: { file: string; out?: string }): void {
   const html = reportHtml(o.file, readWindows(o.file));
   if (o.out === undefined || o.out === '-') process.stdout.write(html);
   else {

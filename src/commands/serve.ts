@@ -10,17 +10,16 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { Registry, collectDefaultMetrics, type RegistryContentType } from 'prom-client';
 import { CtopError, ExitCode, describeError } from '../errors.js';
 import { checkPrivileges } from '../preflight.js';
-import { release } from 'node:os';
 import type { WindowSource } from '../model/snapshot.js';
-import { KernelSource, hostName } from '../source/kernelSource.js';
+import { KernelSource } from '../source/kernelSource.js';
+import { thisHost } from '../source/host.js';
 import { ReplayWindows } from '../source/replay.js';
 import { LiveWindows } from '../source/windows.js';
 import { Exporter } from '../serve/exporter.js';
 import { applyServerLimits, checkExposure, parseListen, SERVER_OPTIONS, type ListenAddress } from '../util/listen.js';
-import { formatMs, parseCount, parseDurationMs } from '../util/duration.js';
+import { formatMs } from '../util/duration.js';
 import { onTermination } from '../util/signals.js';
-import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
-import { addOccupancyFlags, parseOccupancyFlags, type OccupancyFlags, type OccupancySettings } from './occupancyFlags.js';
+import { addOccupancyOptions, addProbeOptions, countOption, durationOption, occupancySettings, probeSettings, replayOption, type OccupancyChoice, type OccupancySettings, type ProbeSettings } from './options.js';
 import { DEFAULT_BUDGET_SHARE, startBackgroundCensus } from '../source/occupancy.js';
 
 export interface ServeOptions extends ProbeSettings, Partial<OccupancySettings> {
@@ -61,7 +60,7 @@ function listen(server: ReturnType<typeof createServer>, addr: ListenAddress): P
   });
 }
 
-export async function runServe(o: ServeOptions): Promise<void> {
+async function runServe(o: ServeOptions): Promise<void> {
   checkExposure(o.listen, o.allowRemote);
   // The file first (a wrong path is the likelier mistake); a replay needs no root.
   const replay = o.replay !== undefined ? new ReplayWindows(o.replay) : undefined;
@@ -69,7 +68,7 @@ export async function runServe(o: ServeOptions): Promise<void> {
   // the exporter shows no tuples: the windows skip reading them; the first
   // window starts from zero, so counters begin where the kernel's do
   const kernel = replay ? undefined : new KernelSource({ ...o, rescanMs: 1000 });
-  const live = kernel ? new LiveWindows(kernel, { host: hostName(), kernel: release() }, { top: 0, unsorted: true, tuples: false, fromZero: true }) : undefined;
+  const live = kernel ? new LiveWindows(kernel, thisHost(), { top: 0, unsorted: true, tuples: false, fromZero: true }) : undefined;
   const windows: WindowSource = replay ?? live!;
   const regs = registries(o.topPorts);
   let timer: NodeJS.Timeout | undefined;
@@ -149,24 +148,24 @@ export async function runServe(o: ServeOptions): Promise<void> {
 }
 
 export function registerServe(program: Command): void {
-  addOccupancyFlags(addProbeFlags(
+  addOccupancyOptions(addProbeOptions(
     program
       .command('serve')
       .description('a Prometheus/OpenMetrics endpoint: table fill, statistics, inserts and drops per port')
       .option('--listen <host:port>', 'address to listen on (loopback unless --allow-remote)', '127.0.0.1:9633')
       .option('--allow-remote', 'allow a non-loopback --listen address')
-      .option('--top-ports <k>', 'ports with their own series; the rest add up in port="other"', '50')
-      .option('--every <time>', 'how often to sample the kernel (with --replay: to play the next window)', '1s')
-      .option('--replay <file>', 'serve a recording (ctop record) instead of the kernel, one window per --every; needs no root'),
-  )).action((f: ProbeFlags & OccupancyFlags & { listen: string; allowRemote?: boolean; topPorts: string; every: string; replay?: string }) =>
+      .addOption(countOption('--top-ports <k>', 'ports with their own series; the rest add up in port="other"', '50', { min: 0, max: 10_000 }))
+      .addOption(durationOption('--every <time>', 'how often to sample the kernel (with --replay: to play the next window)', '1s', { minMs: 100, maxMs: 3_600_000 }))
+      .addOption(replayOption('serve a recording (ctop record) instead of the kernel, one window per --every')),
+  )).action((f: ProbeSettings & { occupancy: OccupancyChoice; censusBudget: number; listen: string; allowRemote?: boolean; topPorts: number; every: number; replay?: string }) =>
     runServe({
-      ...parseProbeFlags(f),
-      ...parseOccupancyFlags(f),
+      ...probeSettings(f),
+      ...occupancySettings(f),
       ...(f.replay !== undefined ? { replay: f.replay } : {}),
       listen: parseListen(f.listen),
       allowRemote: f.allowRemote === true,
-      topPorts: parseCount(f.topPorts, '--top-ports', 0, 10_000),
-      everyMs: parseDurationMs(f.every, '--every', 100, 3_600_000),
+      topPorts: f.topPorts,
+      everyMs: f.every,
     }),
   );
 }

@@ -1,6 +1,5 @@
 /** `ctop snapshot`: watch for a window, then report what entered and what was refused. */
-import { release } from 'node:os';
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { CtopError, ExitCode, describeError } from '../errors.js';
 import { buildCensus } from '../model/census.js';
 import { mergeWindows } from '../model/mergeWindows.js';
@@ -13,12 +12,13 @@ import { checkPrivileges } from '../preflight.js';
 import { requireConntrackActive } from '../source/activity.js';
 import { takeCensus } from '../source/censusSource.js';
 import { hashWalker } from '../source/hashWalk.js';
-import { KernelSource, hostName } from '../source/kernelSource.js';
+import { KernelSource } from '../source/kernelSource.js';
+import { thisHost } from '../source/host.js';
 import { OccupancyCounter } from '../source/occupancyCensus.js';
 import { LiveWindows, STEP_MS } from '../source/windows.js';
-import { formatMs, parseCount, parseDurationMs } from '../util/duration.js';
+import { formatMs } from '../util/duration.js';
 import { interruptible, maybeInjectFault, onTermination } from '../util/signals.js';
-import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
+import { addProbeOptions, durationFlag, jsonOption, occupancyOption, probeSettings, replayOption, topOption, type OccupancyChoice, type ProbeSettings } from './options.js';
 import { jsonForTerminal } from '../util/sanitize.js';
 
 /** Distinct addresses the snapshot's census counts (the census command's default). */
@@ -31,12 +31,12 @@ export interface SnapshotOptions extends ProbeSettings {
   /** add a census of the table at the window's end */
   census?: boolean;
   /** count who holds the table at the window's end (default auto) */
-  occupancy?: 'auto' | 'ctnetlink' | 'off';
+  occupancy?: OccupancyChoice;
   /** a recording (or one snapshot) to read instead of the kernel: its windows as one */
   replay?: string;
 }
 
-export async function runSnapshot(o: SnapshotOptions): Promise<void> {
+async function runSnapshot(o: SnapshotOptions): Promise<void> {
   const snap = o.replay !== undefined ? replayed(o.replay, o) : await measured(o);
   process.stdout.write(
     o.json
@@ -55,7 +55,7 @@ function replayed(file: string, o: SnapshotOptions): SnapshotV1 {
 async function measured(o: SnapshotOptions): Promise<SnapshotV1> {
   checkPrivileges();
   const source = new KernelSource({ ...o, rescanMs: STEP_MS });
-  const windows = new LiveWindows(source, { host: hostName(), kernel: release() }, { top: o.top });
+  const windows = new LiveWindows(source, thisHost(), { top: o.top });
   const stopListening = onTermination(() => source.close(), ['SIGTERM', 'SIGHUP']);
   // Ctrl-C ends the window early and still prints the report (a second one
   // kills ctop outright; the kernel then frees everything, nothing is pinned).
@@ -103,29 +103,25 @@ async function measured(o: SnapshotOptions): Promise<SnapshotV1> {
 }
 
 export function registerSnapshot(program: Command): void {
-  addProbeFlags(
+  addProbeOptions(
     program
       .command('snapshot')
       .description('watch for a window, then report table fill, rates, top ports and tuples, drops')
-      .option('-d, --duration <time>', 'length of the window (500ms, 5s, 2m)', '5s')
-      .option('--json', 'print the ctop.snapshot/v1 JSON document')
-      .option('--top <n>', 'rows of ports and tuples to keep (0: all)', '20')
+      .addOption(durationFlag('length of the window (500ms, 5s, 2m)', '5s', { minMs: 100, maxMs: 24 * 3_600_000 }))
+      .addOption(jsonOption('ctop.snapshot/v1'))
+      .addOption(topOption('rows of ports and tuples to keep (0: all)', '20', { min: 0, max: 1_000_000 }))
       .option('--census', 'add a census of the table at the window\'s end (`ctop census`; JSON: the `census` section)')
-      .addOption(
-        new Option('--occupancy <method>', 'count who holds the table at the window\'s end: in-kernel hash walk (auto, falls back to ctnetlink), ctnetlink dump, or off')
-          .choices(['auto', 'ctnetlink', 'off'])
-          .default('auto'),
-      )
-      .option('--replay <file>', 'read a recording (ctop record, or one `ctop snapshot --json`) instead of the kernel: its windows as one; needs no root'),
-  ).action((opts: ProbeFlags & { duration: string; json?: boolean; top: string; census?: boolean; occupancy: string; replay?: string }) =>
+      .addOption(occupancyOption('count who holds the table at the window\'s end: in-kernel hash walk (auto, falls back to ctnetlink), ctnetlink dump, or off', ['auto', 'ctnetlink', 'off']))
+      .addOption(replayOption('read a recording (ctop record, or one `ctop snapshot --json`) instead of the kernel: its windows as one')),
+  ).action((f: ProbeSettings & { duration: number; json?: boolean; top: number; census?: boolean; occupancy: OccupancyChoice; replay?: string }) =>
     runSnapshot({
-      ...parseProbeFlags(opts),
-      ...(opts.replay !== undefined ? { replay: opts.replay } : {}),
-      census: opts.census === true,
-      occupancy: opts.occupancy as 'auto' | 'ctnetlink' | 'off',
-      durationMs: parseDurationMs(opts.duration, '--duration', 100, 24 * 3_600_000),
-      json: opts.json === true,
-      top: parseCount(opts.top, '--top', 0, 1_000_000),
+      ...probeSettings(f),
+      ...(f.replay !== undefined ? { replay: f.replay } : {}),
+      census: f.census === true,
+      occupancy: f.occupancy,
+      durationMs: f.duration,
+      json: f.json === true,
+      top: f.top,
     }),
   );
 }

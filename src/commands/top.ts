@@ -4,12 +4,11 @@
  * and draws every panel once; keys redraw without reading the source. A
  * failed read shows a full-screen message and is retried every second.
  */
-import { release } from 'node:os';
 import type { Command } from 'commander';
 import { CtopError, ExitCode } from '../errors.js';
 import { checkPrivileges } from '../preflight.js';
-import { KernelSource, hostName } from '../source/kernelSource.js';
-import { parseDurationMs } from '../util/duration.js';
+import { KernelSource } from '../source/kernelSource.js';
+import { thisHost } from '../source/host.js';
 import { maybeInjectFault, onTermination } from '../util/signals.js';
 import { Controller } from '../tui/controller.js';
 import { ReplayWindows } from '../source/replay.js';
@@ -17,8 +16,7 @@ import { TuiScreen } from '../tui/screen.js';
 import { LiveWindows } from '../source/windows.js';
 import type { WindowSource } from '../model/snapshot.js';
 import { DEFAULT_BUDGET_SHARE, startBackgroundCensus } from '../source/occupancy.js';
-import { addProbeFlags, parseProbeFlags, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
-import { addOccupancyFlags, parseOccupancyFlags, type OccupancyFlags, type OccupancySettings } from './occupancyFlags.js';
+import { addOccupancyOptions, addProbeOptions, confirmWithinOption, durationOption, occupancySettings, probeSettings, replayOption, stateDirOption, type OccupancyChoice, type OccupancySettings, type ProbeSettings } from './options.js';
 import { oneLine } from '../util/text.js';
 import { screenNotrackActions } from '../notrack/screenActions.js';
 import { DEFAULT_STATE_DIR } from '../notrack/state.js';
@@ -32,33 +30,33 @@ export interface TopOptions extends ProbeSettings, Partial<OccupancySettings> {
 }
 
 /** NO_COLOR (https://no-color.org): present and not empty turns colour off. */
-export function colourWanted(env: NodeJS.ProcessEnv = process.env): boolean {
+function colourWanted(env: NodeJS.ProcessEnv = process.env): boolean {
   return !(env.NO_COLOR !== undefined && env.NO_COLOR !== '');
 }
 
 export function registerTop(program: Command): void {
-  addOccupancyFlags(addProbeFlags(
+  addOccupancyOptions(addProbeOptions(
     program
       .command('top', { isDefault: true })
-      .description('the live screen: table fill, rates, top talkers, drops, hash buckets, NOTRACK candidates (the default)')
-      .option('-i, --interval <time>', 'refresh interval (200ms, 1s, 5s)', '1s')
-      .option('--replay <file>', 'play a recording (ctop record, or one `ctop snapshot --json`) instead of the kernel; needs no root')
-      .option('--state-dir <dir>', 'NOTRACK changes made from the screen (a): where backups and the pending record live', DEFAULT_STATE_DIR)
-      .option('--confirm-within <time>', 'NOTRACK changes made from the screen roll back unless confirmed (c) within this time', '30s'),
+      .description('the live screen: table fill, rates, top talkers (ports, 5-tuples, sources, namespaces, pods, port ranges, roles), drops, hash buckets, NOTRACK candidates (the default)')
+      .addOption(durationOption('-i, --interval <time>', 'refresh interval (200ms, 1s, 5s)', '1s', { minMs: 100, maxMs: 3_600_000 }))
+      .addOption(replayOption('play a recording (ctop record, or one `ctop snapshot --json`) instead of the kernel'))
+      .addOption(stateDirOption('NOTRACK changes made from the screen (a): where backups and the pending record live'))
+      .addOption(confirmWithinOption('NOTRACK changes made from the screen roll back unless confirmed (c) within this time', '30s')),
   ))
     // As the default command, `ctop frobnicate` lands here: say what is wrong rather than "too many arguments".
     .allowExcessArguments(true)
-    .action((opts: ProbeFlags & OccupancyFlags & { interval: string; replay?: string; stateDir: string; confirmWithin: string }, cmd: Command) => {
+    .action((opts: ProbeSettings & { occupancy: OccupancyChoice; censusBudget: number; interval: number; replay?: string; stateDir: string; confirmWithin: number }, cmd: Command) => {
       if (cmd.args.length > 0) {
         throw new CtopError(`unknown command '${oneLine(cmd.args[0] ?? '', 60)}'`, '`ctop --help` lists the commands', ExitCode.usage);
       }
       return runTop({
-        ...parseProbeFlags(opts),
-        ...parseOccupancyFlags(opts),
-        intervalMs: parseDurationMs(opts.interval, '--interval', 100, 3_600_000),
+        ...probeSettings(opts),
+        ...occupancySettings(opts),
+        intervalMs: opts.interval,
         replay: opts.replay,
         stateDir: opts.stateDir,
-        confirmWithinMs: parseDurationMs(opts.confirmWithin, '--confirm-within', 1000, 3_600_000),
+        confirmWithinMs: opts.confirmWithin,
       });
     });
 }
@@ -81,14 +79,14 @@ async function openSource(o: TopOptions): Promise<{ source: WindowSource; kernel
   // Namespaces are looked for at the refresh pace (at most once a second).
   const kernel = new KernelSource({ ...o, rescanMs: Math.max(1000, o.intervalMs) });
   // tuples as columns: the screen builds rows only for the page it shows
-  const live = new LiveWindows(kernel, { host: hostName(), kernel: release() }, { top: 0, unsorted: true, columns: true });
+  const live = new LiveWindows(kernel, thisHost(), { top: 0, unsorted: true, columns: true });
   await live.start();
   // who holds the table: counted in a thread of its own, within its CPU budget
   live.attachOccupancy(startBackgroundCensus(kernel, { occupancy: o.occupancy ?? 'auto', budgetShare: o.budgetShare ?? DEFAULT_BUDGET_SHARE }));
   return { source: live, kernel };
 }
 
-export async function runTop(o: TopOptions): Promise<void> {
+async function runTop(o: TopOptions): Promise<void> {
   // Errors before the screen opens (no root, a bad file) print as usual.
   const { source, kernel } = await openSource(o);
   // NOTRACK from the screen: advise's planner and apply's guarded change, on the live kernel only

@@ -8,27 +8,26 @@
  * guard as `ctop notrack apply`. A PASS leaves exactly apply's rules pending
  * for `ctop notrack confirm`; a FAIL or INCONCLUSIVE is rolled back at once.
  */
-import { release } from 'node:os';
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { CtopError, ExitCode } from '../errors.js';
 import { nftScript, portText, type L4, type RoleChoice } from '../advise/rules.js';
 import { countersByComment, counterDelta, validate, type Validation, type ValidationWindow } from '../advise/validate.js';
 import { describeTarget, resolveTargets } from '../advise/targets.js';
 import { checkPrivileges } from '../preflight.js';
-import { KernelSource, hostName } from '../source/kernelSource.js';
+import { KernelSource } from '../source/kernelSource.js';
+import { thisHost } from '../source/host.js';
 import { LiveWindows } from '../source/windows.js';
 import { censusOf, readPortCensus } from '../source/portCensusSource.js';
 import { formatValidation, type WindowCensus } from '../format/validationText.js';
-import { formatMs, parseDurationMs } from '../util/duration.js';
+import { formatMs } from '../util/duration.js';
 import { onTermination } from '../util/signals.js';
 import { listOwnTableJson, nftCheck, nftLoad } from '../notrack/nft.js';
 import { rollBackNow, startGuardedChange, target } from '../notrack/guard.js';
 import { parsePortSpecs, type PortSpec } from '../notrack/portSpec.js';
-import { DEFAULT_STATE_DIR } from '../notrack/state.js';
-import { addProbeFlags, parseProbeFlags, roleOption, type ProbeFlags, type ProbeSettings } from './probeFlags.js';
+import { addProbeOptions, censusMethodOption, confirmWithinOption, durationFlag, jsonOption, probeSettings, protoOption, roleOption, stateDirOption, type ProbeSettings } from './options.js';
 import { jsonForTerminal } from '../util/sanitize.js';
 
-export const VALIDATION_SCHEMA = 'ctop.validation/v2';
+const VALIDATION_SCHEMA = 'ctop.validation/v2';
 
 export interface ValidateOptions extends ProbeSettings {
   specs: PortSpec[];
@@ -75,7 +74,7 @@ async function measure(live: LiveWindows, netnsPath: string | undefined, inode: 
   return census ? { w, census } : { w };
 }
 
-export async function runValidate(o: ValidateOptions): Promise<void> {
+async function runValidate(o: ValidateOptions): Promise<void> {
   checkPrivileges();
   const t = target(o.netns);
   const specs = resolveTargets(o.specs, 'server', null);
@@ -83,7 +82,7 @@ export async function runValidate(o: ValidateOptions): Promise<void> {
   nftCheck(countScript, t.netnsPath);
   const source = new KernelSource({ ...o, netns: t.netnsPath ?? o.netns, rescanMs: 60_000 });
   // tuples: the entries created by replies are found by their original source port
-  const live = new LiveWindows(source, { host: hostName(), kernel: release() }, { top: 0, tuples: true });
+  const live = new LiveWindows(source, thisHost(), { top: 0, tuples: true });
   const stopListening = onTermination(() => source.close(), ['SIGTERM', 'SIGHUP', 'SIGINT']);
   try {
     const first = await live.start();
@@ -135,26 +134,26 @@ export async function runValidate(o: ValidateOptions): Promise<void> {
 }
 
 export function registerValidate(program: Command): void {
-  addProbeFlags(
+  addProbeOptions(
     program
       .command('validate')
       .description('measure the namespace before and after exempting ports (both directions of their role); PASS leaves the change pending for confirm')
       .requiredOption('--port <port...>', 'PORT, PROTO/PORT or PROTO/LO-HI (udp/5000, tcp/80, udp/60000-60100)')
-      .addOption(new Option('--proto <proto>', 'protocol of bare ports (default udp)').choices(['udp', 'tcp']))
+      .addOption(protoOption())
       .addOption(roleOption())
-      .option('-d, --duration <time>', 'length of each of the two windows', '5s')
-      .option('--confirm-within <time>', 'after the windows, roll back unless confirmed within this time', '60s')
-      .option('--state-dir <dir>', 'where backups and the pending record live', DEFAULT_STATE_DIR)
+      .addOption(durationFlag('length of each of the two windows', '5s', { minMs: 500, maxMs: 600_000 }))
+      .addOption(confirmWithinOption('after the windows, roll back unless confirmed within this time', '60s'))
+      .addOption(stateDirOption())
       .option('--no-census', 'skip the census after each window (no entry counts per port)')
-      .addOption(new Option('--occupancy <method>', 'census method: count during the in-kernel walk where it runs, or from a ctnetlink dump').choices(['auto', 'ctnetlink']).default('auto'))
-      .option('--json', 'print the ctop.validation/v2 JSON document'),
-  ).action((f: ProbeFlags & { port: string[]; proto?: L4; role: RoleChoice; duration: string; confirmWithin: string; stateDir: string; census: boolean; occupancy: 'auto' | 'ctnetlink'; json?: boolean }) =>
+      .addOption(censusMethodOption())
+      .addOption(jsonOption('ctop.validation/v2')),
+  ).action((f: ProbeSettings & { port: string[]; proto?: L4; role: RoleChoice; duration: number; confirmWithin: number; stateDir: string; census: boolean; occupancy: 'auto' | 'ctnetlink'; json?: boolean }) =>
     runValidate({
-      ...parseProbeFlags(f),
+      ...probeSettings(f),
       specs: parsePortSpecs(f.port, f.proto, 'validate'),
       role: f.role,
-      durationMs: parseDurationMs(f.duration, '--duration', 500, 600_000),
-      confirmWithinMs: parseDurationMs(f.confirmWithin, '--confirm-within', 1000, 3_600_000),
+      durationMs: f.duration,
+      confirmWithinMs: f.confirmWithin,
       stateDir: f.stateDir,
       census: f.census,
       occupancy: f.occupancy,

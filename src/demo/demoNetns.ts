@@ -12,7 +12,7 @@ import { readdirSync } from 'node:fs';
 import { CtopError, ExitCode } from '../errors.js';
 import { nsExec } from '../util/nsExec.js';
 
-export const DEMO_PREFIX = 'ctop-demo-';
+const DEMO_PREFIX = 'ctop-demo-';
 
 function run(argv: string[], input?: string): string {
   const [cmd, ...args] = argv as [string, ...string[]];

@@ -36,7 +36,7 @@ export const UDP_UNREPLIED_TIMEOUT_S = 30;
 const STREAM_FLOWS_PER_SEC = 60_000;
 
 /** Above this the full fill takes too long and too much memory for a demo. */
-export const FULL_MAX_ENTRIES = 1 << 20;
+const FULL_MAX_ENTRIES = 1 << 20;
 
 export interface DemoPlanInput {
   size: DemoSize;

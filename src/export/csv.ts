@@ -9,12 +9,12 @@ import type { SnapshotV1 } from '../model/snapshot.js';
 import { points } from '../model/series.js';
 import { csvCell } from '../util/sanitize.js';
 
-export const WINDOW_COLUMNS = [
+const WINDOW_COLUMNS = [
   'window_start', 'window_end', 'duration_ms', 'entries', 'fullest_netns_entries', 'max', 'buckets', 'fill_ratio',
   'inserts_per_sec', 'drops_per_sec', 'early_drops_per_sec', 'insert_failed_per_sec', 'inserts', 'drops',
 ] as const;
 
-export const PORT_COLUMNS = ['window_start', 'netns', 'family', 'proto', 'port', 'inserts', 'drops', 'inserts_per_sec', 'drops_per_sec'] as const;
+const PORT_COLUMNS = ['window_start', 'netns', 'family', 'proto', 'port', 'inserts', 'drops', 'inserts_per_sec', 'drops_per_sec'] as const;
 
 /** One cell: quoted where RFC 4180 needs it, a text cell that reads as a formula neutralised (src/util/sanitize.ts). */
 export const csvField = csvCell;

@@ -6,13 +6,13 @@
  */
 import type { Recording } from '../model/recording.js';
 import { netnsNames, points, portLabel, portRateSeries, summarize } from '../model/series.js';
-import { formatHorizon } from '../model/projection.js';
+import { formatTimeToFull } from '../model/timeToFull.js';
 import { sizing } from '../model/sizing.js';
 import { esc, lineChart } from './svgChart.js';
 
 /** Ports drawn in the ports chart (the table lists more). */
-export const CHART_PORTS = 5;
-export const TABLE_PORTS = 20;
+const CHART_PORTS = 5;
+const TABLE_PORTS = 20;
 
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b'];
 
@@ -84,7 +84,7 @@ export function reportHtml(file: string, rec: Recording): string {
       : `<p class="note" data-chart="ports-empty">No per-port data: ${s.tier === 'stats' ? 'the statistics tier sees no ports' : 'no port had new entries during the recording'}.</p>`;
 
   const p = s.projection;
-  const horizon = p.full ? 'the table is full now' : p.secondsToFull === null ? 'not growing: no projection' : `about ${formatHorizon(p.secondsToFull)} at this trend`;
+  const horizon = p.full ? 'the table is full now' : p.secondsToFull === null ? 'not growing: no projection' : p.secondsToFull === 0 ? 'at the limit by this trend' : `about ${formatTimeToFull(p.secondsToFull)} at this trend`;
 
   const z = sizing({
     max: s.max,

@@ -1,6 +1,6 @@
 /** `ctop diff` as text: what moved, in the order an operator asks. */
 import type { Change, SnapshotDiff } from '../model/diff.js';
-import { formatHorizon } from '../model/projection.js';
+import { formatTimeToFull } from '../model/timeToFull.js';
 import { formatNumber, formatTable } from './table.js';
 import { oneLine, percent } from '../util/text.js';
 import { cleanLines } from '../util/sanitize.js';
@@ -25,7 +25,7 @@ export function formatDiff(d: SnapshotDiff): string {
   out.push(`A: ${oneLine(d.a.name, 200)}  (${d.a.windows} window(s), ${d.a.startedAt} … ${d.a.endedAt}, ${d.a.tier} tier, host ${oneLine(d.a.host, 80)})`);
   out.push(`B: ${oneLine(d.b.name, 200)}  (${d.b.windows} window(s), ${d.b.startedAt} … ${d.b.endedAt}, ${d.b.tier} tier, host ${oneLine(d.b.host, 80)})`);
   out.push('');
-  const horizon = (s: number | null): string => formatHorizon(s);
+  const horizon = (s: number | null): string => (s === null ? 'not growing' : formatTimeToFull(s));
   out.push(
     formatTable(
       ['', 'A', 'B', 'change'],

@@ -11,7 +11,7 @@ import { bucketModel, modelLongestChain } from './bucketModel.js';
 import { family, protoName, tcpStateName } from './conntrack.js';
 import { slotRange } from './remaining.js';
 
-export const CENSUS_SCHEMA = 'ctop.census/v1';
+const CENSUS_SCHEMA = 'ctop.census/v1';
 
 /** Linux >= 6.3 (nf_conntrack_core.c): an insert is refused (chaintoolong)
  * when its chain is longer than MIN_CHAINLEN + a random value below
@@ -195,7 +195,10 @@ export interface WalkResult {
   /** walks started over because nf_conntrack_buckets changed during them (a resize replaces the table) */
   resizeRestarts?: number;
   /** how the table's address was found */
-  locatedBy: 'kallsyms' | 'live-entry' | 'private-entry';
+  /** kallsyms: the symbol's address; own-entry: an entry ctop made with the conntrack kfuncs in a
+   * namespace of its own; live-entry: a confirmed entry of live traffic; private-entry: a datagram
+   * ctop sent in a private namespace made with ip and nft */
+  locatedBy: 'kallsyms' | 'own-entry' | 'live-entry' | 'private-entry';
   /** BPF runs the walk took (bounded work per run) and their total time */
   runs: number;
   /** threads that ran the runs side by side (each run is one BPF program run on one CPU) */

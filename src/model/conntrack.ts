@@ -60,6 +60,26 @@ export function tcpStateName(state: number | null): string | null {
 export const LINGERING_STATES = ['established', 'time_wait', 'close_wait', 'fin_wait'] as const;
 export type LingeringState = (typeof LINGERING_STATES)[number];
 
+/** What the host offers conntrack (src/source/ctSettings.ts reads it). */
+export interface HostFacts {
+  memBytes: number;
+  wordBits: 32 | 64;
+  /** nf_conntrack slab object size; 0 when /proc/slabinfo does not say. */
+  entryBytes: number;
+  helpers: HelperPresence[];
+  /** Netfilter pieces present, built in or loaded: what could hold conntrack or NAT in. */
+  modules: { name: string; how: string }[];
+}
+
+/** Which port a row counts: namespace, family, protocol (name and number) and port (an ICMP type for ICMP). */
+export interface PortIdentity {
+  netns: number;
+  family: Family;
+  proto: string;
+  protoNum: number;
+  port: number;
+}
+
 /** A conntrack helper the kernel has (built in or as a module), with the ports it serves by default. */
 export interface HelperPresence {
   name: string;

@@ -12,10 +12,10 @@ import type { CensusReport } from './census.js';
 import type { PortTotal, Summary } from './series.js';
 import { round } from './numbers.js';
 
-export const DIFF_SCHEMA = 'ctop.diff/v1';
+const DIFF_SCHEMA = 'ctop.diff/v1';
 
 /** A port "grew" or "shrank" when its rate moved by more than this factor. */
-export const CHANGE_FACTOR = 1.1;
+const CHANGE_FACTOR = 1.1;
 
 export interface Change<T> {
   a: T;

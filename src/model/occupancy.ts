@@ -7,7 +7,7 @@
  */
 import { chainPressure, type BucketPressure, type OccupancyMethod, type WalkResult } from './census.js';
 import type { CensusCounts } from './censusCounts.js';
-import { family as familyOf, portKey, protoName, type Family } from './conntrack.js';
+import { family as familyOf, portKey, protoName, type Family, type PortIdentity } from './conntrack.js';
 import type { PortEvents } from './sample.js';
 
 /** Source addresses kept per namespace: the sources view shows a page of them. */
@@ -74,12 +74,7 @@ export interface OccupancyFeed {
   close(): void;
 }
 
-export interface OccupancyPortRow {
-  netns: number;
-  family: Family;
-  proto: string;
-  protoNum: number;
-  port: number;
+export interface OccupancyPortRow extends PortIdentity {
   entries: number;
 }
 
@@ -207,11 +202,18 @@ export function hashSection(input: OccupancyInput, windowEnd: string): BucketPre
 
 /**
  * When the next census may start (ms on the census thread's clock, which
- * starts with the thread): once the thread's CPU time since it started is no
- * more than `budgetShare` of the time since it started, and never sooner than
- * `minIntervalMs` nor later than `maxIntervalMs` after this census began.
+ * starts with the thread). The budget holds over the thread's whole life and
+ * counts the census about to run: the next one starts once the CPU time spent
+ * since the thread started plus what that census is expected to cost (the
+ * last one's CPU time, `nextCpuMs`) is within `budgetShare` of the time since
+ * the thread started. So the first census runs at once (the screen has
+ * occupancy within a second) and is paid back before the second starts; from
+ * the second census on, the share of CPU measured since the start stays within
+ * the budget even while a census runs (as long as a census costs no more than
+ * the last). Never sooner than `minIntervalMs` nor later than `maxIntervalMs`
+ * after this census began.
  */
-export function nextCensusAt(o: { startedMs: number; spentCpuMs: number; budgetShare: number; minIntervalMs: number; maxIntervalMs: number }): number {
-  const byBudget = o.spentCpuMs / o.budgetShare;
+export function nextCensusAt(o: { startedMs: number; spentCpuMs: number; nextCpuMs: number; budgetShare: number; minIntervalMs: number; maxIntervalMs: number }): number {
+  const byBudget = (o.spentCpuMs + o.nextCpuMs) / o.budgetShare;
   return Math.min(o.startedMs + o.maxIntervalMs, Math.max(o.startedMs + o.minIntervalMs, byBudget));
 }

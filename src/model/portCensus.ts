@@ -34,7 +34,7 @@ const STATE_OF: Record<string, LingeringState> = {
   FIN_WAIT: 'fin_wait',
 };
 
-export function sourceLabel(occupancy: OccupancyMethod): string {
+function sourceLabel(occupancy: OccupancyMethod): string {
   return occupancy === 'bpf-hash-walk' ? 'bpf-hash-walk (in-kernel census)' : 'ctnetlink-dump (libnetfilter_conntrack census)';
 }
 

@@ -1,8 +1,10 @@
 /**
- * Time-to-full: a straight line fitted (least squares) to the fullest
- * namespace's entry count over the recording, extended to nf_conntrack_max.
- * Pure. A line is what a recording of minutes can support; it says "at this
- * trend", not "this will happen".
+ * Time-to-full over a recording: a straight line fitted (least squares) to
+ * the fullest namespace's entry count over the recording, extended to
+ * nf_conntrack_max. Pure. A line is what a recording of minutes can support;
+ * it says "at this trend", not "this will happen". The live screen has only
+ * the last two windows and uses their growth instead (./timeToFull.ts, which
+ * also formats both).
  */
 
 export interface Projection {
@@ -45,19 +47,4 @@ export function projectTimeToFull(tMs: number[], count: number[], max: number): 
   const fitted = my + slope * (lastX - mx);
   const secondsToFull = slope > 0 ? Math.max(0, (max - fitted) / slope) : null;
   return { slopePerSec: slope, secondsToFull, full, points: n };
-}
-
-/** "3 h 20 min", "45 s", "12 days": how a person reads a horizon. */
-export function formatHorizon(seconds: number | null): string {
-  if (seconds === null) return 'not growing';
-  if (seconds < 1) return 'now';
-  if (seconds < 120) return `${Math.round(seconds)} s`;
-  if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
-  if (seconds < 172_800) {
-    const h = Math.floor(seconds / 3600);
-    const m = Math.round((seconds - h * 3600) / 60);
-    return m > 0 ? `${h} h ${m} min` : `${h} h`;
-  }
-  const days = seconds / 86_400;
-  return days < 1000 ? `${Math.round(days)} days` : 'more than 1000 days';
 }

@@ -14,7 +14,7 @@
  * this is the formula's figure, labelled as such, not a promise about a host.
  */
 
-export const BYTES_PER_BUCKET_UNIT = 16384;
+const BYTES_PER_BUCKET_UNIT = 16384;
 
 /** The kernel's default formula: RAM/16384/(word size/32). */
 export function kernelDefaultMax(memBytes: number, wordBits: 32 | 64 = 64): number {
@@ -60,7 +60,7 @@ export interface Sizing {
 }
 
 const GiB = 1024 ** 3;
-export const REFERENCE_RAM_GIB = [1, 4, 16, 64, 256];
+const REFERENCE_RAM_GIB = [1, 4, 16, 64, 256];
 
 function gib(bytes: number): string {
   const g = bytes / GiB;

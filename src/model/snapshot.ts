@@ -6,7 +6,7 @@
 import type { NetnsOwner } from './owner.js';
 import type { BucketPressure, CensusReport } from './census.js';
 import { hashSection, heldByPort, occupancySection, type OccupancyInput, type OccupancySection } from './occupancy.js';
-import { portKey, protoName, type Family } from './conntrack.js';
+import { portKey, protoName, type PortIdentity } from './conntrack.js';
 import { TRAFFIC_ROLES, zeroRoleCounts, type RoleCounts } from './roles.js';
 import { topK } from './topK.js';
 import { tupleKey, type TupleColumns, type CtStats, type PortCount, type PortEvents, type ProbeInfo, type Sample, type TupleCount } from './sample.js';
@@ -14,12 +14,7 @@ import { ratio, round } from './numbers.js';
 
 export const SNAPSHOT_SCHEMA = 'ctop.snapshot/v1';
 
-export interface PortRow {
-  netns: number;
-  family: Family;
-  proto: string;
-  protoNum: number;
-  port: number;
+export interface PortRow extends PortIdentity {
   inserts: number;
   drops: number;
   /** The window's inserts by how each entry came to be (src/model/roles.ts);

@@ -1,5 +1,7 @@
 /**
- * How long until the table is full at the current net growth. The limit
+ * How long until the table is full at the current net growth (the live
+ * screen: the last two windows; a recording fits a line instead,
+ * ./projection.ts), and the one way ctop writes a time to full. The limit
  * (nf_conntrack_max) applies to each namespace's own count, so the fullest
  * namespace is the one that fills first. Pure: no I/O.
  */
@@ -39,7 +41,7 @@ export function timeToFullSec(count: number, max: number, netPerSec: number | nu
   return (max - count) / netPerSec;
 }
 
-/** "never", "full", "45s", "12m30s", "3h05m", "2d04h". */
+/** "never" (not growing), "full", "45s", "12m30s", "3h05m", "2d04h", ">999d": fits the live screen's header and a table cell alike. */
 export function formatTimeToFull(sec: number | null): string {
   if (sec === null) return 'never';
   if (sec <= 0) return 'full';

@@ -84,6 +84,9 @@ export interface NativeWalker {
   /** One confirmed entry's original-direction node seen on net_dev_queue within waitMs
    * (0n: none); with a namespace path, first sends one datagram to 127.0.0.1:9 there. */
   capture(netnsPath: string | null, waitMs: number): bigint;
+  /** The table from an entry of ctop's own, made by the conntrack kfuncs (Linux >= 6.0) in a
+   * network namespace made for it and deleted before this returns. */
+  locateOwn(): { base: bigint; bucket: number };
   /** mode 0: the table from a node; mode 1: read the table pointer at a kallsyms address. */
   locate(addr: bigint, mode: 0 | 1): { base: bigint; bucket: number };
   /** Walk every bucket, perRun per BPF run, the runs shared by `threads` threads (0: one per

@@ -7,7 +7,7 @@
 import { CtopError } from '../errors.js';
 import { family, protoName, type Family } from '../model/conntrack.js';
 import { TRAFFIC_ROLES, type RoleCounts } from '../model/roles.js';
-import type { PortCount, PortEvents, TupleCount } from '../model/sample.js';
+import type { PortCount, PortEvents, Totals, TupleCount } from '../model/sample.js';
 import type { TupleColumns } from '../model/sample.js';
 
 export interface NativeLayout {
@@ -57,6 +57,16 @@ export const TOTAL = {
   clashes: 13,
   eventsOverflow: 14,
 } as const;
+
+/** The kernel counters a Sample carries, each read at its TOTAL index. */
+const TOTALS_FIELDS = ['inserts', 'drops', 'portOverflow', 'tupleOverflow', 'dropUnparsed', 'netnsOverflow', 'otherNfDrops', 'dropTupleOverflow', 'deletes', 'earlyDrops', 'insertFailed', 'clashes'] as const satisfies readonly (keyof Totals & keyof typeof TOTAL)[];
+
+/** The probe's totals array (readTotals) as the model's Totals; a slot the array lacks reads 0. */
+export function decodeTotals(t: readonly number[]): Totals {
+  const out = {} as Required<Totals>;
+  for (const k of TOTALS_FIELDS) out[k] = t[TOTAL[k]] ?? 0;
+  return out;
+}
 
 export function checkLayout(native: NativeLayout): void {
   for (const k of Object.keys(LAYOUT) as (keyof NativeLayout)[]) {

@@ -134,7 +134,7 @@ export async function startGuardedChange(t: Target, stateDir: string, confirmWit
 }
 
 /** The command an operator runs by hand to restore ctop's table. */
-export function revertCommand(t: Target, stateDir: string): string {
+function revertCommand(t: Target, stateDir: string): string {
   return `ctop notrack revert${t.netnsArg !== undefined ? ` --netns ${t.netnsArg}` : ''} --state-dir ${stateDir}`;
 }
 

@@ -28,26 +28,25 @@ export function nftLoad(script: string, netnsPath?: string): void {
   }
 }
 
-/** `nft list table inet ctop_notrack`, or null when the table does not exist. */
-export function listOwnTable(netnsPath?: string): string | null {
+/** `nft [-j] list table inet ctop_notrack`, or null when the table does not exist. */
+function listOwn(options: string[], netnsPath?: string): string | null {
+  const argv = [...options, 'list', 'table', CTOP_TABLE_FAMILY, CTOP_TABLE];
   try {
-    return nsExec('nft', ['list', 'table', CTOP_TABLE_FAMILY, CTOP_TABLE], { netnsPath });
+    return nsExec('nft', argv, { netnsPath });
   } catch (e) {
     if (e instanceof NsExecError && /No such file or directory/.test(e.stderr)) return null;
-    throw nftError('nft list table failed', e);
+    throw nftError(`nft ${[...options, 'list table'].join(' ')} failed`, e);
   }
+}
+
+/** ctop's table as `nft list table` prints it (what a backup holds), or null when absent. */
+export function listOwnTable(netnsPath?: string): string | null {
+  return listOwn([], netnsPath);
 }
 
 /** ctop's table with counters, as nft JSON (for validate); null when absent. */
 export function listOwnTableJson(netnsPath?: string): unknown {
-  const text = (() => {
-    try {
-      return nsExec('nft', ['-j', 'list', 'table', CTOP_TABLE_FAMILY, CTOP_TABLE], { netnsPath });
-    } catch (e) {
-      if (e instanceof NsExecError && /No such file or directory/.test(e.stderr)) return null;
-      throw nftError('nft -j list table failed', e);
-    }
-  })();
+  const text = listOwn(['-j'], netnsPath);
   return text === null ? null : (JSON.parse(text) as unknown);
 }
 

@@ -122,21 +122,33 @@ export function openStateDir(dir: string): void {
   }
 }
 
-function writeAll(fd: number, text: string): void {
-  const buf = Buffer.from(text);
-  for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
+/** Opens `path` write-only with `flags` and O_NOFOLLOW (0600 where it creates it), writes all of `text`, fsyncs it when `sync`. */
+function writeOpened(path: string, flags: number, text: string, sync = false): void {
+  const fd = openSync(path, C.O_WRONLY | C.O_NOFOLLOW | flags, 0o600);
+  try {
+    const buf = Buffer.from(text);
+    for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
+    if (sync) fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** `op()`: true; false where it fails with `code`, the error that says another process got there first. */
+function succeedsUnless(code: 'EEXIST' | 'ENOENT', op: () => void): boolean {
+  try {
+    op();
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === code) return false;
+    throw e;
+  }
 }
 
 /** A new temporary beside `path`, created O_EXCL|O_NOFOLLOW 0600, written and fsynced. */
 function writeTemp(path: string, text: string): string {
   const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const fd = openSync(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
-  try {
-    writeAll(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+  writeOpened(tmp, C.O_CREAT | C.O_EXCL, text, true);
   return tmp;
 }
 
@@ -149,11 +161,7 @@ export function writeStateFile(path: string, text: string): void {
 export function createStateFileExclusive(path: string, text: string): boolean {
   const tmp = writeTemp(path, text);
   try {
-    linkSync(tmp, path);
-    return true;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw e;
+    return succeedsUnless('EEXIST', () => linkSync(tmp, path));
   } finally {
     unlinkSync(tmp);
   }
@@ -161,16 +169,11 @@ export function createStateFileExclusive(path: string, text: string): boolean {
 
 /** Appends one line without following a link at `path`. */
 export function appendStateLine(path: string, line: string): void {
-  const fd = openSync(path, C.O_WRONLY | C.O_APPEND | C.O_CREAT | C.O_NOFOLLOW, 0o600);
-  try {
-    writeAll(fd, line);
-  } finally {
-    closeSync(fd);
-  }
+  writeOpened(path, C.O_APPEND | C.O_CREAT, line);
 }
 
 /** A state file's text, or null when absent; a link, a non-regular file, another owner or an oversized file is refused. */
-export function readStateFile(path: string): string | null {
+function readStateFile(path: string): string | null {
   let fd: number;
   try {
     fd = openSync(path, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
@@ -209,11 +212,7 @@ export function readStateJson<T>(path: string): T | null {
 }
 
 export function removeStateFile(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-  }
+  succeedsUnless('ENOENT', () => unlinkSync(path));
 }
 
 export interface Backup {
@@ -224,7 +223,7 @@ export interface Backup {
   sha256: string;
 }
 
-export function tableSha256(table: string | null): string {
+function tableSha256(table: string | null): string {
   return createHash('sha256').update(table ?? 'null').digest('hex');
 }
 
@@ -262,13 +261,7 @@ export function readVerifiedBackup(path: string, expectedSha256?: string): Backu
 
 /** Atomically take the pending record; false when someone else already did. */
 export function claim(from: string, to: string): boolean {
-  try {
-    renameSync(from, to);
-    return true;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw e;
-  }
+  return succeedsUnless('ENOENT', () => renameSync(from, to));
 }
 
 /** Field 22 of /proc/PID/stat (start time in clock ticks): a PID plus this names one process, never a later one that reuses the PID. */
@@ -299,18 +292,10 @@ export async function acquireLock(lock: string, label: string, waitMs: number): 
   const me = `${process.pid} ${startTime(process.pid)}\n`;
   const until = monotonicMs() + waitMs;
   for (;;) {
-    try {
-      const fd = openSync(lock, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
-      try {
-        writeAll(fd, me);
-      } finally {
-        closeSync(fd);
-      }
+    if (succeedsUnless('EEXIST', () => writeOpened(lock, C.O_CREAT | C.O_EXCL, me))) {
       return () => {
         if (readStateFile(lock) === me) removeStateFile(lock);
       };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
     const holder = lockHolder(lock);
     if (holder && startTime(holder.pid) !== holder.start) {

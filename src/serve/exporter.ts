@@ -64,7 +64,7 @@ function netnsInfoLabels(netns: string, n: NamespaceRow): NetnsInfoLabels {
 }
 
 /** conntrack -S names for each statistic. */
-export const STAT_NAMES: Record<keyof CtStats, string> = {
+const STAT_NAMES: Record<keyof CtStats, string> = {
   found: 'found',
   invalid: 'invalid',
   insert: 'insert',

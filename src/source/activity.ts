@@ -9,7 +9,7 @@ import type { Sample } from '../model/sample.js';
 import type { NetnsRef } from './netnsScan.js';
 import { readRuleset } from './ruleset.js';
 
-export function conntrackBusy(s: Sample): boolean {
+function conntrackBusy(s: Sample): boolean {
   return s.namespaces.some((n) => n.count > 0 || Object.values(n.stats).some((v) => v > 0));
 }
 

@@ -6,18 +6,8 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { describeError } from '../errors.js';
-import { HELPER_PORTS, LINGERING_STATES, type HelperPresence, type LingeringState } from '../model/conntrack.js';
+import { HELPER_PORTS, LINGERING_STATES, type HelperPresence, type HostFacts, type LingeringState } from '../model/conntrack.js';
 import { nsExec } from '../util/nsExec.js';
-
-export interface HostFacts {
-  memBytes: number;
-  wordBits: 32 | 64;
-  /** nf_conntrack slab object size; 0 when /proc/slabinfo does not say. */
-  entryBytes: number;
-  helpers: HelperPresence[];
-  /** Netfilter pieces present, built in or loaded: what could hold conntrack or NAT in. */
-  modules: { name: string; how: string }[];
-}
 
 /** Modules worth naming when judging whether conntrack can go: the core, NAT, and the table front-ends. */
 const CORE_MODULES = ['nf_conntrack', 'nf_nat', 'nf_conntrack_netlink', 'nf_tables', 'nft_ct', 'nft_nat', 'ip_tables', 'iptable_nat', 'iptable_raw', 'xt_conntrack', 'xt_state', 'xt_CT'];

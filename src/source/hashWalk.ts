@@ -21,8 +21,8 @@ import { onTermination } from '../util/signals.js';
  * and map updates, measured on the 2-core VM) about 3 ms, so that one run
  * never holds a CPU long enough to matter to packet processing. A run covers
  * as many buckets as hold that many nodes at the table's load factor. */
-export const NODES_PER_RUN = 4096;
-export const MAX_BUCKETS_PER_RUN = 16_384;
+const NODES_PER_RUN = 4096;
+const MAX_BUCKETS_PER_RUN = 16_384;
 const MIN_BUCKETS_PER_RUN = 64;
 
 /** Buckets per run for a table of `nodes` chain nodes in `buckets` buckets. */
@@ -72,6 +72,15 @@ function pokePrivate(w: NativeWalker, locate: (node: bigint) => bigint): bigint 
   }
 }
 
+/** How the table may be found (tests narrow it; see locateTable). */
+export type Locate = 'auto' | 'entry' | 'capture';
+
+/** CTOP_TEST_LOCATE=entry|capture: tests force a way of finding the table (locateTable). */
+export function locateForTests(): Locate {
+  const v = process.env.CTOP_TEST_LOCATE;
+  return v === 'entry' || v === 'capture' ? v : 'auto';
+}
+
 export interface WalkOutcome {
   result: WalkResult | null;
   /** with opts.census: what the walk counted, per namespace inode */
@@ -101,8 +110,9 @@ export interface WalkOptions {
   maxAddrs: number;
   /** entries in the whole table now (every namespace's count): sizes the runs */
   hashEntries: number;
-  /** 'entry': ignore kallsyms (tests use it to force the derivation) */
-  locate?: 'auto' | 'entry';
+  /** 'entry': ignore kallsyms (tests use it to force the derivation); 'capture': ignore kallsyms
+   * and the conntrack kfuncs (tests use it to prove the traffic-based ways) */
+  locate?: Locate;
   /** a location an earlier walk found: used while the bucket count is unchanged, so a
    * repeated census (the live screen's) captures no entry and pokes no namespace */
   table?: TableLocation;
@@ -124,7 +134,7 @@ export class TableWalker {
   private refused: string | undefined;
   private table: TableLocation | undefined;
 
-  constructor(private readonly o: { maxAddrs: number; locate?: 'auto' | 'entry' }) {}
+  constructor(private readonly o: { maxAddrs: number; locate?: Locate }) {}
 
   walk(opts: WalkOptions): WalkOutcome {
     const addon = loadAddon();
@@ -219,11 +229,23 @@ export class TableWalker {
   }
 }
 
-/** The table's address: kallsyms where it lists the symbol, else from one confirmed entry. */
-function locateTable(w: NativeWalker, locate: 'auto' | 'entry' | undefined): { base: bigint; locatedBy: WalkResult['locatedBy'] } {
+/**
+ * The table's address, the cheapest way the kernel allows: an entry of ctop's own made by the
+ * conntrack kfuncs (Linux >= 6.0; no traffic, no rule, no subprocess: about 5 ms), else kallsyms
+ * where it lists the symbol, else a confirmed entry of live traffic, else a datagram in a private
+ * namespace. 'entry' skips kallsyms; 'capture' (tests) skips kallsyms and the kfuncs.
+ */
+function locateTable(w: NativeWalker, locate: Locate | undefined): { base: bigint; locatedBy: WalkResult['locatedBy'] } {
+  if (locate !== 'capture') {
+    try {
+      return { base: w.locateOwn().base, locatedBy: 'own-entry' };
+    } catch {
+      // a kernel without the conntrack kfuncs: the other ways below
+    }
+  }
   let ksym: bigint | undefined;
   try {
-    ksym = locate === 'entry' ? undefined : kallsymsAddress(readFileSync('/proc/kallsyms', 'utf8'), 'nf_conntrack_hash');
+    ksym = locate === 'entry' || locate === 'capture' ? undefined : kallsymsAddress(readFileSync('/proc/kallsyms', 'utf8'), 'nf_conntrack_hash');
   } catch {
     ksym = undefined;
   }

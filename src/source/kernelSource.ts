@@ -9,12 +9,11 @@
  * link for is refused too, and with no BPF tier the "stats" tier reads
  * ctnetlink statistics only, no per-port data.
  */
-import { hostname } from 'node:os';
 import { statSync } from 'node:fs';
 import { CtopError, ExitCode, describeError, isNativeError } from '../errors.js';
 import { loadAddon, type Addon, type NativeNetns, type NativeProbe, type NativeRefusal } from '../native/addon.js';
 import { ZERO_STATS, type BpfTier, type CtCpuStat, type CtStats, type NetnsSample, type PortEvents, type ProbeInfo, type ProgramStatus, type Sample, type Source, type Tier, type Totals, type TupleColumns, type TupleCount } from '../model/sample.js';
-import { decodeEvents, decodePorts, decodeTupleColumns, decodeTuples, TOTAL } from '../native/decode.js';
+import { decodeEvents, decodePorts, decodeTotals, decodeTupleColumns, decodeTuples, TOTAL } from '../native/decode.js';
 import { btfProblem } from '../preflight.js';
 import { portKey } from '../model/conntrack.js';
 import { resolveNetns, scanNamespaces, type NetnsRef } from './netnsScan.js';
@@ -214,20 +213,7 @@ export class KernelSource implements Source {
     let events: PortEvents[] = [];
     if (this.probe) {
       const t = this.probe.readTotals();
-      totals = {
-        inserts: t[TOTAL.inserts] ?? 0,
-        drops: t[TOTAL.drops] ?? 0,
-        portOverflow: t[TOTAL.portOverflow] ?? 0,
-        tupleOverflow: t[TOTAL.tupleOverflow] ?? 0,
-        dropUnparsed: t[TOTAL.dropUnparsed] ?? 0,
-        netnsOverflow: t[TOTAL.netnsOverflow] ?? 0,
-        otherNfDrops: t[TOTAL.otherNfDrops] ?? 0,
-        dropTupleOverflow: t[TOTAL.dropTupleOverflow] ?? 0,
-        deletes: t[TOTAL.deletes] ?? 0,
-        earlyDrops: t[TOTAL.earlyDrops] ?? 0,
-        insertFailed: t[TOTAL.insertFailed] ?? 0,
-        clashes: t[TOTAL.clashes] ?? 0,
-      };
+      totals = decodeTotals(t);
       if (this.probeTier !== 'netfilter') events = decodeEvents(this.probe.readEvents());
       ports = decodePorts(this.probe.readPorts());
       portHashEntries = this.probe.portHashEntries();
@@ -309,8 +295,4 @@ function targetStillThere(t: NetnsRef): boolean {
   } catch {
     return false;
   }
-}
-
-export function hostName(): string {
-  return hostname();
 }

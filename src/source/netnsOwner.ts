@@ -31,7 +31,7 @@ const CONFIG_CACHE_MAX = 4096;
 /** A config larger than this is not a container config. */
 const CONFIG_MAX_BYTES = 1 << 20;
 
-export function hostRoot(env: NodeJS.ProcessEnv = process.env): string {
+function hostRoot(env: NodeJS.ProcessEnv = process.env): string {
   return env.CTOP_HOST_ROOT && env.CTOP_HOST_ROOT !== '' ? env.CTOP_HOST_ROOT : '/';
 }
 

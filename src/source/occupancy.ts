@@ -8,6 +8,7 @@
 import { Worker } from 'node:worker_threads';
 import type { CensusCost, OccupancyCensus, OccupancyFeed, OccupancyInput } from '../model/occupancy.js';
 import type { KernelSource } from './kernelSource.js';
+import { locateForTests, type Locate } from './hashWalk.js';
 import type { NetnsRef } from './netnsScan.js';
 
 /** Default CPU budget of the background census: 2 % of one core. */
@@ -33,7 +34,7 @@ export interface WorkerStart {
   state: SharedArrayBuffer;
   target?: NetnsRef;
   method: 'auto' | 'ctnetlink';
-  locate?: 'auto' | 'entry';
+  locate?: Locate;
   budgetShare: number;
   minIntervalMs: number;
   maxIntervalMs: number;
@@ -66,7 +67,7 @@ export class BackgroundCensus implements OccupancyFeed {
       state: this.state.buffer as SharedArrayBuffer,
       target: this.o.target,
       method: this.o.method ?? 'auto',
-      locate: process.env.CTOP_TEST_LOCATE === 'entry' ? 'entry' : 'auto',
+      locate: locateForTests(),
       budgetShare: this.o.budgetShare ?? DEFAULT_BUDGET_SHARE,
       minIntervalMs: this.o.minIntervalMs ?? 1000,
       maxIntervalMs: this.o.maxIntervalMs ?? 300_000,

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { isNativeError } from '../errors.js';
 import { loadAddon, type NativeNetns } from '../native/addon.js';
 import { reduceCensus, HELD_SOURCES_PER_NS, type OccupancyCensus } from '../model/occupancy.js';
-import { TableWalker } from './hashWalk.js';
+import { TableWalker, type Locate } from './hashWalk.js';
 import { scanNamespaces, type NetnsRef } from './netnsScan.js';
 
 /** distinct (namespace, direction, address) keys the walk counts before overflow */
@@ -21,7 +21,7 @@ export interface OccupancyCensusOptions {
   /** 'ctnetlink' forces the dump (no chain measurement) */
   method: 'auto' | 'ctnetlink';
   /** 'entry': find the table from an entry, not kallsyms (tests) */
-  locate?: 'auto' | 'entry';
+  locate?: Locate;
 }
 
 function reason(e: unknown): string {

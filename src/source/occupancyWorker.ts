@@ -27,13 +27,22 @@ function post(m: WorkerMessage): void {
 }
 
 /**
- * The schedule is a budget over the thread's whole life: the next census
- * starts when the thread's CPU time since it started (module loading, every
- * census, posting the results) is no more than the budget's share of the time
- * since it started, and never sooner than the minimum interval.
+ * The schedule is a budget over the thread's whole life (model/occupancy.ts
+ * nextCensusAt): the next census starts when the thread's CPU time since it
+ * started (module loading, loading the walk programs, every census, posting
+ * the results) plus the expected cost of the next census is no more than the
+ * budget's share of the time since it started, and never sooner than the
+ * minimum interval. The first census runs at once. The expected cost is the
+ * largest of the last RECENT censuses' CPU times: on a shared machine one
+ * census of the same table costs up to twice another (measured 40-76 ms at
+ * 100,000 entries), and a guess from the last one alone lets the share
+ * overshoot whenever a dear census follows a cheap one.
  */
+const RECENT = 4;
+
 async function loop(): Promise<void> {
   let censuses = 0;
+  const recentCpuMs: number[] = [];
   while (!stopping) {
     // native code only while BUSY: close() may end the process whenever the state is not BUSY
     if (Atomics.compareExchange(state, 0, CENSUS_IDLE, CENSUS_BUSY) !== CENSUS_IDLE) break;
@@ -53,14 +62,17 @@ async function loop(): Promise<void> {
       const threadMs = threadCpuMs();
       const now = performance.now(); // a worker's clock starts with the thread
       const spentMs = Number.isFinite(threadMs) ? threadMs : cpuMs * censuses;
-      const nextAt = nextCensusAt({ startedMs: t0, spentCpuMs: spentMs, budgetShare: start.budgetShare, minIntervalMs: start.minIntervalMs, maxIntervalMs: start.maxIntervalMs });
+      recentCpuMs.push(cpuMs);
+      if (recentCpuMs.length > RECENT) recentCpuMs.shift();
+      const nextAt = nextCensusAt({ startedMs: t0, spentCpuMs: spentMs, nextCpuMs: Math.max(...recentCpuMs), budgetShare: start.budgetShare, minIntervalMs: start.minIntervalMs, maxIntervalMs: start.maxIntervalMs });
       delayMs = Math.max(0, nextAt - now);
       const cost: CensusCost = {
         censuses,
         lastCpuMs: round(cpuMs),
         lastWallMs: round(census.wallMs),
         intervalMs: Math.round(nextAt - t0),
-        // measured as this census ends, before the wait that follows it: an upper bound
+        // measured as this census ends, before the wait that follows it: the share since the
+        // thread started, at its highest point between two censuses
         cpuShare: round(spentMs / Math.max(1, now), 4),
         budgetShare: start.budgetShare,
       };

@@ -7,7 +7,7 @@
 import type { OccupancyMethod } from '../model/census.js';
 import { portCensus, type NativePortCensus } from '../model/portCensus.js';
 import { takeCensus } from './censusSource.js';
-import { hashWalker } from './hashWalk.js';
+import { hashWalker, locateForTests } from './hashWalk.js';
 
 export interface PortCensusRun {
   occupancy: OccupancyMethod;
@@ -35,7 +35,7 @@ export async function readPortCensus(o: PortCensusOptions): Promise<PortCensusRu
     chains: 'model',
     occupancy: o.occupancy,
     rateWindowMs: 0,
-    walker: (w) => hashWalker({ ...w, locate: process.env.CTOP_TEST_LOCATE === 'entry' ? 'entry' : 'auto' }),
+    walker: (w) => hashWalker({ ...w, locate: locateForTests() }),
   });
   const byNetns = new Map(input.namespaces.map((n) => [n.inode, portCensus(n.census, input.occupancy)]));
   return {

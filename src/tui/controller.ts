@@ -31,7 +31,7 @@ import type { WindowSource } from '../model/snapshot.js';
 import { liveNotrack, notrackLines, notrackOverlayLines, notrackStatusText, type LiveNotrack, type NotrackActions, type NotrackStatus } from './notrackPanel.js';
 
 /** A failed source is tried again this often, whatever the interval. */
-export const RETRY_MS = 1000;
+const RETRY_MS = 1000;
 
 export interface Panel {
   label?: string;
@@ -196,7 +196,7 @@ export class Controller {
       gauge: gaugeLine(this.model, cols, p),
       rates: { label: ' Rates per second ', lines: ratesLines(this.model, r.w, r.h, p) },
       buckets: l.buckets ? { label: ' Hash buckets ', lines: bucketLines(s, inner(l.buckets).w, inner(l.buckets).h) } : null,
-      talkers: { label: talkersTitle(st, sel, s, this.source.occupancyError?.()), lines: talkersLines(sel, st, t.w, t.h, p) },
+      talkers: { label: talkersTitle(st, sel, s, this.source.occupancyError?.(), t.w - 2), lines: talkersLines(sel, st, t.w, t.h, p) },
       drops: l.drops ? { label: ' Refused by conntrack ', lines: dropsLines(s, inner(l.drops).w, inner(l.drops).h, p) } : null,
       notrack: l.notrack ? { label: ' NOTRACK candidates ', lines: notrackLines(live, s, inner(l.notrack).w, inner(l.notrack).h) } : null,
       footer: footerLine(st, cols, p),

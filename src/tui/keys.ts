@@ -1,6 +1,7 @@
 /**
- * The one key table: the screen binds exactly these keys and the help screen
- * lists exactly these rows, so the two cannot disagree. Pure data.
+ * The one key table: a key press does what its row here says (actionFor) and
+ * the help screen lists exactly these rows, so the two cannot disagree. Pure
+ * data.
  */
 
 export type Action =
@@ -38,7 +39,7 @@ export interface KeyBinding {
 export const KEY_TABLE: readonly KeyBinding[] = [
   { keys: ['q', 'C-c'], shown: 'q, Ctrl-C', action: 'quit', help: 'quit (the terminal is restored)', hint: 'quit' },
   { keys: ['?'], shown: '?', action: 'help', help: 'show or hide this help', hint: 'help' },
-  { keys: ['tab'], shown: 'Tab', action: 'nextView', help: 'next view: ports, 5-tuples, sources, namespaces', hint: 'view' },
+  { keys: ['tab'], shown: 'Tab', action: 'nextView', help: 'next view: ports … namespaces, pods, ranges, roles', hint: 'view' },
   { keys: ['S-tab'], shown: 'Shift-Tab', action: 'prevView', help: 'previous view' },
   { keys: ['s'], shown: 's', action: 'sort', help: 'next sort: inserts/s, over 10s, 60s, drops/s, occupancy, name', hint: 'sort' },
   { keys: ['/'], shown: '/', action: 'filter', help: 'filter: 53, udp, 198.18.0.1, ns:web (all must match)', hint: 'filter' },
@@ -63,11 +64,6 @@ for (const b of KEY_TABLE) for (const k of b.keys) BY_KEY.set(k, b.action);
 /** The action bound to a blessed key name, if any. */
 export function actionFor(keyFull: string): Action | undefined {
   return BY_KEY.get(keyFull);
-}
-
-/** Every key name the screen must listen to. */
-export function boundKeys(): string[] {
-  return [...BY_KEY.keys()];
 }
 
 /** The help screen's rows: "  keys    what it does". */

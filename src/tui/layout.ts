@@ -24,8 +24,8 @@ export interface Layout {
   footer: Rect;
 }
 
-export const MIN_COLS = 40;
-export const MIN_ROWS = 12;
+const MIN_COLS = 40;
+const MIN_ROWS = 12;
 
 export function layout(cols: number, rows: number): Layout {
   const full = (top: number, height: number): Rect => ({ top, left: 0, width: cols, height });

@@ -3,19 +3,10 @@
  * the current and previous windows, and a short history of the four rates
  * for the sparklines. Pure: no I/O, no timers.
  */
-import { portKey, type Family } from '../model/conntrack.js';
+import { portKey, type PortIdentity } from '../model/conntrack.js';
 import { RollingRates } from '../model/rollingRates.js';
 import type { SnapshotV1 } from '../model/snapshot.js';
 import { fullestCount, netGrowthPerSec, timeToFullSec } from '../model/timeToFull.js';
-
-/** What a port key stands for, so a port that moved only earlier can still be listed. */
-export interface PortIdentity {
-  netns: number;
-  family: Family;
-  proto: string;
-  protoNum: number;
-  port: number;
-}
 
 /** 10 s and 60 s rates per port and per namespace (advanced in place by updateModel). */
 export interface Rolling {
@@ -23,12 +14,12 @@ export interface Rolling {
   namespaces: RollingRates<{ inode: number; name: string }>;
 }
 
-export function portRowKey(p: { netns: number; family: Family; protoNum: number; port: number }): string {
+export function portRowKey(p: Omit<PortIdentity, 'proto'>): string {
   return portKey({ netns: p.netns, family: p.family, proto: p.protoNum, port: p.port });
 }
 
 /** Sparkline history: enough for a 200-column terminal. */
-export const HISTORY_LEN = 240;
+const HISTORY_LEN = 240;
 
 export interface RateHistory {
   insertsPerSec: (number | null)[];

@@ -17,7 +17,7 @@ import { esc, fit, fitRight, rate } from './text.js';
 import { percent } from '../util/text.js';
 
 /** Candidates per namespace, as `ctop advise` (its --top default). */
-export const LIVE_TOP = 5;
+const LIVE_TOP = 5;
 
 /** What the guarded change from the screen is doing. */
 export type NotrackStatus =

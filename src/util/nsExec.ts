@@ -12,12 +12,12 @@ import { statSync } from 'node:fs';
  * (sudo with a kept PATH, a service file) may point at a directory another
  * user writes. A tool found there must be root's and writable by no one else.
  */
-export const SYSTEM_TOOL_DIRS = ['/usr/sbin', '/usr/bin', '/sbin', '/bin'] as const;
+const SYSTEM_TOOL_DIRS = ['/usr/sbin', '/usr/bin', '/sbin', '/bin'] as const;
 
 const resolved = new Map<string, string>();
 
 /** The absolute path of a system tool, or an NsExecError naming the directories searched. */
-export function systemTool(name: string): string {
+function systemTool(name: string): string {
   const known = resolved.get(name);
   if (known) return known;
   if (name.includes('/')) throw new NsExecError(`${name}: ctop runs tools by name from ${SYSTEM_TOOL_DIRS.join(', ')} only`, '', null);

@@ -35,7 +35,7 @@ export function cleanText(text: string, maxLen = 300): string {
 }
 
 /** Whether `text` would be changed by cleanText (not counting the cut). */
-export function hasUnsafeText(text: string): boolean {
+function hasUnsafeText(text: string): boolean {
   UNSAFE.lastIndex = 0;
   const r = UNSAFE.test(text);
   UNSAFE.lastIndex = 0;

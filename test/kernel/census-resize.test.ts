@@ -20,8 +20,9 @@ import { CLI, ROOT, waitNoCtopPrograms } from '../support/cli.js';
 const ENTRIES = 100_000;
 const PORT = 7610;
 const HASHSIZE = '/sys/module/nf_conntrack/parameters/hashsize';
-/** After the census opens /proc/kallsyms (to find the table; it read the bucket count just
- * before, and walks right after closing it), wait this long before starting the resize. */
+/** After the census starts finding the table (a thread of it enters a network namespace of
+ * its own to make an entry there; the census read the bucket count just before, and walks
+ * right after that thread ends), wait this long before starting the resize. */
 const DELAYS_MS = [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 120];
 
 function buckets(): number {
@@ -32,38 +33,39 @@ function ctopNamespaces(): string[] {
   return execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith('ctop-census-'));
 }
 
-/** The process has /proc/kallsyms open: it is finding the table. */
-function readingKallsyms(pid: number): boolean {
-  let fds: string[];
+/** A thread of the process is in another network namespace than the process: it is finding
+ * the table from an entry of its own (native/core/walk.c ctop_walk_locate_own). */
+function findingTable(pid: number): boolean {
   try {
-    fds = readdirSync(`/proc/${pid}/fd`);
+    const own = readlinkSync(`/proc/${pid}/ns/net`);
+    return readdirSync(`/proc/${pid}/task`).some((tid) => {
+      try {
+        return readlinkSync(`/proc/${pid}/task/${tid}/ns/net`) !== own;
+      } catch {
+        return false; // the thread ended
+      }
+    });
   } catch {
     return false;
   }
-  return fds.some((fd) => {
-    try {
-      return readlinkSync(`/proc/${pid}/fd/${fd}`) === '/proc/kallsyms';
-    } catch {
-      return false;
-    }
-  });
 }
 
-const tick = () => new Promise((r) => setTimeout(r, 1));
+// the table is found in 10-30 ms: poll as often as the event loop allows
+const tick = () => new Promise((r) => setImmediate(r));
 
 interface Run {
   report: CensusReport;
   from: number;
   to: number;
-  /** ms from the census opening kallsyms: it closed it (the walk begins), the resize began and ended */
+  /** ms from the census starting to find the table: it found it (the walk begins), the resize began and ended */
   walkBeganMs: number;
   resizeBeganMs: number;
   resizeEndedMs: number;
 }
 
 /**
- * Start a census; delayMs after it opens /proc/kallsyms, resize the hash to `to` from another
- * process (so this one keeps watching when the census closes kallsyms and its walk begins).
+ * Start a census; delayMs after it starts finding the table, resize the hash to `to` from
+ * another process (so this one keeps watching when the census found it and its walk begins).
  */
 async function censusDuringResize(lab: Lab, to: number, delayMs: number): Promise<Run> {
   const from = buckets();
@@ -75,15 +77,15 @@ async function censusDuringResize(lab: Lab, to: number, delayMs: number): Promis
   proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const done = new Promise<number | null>((res) => proc.on('close', (c) => ((exited = true), res(c))));
   const deadline = Date.now() + 30_000;
-  while (!exited && !readingKallsyms(proc.pid!) && Date.now() < deadline) await tick();
+  while (!exited && !findingTable(proc.pid!) && Date.now() < deadline) await tick();
   const t0 = performance.now();
-  if (exited || Date.now() >= deadline) throw new Error(`the census never opened /proc/kallsyms (exited: ${exited}): ${stderr}`);
+  if (exited || Date.now() >= deadline) throw new Error(`the census was never seen finding the table (exited: ${exited}): ${stderr}`);
   while (performance.now() - t0 < delayMs) await tick();
   const resizeBeganMs = performance.now() - t0;
   const writer = spawn('sh', ['-c', `printf %s ${to} > ${HASHSIZE}`], { stdio: 'ignore' });
   let resizeEndedMs = -1;
   const written = new Promise<number | null>((res) => writer.on('close', (c) => ((resizeEndedMs = performance.now() - t0), res(c))));
-  while (readingKallsyms(proc.pid!) && !exited) await tick();
+  while (findingTable(proc.pid!) && !exited) await tick();
   const walkBeganMs = performance.now() - t0;
   expect(await written).toBe(0);
   const code = await done;

@@ -15,32 +15,23 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { SnapshotV1 } from '../../src/model/snapshot.js';
 import { ROOT, killStrayClis, startCli, waitNoCtopPrograms } from '../support/cli.js';
+import { createLoopbackLab, ctCounters } from '../lab/netns.js';
 
 const FLOWS = 20_000;
 
-function stat(ns: string): Record<string, number> {
-  const out = execFileSync('ip', ['netns', 'exec', ns, 'conntrack', '-S'], { encoding: 'utf8' });
-  const sum: Record<string, number> = {};
-  for (const m of out.matchAll(/\b(\w+)=(\d+)/g)) sum[m[1]!] = (sum[m[1]!] ?? 0) + Number(m[2]);
-  return sum;
-}
-
 describe('insertion clashes', () => {
   it('20,000 flows raced on two CPUs: clash_resolve > 0, ctop reports the kernel\'s figure; netfilter-tier inserts = entries + clash_resolve', async () => {
-    const ns = `ctop-t-clash-${process.pid}`;
-    execFileSync('ip', ['netns', 'add', ns]);
+    const lab = createLoopbackLab();
+    const ns = lab.cli;
     try {
-      execFileSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-      execFileSync('ip', ['-n', ns, 'addr', 'add', '198.18.0.1/32', 'dev', 'lo']);
-      execFileSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: 'table inet t {\n chain o {\n  type filter hook output priority 0;\n  ct state new counter\n }\n}\n' });
-      const before = stat(ns);
+      const before = ctCounters(ns);
       const { done } = await startCli(['snapshot', '--json', '--top', '0', '--duration', '6s', '--netns', ns], /sampling for/);
       const sent = JSON.parse(execFileSync('ip', ['netns', 'exec', ns, join(ROOT, 'tools', 'bin', 'clash'), '--dst', '198.18.0.1', '--port', '9999', '--flows', String(FLOWS), '--max-ms', '30000'], { encoding: 'utf8', timeout: 60_000 })) as { sent: number; errors: number };
       expect(sent).toMatchObject({ sent: 2 * FLOWS, errors: 0 });
       const r = await done;
       expect(r.code, r.stderr).toBe(0);
       const s = JSON.parse(r.stdout) as SnapshotV1;
-      const after = stat(ns);
+      const after = ctCounters(ns);
       const entries = Number(execFileSync('ip', ['netns', 'exec', ns, 'conntrack', '-C'], { encoding: 'utf8' }).trim());
       const clashes = (after.clash_resolve ?? 0) - (before.clash_resolve ?? 0);
       const failed = (after.insert_failed ?? 0) - (before.insert_failed ?? 0);
@@ -57,7 +48,7 @@ describe('insertion clashes', () => {
       expect(s.totals.inserts).toBe(entries + clashes + failed);
     } finally {
       killStrayClis();
-      execFileSync('ip', ['netns', 'del', ns]);
+      lab.destroy();
     }
     expect(await waitNoCtopPrograms()).toEqual([]);
   });

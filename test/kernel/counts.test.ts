@@ -32,7 +32,7 @@ function newSource(rescanMs = 1000): KernelSource {
 describe('inserts, exact, IPv4 and IPv6, veth and loopback', () => {
   let lab: Lab;
   let source: KernelSource;
-  let stopServer: (() => Promise<void>) | undefined;
+  let stopServer: (() => Promise<unknown>) | undefined;
 
   beforeAll(async () => {
     cleanupStaleLabs();
@@ -142,7 +142,7 @@ describe('tuple windows: only what moved since the previous sample', () => {
 describe('table-full drops equal the kernel drop statistic', () => {
   let lab: Lab;
   let source: KernelSource;
-  let stopServer: (() => Promise<void>) | undefined;
+  let stopServer: (() => Promise<unknown>) | undefined;
 
   beforeAll(async () => {
     lab = createLab();
@@ -251,7 +251,7 @@ describe('namespaces', () => {
 describe('map overflow: every map at its smallest size, the counts still add up exactly', () => {
   let lab: Lab;
   let source: KernelSource;
-  let stopServer: (() => Promise<void>) | undefined;
+  let stopServer: (() => Promise<unknown>) | undefined;
   const BASE = 20000;
   const PORTS = 5000; // more ports than the per-port slots and hash hold together
 

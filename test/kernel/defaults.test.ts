@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { loadAddon } from '../../src/native/addon.js';
-import { MAP_SIZES } from '../../src/commands/probeFlags.js';
+import { MAP_SIZES } from '../../src/commands/options.js';
 
 describe('map size defaults', () => {
   it('the command line defaults are bpf/ctop.h\'s', () => {

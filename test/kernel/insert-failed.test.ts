@@ -21,31 +21,22 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { SnapshotV1 } from '../../src/model/snapshot.js';
 import { ROOT, killStrayClis, startCli, waitNoCtopPrograms } from '../support/cli.js';
+import { createLoopbackLab, ctCounters } from '../lab/netns.js';
 
 const FLOWS = 40_000;
 
-function stat(ns: string): Record<string, number> {
-  const out = execFileSync('ip', ['netns', 'exec', ns, 'conntrack', '-S'], { encoding: 'utf8' });
-  const sum: Record<string, number> = {};
-  for (const m of out.matchAll(/\b(\w+)=(\d+)/g)) sum[m[1]!] = (sum[m[1]!] ?? 0) + Number(m[2]);
-  return sum;
-}
-
 describe('failed inserts', () => {
   it('40,000 TCP SYNs raced on two CPUs: insert_failed > 0 and ctop reports exactly the kernel\'s figure', async () => {
-    const ns = `ctop-t-insfail-${process.pid}`;
-    execFileSync('ip', ['netns', 'add', ns]);
+    const lab = createLoopbackLab();
+    const ns = lab.cli;
     try {
-      execFileSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-      execFileSync('ip', ['-n', ns, 'addr', 'add', '198.18.0.1/32', 'dev', 'lo']);
-      execFileSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: 'table inet t {\n chain o {\n  type filter hook output priority 0;\n  ct state new counter\n }\n}\n' });
-      const before = stat(ns);
+      const before = ctCounters(ns);
       const { done } = await startCli(['snapshot', '--json', '--top', '0', '--duration', '8s', '--netns', ns], /sampling for/);
       const sent = JSON.parse(execFileSync('ip', ['netns', 'exec', ns, join(ROOT, 'tools', 'bin', 'clash'), '--proto', 'tcp', '--dst', '198.18.0.1', '--port', '9999', '--flows', String(FLOWS), '--max-ms', '6000'], { encoding: 'utf8', timeout: 30_000 })) as { sent: number; refused: number; errors: number };
       const r = await done;
       expect(r.code, r.stderr).toBe(0);
       const s = JSON.parse(r.stdout) as SnapshotV1;
-      const after = stat(ns);
+      const after = ctCounters(ns);
       const failed = (after.insert_failed ?? 0) - (before.insert_failed ?? 0);
       // the scenario happened: every SYN was sent or refused, and the kernel failed inserts
       expect(sent.errors).toBe(0);
@@ -63,7 +54,7 @@ describe('failed inserts', () => {
       expect(s.totals.drops).toBe(failed);
     } finally {
       killStrayClis();
-      execFileSync('ip', ['netns', 'del', ns]);
+      lab.destroy();
     }
     expect(await waitNoCtopPrograms()).toEqual([]);
   });

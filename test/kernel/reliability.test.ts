@@ -283,7 +283,15 @@ describe('privileges are checked before anything is loaded', () => {
 });
 
 describe('a read-only run changes nothing', () => {
-  function state(lab: Lab): Record<string, string> {
+  interface HostState {
+    hostSysctls: string;
+    labSysctls: string;
+    hostRuleset: string;
+    labRuleset: string;
+    labEntries: string;
+  }
+
+  function state(lab: Lab): HostState {
     const sysctls = (ns?: string): string => {
       const dir = '/proc/sys/net/netfilter';
       // inside a namespace some files (nf_log_all_netns) are not readable: skip those

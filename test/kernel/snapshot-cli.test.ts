@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/errors.js';
 import type { SnapshotV1 } from '../../src/model/snapshot.js';
-import type { DoctorReport } from '../../src/commands/doctor.js';
+import type { DoctorReport } from '../../src/model/doctor.js';
 import { createLab, runLoad, startServer, type Lab } from '../lab/netns.js';
 import { expectOneLineError, runCli, startCli, waitNoCtopPrograms } from '../support/cli.js';
 import { killStrayClis } from '../support/cli.js';
@@ -16,7 +16,7 @@ afterEachKill(killStrayClis);
 
 describe('ctop snapshot --json during a flood', () => {
   let lab: Lab;
-  let stop: (() => Promise<void>) | undefined;
+  let stop: (() => Promise<unknown>) | undefined;
 
   beforeAll(async () => {
     lab = createLab();

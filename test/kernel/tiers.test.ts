@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/errors.js';
-import type { DoctorReport } from '../../src/commands/doctor.js';
+import type { DoctorReport } from '../../src/model/doctor.js';
 import type { SnapshotV1 } from '../../src/model/snapshot.js';
 import { createLab, withConntrackMax } from '../lab/netns.js';
 import { ROOT, ctopPrograms, expectOneLineError, killStrayClis, runCli, waitNoCtopPrograms } from '../support/cli.js';

@@ -9,46 +9,18 @@
  * arrives, and the screen shows the inserts gone; `c` confirms, `r` reverts to
  * the byte. A second run lets the countdown expire: rolled back, to the byte.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { CLI } from '../support/cli.js';
+import { Tmux } from '../support/tmux.js';
 import { createLab, ctCount, runLoad, startServer, type Lab } from '../lab/netns.js';
 import { waitNoCtopPrograms } from '../support/cli.js';
 
-const SERVER = `ctop-tuint-${process.pid}`;
-const WAIT_MS = 15_000;
-let session = '';
-let sessions = 0;
-
-function tmux(...args: string[]): string {
-  const r = spawnSync('tmux', ['-L', SERVER, '-f', '/dev/null', ...args], { encoding: 'utf8', timeout: 10_000 });
-  if (r.status !== 0) throw new Error(`tmux ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
-
-const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
-
-function start(args: string[]): void {
-  session = `s${++sessions}`;
-  const cmd = `env -u NO_COLOR LANG=C.UTF-8 TERM=xterm-256color ${q(process.execPath)} ${q(CLI)} ${args.map(q).join(' ')}; echo "ctop-exit=$?"; exec sleep 600`;
-  tmux('new-session', '-d', '-s', session, '-x', '100', '-y', '40', cmd);
-}
-
-const screen = (): string => tmux('capture-pane', '-p', '-t', session);
-const keys = (...k: string[]): void => void tmux('send-keys', '-t', session, ...k);
-
-async function waitFor(what: RegExp, timeoutMs = WAIT_MS): Promise<string> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const s = screen();
-    if (what.test(s)) return s;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${String(what)}; screen:\n${s}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+let tmux: Tmux;
+const start = (args: string[]): void => tmux.start(args, [100, 40]);
+const keys = (...k: string[]): void => tmux.keys(...k);
+const waitFor = (what: RegExp, timeoutMs = 15_000): Promise<string> => tmux.waitFor((s) => what.test(s), String(what), timeoutMs);
 
 describe('NOTRACK from the live screen (tmux, lab namespace)', () => {
   let lab: Lab;
@@ -59,8 +31,7 @@ describe('NOTRACK from the live screen (tmux, lab namespace)', () => {
   const sent = { flows: 0, replies: 0 };
 
   beforeAll(async () => {
-    if (spawnSync('tmux', ['-V']).status !== 0) throw new Error('tmux is not installed (scripts/setup.sh installs it)');
-    tmux('new-session', '-d', '-s', 'keeper', '-x', '80', '-y', '24', 'exec sleep 600');
+    tmux = new Tmux();
     lab = createLab();
     stopServer = (await startServer(lab, { udp: [5353] }, { echo: true })).stop;
     stateDir = mkdtempSync(join(tmpdir(), 'ctop-tui-notrack-'));
@@ -75,15 +46,12 @@ describe('NOTRACK from the live screen (tmux, lab namespace)', () => {
     })();
   });
 
-  afterEach(() => {
-    if (session) spawnSync('tmux', ['-L', SERVER, 'kill-session', '-t', session], { timeout: 10_000 });
-    session = '';
-  });
+  afterEach(() => tmux?.killSession());
 
   afterAll(async () => {
     stop = true;
     await traffic;
-    spawnSync('tmux', ['-L', SERVER, 'kill-server'], { timeout: 10_000 });
+    tmux?.destroy();
     await stopServer?.();
     lab?.destroy();
     if (stateDir) rmSync(stateDir, { recursive: true, force: true });

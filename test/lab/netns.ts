@@ -88,14 +88,11 @@ function installExitHook(): void {
 
 let counter = 0;
 
-/** Register a lab so a crashed run still destroys it (process 'exit'). */
-export function trackLab(lab: Lab): () => void {
-  installExitHook();
-  liveLabs.add(lab);
-  return () => liveLabs.delete(lab);
-}
-
-/** A fresh `ctop-t-<pid>-<n>` prefix whose `-cli` namespace has just been created. */
+/**
+ * A fresh `ctop-t-<pid>-<n>` prefix whose `-cli` namespace has just been
+ * created: `ip netns add` fails if the name exists, so retrying makes names
+ * unique even when several vitest workers share a pid (threads pool).
+ */
 export function claimLabPrefix(): string {
   for (let tries = 0; ; tries++) {
     const base = `${PREFIX}${process.pid}-${counter++}`;
@@ -108,29 +105,29 @@ export function claimLabPrefix(): string {
   }
 }
 
-export function createLab(opts: { conntrack?: boolean } = {}): Lab {
+/**
+ * Turns conntrack on in a namespace: any `ct` expression registers the
+ * conntrack hooks for that netns only; the rules just count (newCounters), so
+ * verdicts are unchanged. (Trailing ';' before '}' for older nft.)
+ */
+export const COUNTING_RULESET =
+  'table inet ctop_test {\n' +
+  '  chain pre { type filter hook prerouting priority 0; ct state new counter; }\n' +
+  '  chain out { type filter hook output priority 0; ct state new counter; }\n' +
+  '}\n';
+
+/**
+ * The Lab over namespaces `names` (the first one already created, the rest
+ * made by the caller): exec, spawn, and a destroy() that kills what it
+ * spawned and removes every namespace in `names`, also when the process
+ * exits mid-test.
+ */
+export function labShell(names: string[], place: Pick<Lab, 'cli' | 'srv' | 'cliAddr4' | 'srvAddr4' | 'cliAddr6' | 'srvAddr6'>): Lab {
   installExitHook();
-  // `ip netns add` fails if the name exists, so retrying makes names unique even when
-  // several vitest workers share a pid (threads pool).
-  let base = '';
-  for (let tries = 0; ; tries++) {
-    base = `${PREFIX}${process.pid}-${counter++}`;
-    try {
-      run(['ip', 'netns', 'add', `${base}-cli`]);
-      break;
-    } catch (e) {
-      if (tries >= 100 || !/exists/i.test((e as Error).message)) throw e;
-    }
-  }
-  const cli = `${base}-cli`;
-  const srv = `${base}-srv`;
   const children = new Set<ChildProcess>();
   let destroyed = false;
-
   const lab: Lab = {
-    cli, srv,
-    cliAddr4: '198.18.0.1', srvAddr4: '198.18.0.2',
-    cliAddr6: '2001:2::1', srvAddr6: '2001:2::2',
+    ...place,
     exec: (ns, argv, o) => run(['ip', 'netns', 'exec', ns, ...argv], o),
     spawn(ns, argv) {
       // `ip netns exec` execs the command, so child.pid is the command itself.
@@ -145,41 +142,72 @@ export function createLab(opts: { conntrack?: boolean } = {}): Lab {
       destroyed = true;
       liveLabs.delete(lab);
       for (const c of children) { try { c.kill('SIGKILL'); } catch { /* gone */ } }
-      deleteNetns(cli);
-      deleteNetns(srv);
+      for (const n of names) deleteNetns(n);
     },
   };
   liveLabs.add(lab);
+  return lab;
+}
 
+/** Gives `dev` in `ns` its two addresses (CIDR; IPv6 without DAD, so usable at once) and brings it up. */
+export function addressLink(ns: string, dev: string, cidr4: string, cidr6: string): void {
+  run(['ip', '-n', ns, 'addr', 'add', cidr4, 'dev', dev]);
+  run(['ip', '-n', ns, 'addr', 'add', cidr6, 'dev', dev, 'nodad']);
+  run(['ip', '-n', ns, 'link', 'set', dev, 'up']);
+}
+
+/**
+ * Static neighbours: right after link-up, IPv6 neighbour discovery can take
+ * ~1 s, so the first datagrams sit in the neighbour queue and exact counts
+ * taken right after sending come up short. Permanent entries for `addrs`
+ * (the peer's, reached through `dev`) make a lab deterministic from the start.
+ */
+export function staticNeighbours(ns: string, dev: string, peerNs: string, peerDev: string, addrs: string[]): void {
+  const lladdr = (JSON.parse(run(['ip', '-n', peerNs, '-j', 'link', 'show', 'dev', peerDev])) as { address: string }[])[0]!.address;
+  for (const a of addrs) run(['ip', '-n', ns, 'neigh', 'replace', a, 'lladdr', lladdr, 'dev', dev, 'nud', 'permanent']);
+}
+
+export function createLab(opts: { conntrack?: boolean } = {}): Lab {
+  const base = claimLabPrefix();
+  const cli = `${base}-cli`;
+  const srv = `${base}-srv`;
+  const lab = labShell([cli, srv], {
+    cli, srv,
+    cliAddr4: '198.18.0.1', srvAddr4: '198.18.0.2',
+    cliAddr6: '2001:2::1', srvAddr6: '2001:2::2',
+  });
   try {
     run(['ip', 'netns', 'add', srv]);
     // Create the veth inside cli with its peer directly in srv: no host interface appears.
     run(['ip', '-n', cli, 'link', 'add', 'ct0', 'type', 'veth', 'peer', 'name', 'ct0', 'netns', srv]);
     for (const [ns, a4, a6] of [[cli, lab.cliAddr4, lab.cliAddr6], [srv, lab.srvAddr4, lab.srvAddr6]] as const) {
-      run(['ip', '-n', ns, 'addr', 'add', `${a4}/24`, 'dev', 'ct0']);
-      run(['ip', '-n', ns, 'addr', 'add', `${a6}/64`, 'dev', 'ct0', 'nodad']); // usable at once
       run(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
-      run(['ip', '-n', ns, 'link', 'set', 'ct0', 'up']);
+      addressLink(ns, 'ct0', `${a4}/24`, `${a6}/64`);
     }
-    // Static neighbours: right after link-up, IPv6 neighbour discovery can take ~1 s, so
-    // the first datagrams sit in the neighbour queue and exact counts taken right after
-    // sending come up short. Permanent entries make the lab deterministic from the start.
-    const mac = (ns: string) => (JSON.parse(run(['ip', '-n', ns, '-j', 'link', 'show', 'dev', 'ct0'])) as { address: string }[])[0]!.address;
-    for (const [ns, peer, a4, a6] of [[cli, srv, lab.srvAddr4, lab.srvAddr6], [srv, cli, lab.cliAddr4, lab.cliAddr6]] as const) {
-      const lladdr = mac(peer);
-      for (const a of [a4, a6]) run(['ip', '-n', ns, 'neigh', 'replace', a, 'lladdr', lladdr, 'dev', 'ct0', 'nud', 'permanent']);
-    }
-    if (opts.conntrack ?? true) {
-      // Any `ct` expression registers the conntrack hooks for this netns only; the rules
-      // just count, so verdicts are unchanged. (Trailing ';' before '}' for older nft.)
-      lab.exec(srv, ['nft', '-f', '-'], {
-        input:
-          'table inet ctop_test {\n' +
-          '  chain pre { type filter hook prerouting priority 0; ct state new counter; }\n' +
-          '  chain out { type filter hook output priority 0; ct state new counter; }\n' +
-          '}\n',
-      });
-    }
+    staticNeighbours(cli, 'ct0', srv, 'ct0', [lab.srvAddr4, lab.srvAddr6]);
+    staticNeighbours(srv, 'ct0', cli, 'ct0', [lab.cliAddr4, lab.cliAddr6]);
+    if (opts.conntrack ?? true) lab.exec(srv, ['nft', '-f', '-'], { input: COUNTING_RULESET });
+  } catch (e) {
+    lab.destroy();
+    throw e;
+  }
+  return lab;
+}
+
+/**
+ * One namespace whose loopback holds 198.18.0.1 and whose output hook tracks
+ * every new flow (COUNTING_RULESET): two senders in it race the same flows to
+ * the confirm step (tools/bin/clash). Removed by destroy(), also when the
+ * process exits mid-test.
+ */
+export function createLoopbackLab(): Lab {
+  const base = claimLabPrefix();
+  const ns = `${base}-cli`;
+  const lab = labShell([ns], { cli: ns, srv: ns, cliAddr4: '198.18.0.1', srvAddr4: '198.18.0.1', cliAddr6: '', srvAddr6: '' });
+  try {
+    run(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
+    run(['ip', '-n', ns, 'addr', 'add', '198.18.0.1/32', 'dev', 'lo']);
+    lab.exec(ns, ['nft', '-f', '-'], { input: COUNTING_RULESET });
   } catch (e) {
     lab.destroy();
     throw e;
@@ -295,13 +323,18 @@ export async function holdTcp(
   return { release: g.stop };
 }
 
+/** Every `conntrack -S` counter of a namespace (drop, insert_failed, clash_resolve, ...), summed over CPUs. */
+export function ctCounters(ns: string): Record<string, number> {
+  const sum: Record<string, number> = {};
+  for (const m of run(['ip', 'netns', 'exec', ns, 'conntrack', '-S']).matchAll(/\b(\w+)=(\d+)/g)) sum[m[1]!] = (sum[m[1]!] ?? 0) + Number(m[2]);
+  return sum;
+}
+
 /** Per-namespace conntrack stats: per-CPU counters summed, plus the entry count. */
 export function ctStat(ns: string): { drop: number; earlyDrop: number; insertFailed: number; count: number } {
-  const out = run(['ip', 'netns', 'exec', ns, 'conntrack', '-S']);
-  const sum = (field: string) =>
-    [...out.matchAll(new RegExp(`\\b${field}=(\\d+)`, 'g'))].reduce((a, m) => a + Number(m[1]), 0);
+  const c = ctCounters(ns);
   const count = Number(run(['ip', 'netns', 'exec', ns, 'conntrack', '-C']).trim());
-  return { drop: sum('drop'), earlyDrop: sum('early_drop'), insertFailed: sum('insert_failed'), count };
+  return { drop: c.drop ?? 0, earlyDrop: c.early_drop ?? 0, insertFailed: c.insert_failed ?? 0, count };
 }
 
 /** Count `conntrack -L <filter>` entries in ns (the summary line goes to stderr, ignored). */
@@ -361,108 +394,57 @@ export interface RoutedLab extends Lab {
  * srv is new in each: sent by cli, forwarded by rtr, received by srv.
  */
 export function createRoutedLab(): RoutedLab {
-  installExitHook();
-  let base = '';
-  for (let tries = 0; ; tries++) {
-    base = `${PREFIX}${process.pid}-${counter++}`;
-    try {
-      run(['ip', 'netns', 'add', `${base}-cli`]);
-      break;
-    } catch (e) {
-      if (tries >= 100 || !/exists/i.test((e as Error).message)) throw e;
-    }
-  }
+  const base = claimLabPrefix();
   const cli = `${base}-cli`;
   const rtr = `${base}-rtr`;
   const srv = `${base}-srv`;
-  const children = new Set<ChildProcess>();
-  let destroyed = false;
-  const exec = (ns: string, argv: string[], o?: ExecOpts) => run(['ip', 'netns', 'exec', ns, ...argv], o);
-
-  const lab: RoutedLab = {
-    cli, rtr, srv,
-    cliAddr4: '198.18.1.1', srvAddr4: '198.18.2.1',
-    cliAddr6: '2001:2:0:1::1', srvAddr6: '2001:2:0:2::1',
-    rtrToSrv4: '198.18.2.254', rtrToSrv6: '2001:2:0:2::fe',
-    exec,
-    spawn(ns, argv) {
-      const child = spawnChild('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
-      children.add(child);
-      child.once('exit', () => children.delete(child));
-      return child;
+  const lab: RoutedLab = Object.assign(
+    labShell([cli, rtr, srv], {
+      cli, srv,
+      cliAddr4: '198.18.1.1', srvAddr4: '198.18.2.1',
+      cliAddr6: '2001:2:0:1::1', srvAddr6: '2001:2:0:2::1',
+    }),
+    {
+      rtr,
+      rtrToSrv4: '198.18.2.254', rtrToSrv6: '2001:2:0:2::fe',
+      newCounters(ns: string) {
+        const j = JSON.parse(run(['ip', 'netns', 'exec', ns, 'nft', '-j', 'list', 'table', 'inet', 'ctop_test'])) as {
+          nftables: { rule?: { chain: string; expr: { counter?: { packets: number } }[] } }[];
+        };
+        const out = { pre: 0, out: 0 };
+        for (const item of j.nftables) {
+          const r = item.rule;
+          if (!r) continue;
+          const packets = r.expr.find((x) => x.counter)?.counter?.packets ?? 0;
+          if (r.chain === 'pre') out.pre += packets;
+          if (r.chain === 'out') out.out += packets;
+        }
+        return out;
+      },
     },
-    netnsInode: (ns) => fs.statSync(`/run/netns/${ns}`).ino,
-    newCounters(ns) {
-      const j = JSON.parse(run(['ip', 'netns', 'exec', ns, 'nft', '-j', 'list', 'table', 'inet', 'ctop_test'])) as {
-        nftables: { rule?: { chain: string; expr: { counter?: { packets: number } }[] } }[];
-      };
-      const out = { pre: 0, out: 0 };
-      for (const item of j.nftables) {
-        const r = item.rule;
-        if (!r) continue;
-        const packets = r.expr.find((x) => x.counter)?.counter?.packets ?? 0;
-        if (r.chain === 'pre') out.pre += packets;
-        if (r.chain === 'out') out.out += packets;
-      }
-      return out;
-    },
-    destroy() {
-      if (destroyed) return;
-      destroyed = true;
-      liveLabs.delete(lab);
-      for (const c of children) { try { c.kill('SIGKILL'); } catch { /* gone */ } }
-      deleteNetns(cli);
-      deleteNetns(rtr);
-      deleteNetns(srv);
-    },
-  };
-  liveLabs.add(lab);
-
+  );
+  const rtrToCli4 = '198.18.1.254';
+  const rtrToCli6 = '2001:2:0:1::fe';
   try {
     run(['ip', 'netns', 'add', rtr]);
     run(['ip', 'netns', 'add', srv]);
     run(['ip', '-n', cli, 'link', 'add', 'ct0', 'type', 'veth', 'peer', 'name', 'ct0', 'netns', rtr]);
     run(['ip', '-n', srv, 'link', 'add', 'ct0', 'type', 'veth', 'peer', 'name', 'ct1', 'netns', rtr]);
-    const links: [ns: string, dev: string, a4: string, a6: string][] = [
-      [cli, 'ct0', lab.cliAddr4, lab.cliAddr6],
-      [rtr, 'ct0', '198.18.1.254', '2001:2:0:1::fe'],
-      [rtr, 'ct1', lab.rtrToSrv4, lab.rtrToSrv6],
-      [srv, 'ct0', lab.srvAddr4, lab.srvAddr6],
-    ];
-    for (const [ns, dev, a4, a6] of links) {
-      run(['ip', '-n', ns, 'addr', 'add', `${a4}/24`, 'dev', dev]);
-      run(['ip', '-n', ns, 'addr', 'add', `${a6}/64`, 'dev', dev, 'nodad']);
-      run(['ip', '-n', ns, 'link', 'set', dev, 'up']);
-    }
+    addressLink(cli, 'ct0', `${lab.cliAddr4}/24`, `${lab.cliAddr6}/64`);
+    addressLink(rtr, 'ct0', `${rtrToCli4}/24`, `${rtrToCli6}/64`);
+    addressLink(rtr, 'ct1', `${lab.rtrToSrv4}/24`, `${lab.rtrToSrv6}/64`);
+    addressLink(srv, 'ct0', `${lab.srvAddr4}/24`, `${lab.srvAddr6}/64`);
     for (const ns of [cli, rtr, srv]) run(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
-    exec(rtr, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
-    run(['ip', '-n', cli, 'route', 'add', 'default', 'via', '198.18.1.254']);
-    run(['ip', '-n', cli, '-6', 'route', 'add', 'default', 'via', '2001:2:0:1::fe']);
+    lab.exec(rtr, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
+    run(['ip', '-n', cli, 'route', 'add', 'default', 'via', rtrToCli4]);
+    run(['ip', '-n', cli, '-6', 'route', 'add', 'default', 'via', rtrToCli6]);
     run(['ip', '-n', srv, 'route', 'add', 'default', 'via', lab.rtrToSrv4]);
     run(['ip', '-n', srv, '-6', 'route', 'add', 'default', 'via', lab.rtrToSrv6]);
-    // Static neighbours on every link, as in createLab: no discovery traffic
-    // and no queued first datagrams.
-    const mac = (ns: string, dev: string) =>
-      (JSON.parse(run(['ip', '-n', ns, '-j', 'link', 'show', 'dev', dev])) as { address: string }[])[0]!.address;
-    const pairs: [ns: string, dev: string, peerNs: string, peerDev: string, a4: string, a6: string][] = [
-      [cli, 'ct0', rtr, 'ct0', '198.18.1.254', '2001:2:0:1::fe'],
-      [rtr, 'ct0', cli, 'ct0', lab.cliAddr4, lab.cliAddr6],
-      [rtr, 'ct1', srv, 'ct0', lab.srvAddr4, lab.srvAddr6],
-      [srv, 'ct0', rtr, 'ct1', lab.rtrToSrv4, lab.rtrToSrv6],
-    ];
-    for (const [ns, dev, peerNs, peerDev, a4, a6] of pairs) {
-      const lladdr = mac(peerNs, peerDev);
-      for (const a of [a4, a6]) run(['ip', '-n', ns, 'neigh', 'replace', a, 'lladdr', lladdr, 'dev', dev, 'nud', 'permanent']);
-    }
-    for (const ns of [cli, rtr, srv]) {
-      exec(ns, ['nft', '-f', '-'], {
-        input:
-          'table inet ctop_test {\n' +
-          '  chain pre { type filter hook prerouting priority 0; ct state new counter; }\n' +
-          '  chain out { type filter hook output priority 0; ct state new counter; }\n' +
-          '}\n',
-      });
-    }
+    staticNeighbours(cli, 'ct0', rtr, 'ct0', [rtrToCli4, rtrToCli6]);
+    staticNeighbours(rtr, 'ct0', cli, 'ct0', [lab.cliAddr4, lab.cliAddr6]);
+    staticNeighbours(rtr, 'ct1', srv, 'ct0', [lab.srvAddr4, lab.srvAddr6]);
+    staticNeighbours(srv, 'ct0', rtr, 'ct1', [lab.rtrToSrv4, lab.rtrToSrv6]);
+    for (const ns of [cli, rtr, srv]) lab.exec(ns, ['nft', '-f', '-'], { input: COUNTING_RULESET });
   } catch (e) {
     lab.destroy();
     throw e;

@@ -1,5 +1,6 @@
 /** Source samples for unit tests of the window model. */
-import { ZERO_STATS, type Sample } from '../../src/model/sample.js';
+import { ZERO_STATS, type PortCount, type Sample } from '../../src/model/sample.js';
+import { zeroRoleCounts } from '../../src/model/roles.js';
 
 /** A cumulative sample with only what each test sets. */
 export function sample(over: Partial<Sample> = {}): Sample {
@@ -19,4 +20,9 @@ export function sample(over: Partial<Sample> = {}): Sample {
     netnsErrors: [],
     ...over,
   };
+}
+
+/** A cumulative port row; its inserts are all `server` entries unless `roles` says otherwise. */
+export function portCount(over: Omit<PortCount, 'roles'> & Partial<Pick<PortCount, 'roles'>>): PortCount {
+  return { roles: { ...zeroRoleCounts(), server: over.inserts }, ...over };
 }

@@ -61,13 +61,13 @@ describe('adviseSizing', () => {
     expect(a.recommended.reason).toMatch(/capped at the RAM formula's 32768/);
   });
   it('timeouts: suggested values, and the entries each would free from a census of remaining timeouts', () => {
-    const remainingByState = {
+    const entryRemainingSByState = {
       // established, 432000 s timeout: 431000 left = refreshed 1000 s ago (kept); 300000 left = 132000 s ago (freed at 86400)
       established: [431_000, 300_000],
       // time_wait, 120 s: 100 left = 20 s old (kept at 30), 50 left = 70 s old (freed)
       time_wait: [100, 50],
     };
-    const a = adviseSizing(input({ remainingByState }));
+    const a = adviseSizing(input({ entryRemainingSByState }));
     expect(a.timeouts.map((t) => [t.state, t.currentS, t.suggestedS, t.entries, t.wouldFree])).toEqual([
       ['established', 432_000, 86_400, 2, 1],
       ['time_wait', 120, 30, 2, 1],
@@ -103,7 +103,7 @@ describe('adviseSizing', () => {
     const established = [431_000, 300_000, 340_000, 350_000];
     const timeWait = [100, 50, 89];
     const a = adviseSizing(input({ remainingHistogramByState: { established: hist(established), time_wait: hist(timeWait) } }));
-    const exact = adviseSizing(input({ remainingByState: { established, time_wait: timeWait } }));
+    const exact = adviseSizing(input({ entryRemainingSByState: { established, time_wait: timeWait } }));
     for (const [i, t] of a.timeouts.entries()) {
       const e = exact.timeouts[i]!;
       expect(t.entries, t.state).toBe(e.entries);

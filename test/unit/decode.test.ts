@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkLayout, decodePorts, decodeTuples, formatAddr, LAYOUT } from '../../src/native/decode.js';
+import { checkLayout, decodePorts, decodeTotals, decodeTuples, formatAddr, LAYOUT, TOTAL } from '../../src/native/decode.js';
 
 /** struct ctop_port_rec: key, inserts_by_role[server, client, local, forward], drops */
 function portRec(netns: number, af: number, proto: number, port: number, roles: bigint[], drops: bigint): Buffer {
@@ -73,5 +73,16 @@ describe('decodeTuples address text', () => {
       '198.18.0.1>198.18.0.2', '198.18.0.2>198.18.0.1', '255.0.128.7>0.0.0.0',
       '198.18.0.1>198.18.0.2', '198.18.0.2>198.18.0.1', '255.0.128.7>0.0.0.0',
     ]);
+  });
+});
+
+describe('decodeTotals', () => {
+  it('reads each counter at its ctop.h index; the entry gauges and eventsOverflow are not totals', () => {
+    const t = Array.from({ length: Object.keys(TOTAL).length }, (_, i) => 100 + i);
+    expect(decodeTotals(t)).toEqual({
+      inserts: 100, drops: 101, portOverflow: 102, tupleOverflow: 103, dropUnparsed: 104, netnsOverflow: 105, otherNfDrops: 106, dropTupleOverflow: 107,
+      deletes: 110, earlyDrops: 111, insertFailed: 112, clashes: 113,
+    });
+    expect(decodeTotals([7])).toMatchObject({ inserts: 7, drops: 0, clashes: 0 });
   });
 });

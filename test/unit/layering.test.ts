@@ -38,7 +38,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
 };
 
 /** Modules a command may share with the other commands: option declarations, nothing else. */
-const SHARED_COMMAND_MODULES = new Set(['src/commands/probeFlags.ts', 'src/commands/occupancyFlags.ts']);
+const SHARED_COMMAND_MODULES = new Set(['src/commands/options.ts']);
 
 /** Packages only one place may load (the rest stays cheap to start and free of the terminal). */
 const PACKAGE_HOMES: Record<string, readonly string[]> = {
@@ -182,7 +182,7 @@ describe('layering', () => {
       ['src/tui/panel.ts', "const k = await import('../source/kernelSource.js');"],
       ['src/format/x.ts', "import {\n  y,\n  type Z,\n} from '../commands/advise.js';\nimport blessed from 'blessed';"],
       ['src/advise/p.ts', "import { readFileSync } from 'node:fs';"],
-      ['src/commands/a.ts', "import { run } from './b.js';\nimport { addProbeFlags } from './probeFlags.js';\nimport { buildSnapshot, type SnapshotV1 } from '../model/snapshot.js';"],
+      ['src/commands/a.ts', "import { run } from './b.js';\nimport { addProbeOptions } from './options.js';\nimport { buildSnapshot, type SnapshotV1 } from '../model/snapshot.js';"],
       // mentions in comments are not imports
       ['src/model/c.ts', "// import x from '../tui/screen.js'\n/* import y from '../cli.js' */"],
     ]);

@@ -2,6 +2,7 @@
 import { buildSnapshot, type SnapshotV1 } from '../../src/model/snapshot.js';
 import { headerLine, snapshotLine } from '../../src/io/recording.js';
 import { ZERO_STATS, type Sample } from '../../src/model/sample.js';
+import { portCount } from '../support/sample.js';
 
 const T0 = Date.parse('2026-11-25T10:00:00.000Z');
 
@@ -11,7 +12,7 @@ function sample(i: number, spec: { ports: [number, number][]; count: number; dro
     monoMs: i * 1000,
     wallTime: new Date(T0 + i * 1000).toISOString(),
     probe: { tier: 'netfilter', programs: [{ name: 'ctop_nf_confirm', hook: 'nf', attached: true }], refused: [] },
-    ports: spec.ports.map(([port, n]) => ({ netns: 4026531840, family: 'ipv4' as const, proto: 17, port, inserts: n, drops: port === 53 ? (spec.drops ?? 0) : 0 })),
+    ports: spec.ports.map(([port, n]) => portCount({ netns: 4026531840, family: 'ipv4', proto: 17, port, inserts: n, drops: port === 53 ? (spec.drops ?? 0) : 0 })),
     tuples: [],
     totals: { inserts, drops: spec.drops ?? 0, portOverflow: 0, tupleOverflow: 0, dropUnparsed: 0, netnsOverflow: 0, otherNfDrops: 0, dropTupleOverflow: 0 },
     namespaces: [{ inode: 4026531840, name: 'host', count: spec.count, stats: { ...ZERO_STATS, drop: spec.drops ?? 0 }, links: 4 }],

@@ -17,7 +17,7 @@ describe('report HTML', () => {
     expect(html).toMatch(/data-series="fill" data-points="6"/);
     expect(html).toMatch(/data-series="inserts\/s" data-points="6"/);
     expect(html).toMatch(/data-series="udp\/53 ipv4 host" data-points="6"/);
-    expect(html).toMatch(/Time to full: <b>about 12 s at this trend<\/b> \(least-squares line over 6 windows, 50 entries\/s\)/);
+    expect(html).toMatch(/Time to full: <b>about 12s at this trend<\/b> \(least-squares line over 6 windows, 50 entries\/s\)/);
     expect(html).not.toContain('<h2>Census</h2>');
     expect(html).toMatch(/<td>64 GiB<\/td><td>2,097,152<\/td>/);
     expect(html).toMatch(/<td>recording host \(16 GiB\)<\/td><td>524,288<\/td>/);

@@ -5,6 +5,7 @@ import { Exporter } from '../../src/serve/exporter.js';
 import { checkExposure, isLoopback, parseListen } from '../../src/util/listen.js';
 import { CtopError } from '../../src/errors.js';
 import { ZERO_STATS, type Sample } from '../../src/model/sample.js';
+import { portCount } from '../support/sample.js';
 import type { SnapshotV1 } from '../../src/model/snapshot.js';
 import type { OccupancyFeed, OccupancyInput } from '../../src/model/occupancy.js';
 import { LiveWindows } from '../../src/source/windows.js';
@@ -15,7 +16,7 @@ function sample(ports: [number, number, number][], opts: { netns?: number[]; dro
     monoMs: 0,
     wallTime: '2026-11-25T10:00:00.000Z',
     probe: { tier: 'netfilter', programs: [{ name: 'ctop_nf_confirm', hook: 'x', attached: true }], refused: [] },
-    ports: ports.map(([netns, port, inserts]) => ({ netns, family: 'ipv4' as const, proto: 17, port, inserts, drops: 0 })),
+    ports: ports.map(([netns, port, inserts]) => portCount({ netns, family: 'ipv4', proto: 17, port, inserts, drops: 0 })),
     tuples: [],
     totals: { inserts: 0, drops: 0, portOverflow: 2, tupleOverflow: 0, dropUnparsed: 0, netnsOverflow: 0, otherNfDrops: 0, dropTupleOverflow: 0 },
     namespaces: nss.map((inode) => ({ inode, name: `ns${inode}`, count: 10 * inode, stats: { ...ZERO_STATS, drop: opts.drop ?? 0 }, links: 4 })),

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { buildSnapshot, SNAPSHOT_SCHEMA } from '../../src/model/snapshot.js';
 import { dominantRole, formatSnapshot } from '../../src/format/snapshotText.js';
 import { ZERO_STATS } from '../../src/model/sample.js';
-import { sample } from '../support/sample.js';
+import { portCount, sample } from '../support/sample.js';
 
 const OPTS = { host: 'h', kernel: '6.18', top: 20 };
 
@@ -29,16 +29,16 @@ describe('buildSnapshot', () => {
   it('reports window deltas, sorted by inserts, with per-second rates', () => {
     const a = sample({
       monoMs: 1000,
-      ports: [{ netns: 1, family: 'ipv4', proto: 17, port: 53, inserts: 100, drops: 0 }],
+      ports: [portCount({ netns: 1, family: 'ipv4', proto: 17, port: 53, inserts: 100, drops: 0 })],
       totals: { inserts: 100, drops: 0, portOverflow: 0, tupleOverflow: 0, dropUnparsed: 0, netnsOverflow: 0, otherNfDrops: 0, dropTupleOverflow: 0 },
       namespaces: [{ inode: 1, name: 'host', count: 100, stats: { ...ZERO_STATS, drop: 5 }, links: 4 }],
     });
     const b = sample({
       monoMs: 3000,
       ports: [
-        { netns: 1, family: 'ipv4', proto: 17, port: 53, inserts: 140, drops: 4 },
-        { netns: 1, family: 'ipv6', proto: 6, port: 443, inserts: 60, drops: 0 },
-        { netns: 1, family: 'ipv4', proto: 6, port: 22, inserts: 0, drops: 0 },
+        portCount({ netns: 1, family: 'ipv4', proto: 17, port: 53, inserts: 140, drops: 4 }),
+        portCount({ netns: 1, family: 'ipv6', proto: 6, port: 443, inserts: 60, drops: 0 }),
+        portCount({ netns: 1, family: 'ipv4', proto: 6, port: 22, inserts: 0, drops: 0 }),
       ],
       totals: { inserts: 200, drops: 4, portOverflow: 3, tupleOverflow: 0, dropUnparsed: 0, netnsOverflow: 0, otherNfDrops: 0, dropTupleOverflow: 0 },
       namespaces: [{ inode: 1, name: 'host', count: 250, stats: { ...ZERO_STATS, drop: 9, earlyDrop: 2 }, links: 4 }],
@@ -47,8 +47,8 @@ describe('buildSnapshot', () => {
     expect(s.schema).toBe(SNAPSHOT_SCHEMA);
     expect(s.durationMs).toBe(2000);
     expect(s.ports).toEqual([
-      { netns: 1, family: 'ipv6', proto: 'tcp', protoNum: 6, port: 443, inserts: 60, drops: 0 },
-      { netns: 1, family: 'ipv4', proto: 'udp', protoNum: 17, port: 53, inserts: 40, drops: 4 },
+      { netns: 1, family: 'ipv6', proto: 'tcp', protoNum: 6, port: 443, inserts: 60, drops: 0, roles: { server: 60, client: 0, local: 0, forward: 0 } },
+      { netns: 1, family: 'ipv4', proto: 'udp', protoNum: 17, port: 53, inserts: 40, drops: 4, roles: { server: 40, client: 0, local: 0, forward: 0 } },
     ]);
     expect(s.rates.insertsPerSec).toBe(50);
     expect(s.rates.dropsPerSec).toBe(2);
@@ -60,7 +60,7 @@ describe('buildSnapshot', () => {
   });
 
   it('map use: the per-port hash entries against its capacity, not the port rows (slots hold ports outside it)', () => {
-    const ports = Array.from({ length: 5 }, (_, i) => ({ netns: 1, family: 'ipv4' as const, proto: 17, port: 1000 + i, inserts: 1, drops: 0 }));
+    const ports = Array.from({ length: 5 }, (_, i) => portCount({ netns: 1, family: 'ipv4', proto: 17, port: 1000 + i, inserts: 1, drops: 0 }));
     const b = sample({ ports, portHashEntries: 2, capacity: { ports: 4, tuples: 16, dropTuples: 8 } });
     const s = buildSnapshot(sample({}), b, OPTS);
     expect(s.ports).toHaveLength(5); // more rows than the hash holds
@@ -82,7 +82,7 @@ describe('buildSnapshot', () => {
   });
 
   it('--top keeps the busiest rows and counts the rest', () => {
-    const ports = Array.from({ length: 30 }, (_, i) => ({ netns: 1, family: 'ipv4' as const, proto: 17, port: 1000 + i, inserts: i + 1, drops: 0 }));
+    const ports = Array.from({ length: 30 }, (_, i) => portCount({ netns: 1, family: 'ipv4', proto: 17, port: 1000 + i, inserts: i + 1, drops: 0 }));
     const s = buildSnapshot(sample({}), sample({ monoMs: 1000, ports }), { ...OPTS, top: 5 });
     expect(s.ports.map((p) => p.port)).toEqual([1029, 1028, 1027, 1026, 1025]);
     expect(s.overflow.portsOmitted).toBe(25);
@@ -100,7 +100,7 @@ describe('buildSnapshot', () => {
   it('the text report names drops and ports', () => {
     const b = sample({
       monoMs: 1000,
-      ports: [{ netns: 1, family: 'ipv4', proto: 17, port: 5000, inserts: 0, drops: 15 }],
+      ports: [portCount({ netns: 1, family: 'ipv4', proto: 17, port: 5000, inserts: 0, drops: 15 })],
       tuples: [{ netns: 1, family: 'ipv6', proto: 'udp', protoNum: 17, src: '2001:2::1', sport: 40000, dst: '2001:2::2', dport: 5000, inserts: 0, drops: 1 }],
       totals: { inserts: 0, drops: 15, portOverflow: 0, tupleOverflow: 0, dropUnparsed: 0, netnsOverflow: 0, otherNfDrops: 0, dropTupleOverflow: 0 },
       namespaces: [{ inode: 1, name: 'host', count: 20, stats: { ...ZERO_STATS, drop: 15 }, links: 4 }],

@@ -52,5 +52,6 @@ describe('time to full', () => {
     expect(formatTimeToFull(750)).toBe('12m30s');
     expect(formatTimeToFull(3 * 3600 + 5 * 60)).toBe('3h05m');
     expect(formatTimeToFull(2 * 86400 + 4 * 3600)).toBe('2d04h');
+    expect(formatTimeToFull(1e12)).toBe('>999d');
   });
 });

@@ -8,10 +8,10 @@ import { LiveWindows } from '../../src/source/windows.js';
 import { mergeWindows } from '../../src/model/mergeWindows.js';
 import { buildSnapshot } from '../../src/model/snapshot.js';
 import { ZERO_STATS, type Sample, type Source, type TupleCount } from '../../src/model/sample.js';
-import { sample } from '../support/sample.js';
+import { portCount, sample } from '../support/sample.js';
 
 const tuple = { netns: 1, family: 'ipv4' as const, proto: 'udp', protoNum: 17, src: '198.18.0.1', sport: 40000, dst: '198.18.0.2', dport: 53 };
-const port = (inserts: number) => ({ netns: 1, family: 'ipv4' as const, proto: 17, port: 53, inserts, drops: 0 });
+const port = (inserts: number) => portCount({ netns: 1, family: 'ipv4', proto: 17, port: 53, inserts, drops: 0 });
 
 /** Cumulative port counts and tuple growth as scripted; records what the pipeline asked for. */
 class FakeSource implements Source {
