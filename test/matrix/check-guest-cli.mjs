@@ -71,4 +71,37 @@ for (const tier of ['fentry', 'kprobe']) {
   // and test/matrix/run-guest.sh's scenario makes them happen for certain.
   check(tier, 'some flows were refused (the table was full)', k.drop > 0, true);
 }
+
+// Occupancy after churn (occ.sh): what each port holds at the end, by the traffic
+const HELD = { 7300: 80, 7301: 0, 7302: 0, 7303: 50, 7304: 0 };
+const HELD_TOTAL = 130;
+for (const tier of ['fentry', 'kprobe']) {
+  check(tier, 'occupancy: entries before ctop attached', Number(field('CTOP-OCC-BEFORE', tier)), 80 + 30 + 40);
+  check(tier, 'occupancy: a window carried the census before the churn', Number(field('CTOP-OCC-CENSUS', tier)) >= 1, true);
+  check(tier, 'occupancy: record exit code', field('CTOP-OCC-RC', tier), '0');
+  let w;
+  try {
+    w = JSON.parse(field('CTOP-OCC-LAST', tier) ?? '');
+  } catch {
+    check(tier, "occupancy: the recording's last window parses", false, true);
+    continue;
+  }
+  const o = w.occupancy;
+  check(tier, 'occupancy: probe tier', w.probe?.tier, tier);
+  // carried forward by the kernel's counts from the one census taken at attach, not counted again
+  check(tier, 'occupancy: live (carried forward by the kernel)', o?.live, true);
+  check(tier, 'occupancy: censuses taken (the one at attach)', o?.cost?.censuses, 1);
+  const listed = Object.fromEntries((field('CTOP-OCC-LISTED', tier) ?? '').split(' ').map((kv) => kv.split('=')));
+  const count = Number(field('CTOP-OCC-COUNT', tier));
+  for (const [port, want] of Object.entries(HELD)) {
+    const held = o?.ports?.find((p) => p.port === Number(port) && p.proto === 'udp')?.entries ?? 0;
+    const row = w.ports?.find((p) => p.port === Number(port) && p.proto === 'udp');
+    check(tier, `occupancy: udp/${port} = conntrack -L's count`, held, Number(listed[port]));
+    check(tier, `occupancy: udp/${port} = what the traffic left`, held, want);
+    if (want > 0) check(tier, `occupancy: udp/${port}'s port row`, row?.occupancy, want);
+  }
+  check(tier, 'occupancy: namespace entries = nf_conntrack_count', o?.entries, count);
+  check(tier, "occupancy: namespace entries = conntrack -L's", o?.entries, Number(listed.all));
+  check(tier, 'occupancy: namespace entries = what the traffic left', o?.entries, HELD_TOTAL);
+}
 process.exitCode = failed ? 1 : 0;
