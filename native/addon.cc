@@ -520,7 +520,8 @@ class Walker : public CoreHandle<Walker, ctop_walk, ctop_walk_destroy> {
   // chains(base: bigint, size, perRun, census: boolean, addrs: boolean, threads: number (0: one per CPU))
   Napi::Value Chains(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 6 || !info[1].IsNumber() || !info[2].IsNumber() || !info[5].IsNumber())
+    if (info.Length() < 6 || !info[1].IsNumber() || !info[2].IsNumber() || !info[3].IsBoolean() || !info[4].IsBoolean() ||
+        !info[5].IsNumber())
       throw ArgError(env, "chains(base, size, perRun, census, addrs, threads) needs a bigint, two numbers, two booleans and a number");
     ctop_walk_result r{};
     ctop_err e{};
@@ -559,7 +560,8 @@ class Walker : public CoreHandle<Walker, ctop_walk, ctop_walk_destroy> {
   // readCensus(top) -> [{netns, census}] for every namespace the walk counted
   Napi::Value ReadCensus(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
-    uint32_t top = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Uint32Value() : 20;
+    if (info.Length() < 1 || !info[0].IsNumber()) throw ArgError(env, "readCensus(top) needs a number");
+    uint32_t top = info[0].As<Napi::Number>().Uint32Value();
     ctop_walk_census *arr = nullptr;
     size_t n = 0;
     ctop_err e{};

@@ -111,6 +111,22 @@ function portItems(s: SnapshotV1, r: Rolling | undefined): PortRow[] {
   return out;
 }
 
+/** The columns every counted row has: its namespace, rates, share and the entries it holds. */
+function countedColumns(
+  x: { netns: number; inserts: number; drops: number; occupancy?: number | undefined },
+  s: SnapshotV1,
+  c: RowContext,
+): Pick<TalkerRow, 'nsName' | 'insertsPerSec' | 'dropsPerSec' | 'share' | 'entries' | 'occupancy'> {
+  return {
+    nsName: c.nsName(x.netns),
+    insertsPerSec: c.perSec(x.inserts),
+    dropsPerSec: c.perSec(x.drops),
+    share: c.share(x.inserts),
+    entries: x.occupancy ?? null,
+    occupancy: x.occupancy === undefined || s.table.max <= 0 ? null : x.occupancy / s.table.max,
+  };
+}
+
 const ports: Adapter<PortRow> = {
   items: portItems,
   spans: (p, r) => r.ports.rates(portRowKey(p)).insertsPerSec,
@@ -122,12 +138,7 @@ const ports: Adapter<PortRow> = {
   row: (p, s, c) => ({
     id: `p/${p.netns}/${p.family}/${p.protoNum}/${p.port}`,
     label: `${p.proto} ${portText(p.protoNum, p.port)}${p.family === 'ipv6' ? ' (v6)' : ''}`,
-    nsName: c.nsName(p.netns),
-    insertsPerSec: c.perSec(p.inserts),
-    dropsPerSec: c.perSec(p.drops),
-    share: c.share(p.inserts),
-    entries: p.occupancy ?? null,
-    occupancy: p.occupancy === undefined || s.table.max <= 0 ? null : p.occupancy / s.table.max,
+    ...countedColumns(p, s, c),
     details: () => [
       ['protocol', `${p.proto} (${p.protoNum}), ${p.family}`],
       [portIsIcmpType(p.protoNum) ? 'ICMP type' : 'port (original destination)', String(p.port)],
@@ -378,12 +389,7 @@ function groupRow(g: PortGroup, label: string, id: string, s: SnapshotV1, c: Row
   return {
     id,
     label,
-    nsName: c.nsName(g.netns),
-    insertsPerSec: c.perSec(g.inserts),
-    dropsPerSec: c.perSec(g.drops),
-    share: c.share(g.inserts),
-    entries: g.occupancy ?? null,
-    occupancy: g.occupancy === undefined || s.table.max <= 0 ? null : g.occupancy / s.table.max,
+    ...countedColumns(g, s, c),
     details: () => [
       ['protocol', `${g.proto} (${g.protoNum}), ${g.families.join(' and ')}`],
       ['ports (original destination)', groupPorts(g)],
