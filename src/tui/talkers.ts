@@ -76,6 +76,8 @@ interface Adapter<T> {
   inserts(t: T): number;
   drops(t: T): number;
   occupancy?(t: T, s: SnapshotV1): number;
+  /** `before` over item indexes for a sort, where the view has a faster one than the generic keys */
+  orderBy?(sort: SortKey): ((x: number, y: number) => boolean) | undefined;
   name(t: T): string;
   match(t: T, nsName: (inode: number) => string): Matchable;
   row(t: T, s: SnapshotV1, ctx: RowContext): Omit<TalkerRow, 'spanInsertsPerSec'>;
@@ -195,6 +197,24 @@ function columnTuples(cols: TupleColumns): Adapter<number> {
     items: () => firstIndexes(cols.length),
     inserts: (i) => cols.inserts(i),
     drops: (i) => cols.drops(i),
+    // items are record indexes: compare the records' counts in place, one call site per key
+    // (the generic keys cost about 3 ms a refresh at 64,000 tuples, this about a third)
+    orderBy: (sort) =>
+      sort === 'inserts'
+        ? (x, y) => {
+            const d = cols.inserts(y) - cols.inserts(x);
+            if (d !== 0) return d < 0;
+            const e = cols.drops(y) - cols.drops(x);
+            return e !== 0 ? e < 0 : x < y;
+          }
+        : sort === 'drops'
+          ? (x, y) => {
+              const d = cols.drops(y) - cols.drops(x);
+              if (d !== 0) return d < 0;
+              const e = cols.inserts(y) - cols.inserts(x);
+              return e !== 0 ? e < 0 : x < y;
+            }
+          : undefined,
     name: (i) => `${cols.proto(i)} ${cols.src(i)} ${cols.dst(i)}`,
     match: (i, ns) => ({ family: cols.family(i), proto: cols.proto(i), ports: [cols.sport(i), cols.dport(i)], addrs: [cols.src(i), cols.dst(i)], nsInode: cols.netns(i), nsName: ns(cols.netns(i)) }),
     row: (i, _s, c) => tupleRow(cols.row(i), c),
@@ -488,7 +508,7 @@ export function selectRows(s: SnapshotV1, view: ViewId, sort: SortKey, filter: F
     idx = kept;
   }
   const spanOf = (t: unknown): number[] | null => (a.spans && rolling ? a.spans(t, rolling) : null);
-  const before = orderFn(a, s, sort, items, spanOf);
+  const before = a.orderBy?.(sort) ?? orderFn(a, s, sort, items, spanOf);
   const chosen = topK(idx, limit, before);
   const durationSec = Math.max(0.001, s.durationMs / 1000);
   const totalInserts = s.totals.inserts;
