@@ -378,9 +378,22 @@ int ctop_nf_confirm(struct bpf_nf_ctx *ctx)
 		t.sport = bpf_ntohs(tup->src.u.all);
 		t.dport = bpf_ntohs(tup->dst.u.all);
 	}
-	/* u3 is 16 bytes for both families; IPv4 uses the first 4, the rest is 0 */
-	__builtin_memcpy(t.saddr, &tup->src.u3, 16);
-	__builtin_memcpy(t.daddr, &tup->dst.u3, 16);
+	/* u3 is 16 bytes for both families; IPv4 uses the first 4, the rest is 0.
+	 * Copied as 4-byte words (u3 is __be32 all[4]; saddr and daddr sit at
+	 * 4-byte offsets in the key): a byte-array memcpy compiles to 2-byte
+	 * loads, each a checked PROBE_MEM load here. */
+	{
+		__u32 *s = (__u32 *)t.saddr, *d = (__u32 *)t.daddr;
+
+		s[0] = tup->src.u3.all[0];
+		s[1] = tup->src.u3.all[1];
+		s[2] = tup->src.u3.all[2];
+		s[3] = tup->src.u3.all[3];
+		d[0] = tup->dst.u3.all[0];
+		d[1] = tup->dst.u3.all[1];
+		d[2] = tup->dst.u3.all[2];
+		d[3] = tup->dst.u3.all[3];
+	}
 	count_event(&t, nf_role(ctx));
 	return NF_ACCEPT;
 }
@@ -595,14 +608,17 @@ int BPF_PROG(ctop_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_
  *                             skb's), clash (accepted, but the skb now carries
  *                             the entry that won the race, or the kernel kept
  *                             the loser as IPS_NAT_CLASH), insert_failed (NF_DROP)
+ *   __nf_ct_resolve_clash     fentry tier only: marks the skb whose entry lost
+ *                             a race, for the confirm's exit (clash marks below)
  *   __nf_conntrack_alloc      an error return is a table-full refusal (the
  *                             kernel's `drop` statistic); tuple from its args
  *   early_drop                marks the task as evicting for its duration
  *   __nf_ct_delete_from_lists an entry leaves the hash table: a deletion, and
  *                             an early drop when early_drop() is running
  *
- * The confirm and alloc results need the arguments at return, which a
- * kretprobe does not have: a small stack per task keeps them from entry to
+ * fentry runs one program per new flow, the confirm's exit, which still has
+ * its skb argument. kprobe: a kretprobe has no arguments, so the confirm and
+ * alloc results need a small stack per task that keeps them from entry to
  * return. Per task, it stays exact when a softirq on the same CPU confirms
  * its own entry in the middle of ours (the softirq runs on the interrupted
  * task and finishes first: last in, first out). It lives in task-local
@@ -645,6 +661,15 @@ struct {
 	__type(key, struct ctop_port_key);
 	__type(value, struct ctop_port_events);
 } port_events SEC(".maps");
+
+/* The first CTOP_PORT_SLOTS ports each CPU sees, in front of port_events
+ * (ctop.h, struct ctop_port_event_slot): no hash on the hot path. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CTOP_PORT_SLOTS); /* 1 for the netfilter tier (the loader) */
+	__type(key, __u32);
+	__type(value, struct ctop_port_event_slot);
+} port_event_slots SEC(".maps");
 
 enum ct_event { EV_INSERT, EV_DELETE, EV_EARLY_DROP, EV_INSERT_FAILED, EV_CLASH };
 
@@ -713,48 +738,130 @@ static __always_inline bool in_early_drop(void)
 	return f && f->depth > 0;
 }
 
-/* A conntrack tuple (original direction) into a map key. One read of the
- * whole tuple (its place relocated by CO-RE; its own layout has not changed
- * since conntrack's beginnings): each bpf_probe_read_kernel is a helper call,
- * and this runs on every new entry. */
+/* A conntrack tuple (original direction) into a map key. `tp` is either a
+ * copy on the stack or, in fentry programs, a BTF pointer into the entry
+ * itself (each field an inline load, no helper call). */
 static __always_inline void tuple_key(const struct nf_conntrack_tuple *tp, __u32 netns, struct ctop_tuple_key *t)
+{
+	t->netns = netns;
+	t->family = tp->src.l3num;
+	t->proto = tp->dst.protonum;
+	if (t->proto == IPPROTO_ICMP || t->proto == CTOP_IPPROTO_ICMPV6) {
+		t->sport = bpf_ntohs(tp->src.u.icmp.id);
+		t->dport = tp->dst.u.icmp.type;
+	} else {
+		t->sport = bpf_ntohs(tp->src.u.all);
+		t->dport = bpf_ntohs(tp->dst.u.all);
+	}
+	__builtin_memcpy(t->saddr, &tp->src.u3, CTOP_ADDR_LEN);
+	__builtin_memcpy(t->daddr, &tp->dst.u3, CTOP_ADDR_LEN);
+}
+
+/* A tuple the program has only as a number (kprobe arguments): one read of
+ * the whole tuple (its own layout has not changed since conntrack's
+ * beginnings), not one helper call per field. */
+static __always_inline void tuple_key_read(const void *tp, __u32 netns, struct ctop_tuple_key *t)
 {
 	struct nf_conntrack_tuple tup;
 
-	if (bpf_core_read(&tup, sizeof(tup), tp)) {
-		t->netns = netns;
-		return;
-	}
 	t->netns = netns;
-	t->family = tup.src.l3num;
-	t->proto = tup.dst.protonum;
-	if (t->proto == IPPROTO_ICMP || t->proto == CTOP_IPPROTO_ICMPV6) {
-		t->sport = bpf_ntohs(tup.src.u.icmp.id);
-		t->dport = tup.dst.u.icmp.type;
-	} else {
-		t->sport = bpf_ntohs(tup.src.u.all);
-		t->dport = bpf_ntohs(tup.dst.u.all);
+	if (bpf_probe_read_kernel(&tup, sizeof(tup), tp))
+		return;
+	tuple_key(&tup, netns, t);
+}
+
+/*
+ * What the programs need of a conntrack entry they have only as a number
+ * (skb->_nfct, or a kprobe argument; 6.1 has no bpf_rdonly_cast to make it a
+ * BTF pointer): the original tuple, the status and the namespace. They lie in
+ * that order in struct nf_conn on every kernel (the tuples, then status, then
+ * ct_net), so one bpf_probe_read_kernel of the span from the original tuple
+ * to ct_net reads them all (112 bytes on 6.1; the offsets are CO-RE
+ * relocated, so they are constants to the verifier).
+ */
+#define CTOP_CT_SPAN_MAX 192
+struct ct_view {
+	__u64 span[CTOP_CT_SPAN_MAX / 8]; /* starts with the original tuple */
+	unsigned long status;
+	__u64 net; /* struct net *; 0 without CONFIG_NET_NS */
+};
+
+static __always_inline bool ct_read(__u64 ct, struct ct_view *v)
+{
+	__u32 tup = bpf_core_field_offset(struct nf_conn, tuplehash) +
+		    bpf_core_field_offset(struct nf_conntrack_tuple_hash, tuple);
+	__u32 st = bpf_core_field_offset(struct nf_conn, status);
+	__u32 net = 0, end = st + sizeof(unsigned long), len;
+
+	if (bpf_core_field_exists(((struct nf_conn *)0)->ct_net.net)) {
+		net = bpf_core_field_offset(struct nf_conn, ct_net.net);
+		if (net + 8 > end)
+			end = net + 8;
 	}
-	__builtin_memcpy(t->saddr, &tup.src.u3, CTOP_ADDR_LEN);
-	__builtin_memcpy(t->daddr, &tup.dst.u3, CTOP_ADDR_LEN);
-}
-
-static __always_inline __u32 ct_netns(struct nf_conn *ct)
-{
-	/* possible_net_t has its `net` only with CONFIG_NET_NS */
-	if (!bpf_core_field_exists(ct->ct_net.net))
-		return 0;
-	return BPF_CORE_READ(ct, ct_net.net, ns.inum);
-}
-
-static __always_inline bool ct_key(struct nf_conn *ct, struct ctop_tuple_key *t)
-{
-	__u32 netns = ct_netns(ct);
-
-	if (target_netns && netns != target_netns)
+	len = end - tup;
+	if (!ct || st < tup + sizeof(struct nf_conntrack_tuple) || (net && net < tup) || len > CTOP_CT_SPAN_MAX)
 		return false;
-	tuple_key(&ct->tuplehash[0].tuple, netns, t);
+	if (bpf_probe_read_kernel(v->span, len, (void *)(ct + tup)))
+		return false;
+	v->status = *(unsigned long *)((__u8 *)v->span + (st - tup));
+	v->net = net ? *(__u64 *)((__u8 *)v->span + (net - tup)) : 0;
 	return true;
+}
+
+/* The namespace of an entry read by ct_read(): conntrack confirms at a hook
+ * of the entry's own namespace, so the skb's device (a BTF pointer in fentry
+ * programs) is usually in it and gives the inode number by inline loads;
+ * anything else costs one read. */
+static __always_inline __u32 view_netns(const struct ct_view *v, struct net_device *dev)
+{
+	/* a local: BPF_CORE_READ would relocate the access to ct_view too */
+	struct net *net = (struct net *)v->net;
+
+	if (!net)
+		return 0;
+	if (bpf_core_field_exists(dev->nd_net.net) && dev) {
+		struct net *dev_net = dev->nd_net.net, *p = dev_net;
+
+		/* an opaque copy: after the comparison the compiler would load
+		 * through `net`, a number to the verifier */
+		asm volatile("" : "+r"(p));
+		if (dev_net == net)
+			return p->ns.inum;
+	}
+	return BPF_CORE_READ(net, ns.inum);
+}
+
+/* Per-port event counters: the CPU's direct-mapped slot when the port owns
+ * it (as count_port() does for inserts), else the hash. */
+static __always_inline struct ctop_port_events *port_events_of(const struct ctop_port_key *k)
+{
+	struct ctop_port_event_slot *ps;
+	struct ctop_port_events *v;
+	__u64 key, owner;
+	__u32 idx;
+
+	__builtin_memcpy(&key, k, sizeof(key));
+	idx = ctop_port_slot_index(key);
+	ps = bpf_map_lookup_elem(&port_event_slots, &idx);
+	if (ps) {
+		owner = ps->key;
+		/* compare-and-swap: a softirq on this CPU may claim it in between */
+		if (!owner)
+			owner = __sync_val_compare_and_swap(&ps->key, 0, key) ?: key;
+		if (owner == key)
+			return &ps->events;
+	}
+	v = bpf_map_lookup_elem(&port_events, k);
+	if (!v) {
+		struct ctop_port_events zero = {};
+
+		if (map_full(CTOP_FULL_EVENTS))
+			return 0;
+		if (bpf_map_update_elem(&port_events, k, &zero, BPF_NOEXIST) == -E2BIG)
+			mark_full(CTOP_FULL_EVENTS);
+		v = bpf_map_lookup_elem(&port_events, k);
+	}
+	return v;
 }
 
 static __always_inline void count_ct_event(const struct ctop_tuple_key *t, enum ct_event ev)
@@ -765,23 +872,13 @@ static __always_inline void count_ct_event(const struct ctop_tuple_key *t, enum 
 		.proto = t->proto,
 		.port = t->dport,
 	};
-	struct ctop_port_events *v = bpf_map_lookup_elem(&port_events, &k);
+	struct ctop_port_events *v = port_events_of(&k);
 
 	if (!v) {
-		struct ctop_port_events zero = {};
-
-		if (map_full(CTOP_FULL_EVENTS)) {
-			total_inc(CTOP_TOTAL_EVENTS_OVERFLOW);
-			return;
-		}
-		if (bpf_map_update_elem(&port_events, &k, &zero, BPF_NOEXIST) == -E2BIG)
-			mark_full(CTOP_FULL_EVENTS);
-		v = bpf_map_lookup_elem(&port_events, &k);
-		if (!v) {
-			total_inc(CTOP_TOTAL_EVENTS_OVERFLOW);
-			return;
-		}
+		total_inc(CTOP_TOTAL_EVENTS_OVERFLOW);
+		return;
 	}
+	/* atomic for the same reason as total_inc() */
 	switch (ev) {
 	case EV_INSERT:
 		__sync_fetch_and_add(&v->entries, 1);
@@ -818,20 +915,17 @@ static __always_inline void count_ct_event(const struct ctop_tuple_key *t, enum 
  * address has RTCF_LOCAL in rtable.rt_flags (ip_route_input_slow) or
  * RTF_LOCAL in rt6_info.rt6i_flags (addrconf's local routes). A forwarded
  * packet carries its output route, never local.
+ *
+ * The skb's fields are read by the caller (inline loads in fentry programs,
+ * helper reads in kprobe ones); the route only for received packets.
  */
-static __always_inline __u32 skb_role(struct sk_buff *skb, __u8 family)
+static __always_inline __u32 skb_role(int iif, bool out_loopback, unsigned long refdst, __u8 family)
 {
-	unsigned long refdst;
 	__u32 flags;
 
-	if (!BPF_CORE_READ(skb, skb_iif)) {
-		struct net_device *dev = BPF_CORE_READ(skb, dev);
-
-		if (dev && (BPF_CORE_READ(dev, flags) & CTOP_IFF_LOOPBACK))
-			return CTOP_ROLE_LOCAL;
-		return CTOP_ROLE_CLIENT;
-	}
-	refdst = BPF_CORE_READ(skb, _skb_refdst) & ~1UL;
+	if (!iif)
+		return out_loopback ? CTOP_ROLE_LOCAL : CTOP_ROLE_CLIENT;
+	refdst &= ~1UL;
 	if (!refdst)
 		return CTOP_ROLE_FORWARD;
 	if (family == CTOP_AF_INET)
@@ -841,103 +935,191 @@ static __always_inline __u32 skb_role(struct sk_buff *skb, __u8 family)
 	return flags ? CTOP_ROLE_SERVER : CTOP_ROLE_FORWARD;
 }
 
-/* The end of __nf_conntrack_confirm(skb): `orig` is the entry the skb
- * carried on entry, `ret` the verdict. */
-static __always_inline void confirm_done(struct sk_buff *skb, struct nf_conn *orig, int ret)
+/* An entry __nf_conntrack_confirm() put in the table, still the skb's. */
+static __always_inline void inserted(struct ctop_tuple_key *t, unsigned long status, __u32 role)
 {
-	struct ctop_tuple_key t = {};
-	unsigned long cur, status;
-
-	if (!orig || !ct_key(orig, &t))
-		return;
-	if (ret != NF_ACCEPT) {
-		/* lost a race it could not resolve, chain too long, or dying */
-		total_inc(CTOP_TOTAL_INSERT_FAILED);
-		count_ct_event(&t, EV_INSERT_FAILED);
-		return;
-	}
-	cur = BPF_CORE_READ(skb, _nfct) & ~CTINFO_MASK;
-	if (cur != (unsigned long)orig) {
-		/* __nf_ct_resolve_clash: the skb now carries the entry that was
-		 * confirmed first; ours is freed without entering the table */
-		total_inc(CTOP_TOTAL_CLASHES);
-		count_ct_event(&t, EV_CLASH);
-		return;
-	}
-	status = BPF_CORE_READ(orig, status);
-	/* a packet in the reply direction returns early, still unconfirmed */
-	if (!(status & (1UL << bpf_core_enum_value(enum ip_conntrack_status, IPS_CONFIRMED_BIT))))
-		return;
 	total_inc(CTOP_TOTAL_INSERTS);
-	count_event(&t, skb_role(skb, t.family));
-	count_ct_event(&t, EV_INSERT);
+	count_event(t, role);
+	count_ct_event(t, EV_INSERT);
 	/* nf_ct_resolve_clash_harder (kernels >= 5.10, UDP) keeps the loser in
 	 * the table marked IPS_NAT_CLASH: an insert, and a clash */
 	if (bpf_core_enum_value_exists(enum ip_conntrack_status, IPS_NAT_CLASH_BIT) &&
 	    (status & (1UL << bpf_core_enum_value(enum ip_conntrack_status, IPS_NAT_CLASH_BIT)))) {
 		total_inc(CTOP_TOTAL_CLASHES);
-		count_ct_event(&t, EV_CLASH);
+		count_ct_event(t, EV_CLASH);
 	}
 }
 
-/* The end of __nf_conntrack_alloc: an error pointer is a refusal. */
-static __always_inline void alloc_done(struct net *net, const struct nf_conntrack_tuple *orig, void *ret)
+static __always_inline bool is_confirmed(unsigned long status)
 {
-	struct ctop_tuple_key t = {};
-	__u32 netns;
+	return status & (1UL << bpf_core_enum_value(enum ip_conntrack_status, IPS_CONFIRMED_BIT));
+}
 
+/* The end of __nf_conntrack_alloc: an error pointer is a refusal. `orig` is
+ * a BTF pointer (fentry) or a number (kprobe). */
+static __always_inline bool alloc_failed(void *ret)
+{
 	/* IS_ERR(): the top 4095 addresses encode -errno */
-	if ((unsigned long)ret < (unsigned long)-4095)
-		return;
-	netns = BPF_CORE_READ(net, ns.inum);
-	if (target_netns && netns != target_netns)
-		return;
+	return (unsigned long)ret >= (unsigned long)-4095;
+}
+
+static __always_inline void refused(struct ctop_tuple_key *t)
+{
 	total_inc(CTOP_TOTAL_DROPS);
-	tuple_key(orig, netns, &t);
-	count_event(&t, CTOP_ROLE_COUNT);
+	count_event(t, CTOP_ROLE_COUNT);
 }
 
 /* __nf_ct_delete_from_lists(ct): the entry leaves the hash table. */
-static __always_inline void unlink_ct(struct nf_conn *ct)
+static __always_inline void deleted(const struct ctop_tuple_key *t)
 {
-	struct ctop_tuple_key t = {};
-
-	if (!ct_key(ct, &t))
-		return;
 	total_inc(CTOP_TOTAL_DELETES);
-	count_ct_event(&t, EV_DELETE);
+	count_ct_event(t, EV_DELETE);
 	if (in_early_drop()) {
 		total_inc(CTOP_TOTAL_EARLY_DROPS);
-		count_ct_event(&t, EV_EARLY_DROP);
+		count_ct_event(t, EV_EARLY_DROP);
 	}
 }
 
-static __always_inline void confirm_enter(struct sk_buff *skb)
+/* ---- tier "fentry" ----
+ *
+ * Clash marks. When a new entry loses the race to enter the table and
+ * __nf_ct_resolve_clash() resolves it, the skb is given the entry that won
+ * (already in the table) and the loser is freed: at the confirm's exit
+ * nothing else tells this from a fresh insert. So the clash's entry leaves a
+ * mark for that exit: the skb, the loser and the loser's key, read while the
+ * loser is still alive. Marks live in task-local storage, created only when a
+ * clash happens (the confirm's exit runs on the same task; a softirq's
+ * confirm nested in ours has another skb); `clash_marks_live` counts them, so
+ * the exit of every other confirm leaves after one load. A mark older than a
+ * second (its exit was skipped: the same program was already running on this
+ * CPU) is taken over by the next clash of its task.
+ */
+#define CTOP_CLASH_MARKS 4
+#define CTOP_CLASH_MARK_STALE_NS 1000000000ULL
+struct ctop_clash_marks {
+	__u64 skb[CTOP_CLASH_MARKS]; /* 0: free */
+	__u64 loser[CTOP_CLASH_MARKS];
+	__u64 at_ns[CTOP_CLASH_MARKS];
+	struct ctop_tuple_key key[CTOP_CLASH_MARKS]; /* family 0: another namespace than --netns */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct ctop_clash_marks);
+} clash_marks SEC(".maps");
+
+volatile __u32 clash_marks_live;
+
+/* The key of an entry the program has as a number, with the namespace filter:
+ * false when it is not to be counted. */
+static __always_inline bool fe_ct_key(__u64 ct, struct net_device *dev, struct ct_view *v, struct ctop_tuple_key *t)
 {
-	frame_push(&confirm_frames, (__u64)skb, BPF_CORE_READ(skb, _nfct) & ~CTINFO_MASK);
+	__u32 netns;
+
+	if (!ct_read(ct, v))
+		return false;
+	netns = view_netns(v, dev);
+	if (target_netns && netns != target_netns)
+		return false;
+	tuple_key((const struct nf_conntrack_tuple *)v->span, netns, t);
+	return true;
 }
 
-/* skb: the argument where the exit still has it (fexit), else 0 (kretprobe) */
-static __always_inline void confirm_exit(__u64 skb_arg, int ret)
+SEC("fentry/__nf_ct_resolve_clash")
+int BPF_PROG(ctop_fe_clash_enter, struct sk_buff *skb)
 {
-	__u64 skb, ct;
+	__u64 loser = skb->_nfct & ~CTINFO_MASK, now = bpf_ktime_get_ns();
+	struct ctop_clash_marks *m;
+	struct ctop_tuple_key t = {};
+	struct ct_view v;
+	int i = -1, fresh = 0;
 
-	if (frame_pop(&confirm_frames, skb_arg, &skb, &ct))
-		confirm_done((struct sk_buff *)skb, (struct nf_conn *)ct, ret);
-}
-
-/* ---- tier "fentry" ---- */
-SEC("fentry/__nf_conntrack_confirm")
-int BPF_PROG(ctop_fe_confirm_enter, struct sk_buff *skb)
-{
-	confirm_enter(skb);
+	if (!loser)
+		return 0;
+	m = bpf_task_storage_get(&clash_marks, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!m)
+		return 0;
+#pragma unroll
+	for (int j = CTOP_CLASH_MARKS - 1; j >= 0; j--) {
+		if (!m->skb[j]) {
+			i = j;
+			fresh = 1;
+		} else if (!fresh && now - m->at_ns[j] > CTOP_CLASH_MARK_STALE_NS) {
+			i = j;
+		}
+	}
+	if (i < 0)
+		return 0; /* more clashes pending on one task than marks: cannot happen (nesting depth) */
+	i &= CTOP_CLASH_MARKS - 1;
+	if (!fe_ct_key(loser, skb->dev, &v, &t))
+		t.family = 0;
+	m->key[i] = t;
+	m->loser[i] = loser;
+	m->at_ns[i] = now;
+	m->skb[i] = (__u64)skb;
+	if (fresh)
+		__sync_fetch_and_add(&clash_marks_live, 1);
 	return 0;
+}
+
+/* True when `skb` carries the winner of a clash its own entry lost: then `t`
+ * is the loser's key (family 0: not counted). */
+static __always_inline bool clash_mark_take(struct sk_buff *skb, __u64 ct, struct ctop_tuple_key *t)
+{
+	struct ctop_clash_marks *m = bpf_task_storage_get(&clash_marks, bpf_get_current_task_btf(), 0, 0);
+
+	if (!m)
+		return false;
+#pragma unroll
+	for (int i = 0; i < CTOP_CLASH_MARKS; i++) {
+		if (m->skb[i] == (__u64)skb) {
+			__u64 loser = m->loser[i];
+
+			*t = m->key[i];
+			m->skb[i] = 0;
+			__sync_fetch_and_add(&clash_marks_live, -1);
+			/* no switch: __nf_ct_resolve_clash refused, or
+			 * nf_ct_resolve_clash_harder kept the loser */
+			return loser != ct;
+		}
+	}
+	return false;
 }
 
 SEC("fexit/__nf_conntrack_confirm")
 int BPF_PROG(ctop_fe_confirm_exit, struct sk_buff *skb, int ret)
 {
-	confirm_exit((__u64)skb, ret);
+	unsigned long nfct = skb->_nfct;
+	__u64 ct = nfct & ~CTINFO_MASK;
+	struct ctop_tuple_key t = {};
+	struct net_device *dev;
+	struct ct_view v;
+
+	/* the reply direction returns at once, unconfirmed (ctinfo >= IP_CT_IS_REPLY) */
+	if (ret == NF_ACCEPT && (nfct & CTINFO_MASK) >= 3)
+		return 0;
+	if (clash_marks_live && clash_mark_take(skb, ct, &t)) {
+		if (t.family) {
+			total_inc(CTOP_TOTAL_CLASHES);
+			count_ct_event(&t, EV_CLASH);
+		}
+		return 0;
+	}
+	dev = skb->dev;
+	if (!fe_ct_key(ct, dev, &v, &t))
+		return 0;
+	if (ret != NF_ACCEPT) {
+		/* lost a race it could not resolve, chain too long, or dying */
+		total_inc(CTOP_TOTAL_INSERT_FAILED);
+		count_ct_event(&t, EV_INSERT_FAILED);
+		return 0;
+	}
+	if (!is_confirmed(v.status))
+		return 0;
+	inserted(&t, v.status,
+		 skb_role(skb->skb_iif, dev && (dev->flags & CTOP_IFF_LOOPBACK), skb->_skb_refdst, t.family));
 	return 0;
 }
 
@@ -946,7 +1128,16 @@ int BPF_PROG(ctop_fe_alloc_exit, struct net *net, const struct nf_conntrack_zone
 	     const struct nf_conntrack_tuple *orig, const struct nf_conntrack_tuple *repl, gfp_t gfp, __u32 hash,
 	     struct nf_conn *ret)
 {
-	alloc_done(net, orig, ret);
+	struct ctop_tuple_key t = {};
+	__u32 netns;
+
+	if (!alloc_failed(ret))
+		return 0;
+	netns = net->ns.inum;
+	if (target_netns && netns != target_netns)
+		return 0;
+	tuple_key(orig, netns, &t);
+	refused(&t);
 	return 0;
 }
 
@@ -969,22 +1160,81 @@ int BPF_PROG(ctop_fe_early_drop_exit)
 SEC("fentry/__nf_ct_delete_from_lists")
 int BPF_PROG(ctop_fe_unlink, struct nf_conn *ct)
 {
-	unlink_ct(ct);
+	struct ctop_tuple_key t = {};
+	__u32 netns = 0;
+
+	/* ct is a BTF pointer here: every read below is an inline load */
+	if (bpf_core_field_exists(ct->ct_net.net))
+		netns = ct->ct_net.net->ns.inum;
+	if (target_netns && netns != target_netns)
+		return 0;
+	tuple_key(&ct->tuplehash[0].tuple, netns, &t);
+	deleted(&t);
 	return 0;
 }
 
 /* ---- tier "kprobe": the same functions, for kernels that refuse fentry ---- */
+
+/* The key of an entry or the namespace of a struct net, the program having
+ * either only as a number. */
+static __always_inline bool kp_ct_key(__u64 ct, struct ct_view *v, struct ctop_tuple_key *t)
+{
+	__u32 netns;
+
+	struct net *net;
+
+	if (!ct_read(ct, v))
+		return false;
+	net = (struct net *)v->net; /* a local, as in view_netns() */
+	netns = net ? BPF_CORE_READ(net, ns.inum) : 0;
+	if (target_netns && netns != target_netns)
+		return false;
+	tuple_key((const struct nf_conntrack_tuple *)v->span, netns, t);
+	return true;
+}
+
 SEC("kprobe/__nf_conntrack_confirm")
 int BPF_KPROBE(ctop_kp_confirm_enter, struct sk_buff *skb)
 {
-	confirm_enter(skb);
+	frame_push(&confirm_frames, (__u64)skb, BPF_CORE_READ(skb, _nfct) & ~CTINFO_MASK);
 	return 0;
 }
 
+/* `orig` is the entry the skb carried on entry, `ret` the verdict. */
 SEC("kretprobe/__nf_conntrack_confirm")
 int BPF_KRETPROBE(ctop_kp_confirm_exit, int ret)
 {
-	confirm_exit(0, ret);
+	struct ctop_tuple_key t = {};
+	struct sk_buff *skb;
+	struct net_device *dev;
+	__u64 skb_arg, orig;
+	struct ct_view v;
+
+	if (!frame_pop(&confirm_frames, 0, &skb_arg, &orig))
+		return 0;
+	skb = (struct sk_buff *)skb_arg;
+	if (!kp_ct_key(orig, &v, &t))
+		return 0;
+	if (ret != NF_ACCEPT) {
+		/* lost a race it could not resolve, chain too long, or dying */
+		total_inc(CTOP_TOTAL_INSERT_FAILED);
+		count_ct_event(&t, EV_INSERT_FAILED);
+		return 0;
+	}
+	if ((BPF_CORE_READ(skb, _nfct) & ~CTINFO_MASK) != orig) {
+		/* __nf_ct_resolve_clash: the skb now carries the entry that was
+		 * confirmed first; ours is freed without entering the table */
+		total_inc(CTOP_TOTAL_CLASHES);
+		count_ct_event(&t, EV_CLASH);
+		return 0;
+	}
+	/* a packet in the reply direction returns early, still unconfirmed */
+	if (!is_confirmed(v.status))
+		return 0;
+	dev = BPF_CORE_READ(skb, dev);
+	inserted(&t, v.status,
+		 skb_role(BPF_CORE_READ(skb, skb_iif), dev && (BPF_CORE_READ(dev, flags) & CTOP_IFF_LOOPBACK),
+			  BPF_CORE_READ(skb, _skb_refdst), t.family));
 	return 0;
 }
 
@@ -999,10 +1249,17 @@ int BPF_KPROBE(ctop_kp_alloc_enter, struct net *net, const struct nf_conntrack_z
 SEC("kretprobe/__nf_conntrack_alloc")
 int BPF_KRETPROBE(ctop_kp_alloc_exit, void *ret)
 {
+	struct ctop_tuple_key t = {};
 	__u64 net, orig;
+	__u32 netns;
 
-	if (frame_pop(&alloc_frames, 0, &net, &orig))
-		alloc_done((struct net *)net, (const struct nf_conntrack_tuple *)orig, ret);
+	if (!frame_pop(&alloc_frames, 0, &net, &orig) || !alloc_failed(ret))
+		return 0;
+	netns = BPF_CORE_READ((struct net *)net, ns.inum);
+	if (target_netns && netns != target_netns)
+		return 0;
+	tuple_key_read((const void *)orig, netns, &t);
+	refused(&t);
 	return 0;
 }
 
@@ -1025,7 +1282,11 @@ int BPF_KRETPROBE(ctop_kp_early_drop_exit)
 SEC("kprobe/__nf_ct_delete_from_lists")
 int BPF_KPROBE(ctop_kp_unlink, struct nf_conn *ct)
 {
-	unlink_ct(ct);
+	struct ctop_tuple_key t = {};
+	struct ct_view v;
+
+	if (kp_ct_key((__u64)ct, &v, &t))
+		deleted(&t);
 	return 0;
 }
 

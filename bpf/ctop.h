@@ -121,6 +121,15 @@ struct ctop_port_events {
 	__u64 clashes;       /* confirms resolved after a race (clash_resolve) */
 };
 
+/* Per-CPU direct-mapped slots in front of port_events, as struct
+ * ctop_port_slot is in front of port_counts (same index, same rule: a slot
+ * belongs to the first key that lands in it on that CPU; the reader adds
+ * slots and hash per key). */
+struct ctop_port_event_slot {
+	__u64 key; /* struct ctop_port_key's 8 bytes; 0: free */
+	struct ctop_port_events events;
+};
+
 /* Default map sizes (--max-ports, --max-tuples, --max-drop-tuples): the
  * programs' declared sizes and the loader's defaults; the addon exports them
  * (`mapDefaults`) for a check against the command line's. */

@@ -27,8 +27,6 @@ int BPF_PROG(floor_kfree_skb)
 }
 
 /* tier fentry */
-SEC("fentry/__nf_conntrack_confirm")
-int BPF_PROG(floor_fe_confirm_enter) { return 0; }
 SEC("fexit/__nf_conntrack_confirm")
 int BPF_PROG(floor_fe_confirm_exit) { return 0; }
 SEC("fexit/__nf_conntrack_alloc")
@@ -39,6 +37,8 @@ SEC("fexit/early_drop")
 int BPF_PROG(floor_fe_early_drop_exit) { return 0; }
 SEC("fentry/__nf_ct_delete_from_lists")
 int BPF_PROG(floor_fe_unlink) { return 0; }
+SEC("fentry/__nf_ct_resolve_clash")
+int BPF_PROG(floor_fe_clash_enter) { return 0; }
 
 /* tier kprobe */
 SEC("kprobe/__nf_conntrack_confirm")

@@ -20,6 +20,7 @@ static_assert(offsetof(ctop_counts, drops) == 8 * CTOP_ROLE_COUNT, "ctop_counts 
 static_assert(sizeof(ctop_port_rec) == 48, "ctop_port_rec layout");
 static_assert(sizeof(ctop_tuple_rec) == 64, "ctop_tuple_rec layout");
 static_assert(sizeof(ctop_port_events) == 40, "ctop_port_events layout");
+static_assert(sizeof(ctop_port_event_slot) == 48, "ctop_port_event_slot layout");
 static_assert(sizeof(ctop_event_rec) == 48, "ctop_event_rec layout");
 static_assert(sizeof(ctop_tuple_val) == 16, "ctop_tuple_val layout");
 static_assert(sizeof(ctop_tuple_moved) == 56, "ctop_tuple_moved layout");
@@ -502,7 +503,8 @@ class Walker : public CoreHandle<Walker, ctop_walk, ctop_walk_destroy> {
   // chains(base: bigint, size, perRun, census: boolean, addrs: boolean, threads: number (0: one per CPU))
   Napi::Value Chains(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 6 || !info[1].IsNumber() || !info[2].IsNumber() || !info[5].IsNumber())
+    if (info.Length() < 6 || !info[1].IsNumber() || !info[2].IsNumber() || !info[3].IsBoolean() || !info[4].IsBoolean() ||
+        !info[5].IsNumber())
       throw ArgError(env, "chains(base, size, perRun, census, addrs, threads) needs a bigint, two numbers, two booleans and a number");
     ctop_walk_result r{};
     ctop_err e{};
@@ -541,7 +543,8 @@ class Walker : public CoreHandle<Walker, ctop_walk, ctop_walk_destroy> {
   // readCensus(top) -> [{netns, census}] for every namespace the walk counted
   Napi::Value ReadCensus(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
-    uint32_t top = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Uint32Value() : 20;
+    if (info.Length() < 1 || !info[0].IsNumber()) throw ArgError(env, "readCensus(top) needs a number");
+    uint32_t top = info[0].As<Napi::Number>().Uint32Value();
     ctop_walk_census *arr = nullptr;
     size_t n = 0;
     ctop_err e{};

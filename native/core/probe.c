@@ -172,6 +172,7 @@ int ctop_probe_open_load(const struct ctop_probe_opts *o, struct ctop_probe **ou
 	if (o->tier == CTOP_TIER_NETFILTER) {
 		/* the function tiers' maps are not used: keep them minimal */
 		bpf_map__set_max_entries(p->skel->maps.port_events, 1);
+		bpf_map__set_max_entries(p->skel->maps.port_event_slots, 1);
 	} else {
 		bpf_map__set_max_entries(p->skel->maps.port_events, p->max_ports);
 	}
@@ -397,9 +398,9 @@ int ctop_probe_test_run_nf(struct ctop_probe *p, const void *pkt, uint32_t len, 
  * The per-port counters (bpf/ctop.h) come in families: a per-CPU hash whose
  * value is u64 counters only (struct ctop_counts, struct ctop_port_events),
  * optionally with per-CPU direct-mapped slots of {key, value} in front of it
- * (struct ctop_port_slot). A key's counters live in its slot on the CPUs
- * where it owns one and in the hash on the others; the reader adds them all
- * up: one record per key, laid out as a slot is ({8-byte key, value}, the
+ * (struct ctop_port_slot, struct ctop_port_event_slot). A key's counters live
+ * in its slot on the CPUs where it owns one and in the hash on the others; the
+ * reader adds them all up: one record per key, laid out as a slot is ({8-byte key, value}, the
  * layout of struct ctop_port_rec and struct ctop_event_rec).
  */
 _Static_assert(sizeof(struct ctop_port_key) == sizeof(__u64), "a slot's key is struct ctop_port_key's 8 bytes");
@@ -408,6 +409,7 @@ _Static_assert(offsetof(struct ctop_port_rec, counts) == sizeof(__u64) &&
 		       sizeof(struct ctop_counts) == (CTOP_ROLE_COUNT + 1) * sizeof(__u64),
 	       "port records are slots, of u64 counters");
 _Static_assert(offsetof(struct ctop_event_rec, events) == sizeof(__u64) &&
+		       sizeof(struct ctop_event_rec) == sizeof(struct ctop_port_event_slot) &&
 		       sizeof(struct ctop_port_events) % sizeof(__u64) == 0,
 	       "event records are {key, u64 counters}");
 
@@ -611,11 +613,13 @@ int ctop_probe_read_totals(struct ctop_probe *p, uint64_t out[CTOP_TOTAL_COUNT],
 
 int ctop_probe_read_events(struct ctop_probe *p, struct ctop_event_rec **out, size_t *n, struct ctop_err *e)
 {
+	/* the netfilter tier does not count these: both maps are one entry there */
 	uint32_t cap = p->tier == CTOP_TIER_NETFILTER ? 1 : p->max_ports;
+	uint32_t slot_cap = p->tier == CTOP_TIER_NETFILTER ? 1 : CTOP_PORT_SLOTS;
 	const char *what;
 	size_t hash_n = 0;
-	int err = read_port_family(p, p->skel->maps.port_events, cap, NULL, 0, sizeof(struct ctop_port_events),
-				   (void **)out, n, &hash_n, &what);
+	int err = read_port_family(p, p->skel->maps.port_events, cap, p->skel->maps.port_event_slots, slot_cap,
+				   sizeof(struct ctop_port_events), (void **)out, n, &hash_n, &what);
 
 	if (err)
 		return ctop_err_set(e, err, "read", "cannot read the map %s: %s", what, strerror(-err));

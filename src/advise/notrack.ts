@@ -95,8 +95,8 @@ const L4_PROTOS: Record<number, L4> = { 6: 'tcp', 17: 'udp' };
  * port is its own candidate). The field report's service spread over
  * 60000-60100 at 0.5 % a port becomes one candidate at 50 %.
  */
-const RANGE_MIN_PORTS = 8;
-const RANGE_MAX_GAP = 3;
+export const RANGE_MIN_PORTS = 8;
+export const RANGE_MAX_GAP = 3;
 const RANGE_MAX_MEMBER_SHARE = 0.5;
 
 function overlaps(a: [number, number], lo: number, hi: number): boolean {

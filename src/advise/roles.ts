@@ -45,7 +45,7 @@ function pct(n: number, total: number): string {
 }
 
 /** "97 % of new entries forwarded, 3 % to a local server" (largest first). */
-function describeCounts(c: RoleCounts): string {
+export function describeCounts(c: RoleCounts): string {
   const total = TRAFFIC_ROLES.reduce((a, k) => a + c[k], 0);
   if (total === 0) return 'no new entries in the window';
   const parts = [...TRAFFIC_ROLES].filter((k) => c[k] > 0).sort((a, b) => c[b] - c[a]);

@@ -38,7 +38,7 @@ export function registerTop(program: Command): void {
   addOccupancyOptions(addProbeOptions(
     program
       .command('top', { isDefault: true })
-      .description('the live screen: table fill, rates, top talkers, drops, hash buckets, NOTRACK candidates (the default)')
+      .description('the live screen: table fill, rates, top talkers (ports, 5-tuples, sources, namespaces, pods, port ranges, roles), drops, hash buckets, NOTRACK candidates (the default)')
       .addOption(durationOption('-i, --interval <time>', 'refresh interval (200ms, 1s, 5s)', '1s', { minMs: 100, maxMs: 3_600_000 }))
       .addOption(replayOption('play a recording (ctop record, or one `ctop snapshot --json`) instead of the kernel'))
       .addOption(stateDirOption('NOTRACK changes made from the screen (a): where backups and the pending record live'))

@@ -15,7 +15,7 @@ export type BpfTier = Exclude<Tier, 'stats'>;
 
 export interface ProgramStatus {
   name: string;
-  /** Where it hooks, e.g. "netfilter POST_ROUTING+LOCAL_IN prio INT_MAX-1". */
+  /** Where it hooks, as the addon reports it: its section ("fexit/__nf_conntrack_confirm", "tp_btf/kfree_skb, reason NETFILTER_DROP") or, for the netfilter program, the hooks each namespace links it at. */
   hook: string;
   attached: boolean;
   /** Why it is not attached, in the kernel's words. */

@@ -2,9 +2,9 @@
  * The first k items of a list in `before` order, without sorting the whole
  * list: a bounded max-heap of the k best seen so far. O(n log k). Pure.
  */
-export function topK<T>(items: readonly T[], k: number, before: (a: T, b: T) => boolean): T[] {
+export function topK<T>(items: ArrayLike<T> & Iterable<T>, k: number, before: (a: T, b: T) => boolean): T[] {
   if (k <= 0) return [];
-  if (items.length <= k * 2) return [...items].sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0)).slice(0, k);
+  if (items.length <= k * 2) return Array.from(items).sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0)).slice(0, k);
   // heap[0] is the worst of the kept items: the one every newcomer must beat.
   const heap: T[] = [];
   const worse = (a: T, b: T): boolean => before(b, a);

@@ -196,7 +196,7 @@ export class Controller {
       gauge: gaugeLine(this.model, cols, p),
       rates: { label: ' Rates per second ', lines: ratesLines(this.model, r.w, r.h, p) },
       buckets: l.buckets ? { label: ' Hash buckets ', lines: bucketLines(s, inner(l.buckets).w, inner(l.buckets).h) } : null,
-      talkers: { label: talkersTitle(st, sel, s, this.source.occupancyError?.()), lines: talkersLines(sel, st, t.w, t.h, p) },
+      talkers: { label: talkersTitle(st, sel, s, this.source.occupancyError?.(), t.w - 2), lines: talkersLines(sel, st, t.w, t.h, p) },
       drops: l.drops ? { label: ' Refused by conntrack ', lines: dropsLines(s, inner(l.drops).w, inner(l.drops).h, p) } : null,
       notrack: l.notrack ? { label: ' NOTRACK candidates ', lines: notrackLines(live, s, inner(l.notrack).w, inner(l.notrack).h) } : null,
       footer: footerLine(st, cols, p),

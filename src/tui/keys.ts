@@ -39,7 +39,7 @@ export interface KeyBinding {
 export const KEY_TABLE: readonly KeyBinding[] = [
   { keys: ['q', 'C-c'], shown: 'q, Ctrl-C', action: 'quit', help: 'quit (the terminal is restored)', hint: 'quit' },
   { keys: ['?'], shown: '?', action: 'help', help: 'show or hide this help', hint: 'help' },
-  { keys: ['tab'], shown: 'Tab', action: 'nextView', help: 'next view: ports, 5-tuples, sources, namespaces', hint: 'view' },
+  { keys: ['tab'], shown: 'Tab', action: 'nextView', help: 'next view: ports … namespaces, pods, ranges, roles', hint: 'view' },
   { keys: ['S-tab'], shown: 'Shift-Tab', action: 'prevView', help: 'previous view' },
   { keys: ['s'], shown: 's', action: 'sort', help: 'next sort: inserts/s, over 10s, 60s, drops/s, occupancy, name', hint: 'sort' },
   { keys: ['/'], shown: '/', action: 'filter', help: 'filter: 53, udp, 198.18.0.1, ns:web (all must match)', hint: 'filter' },

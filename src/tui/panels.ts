@@ -8,6 +8,7 @@ import { MAX_K, bucketModel, bucketModelLabel } from '../model/bucketModel.js';
 import { CHAIN_LIMIT } from '../model/census.js';
 import { formatTimeToFull, fullestCount } from '../model/timeToFull.js';
 import { portIsIcmpType } from '../model/conntrack.js';
+import { topK } from '../model/topK.js';
 import { formatMs } from '../util/duration.js';
 import { helpLines, hintLine } from './keys.js';
 import type { TuiModel } from './model.js';
@@ -148,16 +149,19 @@ function sparkBlock(v: number, max: number): string {
   return '▁▂▃▄▅▆▇█'[Math.min(7, Math.ceil(Math.sqrt(v / max) * 8) - 1)] ?? ' ';
 }
 
-export function talkersTitle(st: UiState, sel: Selection | undefined, s?: SnapshotV1, occupancyError?: string): string {
+export function talkersTitle(st: UiState, sel: Selection | undefined, s?: SnapshotV1, occupancyError?: string, width = Infinity): string {
   // the Pods tab is named where there are pods (or it is open): elsewhere it only takes the title's room
   const pods = s?.namespaces.some((n) => n.owner?.kind === 'pod') === true;
-  const tabs = VIEWS.map((v, i) => (i === st.viewIndex ? `[${v.title}]` : v.id === 'pods' && !pods ? '' : v.title))
-    .filter((t) => t !== '')
-    .join(' ');
+  const shown = VIEWS.map((v, i) => ({ v, i })).filter(({ v, i }) => i === st.viewIndex || v.id !== 'pods' || pods);
+  const tabs = shown.map(({ v, i }) => (i === st.viewIndex ? `[${v.title}]` : v.title)).join(' ');
   const filter = st.filter.text ? `  filter ${clean(st.filter.text)} (${sel?.total ?? 0})` : '';
   // the occupancy's age: a census is a moment, and the operator must know which
   const occ = occupancyError ? `  occ: census failed: ${clean(occupancyError)}` : s?.occupancy ? `  occ ${occupancyAge(s)}` : '';
-  return ` ${tabs}  by ${SORT_LABEL[st.sort[currentView(st)]]}${filter}${occ} `;
+  const rest = `  by ${SORT_LABEL[st.sort[currentView(st)]]}${filter}${occ} `;
+  // too narrow for every tab: the open one and where it stands (Tab moves on)
+  const at = shown.findIndex(({ i }) => i === st.viewIndex);
+  const fitted = tabs.length + rest.length + 1 <= width ? tabs : `[${VIEWS[st.viewIndex]!.title}] ${at + 1}/${shown.length}`;
+  return ` ${fitted}${rest}`;
 }
 
 /** Which page of rows is shown: pages, so the table does not scroll under the reader every refresh. */
@@ -178,7 +182,7 @@ export function talkersLines(sel: Selection | undefined, st: UiState, width: num
   const pctW = 7;
   // entries held: up to 999,999 fits
   const occW = 9;
-  // iftop-like: the window's rate, then over 10 s and 60 s, where the view keeps them (ports, namespaces)
+  // iftop-like: the window's rate, then over 10 s and 60 s, where the view keeps them (ports, ranges, namespaces)
   const spans = viewKeepsSpans(view);
   // a 5-tuple holds one entry: no occupancy column
   const occ = view !== 'tuples';
@@ -186,9 +190,9 @@ export function talkersLines(sel: Selection | undefined, st: UiState, width: num
   const secondW = width >= 100 ? 16 : view === 'tuples' ? 0 : 10;
   const labelW = Math.max(8, width - secondW - 2 * numW - (spans ? 2 * spanW : 0) - pctW - (occ ? occW : 0) - 1);
   const mark = (k: SortKey, t: string): string => (sort === k ? `${t}▼` : t);
-  const secondName = view === 'namespaces' || view === 'pods' ? 'fill' : 'netns';
+  const secondName = view === 'namespaces' || view === 'pods' ? 'fill' : view === 'ranges' ? 'role' : 'netns';
   const head =
-    fit(` ${mark('name', { ports: 'port', tuples: '5-tuple', sources: 'source', namespaces: 'namespace', pods: 'pod' }[view])}`, labelW) +
+    fit(` ${mark('name', { ports: 'port', tuples: '5-tuple', sources: 'source', namespaces: 'namespace', pods: 'pod', ranges: 'ports', roles: 'role' }[view])}`, labelW) +
     (secondW > 0 ? fitRight(secondName, secondW) : '') +
     fitRight(mark('inserts', 'ins/s'), numW) +
     (spans ? fitRight(mark('inserts10', '10s'), spanW) + fitRight(mark('inserts60', '60s'), spanW) : '') +
@@ -204,7 +208,7 @@ export function talkersLines(sel: Selection | undefined, st: UiState, width: num
         ? 'no row matches the filter (/ to change it, Esc clears it)'
         : view === 'pods'
           ? 'no Kubernetes pod here (their namespaces are named from kubelet\'s cgroups and /var/log/pods)'
-          : view === 'namespaces' || view === 'ports' || sel.total === 0
+          : view === 'namespaces' || view === 'ports' || view === 'ranges' || view === 'roles' || sel.total === 0
           ? 'nothing new in this window'
           : '';
     if (visible > 0) out.push(fit(` ${why}`, width));
@@ -214,7 +218,7 @@ export function talkersLines(sel: Selection | undefined, st: UiState, width: num
   for (let i = start; i < Math.min(start + visible, sel.total, start + sel.rows.length); i++) {
     const r = sel.rows[i];
     if (!r) break;
-    const second = view === 'namespaces' || view === 'pods' ? percent(r.occupancy) : clean(r.nsName);
+    const second = view === 'namespaces' || view === 'pods' ? percent(r.occupancy) : view === 'ranges' ? r.role || '—' : clean(r.nsName);
     const spanText = (k: number): string => (r.spanInsertsPerSec ? rate(r.spanInsertsPerSec[k] ?? 0) : '—');
     const line =
       fit(` ${clean(r.label)}`, labelW) +
@@ -243,9 +247,15 @@ export function dropsLines(s: SnapshotV1 | undefined, width: number, height: num
   const head = fit(`drops ${rate(r.dropsPerSec)}/s early ${rate(r.earlyDropsPerSec)}/s failed ${rate(r.insertFailedPerSec)}/s`, width);
   out.push(r.dropsPerSec > 0 || r.earlyDropsPerSec > 0 || r.insertFailedPerSec > 0 ? fg(p, 'red', esc(head)) : esc(head));
   const ports = s.ports.filter((x) => x.drops > 0).sort((a, b) => b.drops - a.drops);
+  // the refused tuples the panel has room for: rows are built only for those
+  const room = Math.max(0, height - 2);
   const cols = s.tupleColumns;
-  const refused: TupleRow[] = s.tuples.filter((x) => x.drops > 0);
-  if (cols) for (let i = 0; i < cols.length; i++) if (cols.drops(i) > 0) refused.push(cols.row(i));
+  const refused: TupleRow[] = topK(s.tuples.filter((x) => x.drops > 0), room, (a, b) => a.drops > b.drops);
+  if (cols) {
+    const at: number[] = [];
+    for (let i = 0; i < cols.length; i++) if (cols.drops(i) > 0) at.push(i);
+    for (const i of topK(at, room, (a, b) => cols.drops(a) > cols.drops(b))) refused.push(cols.row(i));
+  }
   const tuples = refused.sort((a, b) => b.drops - a.drops);
   if (ports.length === 0 && tuples.length === 0) {
     out.push(fit(s.totals.drops > 0 ? 'refused packets not matched to a tuple' : 'nothing refused in this window', width));

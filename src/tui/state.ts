@@ -32,7 +32,7 @@ export interface UiState {
 export function initialState(): UiState {
   return {
     viewIndex: 0,
-    sort: { ports: 'inserts', tuples: 'inserts', sources: 'inserts', namespaces: 'inserts', pods: 'inserts' },
+    sort: { ports: 'inserts', tuples: 'inserts', sources: 'inserts', namespaces: 'inserts', pods: 'inserts', ranges: 'inserts', roles: 'inserts' },
     filter: EMPTY_FILTER,
     input: null,
     inputError: null,

@@ -7,13 +7,14 @@
  */
 import { portIsIcmpType, type Family } from '../model/conntrack.js';
 import type { NamespaceRow, PortRow, SnapshotV1, TupleRow } from '../model/snapshot.js';
-import type { RollingRates } from '../model/rollingRates.js';
 import type { TupleColumns } from '../model/sample.js';
 import { matches, type Filter, type Matchable } from './filter.js';
 import { portRowKey, type Rolling } from './model.js';
 import { topK } from '../model/topK.js';
+import { describeCounts } from '../advise/roles.js';
+import { rangeGroups, roleGroups, type PortGroup } from './portGroups.js';
 
-export type ViewId = 'ports' | 'tuples' | 'sources' | 'namespaces' | 'pods';
+export type ViewId = 'ports' | 'tuples' | 'sources' | 'namespaces' | 'pods' | 'ranges' | 'roles';
 export type SortKey = 'inserts' | 'inserts10' | 'inserts60' | 'drops' | 'occupancy' | 'name';
 
 export const VIEWS: readonly { id: ViewId; title: string }[] = [
@@ -22,6 +23,8 @@ export const VIEWS: readonly { id: ViewId; title: string }[] = [
   { id: 'sources', title: 'Sources' },
   { id: 'namespaces', title: 'Namespaces' },
   { id: 'pods', title: 'Pods' },
+  { id: 'ranges', title: 'Ranges' },
+  { id: 'roles', title: 'Roles' },
 ];
 
 export const SORT_LABEL: Record<SortKey, string> = {
@@ -48,6 +51,8 @@ export interface TalkerRow {
   entries: number | null;
   /** Entries / nf_conntrack_max; null where ctop does not know it. */
   occupancy: number | null;
+  /** Ranges view: the roles its rules would cover ('' when it made no new entry in the window). */
+  role?: string;
   /** Label/value pairs for the details screen (Enter); computed only when asked for. */
   details: () => [string, string][];
 }
@@ -65,9 +70,9 @@ interface SourceAgg {
 }
 
 interface Adapter<T> {
-  items(s: SnapshotV1, r: Rolling | undefined): T[];
-  /** the rolling rates this view keeps, and the key of an item in them */
-  spans?: { of(r: Rolling): RollingRates<unknown>; key(t: T): string };
+  items(s: SnapshotV1, r: Rolling | undefined): ArrayLike<T> & Iterable<T>;
+  /** inserts per second over each span (SPANS_S), where the view keeps them */
+  spans?(t: T, r: Rolling): number[];
   inserts(t: T): number;
   drops(t: T): number;
   occupancy?(t: T, s: SnapshotV1): number;
@@ -106,7 +111,7 @@ function portItems(s: SnapshotV1, r: Rolling | undefined): PortRow[] {
 
 const ports: Adapter<PortRow> = {
   items: portItems,
-  spans: { of: (r) => r.ports as RollingRates<unknown>, key: portRowKey },
+  spans: (p, r) => r.ports.rates(portRowKey(p)).insertsPerSec,
   inserts: (p) => p.inserts,
   drops: (p) => p.drops,
   occupancy: (p) => p.occupancy ?? 0,
@@ -162,14 +167,21 @@ const tuples: Adapter<TupleRow> = {
   row: (t, _s, c) => tupleRow(t, c),
 };
 
+/** 0, 1, …, n-1, kept between refreshes: a view of record or item indexes costs no allocation per tick. */
+let indexes = new Int32Array(0);
+
+export function firstIndexes(n: number): Int32Array {
+  if (indexes.length < n) {
+    indexes = new Int32Array(Math.max(n, 2 * indexes.length));
+    for (let i = 0; i < indexes.length; i++) indexes[i] = i;
+  }
+  return indexes.subarray(0, n);
+}
+
 /** The 5-tuples view over columns: items are record indexes; a row object is built only for a shown tuple. */
 function columnTuples(cols: TupleColumns): Adapter<number> {
   return {
-    items: () => {
-      const out = new Array<number>(cols.length);
-      for (let i = 0; i < out.length; i++) out[i] = i;
-      return out;
-    },
+    items: () => firstIndexes(cols.length),
     inserts: (i) => cols.inserts(i),
     drops: (i) => cols.drops(i),
     name: (i) => `${cols.proto(i)} ${cols.src(i)} ${cols.dst(i)}`,
@@ -279,7 +291,7 @@ const sources: Adapter<SourceAgg> = {
 
 const namespaces: Adapter<NamespaceRow> = {
   items: (s) => s.namespaces,
-  spans: { of: (r) => r.namespaces as RollingRates<unknown>, key: (n) => String(n.inode) },
+  spans: (n, r) => r.namespaces.rates(String(n.inode)).insertsPerSec,
   inserts: (n) => n.inserts ?? 0,
   drops: (n) => n.drops,
   occupancy: (n) => n.count,
@@ -331,19 +343,105 @@ function podName(n: NamespaceRow): string {
   return `${n.owner?.namespace ?? '?'}/${n.owner?.name ?? n.name}`;
 }
 
+/** A group's ports in words: "60000-60099 (100 ports)", or the one port. */
+function groupPorts(g: PortGroup): string {
+  if (g.ports === 1) return portText(g.protoNum, g.port);
+  return `${g.port}-${g.portEnd} (${g.ports} ports)`;
+}
+
+function familyOf(g: PortGroup): Family | undefined {
+  return g.families.length === 1 ? g.families[0] : undefined;
+}
+
+function groupRow(g: PortGroup, label: string, id: string, s: SnapshotV1, c: RowContext): Omit<TalkerRow, 'spanInsertsPerSec'> {
+  const busiest = [...g.members].sort((a, b) => b.inserts - a.inserts || (b.occupancy ?? 0) - (a.occupancy ?? 0) || a.port - b.port).slice(0, 5);
+  return {
+    id,
+    label,
+    nsName: c.nsName(g.netns),
+    insertsPerSec: c.perSec(g.inserts),
+    dropsPerSec: c.perSec(g.drops),
+    share: c.share(g.inserts),
+    entries: g.occupancy ?? null,
+    occupancy: g.occupancy === undefined || s.table.max <= 0 ? null : g.occupancy / s.table.max,
+    details: () => [
+      ['protocol', `${g.proto} (${g.protoNum}), ${g.families.join(' and ')}`],
+      ['ports (original destination)', groupPorts(g)],
+      ['role', g.role === '' ? 'none: no new entries in the window' : g.role],
+      ['new entries by role', g.roleCounts ? describeCounts(g.roleCounts) : 'not counted by this probe tier'],
+      ['namespace', `${c.nsName(g.netns)} (inode ${g.netns})`],
+      ['inserts in window', String(g.inserts)],
+      ['drops in window', String(g.drops)],
+      ['entries held', g.occupancy === undefined ? 'not counted (no census)' : `${g.occupancy} (${occupancyAge(s)})`],
+      ['busiest ports', busiest.map((p) => `${p.port} (${p.inserts} new${p.occupancy ? `, ${p.occupancy} held` : ''})`).join(', ')],
+    ],
+  };
+}
+
+/** Groups are a pass over the window's ports: cached per snapshot. */
+const rangeCache = new WeakMap<SnapshotV1, PortGroup[]>();
+const roleCache = new WeakMap<SnapshotV1, PortGroup[]>();
+
+function cached(cache: WeakMap<SnapshotV1, PortGroup[]>, s: SnapshotV1, make: () => PortGroup[]): PortGroup[] {
+  let out = cache.get(s);
+  if (!out) cache.set(s, (out = make()));
+  return out;
+}
+
+const groupMatch = (g: PortGroup, ns: (inode: number) => string): Matchable => ({
+  family: familyOf(g),
+  proto: g.proto,
+  ports: g.members.map((m) => m.port),
+  nsInode: g.netns,
+  nsName: ns(g.netns),
+});
+
+/** Port ranges as NOTRACK takes them, and the single ports beside them (portGroups.ts). */
+const ranges: Adapter<PortGroup> = {
+  items: (s, r) => cached(rangeCache, s, () => rangeGroups(portItems(s, r))),
+  // a range's rate over a span: its ports' rates summed
+  spans: (g, r) => {
+    const sum = [0, 0];
+    for (const m of g.members) r.ports.rates(portRowKey(m)).insertsPerSec.forEach((v, i) => (sum[i] = (sum[i] ?? 0) + v));
+    return sum;
+  },
+  inserts: (g) => g.inserts,
+  drops: (g) => g.drops,
+  occupancy: (g) => g.occupancy ?? 0,
+  name: (g) => `${g.proto}/${String(g.port).padStart(5, '0')}`,
+  match: groupMatch,
+  row: (g, s, c) => ({
+    ...groupRow(g, `${g.proto} ${g.ports === 1 ? portText(g.protoNum, g.port) : `${g.port}-${g.portEnd}`}${familyOf(g) === 'ipv6' ? ' (v6)' : ''}`, `r/${g.id}`, s, c),
+    role: g.role,
+  }),
+};
+
+/** The ports grouped by role, per namespace and protocol (portGroups.ts). */
+const roles: Adapter<PortGroup> = {
+  items: (s) => cached(roleCache, s, () => roleGroups(s.ports)),
+  inserts: (g) => g.inserts,
+  drops: (g) => g.drops,
+  occupancy: (g) => g.occupancy ?? 0,
+  name: (g) => `${g.proto} ${g.role || '~'}`,
+  match: groupMatch,
+  row: (g, s, c) => groupRow(g, `${g.proto} ${g.role || '(none new)'} (${g.ports} port${g.ports === 1 ? '' : 's'})`, `o/${g.id}`, s, c),
+};
+
 const ADAPTERS: Record<ViewId, Adapter<never>> = {
   ports: ports as Adapter<never>,
   tuples: tuples as Adapter<never>,
   sources: sources as Adapter<never>,
   namespaces: namespaces as Adapter<never>,
   pods: pods as Adapter<never>,
+  ranges: ranges as Adapter<never>,
+  roles: roles as Adapter<never>,
 };
 
 /** The sort keys `s` cycles through in a view: the 10 s and 60 s rates where the view keeps them (ports,
- * namespaces), occupancy where a row can hold entries (not a 5-tuple: one each). */
+ * ranges, namespaces), occupancy where a row can hold entries (not a 5-tuple: one each). */
 export function sortKeysFor(view: ViewId): SortKey[] {
   if (view === 'tuples') return ['inserts', 'drops', 'name'];
-  if (view === 'sources') return ['inserts', 'drops', 'occupancy', 'name'];
+  if (view === 'sources' || view === 'roles') return ['inserts', 'drops', 'occupancy', 'name'];
   return ['inserts', 'inserts10', 'inserts60', 'drops', 'occupancy', 'name'];
 }
 
@@ -376,12 +474,14 @@ export function selectRows(s: SnapshotV1, view: ViewId, sort: SortKey, filter: F
   const nsNames = new Map(s.namespaces.map((n) => [n.inode, n.name]));
   const nsName = (inode: number): string => nsNames.get(inode) ?? String(inode);
   const items = a.items(s, rolling);
-  const idx: number[] = [];
-  for (let i = 0; i < items.length; i++) {
-    if (filter.terms.length === 0 || matches(filter, a.match(items[i], nsName))) idx.push(i);
+  // no filter: every item, as the shared index list (64,000 tuples cost no array per refresh)
+  let idx: ArrayLike<number> & Iterable<number> = firstIndexes(items.length);
+  if (filter.terms.length > 0) {
+    const kept: number[] = [];
+    for (let i = 0; i < items.length; i++) if (matches(filter, a.match(items[i], nsName))) kept.push(i);
+    idx = kept;
   }
-  const spanRates = a.spans && rolling ? a.spans.of(rolling) : undefined;
-  const spanOf = (t: unknown): number[] | null => (spanRates && a.spans ? spanRates.rates(a.spans.key(t)).insertsPerSec : null);
+  const spanOf = (t: unknown): number[] | null => (a.spans && rolling ? a.spans(t, rolling) : null);
   const before = orderFn(a, s, sort, items, spanOf);
   const chosen = topK(idx, limit, before);
   const durationSec = Math.max(0.001, s.durationMs / 1000);
@@ -399,7 +499,7 @@ function orderFn(
   a: Adapter<unknown>,
   s: SnapshotV1,
   sort: SortKey,
-  items: unknown[],
+  items: ArrayLike<unknown>,
   spanOf: (t: unknown) => number[] | null,
 ): (x: number, y: number) => boolean {
   if (sort === 'name') {

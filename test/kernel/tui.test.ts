@@ -12,77 +12,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, ROOT } from '../support/cli.js';
-import { BURST_PORT, burstWindow, fixtureWindow, recordingText } from '../support/tuiFixtures.js';
+import { Tmux } from '../support/tmux.js';
+import { BURST_PORT, RANGE_HELD, RANGE_INSERTS, STREAM_HELD, burstWindow, fixtureWindow, rangeWindow, recordingText } from '../support/tuiFixtures.js';
 
-const SERVER = `ctop-test-${process.pid}`;
 const WAIT_MS = 10_000;
 let dir = '';
-let session = '';
-let sessions = 0;
+let t: Tmux;
 
-function tmux(...args: string[]): string {
-  const r = spawnSync('tmux', ['-L', SERVER, '-f', '/dev/null', ...args], { encoding: 'utf8', timeout: 10_000 });
-  if (r.status !== 0) throw new Error(`tmux ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
-
-const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
-
-/** Starts ctop in a new 80x24 session; the pane's shell prints ctop's exit status, then waits. */
-function start(args: string[], env: Record<string, string> = {}, size: [number, number] = [80, 24]): void {
-  session = `s${++sessions}`;
-  const vars = Object.entries({ LANG: 'C.UTF-8', TERM: 'xterm-256color', ...env })
-    .map(([k, v]) => `${k}=${q(v)}`)
-    .join(' ');
-  const cmd = `printf 'shell before ctop\\n'; env -u NO_COLOR -u CTOP_TEST_FAULT ${vars} ${q(process.execPath)} ${q(CLI)} ${args.map(q).join(' ')}; echo "ctop-exit=$?"; exec sleep 600`;
-  tmux('new-session', '-d', '-s', session, '-x', String(size[0]), '-y', String(size[1]), cmd);
-}
-
-function screen(escapes = false): string {
-  return tmux('capture-pane', '-p', ...(escapes ? ['-e'] : []), '-t', session);
-}
-
-function keys(...k: string[]): void {
-  tmux('send-keys', '-t', session, ...k);
-}
-
-async function waitFor(what: RegExp | ((s: string) => boolean), timeoutMs = WAIT_MS): Promise<string> {
-  const test = typeof what === 'function' ? what : (s: string): boolean => what.test(s);
-  const end = Date.now() + timeoutMs;
-  let last = '';
-  for (;;) {
-    last = screen();
-    // A capture can land in the middle of a redraw: only a screen that holds
-    // still for one more poll counts.
-    if (test(last)) {
-      await new Promise((r) => setTimeout(r, 40));
-      const again = screen();
-      if (again === last) return last;
-      continue;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${String(what)}; screen:\n${last}`);
-    await new Promise((r) => setTimeout(r, 40));
-  }
-}
-
-/** Sends keys and waits for the screen to show `after`. */
-async function press(after: RegExp | ((s: string) => boolean), ...k: string[]): Promise<string> {
-  keys(...k);
-  return waitFor(after);
-}
-
-function paneInfo(format: string): string {
-  return tmux('display-message', '-p', '-t', session, format).trim();
-}
-
-/** ctop's own pid: the pane runs sh, whose one child is node. */
-function ctopPid(): number {
-  const shell = paneInfo('#{pane_pid}');
-  const r = spawnSync('ps', ['-o', 'pid=', '--ppid', shell], { encoding: 'utf8' });
-  const pid = Number(r.stdout.trim().split('\n')[0]);
-  if (!(pid > 0)) throw new Error(`no ctop process under pane shell ${shell}`);
-  return pid;
-}
+/** Starts ctop in a new pane (80x24 unless given); the pane's shell prints a line first and ctop's exit status after. */
+const start = (args: string[], env: Record<string, string> = {}, size: [number, number] = [80, 24]): void => t.start(args, { env, size, banner: true });
+const screen = (escapes = false): string => t.screen(escapes);
+const keys = (...k: string[]): void => t.keys(...k);
+const waitFor = (what: RegExp | ((s: string) => boolean), timeoutMs = WAIT_MS): Promise<string> => t.waitFor(what, String(what), timeoutMs);
+const press = (after: RegExp | ((s: string) => boolean), ...k: string[]): Promise<string> => t.press(after, ...k);
+const paneInfo = (format: string): string => t.paneInfo(format);
 
 /** After ctop exits: its status, and the terminal as the shell gets it back. */
 async function expectRestored(code: number): Promise<string> {
@@ -99,29 +42,22 @@ async function expectRestored(code: number): Promise<string> {
 const FIX = (): string => join(dir, 'six.jsonl');
 const LONG = (): string => join(dir, 'long.jsonl');
 const BAD = (): string => join(dir, 'bad.jsonl');
+const RANGES = (): string => join(dir, 'ranges.jsonl');
 
 beforeAll(() => {
   if (!existsSync(join(ROOT, 'dist', 'commands', 'top.js'))) throw new Error('dist/ is not built: run `npx tsc -p tsconfig.json`');
-  if (spawnSync('tmux', ['-V']).status !== 0) throw new Error('tmux is not installed (scripts/setup.sh installs it)');
+  t = new Tmux();
   dir = mkdtempSync(join(tmpdir(), 'ctop-tui-'));
-  // An idle session for the file's lifetime: a server whose last session
-  // closes exits, and a new session started meanwhile would race with it.
-  tmux('new-session', '-d', '-s', 'keeper', '-x', '80', '-y', '24', 'exec sleep 600');
   writeFileSync(FIX(), recordingText([0, 1, 2, 3, 4, 5].map((i) => fixtureWindow(i))));
   writeFileSync(LONG(), recordingText(Array.from({ length: 300 }, (_, i) => fixtureWindow(i % 8))));
+  writeFileSync(RANGES(), recordingText([0, 1, 2, 3, 4, 5].map((i) => rangeWindow(i))));
   writeFileSync(BAD(), recordingText([0, 1, 2].map((i) => fixtureWindow(i)), '{"schema":"ctop.snapshot/v1","host":"cut sho\n'));
 });
 
-afterEach(() => {
-  if (session) spawnSync('tmux', ['-L', SERVER, 'kill-session', '-t', session], { timeout: 10_000 });
-  session = '';
-});
+afterEach(() => t?.killSession());
 
 afterAll(() => {
-  const socket = spawnSync('tmux', ['-L', SERVER, 'display-message', '-p', '#{socket_path}'], { encoding: 'utf8', timeout: 10_000 }).stdout.trim();
-  spawnSync('tmux', ['-L', SERVER, 'kill-server'], { timeout: 10_000 });
-  // kill-server leaves the socket file behind.
-  if (socket.includes(SERVER)) rmSync(socket, { force: true });
+  t?.destroy();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -152,8 +88,10 @@ describe('live screen (ctop --replay, in tmux)', () => {
     await press(/\[Namespaces\][\s\S]*ctop-t-srv +53\.4% +700 +675 +675 +25\.0 +69\.3% +35,000/, 'Tab');
     // no pod in this recording: the Pods view says so
     await press(/\[Pods\][\s\S]*no Kubernetes pod here/, 'Tab');
+    await press(/\[Ranges\]/, 'Tab');
+    await press(/\[Roles\]/, 'Tab');
     await press(/\[Ports\]/, 'Tab');
-    await press(/\[Pods\]/, 'BTab');
+    await press(/\[Roles\]/, 'BTab');
     await press(/\[Ports\]/, 'Tab');
     // Sort: over 10 s, over 60 s, drops, occupancy (no census in this recording: every row holds "—"), name, back to inserts.
     let s = await press(/by inserts\/s over 10s/, 's');
@@ -181,6 +119,53 @@ describe('live screen (ctop --replay, in tmux)', () => {
     await press(/Details[\s\S]*host \(inode 4026531840\)/, 'Enter');
     keys('Enter');
     await waitFor((x) => !x.includes('Details'));
+  });
+
+  it('Ranges and Roles: inserts/s, 10 s, 60 s and occ per port range and per role, sortable, with details', async () => {
+    start(['--replay', RANGES(), '--interval', '200ms']);
+    await waitFor(/replay 6\/6 end/);
+    const n = (x: number): string => x.toLocaleString('en-US');
+    // Ports, 5-tuples, Sources, Namespaces, Pods, then Ranges: the 100-port range as one row, with its role
+    keys('Tab', 'Tab', 'Tab', 'Tab');
+    await waitFor(/\[Pods\]/);
+    let s = await press(/\[Ranges\]/, 'Tab');
+    expect(s).toMatch(/ ports +role +ins\/s▼ +10s +60s +drops\/s +share +occ /);
+    expect(s).toMatch(new RegExp(`udp 60000-60099 +server +${100 * RANGE_INSERTS} +${100 * RANGE_INSERTS} +${100 * RANGE_INSERTS} +0 +22\\.9% +${n(100 * RANGE_HELD)} `));
+    expect(s).toMatch(/udp 53 +server +650 +625 +625 +25\.0 +49\.6% +20,000 /);
+    expect(s).toMatch(/udp 123 \(v6\) +client +50\.0 /);
+    expect(s.indexOf('udp 53 ')).toBeLessThan(s.indexOf('udp 60000-60099'));
+    // by occupancy: the 64 ports that only hold entries, as one range with no role, come first
+    keys('s', 's', 's');
+    s = await press(/by occupancy/, 's');
+    expect(s).toMatch(/occ▼/);
+    expect(s).toMatch(new RegExp(`udp 20000-20063 +— +0 +0 +0 +0 +0\\.0% +${n(64 * STREAM_HELD)} `));
+    expect(s.indexOf('udp 20000-20063')).toBeLessThan(s.indexOf('udp 53 '));
+    expect(s.indexOf('udp 53 ')).toBeLessThan(s.indexOf('udp 60000-60099'));
+    // Enter: the range's ports, role and evidence, what it holds
+    keys('Down', 'Down');
+    s = await press(/Details/, 'Enter');
+    expect(s).toMatch(/ports \(original destination\) +60000-60099 \(100 ports\)/);
+    expect(s).toMatch(/new entries by role +100 % of new entries to a local server/);
+    expect(s).toMatch(new RegExp(`entries held +${100 * RANGE_HELD} `));
+    await press((x) => !x.includes('Details'), 'Escape');
+    // the filter takes a port inside a range
+    keys('/');
+    await waitFor(/\/ filter: █/);
+    keys('-l', '60042');
+    s = await press(/filter 60042 \(1\)/, 'Enter');
+    expect(s).toMatch(/udp 60000-60099 +server/);
+    await press((x) => !x.includes('filter 60042'), 'Escape');
+    // Roles: each port once, in the group of its roles; the ports that made no new entry apart
+    s = await press(/\[Roles\]/, 'Tab');
+    expect(s).toMatch(new RegExp(`udp server \\(101 ports\\) +ctop-t-s… +${650 + 100 * RANGE_INSERTS} +25\\.0 +72\\.5% +${n(20_000 + 100 * RANGE_HELD)} `));
+    expect(s).toMatch(/udp client \(1 port\) +ctop-t-s… +50\.0 +0 +3\.8% +0 /);
+    expect(s).toMatch(/tcp server \(2 ports\) +host +300 +0 +22\.9% +900 /);
+    keys('s');
+    s = await press(/by occupancy/, 's');
+    expect(s).toMatch(new RegExp(`udp \\(none new\\) \\(64 ports\\) +ctop-t-s… +0 +0 +0\\.0% +${n(64 * STREAM_HELD)} `));
+    expect(s.indexOf('udp (none new)')).toBeLessThan(s.indexOf('udp server'));
+    keys('q');
+    await expectRestored(0);
   });
 
   it('/ filters by protocol, port, address and namespace; a bad filter says why; Esc clears', async () => {
@@ -272,16 +257,16 @@ describe('live screen (ctop --replay, in tmux)', () => {
   it('follows resizes, down to a polite "too small" and back', async () => {
     start(['--replay', FIX(), '--interval', '200ms']);
     await waitFor(/replay 6\/6 end/);
-    tmux('resize-window', '-t', session, '-x', '120', '-y', '50');
+    t.resize(120, 50);
     let s = await waitFor((x) => x.split('\n')[0]!.trimEnd().length > 80 && x.split('\n').length >= 50);
     expect(s).toMatch(/Refused by conntrack/);
     expect(s).toMatch(/ 2 +[\d,]+ █/); // tall: one histogram row per chain length
-    tmux('resize-window', '-t', session, '-x', '60', '-y', '18');
+    t.resize(60, 18);
     s = await waitFor((x) => x.split('\n')[0]!.length <= 60 && /\[Ports\]/.test(x) && !x.includes('NOTRACK candidates'));
     expect(s.split('\n').every((l) => l.length <= 60)).toBe(true);
-    tmux('resize-window', '-t', session, '-x', '30', '-y', '10');
+    t.resize(30, 10);
     await waitFor(/terminal is 30x10/);
-    tmux('resize-window', '-t', session, '-x', '80', '-y', '24');
+    t.resize(80, 24);
     s = await waitFor(/NOTRACK candidates/);
     expect(s.split('\n').every((l) => l.length <= 80)).toBe(true);
   });
@@ -292,7 +277,7 @@ describe('live screen (ctop --replay, in tmux)', () => {
     start(['--replay', FIX(), '--interval', '200ms']);
     await waitFor(/replay 6\/6 end/);
     expect(sgr(screen(true)).some(isColour)).toBe(true);
-    tmux('kill-session', '-t', session);
+    t.killSession();
     start(['--replay', FIX(), '--interval', '200ms'], { NO_COLOR: '1' });
     await waitFor(/replay 6\/6 end/);
     const params = sgr(screen(true));
@@ -305,17 +290,17 @@ describe('live screen (ctop --replay, in tmux)', () => {
     await waitFor(/\[Ports\]/);
     keys('q');
     await expectRestored(0);
-    tmux('kill-session', '-t', session);
+    t.killSession();
 
     start(['--replay', FIX(), '--interval', '200ms']);
     await waitFor(/\[Ports\]/);
     keys('C-c');
     await expectRestored(0);
-    tmux('kill-session', '-t', session);
+    t.killSession();
 
     start(['--replay', FIX(), '--interval', '200ms']);
     await waitFor(/\[Ports\]/);
-    process.kill(ctopPid(), 'SIGTERM');
+    process.kill(t.ctopPid(), 'SIGTERM');
     await expectRestored(143);
   });
 

@@ -43,6 +43,13 @@ for (const tier of ['fentry', 'kprobe']) {
   const port = s.ports.find((p) => p.port === PORT && p.proto === 'udp');
   const ns = s.namespaces[0];
   check(tier, 'probe tier', s.probe.tier, tier);
+  // the programs as the addon reports them: the tier's own, every one attached at its function
+  const progs = s.probe.programs ?? [];
+  const [prefix, hooks] = tier === 'fentry' ? ['ctop_fe_', /^(fentry|fexit)\/\w+$/] : ['ctop_kp_', /^(kprobe|kretprobe)\/\w+$/];
+  check(tier, 'programs reported', progs.length > 0, true);
+  check(tier, `programs not named ${prefix}*`, progs.filter((p) => !p.name.startsWith(prefix)).map((p) => p.name).join(', ') || 'none', 'none');
+  check(tier, 'programs not attached', progs.filter((p) => p.attached !== true).map((p) => p.name).join(', ') || 'none', 'none');
+  check(tier, `programs not hooked at a ${tier} function`, progs.filter((p) => !hooks.test(p.hook)).map((p) => `${p.name} ${p.hook}`).join(', ') || 'none', 'none');
   // every flow was either inserted (the table had room, or the kernel evicted an unreplied entry) or refused
   check(tier, 'inserts + drops on udp/7200 = flows sent', (port?.inserts ?? NaN) + (port?.drops ?? NaN), FLOWS);
   check(tier, "drops on udp/7200 = the kernel's drop", port?.drops, k.drop);
@@ -63,5 +70,38 @@ for (const tier of ['fentry', 'kprobe']) {
   // not (0 of 300 seen under a loaded host); their count is checked exactly above either way,
   // and test/matrix/run-guest.sh's scenario makes them happen for certain.
   check(tier, 'some flows were refused (the table was full)', k.drop > 0, true);
+}
+
+// Occupancy after churn (occ.sh): what each port holds at the end, by the traffic
+const HELD = { 7300: 80, 7301: 0, 7302: 0, 7303: 50, 7304: 0 };
+const HELD_TOTAL = 130;
+for (const tier of ['fentry', 'kprobe']) {
+  check(tier, 'occupancy: entries before ctop attached', Number(field('CTOP-OCC-BEFORE', tier)), 80 + 30 + 40);
+  check(tier, 'occupancy: a window carried the census before the churn', Number(field('CTOP-OCC-CENSUS', tier)) >= 1, true);
+  check(tier, 'occupancy: record exit code', field('CTOP-OCC-RC', tier), '0');
+  let w;
+  try {
+    w = JSON.parse(field('CTOP-OCC-LAST', tier) ?? '');
+  } catch {
+    check(tier, "occupancy: the recording's last window parses", false, true);
+    continue;
+  }
+  const o = w.occupancy;
+  check(tier, 'occupancy: probe tier', w.probe?.tier, tier);
+  // carried forward by the kernel's counts from the one census taken at attach, not counted again
+  check(tier, 'occupancy: live (carried forward by the kernel)', o?.live, true);
+  check(tier, 'occupancy: censuses taken (the one at attach)', o?.cost?.censuses, 1);
+  const listed = Object.fromEntries((field('CTOP-OCC-LISTED', tier) ?? '').split(' ').map((kv) => kv.split('=')));
+  const count = Number(field('CTOP-OCC-COUNT', tier));
+  for (const [port, want] of Object.entries(HELD)) {
+    const held = o?.ports?.find((p) => p.port === Number(port) && p.proto === 'udp')?.entries ?? 0;
+    const row = w.ports?.find((p) => p.port === Number(port) && p.proto === 'udp');
+    check(tier, `occupancy: udp/${port} = conntrack -L's count`, held, Number(listed[port]));
+    check(tier, `occupancy: udp/${port} = what the traffic left`, held, want);
+    if (want > 0) check(tier, `occupancy: udp/${port}'s port row`, row?.occupancy, want);
+  }
+  check(tier, 'occupancy: namespace entries = nf_conntrack_count', o?.entries, count);
+  check(tier, "occupancy: namespace entries = conntrack -L's", o?.entries, Number(listed.all));
+  check(tier, 'occupancy: namespace entries = what the traffic left', o?.entries, HELD_TOTAL);
 }
 process.exitCode = failed ? 1 : 0;

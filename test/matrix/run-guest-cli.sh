@@ -8,6 +8,12 @@
 # unreplied UDP flows go to 127.0.0.1:7200 (so the table fills, the kernel
 # evicts some and refuses others), then the kernel's own view of that
 # namespace (/proc/net/stat/nf_conntrack, nf_conntrack_count).
+# Then, per tier, occupancy after churn (occ.sh): entries made before ctop
+# attaches, `ctop record` (one census at attach, then the kernel's per-port
+# count of confirmed minus destroyed entries carries it forward), churn
+# (entries deleted with `conntrack -D`, made to expire with `conntrack -U`,
+# new ones made and left to expire), and the last window's occupancy beside
+# `conntrack -L` per port and nf_conntrack_count.
 # check-guest-cli.mjs checks ctop's figures against the traffic and those, exactly.
 #
 # Usage: test/matrix/run-guest-cli.sh [--keep]   (after npm run build; root not needed)
@@ -16,40 +22,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
-cache=${CTOP_MATRIX_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ctop-matrix}
 timeout_s=${CTOP_GUEST_TIMEOUT_S:-900}
 fail() { echo "matrix-cli: FAIL: $*" >&2; exit 1; }
+. test/matrix/guest-lib.sh
 mode=${1:-}
 case "$mode" in ""|--keep) ;; *) fail "unknown option '$mode' (hint: --keep)";; esac
 
-# ---- the kernel: the version Debian's cloud metapackage points at (as run-guest.sh) ----
-mkdir -p "$cache"
-pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-6\.1\.[^ ]*-cloud-amd64\)$/\1/p' | head -1)
-[ -n "$pkg" ] || fail "apt-cache knows no 6.1 linux-image-cloud-amd64 (hint: apt-get update)"
-if ! ls "$cache/$pkg-unsigned_"*.deb >/dev/null 2>&1; then
-  (cd "$cache" && apt-get download "$pkg-unsigned" >/dev/null 2>&1) || fail "could not download $pkg-unsigned"
-fi
-kdir=$cache/$pkg
-if [ ! -d "$kdir/boot" ]; then
-  rm -rf "$kdir.tmp" && dpkg -x "$(ls "$cache/$pkg-unsigned_"*.deb | head -1)" "$kdir.tmp" && mv "$kdir.tmp" "$kdir"
-fi
-kver=${pkg#linux-image-}
-for tool in qemu-system-x86_64 busybox cpio nft node; do
-  command -v "$tool" >/dev/null || fail "$tool is missing (hint: bash scripts/setup.sh installs it)"
-done
+guest_kernel
+guest_need qemu-system-x86_64 busybox cpio nft node conntrack
 [ -f "$root/build/Release/ctop.node" ] && [ -f "$root/dist/cli.js" ] || fail "ctop is not built (hint: npm run build)"
-vmlinuz=$kdir/boot/vmlinuz-$kver
-moddir=$kdir/lib/modules/$kver
-[ -f "$vmlinuz" ] && [ -d "$moddir/kernel" ] || fail "the package $pkg has no kernel or modules"
+guest_check_kernel
 
 # ---- the initramfs -----------------------------------------------------------
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-ir=$work/root
-mkdir -p "$ir"/{bin,sbin,proc,sys,dev,tmp,etc,lib/modules} "$ir/ctop/build/Release" "$ir/ctop/node_modules"
-cp "$(command -v busybox)" "$ir/bin/busybox"
-cp "$(command -v nft)" "$ir/bin/nft"
-cp "$(command -v node)" "$ir/bin/node"
+guest_root
+mkdir -p "$ir/ctop/build/Release" "$ir/ctop/node_modules"
+for tool in nft node conntrack; do cp "$(command -v $tool)" "$ir/bin/$tool"; done
 # ctop as installed: bin/, dist/, package.json, the addon, the runtime dependencies only
 cp -r "$root/bin" "$root/dist" "$root/package.json" "$ir/ctop/"
 cp "$root/build/Release/ctop.node" "$ir/ctop/build/Release/"
@@ -57,29 +44,8 @@ for dep in commander blessed prom-client @opentelemetry tdigest bintrees; do
   [ -e "$root/node_modules/$dep" ] || fail "node_modules/$dep is missing (hint: npm install)"
   cp -rL "$root/node_modules/$dep" "$ir/ctop/node_modules/"
 done
-for lib in $(ldd "$(command -v node)" "$root/build/Release/ctop.node" "$(command -v nft)" | awk '/=> \//{print $3} /^\t\/lib/{print $1}' | sort -u); do
-  mkdir -p "$ir$(dirname "$lib")"
-  cp -L "$lib" "$ir$lib"
-done
-# modules in load order, each one's dependencies first (from .modinfo: the package has no modules.dep)
-declare -A seen=()
-order=()
-mod_path() { find "$moddir/kernel" -name "$1.ko" -print -quit; }
-add_mod() {
-  local name=$1 path d
-  [ -n "${seen[$name]:-}" ] && return
-  seen[$name]=1
-  path=$(mod_path "$name")
-  [ -n "$path" ] || fail "the kernel package has no $name module"
-  for d in $(tr '\0' '\n' < "$path" | sed -n 's/^depends=//p' | tr ',' ' '); do add_mod "$d"; done
-  order+=("$path")
-}
-for name in nf_conntrack nf_conntrack_netlink nf_tables nft_ct; do add_mod "$name"; done
-: > "$ir/etc/modules.order"
-for m in "${order[@]}"; do
-  cp "$m" "$ir/lib/modules/"
-  echo "/lib/modules/$(basename "$m")" >> "$ir/etc/modules.order"
-done
+guest_libs "$(command -v node)" "$root/build/Release/ctop.node" "$(command -v nft)" "$(command -v conntrack)"
+guest_modules nf_conntrack nf_conntrack_netlink nf_tables nft_ct
 
 # one tier's run, inside a fresh network namespace ($1: the tier)
 cat > "$ir/etc/tier.sh" <<'TIER'
@@ -102,55 +68,86 @@ echo "CTOP-CLI-JSON $tier $(tr -d '\n' < /tmp/snap.json)"
 echo "CTOP-CLI-COUNT $tier $(cat /proc/sys/net/netfilter/nf_conntrack_count)"
 echo "CTOP-CLI-STAT $tier $(tr '\n' '|' < /proc/net/stat/nf_conntrack)"
 TIER
-# 300 UDP flows: one socket and one datagram each, to a port nobody listens on
+# send.js PORT N: N UDP flows, one socket and one datagram each, to a port nobody listens on
 cat > "$ir/etc/send.js" <<'SEND'
 const dgram = require('node:dgram');
-let left = 300;
-for (let i = 0; i < 300; i++) {
+const port = Number(process.argv[2] ?? 7200);
+const n = Number(process.argv[3] ?? 300);
+let left = n;
+for (let i = 0; i < n; i++) {
   const s = dgram.createSocket('udp4');
-  s.send('x', 7200, '127.0.0.1', () => {
+  s.send('x', port, '127.0.0.1', () => {
     s.close();
-    if (--left === 0) console.log('CTOP-CLI-SENT 300');
+    if (--left === 0) console.log(`CTOP-CLI-SENT ${n}`);
   });
 }
 SEND
-cat > "$ir/init" <<'INIT'
-#!/bin/busybox sh
-/bin/busybox --install -s /bin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs dev /dev 2>/dev/null
-echo "CTOP-BOOTED $(uname -r)"
-for m in $(cat /etc/modules.order); do
-  insmod "$m" || echo "CTOP-ERROR insmod $m"
+# occupancy after churn, one tier, inside a fresh network namespace ($1: the tier)
+cat > "$ir/etc/occ.sh" <<'OCC'
+tier=$1
+ip link set lo up
+udp_timeout() { echo "$1" > /proc/sys/net/netfilter/nf_conntrack_udp_timeout; }
+listed() { conntrack -L -p udp --dport "$1" 2>/dev/null | wc -l; }
+printf 'table inet t {\n chain o {\n  type filter hook output priority 0;\n  ct state new counter\n }\n}\n' | nft -f -
+# before ctop: 80 entries on udp/7300 that stay, 30 on udp/7302 and 40 on udp/7304 that will go
+udp_timeout 600
+node /etc/send.js 7300 80 >/dev/null
+node /etc/send.js 7302 30 >/dev/null
+node /etc/send.js 7304 40 >/dev/null
+echo "CTOP-OCC-BEFORE $tier $(cat /proc/sys/net/netfilter/nf_conntrack_count)"
+rm -f /tmp/rec.jsonl /tmp/rec.err
+# one census, at attach (a 0.1 % budget puts the next one minutes away); a window every 2 s
+node /ctop/bin/ctop record -o /tmp/rec.jsonl --every 2s --duration 20m --census-budget 0.1 --tier "$tier" --netns /proc/$$/ns/net 2> /tmp/rec.err &
+pid=$!
+i=0
+while ! grep -q '"occupancy"' /tmp/rec.jsonl 2>/dev/null && [ $i -lt 600 ] && kill -0 $pid 2>/dev/null; do sleep 0.5; i=$((i+1)); done
+echo "CTOP-OCC-CENSUS $tier $(grep -c '"occupancy"' /tmp/rec.jsonl 2>/dev/null)"
+# churn after the census: deleted, made to expire, made and left to expire, made to stay
+conntrack -D -p udp --dport 7302 >/dev/null 2>&1
+# (conntrack -U updates one tuple at a time: a filter by port is refused, EOPNOTSUPP)
+for sp in $(conntrack -L -p udp --dport 7304 2>/dev/null | sed -n 's/.*sport=\([0-9]*\) dport=7304 .*/\1/p'); do
+  conntrack -U -s 127.0.0.1 -d 127.0.0.1 -p udp --sport "$sp" --dport 7304 --timeout 2 >/dev/null 2>&1
 done
+udp_timeout 2
+node /etc/send.js 7301 100 >/dev/null
+udp_timeout 600
+node /etc/send.js 7303 50 >/dev/null
+# the expired ones leave at the GC's next pass or at a dump (conntrack -L), whichever first
+sleep 3
+i=0
+while [ "$(listed 7301)$(listed 7304)" != "00" ] && [ $i -lt 120 ]; do sleep 1; i=$((i+1)); done
+# two more windows after the last change, then Ctrl-C (the recording keeps every window)
+sleep 5
+kill -INT $pid
+wait $pid
+echo "CTOP-OCC-RC $tier $?"
+sed "s/^/CTOP-OCC-STDERR $tier: /" /tmp/rec.err | tail -5
+echo "CTOP-OCC-LAST $tier $(tail -1 /tmp/rec.jsonl)"
+echo "CTOP-OCC-COUNT $tier $(cat /proc/sys/net/netfilter/nf_conntrack_count)"
+echo "CTOP-OCC-LISTED $tier 7300=$(listed 7300) 7301=$(listed 7301) 7302=$(listed 7302) 7303=$(listed 7303) 7304=$(listed 7304) all=$(conntrack -L 2>/dev/null | wc -l)"
+OCC
+{ guest_init_head; cat <<'INIT'; } > "$ir/init"
 export PATH=/bin HOME=/tmp
 # the limit is global: 300 unreplied flows into 200 places
 echo 200 > /proc/sys/net/netfilter/nf_conntrack_max
 for tier in fentry kprobe; do
   unshare -n sh /etc/tier.sh $tier
 done
+# room for every entry: the occupancy scenario must see no evictions
+echo 65536 > /proc/sys/net/netfilter/nf_conntrack_max
+for tier in fentry kprobe; do
+  unshare -n sh /etc/occ.sh $tier
+done
 echo "CTOP-DONE"
 poweroff -f
 INIT
 chmod +x "$ir/init"
-(cd "$ir" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/initrd.gz"
 
 # ---- boot ---------------------------------------------------------------------
-log=$work/console.log
-start=$(date +%s)
-set +e
-timeout --kill-after=10 "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -smp 1 -m 3072 \
-  -kernel "$vmlinuz" -initrd "$work/initrd.gz" \
-  -append "console=ttyS0 panic=-1 quiet" -nographic -no-reboot -monitor none > "$log" 2>&1
-qrc=$?
-set -e
-elapsed=$(( $(date +%s) - start ))
-tr -d '\r' < "$log" | sed 's/^.*\(CTOP-[A-Z-]*\)/\1/' > "$log.clean"
+guest_boot "$timeout_s" 3072
 if [ "$mode" = --keep ]; then cp "$log.clean" "$root/guest-cli-console.log"; fi
-grep -E '^CTOP-' "$log.clean" | grep -v '^CTOP-CLI-JSON' | cut -c1-300 || true
-grep -q '^CTOP-BOOTED' "$log.clean" || { tail -30 "$log.clean" >&2; fail "the $kver guest did not boot (qemu exit $qrc after ${elapsed}s)"; }
-grep -q '^CTOP-DONE' "$log.clean" || { tail -30 "$log.clean" >&2; fail "the $kver guest did not finish within ${timeout_s}s (qemu exit $qrc)"; }
+grep -E '^CTOP-' "$log.clean" | grep -v '^CTOP-CLI-JSON\|^CTOP-OCC-LAST' | cut -c1-300 || true
+guest_finished "$timeout_s"
 ! grep -q '^CTOP-ERROR' "$log.clean" || fail "module loading failed in the guest"
 node "$root/test/matrix/check-guest-cli.mjs" "$log.clean" "$kver" || fail "the CLI's counts do not match the kernel's (above)"
 echo "matrix-cli: $kver guest ran in ${elapsed}s"

@@ -18,89 +18,38 @@
 #                      probe, the fentry tier, the kprobe tier, and each tier's
 #                      floor (empty programs at the same functions) (bench/)
 # Env:   CTOP_MATRIX_CACHE  where the kernel package is kept (~/.cache/ctop-matrix)
+#        CTOP_BENCH_TIERS  --bench: the conditions to run (default: none fentry
+#                          kprobe floor-fentry floor-kprobe)
 #        CTOP_GUEST_TIMEOUT_S  wall-clock bound for the guest (default 300)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
-cache=${CTOP_MATRIX_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ctop-matrix}
 timeout_s=${CTOP_GUEST_TIMEOUT_S:-300}
 fail() { echo "matrix: FAIL: $*" >&2; exit 1; }
+. test/matrix/guest-lib.sh
 
 mode=${1:-}
 case "$mode" in ""|--keep|--fetch-only|--bench) ;; *) fail "unknown option '$mode' (hint: --keep, --fetch-only or --bench)";; esac
 
-# ---- the kernel: the version Debian's cloud metapackage points at ----------
-mkdir -p "$cache"
-pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-6\.1\.[^ ]*-cloud-amd64\)$/\1/p' | head -1)
-[ -n "$pkg" ] || fail "apt-cache knows no 6.1 linux-image-cloud-amd64 (hint: apt-get update)"
-if ! ls "$cache/$pkg-unsigned_"*.deb >/dev/null 2>&1; then
-  (cd "$cache" && apt-get download "$pkg-unsigned" >/dev/null 2>&1) || fail "could not download $pkg-unsigned"
-fi
-kdir=$cache/$pkg
-if [ ! -d "$kdir/boot" ]; then
-  rm -rf "$kdir.tmp" && dpkg -x "$(ls "$cache/$pkg-unsigned_"*.deb | head -1)" "$kdir.tmp" && mv "$kdir.tmp" "$kdir"
-fi
-kver=${pkg#linux-image-}
+guest_kernel
 [ "$mode" = --fetch-only ] && { echo "matrix: kernel $kver ready in $kdir"; exit 0; }
-for tool in qemu-system-x86_64 busybox cpio nft; do
-  command -v "$tool" >/dev/null || fail "$tool is missing (hint: bash scripts/setup.sh installs it)"
-done
+guest_need qemu-system-x86_64 busybox cpio nft
 selftest=$root/tools/bin/ctop-selftest
 [ -x "$selftest" ] || fail "$selftest is missing (hint: npm run build:tools)"
-
-vmlinuz=$kdir/boot/vmlinuz-$kver
-moddir=$kdir/lib/modules/$kver
-[ -f "$vmlinuz" ] && [ -d "$moddir/kernel" ] || fail "the package $pkg has no kernel or modules"
+guest_check_kernel
 
 # ---- the initramfs -----------------------------------------------------------
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-ir=$work/root
-mkdir -p "$ir"/{bin,sbin,proc,sys,dev,tmp,etc,lib/modules}
-cp "$(command -v busybox)" "$ir/bin/busybox"
+guest_root
 cp "$selftest" "$ir/bin/ctop-selftest"
 cp "$(command -v nft)" "$ir/bin/nft"
 if [ "$mode" = --bench ]; then
   [ -x "$root/tools/bin/flood" ] || fail "tools/bin/flood is missing (hint: npm run build:tools)"
   cp "$root/tools/bin/flood" "$ir/bin/flood"
 fi
-# the dynamic libraries both binaries need, at the paths ldd names
-for lib in $(ldd "$selftest" "$(command -v nft)" | awk '/=> \//{print $3} /^\t\/lib/{print $1}' | sort -u); do
-  mkdir -p "$ir$(dirname "$lib")"
-  cp -L "$lib" "$ir$lib"
-done
-# modules in load order: each one's dependencies first. The package carries
-# no modules.dep (depmod runs at install): read `depends=` from each module's
-# .modinfo strings instead.
-declare -A seen=()
-order=()
-mod_path() { find "$moddir/kernel" -name "$1.ko" -print -quit; }
-add_mod() { # $1: module name
-  local name=$1 path d
-  [ -n "${seen[$name]:-}" ] && return
-  seen[$name]=1
-  path=$(mod_path "$name")
-  [ -n "$path" ] || fail "the kernel package has no $name module"
-  for d in $(tr '\0' '\n' < "$path" | sed -n 's/^depends=//p' | tr ',' ' '); do add_mod "$d"; done
-  order+=("$path")
-}
-for name in nf_conntrack nf_conntrack_netlink nf_tables nft_ct tun; do add_mod "$name"; done
-: > "$ir/etc/modules.order"
-for m in "${order[@]}"; do
-  cp "$m" "$ir/lib/modules/"
-  echo "/lib/modules/$(basename "$m")" >> "$ir/etc/modules.order"
-done
+guest_libs "$selftest" "$(command -v nft)"
+guest_modules nf_conntrack nf_conntrack_netlink nf_tables nft_ct tun
 
-cat > "$ir/init" <<'EOF'
-#!/bin/busybox sh
-/bin/busybox --install -s /bin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs dev /dev 2>/dev/null
-echo "CTOP-BOOTED $(uname -r)"
-for m in $(cat /etc/modules.order); do
-  insmod "$m" || echo "CTOP-ERROR insmod $m"
-done
+{ guest_init_head; cat <<'EOF'; } > "$ir/init"
 run() { # name, command...
   name=$1; shift
   out=$("$@" 2>/tmp/err); rc=$?
@@ -123,6 +72,7 @@ if [ "$mode" = --bench ]; then
   flows=${CTOP_BENCH_FLOWS:-20000}
   reps=${CTOP_BENCH_REPS:-3}
   hold_args=${CTOP_BENCH_HOLD_ARGS:-}
+  tiers=${CTOP_BENCH_TIERS:-none fentry kprobe floor-fentry floor-kprobe}
   cat > "$ir/etc/bench.sh" <<BENCH
 # room for every flow: no eviction work in the runs (the limit is global)
 echo 262144 > /proc/sys/net/netfilter/nf_conntrack_max
@@ -146,7 +96,7 @@ settle() {
 }
 for rep in \$(seq 1 $reps); do
   # floor-T: empty programs at tier T's attach points (bpf/floor.bpf.c)
-  for tier in none fentry kprobe floor-fentry floor-kprobe; do
+  for tier in $tiers; do
     settle
     if [ \$tier = none ]; then
       echo "CTOP-BENCH \$rep none \$(flood_once)"
@@ -170,30 +120,18 @@ BENCH
 fi
 # CTOP_GUEST_DEBUG: shell commands the guest runs first (for debugging the matrix)
 if [ -n "${CTOP_GUEST_DEBUG:-}" ]; then printf '%s\n' "$CTOP_GUEST_DEBUG" > "$ir/etc/debug.sh"; fi
-(cd "$ir" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/initrd.gz"
 
 # ---- boot ---------------------------------------------------------------------
-log=$work/console.log
-start=$(date +%s)
-set +e
 # --bench: the guest's clock counts executed instructions (-icount, 1 ns per
 # instruction), so that its rates measure instructions per flow and not how
 # busy the shared host is
 icount=()
 [ "$mode" = --bench ] && icount=(-icount shift=0)
-timeout --kill-after=10 "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -smp 1 -m 1024 "${icount[@]}" \
-  -kernel "$vmlinuz" -initrd "$work/initrd.gz" \
-  -append "console=ttyS0 panic=-1 quiet" -nographic -no-reboot -monitor none > "$log" 2>&1
-qrc=$?
-set -e
-elapsed=$(( $(date +%s) - start ))
-# the console's escape sequences can share a line with our markers
-tr -d '\r' < "$log" | sed 's/^.*\(CTOP-[A-Z]*\)/\1/' > "$log.clean"
+guest_boot "$timeout_s" 1024 "${icount[@]}"
 if [ "$mode" = --keep ] || [ -n "${CTOP_GUEST_KEEP:-}" ]; then cp "$log.clean" "$root/guest-console.log"; fi
 grep -E '^CTOP-' "$log.clean" | cut -c1-400 || true
 
-grep -q '^CTOP-BOOTED' "$log.clean" || { tail -30 "$log.clean" >&2; fail "the $kver guest did not boot (qemu exit $qrc after ${elapsed}s)"; }
-grep -q '^CTOP-DONE' "$log.clean" || { tail -30 "$log.clean" >&2; fail "the $kver guest did not finish within ${timeout_s}s (qemu exit $qrc)"; }
+guest_finished "$timeout_s"
 if [ "$mode" = --bench ]; then
   grep '^CTOP-BENCH' "$log.clean" | sed 's/^CTOP-BENCH /bench: /'
   echo "matrix: $kver bench ran in ${elapsed}s"

@@ -117,3 +117,47 @@ export function burstWindow(i: number, burstAt: number): SnapshotV1 {
     namespaces: w.namespaces.map((n) => (n.inode === LAB_NS ? { ...n, inserts: (n.inserts ?? 0) + burst } : n)),
   };
 }
+
+/** rangeWindow's ports: udp/60000-60099 each making RANGE_INSERTS new entries a window and holding
+ * RANGE_HELD; udp/20000-20063 holding STREAM_HELD each and making none. */
+export const RANGE_INSERTS = 3;
+export const RANGE_HELD = 40;
+export const STREAM_HELD = 500;
+
+/**
+ * Window `i` of a recording with port ranges and roles: fixtureWindow(i)'s
+ * ports as servers (udp/123 a client), a 100-port UDP range of servers, a
+ * 64-port UDP range that only holds entries, and a census of what each holds.
+ */
+export function rangeWindow(i: number): SnapshotV1 {
+  const w = fixtureWindow(i);
+  const roles = (role: 'server' | 'client', n: number): NonNullable<PortRow['roles']> => ({ server: 0, client: 0, local: 0, forward: 0, [role]: n });
+  const held = (p: number): number => (p === 53 ? 20_000 : p === 443 ? 900 : 0);
+  const ports: PortRow[] = [
+    ...w.ports.map((p) => ({ ...p, roles: roles(p.port === 123 ? 'client' : 'server', p.inserts), occupancy: held(p.port) })),
+    ...Array.from({ length: 100 }, (_, k): PortRow => ({ netns: LAB_NS, family: 'ipv4', proto: 'udp', protoNum: 17, port: 60000 + k, inserts: RANGE_INSERTS, drops: 0, roles: roles('server', RANGE_INSERTS), occupancy: RANGE_HELD })),
+    ...Array.from({ length: 64 }, (_, k): PortRow => ({ netns: LAB_NS, family: 'ipv4', proto: 'udp', protoNum: 17, port: 20000 + k, inserts: 0, drops: 0, roles: roles('server', 0), occupancy: STREAM_HELD })),
+  ];
+  const inserts = ports.reduce((a, p) => a + p.inserts, 0);
+  const occ = ports.filter((p) => (p.occupancy ?? 0) > 0);
+  const entries = occ.reduce((a, p) => a + (p.occupancy ?? 0), 0);
+  return {
+    ...w,
+    ports,
+    rates: { ...w.rates, insertsPerSec: inserts },
+    totals: { ...w.totals, inserts },
+    namespaces: w.namespaces.map((n) => (n.inode === LAB_NS ? { ...n, inserts: (n.inserts ?? 0) + 100 * RANGE_INSERTS } : n)),
+    occupancy: {
+      method: 'bpf-hash-walk',
+      live: false,
+      takenAt: w.startedAt,
+      ageMs: 1000,
+      entries,
+      namespaces: [LAB_NS, HOST_NS].map((inode) => ({ inode, entries: occ.filter((p) => p.netns === inode).reduce((a, p) => a + (p.occupancy ?? 0), 0) })),
+      ports: occ.map((p) => ({ netns: p.netns, family: p.family, proto: p.proto, protoNum: p.protoNum, port: p.port, entries: p.occupancy! })),
+      portsOmitted: 0,
+      omittedEntries: 0,
+      sources: [],
+    },
+  };
+}

@@ -11,7 +11,7 @@ import { ReplayWindows, loadRecordingPrefix } from '../../src/source/replay.js';
 import { initialState, reduce, reduceInput } from '../../src/tui/state.js';
 import { sparkline } from '../../src/tui/text.js';
 import { emptyModel, updateModel } from '../../src/tui/model.js';
-import { selectRows } from '../../src/tui/talkers.js';
+import { VIEWS, selectRows } from '../../src/tui/talkers.js';
 import type { SnapshotV1 } from '../../src/model/snapshot.js';
 import type { WindowSource } from '../../src/model/snapshot.js';
 import { fixtureWindow, recordingText } from '../support/tuiFixtures.js';
@@ -46,7 +46,7 @@ describe('state', () => {
 
   it('views cycle both ways and reset the selection', () => {
     expect(run('nextView').viewIndex).toBe(1);
-    expect(run('prevView').viewIndex).toBe(4);
+    expect(run('prevView').viewIndex).toBe(VIEWS.length - 1);
     expect(run('down', 'nextView').selected).toBe(0);
   });
 
@@ -64,7 +64,10 @@ describe('state', () => {
     expect(run('sort', 'sort', 'sort').sort.ports).toBe('drops');
     expect(run('sort', 'sort', 'sort', 'sort').sort.ports).toBe('occupancy');
     expect(run('sort', 'sort', 'sort', 'sort', 'sort', 'sort').sort.ports).toBe('inserts');
-    expect(run('prevView', 'prevView', 'sort', 'sort', 'sort', 'sort').sort.namespaces).toBe('occupancy');
+    expect(run('nextView', 'nextView', 'nextView', 'sort', 'sort', 'sort', 'sort').sort.namespaces).toBe('occupancy');
+    // ranges keep spans (their ports' summed); roles do not
+    expect(run('prevView', 'prevView', 'sort').sort.ranges).toBe('inserts10');
+    expect(run('prevView', 'sort', 'sort').sort.roles).toBe('occupancy');
     // 5-tuples keep no spans and hold one entry each
     expect(run('nextView', 'sort', 'sort').sort.tuples).toBe('name');
   });
@@ -126,12 +129,14 @@ describe('panels', () => {
   it('every line of a frame fits its width, at several sizes, in every view', () => {
     const m = [0, 1, 2, 3, 4].reduce((acc, i) => updateModel(acc, fixtureWindow(i)), emptyModel());
     for (const [cols, rows] of [[80, 24], [120, 40], [60, 20], [200, 60]] as const) {
-      for (let v = 0; v < 4; v++) {
+      for (let v = 0; v < VIEWS.length; v++) {
         const c = new Controller(listSource([]), 1000, { color: true });
         c.model = m;
         c.state = { ...c.state, viewIndex: v };
         const f = c.frame(cols, rows, { label: 'test' });
         for (const line of [f.header, f.gauge, f.footer]) expect(plain(line).length).toBeLessThanOrEqual(cols);
+        // the talkers title (its tabs, the sort, the census's age) fits in its box's top border
+        expect(plain(f.talkers.label ?? '').length, f.talkers.label).toBeLessThanOrEqual(f.layout.talkers.width - 2);
         for (const [p, r] of [[f.rates, f.layout.rates], [f.talkers, f.layout.talkers], [f.buckets, f.layout.buckets], [f.drops, f.layout.drops], [f.notrack, f.layout.notrack]] as const) {
           if (!p || !r) continue;
           expect(p.lines.length).toBeLessThanOrEqual(r.height - 2);
