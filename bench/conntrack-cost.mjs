@@ -10,7 +10,7 @@
 // own run time of ctop's programs and of the floor's, per new flow and per
 // established packet.
 //
-//   sudo node bench/conntrack-cost.mjs [--rounds 5] [--flows 300000] [--packets 1000000] [--pin 1] [--stats-rounds 3]
+//   sudo node bench/conntrack-cost.mjs [--rounds 5] [--flows 600000] [--packets 1000000] [--pin 1] [--stats-rounds 3]
 //
 // Each run gets a fresh network namespace (its own conntrack table, so runs do
 // not fill each other's) with conntrack enabled by one nft rule, and floods
@@ -21,12 +21,12 @@ import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { enableBpfStats, progDelta, progStats } from './lib.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const FLOOD = join(ROOT, 'tools', 'bin', 'flood'); // built by `npm run build:tools`
 const CTOP = join(ROOT, 'bin', 'ctop');
 const SELFTEST = join(ROOT, 'tools', 'bin', 'ctop-selftest'); // `hold --floor`
-const STATS_PATH = '/proc/sys/kernel/bpf_stats_enabled';
 
 function arg(name, dflt) {
   const i = process.argv.indexOf(name);
@@ -40,11 +40,12 @@ const BENCH_CT_MAX = Math.max(FLOWS * 2, 262_144);
 const CT_MAX_PATH = '/proc/sys/net/netfilter/nf_conntrack_max';
 const PACKETS = arg('--packets', 1_000_000);
 const IDLE_MS = arg('--idle-ms', 10_000);
-// --pin CPU: run the flood (its sender and receiver threads) on one CPU.
-// Unpinned, rates on this 2-core VM are bimodal (by where the scheduler puts
-// the two threads, e.g. 120-150k or 180k+ new flows/s), which swamps effects of
-// a few percent; ctop and conntrack -E then have the other CPU.
-const PIN = arg('--pin', -1);
+// --pin CPU (default 1; -1: not pinned): run the flood (its sender and
+// receiver threads) on one CPU with taskset. Unpinned, rates on this 2-core VM
+// are bimodal (by where the scheduler puts the two threads, e.g. 120-150k or
+// 180k+ new flows/s), which swamps effects of a few percent; ctop and
+// conntrack -E then have the other CPU.
+const PIN = arg('--pin', 1);
 const STATS_ROUNDS = arg('--stats-rounds', 3);
 
 const sh = (cmd, args, opts = {}) => execFileSync(cmd, args, { encoding: 'utf8', timeout: 60_000, ...opts });
@@ -158,24 +159,6 @@ async function startFloor(ns) {
       return JSON.parse(out.trim().split('\n').pop()).programs;
     },
   };
-}
-
-/** run_cnt and run_time_ns of the programs a process holds (prog_id lines in its fdinfo). */
-function progStats(pid) {
-  const ids = new Set();
-  for (const fd of readdirSync(`/proc/${pid}/fdinfo`)) {
-    try {
-      const m = /^prog_id:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
-      if (m) ids.add(Number(m[1]));
-    } catch {
-      /* closed meanwhile */
-    }
-  }
-  const out = {};
-  for (const p of JSON.parse(sh('bpftool', ['-j', 'prog', 'show']))) {
-    if (ids.has(p.id)) out[p.name] = { runs: p.run_cnt ?? 0, ns: p.run_time_ns ?? 0 };
-  }
-  return out;
 }
 
 function startEvents(ns) {
@@ -327,13 +310,8 @@ async function programTime(cond, mode) {
     } else {
       after = Object.fromEntries((await stopFloor()).map((x) => [x.name, { runs: x.runs, ns: x.ns }]));
     }
-    let runs = 0;
-    let nsTotal = 0;
-    for (const [name, v] of Object.entries(after)) {
-      runs += v.runs - (before[name]?.runs ?? 0);
-      nsTotal += v.ns - (before[name]?.ns ?? 0);
-    }
-    return { sent: f.sent, runsPerUnit: runs / f.sent, nsPerUnit: nsTotal / f.sent, pps: f.pps };
+    const d = progDelta(before, after);
+    return { sent: f.sent, runsPerUnit: d.runs / f.sent, nsPerUnit: d.ns / f.sent, pps: f.pps };
   } finally {
     delNs(ns);
   }
@@ -363,23 +341,20 @@ async function main() {
     process.exit(2);
   }
   const oldMax = readFileSync(CT_MAX_PATH, 'utf8').trim();
-  const oldStatsForSignal = readFileSync(STATS_PATH, 'utf8').trim();
   const restore = () => writeFileSync(CT_MAX_PATH, oldMax);
-  process.once('SIGINT', () => {
-    restore();
-    writeFileSync(STATS_PATH, oldStatsForSignal);
-    process.exit(130);
-  });
-  const oldStats = readFileSync(STATS_PATH, 'utf8').trim();
-  const restoreStats = () => writeFileSync(STATS_PATH, oldStats);
-  process.once('SIGTERM', () => {
-    restore();
-    restoreStats();
-    process.exit(143);
-  });
+  // kernel.bpf_stats_enabled is on only for the program-time phase; this
+  // puts it back if a signal ends the run during that phase
+  let restoreStats = () => {};
+  for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
+    process.once(sig, () => {
+      restore();
+      restoreStats();
+      process.exit(code);
+    });
+  }
   writeFileSync(CT_MAX_PATH, String(BENCH_CT_MAX));
   try {
-    await runAll(restoreStats);
+    await runAll((r) => (restoreStats = r));
   } finally {
     restore();
     restoreStats();
@@ -393,7 +368,7 @@ function ratioSpread(runs, cond) {
   return { median: median(rs), min: Math.min(...rs), max: Math.max(...rs) };
 }
 
-async function runAll(restoreStats) {
+async function runAll(onStats) {
   const newRuns = { none: [], floor: [], ctop: [], serve: [], events: [] };
   const estRuns = { none: [], floor: [], ctop: [], serve: [] };
   for (let r = 0; r < ROUNDS; r++) {
@@ -403,7 +378,8 @@ async function runAll(restoreStats) {
   }
   const idle = await idleCpu();
   const time = { new: { floor: [], ctop: [] }, est: { floor: [], ctop: [] } };
-  writeFileSync(STATS_PATH, '1');
+  const restoreStats = enableBpfStats();
+  onStats(restoreStats);
   try {
     for (let r = 0; r < STATS_ROUNDS; r++) {
       for (const mode of ['new', 'est']) {
@@ -428,6 +404,8 @@ async function runAll(restoreStats) {
     // kernel.bpf_stats_enabled: program ns per new flow / per established packet (all programs together)
     programNs: {
       perNewFlow: { ctop: spread(time.new.ctop, 'nsPerUnit'), floor: spread(time.new.floor, 'nsPerUnit') },
+      // what ctop's programs do beyond the floor's dispatch and clock reads
+      perNewFlowAboveFloor: m(time.new.ctop, 'nsPerUnit') - m(time.new.floor, 'nsPerUnit'),
       runsPerNewFlow: { ctop: m(time.new.ctop, 'runsPerUnit'), floor: m(time.new.floor, 'runsPerUnit') },
       perEstablishedPacket: { ctop: spread(time.est.ctop, 'nsPerUnit'), floor: spread(time.est.floor, 'nsPerUnit') },
     },

@@ -384,9 +384,22 @@ int ctop_nf_confirm(struct bpf_nf_ctx *ctx)
 		t.sport = bpf_ntohs(tup->src.u.all);
 		t.dport = bpf_ntohs(tup->dst.u.all);
 	}
-	/* u3 is 16 bytes for both families; IPv4 uses the first 4, the rest is 0 */
-	__builtin_memcpy(t.saddr, &tup->src.u3, 16);
-	__builtin_memcpy(t.daddr, &tup->dst.u3, 16);
+	/* u3 is 16 bytes for both families; IPv4 uses the first 4, the rest is 0.
+	 * Copied as 4-byte words (u3 is __be32 all[4]; saddr and daddr sit at
+	 * 4-byte offsets in the key): a byte-array memcpy compiles to 2-byte
+	 * loads, each a checked PROBE_MEM load here. */
+	{
+		__u32 *s = (__u32 *)t.saddr, *d = (__u32 *)t.daddr;
+
+		s[0] = tup->src.u3.all[0];
+		s[1] = tup->src.u3.all[1];
+		s[2] = tup->src.u3.all[2];
+		s[3] = tup->src.u3.all[3];
+		d[0] = tup->dst.u3.all[0];
+		d[1] = tup->dst.u3.all[1];
+		d[2] = tup->dst.u3.all[2];
+		d[3] = tup->dst.u3.all[3];
+	}
 	count_event(&t, nf_role(ctx));
 	return NF_ACCEPT;
 }
