@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
@@ -106,10 +107,29 @@ int hold(int tier, int floor)
 	wait_stdin();
 	if (ctop_probe_read_totals(p, totals, &e))
 		goto fail;
-	printf("{\"inserts\":%llu,\"drops\":%llu,\"deletes\":%llu,\"portOverflow\":%llu,\"tupleOverflow\":%llu,\"programs\":[",
+	printf("{\"inserts\":%llu,\"drops\":%llu,\"deletes\":%llu,\"portOverflow\":%llu,\"tupleOverflow\":%llu,"
+	       "\"clashes\":%llu,\"insertFailed\":%llu,",
 	       (unsigned long long)totals[CTOP_TOTAL_INSERTS], (unsigned long long)totals[CTOP_TOTAL_DROPS],
 	       (unsigned long long)totals[CTOP_TOTAL_DELETES], (unsigned long long)totals[CTOP_TOTAL_PORT_OVERFLOW],
-	       (unsigned long long)totals[CTOP_TOTAL_TUPLE_OVERFLOW]);
+	       (unsigned long long)totals[CTOP_TOTAL_TUPLE_OVERFLOW], (unsigned long long)totals[CTOP_TOTAL_CLASHES],
+	       (unsigned long long)totals[CTOP_TOTAL_INSERT_FAILED]);
+	if (tier != CTOP_TIER_NETFILTER) {
+		/* the function tiers' per-port events, summed: they must add up to the totals */
+		struct ctop_event_rec *ev = NULL;
+		unsigned long long entries = 0, clashes = 0, failed = 0;
+		size_t nev = 0;
+
+		if (ctop_probe_read_events(p, &ev, &nev, &e))
+			goto fail;
+		for (size_t i = 0; i < nev; i++) {
+			entries += ev[i].events.entries;
+			clashes += ev[i].events.clashes;
+			failed += ev[i].events.insert_failed;
+		}
+		free(ev);
+		printf("\"portEntries\":%llu,\"portClashes\":%llu,\"portInsertFailed\":%llu,", entries, clashes, failed);
+	}
+	printf("\"programs\":[");
 	{
 		struct ctop_prog_stat st[16];
 		int n = 0;

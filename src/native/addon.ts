@@ -59,6 +59,8 @@ export interface NativeProbe {
   /** Tuple records (insert and drop maps joined) whose counts grew since the
    * previous call, with the growth as counts; the first call: since load. */
   readTupleDeltas(): Buffer;
+  /** As readTupleDeltas, into `target` (capacity().tuples + capacity().dropTuples records); returns the records written. */
+  readTupleDeltasInto(target: Buffer): number;
   readTotals(): number[];
   capacity(): { ports: number; tuples: number; dropTuples: number };
   /** Keys in the per-port hash at the last readPorts(): what `capacity().ports`

@@ -76,6 +76,8 @@ interface Adapter<T> {
   inserts(t: T): number;
   drops(t: T): number;
   occupancy?(t: T, s: SnapshotV1): number;
+  /** `before` over item indexes for a sort, where the view has a faster one than the generic keys */
+  orderBy?(sort: SortKey): ((x: number, y: number) => boolean) | undefined;
   name(t: T): string;
   match(t: T, nsName: (inode: number) => string): Matchable;
   row(t: T, s: SnapshotV1, ctx: RowContext): Omit<TalkerRow, 'spanInsertsPerSec'>;
@@ -109,6 +111,22 @@ function portItems(s: SnapshotV1, r: Rolling | undefined): PortRow[] {
   return out;
 }
 
+/** The columns every counted row has: its namespace, rates, share and the entries it holds. */
+function countedColumns(
+  x: { netns: number; inserts: number; drops: number; occupancy?: number | undefined },
+  s: SnapshotV1,
+  c: RowContext,
+): Pick<TalkerRow, 'nsName' | 'insertsPerSec' | 'dropsPerSec' | 'share' | 'entries' | 'occupancy'> {
+  return {
+    nsName: c.nsName(x.netns),
+    insertsPerSec: c.perSec(x.inserts),
+    dropsPerSec: c.perSec(x.drops),
+    share: c.share(x.inserts),
+    entries: x.occupancy ?? null,
+    occupancy: x.occupancy === undefined || s.table.max <= 0 ? null : x.occupancy / s.table.max,
+  };
+}
+
 const ports: Adapter<PortRow> = {
   items: portItems,
   spans: (p, r) => r.ports.rates(portRowKey(p)).insertsPerSec,
@@ -120,12 +138,7 @@ const ports: Adapter<PortRow> = {
   row: (p, s, c) => ({
     id: `p/${p.netns}/${p.family}/${p.protoNum}/${p.port}`,
     label: `${p.proto} ${portText(p.protoNum, p.port)}${p.family === 'ipv6' ? ' (v6)' : ''}`,
-    nsName: c.nsName(p.netns),
-    insertsPerSec: c.perSec(p.inserts),
-    dropsPerSec: c.perSec(p.drops),
-    share: c.share(p.inserts),
-    entries: p.occupancy ?? null,
-    occupancy: p.occupancy === undefined || s.table.max <= 0 ? null : p.occupancy / s.table.max,
+    ...countedColumns(p, s, c),
     details: () => [
       ['protocol', `${p.proto} (${p.protoNum}), ${p.family}`],
       [portIsIcmpType(p.protoNum) ? 'ICMP type' : 'port (original destination)', String(p.port)],
@@ -184,6 +197,24 @@ function columnTuples(cols: TupleColumns): Adapter<number> {
     items: () => firstIndexes(cols.length),
     inserts: (i) => cols.inserts(i),
     drops: (i) => cols.drops(i),
+    // items are record indexes: compare the records' counts in place, one call site per key
+    // (the generic keys cost about 3 ms a refresh at 64,000 tuples, this about a third)
+    orderBy: (sort) =>
+      sort === 'inserts'
+        ? (x, y) => {
+            const d = cols.inserts(y) - cols.inserts(x);
+            if (d !== 0) return d < 0;
+            const e = cols.drops(y) - cols.drops(x);
+            return e !== 0 ? e < 0 : x < y;
+          }
+        : sort === 'drops'
+          ? (x, y) => {
+              const d = cols.drops(y) - cols.drops(x);
+              if (d !== 0) return d < 0;
+              const e = cols.inserts(y) - cols.inserts(x);
+              return e !== 0 ? e < 0 : x < y;
+            }
+          : undefined,
     name: (i) => `${cols.proto(i)} ${cols.src(i)} ${cols.dst(i)}`,
     match: (i, ns) => ({ family: cols.family(i), proto: cols.proto(i), ports: [cols.sport(i), cols.dport(i)], addrs: [cols.src(i), cols.dst(i)], nsInode: cols.netns(i), nsName: ns(cols.netns(i)) }),
     row: (i, _s, c) => tupleRow(cols.row(i), c),
@@ -358,12 +389,7 @@ function groupRow(g: PortGroup, label: string, id: string, s: SnapshotV1, c: Row
   return {
     id,
     label,
-    nsName: c.nsName(g.netns),
-    insertsPerSec: c.perSec(g.inserts),
-    dropsPerSec: c.perSec(g.drops),
-    share: c.share(g.inserts),
-    entries: g.occupancy ?? null,
-    occupancy: g.occupancy === undefined || s.table.max <= 0 ? null : g.occupancy / s.table.max,
+    ...countedColumns(g, s, c),
     details: () => [
       ['protocol', `${g.proto} (${g.protoNum}), ${g.families.join(' and ')}`],
       ['ports (original destination)', groupPorts(g)],
@@ -482,7 +508,7 @@ export function selectRows(s: SnapshotV1, view: ViewId, sort: SortKey, filter: F
     idx = kept;
   }
   const spanOf = (t: unknown): number[] | null => (a.spans && rolling ? a.spans(t, rolling) : null);
-  const before = orderFn(a, s, sort, items, spanOf);
+  const before = a.orderBy?.(sort) ?? orderFn(a, s, sort, items, spanOf);
   const chosen = topK(idx, limit, before);
   const durationSec = Math.max(0.001, s.durationMs / 1000);
   const totalInserts = s.totals.inserts;

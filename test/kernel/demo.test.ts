@@ -130,8 +130,9 @@ describe('ctop demo', () => {
     const pane = new Tmux();
     try {
       pane.start(['demo'], [100, 30]);
-      const intro = await pane.waitFor((x) => /opens in \d s; q quits/.test(x.replace(/\n/g, '')), 'the plan');
-      expect(intro.replace(/\n/g, '')).toMatch(/fills its table to nf_conntrack_max = [\d,]+ entries/);
+      // printed text: read with wrapped lines joined (a wrap on a space would lose it)
+      const intro = await pane.waitFor((x) => /opens in \d s; q quits/.test(x), 'the plan', undefined, { joined: true });
+      expect(intro).toMatch(/fills its table to nf_conntrack_max = [\d,]+ entries/);
       const ns = /ctop-demo-\d+/.exec(intro)![0];
       const inode = statSync(`/run/netns/${ns}`).ino;
       // full: the fill line at 100 %, and the cache port among the refused
@@ -142,7 +143,7 @@ describe('ctop demo', () => {
       );
       expect(full).toMatch(/udp 11211/);
       pane.keys('q');
-      const end = await pane.waitFor((x) => /ctop-exit=\d+/.test(x), 'the exit status');
+      const end = await pane.waitFor((x) => /ctop-exit=\d+/.test(x), 'the exit status', undefined, { joined: true });
       expect(end).toMatch(/ctop-exit=0/);
       expect(end).toMatch(/ctop-demo-\d+ and its traffic are gone/);
       await expectNothingLeft(before, inode);

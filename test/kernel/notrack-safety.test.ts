@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createLab, runLoad, startServer, type Lab } from '../lab/netns.js';
-import { CLI, expectOneLineError, killStrayClis, runCli, startCli } from '../support/cli.js';
+import { CLI, expectOneLineError, killStrayClis, runCli, startCli, processAlive } from '../support/cli.js';
 
 afterEach(killStrayClis);
 
@@ -22,15 +22,6 @@ const CLOCK_STEP = fileURLToPath(new URL('../support/clock-step.mjs', import.met
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Runs argv as the unprivileged user nobody (uid 65534). */
@@ -166,7 +157,7 @@ describe('notrack state, lock and watchdog', () => {
     const { done } = await startCli(['notrack', 'apply', 'tcp/7000', '--role', 'server', '--netns', lab.srv, '--state-dir', dir, '--yes', '--confirm-within', '2s'], /applied in/);
     const armed = readdirSync(dir).find((f) => /\.armed/.test(f));
     const dog = Number(readFileSync(join(dir, armed!), 'utf8').trim());
-    expect(alive(dog)).toBe(true);
+    expect(processAlive(dog)).toBe(true);
     process.kill(dog, 'SIGKILL');
     const r = await done;
     expect(r.code).toBe(1);
@@ -293,15 +284,15 @@ describe('notrack state, lock and watchdog', () => {
       await sleep(2500); // past the first watchdog's deadline
       process.kill(dog1, 'SIGCONT');
       const end = Date.now() + 5000;
-      while (alive(dog1) && Date.now() < end) await sleep(100);
-      expect(alive(dog1)).toBe(false);
+      while (processAlive(dog1) && Date.now() < end) await sleep(100);
+      expect(processAlive(dog1)).toBe(false);
       expect(ruleset()).toMatch(/udp dport 7001/);
       expect(readdirSync(dir).filter((f) => /\.armed/.test(f))).toHaveLength(1);
       const c = runCli(['notrack', 'confirm', '--netns', lab.srv, '--state-dir', dir]);
       expect(c.code, c.stderr).toBe(0);
       expect((await second.done).code).toBe(0);
     } finally {
-      if (alive(dog1)) process.kill(dog1, 'SIGCONT');
+      if (processAlive(dog1)) process.kill(dog1, 'SIGCONT');
     }
   });
 

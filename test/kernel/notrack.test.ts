@@ -15,7 +15,7 @@ import type { AdviceReport } from '../../src/advise/report.js';
 import type { Validation } from '../../src/advise/validate.js';
 import { untrackedAccept } from '../../src/advise/rules.js';
 import { createLab, ctCount, runLoad, startServer, type Lab } from '../lab/netns.js';
-import { expectOneLineError, killStrayClis, runCli, startCli, waitNoCtopPrograms } from '../support/cli.js';
+import { expectOneLineError, killStrayClis, runCli, startCli, waitNoCtopPrograms, processAlive } from '../support/cli.js';
 
 afterEach(killStrayClis);
 
@@ -59,15 +59,6 @@ function conntrackList(lab: Lab, ns: string): { byPort: Record<string, number>; 
     }
   }
   return { byPort, byTcpState, remainingByTcpState };
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe('advise, notrack and validate in a namespace lab', () => {
@@ -212,12 +203,12 @@ describe('advise, notrack and validate in a namespace lab', () => {
     proc.kill('SIGKILL');
     const r = await done;
     const dog = Number(/watchdog pid (\d+)/.exec(r.stderr)?.[1]);
-    expect(alive(dog)).toBe(true);
+    expect(processAlive(dog)).toBe(true);
     const deadline = Date.now() + 8000;
     while (ruleset() !== before && Date.now() < deadline) await sleep(200);
     expect(ruleset()).toBe(before);
-    while (alive(dog) && Date.now() < deadline) await sleep(100);
-    expect(alive(dog)).toBe(false);
+    while (processAlive(dog) && Date.now() < deadline) await sleep(100);
+    expect(processAlive(dog)).toBe(false);
     expect(readdirSync(stateDir).filter((f) => /pending|rollingback|armed/.test(f))).toEqual([]);
     expect(readFileSync(join(stateDir, readdirSync(stateDir).find((f) => f.endsWith('.log'))!), 'utf8')).toMatch(/not confirmed in time: restored/);
   });

@@ -93,8 +93,9 @@ done
 EOF
 }
 
-# guest_boot TIMEOUT_S MEMORY_MB [QEMU_ARG...]: packs the initramfs and boots it; sets
-# log (the console, markers at line starts: $log.clean), qrc and elapsed
+# guest_boot TIMEOUT_S MEMORY_MB [QEMU_ARG...]: packs the initramfs and boots it on
+# $guest_cpus vCPUs (default 1); sets log (the console, markers at line starts:
+# $log.clean), qrc and elapsed
 guest_boot() {
   local timeout_s=$1 mem=$2 start
   shift 2
@@ -102,7 +103,7 @@ guest_boot() {
   log=$work/console.log
   start=$(date +%s)
   set +e
-  timeout --kill-after=10 "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -smp 1 -m "$mem" "$@" \
+  timeout --kill-after=10 "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -smp "${guest_cpus:-1}" -m "$mem" "$@" \
     -kernel "$vmlinuz" -initrd "$work/initrd.gz" \
     -append "console=ttyS0 panic=-1 quiet" -nographic -no-reboot -monitor none > "$log" 2>&1
   qrc=$?

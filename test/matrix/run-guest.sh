@@ -8,7 +8,11 @@
 #   - `ctop-selftest scenario` for the fentry and the kprobe tier: known
 #     traffic, every count checked exactly (see native/selftest);
 #   - `ctop-selftest roles` for both: flows of each role through TUN devices
-#     and loopback, each port's role counts checked exactly.
+#     and loopback, each port's role counts checked exactly;
+#   - insertion races for both (tools/clash on the guest's two CPUs): UDP
+#     flows whose clashes the kernel resolves, TCP SYNs whose inserts fail;
+#     ctop's clashes, insert_failed and entries (totals and per port) must
+#     equal the namespace's own statistics and count.
 # Any missing result, including a guest that does not boot, is a failure.
 #
 # Usage: test/matrix/run-guest.sh [--keep | --fetch-only]   (root not needed)
@@ -20,6 +24,8 @@
 # Env:   CTOP_MATRIX_CACHE  where the kernel package is kept (~/.cache/ctop-matrix)
 #        CTOP_BENCH_TIERS  --bench: the conditions to run (default: none fentry
 #                          kprobe floor-fentry floor-kprobe)
+#        CTOP_BENCH_MODE   --bench: new (default: every packet a new flow) or est
+#                          (one established flow, CTOP_BENCH_FLOWS packets on it)
 #        CTOP_GUEST_TIMEOUT_S  wall-clock bound for the guest (default 300)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -42,6 +48,8 @@ guest_check_kernel
 guest_root
 cp "$selftest" "$ir/bin/ctop-selftest"
 cp "$(command -v nft)" "$ir/bin/nft"
+[ -x "$root/tools/bin/clash" ] || fail "tools/bin/clash is missing (hint: npm run build:tools)"
+cp "$root/tools/bin/clash" "$ir/bin/clash"
 if [ "$mode" = --bench ]; then
   [ -x "$root/tools/bin/flood" ] || fail "tools/bin/flood is missing (hint: npm run build:tools)"
   cp "$root/tools/bin/flood" "$ir/bin/flood"
@@ -64,6 +72,23 @@ run scenario-fentry ctop-selftest scenario --tier fentry --nft /bin/nft
 run scenario-kprobe ctop-selftest scenario --tier kprobe --nft /bin/nft
 run roles-fentry ctop-selftest roles --tier fentry --nft /bin/nft
 run roles-kprobe ctop-selftest roles --tier kprobe --nft /bin/nft
+# insertion races, in a namespace of their own: the tier held while
+# tools/clash sends each flow's first packet from both CPUs, then the
+# namespace's statistics (per CPU, hex) and count beside what ctop counted
+race() { # tier, proto
+  unshare -n sh -c '
+    ip link set lo up; ip addr add 198.18.0.1/32 dev lo
+    printf "table ip b {\n chain in { type filter hook prerouting priority 0; ct state new accept; }\n}\n" | nft -f -
+    mkfifo /tmp/race; ctop-selftest hold --tier '"$1"' < /tmp/race > /tmp/held 2>/tmp/held.err &
+    exec 3> /tmp/race; sleep 1
+    clash --dst 198.18.0.1 --port 9999 --flows 1500 --max-ms 60000 --proto '"$2"' > /tmp/sent
+    sum() { s=0; for h in $(awk "NR > 1 {print \$$1}" /proc/net/stat/nf_conntrack); do s=$((s + 0x$h)); done; echo $s; }
+    kernel="{\"clashResolve\":$(sum 2),\"insertFailed\":$(sum 10),\"count\":$(cat /proc/sys/net/netfilter/nf_conntrack_count)}"
+    exec 3>&-; wait; rm /tmp/race
+    echo "CTOP-RESULT race-'"$1"'-'"$2"' rc=0 $kernel $(cat /tmp/sent) $(tail -1 /tmp/held)"
+    sed "s/^/CTOP-STDERR race-'"$1"'-'"$2"': /" /tmp/held.err'
+}
+for tier in fentry kprobe; do race $tier udp; race $tier tcp; done
 echo "CTOP-DONE"
 poweroff -f
 EOF
@@ -73,6 +98,8 @@ if [ "$mode" = --bench ]; then
   reps=${CTOP_BENCH_REPS:-3}
   hold_args=${CTOP_BENCH_HOLD_ARGS:-}
   tiers=${CTOP_BENCH_TIERS:-none fentry kprobe floor-fentry floor-kprobe}
+  flood_mode=${CTOP_BENCH_MODE:-new}
+  case "$flood_mode" in new|est) ;; *) fail "CTOP_BENCH_MODE must be new or est";; esac
   cat > "$ir/etc/bench.sh" <<BENCH
 # room for every flow: no eviction work in the runs (the limit is global)
 echo 262144 > /proc/sys/net/netfilter/nf_conntrack_max
@@ -82,7 +109,7 @@ echo 1 > /proc/sys/kernel/bpf_stats_enabled
 flood_once() {
   unshare -n sh -c 'ip link set lo up; ip addr add 198.18.0.1/32 dev lo
     printf "table ip b {\\n chain in { type filter hook prerouting priority 0; ct state new accept; }\\n}\\n" | nft -f -
-    flood new --dst 198.18.0.1 --port 9000 --count $flows --max-ms 120000'
+    flood $flood_mode --dst 198.18.0.1 --port 9000 --count $flows --max-ms 120000'
 }
 # the previous run's namespace is torn down in the background (its entries
 # freed by a workqueue): wait until that is over, or it would cost the next run
@@ -124,9 +151,11 @@ if [ -n "${CTOP_GUEST_DEBUG:-}" ]; then printf '%s\n' "$CTOP_GUEST_DEBUG" > "$ir
 # ---- boot ---------------------------------------------------------------------
 # --bench: the guest's clock counts executed instructions (-icount, 1 ns per
 # instruction), so that its rates measure instructions per flow and not how
-# busy the shared host is
+# busy the shared host is; on one vCPU, as every bench figure so far. The
+# tests run on two, which the insertion races need.
 icount=()
-[ "$mode" = --bench ] && icount=(-icount shift=0)
+guest_cpus=2
+[ "$mode" = --bench ] && { icount=(-icount shift=0); guest_cpus=1; }
 guest_boot "$timeout_s" 1024 "${icount[@]}"
 if [ "$mode" = --keep ] || [ -n "${CTOP_GUEST_KEEP:-}" ]; then cp "$log.clean" "$root/guest-console.log"; fi
 grep -E '^CTOP-' "$log.clean" | cut -c1-400 || true
@@ -150,5 +179,28 @@ expect scenario-fentry 'rc=0 .*"tier":"fentry".*"ok":true' 'fentry tier: every c
 expect scenario-kprobe 'rc=0 .*"tier":"kprobe".*"ok":true' 'kprobe tier: every count matches the traffic and the kernel'
 expect roles-fentry 'rc=0 .*"tier":"fentry".*"ok":true' 'fentry tier: server, client, local and forward flows (IPv4, IPv6) each get their role'
 expect roles-kprobe 'rc=0 .*"tier":"kprobe".*"ok":true' 'kprobe tier: server, client, local and forward flows (IPv4, IPv6) each get their role'
+# the races: ctop's figures against the namespace's own
+num() { sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p" <<< "$1" | head -1; }
+for tier in fentry kprobe; do
+  for proto in udp tcp; do
+    line=$(result "race-$tier-$proto")
+    kernel=$(sed -n 's/^CTOP-RESULT [^ ]* rc=0 \({[^}]*}\).*/\1/p' <<< "$line")
+    held=$(sed -n 's/.*\({"inserts".*\)$/\1/p' <<< "$line")
+    if [ -z "$kernel" ] || [ -z "$held" ]; then
+      echo "matrix: FAIL $kver race-$tier-$proto: no result" >&2; status=1; continue
+    fi
+    if [ "$proto" = udp ]; then race=clashResolve; mine=clashes; per_port=portClashes; else race=insertFailed; mine=insertFailed; per_port=portInsertFailed; fi
+    k=$(num "$kernel" $race); c=$(num "$held" $mine); p=$(num "$held" $per_port)
+    count=$(num "$kernel" count); e=$(num "$held" portEntries); i=$(num "$held" inserts)
+    other_k=$(num "$kernel" $([ $race = clashResolve ] && echo insertFailed || echo clashResolve))
+    other_c=$(num "$held" $([ $mine = clashes ] && echo insertFailed || echo clashes))
+    what="$tier tier, $proto races: $race $k > 0, ctop $c (per port $p); entries $count, ctop $e (inserts $i)"
+    if [ "${k:-0}" -gt 0 ] && [ "$c" = "$k" ] && [ "$p" = "$k" ] && [ "$e" = "$count" ] && [ "$other_c" = "$other_k" ]; then
+      echo "matrix: ok   $kver race-$tier-$proto: $what"
+    else
+      echo "matrix: FAIL $kver race-$tier-$proto: $what; the other race statistic $other_k, ctop $other_c" >&2; status=1
+    fi
+  done
+done
 echo "matrix: $kver guest ran in ${elapsed}s"
 exit $status

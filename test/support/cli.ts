@@ -48,6 +48,16 @@ const started = new Set<ChildProcess>();
 
 /** Kills every CLI process startCli() began that is still running: a failed
  * assertion must not leave a ctop attached for the next test. */
+/** Whether a process with this PID exists (signal 0 checks without sending). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function killStrayClis(): void {
   for (const p of started) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
   started.clear();

@@ -51,9 +51,14 @@ export class Tmux {
     this.tmux('new-session', '-d', '-s', this.session, '-x', String(cols), '-y', String(rows), cmd);
   }
 
-  /** The pane's text; with `escapes`, its colours and attributes as escape sequences. */
-  screen(escapes = false): string {
-    return this.tmux('capture-pane', '-p', ...(escapes ? ['-e'] : []), '-t', this.session);
+  /**
+   * The pane's text; with `escapes`, its colours and attributes as escape
+   * sequences; `joined`: the lines the terminal wrapped joined back, trailing
+   * spaces kept (for printed text: a wrap that falls on a space otherwise
+   * loses it).
+   */
+  screen(escapes = false, joined = false): string {
+    return this.tmux('capture-pane', '-p', ...(escapes ? ['-e'] : []), ...(joined ? ['-J'] : []), '-t', this.session);
   }
 
   keys(...k: string[]): void {
@@ -61,15 +66,15 @@ export class Tmux {
   }
 
   /** The screen once it shows what `want` wants and holds still for one more poll. */
-  async waitFor(want: RegExp | ((s: string) => boolean), what = String(want), timeoutMs = 15_000): Promise<string> {
+  async waitFor(want: RegExp | ((s: string) => boolean), what = String(want), timeoutMs = 15_000, opts: { joined?: boolean } = {}): Promise<string> {
     const test = typeof want === 'function' ? want : (s: string): boolean => want.test(s);
     const end = Date.now() + timeoutMs;
     let last = '';
     for (;;) {
-      last = this.screen();
+      last = this.screen(false, opts.joined);
       if (test(last)) {
         await new Promise((r) => setTimeout(r, 40));
-        if (this.screen() === last) return last;
+        if (this.screen(false, opts.joined) === last) return last;
         continue;
       }
       if (Date.now() > end) throw new Error(`timed out waiting for ${what}; screen:\n${last}`);
