@@ -1207,18 +1207,51 @@ int BPF_KPROBE(ctop_kp_confirm_enter, struct sk_buff *skb)
 }
 
 /* `orig` is the entry the skb carried on entry, `ret` the verdict. */
+/* What the confirm's return probe needs of its skb, a number here: four
+ * fields within the first ~150 bytes of struct sk_buff, read in one
+ * bpf_probe_read_kernel of the span that holds them (offsets CO-RE relocated,
+ * constants to the verifier), into a ct_view's buffer that is no longer needed
+ * (the stack has room for one). */
+struct skb_view {
+	unsigned long nfct, refdst;
+	__u64 dev;
+	int iif;
+};
+
+#define SPAN_LO(lo, o) ((o) < (lo) ? (o) : (lo))
+#define SPAN_HI(hi, o, n) ((o) + (n) > (hi) ? (o) + (n) : (hi))
+
+static __always_inline bool skb_read(__u64 skb, __u64 *span, struct skb_view *v)
+{
+	__u32 dev = bpf_core_field_offset(struct sk_buff, dev);
+	__u32 ref = bpf_core_field_offset(struct sk_buff, _skb_refdst);
+	__u32 nfct = bpf_core_field_offset(struct sk_buff, _nfct);
+	__u32 iif = bpf_core_field_offset(struct sk_buff, skb_iif);
+	__u32 lo = SPAN_LO(SPAN_LO(SPAN_LO(dev, ref), nfct), iif);
+	__u32 hi = SPAN_HI(SPAN_HI(SPAN_HI(SPAN_HI(0, dev, 8), ref, 8), nfct, 8), iif, 4);
+
+	if (!skb || hi - lo > CTOP_CT_SPAN_MAX)
+		return false;
+	if (bpf_probe_read_kernel(span, hi - lo, (void *)(skb + lo)))
+		return false;
+	v->dev = *(__u64 *)((__u8 *)span + (dev - lo));
+	v->refdst = *(unsigned long *)((__u8 *)span + (ref - lo));
+	v->nfct = *(unsigned long *)((__u8 *)span + (nfct - lo));
+	v->iif = *(int *)((__u8 *)span + (iif - lo));
+	return true;
+}
+
 SEC("kretprobe/__nf_conntrack_confirm")
 int BPF_KRETPROBE(ctop_kp_confirm_exit, int ret)
 {
 	struct ctop_tuple_key t = {};
-	struct sk_buff *skb;
 	struct net_device *dev;
 	__u64 skb_arg, orig;
+	struct skb_view s;
 	struct ct_view v;
 
 	if (!frame_pop(&confirm_frames, 0, &skb_arg, &orig))
 		return 0;
-	skb = (struct sk_buff *)skb_arg;
 	if (!kp_ct_key(orig, &v, &t))
 		return 0;
 	if (ret != NF_ACCEPT) {
@@ -1227,9 +1260,12 @@ int BPF_KRETPROBE(ctop_kp_confirm_exit, int ret)
 		count_ct_event(&t, EV_INSERT_FAILED);
 		return 0;
 	}
-	if ((BPF_CORE_READ(skb, _nfct) & ~CTINFO_MASK) != orig) {
+	if (!skb_read(skb_arg, v.span, &s))
+		return 0;
+	if ((s.nfct & ~CTINFO_MASK) != orig) {
 		/* __nf_ct_resolve_clash: the skb now carries the entry that was
-		 * confirmed first; ours is freed without entering the table */
+		 * confirmed first; ours is freed without entering the table (so
+		 * its status, read after that, says nothing: check this first) */
 		total_inc(CTOP_TOTAL_CLASHES);
 		count_ct_event(&t, EV_CLASH);
 		return 0;
@@ -1237,10 +1273,9 @@ int BPF_KRETPROBE(ctop_kp_confirm_exit, int ret)
 	/* a packet in the reply direction returns early, still unconfirmed */
 	if (!is_confirmed(v.status))
 		return 0;
-	dev = BPF_CORE_READ(skb, dev);
+	dev = (struct net_device *)s.dev;
 	inserted(&t, v.status,
-		 skb_role(BPF_CORE_READ(skb, skb_iif), dev && (BPF_CORE_READ(dev, flags) & CTOP_IFF_LOOPBACK),
-			  BPF_CORE_READ(skb, _skb_refdst), t.family));
+		 skb_role(s.iif, dev && (BPF_CORE_READ(dev, flags) & CTOP_IFF_LOOPBACK), s.refdst, t.family));
 	return 0;
 }
 

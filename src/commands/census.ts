@@ -18,6 +18,7 @@ interface CensusFlags {
   chains: 'auto' | 'model';
   occupancy: 'auto' | 'ctnetlink';
   rateWindow: number;
+  walkThreads: number;
 }
 
 function censusOptions(f: CensusFlags): CensusOptions {
@@ -28,6 +29,7 @@ function censusOptions(f: CensusFlags): CensusOptions {
     chains: f.chains,
     occupancy: f.occupancy,
     rateWindowMs: f.rateWindow,
+    walkThreads: f.walkThreads,
     // CTOP_TEST_LOCATE=entry|capture: tests force a way of finding the table
     walker: (w) => hashWalker({ ...w, locate: locateForTests() }),
   };
@@ -44,6 +46,7 @@ export function registerCensus(program: Command): void {
     .addOption(new Option('--chains <method>', 'chain lengths: walk the hash in the kernel where it permits, or the model').choices(['auto', 'model']).default('auto'))
     .addOption(censusMethodOption())
     .addOption(durationOption('--rate-window <time>', 'window for the search_restart / chaintoolong rates', '1s', { minMs: 0, maxMs: 3_600_000 }))
+    .addOption(countOption('--walk-threads <n>', 'threads (CPUs) the in-kernel walk runs on at once (0: every online CPU; 1 leaves the other CPUs to traffic)', '0', { min: 0, max: 16 }))
     .action(async (f: CensusFlags) => {
       const o = censusOptions(f);
       checkPrivileges();

@@ -29,6 +29,8 @@ export interface CensusOptions {
   chains: 'auto' | 'model';
   /** window over which search_restart / chaintoolong rates are taken */
   rateWindowMs: number;
+  /** threads the in-kernel walk runs on at once (0 or absent: every online CPU) */
+  walkThreads?: number;
   /** the in-kernel walk; tests pass locate 'entry' to ignore kallsyms */
   walker?: (o: WalkOptions) => WalkOutcome;
 }
@@ -102,7 +104,7 @@ export async function takeCensus(o: CensusOptions): Promise<CensusInput> {
     if (o.chains === 'auto' || wantWalkCensus) {
       const t0 = performance.now();
       const w = o.walker
-        ? o.walker({ census: wantWalkCensus, addrs: true, top: o.top, maxAddrs: o.maxAddrs, hashEntries: hashEntriesBefore })
+        ? o.walker({ census: wantWalkCensus, addrs: true, top: o.top, maxAddrs: o.maxAddrs, hashEntries: hashEntriesBefore, threads: o.walkThreads ?? 0 })
         : { result: null, reason: 'no hash walker on this build' };
       if (w.result && o.chains === 'auto') walk = w.result;
       if (!w.result) walkFallbackReason = w.reason;

@@ -8,6 +8,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CensusReport } from '../../src/model/census.js';
 import { byPort } from '../../src/model/census.js';
@@ -187,6 +188,8 @@ describe('ctop census on a 200,000+ entry table of known composition', () => {
     expectRemainingMatches(r, srvInode, listed, Math.ceil((Date.now() - t0) / 1000) + 1);
     // Linux >= 6.0 (this machine: 6.18): the table is found from an entry ctop makes with the conntrack kfuncs
     expect(r.buckets.locatedBy).toBe('own-entry');
+    // the runs shared by one thread per online CPU
+    expect(r.buckets.threads).toBe(Math.min(16, cpus().length));
     expect(new Map([...censusGroups(r, srvInode)].sort())).toEqual(new Map([...truth].sort()));
     const ns = r.namespaces.find((n) => n.inode === srvInode)!;
     expect(ns.entries).toBe(EXPECTED);
@@ -205,8 +208,9 @@ describe('ctop census on a 200,000+ entry table of known composition', () => {
     expect(ns.topDestinations[0]).toEqual({ family: 'ipv4', addr: lab.srvAddr4, entries: 120_000 + 25_000 + TCP_HELD + UDP_ANSWERED });
   });
 
-  it('without the conntrack kfuncs, the table is found from traffic (live or a datagram in a private namespace) and counted the same', () => {
-    const r = census(['--netns', lab.srv], { CTOP_TEST_LOCATE: 'capture' });
+  it('without the conntrack kfuncs, the table is found from traffic (live or a datagram in a private namespace) and counted the same; --walk-threads 1 walks on one', () => {
+    const r = census(['--netns', lab.srv, '--walk-threads', '1'], { CTOP_TEST_LOCATE: 'capture' });
+    expect(r.buckets.threads).toBe(1);
     expect(r.methods.occupancy).toBe('bpf-hash-walk');
     expect(['live-entry', 'private-entry']).toContain(r.buckets.locatedBy);
     expect(new Map([...censusGroups(r, srvInode)].sort())).toEqual(new Map([...truth].sort()));
@@ -365,7 +369,7 @@ describe('ctop census on a 200,000+ entry table of known composition', () => {
   });
 
   it('bad input: one line and a hint, exit code 2', () => {
-    for (const args of [['--chains', 'guess'], ['--max-addrs', '0'], ['--netns', 'ctop-t-no-such-ns'], ['--rate-window', 'soon']]) {
+    for (const args of [['--chains', 'guess'], ['--max-addrs', '0'], ['--netns', 'ctop-t-no-such-ns'], ['--rate-window', 'soon'], ['--walk-threads', '17']]) {
       const r = runCli(['census', ...args]);
       expect(r.code).toBe(2);
       expectOneLineError(r.stderr);

@@ -81,7 +81,7 @@ race() { # tier, proto
     printf "table ip b {\n chain in { type filter hook prerouting priority 0; ct state new accept; }\n}\n" | nft -f -
     mkfifo /tmp/race; ctop-selftest hold --tier '"$1"' < /tmp/race > /tmp/held 2>/tmp/held.err &
     exec 3> /tmp/race; sleep 1
-    clash --dst 198.18.0.1 --port 9999 --flows 1500 --max-ms 60000 --proto '"$2"' > /tmp/sent
+    clash --dst 198.18.0.1 --port 9999 --flows 5000 --max-ms 60000 --proto '"$2"' > /tmp/sent
     sum() { s=0; for h in $(awk "NR > 1 {print \$$1}" /proc/net/stat/nf_conntrack); do s=$((s + 0x$h)); done; echo $s; }
     kernel="{\"clashResolve\":$(sum 2),\"insertFailed\":$(sum 10),\"count\":$(cat /proc/sys/net/netfilter/nf_conntrack_count)}"
     exec 3>&-; wait; rm /tmp/race
