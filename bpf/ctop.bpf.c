@@ -158,11 +158,24 @@ static __always_inline void mark_full(__u32 which)
 		*f = 1;
 }
 
+/* Does key own this CPU's direct-mapped slot (struct ctop_port_slot,
+ * struct ctop_port_event_slot: slot_key is its first field)? A free one (0)
+ * is claimed, with a compare-and-swap because a softirq on this CPU may
+ * claim it between our read and our write. */
+static __always_inline bool slot_owned(__u64 *slot_key, __u64 key)
+{
+	__u64 owner = *slot_key;
+
+	if (!owner)
+		owner = __sync_val_compare_and_swap(slot_key, 0, key) ?: key;
+	return owner == key;
+}
+
 /* slot: the enum ctop_role of an insert, or CTOP_ROLE_COUNT for a drop
  * (struct ctop_counts is five u64: the roles, then drops). */
 static __always_inline void count_port(const struct ctop_port_key *k, __u32 slot)
 {
-	__u64 *counter, key, owner;
+	__u64 *counter, key;
 	__u32 idx;
 	struct ctop_port_slot *ps;
 
@@ -171,17 +184,10 @@ static __always_inline void count_port(const struct ctop_port_key *k, __u32 slot
 	__builtin_memcpy(&key, k, sizeof(key));
 	idx = ctop_port_slot_index(key);
 	ps = bpf_map_lookup_elem(&port_slots, &idx);
-	if (ps) {
-		owner = ps->key;
-		/* claim a free slot; compare-and-swap because a softirq on this
-		 * CPU may claim it between our read and our write */
-		if (!owner)
-			owner = __sync_val_compare_and_swap(&ps->key, 0, key) ?: key;
-		if (owner == key) {
-			/* atomic for the same reason as total_inc() */
-			__sync_fetch_and_add((__u64 *)&ps->counts + slot, 1);
-			return;
-		}
+	if (ps && slot_owned(&ps->key, key)) {
+		/* atomic for the same reason as total_inc() */
+		__sync_fetch_and_add((__u64 *)&ps->counts + slot, 1);
+		return;
 	}
 
 	struct ctop_counts *c = bpf_map_lookup_elem(&port_counts, k);
@@ -837,20 +843,14 @@ static __always_inline struct ctop_port_events *port_events_of(const struct ctop
 {
 	struct ctop_port_event_slot *ps;
 	struct ctop_port_events *v;
-	__u64 key, owner;
+	__u64 key;
 	__u32 idx;
 
 	__builtin_memcpy(&key, k, sizeof(key));
 	idx = ctop_port_slot_index(key);
 	ps = bpf_map_lookup_elem(&port_event_slots, &idx);
-	if (ps) {
-		owner = ps->key;
-		/* compare-and-swap: a softirq on this CPU may claim it in between */
-		if (!owner)
-			owner = __sync_val_compare_and_swap(&ps->key, 0, key) ?: key;
-		if (owner == key)
-			return &ps->events;
-	}
+	if (ps && slot_owned(&ps->key, key))
+		return &ps->events;
 	v = bpf_map_lookup_elem(&port_events, k);
 	if (!v) {
 		struct ctop_port_events zero = {};
@@ -1141,21 +1141,27 @@ int BPF_PROG(ctop_fe_alloc_exit, struct net *net, const struct nf_conntrack_zone
 	return 0;
 }
 
-SEC("fentry/early_drop")
-int BPF_PROG(ctop_fe_early_drop_enter)
+/* early_drop() runs on this task: a deletion meanwhile is an eviction
+ * (deleted() looks for the mark). Both function tiers mark its entry and
+ * exit with the same bodies; reading no argument, a kprobe serves both ends. */
+static __always_inline void early_drop_begin(void)
 {
 	frame_push(&early_drop_frames, 0, 0);
-	return 0;
 }
 
-SEC("fexit/early_drop")
-int BPF_PROG(ctop_fe_early_drop_exit)
+static __always_inline void early_drop_end(void)
 {
 	__u64 a, b;
 
 	frame_pop(&early_drop_frames, 0, &a, &b);
-	return 0;
 }
+
+#define EARLY_DROP_HOOK(fe_sec, kp_sec, name, body)                          \
+	SEC(fe_sec) int BPF_PROG(ctop_fe_##name) { body(); return 0; }        \
+	SEC(kp_sec) int BPF_KPROBE(ctop_kp_##name) { body(); return 0; }
+
+EARLY_DROP_HOOK("fentry/early_drop", "kprobe/early_drop", early_drop_enter, early_drop_begin)
+EARLY_DROP_HOOK("fexit/early_drop", "kretprobe/early_drop", early_drop_exit, early_drop_end)
 
 SEC("fentry/__nf_ct_delete_from_lists")
 int BPF_PROG(ctop_fe_unlink, struct nf_conn *ct)
@@ -1295,22 +1301,6 @@ int BPF_KRETPROBE(ctop_kp_alloc_exit, void *ret)
 		return 0;
 	tuple_key_read((const void *)orig, netns, &t);
 	refused(&t);
-	return 0;
-}
-
-SEC("kprobe/early_drop")
-int BPF_KPROBE(ctop_kp_early_drop_enter)
-{
-	frame_push(&early_drop_frames, 0, 0);
-	return 0;
-}
-
-SEC("kretprobe/early_drop")
-int BPF_KRETPROBE(ctop_kp_early_drop_exit)
-{
-	__u64 a, b;
-
-	frame_pop(&early_drop_frames, 0, &a, &b);
 	return 0;
 }
 
