@@ -28,8 +28,7 @@ import { cleanText, isPlainRuleName } from '../util/sanitize.js';
 
 export type { L4 };
 /** `auto`: the role the kernel showed for the port (src/advise/roles.ts). */
-export type RoleChoice = TrafficRole | 'auto';
-export const ROLE_CHOICES: readonly RoleChoice[] = ['auto', ...TRAFFIC_ROLES];
+export { ROLE_CHOICES, type RoleChoice } from '../model/roles.js';
 
 /** A port or an inclusive port range of one protocol, exempted for these roles. */
 export interface NotrackTarget {

@@ -9,11 +9,11 @@
  */
 import { Option, type Command } from 'commander';
 import { CtopError, ExitCode } from '../errors.js';
-import { ROLE_CHOICES, type RoleChoice } from '../advise/rules.js';
 import type { L4 } from '../model/conntrack.js';
+import { DEFAULT_BUDGET_SHARE } from '../model/occupancy.js';
+import { ROLE_CHOICES, type RoleChoice } from '../model/roles.js';
 import { TIERS, type Tier } from '../model/sample.js';
-import { DEFAULT_STATE_DIR } from '../notrack/state.js';
-import { DEFAULT_BUDGET_SHARE } from '../source/occupancy.js';
+import { DEFAULT_STATE_DIR } from '../notrack/stateDir.js';
 import { parseCount, parseDurationMs } from '../util/duration.js';
 import { oneLine } from '../util/text.js';
 

@@ -20,7 +20,8 @@ import { applyServerLimits, checkExposure, parseListen, SERVER_OPTIONS, type Lis
 import { formatMs } from '../util/duration.js';
 import { onTermination } from '../util/signals.js';
 import { addOccupancyOptions, addProbeOptions, countOption, durationOption, occupancySettings, probeSettings, replayOption, type OccupancyChoice, type OccupancySettings, type ProbeSettings } from './options.js';
-import { DEFAULT_BUDGET_SHARE, startBackgroundCensus } from '../source/occupancy.js';
+import { startBackgroundCensus } from '../source/occupancy.js';
+import { DEFAULT_BUDGET_SHARE } from '../model/occupancy.js';
 
 export interface ServeOptions extends ProbeSettings, Partial<OccupancySettings> {
   listen: ListenAddress;

@@ -13,6 +13,9 @@ import type { PortEvents } from './sample.js';
 /** Source addresses kept per namespace: the sources view shows a page of them. */
 export const HELD_SOURCES_PER_NS = 256;
 
+/** Default CPU budget of the background census: 2 % of one core. */
+export const DEFAULT_BUDGET_SHARE = 0.02;
+
 export interface HeldPort {
   family: Family;
   proto: number;

@@ -20,6 +20,10 @@
 export const TRAFFIC_ROLES = ['server', 'client', 'local', 'forward'] as const;
 export type TrafficRole = (typeof TRAFFIC_ROLES)[number];
 
+/** What --role accepts: a role, or auto (each port's role read from its new entries). */
+export type RoleChoice = TrafficRole | 'auto';
+export const ROLE_CHOICES: readonly RoleChoice[] = ['auto', ...TRAFFIC_ROLES];
+
 /** New entries per role; the four add up to the port's inserts in the BPF tiers. */
 export type RoleCounts = Record<TrafficRole, number>;
 

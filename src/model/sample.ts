@@ -212,3 +212,11 @@ export const ZERO_STATS: CtStats = {
   clashResolve: 0,
   chainTooLong: 0,
 };
+
+export function sumCpuStats(cpus: CtCpuStat[]): CtStats {
+  const s: CtStats = { ...ZERO_STATS };
+  for (const c of cpus) {
+    for (const k of Object.keys(s) as (keyof CtStats)[]) s[k] += c[k];
+  }
+  return s;
+}

@@ -22,7 +22,8 @@ import { dirname, join, resolve } from 'node:path';
 import { CtopError, ExitCode } from '../errors.js';
 import { isOwnTableListing } from './nft.js';
 
-export const DEFAULT_STATE_DIR = '/var/lib/ctop';
+import { DEFAULT_STATE_DIR } from './stateDir.js';
+export { DEFAULT_STATE_DIR };
 
 /** State files are small; a larger one is not ours. */
 const MAX_STATE_FILE_BYTES = 8 * 1024 * 1024;

@@ -11,7 +11,7 @@ import { type CensusCounts } from '../model/censusCounts.js';
 import type { WalkOptions, WalkOutcome } from './hashWalk.js';
 import { parseSlabinfo, type CensusInput, type SlabInfo, type WalkResult } from '../model/census.js';
 import { resolveNetns, scanNamespaces, type NetnsRef } from './netnsScan.js';
-import { sumCpuStats } from './kernelSource.js';
+import { sumCpuStats } from '../model/sample.js';
 import { nsExec } from '../util/nsExec.js';
 import { sleepMs } from '../util/signals.js';
 import { readNetfilterSysctl } from './sysctl.js';

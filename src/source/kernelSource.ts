@@ -12,7 +12,7 @@
 import { statSync } from 'node:fs';
 import { CtopError, ExitCode, describeError, isNativeError } from '../errors.js';
 import { loadAddon, type Addon, type NativeNetns, type NativeProbe, type NativeRefusal } from '../native/addon.js';
-import { ZERO_STATS, type BpfTier, type CtCpuStat, type CtStats, type NetnsSample, type PortEvents, type ProbeInfo, type ProgramStatus, type Sample, type Source, type Tier, type Totals, type TupleColumns, type TupleCount } from '../model/sample.js';
+import { sumCpuStats, type BpfTier, type CtCpuStat, type CtStats, type NetnsSample, type PortEvents, type ProbeInfo, type ProgramStatus, type Sample, type Source, type Tier, type Totals, type TupleColumns, type TupleCount } from '../model/sample.js';
 import { LAYOUT, decodeEvents, decodePorts, decodeTotals, decodeTupleColumns, decodeTuples, TOTAL } from '../native/decode.js';
 import { btfProblem } from '../preflight.js';
 import { portKey } from '../model/conntrack.js';
@@ -33,14 +33,6 @@ export interface KernelSourceOptions {
 interface Watched {
   ref: NetnsRef;
   handle: NativeNetns;
-}
-
-export function sumCpuStats(cpus: CtCpuStat[]): CtStats {
-  const s: CtStats = { ...ZERO_STATS };
-  for (const c of cpus) {
-    for (const k of Object.keys(s) as (keyof CtStats)[]) s[k] += c[k];
-  }
-  return s;
 }
 
 export class KernelSource implements Source {

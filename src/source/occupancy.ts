@@ -6,13 +6,11 @@
  * ports are carried forward between censuses (model/occupancy.ts).
  */
 import { Worker } from 'node:worker_threads';
-import type { CensusCost, OccupancyCensus, OccupancyFeed, OccupancyInput } from '../model/occupancy.js';
+import { DEFAULT_BUDGET_SHARE, type CensusCost, type OccupancyCensus, type OccupancyFeed, type OccupancyInput } from '../model/occupancy.js';
 import type { KernelSource } from './kernelSource.js';
 import { locateForTests, type Locate } from './hashWalk.js';
 import type { NetnsRef } from './netnsScan.js';
 
-/** Default CPU budget of the background census: 2 % of one core. */
-export const DEFAULT_BUDGET_SHARE = 0.02;
 
 /**
  * The census thread's state, one Int32 shared with it. The process must not
