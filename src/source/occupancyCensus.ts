@@ -6,7 +6,8 @@
  * screen's background thread (occupancyWorker.ts) calls it repeatedly.
  */
 import { readFileSync } from 'node:fs';
-import { isNativeError } from '../errors.js';
+import { describeError, isNativeError } from '../errors.js';
+import { readNetfilterSysctl } from './sysctl.js';
 import { loadAddon, type NativeNetns } from '../native/addon.js';
 import { reduceCensus, HELD_SOURCES_PER_NS, type OccupancyCensus } from '../model/occupancy.js';
 import { TableWalker, type Locate } from './hashWalk.js';
@@ -24,18 +25,6 @@ export interface OccupancyCensusOptions {
   locate?: Locate;
 }
 
-function reason(e: unknown): string {
-  if (isNativeError(e)) return `${e.message} (step ${e.step}, errno ${e.errno})`;
-  return e instanceof Error ? e.message : String(e);
-}
-
-function readSysctl(name: string): number {
-  try {
-    return Number(readFileSync(`/proc/sys/net/netfilter/${name}`, 'utf8').trim());
-  } catch {
-    return 0;
-  }
-}
 
 /** CPU time this thread has used, in ms (/proc/thread-self/schedstat: nanoseconds on a CPU). */
 export function threadCpuMs(): number {
@@ -110,7 +99,7 @@ export class OccupancyCounter {
       return {
         ...out,
         takenAt: new Date().toISOString(),
-        buckets: readSysctl('nf_conntrack_buckets'),
+        buckets: readNetfilterSysctl('nf_conntrack_buckets', 0),
         hashEntries,
         cpuMs: threadCpuMs() - cpu0,
         wallMs: performance.now() - t0,
@@ -127,6 +116,6 @@ function openNetns(addon: ReturnType<typeof loadAddon>, ref: NetnsRef): NativeNe
   } catch (e) {
     // a namespace that vanished since the scan holds nothing
     if (isNativeError(e) && e.errno === 2) return undefined;
-    throw new Error(`cannot open a ctnetlink socket in ${ref.name}: ${reason(e)}`);
+    throw new Error(`cannot open a ctnetlink socket in ${ref.name}: ${describeError(e)}`);
   }
 }
