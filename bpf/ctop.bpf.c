@@ -18,6 +18,10 @@
  *                     packets freed with SKB_DROP_REASON_NETFILTER_DROP and no
  *                     conntrack attached, matched against the kernel's per-CPU
  *                     `drop` statistic so that only conntrack's own drops count.
+ *                     The function tiers count their drops with it too where
+ *                     the kernel has that reason (the loader checks its BTF:
+ *                     ctop_tier_runs_program), so that none of their programs
+ *                     runs per new flow just to catch refusals.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -576,10 +580,8 @@ int BPF_PROG(ctop_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_
 	/* Every freed-on-error skb in the system passes here: leave early. */
 	if (reason != bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_NETFILTER_DROP))
 		return 0;
-	/* Table-full drops happen before an entry is attached. */
-	if (BPF_CORE_READ(skb, _nfct))
-		return 0;
 
+	unsigned long nfct = BPF_CORE_READ(skb, _nfct);
 	struct net *net = skb_net(skb);
 	__u32 netns;
 
@@ -587,6 +589,9 @@ int BPF_PROG(ctop_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_
 		return 0;
 	netns = BPF_CORE_READ(net, ns.inum);
 	if (target_netns && netns != target_netns)
+		return 0;
+	/* Table-full drops happen before an entry is attached. */
+	if (nfct)
 		return 0;
 	if (!consume_conntrack_drop(net, netns)) {
 		total_inc(CTOP_TOTAL_OTHER_NF_DROPS);
@@ -616,16 +621,22 @@ int BPF_PROG(ctop_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_
  *                             the loser as IPS_NAT_CLASH), insert_failed (NF_DROP)
  *   __nf_ct_resolve_clash     fentry tier only: marks the skb whose entry lost
  *                             a race, for the confirm's exit (clash marks below)
- *   __nf_conntrack_alloc      an error return is a table-full refusal (the
- *                             kernel's `drop` statistic); tuple from its args
+ *   tp_btf/kfree_skb          table-full refusals, by ctop_kfree_skb above,
+ *                             where the kernel frees them with the reason
+ *                             NETFILTER_DROP (Debian's 6.1 does): it runs only
+ *                             when a packet is dropped
+ *   __nf_conntrack_alloc      only on kernels without that reason (the
+ *                             loader's fallback): an error return is a
+ *                             table-full refusal; tuple from its args. It
+ *                             runs for every new flow.
  *   early_drop                marks the task as evicting for its duration
  *   __nf_ct_delete_from_lists an entry leaves the hash table: a deletion, and
  *                             an early drop when early_drop() is running
  *
  * fentry runs one program per new flow, the confirm's exit, which still has
- * its skb argument. kprobe: a kretprobe has no arguments, so the confirm and
- * alloc results need a small stack per task that keeps them from entry to
- * return. Per task, it stays exact when a softirq on the same CPU confirms
+ * its skb argument. kprobe: a kretprobe has no arguments, so the confirm (and,
+ * on the fallback, the alloc) results need a small stack per task that keeps
+ * them from entry to return. Per task, it stays exact when a softirq on the same CPU confirms
  * its own entry in the middle of ours (the softirq runs on the interrupted
  * task and finishes first: last in, first out). It lives in task-local
  * storage (5.11+; tracing and kprobe programs since 5.12): created once per

@@ -5,8 +5,12 @@
 # object), nft, and the kernel's own netfilter modules. Inside the guest:
 #   - `ctop-selftest probe` must choose the fentry tier, and the netfilter
 #     tier must be refused (BPF netfilter programs need 6.4);
+#   - `ctop-selftest probe` must count the function tiers' drops with
+#     tp_btf/kfree_skb (6.1 frees netfilter drops with their reason);
 #   - `ctop-selftest scenario` for the fentry and the kprobe tier: known
-#     traffic, every count checked exactly (see native/selftest);
+#     traffic, every count checked exactly (see native/selftest), drops and
+#     their tuples from tp_btf/kfree_skb; and again with `--drops alloc`, the
+#     loader's fallback for kernels without the drop reason;
 #   - `ctop-selftest roles` for both: flows of each role through TUN devices
 #     and loopback, each port's role counts checked exactly;
 #   - insertion races for both (tools/clash on the guest's two CPUs): UDP
@@ -24,6 +28,9 @@
 # Env:   CTOP_MATRIX_CACHE  where the kernel package is kept (~/.cache/ctop-matrix)
 #        CTOP_BENCH_TIERS  --bench: the conditions to run (default: none fentry
 #                          kprobe floor-fentry floor-kprobe)
+#        CTOP_BENCH_HOLD_ARGS  --bench: more arguments for every `ctop-selftest hold`,
+#                          the floors' too (e.g. `--drops alloc`: the function
+#                          tiers' fallback for kernels without the drop reason)
 #        CTOP_BENCH_MODE   --bench: new (default: every packet a new flow) or est
 #                          (one established flow, CTOP_BENCH_FLOWS packets on it)
 #        CTOP_GUEST_TIMEOUT_S  wall-clock bound for the guest (default 300)
@@ -70,6 +77,8 @@ run probe-auto ctop-selftest probe
 run probe-netfilter ctop-selftest probe --tier netfilter
 run scenario-fentry ctop-selftest scenario --tier fentry --nft /bin/nft
 run scenario-kprobe ctop-selftest scenario --tier kprobe --nft /bin/nft
+run scenario-fentry-alloc ctop-selftest scenario --tier fentry --drops alloc --nft /bin/nft
+run scenario-kprobe-alloc ctop-selftest scenario --tier kprobe --drops alloc --nft /bin/nft
 run roles-fentry ctop-selftest roles --tier fentry --nft /bin/nft
 run roles-kprobe ctop-selftest roles --tier kprobe --nft /bin/nft
 # insertion races, in a namespace of their own: the tier held while
@@ -144,7 +153,7 @@ for rep in \$(seq 1 $reps); do
     else
       mkfifo /tmp/hold
       case \$tier in
-        floor-*) ctop-selftest hold --tier \${tier#floor-} --floor < /tmp/hold > /tmp/held & ;;
+        floor-*) ctop-selftest hold --tier \${tier#floor-} --floor $hold_args < /tmp/hold > /tmp/held & ;;
         *) ctop-selftest hold --tier \$tier $hold_args < /tmp/hold > /tmp/held & ;;
       esac
       exec 3> /tmp/hold
@@ -187,10 +196,12 @@ status=0
 expect() { # name, grep -E pattern the result line must match, what it means
   if result "$1" | grep -qE "$2"; then echo "matrix: ok   $kver $1: $3"; else echo "matrix: FAIL $kver $1: $3" >&2; status=1; fi
 }
-expect probe-auto 'rc=0 .*"refused":\[\],"tier":"fentry"' 'the fentry tier is chosen first'
+expect probe-auto 'rc=0 .*"refused":\[\],"tier":"fentry","dropsVia":"kfree_skb"' 'the fentry tier is chosen first, its drops from tp_btf/kfree_skb (the kernel has the drop reason)'
 expect probe-netfilter 'rc=1 .*"tier":"netfilter","step":"load"' 'the netfilter tier is refused at load (needs 6.4)'
-expect scenario-fentry 'rc=0 .*"tier":"fentry".*"ok":true' 'fentry tier: every count matches the traffic and the kernel'
-expect scenario-kprobe 'rc=0 .*"tier":"kprobe".*"ok":true' 'kprobe tier: every count matches the traffic and the kernel'
+expect scenario-fentry 'rc=0 .*"tier":"fentry","dropsVia":"kfree_skb".*"ok":true' 'fentry tier: every count matches the traffic and the kernel'
+expect scenario-kprobe 'rc=0 .*"tier":"kprobe","dropsVia":"kfree_skb".*"ok":true' 'kprobe tier: every count matches the traffic and the kernel'
+expect scenario-fentry-alloc 'rc=0 .*"tier":"fentry","dropsVia":"alloc".*"ok":true' 'fentry tier, drops from the allocation probe (the fallback): every count matches'
+expect scenario-kprobe-alloc 'rc=0 .*"tier":"kprobe","dropsVia":"alloc".*"ok":true' 'kprobe tier, drops from the allocation probes (the fallback): every count matches'
 expect roles-fentry 'rc=0 .*"tier":"fentry".*"ok":true' 'fentry tier: server, client, local and forward flows (IPv4, IPv6) each get their role'
 expect roles-kprobe 'rc=0 .*"tier":"kprobe".*"ok":true' 'kprobe tier: server, client, local and forward flows (IPv4, IPv6) each get their role'
 # the races: ctop's figures against the namespace's own
