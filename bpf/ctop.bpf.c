@@ -590,9 +590,16 @@ int BPF_PROG(ctop_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_
 	netns = BPF_CORE_READ(net, ns.inum);
 	if (target_netns && netns != target_netns)
 		return 0;
-	/* Table-full drops happen before an entry is attached. */
-	if (nfct)
+	/* Table-full drops happen before an entry is attached. A packet that
+	 * carries one and still paid a `drop` increment lost an insertion race
+	 * nf_ct_resolve_clash() could not resolve (it counts drop and
+	 * insert_failed; the function tiers count that at the confirm): consume
+	 * the increment, or the next untracked drop (a raw-table rule, `ct
+	 * state invalid drop`) would be taken for a table-full one. */
+	if (nfct) {
+		consume_conntrack_drop(net, netns);
 		return 0;
+	}
 	if (!consume_conntrack_drop(net, netns)) {
 		total_inc(CTOP_TOTAL_OTHER_NF_DROPS);
 		return 0;

@@ -115,11 +115,11 @@ int hold(int tier, int floor)
 	if (ctop_probe_read_totals(p, totals, &e))
 		goto fail;
 	printf("{\"inserts\":%llu,\"drops\":%llu,\"deletes\":%llu,\"portOverflow\":%llu,\"tupleOverflow\":%llu,"
-	       "\"clashes\":%llu,\"insertFailed\":%llu,",
+	       "\"clashes\":%llu,\"insertFailed\":%llu,\"otherNfDrops\":%llu,",
 	       (unsigned long long)totals[CTOP_TOTAL_INSERTS], (unsigned long long)totals[CTOP_TOTAL_DROPS],
 	       (unsigned long long)totals[CTOP_TOTAL_DELETES], (unsigned long long)totals[CTOP_TOTAL_PORT_OVERFLOW],
 	       (unsigned long long)totals[CTOP_TOTAL_TUPLE_OVERFLOW], (unsigned long long)totals[CTOP_TOTAL_CLASHES],
-	       (unsigned long long)totals[CTOP_TOTAL_INSERT_FAILED]);
+	       (unsigned long long)totals[CTOP_TOTAL_INSERT_FAILED], (unsigned long long)totals[CTOP_TOTAL_OTHER_NF_DROPS]);
 	if (tier != CTOP_TIER_NETFILTER) {
 		/* the function tiers' per-port events, summed: they must add up to the totals */
 		struct ctop_event_rec *ev = NULL;
