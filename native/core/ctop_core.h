@@ -333,6 +333,7 @@ void ctop_tuple_ring_close(struct ctop_tuple_ring *r);
  * tuple with their number in `grew`; out has room for ncpus << bits. */
 int ctop_tuple_ring_read(struct ctop_tuple_ring *r, struct ctop_tuple_moved *out, size_t *n);
 uint64_t ctop_tuple_ring_lost(const struct ctop_tuple_ring *r);
+uint64_t ctop_tuple_ring_claimed(const struct ctop_tuple_ring *r);
 uint64_t ctop_tuple_ring_used(const struct ctop_tuple_ring *r);
 int ctop_tuple_ring_moved(const struct ctop_tuple_ring *r);
 /* Census address rows, most entries first, then family and address (census.c). */

@@ -638,7 +638,9 @@ int ctop_probe_read_totals(struct ctop_probe *p, uint64_t out[CTOP_TOTAL_COUNT],
 			out[i] += vals[cpu];
 	}
 	free(vals);
-	/* the rings' side, which the reader keeps (struct ctop_tuple_slot) */
+	/* the rings' side, which the reader keeps (struct ctop_tuple_slot);
+	 * the inserts total is the positions the programs claimed */
+	out[CTOP_TOTAL_INSERTS] = ctop_tuple_ring_claimed(p->ring);
 	out[CTOP_TOTAL_TUPLE_OVERFLOW] = ctop_tuple_ring_lost(p->ring);
 	out[CTOP_TOTAL_TUPLE_ENTRIES] = ctop_tuple_ring_used(p->ring);
 	return 0;
