@@ -280,6 +280,8 @@ struct ctop_walk_result {
 	uint64_t max_run_ns;         /* the longest single BPF run: how long one run held a CPU */
 	uint32_t nf_conn_bytes;      /* sizeof(struct nf_conn), CO-RE relocated against the kernel's BTF */
 	uint32_t threads;            /* threads that ran the walk's runs side by side */
+	uint32_t direct_loads;       /* 1: the walk read with plain loads, chains side by side
+	                              * (ctop_walk_chain_direct, Linux >= 6.2); 0: with bpf_probe_read_kernel */
 	uint64_t hist[128];          /* CTOP_WALK_HIST */
 };
 /* Most threads one walk runs on (each one BPF run at a time). */
@@ -287,6 +289,7 @@ struct ctop_walk_result {
 struct ctop_walk_opts {
 	uint32_t max_groups; /* (netns, family, proto, port, state) groups, all namespaces */
 	uint32_t max_addrs;  /* distinct (netns, direction, address) keys, all namespaces */
+	uint32_t probe_read; /* 1: the bpf_probe_read_kernel walk even where plain loads work (tests) */
 };
 int ctop_walk_open(const struct ctop_walk_opts *o, struct ctop_walk **out, struct ctop_err *e);
 void ctop_walk_destroy(struct ctop_walk *w);
