@@ -158,7 +158,9 @@ enum ctop_full {
 
 /* Indexes of the per-CPU `totals` array. Cumulative, never reset. */
 enum ctop_total {
-	/* every insert seen, whether or not a map had room for it */
+	/* every insert seen, whether or not a map had room for it: filled in
+	 * by the reader from the rings' heads (each insert claims one ring
+	 * position), so the programs keep no separate count */
 	CTOP_TOTAL_INSERTS = 0,
 	/* every conntrack drop seen (the kernel's `drop` statistic) */
 	CTOP_TOTAL_DROPS = 1,
