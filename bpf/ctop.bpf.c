@@ -721,7 +721,7 @@ struct {
 	__type(value, struct ctop_port_event_slot);
 } port_event_slots SEC(".maps");
 
-enum ct_event { EV_INSERT, EV_DELETE, EV_EARLY_DROP, EV_INSERT_FAILED, EV_CLASH };
+enum ct_event { EV_DELETE, EV_EARLY_DROP, EV_INSERT_FAILED, EV_CLASH };
 
 static __always_inline void frame_push(void *map, __u64 a, __u64 b)
 {
@@ -924,11 +924,7 @@ static __always_inline void count_ct_event(const struct ctop_tuple_key *t, enum 
 	}
 	/* atomic for the same reason as total_inc() */
 	switch (ev) {
-	case EV_INSERT:
-		__sync_fetch_and_add(&v->entries, 1);
-		break;
-	case EV_DELETE:
-		__sync_fetch_and_add(&v->entries, -1);
+	case EV_DELETE: /* the reader derives `entries` from these (ctop.h) */
 		__sync_fetch_and_add(&v->deletes, 1);
 		break;
 	case EV_EARLY_DROP:
@@ -982,9 +978,10 @@ static __always_inline __u32 skb_role(int iif, bool out_loopback, unsigned long 
 /* An entry __nf_conntrack_confirm() put in the table, still the skb's. */
 static __always_inline void inserted(struct ctop_tuple_key *t, unsigned long status, __u32 role)
 {
-	/* the inserts total is the rings' claimed positions (ring_claim) */
+	/* the inserts total is the rings' claimed positions (ring_claim); the
+	 * port's live entries are derived from its inserts (ctop.h, struct
+	 * ctop_port_events) */
 	count_event(t, role);
-	count_ct_event(t, EV_INSERT);
 	/* nf_ct_resolve_clash_harder (kernels >= 5.10, UDP) keeps the loser in
 	 * the table marked IPS_NAT_CLASH: an insert, and a clash */
 	if (bpf_core_enum_value_exists(enum ip_conntrack_status, IPS_NAT_CLASH_BIT) &&

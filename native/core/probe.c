@@ -646,6 +646,56 @@ int ctop_probe_read_totals(struct ctop_probe *p, uint64_t out[CTOP_TOTAL_COUNT],
 	return 0;
 }
 
+/*
+ * Each port's live entries, `entries`: its inserts (port_counts, all roles)
+ * minus its deletions (port_events). The programs count an insert once, in
+ * port_counts, not a second time here. Both lists are sorted by key; a port
+ * with inserts and no event gets a record. The events are read first: an
+ * entry inserted and deleted between the two reads is then counted live
+ * until the next read, never the reverse (a count below zero).
+ */
+static int add_live_entries(struct ctop_probe *p, struct ctop_event_rec **ev, size_t *nev, const char **what)
+{
+	struct ctop_port_rec *ports = NULL;
+	struct ctop_event_rec *out;
+	size_t nports = 0, hash_n = 0, i = 0, j = 0, n = 0;
+	int err = read_port_family(p, p->skel->maps.port_counts, p->max_ports, p->skel->maps.port_slots,
+				   CTOP_PORT_SLOTS, sizeof(struct ctop_counts), (void **)&ports, &nports, &hash_n, what);
+
+	if (err)
+		return err;
+	out = calloc(*nev + nports + 1, sizeof(*out));
+	if (!out) {
+		free(ports);
+		return -ENOMEM;
+	}
+	while (i < *nev || j < nports) {
+		int c = i == *nev ? 1 : j == nports ? -1 : key_cmp(&(*ev)[i].key, &ports[j].key);
+		uint64_t inserts = 0;
+
+		if (c >= 0) {
+			for (int r = 0; r < CTOP_ROLE_COUNT; r++)
+				inserts += ports[j].counts.inserts_by_role[r];
+		}
+		if (c <= 0)
+			out[n] = (*ev)[i++];
+		else
+			out[n].key = ports[j].key;
+		if (c >= 0)
+			j++;
+		/* u64 arithmetic: entries deleted that were inserted before the
+		 * programs attached make it "negative", as the kernel's view
+		 * minus ours */
+		out[n].events.entries = inserts - out[n].events.deletes;
+		n++;
+	}
+	free(ports);
+	free(*ev);
+	*ev = out;
+	*nev = n;
+	return 0;
+}
+
 int ctop_probe_read_events(struct ctop_probe *p, struct ctop_event_rec **out, size_t *n, struct ctop_err *e)
 {
 	/* the netfilter tier does not count these: both maps are one entry there */
@@ -656,6 +706,14 @@ int ctop_probe_read_events(struct ctop_probe *p, struct ctop_event_rec **out, si
 	int err = read_port_family(p, p->skel->maps.port_events, cap, p->skel->maps.port_event_slots, slot_cap,
 				   sizeof(struct ctop_port_events), (void **)out, n, &hash_n, &what);
 
+	if (!err && p->tier != CTOP_TIER_NETFILTER) {
+		err = add_live_entries(p, out, n, &what);
+		if (err) {
+			free(*out);
+			*out = NULL;
+			*n = 0;
+		}
+	}
 	if (err)
 		return ctop_err_set(e, err, "read", "cannot read the map %s: %s", what, strerror(-err));
 	return 0;
