@@ -18,6 +18,10 @@
  *                     packets freed with SKB_DROP_REASON_NETFILTER_DROP and no
  *                     conntrack attached, matched against the kernel's per-CPU
  *                     `drop` statistic so that only conntrack's own drops count.
+ *                     The function tiers count their drops with it too where
+ *                     the kernel has that reason (the loader checks its BTF:
+ *                     ctop_tier_runs_program), so that none of their programs
+ *                     runs per new flow just to catch refusals.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -651,10 +655,8 @@ int BPF_PROG(ctop_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_
 	/* Every freed-on-error skb in the system passes here: leave early. */
 	if (reason != bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_NETFILTER_DROP))
 		return 0;
-	/* Table-full drops happen before an entry is attached. */
-	if (BPF_CORE_READ(skb, _nfct))
-		return 0;
 
+	unsigned long nfct = BPF_CORE_READ(skb, _nfct);
 	struct net *net = skb_net(skb);
 	__u32 netns;
 
@@ -663,6 +665,16 @@ int BPF_PROG(ctop_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_
 	netns = BPF_CORE_READ(net, ns.inum);
 	if (target_netns && netns != target_netns)
 		return 0;
+	/* Table-full drops happen before an entry is attached. A packet that
+	 * carries one and still paid a `drop` increment lost an insertion race
+	 * nf_ct_resolve_clash() could not resolve (it counts drop and
+	 * insert_failed; the function tiers count that at the confirm): consume
+	 * the increment, or the next untracked drop (a raw-table rule, `ct
+	 * state invalid drop`) would be taken for a table-full one. */
+	if (nfct) {
+		consume_conntrack_drop(net, netns);
+		return 0;
+	}
 	if (!consume_conntrack_drop(net, netns)) {
 		total_inc(CTOP_TOTAL_OTHER_NF_DROPS);
 		return 0;
@@ -691,16 +703,22 @@ int BPF_PROG(ctop_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_
  *                             the loser as IPS_NAT_CLASH), insert_failed (NF_DROP)
  *   __nf_ct_resolve_clash     fentry tier only: marks the skb whose entry lost
  *                             a race, for the confirm's exit (clash marks below)
- *   __nf_conntrack_alloc      an error return is a table-full refusal (the
- *                             kernel's `drop` statistic); tuple from its args
+ *   tp_btf/kfree_skb          table-full refusals, by ctop_kfree_skb above,
+ *                             where the kernel frees them with the reason
+ *                             NETFILTER_DROP (Debian's 6.1 does): it runs only
+ *                             when a packet is dropped
+ *   __nf_conntrack_alloc      only on kernels without that reason (the
+ *                             loader's fallback): an error return is a
+ *                             table-full refusal; tuple from its args. It
+ *                             runs for every new flow.
  *   early_drop                marks the task as evicting for its duration
  *   __nf_ct_delete_from_lists an entry leaves the hash table: a deletion, and
  *                             an early drop when early_drop() is running
  *
  * fentry runs one program per new flow, the confirm's exit, which still has
- * its skb argument. kprobe: a kretprobe has no arguments, so the confirm and
- * alloc results need a small stack per task that keeps them from entry to
- * return. Per task, it stays exact when a softirq on the same CPU confirms
+ * its skb argument. kprobe: a kretprobe has no arguments, so the confirm (and,
+ * on the fallback, the alloc) results need a small stack per task that keeps
+ * them from entry to return. Per task, it stays exact when a softirq on the same CPU confirms
  * its own entry in the middle of ours (the softirq runs on the interrupted
  * task and finishes first: last in, first out). It lives in task-local
  * storage (5.11+; tracing and kprobe programs since 5.12): created once per
@@ -752,7 +770,7 @@ struct {
 	__type(value, struct ctop_port_event_slot);
 } port_event_slots SEC(".maps");
 
-enum ct_event { EV_INSERT, EV_DELETE, EV_EARLY_DROP, EV_INSERT_FAILED, EV_CLASH };
+enum ct_event { EV_DELETE, EV_EARLY_DROP, EV_INSERT_FAILED, EV_CLASH };
 
 static __always_inline void frame_push(void *map, __u64 a, __u64 b)
 {
@@ -955,11 +973,7 @@ static __always_inline void count_ct_event(const struct ctop_tuple_key *t, enum 
 	}
 	/* atomic for the same reason as total_inc() */
 	switch (ev) {
-	case EV_INSERT:
-		__sync_fetch_and_add(&v->entries, 1);
-		break;
-	case EV_DELETE:
-		__sync_fetch_and_add(&v->entries, -1);
+	case EV_DELETE: /* the reader derives `entries` from these (ctop.h) */
 		__sync_fetch_and_add(&v->deletes, 1);
 		break;
 	case EV_EARLY_DROP:
@@ -1013,9 +1027,10 @@ static __always_inline __u32 skb_role(int iif, bool out_loopback, unsigned long 
 /* An entry __nf_conntrack_confirm() put in the table, still the skb's. */
 static __always_inline void inserted(struct ctop_tuple_key *t, unsigned long status, __u32 role)
 {
-	/* the inserts total is the rings' claimed positions (ring_claim) */
+	/* the inserts total is the rings' claimed positions (ring_claim); the
+	 * port's live entries are derived from its inserts (ctop.h, struct
+	 * ctop_port_events) */
 	count_event(t, role);
-	count_ct_event(t, EV_INSERT);
 	/* nf_ct_resolve_clash_harder (kernels >= 5.10, UDP) keeps the loser in
 	 * the table marked IPS_NAT_CLASH: an insert, and a clash */
 	if (bpf_core_enum_value_exists(enum ip_conntrack_status, IPS_NAT_CLASH_BIT) &&

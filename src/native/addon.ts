@@ -108,6 +108,8 @@ export interface NativeWalker {
     maxRunMs: number;
     /** sizeof(struct nf_conn), CO-RE relocated against the kernel's BTF */
     nfConnBytes: number;
+    /** true: read with plain loads, several chains side by side (Linux >= 6.2); false: bpf_probe_read_kernel */
+    directLoads: boolean;
     /** buckets per chain length; the last slot is "that or more" */
     hist: number[];
     lastNonEmpty: number;
@@ -120,7 +122,8 @@ export interface NativeWalker {
 }
 
 export interface Addon {
-  Walker: new (opts: { maxGroups: number; maxAddrs: number }) => NativeWalker;
+  /** probeRead (tests): the bpf_probe_read_kernel walk, as on kernels before 6.2, where the plain-load walk would load */
+  Walker: new (opts: { maxGroups: number; maxAddrs: number; probeRead?: boolean }) => NativeWalker;
   Probe: new (opts: ProbeOptions) => NativeProbe;
   /** progFd < 0: ctnetlink socket only, no netfilter links. */
   Netns: new (path: string, progFd: number) => NativeNetns;

@@ -81,6 +81,12 @@ export function locateForTests(): Locate {
   return v === 'entry' || v === 'capture' ? v : 'auto';
 }
 
+/** CTOP_TEST_READS=probe-read: tests walk with bpf_probe_read_kernel, as kernels before 6.2 do,
+ * where the plain-load walk would load. */
+function probeReadForTests(): boolean {
+  return process.env.CTOP_TEST_READS === 'probe-read';
+}
+
 export interface WalkOutcome {
   result: WalkResult | null;
   /** with opts.census: what the walk counted, per namespace inode */
@@ -156,7 +162,7 @@ export class TableWalker {
   private load(addon: ReturnType<typeof loadAddon>): NativeWalker | undefined {
     if (!this.w && this.refused === undefined) {
       try {
-        this.w = new addon.Walker({ maxGroups: MAX_GROUPS, maxAddrs: Math.max(2, this.o.maxAddrs) });
+        this.w = new addon.Walker({ maxGroups: MAX_GROUPS, maxAddrs: Math.max(2, this.o.maxAddrs), probeRead: probeReadForTests() });
       } catch (e) {
         this.refused = `the kernel refused the hash-walk programs: ${describeError(e)}`;
       }
@@ -217,6 +223,7 @@ export class TableWalker {
         locatedBy,
         runs: r.runs,
         threads: r.threads,
+        reads: r.directLoads ? 'direct' : 'probe-read',
         bucketsPerRun: perRun,
         maxRunMs: r.maxRunMs,
         walkMs: phases.walkMs,
