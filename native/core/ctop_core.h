@@ -264,6 +264,10 @@ void ctop_census_free(struct ctop_census *c);
 /* struct NAME in the running kernel's BTF (btf.c): its type id and sizeof;
  * either pointer may be NULL. */
 int ctop_btf_struct(const char *name, uint32_t *id, uint32_t *size, struct ctop_err *e);
+/* Keep the kernel's BTF parsed between these two calls (they nest), for
+ * the functions below; without a hold each call parses it anew. */
+void ctop_btf_hold(void);
+void ctop_btf_release(void);
 /* 1 if the kernel frees netfilter-dropped packets with
  * SKB_DROP_REASON_NETFILTER_DROP and tp_btf/kfree_skb sees the reason (btf.c). */
 int ctop_btf_kfree_skb_netfilter_drop(void);
