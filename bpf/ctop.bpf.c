@@ -838,10 +838,11 @@ struct ct_view {
 
 static __always_inline bool ct_read(__u64 ct, struct ct_view *v)
 {
-	__u32 tup = bpf_core_field_offset(struct nf_conn, tuplehash) +
+	/* u64: u32 arithmetic costs a zero-extension per step at run time */
+	__u64 tup = bpf_core_field_offset(struct nf_conn, tuplehash) +
 		    bpf_core_field_offset(struct nf_conntrack_tuple_hash, tuple);
-	__u32 st = bpf_core_field_offset(struct nf_conn, status);
-	__u32 net = 0, end = st + sizeof(unsigned long), len;
+	__u64 st = bpf_core_field_offset(struct nf_conn, status);
+	__u64 net = 0, end = st + sizeof(unsigned long), len;
 
 	if (bpf_core_field_exists(((struct nf_conn *)0)->ct_net.net)) {
 		net = bpf_core_field_offset(struct nf_conn, ct_net.net);
