@@ -127,12 +127,17 @@ struct {
 	__type(value, __u32);
 } drop_seen SEC(".maps");
 
-/* One per-CPU slot whose address tells this CPU's per-cpu offset (see this_cpu_addr). */
+/* One per-CPU slot whose address tells this CPU's per-cpu offset, which it
+ * then keeps (see this_cpu_addr). */
+struct cpu_anchor_slot {
+	__u64 offset;
+	__u64 known;
+};
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct cpu_anchor_slot);
 } cpu_anchor SEC(".maps");
 
 static __always_inline void total_inc(__u32 idx)
@@ -491,25 +496,31 @@ int ctop_nf_confirm(struct bpf_nf_ctx *ctx)
  * The kernel's this_cpu_ptr() for a __percpu address. Kernels built without
  * percpu BTF type tags or KALLSYMS_ALL (this machine's) give BPF no helper for
  * it, so derive this CPU's per-cpu offset from a per-CPU array of our own:
- * bpf_map_lookup_elem returns this_cpu_ptr(array->pptrs[0]).
- * Runs only on conntrack-drop events, never per packet.
+ * bpf_map_lookup_elem returns this_cpu_ptr(array->pptrs[0]). A CPU's offset
+ * never changes: each CPU works it out once and keeps it in its slot, so a
+ * drop event after the first costs one lookup here, not three helper reads.
+ * Runs only on netfilter-drop events, never per packet.
  */
 static __always_inline __u64 this_cpu_addr(__u64 percpu_addr)
 {
 	__u32 zero = 0;
-	void *mine = bpf_map_lookup_elem(&cpu_anchor, &zero);
+	struct cpu_anchor_slot *mine = bpf_map_lookup_elem(&cpu_anchor, &zero);
 	void *map = &cpu_anchor;
 	__u64 mine_addr = 0, map_addr = 0, base = 0;
 
 	if (!mine)
 		return 0;
+	if (mine->known)
+		return percpu_addr + mine->offset;
 	/* Pointers become plain numbers by copying them through the stack. */
 	bpf_probe_read_kernel(&mine_addr, sizeof(mine_addr), &mine);
 	bpf_probe_read_kernel(&map_addr, sizeof(map_addr), &map);
 	if (bpf_probe_read_kernel(&base, sizeof(base),
 				  (void *)(map_addr + bpf_core_field_offset(struct bpf_array, pptrs))))
 		return 0;
-	return percpu_addr + (mine_addr - base);
+	mine->offset = mine_addr - base;
+	mine->known = 1;
+	return percpu_addr + mine->offset;
 }
 
 static __always_inline struct net *skb_net(struct sk_buff *skb)

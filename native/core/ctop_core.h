@@ -282,6 +282,7 @@ struct ctop_walk_result {
 	uint32_t runs;               /* BPF_PROG_TEST_RUN calls */
 	uint64_t census_entries;     /* entries counted by the census (original-direction nodes) */
 	uint64_t max_run_ns;         /* the longest single BPF run: how long one run held a CPU */
+	uint64_t cpu_ns;             /* CPU time of the walking threads over their runs, summed */
 	uint32_t nf_conn_bytes;      /* sizeof(struct nf_conn), CO-RE relocated against the kernel's BTF */
 	uint32_t threads;            /* threads that ran the walk's runs side by side */
 	uint32_t direct_loads;       /* 1: the walk read with plain loads, chains side by side
