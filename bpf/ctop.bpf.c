@@ -898,10 +898,11 @@ struct ct_view {
 
 static __always_inline bool ct_read(__u64 ct, struct ct_view *v)
 {
-	__u32 tup = bpf_core_field_offset(struct nf_conn, tuplehash) +
+	/* u64: u32 arithmetic costs a zero-extension per step at run time */
+	__u64 tup = bpf_core_field_offset(struct nf_conn, tuplehash) +
 		    bpf_core_field_offset(struct nf_conntrack_tuple_hash, tuple);
-	__u32 st = bpf_core_field_offset(struct nf_conn, status);
-	__u32 net = 0, end = st + sizeof(unsigned long), len;
+	__u64 st = bpf_core_field_offset(struct nf_conn, status);
+	__u64 net = 0, end = st + sizeof(unsigned long), len;
 
 	if (bpf_core_field_exists(((struct nf_conn *)0)->ct_net.net)) {
 		net = bpf_core_field_offset(struct nf_conn, ct_net.net);
@@ -968,15 +969,9 @@ static __always_inline struct ctop_port_events *port_events_of(const struct ctop
 	return v;
 }
 
-static __always_inline void count_ct_event(const struct ctop_tuple_key *t, enum ct_event ev)
+static __always_inline void count_port_event(const struct ctop_port_key *k, enum ct_event ev)
 {
-	struct ctop_port_key k = {
-		.netns = t->netns,
-		.family = t->family,
-		.proto = t->proto,
-		.port = t->dport,
-	};
-	struct ctop_port_events *v = port_events_of(&k);
+	struct ctop_port_events *v = port_events_of(k);
 
 	if (!v) {
 		total_inc(CTOP_TOTAL_EVENTS_OVERFLOW);
@@ -997,6 +992,18 @@ static __always_inline void count_ct_event(const struct ctop_tuple_key *t, enum 
 		__sync_fetch_and_add(&v->clashes, 1);
 		break;
 	}
+}
+
+static __always_inline void count_ct_event(const struct ctop_tuple_key *t, enum ct_event ev)
+{
+	struct ctop_port_key k = {
+		.netns = t->netns,
+		.family = t->family,
+		.proto = t->proto,
+		.port = t->dport,
+	};
+
+	count_port_event(&k, ev);
 }
 
 #define CTOP_RTCF_LOCAL 0x80000000U /* include/uapi/linux/in_route.h */
@@ -1036,18 +1043,50 @@ static __always_inline __u32 skb_role(int iif, bool out_loopback, unsigned long 
 }
 
 /* An entry __nf_conntrack_confirm() put in the table, still the skb's. */
+/* nf_ct_resolve_clash_harder (kernels >= 5.10, UDP) keeps the loser in the
+ * table marked IPS_NAT_CLASH: an insert, and a clash. */
+static __always_inline bool kept_clash(unsigned long status)
+{
+	return bpf_core_enum_value_exists(enum ip_conntrack_status, IPS_NAT_CLASH_BIT) &&
+	       (status & (1UL << bpf_core_enum_value(enum ip_conntrack_status, IPS_NAT_CLASH_BIT)));
+}
+
 static __always_inline void inserted(struct ctop_tuple_key *t, unsigned long status, __u32 role)
 {
 	/* the inserts total is the rings' claimed positions (ring_claim); the
 	 * port's live entries are derived from its inserts (ctop.h, struct
 	 * ctop_port_events) */
 	count_event(t, role);
-	/* nf_ct_resolve_clash_harder (kernels >= 5.10, UDP) keeps the loser in
-	 * the table marked IPS_NAT_CLASH: an insert, and a clash */
-	if (bpf_core_enum_value_exists(enum ip_conntrack_status, IPS_NAT_CLASH_BIT) &&
-	    (status & (1UL << bpf_core_enum_value(enum ip_conntrack_status, IPS_NAT_CLASH_BIT)))) {
+	if (kept_clash(status)) {
 		total_inc(CTOP_TOTAL_CLASHES);
 		count_ct_event(t, EV_CLASH);
+	}
+}
+
+/* inserted() for an entry read by ct_read(): the key is built straight into
+ * the ring slot (no key on the stack and no copy of it), and the port's key
+ * taken back from there. */
+static __always_inline void inserted_view(const struct ct_view *v, __u32 netns, __u32 role)
+{
+	struct ctop_port_key pk;
+	struct ctop_tuple_slot *slot;
+	__u64 pos;
+
+	slot = ring_claim(&pos);
+	if (!slot)
+		return; /* cannot happen: see ring_claim */
+	tuple_key((const struct nf_conntrack_tuple *)v->span, netns, &slot->key);
+	slot->key.pad = 0;
+	slot->pad = 0;
+	publish_seq(&slot->seq, pos + 1);
+	pk.netns = netns;
+	pk.family = slot->key.family;
+	pk.proto = slot->key.proto;
+	pk.port = slot->key.dport;
+	count_port(&pk, role);
+	if (kept_clash(v->status)) {
+		total_inc(CTOP_TOTAL_CLASHES);
+		count_port_event(&pk, EV_CLASH);
 	}
 }
 
@@ -1197,6 +1236,7 @@ int BPF_PROG(ctop_fe_confirm_exit, struct sk_buff *skb, int ret)
 	struct ctop_tuple_key t = {};
 	struct net_device *dev;
 	struct ct_view v;
+	__u32 netns;
 
 	/* the reply direction returns at once, unconfirmed (ctinfo >= IP_CT_IS_REPLY) */
 	if (ret == NF_ACCEPT && (nfct & CTINFO_MASK) >= 3)
@@ -1209,18 +1249,23 @@ int BPF_PROG(ctop_fe_confirm_exit, struct sk_buff *skb, int ret)
 		return 0;
 	}
 	dev = skb->dev;
-	if (!fe_ct_key(ct, dev, &v, &t))
+	if (!ct_read(ct, &v))
+		return 0;
+	netns = view_netns(&v, dev);
+	if (target_netns && netns != target_netns)
 		return 0;
 	if (ret != NF_ACCEPT) {
 		/* lost a race it could not resolve, chain too long, or dying */
+		tuple_key((const struct nf_conntrack_tuple *)v.span, netns, &t);
 		total_inc(CTOP_TOTAL_INSERT_FAILED);
 		count_ct_event(&t, EV_INSERT_FAILED);
 		return 0;
 	}
 	if (!is_confirmed(v.status))
 		return 0;
-	inserted(&t, v.status,
-		 skb_role(skb->skb_iif, dev && (dev->flags & CTOP_IFF_LOOPBACK), skb->_skb_refdst, t.family));
+	inserted_view(&v, netns,
+		      skb_role(skb->skb_iif, dev && (dev->flags & CTOP_IFF_LOOPBACK), skb->_skb_refdst,
+			       ((const struct nf_conntrack_tuple *)v.span)->src.l3num));
 	return 0;
 }
 

@@ -158,6 +158,9 @@ int ctop_probe_read_events(struct ctop_probe *p, struct ctop_event_rec **out, si
 struct ctop_prog_stat {
 	char name[32];
 	uint64_t run_cnt, run_time_ns;
+	/* runs the kernel skipped because the program was already running on
+	 * that CPU (a softirq interrupting it): events it did not count */
+	uint64_t recursion_misses;
 };
 int ctop_probe_prog_stats(struct ctop_probe *p, struct ctop_prog_stat *out, int max, int *n);
 /* The tuples whose inserts or drops grew since the previous call on this

@@ -741,6 +741,7 @@ int ctop_probe_prog_stats(struct ctop_probe *p, struct ctop_prog_stat *out, int 
 		snprintf(out[i].name, sizeof(out[i].name), "%s", bpf_program__name(prog));
 		out[i].run_cnt = info.run_cnt;
 		out[i].run_time_ns = info.run_time_ns;
+		out[i].recursion_misses = info.recursion_misses;
 		i++;
 	}
 	*n = i;
