@@ -55,9 +55,6 @@ static int walk_load(const struct ctop_walk_opts *o, int direct, struct ctop_wal
 		bpf_map__set_max_entries(skel->maps.census_addrs, o->max_addrs);
 	bpf_program__set_autoload(skel->progs.ctop_walk_chain_direct, direct);
 	bpf_program__set_autoload(skel->progs.ctop_walk_chain, !direct);
-	/* each walk's own per-CPU scratch, made only for the walk loaded */
-	bpf_map__set_autocreate(skel->maps.lanes, direct);
-	bpf_map__set_autocreate(skel->maps.scratch, !direct);
 	err = ctop_walk_bpf__load(skel);
 	if (err) {
 		ctop_walk_bpf__destroy(skel);
