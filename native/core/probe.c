@@ -127,28 +127,66 @@ static enum ctop_prog_attach prog_attach(const struct ctop_probe *p, const struc
 	return CTOP_ATTACH_AT_LOAD;
 }
 
+/*
+ * The order a function tier's programs attach in. Attaching takes a while
+ * (each fentry/fexit program is a trampoline update; under emulation the
+ * whole set takes about a second), and events go on meanwhile, so what runs
+ * in that window must not leave a count unbalanced for good:
+ *   0  the deletions (__nf_ct_delete_from_lists): a port's live entries are
+ *      its inserts minus its deletions (add_live_entries), so every entry
+ *      whose insert is counted must have its deletion counted too. With the
+ *      deletions first, the window can only leave what any start-up leaves:
+ *      deletions of entries inserted before ctop counted them.
+ *   1  the ends of the marks before their beginnings (early_drop's exit, the
+ *      kretprobes): a return that finds no frame counts nothing, while a
+ *      frame pushed with no return probe yet would stay on its task's stack
+ *   2  the beginnings: early_drop's entry, the kprobes on entry, and the
+ *      fentry tier's clash marks, which its confirm exit needs (without the
+ *      mark, a resolved clash's skb carries the winner, an insert already
+ *      counted)
+ *   3  the fentry tier's confirm exit, which counts the inserts: last
+ */
+static int attach_rank(const struct ctop_probe *p, const struct bpf_program *prog)
+{
+	const struct ctop_bpf *s = p->skel;
+
+	if (prog == s->progs.ctop_fe_unlink || prog == s->progs.ctop_kp_unlink)
+		return 0;
+	if (prog == s->progs.ctop_fe_early_drop_exit || prog == s->progs.ctop_kp_early_drop_exit ||
+	    prog == s->progs.ctop_kp_confirm_exit || prog == s->progs.ctop_kp_alloc_exit)
+		return 1;
+	if (prog == s->progs.ctop_fe_confirm_exit)
+		return 3;
+	return 2;
+}
+
 /* Attach every program of a function tier but its drop program (tp_btf/kfree_skb:
- * after the seeds, by ctop_probe_attach_drops). Any refusal refuses the tier:
- * counts from a partial set would not add up. */
+ * after the seeds, by ctop_probe_attach_drops), in attach_rank order. Any
+ * refusal refuses the tier: counts from a partial set would not add up. */
 static int attach_funcs(struct ctop_probe *p, struct ctop_err *e)
 {
 	struct bpf_program *prog;
 
-	bpf_object__for_each_program(prog, p->skel->obj) {
-		struct bpf_link *l;
+	for (int rank = 0; rank <= 3; rank++) {
+		bpf_object__for_each_program(prog, p->skel->obj) {
+			struct bpf_link *l;
 
-		if (!bpf_program__autoload(prog) || is_collector(p, prog) || prog_attach(p, prog) != CTOP_ATTACH_AT_LOAD)
-			continue;
-		if (p->nfunc_links >= CTOP_MAX_FUNC_LINKS)
-			return ctop_err_set(e, E2BIG, "attach", "too many programs in the %s tier", ctop_tier_name(p->tier));
-		l = bpf_program__attach(prog);
-		if (!l) {
-			int err = -errno;
+			if (!bpf_program__autoload(prog) || is_collector(p, prog) ||
+			    prog_attach(p, prog) != CTOP_ATTACH_AT_LOAD || attach_rank(p, prog) != rank)
+				continue;
+			if (p->nfunc_links >= CTOP_MAX_FUNC_LINKS)
+				return ctop_err_set(e, E2BIG, "attach", "too many programs in the %s tier",
+						    ctop_tier_name(p->tier));
+			l = bpf_program__attach(prog);
+			if (!l) {
+				int err = -errno;
 
-			return ctop_err_set(e, err, "attach", "the kernel refused to attach %s (%s): %s",
-					    bpf_program__name(prog), bpf_program__section_name(prog), strerror(-err));
+				return ctop_err_set(e, err, "attach", "the kernel refused to attach %s (%s): %s",
+						    bpf_program__name(prog), bpf_program__section_name(prog),
+						    strerror(-err));
+			}
+			p->func_links[p->nfunc_links++] = l;
 		}
-		p->func_links[p->nfunc_links++] = l;
 	}
 	return 0;
 }
