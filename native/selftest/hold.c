@@ -4,7 +4,13 @@
  * programs at the same places: bpf/floor.bpf.c) and keep it attached until
  * stdin closes; then print what the programs ran (the kernel's run counts and
  * run time, kept while kernel.bpf_stats_enabled is 1) and the totals. For
- * bench/, which measures what a tier costs the traffic against its floor.
+ * bench/, which measures what a tier costs the traffic against its floor, and
+ * the guest's insertion races.
+ *
+ * The first line is printed once every program is attached, and says so
+ * ("attached":true): a caller starts its traffic after it, not after a guessed
+ * delay (loading and attaching take about a second under emulation, more on
+ * a busy host, and events before the last attach are counted in part).
  *
  * The netfilter tier links into the namespace hold runs in (start it with
  * `ip netns exec NS`); tp_btf/kfree_skb, where the tier counts drops with it
@@ -74,7 +80,7 @@ static int hold_floor(int tier)
 		errno = e.err;
 		die(e.msg);
 	}
-	printf("{\"tier\":\"%s\",\"floor\":true,\"dropsVia\":\"%s\"}\n", ctop_tier_name(tier), ctop_drops_via_name(via));
+	printf("{\"tier\":\"%s\",\"floor\":true,\"dropsVia\":\"%s\",\"attached\":true}\n", ctop_tier_name(tier), ctop_drops_via_name(via));
 	wait_stdin();
 	printf("{\"programs\":[");
 	bpf_object__for_each_program(prog, skel->obj) {
@@ -98,19 +104,33 @@ int hold(int tier, int floor)
 	uint64_t totals[CTOP_TOTAL_COUNT];
 	struct ctop_err e = { 0 };
 
+	char *loaded = NULL;
+	size_t loaded_len = 0;
+	FILE *m;
+
 	if (floor)
 		return hold_floor(tier);
-	printf("{");
-	p = load_tier(tier, 0, stdout);
-	printf("}\n");
-	if (!p)
+	/* what load_tier reports goes in the first line, which is printed only
+	 * once everything is attached */
+	m = open_memstream(&loaded, &loaded_len);
+	if (!m)
+		die("out of memory");
+	p = load_tier(tier, 0, m);
+	fclose(m);
+	if (!p) {
+		printf("{%s}\n", loaded);
+		free(loaded);
 		return 1;
+	}
 	if ((tier == CTOP_TIER_NETFILTER || ctop_probe_drops_via(p) == CTOP_DROPS_KFREE_SKB) &&
 	    ctop_netns_open("/proc/self/ns/net", tier == CTOP_TIER_NETFILTER ? ctop_probe_nf_prog_fd(p) : -1, &ns, &e))
 		goto fail;
 	if (ctop_probe_drops_via(p) == CTOP_DROPS_KFREE_SKB &&
 	    (ctop_probe_seed_drops_netns(p, ns, &e) || ctop_probe_attach_drops(p, &e)))
 		goto fail;
+	printf("{%s,\"attached\":true}\n", loaded);
+	free(loaded);
+	loaded = NULL;
 	wait_stdin();
 	if (ctop_probe_read_totals(p, totals, &e))
 		goto fail;
@@ -126,15 +146,33 @@ int hold(int tier, int floor)
 		unsigned long long entries = 0, clashes = 0, failed = 0;
 		size_t nev = 0;
 
+		struct ctop_port_rec *ports = NULL;
+		unsigned long long by_role[CTOP_ROLE_COUNT] = { 0 }, deletes = 0;
+		size_t nports = 0;
+
 		if (ctop_probe_read_events(p, &ev, &nev, &e))
 			goto fail;
 		for (size_t i = 0; i < nev; i++) {
 			entries += ev[i].events.entries;
 			clashes += ev[i].events.clashes;
 			failed += ev[i].events.insert_failed;
+			deletes += ev[i].events.deletes;
 		}
 		free(ev);
-		printf("\"portEntries\":%llu,\"portClashes\":%llu,\"portInsertFailed\":%llu,", entries, clashes, failed);
+		if (ctop_probe_read_ports(p, &ports, &nports, &e))
+			goto fail;
+		for (size_t i = 0; i < nports; i++)
+			for (int r = 0; r < CTOP_ROLE_COUNT; r++)
+				by_role[r] += ports[i].counts.inserts_by_role[r];
+		free(ports);
+		/* per port: entries = inserts (by role) - deletes, each summed
+		 * over the ports; what a difference from the kernel's count is
+		 * made of */
+		printf("\"portEntries\":%llu,\"portInsertsByRole\":[%llu,%llu,%llu,%llu],\"portDeletes\":%llu,"
+		       "\"portClashes\":%llu,\"portInsertFailed\":%llu,\"eventsOverflow\":%llu,",
+		       entries, by_role[CTOP_ROLE_SERVER], by_role[CTOP_ROLE_CLIENT], by_role[CTOP_ROLE_LOCAL],
+		       by_role[CTOP_ROLE_FORWARD], deletes, clashes, failed,
+		       (unsigned long long)totals[CTOP_TOTAL_EVENTS_OVERFLOW]);
 	}
 	printf("\"programs\":[");
 	{
@@ -152,6 +190,9 @@ int hold(int tier, int floor)
 	ctop_probe_destroy(p);
 	return 0;
 fail:
+	if (loaded)
+		printf("{%s}\n", loaded);
+	free(loaded);
 	fprintf(stderr, "ctop-selftest: %s\n", e.msg);
 	ctop_netns_close(ns);
 	ctop_probe_destroy(p);
