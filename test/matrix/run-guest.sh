@@ -37,6 +37,9 @@
 #        CTOP_BENCH_MODE   --bench: new (default: every packet a new flow) or est
 #                          (one established flow, CTOP_BENCH_FLOWS packets on it)
 #        CTOP_GUEST_TIMEOUT_S  wall-clock bound for the guest (default 300)
+#        CTOP_GUEST_RACE_ROUNDS  N: run only the insertion races, N rounds of
+#                          the four, each checked (for chasing a rare miscount;
+#                          the other checks are reported as not run)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -60,6 +63,22 @@ cp "$selftest" "$ir/bin/ctop-selftest"
 cp "$(command -v nft)" "$ir/bin/nft"
 [ -x "$root/tools/bin/clash" ] || fail "tools/bin/clash is missing (hint: npm run build:tools)"
 cp "$root/tools/bin/clash" "$ir/bin/clash"
+# traffic starts once `ctop-selftest hold` says every program is attached (its
+# first line), never after a guessed delay: loading takes about a second
+# under emulation, longer on a busy host, and a run that starts early counts
+# part of its events (inserts before their deletions' program is attached)
+cat > "$ir/bin/wait-held" <<'EOF'
+#!/bin/sh
+# wait-held FILE PID: until hold's first line, "attached":true, is in FILE;
+# fails if hold (PID) exits first, or after 120 s
+i=0
+until grep -q '"attached":true' "$1" 2>/dev/null; do
+  kill -0 "$2" 2>/dev/null || { echo "hold exited before attaching: $(head -c 300 "$1")" >&2; exit 1; }
+  i=$((i + 1)); [ $i -le 2400 ] || { echo "hold did not attach within 120 s" >&2; exit 1; }
+  sleep 0.05
+done
+EOF
+chmod +x "$ir/bin/wait-held"
 if [ "$mode" = --bench ]; then
   [ -x "$root/tools/bin/flood" ] || fail "tools/bin/flood is missing (hint: npm run build:tools)"
   cp "$root/tools/bin/flood" "$ir/bin/flood"
@@ -76,14 +95,16 @@ run() { # name, command...
 }
 [ -f /etc/debug.sh ] && . /etc/debug.sh
 [ -f /etc/bench.sh ] && { . /etc/bench.sh; echo "CTOP-DONE"; poweroff -f; }
-run probe-auto ctop-selftest probe
-run probe-netfilter ctop-selftest probe --tier netfilter
-run scenario-fentry ctop-selftest scenario --tier fentry --nft /bin/nft
-run scenario-kprobe ctop-selftest scenario --tier kprobe --nft /bin/nft
-run scenario-fentry-alloc ctop-selftest scenario --tier fentry --drops alloc --nft /bin/nft
-run scenario-kprobe-alloc ctop-selftest scenario --tier kprobe --drops alloc --nft /bin/nft
-run roles-fentry ctop-selftest roles --tier fentry --nft /bin/nft
-run roles-kprobe ctop-selftest roles --tier kprobe --nft /bin/nft
+if [ ! -f /etc/race-rounds ]; then
+  run probe-auto ctop-selftest probe
+  run probe-netfilter ctop-selftest probe --tier netfilter
+  run scenario-fentry ctop-selftest scenario --tier fentry --nft /bin/nft
+  run scenario-kprobe ctop-selftest scenario --tier kprobe --nft /bin/nft
+  run scenario-fentry-alloc ctop-selftest scenario --tier fentry --drops alloc --nft /bin/nft
+  run scenario-kprobe-alloc ctop-selftest scenario --tier kprobe --drops alloc --nft /bin/nft
+  run roles-fentry ctop-selftest roles --tier fentry --nft /bin/nft
+  run roles-kprobe ctop-selftest roles --tier kprobe --nft /bin/nft
+fi
 # insertion races, in a namespace of their own: the tier held while
 # tools/clash sends each flow's first packet from both CPUs, then the
 # namespace's statistics (per CPU, hex) and count beside what ctop counted
@@ -92,8 +113,13 @@ race_once() { # tier, proto
     ip link set lo up; ip addr add 198.18.0.1/32 dev lo
     printf "table ip b {\n chain in { type filter hook prerouting priority 0; ct state new accept; }\n}\n" | nft -f -
     mkfifo /tmp/race; ctop-selftest hold --tier '"$1"' < /tmp/race > /tmp/held 2>/tmp/held.err &
-    exec 3> /tmp/race; sleep 1
-    clash --dst 198.18.0.1 --port 9999 --flows 5000 --max-ms 60000 --proto '"$2"' > /tmp/sent
+    exec 3> /tmp/race
+    rc=0
+    if wait-held /tmp/held $! 2>>/tmp/held.err; then
+      clash --dst 198.18.0.1 --port 9999 --flows 5000 --max-ms 60000 --proto '"$2"' > /tmp/sent
+    else
+      rc=1; echo "{}" > /tmp/sent
+    fi
     # then untracked netfilter drops (before conntrack, at raw priority): other drops to ctop, never
     # table-full ones, though the failed inserts above counted `drop` too
     printf "table ip r {\n chain out { type filter hook output priority -300; udp dport 9998 counter drop; }\n}\n" | nft -f -
@@ -101,8 +127,11 @@ race_once() { # tier, proto
     untracked=$(nft list table ip r | sed -n "s/.*counter packets \([0-9]*\).*/\1/p")
     sum() { s=0; for h in $(awk "NR > 1 {print \$$1}" /proc/net/stat/nf_conntrack); do s=$((s + 0x$h)); done; echo $s; }
     kernel="{\"clashResolve\":$(sum 2),\"insertFailed\":$(sum 10),\"drop\":$(sum 11),\"untracked\":${untracked:-0},\"count\":$(cat /proc/sys/net/netfilter/nf_conntrack_count)}"
+    # the per-CPU rows as they are (hex), for a failure to be attributed
+    rows=$(awk "NR > 1" /proc/net/stat/nf_conntrack | tr -s " " | tr "\n" "/")
     exec 3>&-; wait; rm /tmp/race
-    echo "CTOP-RESULT race-'"$1"'-'"$2"' rc=0 $kernel $(cat /tmp/sent) $(tail -1 /tmp/held)"
+    echo "CTOP-RESULT race-'"$1"'-'"$2"' rc=$rc $kernel $(cat /tmp/sent) $(tail -1 /tmp/held)"
+    echo "CTOP-STAT race-'"$1"'-'"$2"' $(head -1 /proc/net/stat/nf_conntrack | tr -s " ")/ $rows"
     sed "s/^/CTOP-STDERR race-'"$1"'-'"$2"': /" /tmp/held.err'
 }
 # A race is a matter of timing: a run of 5,000 flows has made as few as one
@@ -115,11 +144,14 @@ race() { # tier, proto
     kernel=$(echo "$out" | sed -n 's/^CTOP-RESULT [^ ]* rc=0 \({[^}]*}\).*/\1/p')
     if [ "$2" = udp ]; then stat=clashResolve; else stat=insertFailed; fi
     k=$(echo "$kernel" | sed -n "s/.*\"$stat\":\([0-9]*\).*/\1/p")
-    if [ "${k:-0}" -gt 0 ] || [ "$attempt" = 3 ]; then echo "$out"; return; fi
+    # no kernel figures: the attempt failed (e.g. hold did not attach), not a race-less run
+    if [ -z "$kernel" ] || [ "${k:-0}" -gt 0 ] || [ "$attempt" = 3 ]; then echo "$out"; return; fi
     echo "CTOP-RETRY race-$1-$2: attempt $attempt made no race, repeated"
   done
 }
-for tier in fentry kprobe; do race $tier udp; race $tier tcp; done
+for round in $(seq 1 "$(cat /etc/race-rounds 2>/dev/null || echo 1)"); do
+  for tier in fentry kprobe; do race $tier udp; race $tier tcp; done
+done
 echo "CTOP-DONE"
 poweroff -f
 EOF
@@ -165,7 +197,7 @@ for rep in \$(seq 1 $reps); do
         *) ctop-selftest hold --tier \$tier $hold_args < /tmp/hold > /tmp/held & ;;
       esac
       exec 3> /tmp/hold
-      sleep 1
+      wait-held /tmp/held \$! || echo "CTOP-BENCH-WARN \$tier: hold did not attach"
       r=\$(flood_once)
       exec 3>&-
       wait
@@ -175,6 +207,12 @@ for rep in \$(seq 1 $reps); do
   done
 done
 BENCH
+fi
+rounds=${CTOP_GUEST_RACE_ROUNDS:-}
+if [ -n "$rounds" ]; then
+  [[ "$rounds" =~ ^[1-9][0-9]?$ ]] || fail "CTOP_GUEST_RACE_ROUNDS must be 1-99 (hint: unset it for the whole matrix)"
+  [ "$mode" != --bench ] || fail "CTOP_GUEST_RACE_ROUNDS and --bench exclude each other"
+  echo "$rounds" > "$ir/etc/race-rounds"
 fi
 # CTOP_GUEST_DEBUG: shell commands the guest runs first (for debugging the matrix)
 if [ -n "${CTOP_GUEST_DEBUG:-}" ]; then printf '%s\n' "$CTOP_GUEST_DEBUG" > "$ir/etc/debug.sh"; fi
@@ -204,6 +242,9 @@ status=0
 expect() { # name, grep -E pattern the result line must match, what it means
   if result "$1" | grep -qE "$2"; then echo "matrix: ok   $kver $1: $3"; else echo "matrix: FAIL $kver $1: $3" >&2; status=1; fi
 }
+if [ -n "$rounds" ]; then
+  echo "matrix: NOT RUN $kver probe, scenario and roles checks: CTOP_GUEST_RACE_ROUNDS=$rounds runs the races only" >&2
+else
 expect probe-auto 'rc=0 .*"refused":\[\],"tier":"fentry","dropsVia":"kfree_skb"' 'the fentry tier is chosen first, its drops from tp_btf/kfree_skb (the kernel has the drop reason)'
 expect probe-netfilter 'rc=1 .*"tier":"netfilter","step":"load"' 'the netfilter tier is refused at load (needs 6.4)'
 expect scenario-fentry 'rc=0 .*"tier":"fentry","dropsVia":"kfree_skb".*"ok":true' 'fentry tier: every count matches the traffic and the kernel'
@@ -212,15 +253,18 @@ expect scenario-fentry-alloc 'rc=0 .*"tier":"fentry","dropsVia":"alloc".*"ok":tr
 expect scenario-kprobe-alloc 'rc=0 .*"tier":"kprobe","dropsVia":"alloc".*"ok":true' 'kprobe tier, drops from the allocation probes (the fallback): every count matches'
 expect roles-fentry 'rc=0 .*"tier":"fentry".*"ok":true' 'fentry tier: server, client, local and forward flows (IPv4, IPv6) each get their role'
 expect roles-kprobe 'rc=0 .*"tier":"kprobe".*"ok":true' 'kprobe tier: server, client, local and forward flows (IPv4, IPv6) each get their role'
-# the races: ctop's figures against the namespace's own
+fi
+# the races: ctop's figures against the namespace's own (every round's)
 num() { sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p" <<< "$1" | head -1; }
+for n in $(seq 1 "${rounds:-1}"); do
 for tier in fentry kprobe; do
   for proto in udp tcp; do
-    line=$(result "race-$tier-$proto")
+    line=$(grep "^CTOP-RESULT race-$tier-$proto " "$log.clean" | sed -n "${n}p")
+    label="race-$tier-$proto${rounds:+ (round $n)}"
     kernel=$(sed -n 's/^CTOP-RESULT [^ ]* rc=0 \({[^}]*}\).*/\1/p' <<< "$line")
     held=$(sed -n 's/.*\({"inserts".*\)$/\1/p' <<< "$line")
     if [ -z "$kernel" ] || [ -z "$held" ]; then
-      echo "matrix: FAIL $kver race-$tier-$proto: no result" >&2; status=1; continue
+      echo "matrix: FAIL $kver $label: no result" >&2; status=1; continue
     fi
     if [ "$proto" = udp ]; then race=clashResolve; mine=clashes; per_port=portClashes; else race=insertFailed; mine=insertFailed; per_port=portInsertFailed; fi
     k=$(num "$kernel" $race); c=$(num "$held" $mine); p=$(num "$held" $per_port)
@@ -231,14 +275,18 @@ for tier in fentry kprobe; do
     what="$tier tier, $proto races: $race $k > 0, ctop $c (per port $p); entries $count, ctop $e (inserts $i); table-full drops 0, ctop $d (kernel drop $kd); untracked drops $u > 0, ctop's other drops $o"
     if [ "${k:-0}" -gt 0 ] && [ "$c" = "$k" ] && [ "$p" = "$k" ] && [ "$e" = "$count" ] && [ "$other_c" = "$other_k" ] &&
        [ "$d" = 0 ] && [ "${u:-0}" -gt 0 ] && [ "$o" = "$u" ]; then
-      echo "matrix: ok   $kver race-$tier-$proto: $what"
+      echo "matrix: ok   $kver $label: $what"
     else
       # runs the kernel skipped because the program was already running on
       # that CPU (a softirq interrupting it): what ctop could not count
       missed=$(grep -o '"misses":[0-9]*' <<< "$held" | awk -F: '{s += $2} END {print s + 0}')
-      echo "matrix: FAIL $kver race-$tier-$proto: $what; the other race statistic $other_k, ctop $other_c; program runs skipped by the kernel (recursion): $missed" >&2; status=1
+      echo "matrix: FAIL $kver $label: $what; the other race statistic $other_k, ctop $other_c; program runs skipped by the kernel (recursion): $missed" >&2; status=1
+      # what ctop's entries are made of, beside the kernel's own per-CPU rows
+      roles=$(grep -o '"portInsertsByRole":\[[0-9,]*\]' <<< "$held" | sed 's/.*\[\(.*\)\]/\1/')
+      echo "matrix:      ctop: inserts $i (per port, by role server,client,local,forward: $roles), deletes $(num "$held" deletes) (per port $(num "$held" portDeletes)), insert_failed $(num "$held" insertFailed) (per port $(num "$held" portInsertFailed)), clashes $(num "$held" clashes) (per port $(num "$held" portClashes)), event map overflow $(num "$held" eventsOverflow), port map overflow $(num "$held" portOverflow); kernel: $(grep "^CTOP-STAT race-$tier-$proto " "$log.clean" | sed -n "${n}p" | cut -d' ' -f3-)" >&2
     fi
   done
+done
 done
 echo "matrix: $kver guest ran in ${elapsed}s"
 exit $status
