@@ -119,8 +119,28 @@ export interface NativeWalker {
   close(): void;
 }
 
+/** The walk programs loading (and, with locateOwn, the table being found from an entry of
+ * ctop's own) on a native thread, beside whatever JavaScript runs meanwhile. */
+export interface NativeWalkerStart {
+  /** Waits for the thread. Each step's time is its own on its thread; waitMs is how long
+   * this call blocked. The load's own error comes from `new Walker(opts, start)`. */
+  join(): {
+    loaded: boolean;
+    loadMs: number;
+    locateMs: number;
+    waitMs: number;
+    table: { base: bigint; bucket: number } | null;
+    /** why the table was not found (a native error), when it was not */
+    locateError: Error | null;
+  };
+  /** Waits for the thread and unloads what it loaded (nothing once a Walker took it). */
+  close(): void;
+}
+
 export interface Addon {
-  Walker: new (opts: { maxGroups: number; maxAddrs: number }) => NativeWalker;
+  /** With a start: the programs it loaded (throws the load's error when they did not). */
+  Walker: new (opts: { maxGroups: number; maxAddrs: number }, start?: NativeWalkerStart) => NativeWalker;
+  WalkerStart: new (opts: { maxGroups: number; maxAddrs: number; locateOwn: boolean }) => NativeWalkerStart;
   Probe: new (opts: ProbeOptions) => NativeProbe;
   /** progFd < 0: ctnetlink socket only, no netfilter links. */
   Netns: new (path: string, progFd: number) => NativeNetns;
@@ -131,6 +151,8 @@ export interface Addon {
   mapDefaults: { maxPorts: number; maxTuples: number; maxDropTuples: number };
   /** sizeof(struct name) in the running kernel, from its BTF. */
   btfStructSize(name: string): number;
+  /** the kernel's page size (sysconf(_SC_PAGESIZE)) */
+  pageBytes: number;
 }
 
 let cached: Addon | undefined;
