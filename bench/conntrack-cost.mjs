@@ -10,13 +10,25 @@
 // own run time of ctop's programs and of the floor's, per new flow and per
 // established packet.
 //
-//   sudo node bench/conntrack-cost.mjs [--rounds 5] [--flows 600000] [--packets 1000000] [--pin 1] [--stats-rounds 3]
+//   sudo node bench/conntrack-cost.mjs [--rounds 5] [--flows 600000] [--packets 1000000] [--pin 1]
+//                                      [--stats-rounds 3] [--cases loopback,veth]
 //
-// Each run gets a fresh network namespace (its own conntrack table, so runs do
-// not fill each other's) with conntrack enabled by one nft rule, and floods
-// its loopback with tools/flood.c (tools/bin/flood). Conditions alternate in a
-// rotating order within each round; the report gives medians and ratios.
-// Traffic stays inside the namespace (198.18.0.2, 198.19.0.0/16 sources).
+// Two cases (--cases picks them; both by default), each reported on its own
+// beside the other:
+// - loopback: each run gets a fresh network namespace (its own conntrack
+//   table, so runs do not fill each other's) with conntrack enabled by one nft
+//   rule, and floods its loopback with tools/flood.c (tools/bin/flood). A
+//   loopback flow passes both of ctop's hooks (POST_ROUTING on the way out,
+//   where it is confirmed, then LOCAL_IN), so ctop's program runs twice per
+//   new flow.
+// - veth: what a server sees. New flows come from a client namespace (no
+//   conntrack, no ctop) over a veth pair into a server namespace where
+//   conntrack is on and ctop (or the floor) is attached: each new flow passes
+//   only the server's LOCAL_IN, so the program runs once per new flow. New
+//   flows only (the established path is the same in both cases).
+// Conditions alternate in a rotating order within each round; the report gives
+// medians and ratios. Traffic stays inside the namespaces (198.18.0.0/24,
+// 198.19.0.0/16 sources).
 import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -47,6 +59,15 @@ const IDLE_MS = arg('--idle-ms', 10_000);
 // conntrack -E then have the other CPU.
 const PIN = arg('--pin', 1);
 const STATS_ROUNDS = arg('--stats-rounds', 3);
+const CASES = (() => {
+  const i = process.argv.indexOf('--cases');
+  const v = (i > 0 ? process.argv[i + 1] ?? '' : 'loopback,veth').split(',');
+  if (!v.length || v.some((c) => c !== 'loopback' && c !== 'veth')) {
+    console.error('bench: --cases takes loopback, veth or loopback,veth');
+    process.exit(2);
+  }
+  return v;
+})();
 
 const sh = (cmd, args, opts = {}) => execFileSync(cmd, args, { encoding: 'utf8', timeout: 60_000, ...opts });
 const median = (xs) => {
@@ -83,19 +104,110 @@ const delNs = (ns) => {
   }
 };
 const nsInode = (ns) => Number(sh('stat', ['-L', '-c', '%i', `/run/netns/${ns}`]).trim());
+const pinArgs = () => (PIN >= 0 ? ['taskset', '-c', String(PIN)] : []);
 
 function flood(ns, mode, count) {
-  const pin = PIN >= 0 ? ['taskset', '-c', String(PIN)] : [];
-  const out = sh('ip', ['netns', 'exec', ns, ...pin, FLOOD, mode, '--dst', '198.18.0.2', '--port', '9', '--count', String(count), '--max-ms', '60000'], { timeout: 90_000 });
+  const out = sh('ip', ['netns', 'exec', ns, ...pinArgs(), FLOOD, mode, '--dst', '198.18.0.2', '--port', '9', '--count', String(count), '--max-ms', '60000'], { timeout: 90_000 });
   return JSON.parse(out.trim().split('\n').pop());
 }
 
-function cpuTicks(pid) {
-  // /proc/PID/stat fields 14 and 15: utime, stime in clock ticks
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return { user: Number(f[11]), sys: Number(f[12]) };
+/**
+ * The veth case's lab: a server namespace (198.18.0.2 on veth1, conntrack on
+ * through one nft rule, the one ctop or the floor watches) and a client
+ * namespace (198.18.0.1 on veth0, nothing of conntrack or ctop: no rule
+ * there, so the kernel registers no conntrack hooks in it).
+ */
+function makeVethLab() {
+  const id = `${process.pid}-${nsCounter++}`;
+  const srv = `ctop-bs-${id}`;
+  const cli = `ctop-bc-${id}`;
+  sh('ip', ['netns', 'add', srv]);
+  try {
+    sh('ip', ['netns', 'add', cli]);
+    for (const ns of [srv, cli]) sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+    sh('ip', ['-n', cli, 'link', 'add', 'veth0', 'type', 'veth', 'peer', 'name', 'veth1', 'netns', srv]);
+    sh('ip', ['-n', cli, 'addr', 'add', '198.18.0.1/24', 'dev', 'veth0']);
+    sh('ip', ['-n', srv, 'addr', 'add', '198.18.0.2/24', 'dev', 'veth1']);
+    sh('ip', ['-n', cli, 'link', 'set', 'veth0', 'up']);
+    sh('ip', ['-n', srv, 'link', 'set', 'veth1', 'up']);
+    // The flood's sources (198.19.0.0/16) route back over the veth, so a
+    // reverse-path filter would accept them.
+    sh('ip', ['-n', srv, 'route', 'add', '198.19.0.0/16', 'via', '198.18.0.1']);
+    // A permanent neighbour: otherwise the first packets wait in (and may
+    // overflow) the ARP queue while the address resolves.
+    const mac = JSON.parse(sh('ip', ['-j', '-n', srv, 'link', 'show', 'veth1']))[0].address;
+    sh('ip', ['-n', cli, 'neigh', 'replace', '198.18.0.2', 'lladdr', mac, 'dev', 'veth0', 'nud', 'permanent']);
+    sh('ip', ['netns', 'exec', srv, 'nft', 'table inet bench { chain in { type filter hook input priority 0; ct state new counter; }; }']);
+  } catch (e) {
+    delNs(cli);
+    delNs(srv);
+    throw e;
+  }
+  return { srv, cli };
 }
-const HZ = Number(sh('getconf', ['CLK_TCK']).trim());
+
+/** New flows from the client namespace to the server's receiver (`flood
+ * sink`), both pinned like the loopback flood; returns the sender's report
+ * with what the receiver read. */
+async function vethFlood(lab, count) {
+  const sink = spawn('ip', ['netns', 'exec', lab.srv, ...pinArgs(), FLOOD, 'sink', '--dst', '198.18.0.2', '--port', '9', '--max-ms', '120000'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  sink.stdout.on('data', (d) => (out += d));
+  sink.stderr.on('data', (d) => (err += d));
+  const exited = new Promise((r) => sink.on('close', (code) => r(code)));
+  try {
+    await new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`flood sink not ready: ${err}`)), 10_000);
+      sink.stdout.on('data', () => {
+        if (out.includes('"ready"')) {
+          clearTimeout(t);
+          resolve();
+        }
+      });
+      void exited.then((code) => reject(new Error(`flood sink exited ${code}: ${err}`)));
+    });
+    const res = sh('ip', ['netns', 'exec', lab.cli, ...pinArgs(), FLOOD, 'new', '--sink', '0', '--dst', '198.18.0.2', '--port', '9', '--count', String(count), '--max-ms', '60000'], { timeout: 90_000 });
+    const f = JSON.parse(res.trim().split('\n').pop());
+    await sleep(200); // the receiver drains what is queued
+    sink.stdin.end();
+    if ((await exited) !== 0) throw new Error(`flood sink failed: ${err}`);
+    return { ...f, received: JSON.parse(out.trim().split('\n').pop()).received };
+  } finally {
+    if (sink.exitCode === null) sink.kill('SIGKILL');
+  }
+}
+
+/**
+ * A fresh lab per run: `watchNs` is the namespace ctop or the floor attaches
+ * to, `flood(mode, count)` sends there.
+ */
+function makeLab(kase) {
+  if (kase === 'veth') {
+    const lab = makeVethLab();
+    return { watchNs: lab.srv, del: () => (delNs(lab.cli), delNs(lab.srv)), flood: (mode, count) => vethFlood(lab, count) };
+  }
+  const ns = makeNs();
+  return { watchNs: ns, del: () => delNs(ns), flood: async (mode, count) => flood(ns, mode, count) };
+}
+
+/**
+ * CPU time of a process, all its threads, in ns: the first field of each
+ * thread's /proc/PID/task/TID/schedstat (time on a CPU, nanosecond
+ * resolution). The tick-based utime+stime of /proc/PID/stat move in 10 ms
+ * steps, too coarse for a phase of a second.
+ */
+function cpuNs(pid) {
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      /* thread ended meanwhile */
+    }
+  }
+  return ns;
+}
 
 /**
  * Starts ctop on the namespace; resolves when it is attached. `snapshot`
@@ -103,10 +215,11 @@ const HZ = Number(sh('getconf', ['CLK_TCK']).trim());
  * statistic once a second, as the always-on exporter does: the 1 Hz cost.
  */
 function startCtop(ns, mode = 'snapshot') {
+  // --netns: ctop watches the benchmark's namespace only, as the floor does
   const args =
     mode === 'serve'
-      ? ['serve', '--listen', `127.0.0.1:${20000 + Math.floor(Math.random() * 40000)}`, '--every', '1s']
-      : ['snapshot', '--json', '--top', '5', '--duration', '10m'];
+      ? ['serve', '--netns', ns, '--listen', `127.0.0.1:${20000 + Math.floor(Math.random() * 40000)}`, '--every', '1s']
+      : ['snapshot', '--netns', ns, '--json', '--top', '5', '--duration', '10m'];
   const p = spawn(process.execPath, [CTOP, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -187,62 +300,48 @@ function ctopMapBytes(pid) {
   return maps.filter((m) => ids.has(m.id)).reduce((s, m) => s + (m.bytes_memlock ?? 0), 0);
 }
 
-async function newFlowRun(cond) {
+/** One new-flow run of `cond` in a fresh lab of case `kase`. */
+async function newFlowRun(cond, kase = 'loopback') {
   const t0 = performance.now();
-  const ns = makeNs();
+  const lab = makeLab(kase);
+  const ns = lab.watchNs;
   try {
     if (cond === 'none') {
       await settle(t0);
-      return { pps: flood(ns, 'new', FLOWS).pps };
+      return { pps: (await lab.flood('new', FLOWS)).pps };
     }
     if (cond === 'floor') {
       const fl = await startFloor(ns);
       await settle(t0);
-      const f = flood(ns, 'new', FLOWS);
+      const f = await lab.flood('new', FLOWS);
       await fl.stop();
       return { pps: f.pps };
     }
-    if (cond === 'ctop') {
-      const c = startCtop(ns);
+    if (cond === 'ctop' || cond === 'serve') {
+      const c = startCtop(ns, cond === 'serve' ? 'serve' : 'snapshot');
       await c.ready;
       await settle(t0);
-      const mapBytes = ctopMapBytes(c.p.pid);
-      const cpu0 = cpuTicks(c.p.pid);
+      const mapBytes = cond === 'ctop' ? ctopMapBytes(c.p.pid) : 0;
+      const cpu0 = cpuNs(c.p.pid);
       const start = performance.now();
-      const f = flood(ns, 'new', FLOWS);
-      await sleep(1100); // one more 1 Hz tick sees the end of the flood
-      const cpu1 = cpuTicks(c.p.pid);
-      const wallS = (performance.now() - start) / 1000;
+      const f = await lab.flood('new', FLOWS);
+      // one more 1 Hz tick of `serve` sees the end of the flood; the same
+      // window for `snapshot`, which reads its rings as they fill
+      await sleep(1100);
+      const cpuMs = (cpuNs(c.p.pid) - cpu0) / 1e6;
+      const wallMs = performance.now() - start;
       const snap = await stopCtop(c);
+      const cpu = { cpuMs, wallMs, cpuPct: (100 * cpuMs) / wallMs };
+      if (cond === 'serve') return { pps: f.pps, ...cpu };
       const inode = nsInode(ns);
       const port = snap.ports.find((p) => p.netns === inode && p.port === 9);
       const kernelEntries = Number(sh('ip', ['netns', 'exec', ns, 'conntrack', '-C']).trim());
-      return {
-        pps: f.pps,
-        counted: port?.inserts ?? 0,
-        sent: f.sent,
-        kernelEntries,
-        cpuUserPct: (100 * (cpu1.user - cpu0.user)) / HZ / wallS,
-        cpuSysPct: (100 * (cpu1.sys - cpu0.sys)) / HZ / wallS,
-        mapBytes,
-      };
-    }
-    if (cond === 'serve') {
-      const c = startCtop(ns, 'serve');
-      await c.ready;
-      await settle(t0);
-      const cpu0 = cpuTicks(c.p.pid);
-      const start = performance.now();
-      const f = flood(ns, 'new', FLOWS);
-      const cpu1 = cpuTicks(c.p.pid);
-      const wallS = (performance.now() - start) / 1000;
-      await stopCtop(c);
-      return { pps: f.pps, cpuUserPct: (100 * (cpu1.user - cpu0.user)) / HZ / wallS, cpuSysPct: (100 * (cpu1.sys - cpu0.sys)) / HZ / wallS };
+      return { pps: f.pps, counted: port?.inserts ?? 0, sent: f.sent, received: f.received, kernelEntries, mapBytes, ...cpu };
     }
     const ev = startEvents(ns);
     await sleep(300); // let it subscribe
     await settle(t0);
-    const f = flood(ns, 'new', FLOWS);
+    const f = await lab.flood('new', FLOWS);
     await sleep(1000); // let it drain
     ev.p.kill('SIGINT');
     await ev.exited;
@@ -250,7 +349,7 @@ async function newFlowRun(cond) {
     const shown = Number(/(\d+) flow events have been shown/.exec(ev.err)?.[1] ?? NaN);
     return { pps: f.pps, events: shown, sent: f.sent, lost: /ENOBUFS|No buffer space/.test(ev.err) };
   } finally {
-    delNs(ns);
+    lab.del();
   }
 }
 
@@ -286,9 +385,10 @@ async function establishedRun(cond) {
  * the floor's, in fresh namespaces. `mode` new: FLOWS new flows; est: PACKETS
  * packets of one flow.
  */
-async function programTime(cond, mode) {
+async function programTime(cond, mode, kase = 'loopback') {
   const t0 = performance.now();
-  const ns = makeNs();
+  const lab = makeLab(kase);
+  const ns = lab.watchNs;
   const count = mode === 'new' ? FLOWS : PACKETS;
   try {
     let before = {};
@@ -303,7 +403,7 @@ async function programTime(cond, mode) {
       before = progStats(c.p.pid);
     }
     await settle(t0);
-    const f = flood(ns, mode, count);
+    const f = await lab.flood(mode, count);
     if (c) {
       after = progStats(c.p.pid);
       await stopCtop(c);
@@ -313,21 +413,23 @@ async function programTime(cond, mode) {
     const d = progDelta(before, after);
     return { sent: f.sent, runsPerUnit: d.runs / f.sent, nsPerUnit: d.ns / f.sent, pps: f.pps };
   } finally {
-    delNs(ns);
+    lab.del();
   }
 }
 
+/** ctop serve idle on a namespace with no traffic: its CPU over IDLE_MS. */
 async function idleCpu() {
   const ns = makeNs();
   try {
     const c = startCtop(ns, 'serve');
     await c.ready;
-    const t0 = cpuTicks(c.p.pid);
+    const t0 = cpuNs(c.p.pid);
+    const w0 = performance.now();
     await sleep(IDLE_MS);
-    const t1 = cpuTicks(c.p.pid);
+    const cpuMs = (cpuNs(c.p.pid) - t0) / 1e6;
+    const wallMs = performance.now() - w0;
     await stopCtop(c);
-    const s = IDLE_MS / 1000;
-    return { userPct: (100 * (t1.user - t0.user)) / HZ / s, sysPct: (100 * (t1.sys - t0.sys)) / HZ / s };
+    return { cpuMs, wallMs, cpuPct: (100 * cpuMs) / wallMs };
   } finally {
     delNs(ns);
   }
@@ -368,71 +470,95 @@ function ratioSpread(runs, cond) {
   return { median: median(rs), min: Math.min(...rs), max: Math.max(...rs) };
 }
 
+const m = (runs, k = 'pps') => median(runs.map((x) => x[k]));
+const spread = (runs, k) => ({ median: m(runs, k), min: Math.min(...runs.map((x) => x[k])), max: Math.max(...runs.map((x) => x[k])) });
+
+/** The program-time figures of one case and mode: ns and runs per unit (new
+ * flow or established packet), ctop's and the floor's. */
+function programFigures(t) {
+  return {
+    ns: { ctop: spread(t.ctop, 'nsPerUnit'), floor: spread(t.floor, 'nsPerUnit') },
+    // what ctop's programs do beyond the floor's dispatch and clock reads
+    aboveFloorNs: m(t.ctop, 'nsPerUnit') - m(t.floor, 'nsPerUnit'),
+    runs: { ctop: m(t.ctop, 'runsPerUnit'), floor: m(t.floor, 'runsPerUnit') },
+  };
+}
+
+function completeness(ctopRuns) {
+  return {
+    // ctop's count of port 9's inserts, the kernel's table and the sender agree
+    ctopCountedEqualsSent: ctopRuns.every((x) => x.counted === x.sent && x.kernelEntries === x.sent),
+    ctopRuns: ctopRuns.map((x) => ({ sent: x.sent, counted: x.counted, kernelEntries: x.kernelEntries, received: x.received })),
+  };
+}
+
 async function runAll(onStats) {
+  const loop = CASES.includes('loopback');
+  const veth = CASES.includes('veth');
   const newRuns = { none: [], floor: [], ctop: [], serve: [], events: [] };
   const estRuns = { none: [], floor: [], ctop: [], serve: [] };
+  const vethRuns = { none: [], floor: [], ctop: [] };
   for (let r = 0; r < ROUNDS; r++) {
-    for (const cond of rotate(['none', 'floor', 'ctop', 'serve', 'events'], r)) newRuns[cond].push(await newFlowRun(cond));
-    for (const cond of rotate(['none', 'floor', 'ctop', 'serve'], r)) estRuns[cond].push(await establishedRun(cond));
+    if (loop) {
+      for (const cond of rotate(['none', 'floor', 'ctop', 'serve', 'events'], r)) newRuns[cond].push(await newFlowRun(cond));
+      for (const cond of rotate(['none', 'floor', 'ctop', 'serve'], r)) estRuns[cond].push(await establishedRun(cond));
+    }
+    if (veth) for (const cond of rotate(['none', 'floor', 'ctop'], r)) vethRuns[cond].push(await newFlowRun(cond, 'veth'));
     process.stderr.write(`round ${r + 1}/${ROUNDS} done\n`);
   }
-  const idle = await idleCpu();
-  const time = { new: { floor: [], ctop: [] }, est: { floor: [], ctop: [] } };
+  const idle = loop && ROUNDS > 0 ? await idleCpu() : null;
+  const time = { new: { floor: [], ctop: [] }, est: { floor: [], ctop: [] }, veth: { floor: [], ctop: [] } };
   const restoreStats = enableBpfStats();
   onStats(restoreStats);
   try {
     for (let r = 0; r < STATS_ROUNDS; r++) {
-      for (const mode of ['new', 'est']) {
-        for (const cond of rotate(['floor', 'ctop'], r)) time[mode][cond].push(await programTime(cond, mode));
+      if (loop) {
+        for (const mode of ['new', 'est']) {
+          for (const cond of rotate(['floor', 'ctop'], r)) time[mode][cond].push(await programTime(cond, mode));
+        }
       }
+      if (veth) for (const cond of rotate(['floor', 'ctop'], r)) time.veth[cond].push(await programTime(cond, 'new', 'veth'));
+      process.stderr.write(`program-time round ${r + 1}/${STATS_ROUNDS} done\n`);
     }
   } finally {
     restoreStats();
   }
-  const m = (runs, k = 'pps') => median(runs.map((x) => x[k]));
-  const spread = (runs, k) => ({ median: m(runs, k), min: Math.min(...runs.map((x) => x[k])), max: Math.max(...runs.map((x) => x[k])) });
-  const res = {
-    rounds: ROUNDS,
-    pinnedCpu: PIN >= 0 ? PIN : null,
-    flowsPerRun: FLOWS,
-    packetsPerRun: PACKETS,
-    newFlowPps: { none: m(newRuns.none), floor: m(newRuns.floor), ctop: m(newRuns.ctop), ctop1Hz: m(newRuns.serve), conntrackE: m(newRuns.events) },
-    establishedPps: { none: m(estRuns.none), floor: m(estRuns.floor), ctop: m(estRuns.ctop), ctop1Hz: m(estRuns.serve) },
-    // per-round ratios to none: median and range
-    newFlowRatio: { floor: ratioSpread(newRuns, 'floor'), ctop: ratioSpread(newRuns, 'ctop'), ctop1Hz: ratioSpread(newRuns, 'serve'), conntrackE: ratioSpread(newRuns, 'events') },
-    establishedRatio: { floor: ratioSpread(estRuns, 'floor'), ctop: ratioSpread(estRuns, 'ctop'), ctop1Hz: ratioSpread(estRuns, 'serve') },
-    // kernel.bpf_stats_enabled: program ns per new flow / per established packet (all programs together)
-    programNs: {
-      perNewFlow: { ctop: spread(time.new.ctop, 'nsPerUnit'), floor: spread(time.new.floor, 'nsPerUnit') },
-      // what ctop's programs do beyond the floor's dispatch and clock reads
-      perNewFlowAboveFloor: m(time.new.ctop, 'nsPerUnit') - m(time.new.floor, 'nsPerUnit'),
-      runsPerNewFlow: { ctop: m(time.new.ctop, 'runsPerUnit'), floor: m(time.new.floor, 'runsPerUnit') },
-      perEstablishedPacket: { ctop: spread(time.est.ctop, 'nsPerUnit'), floor: spread(time.est.floor, 'nsPerUnit') },
-    },
-    completeness: {
-      ctopCountedEqualsSent: newRuns.ctop.every((x) => x.counted === x.sent && x.kernelEntries === x.sent),
-      ctopRuns: newRuns.ctop.map((x) => ({ sent: x.sent, counted: x.counted, kernelEntries: x.kernelEntries })),
-      conntrackEEventsRatio: median(newRuns.events.map((x) => x.events / x.sent)),
-      conntrackERuns: newRuns.events.map((x) => ({ sent: x.sent, events: x.events })),
-    },
-    ctopCpu: {
-      idleUserPct: idle.userPct,
-      idleSysPct: idle.sysPct,
-      // the 1 Hz consumer: ctop serve reading every map and statistic each second
-      floodUserPct: m(newRuns.serve, 'cpuUserPct'),
-      floodSysPct: m(newRuns.serve, 'cpuSysPct'),
-    },
-    mapBytes: m(newRuns.ctop, 'mapBytes'),
-  };
-  res.ratios = {
-    newFlowFloor: res.newFlowPps.floor / res.newFlowPps.none,
-    establishedFloor: res.establishedPps.floor / res.establishedPps.none,
-    newFlowCtop: res.newFlowPps.ctop / res.newFlowPps.none,
-    newFlowCtop1Hz: res.newFlowPps.ctop1Hz / res.newFlowPps.none,
-    newFlowConntrackE: res.newFlowPps.conntrackE / res.newFlowPps.none,
-    establishedCtop: res.establishedPps.ctop / res.establishedPps.none,
-    establishedCtop1Hz: res.establishedPps.ctop1Hz / res.establishedPps.none,
-  };
+  const res = { rounds: ROUNDS, statsRounds: STATS_ROUNDS, pinnedCpu: PIN >= 0 ? PIN : null, flowsPerRun: FLOWS, packetsPerRun: PACKETS };
+  if (loop) {
+    res.loopback = { programNs: STATS_ROUNDS ? { perNewFlow: programFigures(time.new), perEstablishedPacket: programFigures(time.est) } : null };
+    if (ROUNDS) {
+      Object.assign(res.loopback, {
+        newFlowPps: { none: m(newRuns.none), floor: m(newRuns.floor), ctop: m(newRuns.ctop), ctop1Hz: m(newRuns.serve), conntrackE: m(newRuns.events) },
+        establishedPps: { none: m(estRuns.none), floor: m(estRuns.floor), ctop: m(estRuns.ctop), ctop1Hz: m(estRuns.serve) },
+        // per-round ratios to none: median and range
+        newFlowRatio: { floor: ratioSpread(newRuns, 'floor'), ctop: ratioSpread(newRuns, 'ctop'), ctop1Hz: ratioSpread(newRuns, 'serve'), conntrackE: ratioSpread(newRuns, 'events') },
+        establishedRatio: { floor: ratioSpread(estRuns, 'floor'), ctop: ratioSpread(estRuns, 'ctop'), ctop1Hz: ratioSpread(estRuns, 'serve') },
+        completeness: {
+          ...completeness(newRuns.ctop),
+          conntrackEEventsRatio: median(newRuns.events.map((x) => x.events / x.sent)),
+          conntrackERuns: newRuns.events.map((x) => ({ sent: x.sent, events: x.events })),
+        },
+        // the ctop process's own CPU (all threads, schedstat): idle at 1 Hz,
+        // and over each flood plus 1.1 s (ms of CPU and % of the window)
+        ctopCpu: {
+          idle,
+          flood1Hz: { cpuMs: spread(newRuns.serve, 'cpuMs'), cpuPct: spread(newRuns.serve, 'cpuPct') },
+          floodSnapshot: { cpuMs: spread(newRuns.ctop, 'cpuMs'), cpuPct: spread(newRuns.ctop, 'cpuPct') },
+        },
+        mapBytes: m(newRuns.ctop, 'mapBytes'),
+      });
+    }
+  }
+  if (veth) {
+    res.veth = { programNs: STATS_ROUNDS ? { perNewFlow: programFigures(time.veth) } : null };
+    if (ROUNDS) {
+      Object.assign(res.veth, {
+        newFlowPps: { none: m(vethRuns.none), floor: m(vethRuns.floor), ctop: m(vethRuns.ctop) },
+        newFlowRatio: { floor: ratioSpread(vethRuns, 'floor'), ctop: ratioSpread(vethRuns, 'ctop') },
+        completeness: completeness(vethRuns.ctop),
+      });
+    }
+  }
   console.log(JSON.stringify(res, null, 2));
 }
 

@@ -12,7 +12,10 @@
 # packets on it (each probe run must then count exactly that one insert): what
 # the tiers cost established traffic, against the same floor.
 # Usage: bench/tier-cost.sh   (env CTOP_BENCH_FLOWS, default 20000; CTOP_BENCH_REPS, default 5;
-#                              CTOP_BENCH_MODE new or est, default new)
+#                              CTOP_BENCH_MODE new or est, default new;
+#                              CTOP_BENCH_HOLD_ARGS, e.g. "--drops alloc": the
+#                              function tiers' drops from the allocation probes,
+#                              the loader's fallback, floors included)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CTOP_BENCH_FLOWS=${CTOP_BENCH_FLOWS:-20000} CTOP_BENCH_REPS=${CTOP_BENCH_REPS:-5} CTOP_BENCH_MODE=${CTOP_BENCH_MODE:-new}

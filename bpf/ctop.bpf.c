@@ -18,6 +18,10 @@
  *                     packets freed with SKB_DROP_REASON_NETFILTER_DROP and no
  *                     conntrack attached, matched against the kernel's per-CPU
  *                     `drop` statistic so that only conntrack's own drops count.
+ *                     The function tiers count their drops with it too where
+ *                     the kernel has that reason (the loader checks its BTF:
+ *                     ctop_tier_runs_program), so that none of their programs
+ *                     runs per new flow just to catch refusals.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -267,23 +271,32 @@ static __always_inline void publish_seq(__u64 *seq, __u64 val)
 #endif
 }
 
-/* A new flow's tuple into this CPU's ring. Programs run with migration
- * disabled, so the CPU holds for the run; a softirq running this on the same
- * CPU in between claims the next position, not ours. */
-static __always_inline void record_tuple(const struct ctop_tuple_key *k)
+/* Claims the next position of this CPU's ring for a new flow: the slot to
+ * write (NULL: cannot happen, the ring array has a region per possible CPU)
+ * and, in *pos, the position, which the slot's seq publishes once the key is
+ * in (publish_seq). Every insert claims exactly one position, on every tier:
+ * the heads' sum is the inserts total (the reader's CTOP_TOTAL_INSERTS), so
+ * no separate count is kept. Programs run with migration disabled, so the CPU
+ * holds for the run; a softirq running this on the same CPU in between claims
+ * the next position, not ours (hence the atomic add). */
+static __always_inline struct ctop_tuple_slot *ring_claim(__u64 *pos)
 {
 	__u32 cpu = bpf_get_smp_processor_id(), idx;
 	struct ctop_ring_head *h = bpf_map_lookup_elem(&ring_heads, &cpu);
-	struct ctop_tuple_slot *slot;
-	__u64 pos;
 
 	if (!h)
-		return; /* cannot happen: one head per possible CPU */
-	pos = __sync_fetch_and_add(&h->next, 1);
-	idx = (cpu << ring_bits) | (__u32)(pos & ((1ULL << ring_bits) - 1));
-	/* in range: the ring array has a region per possible CPU; the reader
-	 * would wait for a claimed position that is never written */
-	slot = bpf_map_lookup_elem(&tuple_ring, &idx);
+		return NULL;
+	*pos = __sync_fetch_and_add(&h->next, 1);
+	idx = (cpu << ring_bits) | (__u32)(*pos & ((1ULL << ring_bits) - 1));
+	return bpf_map_lookup_elem(&tuple_ring, &idx);
+}
+
+/* A new flow's tuple into this CPU's ring. */
+static __always_inline void record_tuple(const struct ctop_tuple_key *k)
+{
+	__u64 pos;
+	struct ctop_tuple_slot *slot = ring_claim(&pos);
+
 	if (!slot)
 		return;
 	__builtin_memcpy(&slot->key, k, sizeof(slot->key));
@@ -366,30 +379,46 @@ int ctop_nf_confirm(struct bpf_nf_ctx *ctx)
 	if (status & IPS_CONFIRMED)
 		return NF_ACCEPT;
 
-	struct ctop_tuple_key t = {};
 	struct nf_conntrack_tuple *tup = &ct->tuplehash[0].tuple;
 	__u32 netns = ctx->state->net->ns.inum;
+	struct ctop_tuple_slot *slot;
+	struct ctop_port_key pk;
+	__u16 sport, dport;
+	__u8 proto;
+	__u64 pos;
 
 	if (target_netns && netns != target_netns)
 		return NF_ACCEPT;
-
-	total_inc(CTOP_TOTAL_INSERTS);
-	t.netns = netns;
-	t.family = tup->src.l3num;
-	t.proto = tup->dst.protonum;
-	if (t.proto == IPPROTO_ICMP || t.proto == CTOP_IPPROTO_ICMPV6) {
-		t.sport = bpf_ntohs(tup->src.u.icmp.id);
-		t.dport = tup->dst.u.icmp.type;
+	proto = tup->dst.protonum;
+	if (proto == IPPROTO_ICMP || proto == CTOP_IPPROTO_ICMPV6) {
+		sport = bpf_ntohs(tup->src.u.icmp.id);
+		dport = tup->dst.u.icmp.type;
 	} else {
-		t.sport = bpf_ntohs(tup->src.u.all);
-		t.dport = bpf_ntohs(tup->dst.u.all);
+		sport = bpf_ntohs(tup->src.u.all);
+		dport = bpf_ntohs(tup->dst.u.all);
 	}
-	/* u3 is 16 bytes for both families; IPv4 uses the first 4, the rest is 0.
-	 * Copied as 4-byte words (u3 is __be32 all[4]; saddr and daddr sit at
-	 * 4-byte offsets in the key): a byte-array memcpy compiles to 2-byte
-	 * loads, each a checked PROBE_MEM load here. */
+	pk.netns = netns;
+	pk.family = tup->src.l3num;
+	pk.proto = proto;
+	pk.port = dport;
+	count_port(&pk, nf_role(ctx));
+	/* The tuple goes from the entry straight into the ring slot (what
+	 * record_tuple() does with a key built on the stack): no stack copy,
+	 * and the slot's stores, which usually miss the cache, come after the
+	 * last locked instruction, so nothing waits for them to drain. u3 is
+	 * 16 bytes for both families (IPv4 in the first 4, the rest 0), copied
+	 * as 4-byte words: a byte copy would be 2-byte PROBE_MEM loads. */
+	slot = ring_claim(&pos);
+	if (!slot)
+		return NF_ACCEPT;
+	slot->key.netns = netns;
+	slot->key.family = pk.family;
+	slot->key.proto = proto;
+	slot->key.sport = sport;
+	slot->key.dport = dport;
+	slot->key.pad = 0;
 	{
-		__u32 *s = (__u32 *)t.saddr, *d = (__u32 *)t.daddr;
+		__u32 *s = (__u32 *)slot->key.saddr, *d = (__u32 *)slot->key.daddr;
 
 		s[0] = tup->src.u3.all[0];
 		s[1] = tup->src.u3.all[1];
@@ -400,7 +429,8 @@ int ctop_nf_confirm(struct bpf_nf_ctx *ctx)
 		d[2] = tup->dst.u3.all[2];
 		d[3] = tup->dst.u3.all[3];
 	}
-	count_event(&t, nf_role(ctx));
+	slot->pad = 0;
+	publish_seq(&slot->seq, pos + 1);
 	return NF_ACCEPT;
 }
 
@@ -576,10 +606,8 @@ int BPF_PROG(ctop_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_
 	/* Every freed-on-error skb in the system passes here: leave early. */
 	if (reason != bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_NETFILTER_DROP))
 		return 0;
-	/* Table-full drops happen before an entry is attached. */
-	if (BPF_CORE_READ(skb, _nfct))
-		return 0;
 
+	unsigned long nfct = BPF_CORE_READ(skb, _nfct);
 	struct net *net = skb_net(skb);
 	__u32 netns;
 
@@ -588,6 +616,16 @@ int BPF_PROG(ctop_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_
 	netns = BPF_CORE_READ(net, ns.inum);
 	if (target_netns && netns != target_netns)
 		return 0;
+	/* Table-full drops happen before an entry is attached. A packet that
+	 * carries one and still paid a `drop` increment lost an insertion race
+	 * nf_ct_resolve_clash() could not resolve (it counts drop and
+	 * insert_failed; the function tiers count that at the confirm): consume
+	 * the increment, or the next untracked drop (a raw-table rule, `ct
+	 * state invalid drop`) would be taken for a table-full one. */
+	if (nfct) {
+		consume_conntrack_drop(net, netns);
+		return 0;
+	}
 	if (!consume_conntrack_drop(net, netns)) {
 		total_inc(CTOP_TOTAL_OTHER_NF_DROPS);
 		return 0;
@@ -616,16 +654,22 @@ int BPF_PROG(ctop_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_
  *                             the loser as IPS_NAT_CLASH), insert_failed (NF_DROP)
  *   __nf_ct_resolve_clash     fentry tier only: marks the skb whose entry lost
  *                             a race, for the confirm's exit (clash marks below)
- *   __nf_conntrack_alloc      an error return is a table-full refusal (the
- *                             kernel's `drop` statistic); tuple from its args
+ *   tp_btf/kfree_skb          table-full refusals, by ctop_kfree_skb above,
+ *                             where the kernel frees them with the reason
+ *                             NETFILTER_DROP (Debian's 6.1 does): it runs only
+ *                             when a packet is dropped
+ *   __nf_conntrack_alloc      only on kernels without that reason (the
+ *                             loader's fallback): an error return is a
+ *                             table-full refusal; tuple from its args. It
+ *                             runs for every new flow.
  *   early_drop                marks the task as evicting for its duration
  *   __nf_ct_delete_from_lists an entry leaves the hash table: a deletion, and
  *                             an early drop when early_drop() is running
  *
  * fentry runs one program per new flow, the confirm's exit, which still has
- * its skb argument. kprobe: a kretprobe has no arguments, so the confirm and
- * alloc results need a small stack per task that keeps them from entry to
- * return. Per task, it stays exact when a softirq on the same CPU confirms
+ * its skb argument. kprobe: a kretprobe has no arguments, so the confirm (and,
+ * on the fallback, the alloc) results need a small stack per task that keeps
+ * them from entry to return. Per task, it stays exact when a softirq on the same CPU confirms
  * its own entry in the middle of ours (the softirq runs on the interrupted
  * task and finishes first: last in, first out). It lives in task-local
  * storage (5.11+; tracing and kprobe programs since 5.12): created once per
@@ -677,7 +721,7 @@ struct {
 	__type(value, struct ctop_port_event_slot);
 } port_event_slots SEC(".maps");
 
-enum ct_event { EV_INSERT, EV_DELETE, EV_EARLY_DROP, EV_INSERT_FAILED, EV_CLASH };
+enum ct_event { EV_DELETE, EV_EARLY_DROP, EV_INSERT_FAILED, EV_CLASH };
 
 static __always_inline void frame_push(void *map, __u64 a, __u64 b)
 {
@@ -880,11 +924,7 @@ static __always_inline void count_ct_event(const struct ctop_tuple_key *t, enum 
 	}
 	/* atomic for the same reason as total_inc() */
 	switch (ev) {
-	case EV_INSERT:
-		__sync_fetch_and_add(&v->entries, 1);
-		break;
-	case EV_DELETE:
-		__sync_fetch_and_add(&v->entries, -1);
+	case EV_DELETE: /* the reader derives `entries` from these (ctop.h) */
 		__sync_fetch_and_add(&v->deletes, 1);
 		break;
 	case EV_EARLY_DROP:
@@ -938,9 +978,10 @@ static __always_inline __u32 skb_role(int iif, bool out_loopback, unsigned long 
 /* An entry __nf_conntrack_confirm() put in the table, still the skb's. */
 static __always_inline void inserted(struct ctop_tuple_key *t, unsigned long status, __u32 role)
 {
-	total_inc(CTOP_TOTAL_INSERTS);
+	/* the inserts total is the rings' claimed positions (ring_claim); the
+	 * port's live entries are derived from its inserts (ctop.h, struct
+	 * ctop_port_events) */
 	count_event(t, role);
-	count_ct_event(t, EV_INSERT);
 	/* nf_ct_resolve_clash_harder (kernels >= 5.10, UDP) keeps the loser in
 	 * the table marked IPS_NAT_CLASH: an insert, and a clash */
 	if (bpf_core_enum_value_exists(enum ip_conntrack_status, IPS_NAT_CLASH_BIT) &&

@@ -111,9 +111,9 @@ static inline __u32 ctop_port_slot_index(__u64 key)
 /* Per-port entry life cycle, counted by the function tiers (fentry, kprobe)
  * in the per-CPU `port_events` map, keyed like port_counts. */
 struct ctop_port_events {
-	/* inserts minus deletions on this CPU, two's complement: one CPU's value
-	 * may be "negative" (an entry inserted on one CPU, deleted on another);
-	 * the sum over CPUs modulo 2^64 is the number of live entries */
+	/* live entries: not counted by the programs (0 in the map), filled in by
+	 * the reader as the port's inserts (port_counts, every role) minus
+	 * `deletes`, modulo 2^64 (so an insert costs one count, not two) */
 	__u64 entries;
 	__u64 deletes;       /* entries that left the table */
 	__u64 early_drops;   /* of which evicted by early_drop() (table full) */
@@ -158,7 +158,9 @@ enum ctop_full {
 
 /* Indexes of the per-CPU `totals` array. Cumulative, never reset. */
 enum ctop_total {
-	/* every insert seen, whether or not a map had room for it */
+	/* every insert seen, whether or not a map had room for it: filled in
+	 * by the reader from the rings' heads (each insert claims one ring
+	 * position), so the programs keep no separate count */
 	CTOP_TOTAL_INSERTS = 0,
 	/* every conntrack drop seen (the kernel's `drop` statistic) */
 	CTOP_TOTAL_DROPS = 1,

@@ -4,6 +4,10 @@
  * for benchmarks only (ctop-selftest hold --floor). What a tier costs the
  * traffic is ctop's programs minus this: the kernel's dispatch and, with
  * kernel.bpf_stats_enabled, its own clock reads are paid by any program there.
+ * Which of them a tier attaches is the loader's own rule,
+ * ctop_tier_runs_program() (native/core/probe.c), by the same names: the
+ * function tiers take floor_kfree_skb where the kernel has the drop reason
+ * and the *_alloc_* programs where it has not, as ctop's programs do.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -20,6 +24,7 @@ int floor_nf(struct bpf_nf_ctx *ctx)
 	return NF_ACCEPT;
 }
 
+/* the netfilter tier's drops, and the function tiers' with the drop reason */
 SEC("tp_btf/kfree_skb")
 int BPF_PROG(floor_kfree_skb)
 {
@@ -29,6 +34,7 @@ int BPF_PROG(floor_kfree_skb)
 /* tier fentry */
 SEC("fexit/__nf_conntrack_confirm")
 int BPF_PROG(floor_fe_confirm_exit) { return 0; }
+/* without the drop reason only */
 SEC("fexit/__nf_conntrack_alloc")
 int BPF_PROG(floor_fe_alloc_exit) { return 0; }
 SEC("fentry/early_drop")
@@ -45,6 +51,7 @@ SEC("kprobe/__nf_conntrack_confirm")
 int BPF_KPROBE(floor_kp_confirm_enter) { return 0; }
 SEC("kretprobe/__nf_conntrack_confirm")
 int BPF_KRETPROBE(floor_kp_confirm_exit) { return 0; }
+/* without the drop reason only */
 SEC("kprobe/__nf_conntrack_alloc")
 int BPF_KPROBE(floor_kp_alloc_enter) { return 0; }
 SEC("kretprobe/__nf_conntrack_alloc")

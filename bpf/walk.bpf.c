@@ -206,6 +206,44 @@ extern int CONFIG_HZ __kconfig __weak;
 __u32 census_remain_ok;
 struct ctop_census_remain_val remain_zero;
 
+/* ---- counting, one run at a time ------------------------------------------ */
+/* What the census needs of one entry, read by either walker. */
+struct entry_facts {
+	struct ctop_census_key k;
+	__u32 timeout;          /* nf_conn.timeout (jiffies), TCP only */
+	__u8 src[16] __attribute__((aligned(8)));  /* original direction's addresses */
+	__u8 dst[16];
+	__u8 assured, unreplied;
+};
+
+/* Counts gathered within one run before they go to the hash maps: a table's
+ * entries come in few groups and, often, from few addresses, so most entries
+ * add to a slot here (a few plain adds on this CPU's array) instead of a hash
+ * lookup each. Direct-mapped by a hash of the key; a slot wanted by another key
+ * is flushed into the map first, and every slot is flushed when the run ends,
+ * so the maps hold every count exactly once a run has returned. */
+#define GROUP_SLOTS 64   /* powers of two */
+#define ADDR_SLOTS 256
+struct group_slot {
+	struct ctop_census_key k;
+	__u32 pad;
+	struct ctop_census_val v;   /* v.entries == 0: the slot is free */
+};
+struct addr_slot {
+	struct ctop_census_addr_key k;
+	__u64 n;                    /* 0: free */
+};
+struct census_cache {
+	struct group_slot g[GROUP_SLOTS];
+	struct addr_slot a[ADDR_SLOTS];
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct census_cache);
+} census_cache SEC(".maps");
+
 /* The nodes of the chain being walked, so that a chain is counted only once
  * it proved consistent. */
 struct chain_scratch {
@@ -243,80 +281,166 @@ static __always_inline struct ctop_walk_stats *stats(void)
 	return bpf_map_lookup_elem(&walk_stats, &zero);
 }
 
-/* Chain length of bucket b, or -1 when the chain does not end in b's
- * marker. With sc, the nodes are kept there. */
-static int chain_len(__u32 b, struct chain_scratch *sc)
+static __always_inline struct census_cache *cache(void)
 {
-	__u64 p;
-	int i;
+	__u32 zero = 0;
 
-	if (read_ptr(&p, walk_base + (__u64)b * sizeof(struct hlist_nulls_head)))
-		return -1;
-	for (i = 0; i < CTOP_WALK_MAX_CHAIN; i++) {
-		if (p & 1)
-			return (p >> 1) == b ? i : -1;
-		if (sc)
-			sc->node[i] = p;
-		if (read_ptr(&p, p))
-			return -1;
-	}
-	return -1;
+	return bpf_map_lookup_elem(&census_cache, &zero);
 }
 
 #define EEXIST 17
 
-/* Adds one to this CPU's value of key in a per-CPU hash, inserting the key
- * when new. 0, or the insert's error (-E2BIG: the map is full). Another CPU
- * may insert the same key between our lookup and insert (-EEXIST): then the
- * key is there, with this CPU's value zero, and the lookup is repeated. */
-static long percpu_add(void *map, const void *key, void *one)
+/* Adds n to this CPU's value of key in a per-CPU hash of u64 values, inserting
+ * the key when new. 0, or the insert's error (-E2BIG: the map is full). Another
+ * CPU may insert the same key between our lookup and insert (-EEXIST): then
+ * the key is there, with this CPU's value zero, and the lookup is repeated. */
+static long percpu_add(void *map, const void *key, __u64 n)
 {
 	__u64 *v = bpf_map_lookup_elem(map, key);
 	long err;
 
 	if (v) {
-		*v += 1;
+		*v += n;
 		return 0;
 	}
-	err = bpf_map_update_elem(map, key, one, BPF_NOEXIST);
+	err = bpf_map_update_elem(map, key, &n, BPF_NOEXIST);
 	if (err != -EEXIST)
 		return err;
 	v = bpf_map_lookup_elem(map, key);
 	if (!v)
 		return -EEXIST;
-	*v += 1;
+	*v += n;
 	return 0;
 }
 
-static void add_overflow(__u32 netns, __u32 what)
+static void add_overflow(__u32 netns, __u32 what, __u64 n)
 {
 	struct ctop_census_ovf_key k = { .netns = netns, .what = what };
-	__u64 one = 1;
 
-	percpu_add(&census_overflow, &k, &one);
+	percpu_add(&census_overflow, &k, n);
 }
 
-static void add_addr(struct ctop_walk_stats *st, __u32 netns, __u8 family, __u8 dir, const union nf_inet_addr *a)
+/* A group slot's counts into census_groups (this CPU's value); the slot is freed. */
+static void group_flush(struct group_slot *s)
 {
-	struct ctop_census_addr_key k = { .netns = netns, .family = family, .dir = dir };
-	__u64 one = 1, *v;
+	struct ctop_census_val *v = bpf_map_lookup_elem(&census_groups, &s->k);
 
-	__builtin_memcpy(k.addr, a, sizeof(k.addr));
+	if (!v) {
+		long err = bpf_map_update_elem(&census_groups, &s->k, &s->v, BPF_NOEXIST);
+
+		if (err == -EEXIST)
+			v = bpf_map_lookup_elem(&census_groups, &s->k);
+		else if (err)
+			add_overflow(s->k.netns, 2, s->v.entries);
+	}
+	if (v) {
+		v->entries += s->v.entries;
+		v->assured += s->v.assured;
+		v->unreplied += s->v.unreplied;
+	}
+	s->v.entries = 0;
+	s->v.assured = 0;
+	s->v.unreplied = 0;
+}
+
+/* An address slot's count into census_addrs; the slot is freed. */
+static void addr_flush(struct ctop_walk_stats *st, struct addr_slot *s)
+{
+	__u64 n = s->n, *v;
+
+	s->n = 0;
 	/* once an insert found the table full, a new address is overflow at the
 	 * cost of one lookup: no further insert is tried (the table only fills
 	 * during a walk) */
 	if (st->addrs_full) {
-		v = bpf_map_lookup_elem(&census_addrs, &k);
+		v = bpf_map_lookup_elem(&census_addrs, &s->k);
 		if (v) {
-			*v += 1;
+			*v += n;
 			return;
 		}
-	} else if (!percpu_add(&census_addrs, &k, &one)) {
+	} else if (!percpu_add(&census_addrs, &s->k, n)) {
 		return;
 	} else {
 		st->addrs_full = 1;
 	}
-	add_overflow(netns, dir);
+	add_overflow(s->k.netns, s->k.dir, n);
+}
+
+static __always_inline __u32 mix32(__u32 h)
+{
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	return h;
+}
+
+static __always_inline void group_add(struct census_cache *c, const struct entry_facts *f)
+{
+	const __u32 *w = (const __u32 *)&f->k;
+	__u32 i = mix32(w[0] * 0x9e3779b1u ^ w[1] ^ w[2] * 0xc2b2ae35u) & (GROUP_SLOTS - 1);
+	struct group_slot *s = &c->g[i];
+	__u32 *sw = (__u32 *)&s->k;
+
+	if (s->v.entries && (sw[0] != w[0] || sw[1] != w[1] || sw[2] != w[2]))
+		group_flush(s);
+	if (!s->v.entries)
+		s->k = f->k;
+	s->v.entries++;
+	s->v.assured += f->assured;
+	s->v.unreplied += f->unreplied;
+}
+
+static __always_inline void addr_add(struct ctop_walk_stats *st, struct census_cache *c, const struct entry_facts *f,
+				     __u8 dir, const __u8 *addr)
+{
+	const __u64 *a = (const __u64 *)addr;
+	__u64 x = a[0] ^ a[1];
+	__u32 i = mix32((__u32)x * 0x9e3779b1u ^ (__u32)(x >> 32) ^ f->k.netns * 0xc2b2ae35u ^ dir) & (ADDR_SLOTS - 1);
+	struct addr_slot *s = &c->a[i];
+	__u64 *sa = (__u64 *)s->k.addr;
+
+	if (s->n && (sa[0] != a[0] || sa[1] != a[1] || s->k.netns != f->k.netns || s->k.dir != dir ||
+		     s->k.family != f->k.family))
+		addr_flush(st, s);
+	if (!s->n) {
+		s->k.netns = f->k.netns;
+		s->k.family = f->k.family;
+		s->k.dir = dir;
+		sa[0] = a[0];
+		sa[1] = a[1];
+	}
+	s->n++;
+}
+
+static long flush_group_cb(__u32 i, void *ctx)
+{
+	struct census_cache *c = cache();
+
+	if (!c)
+		return 1;
+	if (c->g[i & (GROUP_SLOTS - 1)].v.entries)
+		group_flush(&c->g[i & (GROUP_SLOTS - 1)]);
+	return 0;
+}
+
+static long flush_addr_cb(__u32 i, void *ctx)
+{
+	struct census_cache *c = cache();
+	struct ctop_walk_stats *st = stats();
+
+	if (!c || !st)
+		return 1;
+	if (c->a[i & (ADDR_SLOTS - 1)].n)
+		addr_flush(st, &c->a[i & (ADDR_SLOTS - 1)]);
+	return 0;
+}
+
+/* Every count of the run into the maps, at the run's end. */
+static void census_flush(void)
+{
+	bpf_loop(GROUP_SLOTS, flush_group_cb, NULL, 0);
+	if (census_addrs_enabled)
+		bpf_loop(ADDR_SLOTS, flush_addr_cb, NULL, 0);
 }
 
 /* slot of r seconds (walk.h) */
@@ -339,11 +463,10 @@ static __u32 remain_slot(__u64 r)
 
 /* Seconds left on a TCP entry (nf_ct_expires: timeout - nfct_time_stamp,
  * where nfct_time_stamp is (u32)jiffies), into its state's histogram. */
-static void add_remaining(__u32 netns, __u8 state, struct nf_conn *ct)
+static void add_remaining(__u32 netns, __u8 state, __u32 timeout)
 {
 	struct ctop_census_remain_key k = { .netns = netns, .state = state };
 	struct ctop_census_remain_val *v;
-	__u32 timeout = BPF_CORE_READ(ct, timeout);
 	__s32 left = (__s32)(timeout - (__u32)bpf_jiffies64());
 	__u64 secs = left > 0 ? (__u64)left / (__u32)CONFIG_HZ : 0;
 	__u32 slot = remain_slot(secs);
@@ -354,12 +477,68 @@ static void add_remaining(__u32 netns, __u8 state, struct nf_conn *ct)
 		bpf_map_update_elem(&census_remain, &k, &remain_zero, BPF_NOEXIST);
 		v = bpf_map_lookup_elem(&census_remain, &k);
 		if (!v) {
-			add_overflow(netns, 3); /* the table of (namespace, state) pairs is full */
+			add_overflow(netns, 3, 1); /* the table of (namespace, state) pairs is full */
 			return;
 		}
 	}
 	if (slot < CTOP_REMAIN_SLOTS)
 		__sync_fetch_and_add(&v->slot[slot], 1);
+}
+
+/* One entry's facts into this run's counts. */
+static void census_add(struct ctop_walk_stats *st, const struct entry_facts *f)
+{
+	struct census_cache *c = cache();
+
+	if (!c)
+		return;
+	st->census_entries++;
+	group_add(c, f);
+	if (f->k.proto == IPPROTO_TCP && CONFIG_HZ > 0)
+		add_remaining(f->k.netns, f->k.state, f->timeout);
+	if (census_addrs_enabled) {
+		addr_add(st, c, f, 0, f->src);
+		addr_add(st, c, f, 1, f->dst);
+	}
+}
+
+/* The key's protocol part, from the tuple's protocol number and destination
+ * port (network order). */
+static __always_inline void key_proto(struct entry_facts *f, __u8 proto, __u16 dport_be)
+{
+	f->k.proto = proto;
+	f->k.state = 0xff;
+	switch (proto) {
+	case IPPROTO_TCP:
+	case IPPROTO_UDP:
+	case IPPROTO_UDPLITE:
+	case IPPROTO_SCTP:
+	case IPPROTO_DCCP:
+		f->k.port = bpf_ntohs(dport_be);
+		break;
+	}
+}
+
+/* ---- the walk with bpf_probe_read_kernel (every kernel) ------------------------ */
+
+/* Chain length of bucket b, or -1 when the chain does not end in b's
+ * marker. With sc, the nodes are kept there. */
+static int chain_len(__u32 b, struct chain_scratch *sc)
+{
+	__u64 p;
+	int i;
+
+	if (read_ptr(&p, walk_base + (__u64)b * sizeof(struct hlist_nulls_head)))
+		return -1;
+	for (i = 0; i < CTOP_WALK_MAX_CHAIN; i++) {
+		if (p & 1)
+			return (p >> 1) == b ? i : -1;
+		if (sc)
+			sc->node[i] = p;
+		if (read_ptr(&p, p))
+			return -1;
+	}
+	return -1;
 }
 
 /* Count one entry, given its node; only original-direction nodes count, so
@@ -368,9 +547,8 @@ static void census_node(struct ctop_walk_stats *st, __u64 node)
 {
 	struct nf_conntrack_tuple_hash *h = (void *)node;
 	struct nf_conntrack_tuple t;
+	struct entry_facts f = {};
 	struct nf_conn *ct;
-	struct ctop_census_key k = { .state = 0xff };
-	struct ctop_census_val *v, init = { .entries = 1 };
 	unsigned long status;
 	__u64 net;
 
@@ -389,47 +567,18 @@ static void census_node(struct ctop_walk_stats *st, __u64 node)
 		st->last_inum = BPF_CORE_READ((struct net *)net, ns.inum);
 		st->last_net = net;
 	}
-	k.netns = st->last_inum;
-	k.family = (__u8)t.src.l3num;
-	k.proto = t.dst.protonum;
-	switch (k.proto) {
-	case IPPROTO_TCP:
-		k.state = BPF_CORE_READ(ct, proto.tcp.state);
-		/* fall through */
-	case IPPROTO_UDP:
-	case IPPROTO_UDPLITE:
-	case IPPROTO_SCTP:
-	case IPPROTO_DCCP:
-		k.port = bpf_ntohs(t.dst.u.all);
-		break;
+	f.k.netns = st->last_inum;
+	f.k.family = (__u8)t.src.l3num;
+	key_proto(&f, t.dst.protonum, t.dst.u.all);
+	if (f.k.proto == IPPROTO_TCP) {
+		f.k.state = BPF_CORE_READ(ct, proto.tcp.state);
+		f.timeout = BPF_CORE_READ(ct, timeout);
 	}
-	st->census_entries++;
-	if (status & IPS_ASSURED)
-		init.assured = 1;
-	if (!(status & IPS_SEEN_REPLY))
-		init.unreplied = 1;
-	/* this CPU's value: plain adds; a key another CPU inserted first (-EEXIST)
-	 * is looked up again */
-	v = bpf_map_lookup_elem(&census_groups, &k);
-	if (!v) {
-		long err = bpf_map_update_elem(&census_groups, &k, &init, BPF_NOEXIST);
-
-		if (err == -EEXIST)
-			v = bpf_map_lookup_elem(&census_groups, &k);
-		else if (err)
-			add_overflow(k.netns, 2);
-	}
-	if (v) {
-		v->entries++;
-		v->assured += init.assured;
-		v->unreplied += init.unreplied;
-	}
-	if (k.proto == IPPROTO_TCP && CONFIG_HZ > 0)
-		add_remaining(k.netns, k.state, ct);
-	if (census_addrs_enabled) {
-		add_addr(st, k.netns, k.family, 0, &t.src.u3);
-		add_addr(st, k.netns, k.family, 1, &t.dst.u3);
-	}
+	f.assured = (status & IPS_ASSURED) ? 1 : 0;
+	f.unreplied = (status & IPS_SEEN_REPLY) ? 0 : 1;
+	__builtin_memcpy(f.src, &t.src.u3, 16);
+	__builtin_memcpy(f.dst, &t.dst.u3, 16);
+	census_add(st, &f);
 }
 
 static long census_cb(__u32 i, void *ctx)
@@ -450,10 +599,26 @@ static long census_cb(__u32 i, void *ctx)
 	return 0;
 }
 
+/* A walked chain's length into the statistics. */
+static __always_inline void chain_stats(struct ctop_walk_stats *st, __u32 len)
+{
+	__u32 idx = len;
+
+	if (idx >= CTOP_WALK_HIST)
+		idx = CTOP_WALK_HIST - 1;
+	/* clang may test one copy and index with another: a mask the verifier
+	 * sees where the index is used (CTOP_WALK_HIST is a power of two) */
+	asm volatile("" : "+r"(idx));
+	st->hist[idx & (CTOP_WALK_HIST - 1)]++;
+	st->nodes += len;
+	if (len > st->longest)
+		st->longest = len;
+}
+
 static long walk_bucket(__u32 i, void *ctx)
 {
 	struct ctop_walk_stats *st = stats();
-	__u32 b, idx;
+	__u32 b;
 	int len;
 
 	if (!st)
@@ -474,13 +639,7 @@ static long walk_bucket(__u32 i, void *ctx)
 			return 0;
 		}
 	}
-	idx = (__u32)len;
-	if (idx >= CTOP_WALK_HIST)
-		idx = CTOP_WALK_HIST - 1;
-	st->hist[idx]++;
-	st->nodes += (__u32)len;
-	if ((__u32)len > st->longest)
-		st->longest = (__u32)len;
+	chain_stats(st, (__u32)len);
 	if (sc && len > 0)
 		bpf_loop((__u32)len, census_cb, NULL, 0);
 	return 0;
@@ -503,5 +662,257 @@ int ctop_walk_chain(__u64 *ctx)
 	census_remain_ok = CONFIG_HZ > 0;
 	st->run_start = (__u32)ctx[0];
 	bpf_loop((__u32)ctx[1], walk_bucket, NULL, 0);
+	if (census_enabled)
+		census_flush();
+	return 0;
+}
+
+/* ---- the walk with plain loads (Linux >= 6.2: bpf_rdonly_cast) ------------- */
+/*
+ * bpf_rdonly_cast gives an untrusted typed pointer: every load through it is one
+ * instruction that the JIT guards with an exception-table entry (an address
+ * that does not map reads as 0), against a helper call per read above. And
+ * LANES chains are walked side by side, one node of each per step: their loads
+ * do not depend on each other, so the CPU has up to LANES cache misses in
+ * flight where one chain alone has one (each node is in another slab object).
+ * The loader uses this program where the kernel accepts it and ctop_walk_chain
+ * elsewhere; both count the same.
+ */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+
+/* 8 bytes at addr, as a number: read through struct in6_addr, whose first 16
+ * bytes are a byte array, which the verifier lets a program read at any offset
+ * and size as a number (a pointer-typed field, such as a node's `next`, would
+ * come back as a pointer, on which no bit can be tested). */
+static __always_inline __u64 ld_u64(__u64 addr)
+{
+	return *(__u64 *)bpf_rdonly_cast((void *)addr, bpf_core_type_id_kernel(struct in6_addr));
+}
+
+/* Not a node: odd like a marker, and the marker of no bucket (a read that
+ * failed gives 0, which would otherwise be followed as a node). */
+#define NOT_A_NODE (~0ULL)
+
+static __always_inline __u64 next_of(__u64 p)
+{
+	__u64 q = ld_u64(p);
+
+	return q ? q : NOT_A_NODE;
+}
+
+#define LANES 8
+struct lanes {
+	__u64 p[LANES];         /* each lane's cursor: a node, or its chain's end */
+	__u32 len[LANES];
+	__u64 node[LANES][CTOP_WALK_MAX_CHAIN];
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct lanes);
+} lanes SEC(".maps");
+
+static __always_inline struct lanes *lanes_of_cpu(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&lanes, &zero);
+}
+
+/* One step of every lane: a lane still on a node records it and moves to its
+ * next. 1 (stop) once every lane is at its chain's end. */
+static long lane_step(__u32 s, void *ctx)
+{
+	struct lanes *l = lanes_of_cpu();
+	__u64 ends = 1;
+
+	if (!l)
+		return 1;
+	asm volatile("" : "+r"(s));
+	s &= CTOP_WALK_MAX_CHAIN - 1;
+#pragma unroll
+	for (int j = 0; j < LANES; j++) {
+		__u64 p = l->p[j];
+
+		if (!(p & 1)) {
+			l->node[j][s] = p;
+			l->len[j] = s + 1;
+			l->p[j] = next_of(p);
+		}
+	}
+#pragma unroll
+	for (int j = 0; j < LANES; j++)
+		ends &= l->p[j];
+	return ends & 1;
+}
+
+/* One bucket's chain again, alone, into its lane's row (bpf_loop: the
+ * verifier checks one step, not every step of the longest chain). */
+struct rewalk_ctx {
+	__u64 p;
+	__u32 lane;
+	__u32 len;
+};
+
+static long rewalk_step(__u32 i, void *ctx)
+{
+	struct rewalk_ctx *rc = ctx;
+	struct lanes *l = lanes_of_cpu();
+
+	if (!l || (rc->p & 1))
+		return 1;
+	asm volatile("" : "+r"(i));
+	l->node[rc->lane & (LANES - 1)][i & (CTOP_WALK_MAX_CHAIN - 1)] = rc->p;
+	rc->len = i + 1;
+	rc->p = next_of(rc->p);
+	return 0;
+}
+
+/* Its length, or -1 when it does not end in b's marker. */
+static int chain_len_direct(__u32 b, __u32 lane)
+{
+	struct rewalk_ctx rc = { .p = next_of(walk_base + (__u64)b * sizeof(struct hlist_nulls_head)), .lane = lane };
+
+	bpf_loop(CTOP_WALK_MAX_CHAIN, rewalk_step, &rc, 0);
+	return rc.p == (((__u64)b << 1) | 1) ? (int)rc.len : -1;
+}
+
+static __always_inline __u32 ld_u32(__u64 addr)
+{
+	return *(__u32 *)bpf_rdonly_cast((void *)addr, bpf_core_type_id_kernel(struct in6_addr));
+}
+
+static __always_inline __u8 ld_u8(__u64 addr)
+{
+	return *(__u8 *)bpf_rdonly_cast((void *)addr, bpf_core_type_id_kernel(struct in6_addr));
+}
+
+/* One entry, from its node; only original-direction nodes count. The tuple is
+ * read through its own type; the entry's other fields at their CO-RE offsets
+ * in struct nf_conn, not through that type: the kernel's BTF also has
+ * struct nf_conn___init, which libbpf would take for another candidate of the
+ * same name when resolving nf_conn's type id. */
+static void census_node_direct(struct ctop_walk_stats *st, __u64 node)
+{
+	struct nf_conntrack_tuple_hash *h = bpf_rdonly_cast((void *)node, bpf_core_type_id_kernel(struct nf_conntrack_tuple_hash));
+	__u64 ct = node - bpf_core_field_offset(struct nf_conn, tuplehash);
+	struct entry_facts f = {};
+	__u64 status;
+
+	if (h->tuple.dst.dir != 0) /* IP_CT_DIR_ORIGINAL */
+		return;
+	status = ld_u64(ct + bpf_core_field_offset(struct nf_conn, status));
+	/* the namespace of the last entries is in cache: a dependent load costs
+	 * little next to the entry's own misses */
+	f.k.netns = ld_u32(ld_u64(ct + bpf_core_field_offset(struct nf_conn, ct_net.net)) +
+			   bpf_core_field_offset(struct net, ns.inum));
+	f.k.family = (__u8)h->tuple.src.l3num;
+	key_proto(&f, h->tuple.dst.protonum, h->tuple.dst.u.all);
+	if (f.k.proto == IPPROTO_TCP) {
+		f.k.state = ld_u8(ct + bpf_core_field_offset(struct nf_conn, proto.tcp.state));
+		f.timeout = ld_u32(ct + bpf_core_field_offset(struct nf_conn, timeout));
+	}
+	f.assured = (status & IPS_ASSURED) ? 1 : 0;
+	f.unreplied = (status & IPS_SEEN_REPLY) ? 0 : 1;
+	__builtin_memcpy(f.src, &h->tuple.src.u3, 16);
+	__builtin_memcpy(f.dst, &h->tuple.dst.u3, 16);
+	census_add(st, &f);
+}
+
+struct lane_ctx {
+	__u32 lane;
+};
+
+static long census_lane_cb(__u32 i, void *ctx)
+{
+	struct lane_ctx *lc = ctx;
+	struct lanes *l = lanes_of_cpu();
+	struct ctop_walk_stats *st = stats();
+
+	if (!l || !st)
+		return 1;
+	asm volatile("" : "+r"(i));
+	census_node_direct(st, l->node[lc->lane & (LANES - 1)][i & (CTOP_WALK_MAX_CHAIN - 1)]);
+	return 0;
+}
+
+/* A lane's chain after the steps: counted when it ends in its own bucket's
+ * marker, else walked once more alone (entries moved under us), as in
+ * walk_bucket. */
+struct finish_ctx {
+	__u32 b0, end;
+};
+
+static long finish_lane(__u32 j, void *ctx)
+{
+	struct finish_ctx *fc = ctx;
+	struct ctop_walk_stats *st = stats();
+	struct lanes *l = lanes_of_cpu();
+	struct lane_ctx lc = { .lane = j };
+	__u32 b = fc->b0 + j;
+	int len;
+
+	if (!st || !l || b >= fc->end)
+		return 1;
+	st->done++;
+	if (l->p[j & (LANES - 1)] == (((__u64)b << 1) | 1)) {
+		len = (int)l->len[j & (LANES - 1)];
+	} else {
+		st->rewalked++;
+		len = chain_len_direct(b, j);
+		if (len < 0) {
+			st->inconsistent++;
+			return 0;
+		}
+	}
+	chain_stats(st, (__u32)len);
+	if (census_enabled && len > 0)
+		bpf_loop((__u32)len, census_lane_cb, &lc, 0);
+	return 0;
+}
+
+/* LANES buckets from b0 on (those inside the run and the table), walked side
+ * by side. */
+static long walk_lanes(__u32 g, void *ctx)
+{
+	struct ctop_walk_stats *st = stats();
+	struct lanes *l = lanes_of_cpu();
+	struct finish_ctx fc;
+
+	if (!st || !l)
+		return 1;
+	fc.b0 = st->run_start + g * LANES;
+	fc.end = st->run_end < walk_size ? st->run_end : walk_size;
+	if (fc.b0 >= fc.end)
+		return 1;
+#pragma unroll
+	for (int j = 0; j < LANES; j++) {
+		__u32 b = fc.b0 + j;
+
+		/* a lane past the end starts at its own marker: nothing to walk */
+		l->p[j] = b < fc.end ? next_of(walk_base + (__u64)b * sizeof(struct hlist_nulls_head)) : (((__u64)b << 1) | 1);
+		l->len[j] = 0;
+	}
+	bpf_loop(CTOP_WALK_MAX_CHAIN, lane_step, NULL, 0);
+	bpf_loop(LANES, finish_lane, &fc, 0);
+	return 0;
+}
+
+/* One run, as ctop_walk_chain. */
+SEC("raw_tp")
+int ctop_walk_chain_direct(__u64 *ctx)
+{
+	struct ctop_walk_stats *st = stats();
+
+	if (!st)
+		return 0;
+	nf_conn_bytes = bpf_core_type_size(struct nf_conn);
+	census_remain_ok = CONFIG_HZ > 0;
+	st->run_start = (__u32)ctx[0];
+	st->run_end = (__u32)(ctx[0] + ctx[1]);
+	bpf_loop((__u32)((ctx[1] + LANES - 1) / LANES), walk_lanes, NULL, 0);
+	if (census_enabled)
+		census_flush();
 	return 0;
 }

@@ -29,7 +29,7 @@ struct ctop_walk_stats {
 	__u32 done;             /* buckets walked, consistent or not */
 	__u32 run_start;        /* first bucket of the run in progress */
 	__u32 addrs_full;       /* census_addrs refused an insert: the rest is overflow */
-	__u32 pad;
+	__u32 run_end;          /* one past the last bucket of the run in progress */
 };
 
 /* Census keys and values (walk_chains with census_enabled). */

@@ -457,7 +457,7 @@ class WalkerStart : public Napi::ObjectWrap<WalkerStart> {
                        });
   }
 
-  // new WalkerStart({maxGroups, maxAddrs, locateOwn})
+  // new WalkerStart({maxGroups, maxAddrs, locateOwn, probeRead}) (probeRead as for Walker)
   explicit WalkerStart(const Napi::CallbackInfo &info) : Napi::ObjectWrap<WalkerStart>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsObject()) throw ArgError(env, "WalkerStart(options) needs an options object");
@@ -465,6 +465,7 @@ class WalkerStart : public Napi::ObjectWrap<WalkerStart> {
     ctop_walk_opts opts{};
     opts.max_groups = OptU32(o, "maxGroups", 65536);
     opts.max_addrs = OptU32(o, "maxAddrs", 131072);
+    opts.probe_read = o.Has("probeRead") && o.Get("probeRead").ToBoolean().Value() ? 1 : 0;
     bool locate = o.Has("locateOwn") && o.Get("locateOwn").ToBoolean().Value();
     ctop_err e{};
     if (ctop_walk_start(&opts, locate ? 1 : 0, &s_, &e)) throw NativeError(env, e);
@@ -549,7 +550,8 @@ class Walker : public CoreHandle<Walker, ctop_walk, ctop_walk_destroy> {
                        });
   }
 
-  // new Walker({maxGroups, maxAddrs}): map sizes of the in-kernel census;
+  // new Walker({maxGroups, maxAddrs, probeRead}): map sizes of the in-kernel census; probeRead
+  // (tests) loads the bpf_probe_read_kernel walk where the plain-load walk would load;
   // new Walker(options, start): the programs a WalkerStart loaded (its load's error, if it failed)
   explicit Walker(const Napi::CallbackInfo &info) : CoreHandle(info, "the walker") {
     Napi::Env env = info.Env();
@@ -568,6 +570,7 @@ class Walker : public CoreHandle<Walker, ctop_walk, ctop_walk_destroy> {
     ctop_walk_opts opts{};
     opts.max_groups = OptU32(o, "maxGroups", 65536);
     opts.max_addrs = OptU32(o, "maxAddrs", 131072);
+    opts.probe_read = o.Has("probeRead") && o.Get("probeRead").ToBoolean().Value() ? 1 : 0;
     ctop_err e{};
     if (ctop_walk_open(&opts, &h_, &e)) throw NativeError(env, e);
   }
@@ -646,6 +649,7 @@ class Walker : public CoreHandle<Walker, ctop_walk, ctop_walk_destroy> {
     o.Set("censusEntries", (double)r.census_entries);
     o.Set("maxRunMs", (double)r.max_run_ns / 1e6);
     o.Set("nfConnBytes", r.nf_conn_bytes);
+    o.Set("directLoads", Napi::Boolean::New(env, r.direct_loads != 0));
     size_t last = 0;
     for (size_t i = 0; i < sizeof(r.hist) / sizeof(r.hist[0]); i++)
       if (r.hist[i]) last = i;

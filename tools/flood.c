@@ -21,6 +21,12 @@
  *       198.18.0.0/15 dev lo`).
  *   --start I (new, stream): begin the walk at flow I, so that successive
  *       runs create new flows rather than repeat old ones
+ *   --sink 0 (new): no receiver here: the destination is in another
+ *       namespace (reached over a veth pair), where `flood sink` drains it
+ *   flood sink --dst ADDR --port P --max-ms T
+ *       only the receiver: bind ADDR:P, print {"mode":"sink","ready":true}
+ *       once bound, drain until stdin closes or T ms pass, then print
+ *       {"mode":"sink","received":N}
  *
  * Run it inside a network namespace the benchmark created; it refuses
  * destinations outside the benchmark ranges 198.18.0.0/15 and 2001:2::/48.
@@ -59,8 +65,9 @@ static double now_ms(void)
 }
 
 static volatile int sink_stop;
+static long long sink_received;
 
-/* Drain a UDP socket until told to stop. */
+/* Drain a UDP socket until told to stop; counts what it read. */
 static void *sink(void *arg)
 {
 	int fd = *(int *)arg;
@@ -77,14 +84,18 @@ static void *sink(void *arg)
 		m[k].msg_hdr.msg_iov = &iov[k];
 		m[k].msg_hdr.msg_iovlen = 1;
 	}
-	while (!sink_stop)
-		recvmmsg(fd, m, BATCH, 0, NULL);
+	while (!sink_stop) {
+		int r = recvmmsg(fd, m, BATCH, 0, NULL);
+
+		if (r > 0)
+			sink_received += r;
+	}
 	return NULL;
 }
 
 static void usage(const char *why)
 {
-	fprintf(stderr, "flood: %s\nhint: flood new|est --dst ADDR --port P --count N --max-ms T\n", why);
+	fprintf(stderr, "flood: %s\nhint: flood new|est|stream --dst ADDR --port P --count N --max-ms T, or flood sink --dst ADDR --port P --max-ms T\n", why);
 	exit(2);
 }
 
@@ -275,11 +286,41 @@ static int stream4(uint32_t dst, uint16_t port, uint32_t ports, uint64_t start, 
 	return 0;
 }
 
+/* The sink mode: a receiver alone, for a sender in another namespace. */
+static int sink_only(int af, const struct sockaddr_storage *a, socklen_t alen, long long max_ms)
+{
+	int fd = socket(af, SOCK_DGRAM, 0), big = 8 << 20;
+	pthread_t t;
+	struct pollfd pfd = { .fd = 0, .events = POLLIN };
+	char b[64];
+
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big)) || bind(fd, (const void *)a, alen)) {
+		perror("flood: bind receiver");
+		return 1;
+	}
+	if (pthread_create(&t, NULL, sink, &fd)) {
+		perror("flood: receiver thread");
+		return 1;
+	}
+	printf("{\"mode\":\"sink\",\"ready\":true}\n");
+	fflush(stdout);
+	/* until stdin closes (the caller is done) or the time bound */
+	for (double deadline = now_ms() + (double)max_ms; now_ms() < deadline;) {
+		if (poll(&pfd, 1, 100) == 1 && read(0, b, sizeof(b)) <= 0)
+			break;
+	}
+	sink_stop = 1;
+	pthread_join(t, NULL);
+	printf("{\"mode\":\"sink\",\"received\":%lld}\n", sink_received);
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "", *dst_s = NULL;
 	long port = -1, ports = 1;
-	long long count = -1, max_ms = -1, start = 0;
+	long long count = -1, max_ms = -1, start = 0, local_sink = 1;
 	int af;
 	union { struct in_addr v4; struct in6_addr v6; } dst;
 
@@ -300,12 +341,18 @@ int main(int argc, char **argv)
 			ports = strtol(v, NULL, 10);
 		else if (!strcmp(argv[i], "--start"))
 			start = strtoll(v, NULL, 10);
+		else if (!strcmp(argv[i], "--sink"))
+			local_sink = strtoll(v, NULL, 10);
 		else
 			usage("unknown option");
 		i++;
 	}
-	if (strcmp(mode, "new") && strcmp(mode, "est") && strcmp(mode, "stream"))
-		usage("the first argument must be new, est or stream");
+	if (strcmp(mode, "new") && strcmp(mode, "est") && strcmp(mode, "stream") && strcmp(mode, "sink"))
+		usage("the first argument must be new, est, stream or sink");
+	if (!strcmp(mode, "sink"))
+		count = 1; /* not used: the sink runs until stdin closes */
+	if ((local_sink != 0 && local_sink != 1) || (!local_sink && strcmp(mode, "new")))
+		usage("--sink takes 0 or 1, and 0 only with new");
 	if (ports < 1 || port + ports - 1 > 65535 || start < 0 || start > 1000000000LL)
 		usage("--ports must keep P+K-1 within 65535, --start within 0-1e9");
 	if (!dst_s || port < 1 || port > 65535 || count < 1 || count > 100000000LL || max_ms < 1 || max_ms > 600000)
@@ -346,7 +393,16 @@ int main(int argc, char **argv)
 	int sink_fd = -1;
 	pthread_t sink_thread;
 
-	if (!strcmp(mode, "new")) {
+	if (!strcmp(mode, "sink")) {
+		if (af == AF_INET)
+			((struct sockaddr_in *)&to)->sin_port = htons((uint16_t)port);
+		else
+			((struct sockaddr_in6 *)&to)->sin6_port = htons((uint16_t)port);
+		return sink_only(af, &to, tolen, max_ms);
+	}
+	if (!strcmp(mode, "new") && !local_sink) {
+		fd = socket(af, SOCK_RAW, IPPROTO_RAW);
+	} else if (!strcmp(mode, "new")) {
 		struct sockaddr_storage a = to;
 		int big = 8 << 20;
 
@@ -404,7 +460,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	if (pthread_create(&sink_thread, NULL, sink, &sink_fd)) {
+	if (sink_fd >= 0 && pthread_create(&sink_thread, NULL, sink, &sink_fd)) {
 		perror("flood: receiver thread");
 		return 1;
 	}
@@ -464,7 +520,8 @@ int main(int argc, char **argv)
 	double el = now_ms() - t0;
 
 	sink_stop = 1;
-	pthread_join(sink_thread, NULL);
+	if (sink_fd >= 0)
+		pthread_join(sink_thread, NULL);
 
 	printf("{\"mode\":\"%s\",\"family\":\"%s\",\"sent\":%lld,\"errors\":%lld,\"elapsedMs\":%.1f,\"pps\":%.0f,\"timedOut\":%s}\n",
 	       mode, af == AF_INET ? "ipv4" : "ipv6", sent, errors, el, sent / (el / 1e3), timed_out ? "true" : "false");

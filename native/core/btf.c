@@ -28,3 +28,52 @@ int ctop_btf_struct(const char *name, uint32_t *id, uint32_t *size, struct ctop_
 		*size = (uint32_t)sz;
 	return 0;
 }
+
+/* Follow typedefs and modifiers to the type they name. */
+static const struct btf_type *btf_strip(const struct btf *btf, uint32_t id)
+{
+	const struct btf_type *t = btf__type_by_id(btf, id);
+
+	while (t && (btf_is_typedef(t) || btf_is_mod(t)))
+		t = btf__type_by_id(btf, t->type);
+	return t;
+}
+
+/*
+ * Does this kernel free a packet that a netfilter hook dropped with
+ * SKB_DROP_REASON_NETFILTER_DROP, and does tracepoint kfree_skb pass that
+ * reason (its third argument)? Both came with the drop reasons (5.17; 5.19
+ * for nf_hook_slow's NF_DROP): the enumerator in enum skb_drop_reason and
+ * the reason in btf_trace_kfree_skb's prototype, which is how tp_btf programs
+ * see the tracepoint. Read once per process: a running kernel's BTF does not
+ * change.
+ */
+int ctop_btf_kfree_skb_netfilter_drop(void)
+{
+	static int known = -1;
+	struct btf *btf;
+	const struct btf_type *t, *proto;
+	int id, ok = 0;
+
+	if (known >= 0)
+		return known;
+	btf = btf__load_vmlinux_btf();
+	if (!btf)
+		return known = 0;
+	id = btf__find_by_name_kind(btf, "skb_drop_reason", BTF_KIND_ENUM);
+	t = id > 0 ? btf__type_by_id(btf, id) : NULL;
+	for (int i = 0; t && i < btf_vlen(t) && !ok; i++)
+		ok = !strcmp(btf__name_by_offset(btf, btf_enum(t)[i].name_off), "SKB_DROP_REASON_NETFILTER_DROP");
+	/* typedef void (*btf_trace_kfree_skb)(void *, struct sk_buff *, void *location, enum skb_drop_reason, ...) */
+	id = ok ? btf__find_by_name_kind(btf, "btf_trace_kfree_skb", BTF_KIND_TYPEDEF) : -1;
+	t = id > 0 ? btf_strip(btf, (uint32_t)id) : NULL;
+	proto = t && btf_is_ptr(t) ? btf__type_by_id(btf, t->type) : NULL;
+	ok = proto && btf_is_func_proto(proto) && btf_vlen(proto) >= 4;
+	if (ok) {
+		const struct btf_type *reason = btf_strip(btf, btf_params(proto)[3].type);
+
+		ok = reason && btf_is_enum(reason) && !strcmp(btf__name_by_offset(btf, reason->name_off), "skb_drop_reason");
+	}
+	btf__free(btf);
+	return known = ok;
+}

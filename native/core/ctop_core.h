@@ -39,7 +39,26 @@ struct ctop_probe_opts {
 	uint32_t max_drop_tuples; /* per-tuple drop map entries */
 	uint32_t target_netns; /* 0: every namespace */
 	int tier;              /* enum ctop_tier: which programs to load (or CTOP_TIER_AUTO) */
+	int drops_via;         /* enum ctop_drops_via: the function tiers' drop programs */
 };
+
+/* How a function tier counts table-full drops. kfree_skb: tp_btf/kfree_skb
+ * with the drop reason, which runs only when a packet is dropped (the
+ * netfilter tier's program); alloc: __nf_conntrack_alloc's error return, for
+ * kernels without the reason, which costs a program run per new flow. */
+enum ctop_drops_via {
+	CTOP_DROPS_AUTO = 0,     /* kfree_skb where the kernel has the reason, else alloc */
+	CTOP_DROPS_KFREE_SKB = 1,
+	CTOP_DROPS_ALLOC = 2,
+};
+/* AUTO resolved for this kernel; the others as they are. */
+int ctop_drops_via(int want);
+const char *ctop_drops_via_name(int via);
+/* Does tier run the program of that name (ctop's, or the floor's of
+ * bpf/floor.bpf.c: the same PREFIX_fe_/PREFIX_kp_ names) when its drops come
+ * via `via` (resolved)? The loader and the floor both ask this, so that the
+ * floor's empty programs sit exactly where the tier's do. */
+int ctop_tier_runs_program(int tier, int via, const char *name);
 
 /* "fentry", "kprobe", "netfilter" (bpf/ctop.h enum ctop_tier); NULL for
  * anything else. */
@@ -70,6 +89,10 @@ struct ctop_tier_refusal {
 int ctop_probe_open_best(const struct ctop_probe_opts *o, struct ctop_probe **out, struct ctop_tier_refusal *refused,
 			 int *nrefused, struct ctop_err *e);
 int ctop_probe_tier(const struct ctop_probe *p);
+/* How the loaded tier counts drops (enum ctop_drops_via, resolved; the
+ * netfilter tier: kfree_skb). With kfree_skb the caller seeds every watched
+ * namespace and then calls ctop_probe_attach_drops, as for the netfilter tier. */
+int ctop_probe_drops_via(const struct ctop_probe *p);
 
 /* How a loaded program reaches its hook. */
 enum ctop_prog_attach {
@@ -241,6 +264,9 @@ void ctop_census_free(struct ctop_census *c);
 /* struct NAME in the running kernel's BTF (btf.c): its type id and sizeof;
  * either pointer may be NULL. */
 int ctop_btf_struct(const char *name, uint32_t *id, uint32_t *size, struct ctop_err *e);
+/* 1 if the kernel frees netfilter-dropped packets with
+ * SKB_DROP_REASON_NETFILTER_DROP and tp_btf/kfree_skb sees the reason (btf.c). */
+int ctop_btf_kfree_skb_netfilter_drop(void);
 
 /* ---- Hash walk (walk.c, bpf/walk.bpf.c): chain lengths, measured ---------- */
 struct ctop_walk;
@@ -254,6 +280,8 @@ struct ctop_walk_result {
 	uint64_t max_run_ns;         /* the longest single BPF run: how long one run held a CPU */
 	uint32_t nf_conn_bytes;      /* sizeof(struct nf_conn), CO-RE relocated against the kernel's BTF */
 	uint32_t threads;            /* threads that ran the walk's runs side by side */
+	uint32_t direct_loads;       /* 1: the walk read with plain loads, chains side by side
+	                              * (ctop_walk_chain_direct, Linux >= 6.2); 0: with bpf_probe_read_kernel */
 	uint64_t hist[128];          /* CTOP_WALK_HIST */
 };
 /* Most threads one walk runs on (each one BPF run at a time). */
@@ -261,6 +289,7 @@ struct ctop_walk_result {
 struct ctop_walk_opts {
 	uint32_t max_groups; /* (netns, family, proto, port, state) groups, all namespaces */
 	uint32_t max_addrs;  /* distinct (netns, direction, address) keys, all namespaces */
+	uint32_t probe_read; /* 1: the bpf_probe_read_kernel walk even where plain loads work (tests) */
 };
 int ctop_walk_open(const struct ctop_walk_opts *o, struct ctop_walk **out, struct ctop_err *e);
 void ctop_walk_destroy(struct ctop_walk *w);
@@ -325,6 +354,7 @@ void ctop_tuple_ring_close(struct ctop_tuple_ring *r);
  * tuple with their number in `grew`; out has room for ncpus << bits. */
 int ctop_tuple_ring_read(struct ctop_tuple_ring *r, struct ctop_tuple_moved *out, size_t *n);
 uint64_t ctop_tuple_ring_lost(const struct ctop_tuple_ring *r);
+uint64_t ctop_tuple_ring_claimed(const struct ctop_tuple_ring *r);
 uint64_t ctop_tuple_ring_used(const struct ctop_tuple_ring *r);
 int ctop_tuple_ring_moved(const struct ctop_tuple_ring *r);
 /* Census address rows, most entries first, then family and address (census.c). */

@@ -21,6 +21,7 @@ struct ctop_probe {
 	struct bpf_link *func_links[CTOP_MAX_FUNC_LINKS];
 	int nfunc_links;
 	int tier;
+	int drops_via; /* enum ctop_drops_via, resolved */
 	int ncpus;
 	uint32_t max_ports, max_tuples, max_drop_tuples;
 	/* ctop_probe_read_tuple_deltas: moved_out mapped read-only, and buffers
@@ -80,13 +81,41 @@ int ctop_tier_of_program(const char *name)
 	return CTOP_TIER_NETFILTER;
 }
 
-/* Does a program belong to a tier? By its name, except the function tiers'
- * tc collector, which both of them load. */
-static int prog_in_tier(const struct ctop_probe *p, const struct bpf_program *prog, int tier)
+int ctop_drops_via(int want)
+{
+	if (want != CTOP_DROPS_AUTO)
+		return want;
+	return ctop_btf_kfree_skb_netfilter_drop() ? CTOP_DROPS_KFREE_SKB : CTOP_DROPS_ALLOC;
+}
+
+const char *ctop_drops_via_name(int via)
+{
+	return via == CTOP_DROPS_KFREE_SKB ? "kfree_skb" : via == CTOP_DROPS_ALLOC ? "alloc" : "auto";
+}
+
+int ctop_tier_runs_program(int tier, int via, const char *name)
+{
+	const char *rest = strchr(name, '_');
+	int of = ctop_tier_of_program(name);
+
+	if (tier == CTOP_TIER_NETFILTER)
+		return of == tier;
+	/* PREFIX_kfree_skb: the netfilter tier's drop program, shared */
+	if (rest && !strcmp(rest, "_kfree_skb"))
+		return via == CTOP_DROPS_KFREE_SKB;
+	/* PREFIX_fe_alloc_*, PREFIX_kp_alloc_*: the fallback */
+	if (of == tier && rest && !strncmp(rest + 4, "alloc_", 6))
+		return via == CTOP_DROPS_ALLOC;
+	return of == tier;
+}
+
+/* Does a program belong to the probe's tier? By its name, except the function
+ * tiers' tc collector, which both of them load. */
+static int prog_in_tier(const struct ctop_probe *p, const struct bpf_program *prog)
 {
 	if (prog == p->skel->progs.ctop_collect_moved_tc_drops)
-		return tier == CTOP_TIER_FENTRY || tier == CTOP_TIER_KPROBE;
-	return ctop_tier_of_program(bpf_program__name(prog)) == tier;
+		return p->tier == CTOP_TIER_FENTRY || p->tier == CTOP_TIER_KPROBE;
+	return ctop_tier_runs_program(p->tier, p->drops_via, bpf_program__name(prog));
 }
 
 static enum ctop_prog_attach prog_attach(const struct ctop_probe *p, const struct bpf_program *prog)
@@ -98,7 +127,8 @@ static enum ctop_prog_attach prog_attach(const struct ctop_probe *p, const struc
 	return CTOP_ATTACH_AT_LOAD;
 }
 
-/* Attach every program of a function tier. Any refusal refuses the tier:
+/* Attach every program of a function tier but its drop program (tp_btf/kfree_skb:
+ * after the seeds, by ctop_probe_attach_drops). Any refusal refuses the tier:
  * counts from a partial set would not add up. */
 static int attach_funcs(struct ctop_probe *p, struct ctop_err *e)
 {
@@ -107,7 +137,7 @@ static int attach_funcs(struct ctop_probe *p, struct ctop_err *e)
 	bpf_object__for_each_program(prog, p->skel->obj) {
 		struct bpf_link *l;
 
-		if (!bpf_program__autoload(prog) || is_collector(p, prog))
+		if (!bpf_program__autoload(prog) || is_collector(p, prog) || prog_attach(p, prog) != CTOP_ATTACH_AT_LOAD)
 			continue;
 		if (p->nfunc_links >= CTOP_MAX_FUNC_LINKS)
 			return ctop_err_set(e, E2BIG, "attach", "too many programs in the %s tier", ctop_tier_name(p->tier));
@@ -163,11 +193,12 @@ int ctop_probe_open_load(const struct ctop_probe_opts *o, struct ctop_probe **ou
 		err = ctop_err_set(e, EINVAL, "open", "unknown probe tier %d", o->tier);
 		goto fail;
 	}
+	p->drops_via = o->tier == CTOP_TIER_NETFILTER ? CTOP_DROPS_KFREE_SKB : ctop_drops_via(o->drops_via);
 	{
 		struct bpf_program *prog;
 
 		bpf_object__for_each_program(prog, p->skel->obj)
-			bpf_program__set_autoload(prog, prog_in_tier(p, prog, o->tier));
+			bpf_program__set_autoload(prog, prog_in_tier(p, prog));
 	}
 	if (o->tier == CTOP_TIER_NETFILTER) {
 		/* the function tiers' maps are not used: keep them minimal */
@@ -273,6 +304,8 @@ void ctop_probe_destroy(struct ctop_probe *p)
 
 int ctop_probe_tier(const struct ctop_probe *p) { return p->tier; }
 
+int ctop_probe_drops_via(const struct ctop_probe *p) { return p->drops_via; }
+
 int ctop_probe_programs(const struct ctop_probe *p, struct ctop_prog_info *out, int max, int *n)
 {
 	struct bpf_program *prog;
@@ -293,7 +326,7 @@ int ctop_probe_programs(const struct ctop_probe *p, struct ctop_prog_info *out, 
 		else
 			snprintf(out[i].hook, sizeof(out[i].hook), "%s", bpf_program__section_name(prog));
 		out[i].attach = how;
-		/* function tiers: attached all or nothing at load */
+		/* function tiers: attached all or nothing at load (but the drop program) */
 		out[i].attached = how == CTOP_ATTACH_AT_LOAD ? 1 : how == CTOP_ATTACH_ON_DROPS ? p->drop_link != NULL : 0;
 		i++;
 	}
@@ -605,9 +638,61 @@ int ctop_probe_read_totals(struct ctop_probe *p, uint64_t out[CTOP_TOTAL_COUNT],
 			out[i] += vals[cpu];
 	}
 	free(vals);
-	/* the rings' side, which the reader keeps (struct ctop_tuple_slot) */
+	/* the rings' side, which the reader keeps (struct ctop_tuple_slot);
+	 * the inserts total is the positions the programs claimed */
+	out[CTOP_TOTAL_INSERTS] = ctop_tuple_ring_claimed(p->ring);
 	out[CTOP_TOTAL_TUPLE_OVERFLOW] = ctop_tuple_ring_lost(p->ring);
 	out[CTOP_TOTAL_TUPLE_ENTRIES] = ctop_tuple_ring_used(p->ring);
+	return 0;
+}
+
+/*
+ * Each port's live entries, `entries`: its inserts (port_counts, all roles)
+ * minus its deletions (port_events). The programs count an insert once, in
+ * port_counts, not a second time here. Both lists are sorted by key; a port
+ * with inserts and no event gets a record. The events are read first: an
+ * entry inserted and deleted between the two reads is then counted live
+ * until the next read, never the reverse (a count below zero).
+ */
+static int add_live_entries(struct ctop_probe *p, struct ctop_event_rec **ev, size_t *nev, const char **what)
+{
+	struct ctop_port_rec *ports = NULL;
+	struct ctop_event_rec *out;
+	size_t nports = 0, hash_n = 0, i = 0, j = 0, n = 0;
+	int err = read_port_family(p, p->skel->maps.port_counts, p->max_ports, p->skel->maps.port_slots,
+				   CTOP_PORT_SLOTS, sizeof(struct ctop_counts), (void **)&ports, &nports, &hash_n, what);
+
+	if (err)
+		return err;
+	out = calloc(*nev + nports + 1, sizeof(*out));
+	if (!out) {
+		free(ports);
+		return -ENOMEM;
+	}
+	while (i < *nev || j < nports) {
+		int c = i == *nev ? 1 : j == nports ? -1 : key_cmp(&(*ev)[i].key, &ports[j].key);
+		uint64_t inserts = 0;
+
+		if (c >= 0) {
+			for (int r = 0; r < CTOP_ROLE_COUNT; r++)
+				inserts += ports[j].counts.inserts_by_role[r];
+		}
+		if (c <= 0)
+			out[n] = (*ev)[i++];
+		else
+			out[n].key = ports[j].key;
+		if (c >= 0)
+			j++;
+		/* u64 arithmetic: entries deleted that were inserted before the
+		 * programs attached make it "negative", as the kernel's view
+		 * minus ours */
+		out[n].events.entries = inserts - out[n].events.deletes;
+		n++;
+	}
+	free(ports);
+	free(*ev);
+	*ev = out;
+	*nev = n;
 	return 0;
 }
 
@@ -621,6 +706,14 @@ int ctop_probe_read_events(struct ctop_probe *p, struct ctop_event_rec **out, si
 	int err = read_port_family(p, p->skel->maps.port_events, cap, p->skel->maps.port_event_slots, slot_cap,
 				   sizeof(struct ctop_port_events), (void **)out, n, &hash_n, &what);
 
+	if (!err && p->tier != CTOP_TIER_NETFILTER) {
+		err = add_live_entries(p, out, n, &what);
+		if (err) {
+			free(*out);
+			*out = NULL;
+			*n = 0;
+		}
+	}
 	if (err)
 		return ctop_err_set(e, err, "read", "cannot read the map %s: %s", what, strerror(-err));
 	return 0;

@@ -213,6 +213,17 @@ uint64_t ctop_tuple_ring_lost(const struct ctop_tuple_ring *r)
 	return lost;
 }
 
+/* Positions claimed so far, all CPUs: every insert claims exactly one (the
+ * programs' ring_claim), so this is the inserts total. */
+uint64_t ctop_tuple_ring_claimed(const struct ctop_tuple_ring *r)
+{
+	uint64_t claimed = 0;
+
+	for (int cpu = 0; cpu < r->ncpus; cpu++)
+		claimed += load_acquire(&r->heads[cpu].next);
+	return claimed;
+}
+
 /* Slots written at least once. */
 uint64_t ctop_tuple_ring_used(const struct ctop_tuple_ring *r)
 {

@@ -36,7 +36,36 @@ struct ctop_walk {
 	uint16_t poke_sport;
 	/* a census walk ran and its counts are still in the maps */
 	int census_dirty;
+	/* ctop_walk_chain_direct is the one loaded (else ctop_walk_chain) */
+	int direct;
 };
+
+/* Opens and loads the walk object with one of its two walk programs (the
+ * other is not loaded, so the verifier checks only one). */
+static int walk_load(const struct ctop_walk_opts *o, int direct, struct ctop_walk_bpf **out)
+{
+	struct ctop_walk_bpf *skel = ctop_walk_bpf__open();
+	int err;
+
+	if (!skel)
+		return -errno;
+	if (o && o->max_groups)
+		bpf_map__set_max_entries(skel->maps.census_groups, o->max_groups);
+	if (o && o->max_addrs)
+		bpf_map__set_max_entries(skel->maps.census_addrs, o->max_addrs);
+	bpf_program__set_autoload(skel->progs.ctop_walk_chain_direct, direct);
+	bpf_program__set_autoload(skel->progs.ctop_walk_chain, !direct);
+	/* each walk's own per-CPU scratch, made only for the walk loaded */
+	bpf_map__set_autocreate(skel->maps.lanes, direct);
+	bpf_map__set_autocreate(skel->maps.scratch, !direct);
+	err = ctop_walk_bpf__load(skel);
+	if (err) {
+		ctop_walk_bpf__destroy(skel);
+		return err;
+	}
+	*out = skel;
+	return 0;
+}
 
 int ctop_walk_open(const struct ctop_walk_opts *o, struct ctop_walk **out, struct ctop_err *e)
 {
@@ -47,19 +76,15 @@ int ctop_walk_open(const struct ctop_walk_opts *o, struct ctop_walk **out, struc
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return ctop_err_set(e, ENOMEM, "open", "out of memory");
-	w->skel = ctop_walk_bpf__open();
-	if (!w->skel) {
-		err = -errno;
-		free(w);
-		return ctop_err_set(e, err, "open", "cannot open the hash-walk BPF object: %s", strerror(-err));
-	}
-	if (o && o->max_groups)
-		bpf_map__set_max_entries(w->skel->maps.census_groups, o->max_groups);
-	if (o && o->max_addrs)
-		bpf_map__set_max_entries(w->skel->maps.census_addrs, o->max_addrs);
-	err = ctop_walk_bpf__load(w->skel);
+	/* plain loads need bpf_rdonly_cast (Linux 6.2); where libbpf does not find
+	 * it, or the verifier refuses the direct program, the probe-read walk */
+	w->direct = !(o && o->probe_read);
+	err = w->direct ? walk_load(o, 1, &w->skel) : -1;
 	if (err) {
-		ctop_walk_bpf__destroy(w->skel);
+		w->direct = 0;
+		err = walk_load(o, 0, &w->skel);
+	}
+	if (err) {
 		free(w);
 		return ctop_err_set(e, err, "load", "the verifier refused them: %s", strerror(-err));
 	}
@@ -541,7 +566,8 @@ int ctop_walk_chains(struct ctop_walk *w, uint64_t base, uint32_t size, uint32_t
 		     uint32_t threads, struct ctop_walk_result *r, struct ctop_err *e)
 {
 	struct ctop_walk_bpf__bss *b = w->skel->bss;
-	struct walk_job j = { .prog_fd = bpf_program__fd(w->skel->progs.ctop_walk_chain), .size = size };
+	struct bpf_program *prog = w->direct ? w->skel->progs.ctop_walk_chain_direct : w->skel->progs.ctop_walk_chain;
+	struct walk_job j = { .prog_fd = bpf_program__fd(prog), .size = size };
 	pthread_t helpers[CTOP_WALK_MAX_THREADS];
 	uint32_t nhelpers = 0, nruns;
 	int err;
@@ -583,7 +609,8 @@ int ctop_walk_chains(struct ctop_walk *w, uint64_t base, uint32_t size, uint32_t
 	for (uint32_t i = 0; i < nhelpers; i++)
 		pthread_join(helpers[i], NULL);
 	if (j.err)
-		return ctop_err_set(e, j.err, "test-run", "BPF_PROG_TEST_RUN of ctop_walk_chain failed: %s", strerror(-j.err));
+		return ctop_err_set(e, j.err, "test-run", "BPF_PROG_TEST_RUN of %s failed: %s", bpf_program__name(prog),
+				    strerror(-j.err));
 	err = stats_sum(w, r);
 	if (err)
 		return ctop_err_set(e, err, "read", "cannot read the walk's statistics: %s", strerror(-err));
@@ -591,6 +618,7 @@ int ctop_walk_chains(struct ctop_walk *w, uint64_t base, uint32_t size, uint32_t
 	r->max_run_ns = j.max_run_ns;
 	r->threads = nhelpers + 1;
 	r->nf_conn_bytes = b->nf_conn_bytes;
+	r->direct_loads = (uint32_t)w->direct;
 	return 0;
 }
 

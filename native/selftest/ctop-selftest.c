@@ -27,6 +27,11 @@
  *       In a fresh network namespace, new flows of each role (server,
  *       client, local, forward; IPv4 and IPv6) through TUN devices and
  *       loopback, then check each port's role counts exactly (roles.c).
+ *
+ *   --drops auto|kfree_skb|alloc (any command)
+ *       How the function tiers count table-full drops: auto is the loader's
+ *       choice for this kernel (kfree_skb where it has the drop reason);
+ *       alloc forces the fallback for older kernels, so that it stays tested.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -44,12 +49,22 @@ static int parse_tier(const char *s)
 	exit(2);
 }
 
+static int parse_drops(const char *s)
+{
+	for (int via = CTOP_DROPS_AUTO; via <= CTOP_DROPS_ALLOC; via++)
+		if (!strcmp(s, ctop_drops_via_name(via)))
+			return via;
+	fprintf(stderr, "ctop-selftest: unknown --drops '%s' (hint: auto, kfree_skb or alloc)\n", s);
+	exit(2);
+}
+
 static void __attribute__((noreturn)) usage(void)
 {
 	fprintf(stderr, "usage: ctop-selftest probe [--tier auto|fentry|kprobe|netfilter]\n"
 			"       ctop-selftest hold --tier fentry|kprobe|netfilter [--floor] [--max-tuples N]\n"
 			"       ctop-selftest scenario --tier fentry|kprobe|netfilter [--nft PATH]\n"
-			"       ctop-selftest roles --tier fentry|kprobe|netfilter [--nft PATH]\n");
+			"       ctop-selftest roles --tier fentry|kprobe|netfilter [--nft PATH]\n"
+			"       (each also takes --drops auto|kfree_skb|alloc)\n");
 	exit(2);
 }
 
@@ -66,6 +81,8 @@ int main(int argc, char **argv)
 			tier = parse_tier(argv[++i]);
 		else if (!strcmp(argv[i], "--max-tuples") && i + 1 < argc)
 			lab_max_tuples = (uint32_t)strtoul(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--drops") && i + 1 < argc)
+			lab_drops_via = parse_drops(argv[++i]);
 		else if (!strcmp(argv[i], "--floor"))
 			floor = 1;
 		else if (!strcmp(argv[i], "--nft") && i + 1 < argc)

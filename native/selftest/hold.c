@@ -7,7 +7,9 @@
  * bench/, which measures what a tier costs the traffic against its floor.
  *
  * The netfilter tier links into the namespace hold runs in (start it with
- * `ip netns exec NS`) and attaches tp_btf/kfree_skb, as ctop does.
+ * `ip netns exec NS`); tp_btf/kfree_skb, where the tier counts drops with it
+ * (always on the netfilter tier), is seeded with that namespace's drop
+ * statistic and attached, as ctop does.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -49,11 +51,14 @@ static int hold_floor(int tier)
 	struct ctop_netns *ns = NULL;
 	struct ctop_err e = { 0 };
 	int nlinks = 0, first = 1;
+	/* the loader's choice for the function tiers' drops, so that the empty
+	 * programs sit where ctop's would */
+	int via = tier == CTOP_TIER_NETFILTER ? CTOP_DROPS_KFREE_SKB : ctop_drops_via(lab_drops_via);
 
 	if (!skel)
 		die("cannot open the floor object");
 	bpf_object__for_each_program(prog, skel->obj)
-		bpf_program__set_autoload(prog, ctop_tier_of_program(bpf_program__name(prog)) == tier);
+		bpf_program__set_autoload(prog, ctop_tier_runs_program(tier, via, bpf_program__name(prog)));
 	bpf_program__set_type(skel->progs.floor_nf, CTOP_BPF_PROG_TYPE_NETFILTER);
 	bpf_program__set_expected_attach_type(skel->progs.floor_nf, CTOP_BPF_NETFILTER);
 	if (ctop_floor_bpf__load(skel))
@@ -69,7 +74,7 @@ static int hold_floor(int tier)
 		errno = e.err;
 		die(e.msg);
 	}
-	printf("{\"tier\":\"%s\",\"floor\":true}\n", ctop_tier_name(tier));
+	printf("{\"tier\":\"%s\",\"floor\":true,\"dropsVia\":\"%s\"}\n", ctop_tier_name(tier), ctop_drops_via_name(via));
 	wait_stdin();
 	printf("{\"programs\":[");
 	bpf_object__for_each_program(prog, skel->obj) {
@@ -100,19 +105,21 @@ int hold(int tier, int floor)
 	printf("}\n");
 	if (!p)
 		return 1;
-	if (tier == CTOP_TIER_NETFILTER &&
-	    (ctop_netns_open("/proc/self/ns/net", ctop_probe_nf_prog_fd(p), &ns, &e) ||
-	     ctop_probe_seed_drops_netns(p, ns, &e) || ctop_probe_attach_drops(p, &e)))
+	if ((tier == CTOP_TIER_NETFILTER || ctop_probe_drops_via(p) == CTOP_DROPS_KFREE_SKB) &&
+	    ctop_netns_open("/proc/self/ns/net", tier == CTOP_TIER_NETFILTER ? ctop_probe_nf_prog_fd(p) : -1, &ns, &e))
+		goto fail;
+	if (ctop_probe_drops_via(p) == CTOP_DROPS_KFREE_SKB &&
+	    (ctop_probe_seed_drops_netns(p, ns, &e) || ctop_probe_attach_drops(p, &e)))
 		goto fail;
 	wait_stdin();
 	if (ctop_probe_read_totals(p, totals, &e))
 		goto fail;
 	printf("{\"inserts\":%llu,\"drops\":%llu,\"deletes\":%llu,\"portOverflow\":%llu,\"tupleOverflow\":%llu,"
-	       "\"clashes\":%llu,\"insertFailed\":%llu,",
+	       "\"clashes\":%llu,\"insertFailed\":%llu,\"otherNfDrops\":%llu,",
 	       (unsigned long long)totals[CTOP_TOTAL_INSERTS], (unsigned long long)totals[CTOP_TOTAL_DROPS],
 	       (unsigned long long)totals[CTOP_TOTAL_DELETES], (unsigned long long)totals[CTOP_TOTAL_PORT_OVERFLOW],
 	       (unsigned long long)totals[CTOP_TOTAL_TUPLE_OVERFLOW], (unsigned long long)totals[CTOP_TOTAL_CLASHES],
-	       (unsigned long long)totals[CTOP_TOTAL_INSERT_FAILED]);
+	       (unsigned long long)totals[CTOP_TOTAL_INSERT_FAILED], (unsigned long long)totals[CTOP_TOTAL_OTHER_NF_DROPS]);
 	if (tier != CTOP_TIER_NETFILTER) {
 		/* the function tiers' per-port events, summed: they must add up to the totals */
 		struct ctop_event_rec *ev = NULL;

@@ -14,10 +14,12 @@
 #include "lab.h"
 
 uint32_t lab_max_tuples;
+int lab_drops_via;
 
 struct ctop_probe *load_tier(int tier, uint32_t netns, FILE *out)
 {
-	struct ctop_probe_opts o = { .target_netns = netns, .tier = tier, .max_tuples = lab_max_tuples };
+	struct ctop_probe_opts o = { .target_netns = netns, .tier = tier, .max_tuples = lab_max_tuples,
+				       .drops_via = lab_drops_via };
 	struct ctop_tier_refusal refused[CTOP_TIER_COUNT];
 	struct ctop_probe *p = NULL;
 	struct ctop_err e = { 0 };
@@ -36,9 +38,10 @@ struct ctop_probe *load_tier(int tier, uint32_t netns, FILE *out)
 		fputc('}', out);
 	}
 	fprintf(out, "],\"tier\":");
-	if (p)
+	if (p) {
 		json_str(out, ctop_tier_name(ctop_probe_tier(p)));
-	else
+		fprintf(out, ",\"dropsVia\":\"%s\"", ctop_drops_via_name(ctop_probe_drops_via(p)));
+	} else
 		fprintf(out, "\"stats\"");
 	return p;
 }
@@ -76,6 +79,8 @@ void watch_drops(struct ctop_probe *p, struct ctop_netns *ns)
 {
 	struct ctop_err e = { 0 };
 
+	if (ctop_probe_drops_via(p) != CTOP_DROPS_KFREE_SKB)
+		return;
 	if (ctop_probe_seed_drops_netns(p, ns, &e) || ctop_probe_attach_drops(p, &e)) {
 		errno = e.err;
 		die(e.msg);

@@ -28,6 +28,10 @@ export function startCensusEarly(argv: readonly string[]): void {
   if (chains === 'model' && occupancy === 'ctnetlink') return; // no walk at all
   const addrs = optionValue(argv, '--max-addrs');
   if (addrs !== undefined && !/^\d+$/.test(addrs)) return;
-  const env = process.env.CTOP_TEST_LOCATE; // tests force a way of finding the table (hashWalk.ts locateForTests)
-  startWalk({ maxAddrs: addrs === undefined ? DEFAULT_MAX_ADDRS : Number(addrs), locateOwn: env !== 'capture' });
+  // tests force a way of finding the table and the probe-read walk (hashWalk.ts locateForTests, probeReadForTests)
+  startWalk({
+    maxAddrs: addrs === undefined ? DEFAULT_MAX_ADDRS : Number(addrs),
+    locateOwn: process.env.CTOP_TEST_LOCATE !== 'capture',
+    probeRead: process.env.CTOP_TEST_READS === 'probe-read',
+  });
 }

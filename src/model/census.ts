@@ -114,6 +114,7 @@ export interface BucketPressure {
   runs?: number;
   /** threads that shared the runs */
   threads?: number;
+  reads?: WalkResult['reads'];
   bucketsPerRun?: number;
   maxRunMs?: number;
   walkMs?: number;
@@ -203,6 +204,9 @@ export interface WalkResult {
   runs: number;
   /** threads that ran the runs side by side (each run is one BPF program run on one CPU) */
   threads?: number;
+  /** how the walk read kernel memory: direct (plain loads through bpf_rdonly_cast, several
+   * chains side by side; Linux >= 6.2) or probe-read (bpf_probe_read_kernel per read) */
+  reads?: 'direct' | 'probe-read';
   /** buckets per run (sized from the load factor to bound the nodes per run) and the longest run */
   bucketsPerRun: number;
   maxRunMs: number;
@@ -251,6 +255,7 @@ export function chainPressure(
       locatedBy: w.locatedBy,
       runs: w.runs,
       ...(w.threads !== undefined ? { threads: w.threads } : {}),
+      ...(w.reads !== undefined ? { reads: w.reads } : {}),
       bucketsPerRun: w.bucketsPerRun,
       maxRunMs: w.maxRunMs,
       walkMs: w.walkMs,

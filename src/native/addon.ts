@@ -108,6 +108,8 @@ export interface NativeWalker {
     maxRunMs: number;
     /** sizeof(struct nf_conn), CO-RE relocated against the kernel's BTF */
     nfConnBytes: number;
+    /** true: read with plain loads, several chains side by side (Linux >= 6.2); false: bpf_probe_read_kernel */
+    directLoads: boolean;
     /** buckets per chain length; the last slot is "that or more" */
     hist: number[];
     lastNonEmpty: number;
@@ -138,9 +140,10 @@ export interface NativeWalkerStart {
 }
 
 export interface Addon {
-  /** With a start: the programs it loaded (throws the load's error when they did not). */
-  Walker: new (opts: { maxGroups: number; maxAddrs: number }, start?: NativeWalkerStart) => NativeWalker;
-  WalkerStart: new (opts: { maxGroups: number; maxAddrs: number; locateOwn: boolean }) => NativeWalkerStart;
+  /** probeRead (tests): the bpf_probe_read_kernel walk, as on kernels before 6.2, where the plain-load walk would load.
+   * With a start: the programs it loaded (throws the load's error when they did not). */
+  Walker: new (opts: { maxGroups: number; maxAddrs: number; probeRead?: boolean }, start?: NativeWalkerStart) => NativeWalker;
+  WalkerStart: new (opts: { maxGroups: number; maxAddrs: number; locateOwn: boolean; probeRead?: boolean }) => NativeWalkerStart;
   Probe: new (opts: ProbeOptions) => NativeProbe;
   /** progFd < 0: ctnetlink socket only, no netfilter links. */
   Netns: new (path: string, progFd: number) => NativeNetns;

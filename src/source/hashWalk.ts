@@ -82,6 +82,12 @@ export function locateForTests(): Locate {
   return v === 'entry' || v === 'capture' ? v : 'auto';
 }
 
+/** CTOP_TEST_READS=probe-read: tests walk with bpf_probe_read_kernel, as kernels before 6.2 do,
+ * where the plain-load walk would load. */
+function probeReadForTests(): boolean {
+  return process.env.CTOP_TEST_READS === 'probe-read';
+}
+
 export interface WalkOutcome {
   result: WalkResult | null;
   /** with opts.census: what the walk counted, per namespace inode */
@@ -158,7 +164,7 @@ export class TableWalker {
   /** The loaded programs; undefined (with the reason kept) where the kernel refuses them. */
   private load(addon: ReturnType<typeof loadAddon>): NativeWalker | undefined {
     if (!this.w && this.refused === undefined) {
-      const s = takeStartedWalk(this.o.maxAddrs);
+      const s = takeStartedWalk(this.o.maxAddrs, probeReadForTests());
       try {
         if (s) {
           const j = s.start.join();
@@ -168,7 +174,7 @@ export class TableWalker {
           if (j.table && this.o.locate !== 'capture') this.table = { base: j.table.base, size: s.buckets, locatedBy: 'own-entry' };
           else if (s.locateOwn) this.ownEntryRefused = true;
         } else {
-          this.w = new addon.Walker({ maxGroups: MAX_GROUPS, maxAddrs: Math.max(2, this.o.maxAddrs) });
+          this.w = new addon.Walker({ maxGroups: MAX_GROUPS, maxAddrs: Math.max(2, this.o.maxAddrs), probeRead: probeReadForTests() });
         }
       } catch (e) {
         this.refused = `the kernel refused the hash-walk programs: ${describeError(e)}`;
@@ -238,6 +244,7 @@ export class TableWalker {
         locatedBy,
         runs: r.runs,
         threads: r.threads,
+        reads: r.directLoads ? 'direct' : 'probe-read',
         bucketsPerRun: perRun,
         maxRunMs: r.maxRunMs,
         walkMs: phases.walkMs,

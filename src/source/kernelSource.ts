@@ -63,7 +63,10 @@ export class KernelSource implements Source {
       this.refuse('netfilter', new Error(reason));
       this.rescan(); // ctnetlink sockets only
     }
-    if (this.probe && this.probeTier === 'netfilter') {
+    // tp_btf/kfree_skb counts the drops of the netfilter tier, and of the
+    // function tiers where the kernel has the drop reason (the loader's
+    // choice: their alloc probes elsewhere, attached at load).
+    if (this.probe && this.probe.programs().some((p) => p.attach === 'drops')) {
       // The drop program matches kfree_skb events against the kernel's
       // per-CPU drop statistic: give it each namespace's starting values
       // before it runs (see consume_conntrack_drop in bpf/ctop.bpf.c).

@@ -21,6 +21,8 @@ export interface WalkStartOptions {
   maxAddrs: number;
   /** also find the table from an entry of ctop's own (the conntrack kfuncs) */
   locateOwn: boolean;
+  /** (tests) the bpf_probe_read_kernel walk where the plain-load walk would load */
+  probeRead: boolean;
 }
 
 export interface StartedWalk extends WalkStartOptions {
@@ -38,21 +40,21 @@ export function startWalk(o: WalkStartOptions): void {
     const addon = loadAddon();
     const buckets = readNetfilterSysctl('nf_conntrack_buckets', 0);
     const maxAddrs = Math.max(2, o.maxAddrs);
-    started = { ...o, maxAddrs, buckets, start: new addon.WalkerStart({ maxGroups: MAX_GROUPS, maxAddrs, locateOwn: o.locateOwn }) };
+    started = { ...o, maxAddrs, buckets, start: new addon.WalkerStart({ maxGroups: MAX_GROUPS, maxAddrs, locateOwn: o.locateOwn, probeRead: o.probeRead }) };
   } catch {
     started = undefined; // not built, not root: the command says so through its own path
   }
 }
 
 /**
- * The started load, if its map sizes are `maxAddrs`'s; the caller owns it from
- * here (one taker). A start with other sizes is closed (waits for its thread,
- * unloads), and the caller loads its own.
+ * The started load, if its map sizes are `maxAddrs`'s and its walk the one
+ * wanted; the caller owns it from here (one taker). Any other start is closed
+ * (waits for its thread, unloads), and the caller loads its own.
  */
-export function takeStartedWalk(maxAddrs: number): StartedWalk | undefined {
+export function takeStartedWalk(maxAddrs: number, probeRead = false): StartedWalk | undefined {
   const s = started;
   started = undefined;
-  if (s && s.maxAddrs !== Math.max(2, maxAddrs)) {
+  if (s && (s.maxAddrs !== Math.max(2, maxAddrs) || s.probeRead !== probeRead)) {
     s.start.close();
     return undefined;
   }

@@ -5,6 +5,9 @@
  * lists, by both methods (the in-kernel walk and the ctnetlink dump); the
  * measured chain histogram covers every bucket and every chain node (each
  * entry is hashed twice, once per direction); forced fallbacks say so.
+ * Hundreds of ports and of source addresses make more keys than the walk's
+ * per-run slots (64 groups, 256 addresses per CPU), so their counts also pass
+ * through evicted slots; every address is checked against conntrack -L.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -20,15 +23,21 @@ import { join } from 'node:path';
 
 const FLOOD = join(ROOT, 'tools', 'bin', 'flood');
 /** The composition: raw-socket floods (every packet a new, unreplied UDP entry) plus real TCP and UDP flows. */
-const FLOODS = [
+const FLOODS: { family: 'ipv4' | 'ipv6'; port: number; count: number; ports?: number }[] = [
   { family: 'ipv4', port: 5001, count: 120_000 },
   { family: 'ipv6', port: 5002, count: 60_000 },
   { family: 'ipv4', port: 5003, count: 25_000 },
-] as const;
+  // 20 entries on each of ports 6000-6399: 400 groups
+  { family: 'ipv4', port: 6000, count: 8_000, ports: 400 },
+];
+/** 3 entries to port 7000 from each of 300 more sources (198.19.0.2-198.19.1.45: flood's
+ * source moves on every 60,000 flows, and each of these floods starts where one begins). */
+const MANY_SOURCES = { port: 7000, sources: 300, perSource: 3, firstSource: 2 };
 const TCP_HELD = 150; // ESTABLISHED, assured
 const TCP_CLOSED = 100; // connect, write, close: TIME_WAIT/CLOSE entries
 const UDP_ANSWERED = 300; // answered datagrams: seen reply
-const EXPECTED = FLOODS.reduce((a, f) => a + f.count, 0) + TCP_HELD + TCP_CLOSED + UDP_ANSWERED;
+const EXPECTED =
+  FLOODS.reduce((a, f) => a + f.count, 0) + MANY_SOURCES.sources * MANY_SOURCES.perSource + TCP_HELD + TCP_CLOSED + UDP_ANSWERED;
 
 /** Per (family, proto, port, state) counts as `conntrack -L` prints them, aggregated by awk in the namespace. */
 function conntrackGroups(lab: Lab): Map<string, { entries: number; assured: number; unreplied: number }> {
@@ -58,6 +67,32 @@ function conntrackTcpRemaining(lab: Lab): Map<string, number[]> {
     }
   }
   return out;
+}
+
+/** Entries per original source and per original destination address, as `conntrack -L` lists them. */
+function conntrackAddresses(lab: Lab): { src: Map<string, number>; dst: Map<string, number> } {
+  const awk = '{ s=""; d=""; for (i=1;i<=NF;i++) { if (s=="" && $i ~ /^src=/) s=substr($i,5); if (d=="" && $i ~ /^dst=/) d=substr($i,5) }; print s, d }';
+  const out = { src: new Map<string, number>(), dst: new Map<string, number>() };
+  for (const fam of ['ipv4', 'ipv6']) {
+    const text = lab.exec(lab.srv, ['bash', '-o', 'pipefail', '-c', `conntrack -L -f ${fam} 2>/dev/null | awk '${awk}'`], { timeoutMs: 60_000 });
+    for (const line of text.trim().split('\n').filter(Boolean)) {
+      const [s, d] = line.split(' ');
+      out.src.set(s!, (out.src.get(s!) ?? 0) + 1);
+      out.dst.set(d!, (out.dst.get(d!) ?? 0) + 1);
+    }
+  }
+  return out;
+}
+
+/** Every source and destination row of the census (--top 0: all) equals conntrack -L's count, none overflowed. */
+function expectAddressesMatch(r: CensusReport, inode: number, listed: { src: Map<string, number>; dst: Map<string, number> }): void {
+  const ns = r.namespaces.find((n) => n.inode === inode)!;
+  const rows = (a: { addr: string; entries: number }[]) => new Map(a.map((x) => [x.addr, x.entries] as [string, number]).sort());
+  expect(ns.sourceOverflow).toBe(0);
+  expect(ns.destinationOverflow).toBe(0);
+  expect(listed.src.size).toBeGreaterThan(300);
+  expect(rows(ns.topSources)).toEqual(new Map([...listed.src].sort()));
+  expect(rows(ns.topDestinations)).toEqual(new Map([...listed.dst].sort()));
 }
 
 /**
@@ -149,10 +184,17 @@ describe('ctop census on a 200,000+ entry table of known composition', () => {
     for (const f of FLOODS) {
       // the server namespace floods its own address (lo): every packet a new entry there
       const dst = f.family === 'ipv4' ? lab.srvAddr4 : lab.srvAddr6;
-      const out = lab.exec(lab.srv, [FLOOD, 'new', '--dst', dst, '--port', String(f.port), '--count', String(f.count), '--max-ms', '60000'], { timeoutMs: 90_000 });
+      const ports = f.ports ? ['--ports', String(f.ports)] : [];
+      const out = lab.exec(lab.srv, [FLOOD, 'new', '--dst', dst, '--port', String(f.port), ...ports, '--count', String(f.count), '--max-ms', '60000'], { timeoutMs: 90_000 });
       const r = JSON.parse(out.trim().split('\n').pop()!) as { sent: number; errors: number };
       expect(r).toMatchObject({ sent: f.count, errors: 0 });
     }
+    const m = MANY_SOURCES;
+    const loop =
+      `for k in $(seq ${m.firstSource} ${m.firstSource + m.sources - 1}); do ` +
+      `${FLOOD} new --dst ${lab.srvAddr4} --port ${m.port} --count ${m.perSource} --start $((k * 60000)) --max-ms 10000 | tail -1; done`;
+    const sent = lab.exec(lab.srv, ['bash', '-o', 'pipefail', '-c', loop], { timeoutMs: 120_000 }).trim().split('\n').map((l) => JSON.parse(l) as { sent: number; errors: number });
+    expect(sent.reduce((a, r) => a + r.sent - r.errors, 0)).toBe(m.sources * m.perSource);
     releaseTcp = (await holdTcp(lab, `${lab.srvAddr4}:8080`, TCP_HELD)).release;
     await runLoad(lab, ['--tcp', `[${lab.srvAddr6}]:8443`, '--flows', String(TCP_CLOSED)]);
     await runLoad(lab, ['--udp', `${lab.srvAddr4}:5353`, '--flows', String(UDP_ANSWERED)]);
@@ -172,6 +214,9 @@ describe('ctop census on a 200,000+ entry table of known composition', () => {
     expect(total).toBe(EXPECTED);
     expect(truth.get('ipv4 udp 5001 -')?.entries).toBe(120_000);
     expect(truth.get('ipv6 udp 5002 -')?.entries).toBe(60_000);
+    expect([...truth.keys()].filter((k) => /^ipv4 udp 6\d\d\d -$/.test(k) && Number(k.split(' ')[2]) < 6400)).toHaveLength(400);
+    expect(truth.get('ipv4 udp 6399 -')?.entries).toBe(20);
+    expect(truth.get(`ipv4 udp ${MANY_SOURCES.port} -`)?.entries).toBe(MANY_SOURCES.sources * MANY_SOURCES.perSource);
     expect(truth.get('ipv4 tcp 8080 ESTABLISHED')).toEqual({ entries: TCP_HELD, assured: TCP_HELD, unreplied: 0 });
     // the closed connections sit in another TCP state than the held ones
     const tcpStates = new Set([...truth.keys()].filter((k) => k.split(' ')[1] === 'tcp').map((k) => k.split(' ')[3]));
@@ -190,6 +235,8 @@ describe('ctop census on a 200,000+ entry table of known composition', () => {
     // beside the command's start-up (walkStart.ts): the programs and the table came from that early start
     expect(r.buckets.locatedBy).toBe('own-entry');
     expect(r.buckets.phasesMs?.startWaitMs).toBeGreaterThanOrEqual(0);
+    // Linux >= 6.2: plain loads through bpf_rdonly_cast, several chains side by side
+    expect(r.buckets.reads).toBe('direct');
     // the runs shared by one thread per online CPU
     expect(r.buckets.threads).toBe(Math.min(16, cpus().length));
     expect(new Map([...censusGroups(r, srvInode)].sort())).toEqual(new Map([...truth].sort()));
@@ -206,18 +253,27 @@ describe('ctop census on a 200,000+ entry table of known composition', () => {
     const port5001 = byPort(ns.groups).find((p) => p.port === 5001)!;
     expect(port5001.entries).toBe(Number(lab.exec(lab.srv, ['bash', '-o', 'pipefail', '-c', 'conntrack -L -p udp --dport 5001 2>/dev/null | wc -l']).trim()));
     // flood sources: 198.19.0.0 carries the first 60,000 flows of each IPv4 flood
-    expect(ns.topSources[0]).toEqual({ family: 'ipv4', addr: '198.19.0.0', entries: 60_000 + 25_000 });
-    expect(ns.topDestinations[0]).toEqual({ family: 'ipv4', addr: lab.srvAddr4, entries: 120_000 + 25_000 + TCP_HELD + UDP_ANSWERED });
+    expect(ns.topSources[0]).toEqual({ family: 'ipv4', addr: '198.19.0.0', entries: 60_000 + 25_000 + 8_000 });
+    const toSrv4 = 120_000 + 25_000 + 8_000 + MANY_SOURCES.sources * MANY_SOURCES.perSource + TCP_HELD + UDP_ANSWERED;
+    expect(ns.topDestinations[0]).toEqual({ family: 'ipv4', addr: lab.srvAddr4, entries: toSrv4 });
+    expectAddressesMatch(r, srvInode, conntrackAddresses(lab));
   });
 
-  it('without the conntrack kfuncs, the table is found from traffic (live or a datagram in a private namespace) and counted the same; --walk-threads 1 walks on one', () => {
-    const r = census(['--netns', lab.srv, '--walk-threads', '1'], { CTOP_TEST_LOCATE: 'capture' });
+  it('as on kernels before 6.2 (no conntrack kfuncs, no bpf_rdonly_cast): the table is found from traffic (live or a datagram in a private namespace), read with bpf_probe_read_kernel, and counted the same; --walk-threads 1 walks on one', () => {
+    const r = census(['--netns', lab.srv, '--walk-threads', '1'], { CTOP_TEST_LOCATE: 'capture', CTOP_TEST_READS: 'probe-read' });
     expect(r.buckets.threads).toBe(1);
     expect(r.methods.occupancy).toBe('bpf-hash-walk');
     expect(['live-entry', 'private-entry']).toContain(r.buckets.locatedBy);
-    // the early start loaded the programs but made no entry of its own (CTOP_TEST_LOCATE=capture)
+    // the early start loaded the (probe-read) programs but made no entry of its own (CTOP_TEST_LOCATE=capture)
     expect(r.buckets.phasesMs?.startWaitMs).toBeGreaterThanOrEqual(0);
+    expect(r.buckets.reads).toBe('probe-read');
     expect(new Map([...censusGroups(r, srvInode)].sort())).toEqual(new Map([...truth].sort()));
+    expectAddressesMatch(r, srvInode, conntrackAddresses(lab));
+    // the same walker on every CPU
+    const two = census(['--netns', lab.srv], { CTOP_TEST_READS: 'probe-read' });
+    expect(two.buckets.reads).toBe('probe-read');
+    expect(new Map([...censusGroups(two, srvInode)].sort())).toEqual(new Map([...truth].sort()));
+    expectAddressesMatch(two, srvInode, conntrackAddresses(lab));
   });
 
   it('the ctnetlink fallback, forced, counts the same and says it is the fallback', () => {

@@ -43,17 +43,27 @@ for (const tier of ['fentry', 'kprobe']) {
   const port = s.ports.find((p) => p.port === PORT && p.proto === 'udp');
   const ns = s.namespaces[0];
   check(tier, 'probe tier', s.probe.tier, tier);
-  // the programs as the addon reports them: the tier's own, every one attached at its function
-  const progs = s.probe.programs ?? [];
+  // the programs as the addon reports them: the tier's own, every one attached at its function, and
+  // the drop program tp_btf/kfree_skb (6.1 frees netfilter drops with their reason), not the
+  // allocation probes that are the loader's fallback for kernels without it
+  const progs = (s.probe.programs ?? []).filter((p) => p.name !== 'ctop_kfree_skb');
+  const drop = (s.probe.programs ?? []).find((p) => p.name === 'ctop_kfree_skb');
   const [prefix, hooks] = tier === 'fentry' ? ['ctop_fe_', /^(fentry|fexit)\/\w+$/] : ['ctop_kp_', /^(kprobe|kretprobe)\/\w+$/];
   check(tier, 'programs reported', progs.length > 0, true);
-  check(tier, `programs not named ${prefix}*`, progs.filter((p) => !p.name.startsWith(prefix)).map((p) => p.name).join(', ') || 'none', 'none');
+  check(tier, `programs not named ${prefix}* or ctop_kfree_skb`, progs.filter((p) => !p.name.startsWith(prefix)).map((p) => p.name).join(', ') || 'none', 'none');
   check(tier, 'programs not attached', progs.filter((p) => p.attached !== true).map((p) => p.name).join(', ') || 'none', 'none');
   check(tier, `programs not hooked at a ${tier} function`, progs.filter((p) => !hooks.test(p.hook)).map((p) => `${p.name} ${p.hook}`).join(', ') || 'none', 'none');
+  check(tier, 'drop program', drop && `${drop.name} ${drop.hook} attached=${drop.attached}`, 'ctop_kfree_skb tp_btf/kfree_skb, reason NETFILTER_DROP attached=true');
+  check(tier, 'allocation probes (the fallback) loaded', progs.filter((p) => /_alloc_/.test(p.name)).map((p) => p.name).join(', ') || 'none', 'none');
   // every flow was either inserted (the table had room, or the kernel evicted an unreplied entry) or refused
   check(tier, 'inserts + drops on udp/7200 = flows sent', (port?.inserts ?? NaN) + (port?.drops ?? NaN), FLOWS);
   check(tier, "drops on udp/7200 = the kernel's drop", port?.drops, k.drop);
   check(tier, "drops (total) = the kernel's drop", s.totals.drops, k.drop);
+  // the refused flows' tuples: each of its own source port once, 127.0.0.1 -> 127.0.0.1:7200
+  const dropped = (s.tuples ?? []).filter((t) => t.drops > 0);
+  check(tier, "drop tuples' drops summed = the kernel's drop", dropped.reduce((n, t) => n + t.drops, 0), k.drop);
+  check(tier, 'drop tuples not udp 127.0.0.1:* -> 127.0.0.1:7200 once each',
+    dropped.filter((t) => !(t.proto === 'udp' && t.src === '127.0.0.1' && t.dst === '127.0.0.1' && t.dport === PORT && t.drops === 1)).length, 0);
   check(tier, "inserts on udp/7200 = nf_conntrack_max + the kernel's early_drop", port?.inserts, 200 + k.early_drop);
   check(tier, "early drops on udp/7200 = the kernel's early_drop", port?.earlyDrops, k.early_drop);
   check(tier, "namespace early drops = the kernel's early_drop", ns?.earlyDrops, k.early_drop);

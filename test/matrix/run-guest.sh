@@ -5,14 +5,21 @@
 # object), nft, and the kernel's own netfilter modules. Inside the guest:
 #   - `ctop-selftest probe` must choose the fentry tier, and the netfilter
 #     tier must be refused (BPF netfilter programs need 6.4);
+#   - `ctop-selftest probe` must count the function tiers' drops with
+#     tp_btf/kfree_skb (6.1 frees netfilter drops with their reason);
 #   - `ctop-selftest scenario` for the fentry and the kprobe tier: known
-#     traffic, every count checked exactly (see native/selftest);
+#     traffic, every count checked exactly (see native/selftest), drops and
+#     their tuples from tp_btf/kfree_skb; and again with `--drops alloc`, the
+#     loader's fallback for kernels without the drop reason;
 #   - `ctop-selftest roles` for both: flows of each role through TUN devices
 #     and loopback, each port's role counts checked exactly;
 #   - insertion races for both (tools/clash on the guest's two CPUs): UDP
 #     flows whose clashes the kernel resolves, TCP SYNs whose inserts fail;
 #     ctop's clashes, insert_failed and entries (totals and per port) must
-#     equal the namespace's own statistics and count.
+#     equal the namespace's own statistics and count; no table-full drop
+#     (a failed insert also counts `drop`), and untracked netfilter drops
+#     after the races (an nft rule's counter) are ctop's other drops, not
+#     table-full ones.
 # Any missing result, including a guest that does not boot, is a failure.
 #
 # Usage: test/matrix/run-guest.sh [--keep | --fetch-only]   (root not needed)
@@ -24,6 +31,9 @@
 # Env:   CTOP_MATRIX_CACHE  where the kernel package is kept (~/.cache/ctop-matrix)
 #        CTOP_BENCH_TIERS  --bench: the conditions to run (default: none fentry
 #                          kprobe floor-fentry floor-kprobe)
+#        CTOP_BENCH_HOLD_ARGS  --bench: more arguments for every `ctop-selftest hold`,
+#                          the floors' too (e.g. `--drops alloc`: the function
+#                          tiers' fallback for kernels without the drop reason)
 #        CTOP_BENCH_MODE   --bench: new (default: every packet a new flow) or est
 #                          (one established flow, CTOP_BENCH_FLOWS packets on it)
 #        CTOP_GUEST_TIMEOUT_S  wall-clock bound for the guest (default 300)
@@ -70,6 +80,8 @@ run probe-auto ctop-selftest probe
 run probe-netfilter ctop-selftest probe --tier netfilter
 run scenario-fentry ctop-selftest scenario --tier fentry --nft /bin/nft
 run scenario-kprobe ctop-selftest scenario --tier kprobe --nft /bin/nft
+run scenario-fentry-alloc ctop-selftest scenario --tier fentry --drops alloc --nft /bin/nft
+run scenario-kprobe-alloc ctop-selftest scenario --tier kprobe --drops alloc --nft /bin/nft
 run roles-fentry ctop-selftest roles --tier fentry --nft /bin/nft
 run roles-kprobe ctop-selftest roles --tier kprobe --nft /bin/nft
 # insertion races, in a namespace of their own: the tier held while
@@ -82,8 +94,13 @@ race_once() { # tier, proto
     mkfifo /tmp/race; ctop-selftest hold --tier '"$1"' < /tmp/race > /tmp/held 2>/tmp/held.err &
     exec 3> /tmp/race; sleep 1
     clash --dst 198.18.0.1 --port 9999 --flows 5000 --max-ms 60000 --proto '"$2"' > /tmp/sent
+    # then untracked netfilter drops (before conntrack, at raw priority): other drops to ctop, never
+    # table-full ones, though the failed inserts above counted `drop` too
+    printf "table ip r {\n chain out { type filter hook output priority -300; udp dport 9998 counter drop; }\n}\n" | nft -f -
+    clash --dst 198.18.0.1 --port 9998 --flows 10 --max-ms 10000 --proto udp > /dev/null
+    untracked=$(nft list table ip r | sed -n "s/.*counter packets \([0-9]*\).*/\1/p")
     sum() { s=0; for h in $(awk "NR > 1 {print \$$1}" /proc/net/stat/nf_conntrack); do s=$((s + 0x$h)); done; echo $s; }
-    kernel="{\"clashResolve\":$(sum 2),\"insertFailed\":$(sum 10),\"count\":$(cat /proc/sys/net/netfilter/nf_conntrack_count)}"
+    kernel="{\"clashResolve\":$(sum 2),\"insertFailed\":$(sum 10),\"drop\":$(sum 11),\"untracked\":${untracked:-0},\"count\":$(cat /proc/sys/net/netfilter/nf_conntrack_count)}"
     exec 3>&-; wait; rm /tmp/race
     echo "CTOP-RESULT race-'"$1"'-'"$2"' rc=0 $kernel $(cat /tmp/sent) $(tail -1 /tmp/held)"
     sed "s/^/CTOP-STDERR race-'"$1"'-'"$2"': /" /tmp/held.err'
@@ -144,7 +161,7 @@ for rep in \$(seq 1 $reps); do
     else
       mkfifo /tmp/hold
       case \$tier in
-        floor-*) ctop-selftest hold --tier \${tier#floor-} --floor < /tmp/hold > /tmp/held & ;;
+        floor-*) ctop-selftest hold --tier \${tier#floor-} --floor $hold_args < /tmp/hold > /tmp/held & ;;
         *) ctop-selftest hold --tier \$tier $hold_args < /tmp/hold > /tmp/held & ;;
       esac
       exec 3> /tmp/hold
@@ -187,10 +204,12 @@ status=0
 expect() { # name, grep -E pattern the result line must match, what it means
   if result "$1" | grep -qE "$2"; then echo "matrix: ok   $kver $1: $3"; else echo "matrix: FAIL $kver $1: $3" >&2; status=1; fi
 }
-expect probe-auto 'rc=0 .*"refused":\[\],"tier":"fentry"' 'the fentry tier is chosen first'
+expect probe-auto 'rc=0 .*"refused":\[\],"tier":"fentry","dropsVia":"kfree_skb"' 'the fentry tier is chosen first, its drops from tp_btf/kfree_skb (the kernel has the drop reason)'
 expect probe-netfilter 'rc=1 .*"tier":"netfilter","step":"load"' 'the netfilter tier is refused at load (needs 6.4)'
-expect scenario-fentry 'rc=0 .*"tier":"fentry".*"ok":true' 'fentry tier: every count matches the traffic and the kernel'
-expect scenario-kprobe 'rc=0 .*"tier":"kprobe".*"ok":true' 'kprobe tier: every count matches the traffic and the kernel'
+expect scenario-fentry 'rc=0 .*"tier":"fentry","dropsVia":"kfree_skb".*"ok":true' 'fentry tier: every count matches the traffic and the kernel'
+expect scenario-kprobe 'rc=0 .*"tier":"kprobe","dropsVia":"kfree_skb".*"ok":true' 'kprobe tier: every count matches the traffic and the kernel'
+expect scenario-fentry-alloc 'rc=0 .*"tier":"fentry","dropsVia":"alloc".*"ok":true' 'fentry tier, drops from the allocation probe (the fallback): every count matches'
+expect scenario-kprobe-alloc 'rc=0 .*"tier":"kprobe","dropsVia":"alloc".*"ok":true' 'kprobe tier, drops from the allocation probes (the fallback): every count matches'
 expect roles-fentry 'rc=0 .*"tier":"fentry".*"ok":true' 'fentry tier: server, client, local and forward flows (IPv4, IPv6) each get their role'
 expect roles-kprobe 'rc=0 .*"tier":"kprobe".*"ok":true' 'kprobe tier: server, client, local and forward flows (IPv4, IPv6) each get their role'
 # the races: ctop's figures against the namespace's own
@@ -208,8 +227,10 @@ for tier in fentry kprobe; do
     count=$(num "$kernel" count); e=$(num "$held" portEntries); i=$(num "$held" inserts)
     other_k=$(num "$kernel" $([ $race = clashResolve ] && echo insertFailed || echo clashResolve))
     other_c=$(num "$held" $([ $mine = clashes ] && echo insertFailed || echo clashes))
-    what="$tier tier, $proto races: $race $k > 0, ctop $c (per port $p); entries $count, ctop $e (inserts $i)"
-    if [ "${k:-0}" -gt 0 ] && [ "$c" = "$k" ] && [ "$p" = "$k" ] && [ "$e" = "$count" ] && [ "$other_c" = "$other_k" ]; then
+    kd=$(num "$kernel" drop); d=$(num "$held" drops); u=$(num "$kernel" untracked); o=$(num "$held" otherNfDrops)
+    what="$tier tier, $proto races: $race $k > 0, ctop $c (per port $p); entries $count, ctop $e (inserts $i); table-full drops 0, ctop $d (kernel drop $kd); untracked drops $u > 0, ctop's other drops $o"
+    if [ "${k:-0}" -gt 0 ] && [ "$c" = "$k" ] && [ "$p" = "$k" ] && [ "$e" = "$count" ] && [ "$other_c" = "$other_k" ] &&
+       [ "$d" = 0 ] && [ "${u:-0}" -gt 0 ] && [ "$o" = "$u" ]; then
       echo "matrix: ok   $kver race-$tier-$proto: $what"
     else
       echo "matrix: FAIL $kver race-$tier-$proto: $what; the other race statistic $other_k, ctop $other_c" >&2; status=1
