@@ -25,8 +25,9 @@
 //   shell       `conntrack -L | awk (dport) | sort | uniq -c` per-port counting
 // and checks that all three count 5001 the same. Reported per size: median,
 // minimum and maximum of each, the speed-up (shell median / ctop median), the
-// walk's wall time per entry apart from the process's start-up, and what the
-// rest of the command costs. Throughput (largest size only, --flows 0 skips
+// walk's wall time per entry apart from the process's start-up, its CPU time
+// per entry (the walking threads' CPU time, all threads summed: the JSON's
+// buckets.walkCpuMs), and what the rest of the command costs. Throughput (largest size only, --flows 0 skips
 // it): a second namespace floods --flows new flows with no census running, with
 // censuses of the whole table running back to back on every CPU (the
 // default), and the same with `--walk-threads 1`; medians per condition.
@@ -116,7 +117,7 @@ function runCtop(ns, extra) {
   const port = nsRep.groups.filter((g) => g.port === PORT).reduce((a, g) => a + g.entries, 0);
   const b = rep.buckets;
   return {
-    ms: r.ms, occupancyMs: rep.occupancyMs, walkMs: b.walkMs ?? null, runs: b.runs ?? null, threads: b.threads ?? null,
+    ms: r.ms, occupancyMs: rep.occupancyMs, walkMs: b.walkMs ?? null, walkCpuMs: b.walkCpuMs ?? null, reads: b.reads ?? null, runs: b.runs ?? null, threads: b.threads ?? null,
     bucketsPerRun: b.bucketsPerRun ?? null, maxRunMs: b.maxRunMs ?? null, phasesMs: b.phasesMs ?? null, locatedBy: b.locatedBy ?? null,
     method: rep.methods.occupancy, chains: rep.methods.chains, port,
   };
@@ -173,10 +174,13 @@ function summarize(size, runs) {
     // and startWait, how long the command still waited for them
     ctopPhasesMs: { load: phase('loadMs'), locate: phase('locateMs'), startWait: phase('startWaitMs'), walk: phase('walkMs'), read: phase('readMs') },
     walk: {
-      runs: ctop[0]?.runs, bucketsPerRun: ctop[0]?.bucketsPerRun, threads: ctop[0]?.threads, locatedBy: ctop[0]?.locatedBy,
+      runs: ctop[0]?.runs, bucketsPerRun: ctop[0]?.bucketsPerRun, threads: ctop[0]?.threads, locatedBy: ctop[0]?.locatedBy, reads: ctop[0]?.reads,
       longestBpfRunMs: spread(ctop.map((x) => x.maxRunMs)),
       // the walk's wall time per entry, apart from process start-up, loading and finding the table
       nsPerEntry: Math.round((walkMed * 1e6) / size),
+      // CPU time of the walking threads (all of them) per entry: the walk's cost, whatever the CPUs
+      cpuMs: spread(ctop.map((x) => x.walkCpuMs)),
+      cpuNsPerEntry: Math.round((median(ctop.map((x) => x.walkCpuMs)) * 1e6) / size),
     },
     methods: { ctop: ctop[0]?.method, ctopChains: ctop[0]?.chains, fallback: runs.ctnetlink[0]?.method },
   };

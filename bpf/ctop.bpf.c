@@ -127,12 +127,17 @@ struct {
 	__type(value, __u32);
 } drop_seen SEC(".maps");
 
-/* One per-CPU slot whose address tells this CPU's per-cpu offset (see this_cpu_addr). */
+/* One per-CPU slot whose address tells this CPU's per-cpu offset, which it
+ * then keeps (see this_cpu_addr). */
+struct cpu_anchor_slot {
+	__u64 offset;
+	__u64 known;
+};
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct cpu_anchor_slot);
 } cpu_anchor SEC(".maps");
 
 static __always_inline void total_inc(__u32 idx)
@@ -354,6 +359,20 @@ static __always_inline __u32 nf_role(const struct bpf_nf_ctx *ctx)
 	return CTOP_ROLE_CLIENT;
 }
 
+/* ctop_nf_confirm's 8-byte stores into a ring slot (struct ctop_tuple_slot,
+ * ctop.h) on little-endian targets, word by word: netns, family, proto,
+ * sport | dport, pad, saddr[0..3] | saddr[4..11] | saddr[12..15], daddr[0..3]
+ * | daddr[4..11] | daddr[12..15], pad | seq. */
+_Static_assert(__builtin_offsetof(struct ctop_tuple_slot, key.family) == 4 &&
+		       __builtin_offsetof(struct ctop_tuple_slot, key.proto) == 5 &&
+		       __builtin_offsetof(struct ctop_tuple_slot, key.sport) == 6 &&
+		       __builtin_offsetof(struct ctop_tuple_slot, key.dport) == 8 &&
+		       __builtin_offsetof(struct ctop_tuple_slot, key.saddr) == 12 &&
+		       __builtin_offsetof(struct ctop_tuple_slot, key.daddr) == 28 &&
+		       __builtin_offsetof(struct ctop_tuple_slot, pad) == 44 &&
+		       __builtin_offsetof(struct ctop_tuple_slot, seq) == 48,
+	       "ctop_tuple_slot layout (ctop_nf_confirm's word stores)");
+
 SEC("netfilter")
 int ctop_nf_confirm(struct bpf_nf_ctx *ctx)
 {
@@ -389,6 +408,24 @@ int ctop_nf_confirm(struct bpf_nf_ctx *ctx)
 
 	if (target_netns && netns != target_netns)
 		return NF_ACCEPT;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	/* Every load through `ct` is a PROBE_MEM load, which the x86 JIT
+	 * guards with about eight instructions (an address range check and a
+	 * fault fixup): each address as two 8-byte loads (an untrusted BTF
+	 * pointer may read across the u32 words of u3, not past the end of a
+	 * member struct or union) makes 8 such loads for the tuple, not 12. */
+	const __u64 *sa = (const __u64 *)&tup->src.u3, *da = (const __u64 *)&tup->dst.u3;
+	__u64 s0 = sa[0], s1 = sa[1], d0 = da[0], d1 = da[1];
+	__u16 dst_u = tup->dst.u.all;
+
+	proto = tup->dst.protonum;
+	sport = bpf_ntohs(tup->src.u.all); /* or src.u.icmp.id, the same bytes */
+	if (proto == IPPROTO_ICMP || proto == CTOP_IPPROTO_ICMPV6)
+		dport = (__u8)dst_u; /* dst.u.icmp.type, the first byte */
+	else
+		dport = bpf_ntohs(dst_u);
+	pk.family = tup->src.l3num;
+#else
 	proto = tup->dst.protonum;
 	if (proto == IPPROTO_ICMP || proto == CTOP_IPPROTO_ICMPV6) {
 		sport = bpf_ntohs(tup->src.u.icmp.id);
@@ -397,20 +434,34 @@ int ctop_nf_confirm(struct bpf_nf_ctx *ctx)
 		sport = bpf_ntohs(tup->src.u.all);
 		dport = bpf_ntohs(tup->dst.u.all);
 	}
-	pk.netns = netns;
 	pk.family = tup->src.l3num;
+#endif
+	pk.netns = netns;
 	pk.proto = proto;
 	pk.port = dport;
 	count_port(&pk, nf_role(ctx));
 	/* The tuple goes from the entry straight into the ring slot (what
 	 * record_tuple() does with a key built on the stack): no stack copy,
 	 * and the slot's stores, which usually miss the cache, come after the
-	 * last locked instruction, so nothing waits for them to drain. u3 is
-	 * 16 bytes for both families (IPv4 in the first 4, the rest 0), copied
-	 * as 4-byte words: a byte copy would be 2-byte PROBE_MEM loads. */
+	 * last locked instruction, so nothing waits for them to drain. */
 	slot = ring_claim(&pos);
 	if (!slot)
 		return NF_ACCEPT;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	/* The slot's first 48 bytes (struct ctop_tuple_slot: key, pad) as six
+	 * 8-byte stores built from the words: fewer stores to drain into a
+	 * line that usually misses. */
+	{
+		__u64 *o = (__u64 *)slot;
+
+		o[0] = netns | (__u64)pk.family << 32 | (__u64)proto << 40 | (__u64)sport << 48;
+		o[1] = dport | s0 << 32;		/* dport, pad 0, saddr[0..3] */
+		o[2] = s0 >> 32 | s1 << 32;		/* saddr[4..11] */
+		o[3] = s1 >> 32 | d0 << 32;		/* saddr[12..15], daddr[0..3] */
+		o[4] = d0 >> 32 | d1 << 32;		/* daddr[4..11] */
+		o[5] = d1 >> 32;			/* daddr[12..15], slot pad 0 */
+	}
+#else
 	slot->key.netns = netns;
 	slot->key.family = pk.family;
 	slot->key.proto = proto;
@@ -418,6 +469,8 @@ int ctop_nf_confirm(struct bpf_nf_ctx *ctx)
 	slot->key.dport = dport;
 	slot->key.pad = 0;
 	{
+		/* u3 is 16 bytes for both families (IPv4 in the first 4, the
+		 * rest 0), copied as 4-byte words */
 		__u32 *s = (__u32 *)slot->key.saddr, *d = (__u32 *)slot->key.daddr;
 
 		s[0] = tup->src.u3.all[0];
@@ -430,6 +483,7 @@ int ctop_nf_confirm(struct bpf_nf_ctx *ctx)
 		d[3] = tup->dst.u3.all[3];
 	}
 	slot->pad = 0;
+#endif
 	publish_seq(&slot->seq, pos + 1);
 	return NF_ACCEPT;
 }
@@ -442,25 +496,31 @@ int ctop_nf_confirm(struct bpf_nf_ctx *ctx)
  * The kernel's this_cpu_ptr() for a __percpu address. Kernels built without
  * percpu BTF type tags or KALLSYMS_ALL (this machine's) give BPF no helper for
  * it, so derive this CPU's per-cpu offset from a per-CPU array of our own:
- * bpf_map_lookup_elem returns this_cpu_ptr(array->pptrs[0]).
- * Runs only on conntrack-drop events, never per packet.
+ * bpf_map_lookup_elem returns this_cpu_ptr(array->pptrs[0]). A CPU's offset
+ * never changes: each CPU works it out once and keeps it in its slot, so a
+ * drop event after the first costs one lookup here, not three helper reads.
+ * Runs only on netfilter-drop events, never per packet.
  */
 static __always_inline __u64 this_cpu_addr(__u64 percpu_addr)
 {
 	__u32 zero = 0;
-	void *mine = bpf_map_lookup_elem(&cpu_anchor, &zero);
+	struct cpu_anchor_slot *mine = bpf_map_lookup_elem(&cpu_anchor, &zero);
 	void *map = &cpu_anchor;
 	__u64 mine_addr = 0, map_addr = 0, base = 0;
 
 	if (!mine)
 		return 0;
+	if (mine->known)
+		return percpu_addr + mine->offset;
 	/* Pointers become plain numbers by copying them through the stack. */
 	bpf_probe_read_kernel(&mine_addr, sizeof(mine_addr), &mine);
 	bpf_probe_read_kernel(&map_addr, sizeof(map_addr), &map);
 	if (bpf_probe_read_kernel(&base, sizeof(base),
 				  (void *)(map_addr + bpf_core_field_offset(struct bpf_array, pptrs))))
 		return 0;
-	return percpu_addr + (mine_addr - base);
+	mine->offset = mine_addr - base;
+	mine->known = 1;
+	return percpu_addr + mine->offset;
 }
 
 static __always_inline struct net *skb_net(struct sk_buff *skb)
@@ -838,10 +898,11 @@ struct ct_view {
 
 static __always_inline bool ct_read(__u64 ct, struct ct_view *v)
 {
-	__u32 tup = bpf_core_field_offset(struct nf_conn, tuplehash) +
+	/* u64: u32 arithmetic costs a zero-extension per step at run time */
+	__u64 tup = bpf_core_field_offset(struct nf_conn, tuplehash) +
 		    bpf_core_field_offset(struct nf_conntrack_tuple_hash, tuple);
-	__u32 st = bpf_core_field_offset(struct nf_conn, status);
-	__u32 net = 0, end = st + sizeof(unsigned long), len;
+	__u64 st = bpf_core_field_offset(struct nf_conn, status);
+	__u64 net = 0, end = st + sizeof(unsigned long), len;
 
 	if (bpf_core_field_exists(((struct nf_conn *)0)->ct_net.net)) {
 		net = bpf_core_field_offset(struct nf_conn, ct_net.net);
@@ -908,15 +969,9 @@ static __always_inline struct ctop_port_events *port_events_of(const struct ctop
 	return v;
 }
 
-static __always_inline void count_ct_event(const struct ctop_tuple_key *t, enum ct_event ev)
+static __always_inline void count_port_event(const struct ctop_port_key *k, enum ct_event ev)
 {
-	struct ctop_port_key k = {
-		.netns = t->netns,
-		.family = t->family,
-		.proto = t->proto,
-		.port = t->dport,
-	};
-	struct ctop_port_events *v = port_events_of(&k);
+	struct ctop_port_events *v = port_events_of(k);
 
 	if (!v) {
 		total_inc(CTOP_TOTAL_EVENTS_OVERFLOW);
@@ -937,6 +992,18 @@ static __always_inline void count_ct_event(const struct ctop_tuple_key *t, enum 
 		__sync_fetch_and_add(&v->clashes, 1);
 		break;
 	}
+}
+
+static __always_inline void count_ct_event(const struct ctop_tuple_key *t, enum ct_event ev)
+{
+	struct ctop_port_key k = {
+		.netns = t->netns,
+		.family = t->family,
+		.proto = t->proto,
+		.port = t->dport,
+	};
+
+	count_port_event(&k, ev);
 }
 
 #define CTOP_RTCF_LOCAL 0x80000000U /* include/uapi/linux/in_route.h */
@@ -976,18 +1043,50 @@ static __always_inline __u32 skb_role(int iif, bool out_loopback, unsigned long 
 }
 
 /* An entry __nf_conntrack_confirm() put in the table, still the skb's. */
+/* nf_ct_resolve_clash_harder (kernels >= 5.10, UDP) keeps the loser in the
+ * table marked IPS_NAT_CLASH: an insert, and a clash. */
+static __always_inline bool kept_clash(unsigned long status)
+{
+	return bpf_core_enum_value_exists(enum ip_conntrack_status, IPS_NAT_CLASH_BIT) &&
+	       (status & (1UL << bpf_core_enum_value(enum ip_conntrack_status, IPS_NAT_CLASH_BIT)));
+}
+
 static __always_inline void inserted(struct ctop_tuple_key *t, unsigned long status, __u32 role)
 {
 	/* the inserts total is the rings' claimed positions (ring_claim); the
 	 * port's live entries are derived from its inserts (ctop.h, struct
 	 * ctop_port_events) */
 	count_event(t, role);
-	/* nf_ct_resolve_clash_harder (kernels >= 5.10, UDP) keeps the loser in
-	 * the table marked IPS_NAT_CLASH: an insert, and a clash */
-	if (bpf_core_enum_value_exists(enum ip_conntrack_status, IPS_NAT_CLASH_BIT) &&
-	    (status & (1UL << bpf_core_enum_value(enum ip_conntrack_status, IPS_NAT_CLASH_BIT)))) {
+	if (kept_clash(status)) {
 		total_inc(CTOP_TOTAL_CLASHES);
 		count_ct_event(t, EV_CLASH);
+	}
+}
+
+/* inserted() for an entry read by ct_read(): the key is built straight into
+ * the ring slot (no key on the stack and no copy of it), and the port's key
+ * taken back from there. */
+static __always_inline void inserted_view(const struct ct_view *v, __u32 netns, __u32 role)
+{
+	struct ctop_port_key pk;
+	struct ctop_tuple_slot *slot;
+	__u64 pos;
+
+	slot = ring_claim(&pos);
+	if (!slot)
+		return; /* cannot happen: see ring_claim */
+	tuple_key((const struct nf_conntrack_tuple *)v->span, netns, &slot->key);
+	slot->key.pad = 0;
+	slot->pad = 0;
+	publish_seq(&slot->seq, pos + 1);
+	pk.netns = netns;
+	pk.family = slot->key.family;
+	pk.proto = slot->key.proto;
+	pk.port = slot->key.dport;
+	count_port(&pk, role);
+	if (kept_clash(v->status)) {
+		total_inc(CTOP_TOTAL_CLASHES);
+		count_port_event(&pk, EV_CLASH);
 	}
 }
 
@@ -1137,6 +1236,7 @@ int BPF_PROG(ctop_fe_confirm_exit, struct sk_buff *skb, int ret)
 	struct ctop_tuple_key t = {};
 	struct net_device *dev;
 	struct ct_view v;
+	__u32 netns;
 
 	/* the reply direction returns at once, unconfirmed (ctinfo >= IP_CT_IS_REPLY) */
 	if (ret == NF_ACCEPT && (nfct & CTINFO_MASK) >= 3)
@@ -1149,18 +1249,23 @@ int BPF_PROG(ctop_fe_confirm_exit, struct sk_buff *skb, int ret)
 		return 0;
 	}
 	dev = skb->dev;
-	if (!fe_ct_key(ct, dev, &v, &t))
+	if (!ct_read(ct, &v))
+		return 0;
+	netns = view_netns(&v, dev);
+	if (target_netns && netns != target_netns)
 		return 0;
 	if (ret != NF_ACCEPT) {
 		/* lost a race it could not resolve, chain too long, or dying */
+		tuple_key((const struct nf_conntrack_tuple *)v.span, netns, &t);
 		total_inc(CTOP_TOTAL_INSERT_FAILED);
 		count_ct_event(&t, EV_INSERT_FAILED);
 		return 0;
 	}
 	if (!is_confirmed(v.status))
 		return 0;
-	inserted(&t, v.status,
-		 skb_role(skb->skb_iif, dev && (dev->flags & CTOP_IFF_LOOPBACK), skb->_skb_refdst, t.family));
+	inserted_view(&v, netns,
+		      skb_role(skb->skb_iif, dev && (dev->flags & CTOP_IFF_LOOPBACK), skb->_skb_refdst,
+			       ((const struct nf_conntrack_tuple *)v.span)->src.l3num));
 	return 0;
 }
 

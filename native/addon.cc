@@ -648,6 +648,7 @@ class Walker : public CoreHandle<Walker, ctop_walk, ctop_walk_destroy> {
     o.Set("threads", r.threads);
     o.Set("censusEntries", (double)r.census_entries);
     o.Set("maxRunMs", (double)r.max_run_ns / 1e6);
+    o.Set("cpuMs", (double)r.cpu_ns / 1e6);
     o.Set("nfConnBytes", r.nf_conn_bytes);
     o.Set("directLoads", Napi::Boolean::New(env, r.direct_loads != 0));
     size_t last = 0;

@@ -5,9 +5,43 @@
 #include <bpf/btf.h>
 #include "ctop_core.h"
 
+/* The kernel's BTF while held (ctop_btf_hold): each parse costs about 5 ms
+ * here, and the loader asks it more than once while it tries its tiers. */
+static struct btf *held;
+static int held_refs;
+
+void ctop_btf_hold(void)
+{
+	held_refs++;
+}
+
+void ctop_btf_release(void)
+{
+	if (held_refs > 0 && --held_refs == 0) {
+		btf__free(held);
+		held = NULL;
+	}
+}
+
+/* The BTF to read, or NULL (errno set); free it with btf_put. */
+static struct btf *btf_get(void)
+{
+	if (!held_refs)
+		return btf__load_vmlinux_btf();
+	if (!held)
+		held = btf__load_vmlinux_btf();
+	return held;
+}
+
+static void btf_put(struct btf *btf)
+{
+	if (btf != held)
+		btf__free(btf);
+}
+
 int ctop_btf_struct(const char *name, uint32_t *id, uint32_t *size, struct ctop_err *e)
 {
-	struct btf *btf = btf__load_vmlinux_btf();
+	struct btf *btf = btf_get();
 	int found;
 	long long sz = 0;
 
@@ -17,7 +51,7 @@ int ctop_btf_struct(const char *name, uint32_t *id, uint32_t *size, struct ctop_
 	found = btf__find_by_name_kind(btf, name, BTF_KIND_STRUCT);
 	if (found > 0 && size)
 		sz = btf__resolve_size(btf, found);
-	btf__free(btf);
+	btf_put(btf);
 	if (found <= 0)
 		return ctop_err_set(e, ENOENT, "btf", "the kernel's BTF has no struct %s", name);
 	if (sz < 0)
@@ -57,7 +91,7 @@ int ctop_btf_kfree_skb_netfilter_drop(void)
 
 	if (known >= 0)
 		return known;
-	btf = btf__load_vmlinux_btf();
+	btf = btf_get();
 	if (!btf)
 		return known = 0;
 	id = btf__find_by_name_kind(btf, "skb_drop_reason", BTF_KIND_ENUM);
@@ -74,6 +108,6 @@ int ctop_btf_kfree_skb_netfilter_drop(void)
 
 		ok = reason && btf_is_enum(reason) && !strcmp(btf__name_by_offset(btf, reason->name_off), "skb_drop_reason");
 	}
-	btf__free(btf);
+	btf_put(btf);
 	return known = ok;
 }

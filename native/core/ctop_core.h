@@ -158,6 +158,9 @@ int ctop_probe_read_events(struct ctop_probe *p, struct ctop_event_rec **out, si
 struct ctop_prog_stat {
 	char name[32];
 	uint64_t run_cnt, run_time_ns;
+	/* runs the kernel skipped because the program was already running on
+	 * that CPU (a softirq interrupting it): events it did not count */
+	uint64_t recursion_misses;
 };
 int ctop_probe_prog_stats(struct ctop_probe *p, struct ctop_prog_stat *out, int max, int *n);
 /* The tuples whose inserts or drops grew since the previous call on this
@@ -264,6 +267,10 @@ void ctop_census_free(struct ctop_census *c);
 /* struct NAME in the running kernel's BTF (btf.c): its type id and sizeof;
  * either pointer may be NULL. */
 int ctop_btf_struct(const char *name, uint32_t *id, uint32_t *size, struct ctop_err *e);
+/* Keep the kernel's BTF parsed between these two calls (they nest), for
+ * the functions below; without a hold each call parses it anew. */
+void ctop_btf_hold(void);
+void ctop_btf_release(void);
 /* 1 if the kernel frees netfilter-dropped packets with
  * SKB_DROP_REASON_NETFILTER_DROP and tp_btf/kfree_skb sees the reason (btf.c). */
 int ctop_btf_kfree_skb_netfilter_drop(void);
@@ -278,6 +285,7 @@ struct ctop_walk_result {
 	uint32_t runs;               /* BPF_PROG_TEST_RUN calls */
 	uint64_t census_entries;     /* entries counted by the census (original-direction nodes) */
 	uint64_t max_run_ns;         /* the longest single BPF run: how long one run held a CPU */
+	uint64_t cpu_ns;             /* CPU time of the walking threads over their runs, summed */
 	uint32_t nf_conn_bytes;      /* sizeof(struct nf_conn), CO-RE relocated against the kernel's BTF */
 	uint32_t threads;            /* threads that ran the walk's runs side by side */
 	uint32_t direct_loads;       /* 1: the walk read with plain loads, chains side by side

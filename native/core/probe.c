@@ -258,6 +258,8 @@ int ctop_probe_open_best(const struct ctop_probe_opts *o, struct ctop_probe **ou
 	*out = NULL;
 	if (!ctop_tier_name(first))
 		return ctop_err_set(e, EINVAL, "open", "unknown probe tier %d", o->tier);
+	/* the tiers' choices read the kernel's BTF: parse it once for all of them */
+	ctop_btf_hold();
 	for (int t = first; t <= last; t++) {
 		struct ctop_probe_opts one = *o;
 		struct ctop_tier_refusal *r = &refused[(*nrefused)++];
@@ -268,6 +270,7 @@ int ctop_probe_open_best(const struct ctop_probe_opts *o, struct ctop_probe **ou
 		memset(&r->err, 0, sizeof(r->err));
 		if (ctop_probe_open_load(&one, out, &r->err) == 0) {
 			(*nrefused)--;
+			ctop_btf_release();
 			return 0;
 		}
 		*out = NULL;
@@ -282,6 +285,7 @@ int ctop_probe_open_best(const struct ctop_probe_opts *o, struct ctop_probe **ou
 		if (e)
 			*e = r->err;
 	}
+	ctop_btf_release();
 	return -refused[*nrefused - 1].err.err;
 }
 
@@ -737,6 +741,7 @@ int ctop_probe_prog_stats(struct ctop_probe *p, struct ctop_prog_stat *out, int 
 		snprintf(out[i].name, sizeof(out[i].name), "%s", bpf_program__name(prog));
 		out[i].run_cnt = info.run_cnt;
 		out[i].run_time_ns = info.run_time_ns;
+		out[i].recursion_misses = info.recursion_misses;
 		i++;
 	}
 	*n = i;

@@ -55,9 +55,6 @@ static int walk_load(const struct ctop_walk_opts *o, int direct, struct ctop_wal
 		bpf_map__set_max_entries(skel->maps.census_addrs, o->max_addrs);
 	bpf_program__set_autoload(skel->progs.ctop_walk_chain_direct, direct);
 	bpf_program__set_autoload(skel->progs.ctop_walk_chain, !direct);
-	/* each walk's own per-CPU scratch, made only for the walk loaded */
-	bpf_map__set_autocreate(skel->maps.lanes, direct);
-	bpf_map__set_autocreate(skel->maps.scratch, !direct);
 	err = ctop_walk_bpf__load(skel);
 	if (err) {
 		ctop_walk_bpf__destroy(skel);
@@ -471,12 +468,22 @@ struct walk_job {
 	uint32_t next_run;    /* atomic: index of the next run to take */
 	uint32_t runs;        /* atomic */
 	uint64_t max_run_ns;  /* atomic maximum */
+	uint64_t cpu_ns;      /* atomic: the threads' CPU time over their runs */
 	int err;              /* the first failing run's error, 0 */
 };
+
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 static void *walk_runs(void *arg)
 {
 	struct walk_job *j = arg;
+	uint64_t cpu0 = thread_cpu_ns();
 
 	for (;;) {
 		uint64_t start = (uint64_t)__atomic_fetch_add(&j->next_run, 1, __ATOMIC_RELAXED) * j->per_run;
@@ -505,6 +512,7 @@ static void *walk_runs(void *arg)
 		/* let softirqs and other tasks in between runs */
 		sched_yield();
 	}
+	__atomic_fetch_add(&j->cpu_ns, thread_cpu_ns() - cpu0, __ATOMIC_RELAXED);
 	return NULL;
 }
 
@@ -616,6 +624,7 @@ int ctop_walk_chains(struct ctop_walk *w, uint64_t base, uint32_t size, uint32_t
 		return ctop_err_set(e, err, "read", "cannot read the walk's statistics: %s", strerror(-err));
 	r->runs = j.runs;
 	r->max_run_ns = j.max_run_ns;
+	r->cpu_ns = j.cpu_ns;
 	r->threads = nhelpers + 1;
 	r->nf_conn_bytes = b->nf_conn_bytes;
 	r->direct_loads = (uint32_t)w->direct;

@@ -143,8 +143,9 @@ int hold(int tier, int floor)
 
 		ctop_probe_prog_stats(p, st, 16, &n);
 		for (int i = 0; i < n; i++)
-			printf("%s{\"name\":\"%s\",\"runs\":%llu,\"ns\":%llu}", i ? "," : "", st[i].name,
-			       (unsigned long long)st[i].run_cnt, (unsigned long long)st[i].run_time_ns);
+			printf("%s{\"name\":\"%s\",\"runs\":%llu,\"ns\":%llu,\"misses\":%llu}", i ? "," : "",
+			       st[i].name, (unsigned long long)st[i].run_cnt, (unsigned long long)st[i].run_time_ns,
+			       (unsigned long long)st[i].recursion_misses);
 	}
 	printf("]}\n");
 	ctop_netns_close(ns);

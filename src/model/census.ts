@@ -118,6 +118,7 @@ export interface BucketPressure {
   bucketsPerRun?: number;
   maxRunMs?: number;
   walkMs?: number;
+  walkCpuMs?: number;
   phasesMs?: WalkResult['phasesMs'];
 }
 
@@ -211,6 +212,8 @@ export interface WalkResult {
   bucketsPerRun: number;
   maxRunMs: number;
   walkMs: number;
+  /** CPU time the walking threads spent on their runs, summed over the threads */
+  walkCpuMs?: number;
   /** where the time went: loading the programs, finding the table, walking, reading the counts;
    * startWaitMs when loading and finding ran on a native thread beside the command's start-up
    * (`ctop census`): each step's own time, and how long the command then waited for them */
@@ -259,6 +262,7 @@ export function chainPressure(
       bucketsPerRun: w.bucketsPerRun,
       maxRunMs: w.maxRunMs,
       walkMs: w.walkMs,
+      ...(w.walkCpuMs !== undefined ? { walkCpuMs: w.walkCpuMs } : {}),
       phasesMs: w.phasesMs,
     };
   }

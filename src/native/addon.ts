@@ -106,6 +106,8 @@ export interface NativeWalker {
     censusEntries: number;
     /** the longest single BPF run */
     maxRunMs: number;
+    /** CPU time of the walking threads over their runs, summed over the threads */
+    cpuMs: number;
     /** sizeof(struct nf_conn), CO-RE relocated against the kernel's BTF */
     nfConnBytes: number;
     /** true: read with plain loads, several chains side by side (Linux >= 6.2); false: bpf_probe_read_kernel */

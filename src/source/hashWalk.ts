@@ -248,6 +248,7 @@ export class TableWalker {
         bucketsPerRun: perRun,
         maxRunMs: r.maxRunMs,
         walkMs: phases.walkMs,
+        walkCpuMs: r.cpuMs,
         phasesMs: phases,
       },
       census,

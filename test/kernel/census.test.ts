@@ -237,6 +237,9 @@ describe('ctop census on a 200,000+ entry table of known composition', () => {
     expect(r.buckets.phasesMs?.startWaitMs).toBeGreaterThanOrEqual(0);
     // Linux >= 6.2: plain loads through bpf_rdonly_cast, several chains side by side
     expect(r.buckets.reads).toBe('direct');
+    // the walking threads' CPU time: some, and no more than they could spend in the walk's wall time
+    expect(r.buckets.walkCpuMs).toBeGreaterThan(0);
+    expect(r.buckets.walkCpuMs!).toBeLessThanOrEqual(r.buckets.walkMs! * r.buckets.threads! + 5);
     // the runs shared by one thread per online CPU
     expect(r.buckets.threads).toBe(Math.min(16, cpus().length));
     expect(new Map([...censusGroups(r, srvInode)].sort())).toEqual(new Map([...truth].sort()));

@@ -88,6 +88,45 @@ describe('inserts, exact, IPv4 and IPv6, veth and loopback', () => {
     expect(after.namespaces.find((n) => n.inode === srv)?.count).toBe(totalNew);
     expect(after.totals.portOverflow + after.totals.tupleOverflow).toBe(0);
   });
+
+  // ICMP keys differ from the ports' (the hot path reads them from the
+  // entry's tuple by byte position): the port is the type, the tuple's
+  // sport the echo id. Raw sockets from python3 (a build dependency): node
+  // has none.
+  it('ICMP and ICMPv6 echo: per type and per tuple, with the echo id', () => {
+    const srv = lab.netnsInode(lab.srv);
+    const ids4 = [0x1234, 0x2345, 0xfedc];
+    const ids6 = [0x4321, 0x0102];
+    source.takeTupleGrowth();
+    const before = source.sample();
+    const py = [
+      'import socket, struct, sys',
+      'def csum(b):',
+      '    s = sum(struct.unpack("!%dH" % (len(b) // 2), b)); s = (s >> 16) + (s & 0xffff); s += s >> 16; return ~s & 0xffff',
+      'a4, a6, ids4, ids6 = sys.argv[1], sys.argv[2], sys.argv[3].split(","), sys.argv[4].split(",")',
+      's4 = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)',
+      'for i in ids4:',
+      '    h = struct.pack("!BBHHH", 8, 0, 0, int(i), 1) + b"ctop"',
+      '    s4.sendto(h[:2] + struct.pack("!H", csum(h)) + h[4:], (a4, 0))',
+      's6 = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)  # the kernel sums ICMPv6',
+      'for i in ids6:',
+      '    s6.sendto(struct.pack("!BBHHH", 128, 0, 0, int(i), 1) + b"ctop", (a6, 0))',
+    ].join('\n');
+    lab.exec(lab.cli, ['python3', '-c', py, lab.srvAddr4, lab.srvAddr6, ids4.join(','), ids6.join(',')]);
+    const after = source.sample();
+    const grew = (fam: 'ipv4' | 'ipv6', proto: number, type: number) =>
+      (port(after, srv, fam, proto, type)?.inserts ?? 0) - (port(before, srv, fam, proto, type)?.inserts ?? 0);
+    expect(grew('ipv4', 1, 8)).toBe(ids4.length);
+    expect(grew('ipv6', 58, 128)).toBe(ids6.length);
+    const t = source.takeTupleGrowth().filter((x) => x.netns === srv && (x.protoNum === 1 || x.protoNum === 58));
+    const key = (x: TupleCount) => `${x.proto} ${x.src} ${x.sport} ${x.dst} ${x.dport} ${x.inserts}`;
+    expect(t.map(key).sort()).toEqual(
+      [
+        ...ids4.map((i) => `icmp ${lab.cliAddr4} ${i} ${lab.srvAddr4} 8 1`),
+        ...ids6.map((i) => `icmpv6 ${lab.cliAddr6} ${i} ${lab.srvAddr6} 128 1`),
+      ].sort(),
+    );
+  });
 });
 
 describe('tuple windows: only what moved since the previous sample', () => {
