@@ -457,7 +457,7 @@ class WalkerStart : public Napi::ObjectWrap<WalkerStart> {
                        });
   }
 
-  // new WalkerStart({maxGroups, maxAddrs, locateOwn, probeRead}) (probeRead as for Walker)
+  // new WalkerStart({maxGroups, maxAddrs, locateOwn, probeRead, rewalkAll}) (the last two as for Walker)
   explicit WalkerStart(const Napi::CallbackInfo &info) : Napi::ObjectWrap<WalkerStart>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsObject()) throw ArgError(env, "WalkerStart(options) needs an options object");
@@ -466,6 +466,7 @@ class WalkerStart : public Napi::ObjectWrap<WalkerStart> {
     opts.max_groups = OptU32(o, "maxGroups", 65536);
     opts.max_addrs = OptU32(o, "maxAddrs", 131072);
     opts.probe_read = o.Has("probeRead") && o.Get("probeRead").ToBoolean().Value() ? 1 : 0;
+    opts.rewalk_all = o.Has("rewalkAll") && o.Get("rewalkAll").ToBoolean().Value() ? 1 : 0;
     bool locate = o.Has("locateOwn") && o.Get("locateOwn").ToBoolean().Value();
     ctop_err e{};
     if (ctop_walk_start(&opts, locate ? 1 : 0, &s_, &e)) throw NativeError(env, e);
@@ -550,8 +551,9 @@ class Walker : public CoreHandle<Walker, ctop_walk, ctop_walk_destroy> {
                        });
   }
 
-  // new Walker({maxGroups, maxAddrs, probeRead}): map sizes of the in-kernel census; probeRead
-  // (tests) loads the bpf_probe_read_kernel walk where the plain-load walk would load;
+  // new Walker({maxGroups, maxAddrs, probeRead, rewalkAll}): map sizes of the in-kernel census;
+  // probeRead (tests) loads the bpf_probe_read_kernel walk where the plain-load walk would load;
+  // rewalkAll (tests) walks every chain a second time alone, as one that moved during the walk is;
   // new Walker(options, start): the programs a WalkerStart loaded (its load's error, if it failed)
   explicit Walker(const Napi::CallbackInfo &info) : CoreHandle(info, "the walker") {
     Napi::Env env = info.Env();
@@ -571,6 +573,7 @@ class Walker : public CoreHandle<Walker, ctop_walk, ctop_walk_destroy> {
     opts.max_groups = OptU32(o, "maxGroups", 65536);
     opts.max_addrs = OptU32(o, "maxAddrs", 131072);
     opts.probe_read = o.Has("probeRead") && o.Get("probeRead").ToBoolean().Value() ? 1 : 0;
+    opts.rewalk_all = o.Has("rewalkAll") && o.Get("rewalkAll").ToBoolean().Value() ? 1 : 0;
     ctop_err e{};
     if (ctop_walk_open(&opts, &h_, &e)) throw NativeError(env, e);
   }

@@ -28,10 +28,11 @@ export function startCensusEarly(argv: readonly string[]): void {
   if (chains === 'model' && occupancy === 'ctnetlink') return; // no walk at all
   const addrs = optionValue(argv, '--max-addrs');
   if (addrs !== undefined && !/^\d+$/.test(addrs)) return;
-  // tests force a way of finding the table and the probe-read walk (hashWalk.ts locateForTests, probeReadForTests)
+  // tests force a way of finding the table and a walk (hashWalk.ts locateForTests, probeReadForTests, rewalkAllForTests)
   startWalk({
     maxAddrs: addrs === undefined ? DEFAULT_MAX_ADDRS : Number(addrs),
     locateOwn: process.env.CTOP_TEST_LOCATE !== 'capture',
     probeRead: process.env.CTOP_TEST_READS === 'probe-read',
+    rewalkAll: process.env.CTOP_TEST_REWALK === 'all',
   });
 }

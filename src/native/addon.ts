@@ -142,10 +142,11 @@ export interface NativeWalkerStart {
 }
 
 export interface Addon {
-  /** probeRead (tests): the bpf_probe_read_kernel walk, as on kernels before 6.2, where the plain-load walk would load.
-   * With a start: the programs it loaded (throws the load's error when they did not). */
-  Walker: new (opts: { maxGroups: number; maxAddrs: number; probeRead?: boolean }, start?: NativeWalkerStart) => NativeWalker;
-  WalkerStart: new (opts: { maxGroups: number; maxAddrs: number; locateOwn: boolean; probeRead?: boolean }) => NativeWalkerStart;
+  /** probeRead (tests): the bpf_probe_read_kernel walk, as on kernels before 6.2, where the plain-load walk would load */
+  /** rewalkAll (tests): every chain walked a second time alone, as one that moved during the walk is */
+  /** With a start: the programs it loaded (throws the load's error when they did not). */
+  Walker: new (opts: { maxGroups: number; maxAddrs: number; probeRead?: boolean; rewalkAll?: boolean }, start?: NativeWalkerStart) => NativeWalker;
+  WalkerStart: new (opts: { maxGroups: number; maxAddrs: number; locateOwn: boolean; probeRead?: boolean; rewalkAll?: boolean }) => NativeWalkerStart;
   Probe: new (opts: ProbeOptions) => NativeProbe;
   /** progFd < 0: ctnetlink socket only, no netfilter links. */
   Netns: new (path: string, progFd: number) => NativeNetns;

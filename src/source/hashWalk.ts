@@ -88,6 +88,12 @@ function probeReadForTests(): boolean {
   return process.env.CTOP_TEST_READS === 'probe-read';
 }
 
+/** CTOP_TEST_REWALK=all: tests walk every chain a second time alone, the path of a chain that
+ * moved during the walk, which real traffic takes too rarely to test. */
+function rewalkAllForTests(): boolean {
+  return process.env.CTOP_TEST_REWALK === 'all';
+}
+
 export interface WalkOutcome {
   result: WalkResult | null;
   /** with opts.census: what the walk counted, per namespace inode */
@@ -164,7 +170,7 @@ export class TableWalker {
   /** The loaded programs; undefined (with the reason kept) where the kernel refuses them. */
   private load(addon: ReturnType<typeof loadAddon>): NativeWalker | undefined {
     if (!this.w && this.refused === undefined) {
-      const s = takeStartedWalk(this.o.maxAddrs, probeReadForTests());
+      const s = takeStartedWalk(this.o.maxAddrs, { probeRead: probeReadForTests(), rewalkAll: rewalkAllForTests() });
       try {
         if (s) {
           const j = s.start.join();
@@ -174,7 +180,7 @@ export class TableWalker {
           if (j.table && this.o.locate !== 'capture') this.table = { base: j.table.base, size: s.buckets, locatedBy: 'own-entry' };
           else if (s.locateOwn) this.ownEntryRefused = true;
         } else {
-          this.w = new addon.Walker({ maxGroups: MAX_GROUPS, maxAddrs: Math.max(2, this.o.maxAddrs), probeRead: probeReadForTests() });
+          this.w = new addon.Walker({ maxGroups: MAX_GROUPS, maxAddrs: Math.max(2, this.o.maxAddrs), probeRead: probeReadForTests(), rewalkAll: rewalkAllForTests() });
         }
       } catch (e) {
         this.refused = `the kernel refused the hash-walk programs: ${describeError(e)}`;

@@ -23,6 +23,8 @@ export interface WalkStartOptions {
   locateOwn: boolean;
   /** (tests) the bpf_probe_read_kernel walk where the plain-load walk would load */
   probeRead: boolean;
+  /** (tests) every chain walked a second time alone, as one that moved during the walk is */
+  rewalkAll: boolean;
 }
 
 export interface StartedWalk extends WalkStartOptions {
@@ -40,7 +42,7 @@ export function startWalk(o: WalkStartOptions): void {
     const addon = loadAddon();
     const buckets = readNetfilterSysctl('nf_conntrack_buckets', 0);
     const maxAddrs = Math.max(2, o.maxAddrs);
-    started = { ...o, maxAddrs, buckets, start: new addon.WalkerStart({ maxGroups: MAX_GROUPS, maxAddrs, locateOwn: o.locateOwn, probeRead: o.probeRead }) };
+    started = { ...o, maxAddrs, buckets, start: new addon.WalkerStart({ maxGroups: MAX_GROUPS, maxAddrs, locateOwn: o.locateOwn, probeRead: o.probeRead, rewalkAll: o.rewalkAll }) };
   } catch {
     started = undefined; // not built, not root: the command says so through its own path
   }
@@ -51,10 +53,10 @@ export function startWalk(o: WalkStartOptions): void {
  * wanted; the caller owns it from here (one taker). Any other start is closed
  * (waits for its thread, unloads), and the caller loads its own.
  */
-export function takeStartedWalk(maxAddrs: number, probeRead = false): StartedWalk | undefined {
+export function takeStartedWalk(maxAddrs: number, walk: { probeRead: boolean; rewalkAll: boolean } = { probeRead: false, rewalkAll: false }): StartedWalk | undefined {
   const s = started;
   started = undefined;
-  if (s && (s.maxAddrs !== Math.max(2, maxAddrs) || s.probeRead !== probeRead)) {
+  if (s && (s.maxAddrs !== Math.max(2, maxAddrs) || s.probeRead !== walk.probeRead || s.rewalkAll !== walk.rewalkAll)) {
     s.start.close();
     return undefined;
   }

@@ -42,7 +42,7 @@ describe('walk programs started early', () => {
   });
 
   it('a census walker takes a start of its own map sizes: programs, table and times', async () => {
-    startWalk({ maxAddrs: 64, locateOwn: true, probeRead: false });
+    startWalk({ maxAddrs: 64, locateOwn: true, probeRead: false, rewalkAll: false });
     const walker = new TableWalker({ maxAddrs: 64 });
     try {
       const out = walker.walk({ census: true, addrs: true, top: 5, maxAddrs: 64, hashEntries: 0, threads: 1 });
@@ -64,14 +64,14 @@ describe('walk programs started early', () => {
   });
 
   it('a start with other map sizes or the other walk is closed and unloaded; the walker loads its own', async () => {
-    startWalk({ maxAddrs: 64, locateOwn: false, probeRead: false });
+    startWalk({ maxAddrs: 64, locateOwn: false, probeRead: false, rewalkAll: false });
     expect(takeStartedWalk(128)).toBeUndefined();
     expect(await waitNoCtopPrograms()).toEqual([]);
     // nor is the other walk taken (probe-read where the plain loads are wanted)
-    startWalk({ maxAddrs: 64, locateOwn: false, probeRead: true });
-    expect(takeStartedWalk(64, false)).toBeUndefined();
+    startWalk({ maxAddrs: 64, locateOwn: false, probeRead: true, rewalkAll: false });
+    expect(takeStartedWalk(64, { probeRead: false, rewalkAll: false })).toBeUndefined();
     expect(await waitNoCtopPrograms()).toEqual([]);
-    startWalk({ maxAddrs: 64, locateOwn: false, probeRead: false });
+    startWalk({ maxAddrs: 64, locateOwn: false, probeRead: false, rewalkAll: false });
     const walker = new TableWalker({ maxAddrs: 128 });
     try {
       const out = walker.walk({ census: false, addrs: false, top: 5, maxAddrs: 128, hashEntries: 0, threads: 1 });
