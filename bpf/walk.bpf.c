@@ -220,6 +220,8 @@ __u64 walk_base;
 __u32 walk_size;   /* nf_conntrack_htable_size */
 __u32 census_enabled;
 __u32 census_addrs_enabled;
+/* tests: every chain walked a second time alone, as one that moved would be */
+__u32 walk_rewalk_all;
 
 /* What one CPU's runs found, summed by user space over the CPUs (walk.h). A
  * run holds its CPU (preemption off) from start to end, so a run owns its
@@ -787,7 +789,7 @@ static __always_inline long finish_lane(__u32 j, struct finish_ctx *fc, const bo
 	if (!st || !l || b >= fc->end)
 		return 1;
 	st->done++;
-	if (l->p[j & (LANES - 1)] == (((__u64)b << 1) | 1)) {
+	if (l->p[j & (LANES - 1)] == (((__u64)b << 1) | 1) && !walk_rewalk_all) {
 		len = (int)l->len[j & (LANES - 1)];
 	} else {
 		st->rewalked++;

@@ -454,8 +454,9 @@ class Walker : public CoreHandle<Walker, ctop_walk, ctop_walk_destroy> {
                        });
   }
 
-  // new Walker({maxGroups, maxAddrs, probeRead}): map sizes of the in-kernel census; probeRead
-  // (tests) loads the bpf_probe_read_kernel walk where the plain-load walk would load
+  // new Walker({maxGroups, maxAddrs, probeRead, rewalkAll}): map sizes of the in-kernel census;
+  // probeRead (tests) loads the bpf_probe_read_kernel walk where the plain-load walk would load;
+  // rewalkAll (tests) walks every chain a second time alone, as one that moved during the walk is
   explicit Walker(const Napi::CallbackInfo &info) : CoreHandle(info, "the walker") {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsObject()) throw ArgError(env, "Walker(options) needs an options object");
@@ -464,6 +465,7 @@ class Walker : public CoreHandle<Walker, ctop_walk, ctop_walk_destroy> {
     opts.max_groups = OptU32(o, "maxGroups", 65536);
     opts.max_addrs = OptU32(o, "maxAddrs", 131072);
     opts.probe_read = o.Has("probeRead") && o.Get("probeRead").ToBoolean().Value() ? 1 : 0;
+    opts.rewalk_all = o.Has("rewalkAll") && o.Get("rewalkAll").ToBoolean().Value() ? 1 : 0;
     ctop_err e{};
     if (ctop_walk_open(&opts, &h_, &e)) throw NativeError(env, e);
   }

@@ -298,6 +298,7 @@ struct ctop_walk_opts {
 	uint32_t max_groups; /* (netns, family, proto, port, state) groups, all namespaces */
 	uint32_t max_addrs;  /* distinct (netns, direction, address) keys, all namespaces */
 	uint32_t probe_read; /* 1: the bpf_probe_read_kernel walk even where plain loads work (tests) */
+	uint32_t rewalk_all; /* 1: every chain walked a second time alone, as a moved one is (tests) */
 };
 int ctop_walk_open(const struct ctop_walk_opts *o, struct ctop_walk **out, struct ctop_err *e);
 void ctop_walk_destroy(struct ctop_walk *w);

@@ -85,6 +85,7 @@ int ctop_walk_open(const struct ctop_walk_opts *o, struct ctop_walk **out, struc
 		free(w);
 		return ctop_err_set(e, err, "load", "the verifier refused them: %s", strerror(-err));
 	}
+	w->skel->bss->walk_rewalk_all = o && o->rewalk_all ? 1 : 0;
 	*out = w;
 	return 0;
 }

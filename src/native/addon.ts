@@ -125,7 +125,8 @@ export interface NativeWalker {
 
 export interface Addon {
   /** probeRead (tests): the bpf_probe_read_kernel walk, as on kernels before 6.2, where the plain-load walk would load */
-  Walker: new (opts: { maxGroups: number; maxAddrs: number; probeRead?: boolean }) => NativeWalker;
+  /** rewalkAll (tests): every chain walked a second time alone, as one that moved during the walk is */
+  Walker: new (opts: { maxGroups: number; maxAddrs: number; probeRead?: boolean; rewalkAll?: boolean }) => NativeWalker;
   Probe: new (opts: ProbeOptions) => NativeProbe;
   /** progFd < 0: ctnetlink socket only, no netfilter links. */
   Netns: new (path: string, progFd: number) => NativeNetns;

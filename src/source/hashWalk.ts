@@ -87,6 +87,12 @@ function probeReadForTests(): boolean {
   return process.env.CTOP_TEST_READS === 'probe-read';
 }
 
+/** CTOP_TEST_REWALK=all: tests walk every chain a second time alone, the path of a chain that
+ * moved during the walk, which real traffic takes too rarely to test. */
+function rewalkAllForTests(): boolean {
+  return process.env.CTOP_TEST_REWALK === 'all';
+}
+
 export interface WalkOutcome {
   result: WalkResult | null;
   /** with opts.census: what the walk counted, per namespace inode */
@@ -162,7 +168,7 @@ export class TableWalker {
   private load(addon: ReturnType<typeof loadAddon>): NativeWalker | undefined {
     if (!this.w && this.refused === undefined) {
       try {
-        this.w = new addon.Walker({ maxGroups: MAX_GROUPS, maxAddrs: Math.max(2, this.o.maxAddrs), probeRead: probeReadForTests() });
+        this.w = new addon.Walker({ maxGroups: MAX_GROUPS, maxAddrs: Math.max(2, this.o.maxAddrs), probeRead: probeReadForTests(), rewalkAll: rewalkAllForTests() });
       } catch (e) {
         this.refused = `the kernel refused the hash-walk programs: ${describeError(e)}`;
       }

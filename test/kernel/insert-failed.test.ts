@@ -15,6 +15,13 @@
  * runs before the confirm step and cannot see the failure. The check: ctop's
  * figure = the kernel's `conntrack -S` insert_failed over the window, and the
  * sender saw exactly that many SYNs refused (EPERM from sendto).
+ *
+ * Each failed insert also counts the kernel's `drop`, and its SYN is freed
+ * with NETFILTER_DROP still carrying its entry: the drop program must take
+ * those increments off without counting a table-full drop, or the untracked
+ * drops that follow in the window (an nft rule before conntrack) would be
+ * attributed as table-full drops. So: 20 such drops after the race, and the
+ * window's attributed drops must be 0.
  */
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -31,8 +38,13 @@ describe('failed inserts', () => {
     const ns = lab.cli;
     try {
       const before = ctCounters(ns);
-      const { done } = await startCli(['snapshot', '--json', '--top', '0', '--duration', '8s', '--netns', ns], /sampling for/);
-      const sent = JSON.parse(execFileSync('ip', ['netns', 'exec', ns, join(ROOT, 'tools', 'bin', 'clash'), '--proto', 'tcp', '--dst', '198.18.0.1', '--port', '9999', '--flows', String(FLOWS), '--max-ms', '6000'], { encoding: 'utf8', timeout: 30_000 })) as { sent: number; refused: number; errors: number };
+      const { done } = await startCli(['snapshot', '--json', '--top', '0', '--duration', '10s', '--netns', ns], /sampling for/);
+      const clash = (args: string[]) => execFileSync('ip', ['netns', 'exec', ns, join(ROOT, 'tools', 'bin', 'clash'), '--dst', '198.18.0.1', ...args], { encoding: 'utf8', timeout: 30_000 });
+      const sent = JSON.parse(clash(['--proto', 'tcp', '--port', '9999', '--flows', String(FLOWS), '--max-ms', '6000'])) as { sent: number; refused: number; errors: number };
+      // then untracked drops: a rule at raw priority, before conntrack, on the way out
+      lab.exec(ns, ['nft', '-f', '-'], { input: 'table ip untracked {\n chain out { type filter hook output priority -300; udp dport 9998 counter drop; }\n}\n' });
+      const untracked = JSON.parse(clash(['--proto', 'udp', '--port', '9998', '--flows', '10', '--max-ms', '2000'])) as { refused: number };
+      const ruleDrops = Number(/counter packets (\d+)/.exec(lab.exec(ns, ['nft', 'list', 'table', 'ip', 'untracked']))?.[1]);
       const r = await done;
       expect(r.code, r.stderr).toBe(0);
       const s = JSON.parse(r.stdout) as SnapshotV1;
@@ -52,6 +64,10 @@ describe('failed inserts', () => {
       expect(s.namespaces[0]!.name).toBe(ns);
       expect(s.namespaces[0]!.insertFailed).toBe(failed);
       expect(s.totals.drops).toBe(failed);
+      // the untracked drops happened inside the window, and none of the window's drops is table-full
+      expect(ruleDrops).toBe(20);
+      expect(untracked.refused).toBe(20);
+      expect(s.totals.dropsAttributed).toBe(0);
     } finally {
       killStrayClis();
       lab.destroy();
