@@ -223,7 +223,7 @@ class Probe : public CoreHandle<Probe, ctop_probe, ctop_probe_destroy> {
   // The better tiers the kernel refused before this one loaded.
   Napi::Value Refused(const Napi::CallbackInfo &info) { return Refusals(info.Env(), refused_); }
 
-  // programs() -> [{name, hook, attach: "load" | "netns" | "drops", attached}]
+  // programs() -> [{name, hook, attach: "load" | "netns" | "drops", attached, skippedRuns}]
   Napi::Value Programs(const Napi::CallbackInfo &info) {
     static const char *const attach[] = {"load", "netns", "drops"};
     Napi::Env env = info.Env();
@@ -237,6 +237,7 @@ class Probe : public CoreHandle<Probe, ctop_probe, ctop_probe_destroy> {
       o.Set("hook", progs[i].hook);
       o.Set("attach", attach[progs[i].attach]);
       o.Set("attached", progs[i].attached != 0);
+      o.Set("skippedRuns", static_cast<double>(progs[i].recursion_misses));
       a.Set(i, o);
     }
     return a;

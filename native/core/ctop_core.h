@@ -106,6 +106,9 @@ struct ctop_prog_info {
 	char hook[128];  /* its section (fentry/..., tp_btf/...), or where netns.c links it */
 	int attach;      /* enum ctop_prog_attach */
 	int attached;    /* by this probe; CTOP_ATTACH_PER_NETNS: the namespaces' links count */
+	/* runs the kernel skipped since load because the program was already
+	 * running on that CPU (a softirq interrupting it): events not counted */
+	uint64_t recursion_misses;
 };
 int ctop_probe_programs(const struct ctop_probe *p, struct ctop_prog_info *out, int max, int *n);
 void ctop_probe_destroy(struct ctop_probe *p);

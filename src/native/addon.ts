@@ -44,6 +44,8 @@ export interface NativeProgram {
   attach: 'load' | 'netns' | 'drops';
   /** by the probe itself (for 'netns', count the namespaces' links instead) */
   attached: boolean;
+  /** runs the kernel skipped since load: the program was already running on that CPU (a softirq interrupted it), so those events were not counted */
+  skippedRuns: number;
 }
 
 export interface NativeProbe {
