@@ -18,7 +18,8 @@
 //   ctop        `ctop census --netns NS --json` (in-kernel walk: table found,
 //               every bucket walked on every CPU, entries counted), whole process wall time,
 //               and the phases the JSON reports (loading the walk programs, finding the
-//               table, the walk itself, reading the counts)
+//               table: both on native threads beside the start-up, and how long the
+//               command still waited for them; the walk itself, reading the counts)
 //   ctnetlink   the same forced onto its fallback (`--occupancy ctnetlink
 //               --chains model`): one ctnetlink dump counted in C
 //   shell       `conntrack -L | awk (dport) | sort | uniq -c` per-port counting
@@ -169,7 +170,9 @@ function summarize(size, runs) {
       ctnetlinkDump: spread(runs.ctnetlink.map((x) => x.occupancyMs)),
       conntrackLAwk: spread(runs.shell.map((x) => x.ms)),
     },
-    ctopPhasesMs: { load: phase('loadMs'), locate: phase('locateMs'), walk: phase('walkMs'), read: phase('readMs') },
+    // load and locate run on native threads beside the command's start-up: each step's own time,
+    // and startWait, how long the command still waited for them
+    ctopPhasesMs: { load: phase('loadMs'), locate: phase('locateMs'), startWait: phase('startWaitMs'), walk: phase('walkMs'), read: phase('readMs') },
     walk: {
       runs: ctop[0]?.runs, bucketsPerRun: ctop[0]?.bucketsPerRun, threads: ctop[0]?.threads, locatedBy: ctop[0]?.locatedBy, reads: ctop[0]?.reads,
       longestBpfRunMs: spread(ctop.map((x) => x.maxRunMs)),

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 #include <arpa/inet.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "core/ctop_core.h"
 
@@ -155,6 +157,7 @@ class CoreHandle : public Napi::ObjectWrap<T> {
 // The addon's classes, for instanceof checks on arguments (per environment).
 struct AddonData {
   Napi::FunctionReference netns;
+  Napi::FunctionReference walkerStart;
 };
 
 Napi::Function NetnsClass(Napi::Env env) { return env.GetInstanceData<AddonData>()->netns.Value(); }
@@ -220,7 +223,7 @@ class Probe : public CoreHandle<Probe, ctop_probe, ctop_probe_destroy> {
   // The better tiers the kernel refused before this one loaded.
   Napi::Value Refused(const Napi::CallbackInfo &info) { return Refusals(info.Env(), refused_); }
 
-  // programs() -> [{name, hook, attach: "load" | "netns" | "drops", attached}]
+  // programs() -> [{name, hook, attach: "load" | "netns" | "drops", attached, skippedRuns}]
   Napi::Value Programs(const Napi::CallbackInfo &info) {
     static const char *const attach[] = {"load", "netns", "drops"};
     Napi::Env env = info.Env();
@@ -234,6 +237,7 @@ class Probe : public CoreHandle<Probe, ctop_probe, ctop_probe_destroy> {
       o.Set("hook", progs[i].hook);
       o.Set("attach", attach[progs[i].attach]);
       o.Set("attached", progs[i].attached != 0);
+      o.Set("skippedRuns", static_cast<double>(progs[i].recursion_misses));
       a.Set(i, o);
     }
     return a;
@@ -438,6 +442,100 @@ Napi::Value Probe::SeedDrops(const Napi::CallbackInfo &info) {
   return env.Undefined();
 }
 
+// ---- WalkerStart: the walk programs loading on a native thread ---------------------
+// Started before a command has parsed its options, so that loading and
+// verifying the programs (and finding the table) overlaps loading the
+// command's JavaScript; new Walker(options, start) waits for it and takes the
+// programs over. Collected or closed without that, it still waits for the
+// thread and unloads what it loaded.
+class WalkerStart : public Napi::ObjectWrap<WalkerStart> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "WalkerStart",
+                       {
+                           InstanceMethod("join", &WalkerStart::Join),
+                           InstanceMethod("close", &WalkerStart::Close),
+                       });
+  }
+
+  // new WalkerStart({maxGroups, maxAddrs, locateOwn, probeRead, rewalkAll}) (the last two as for Walker)
+  explicit WalkerStart(const Napi::CallbackInfo &info) : Napi::ObjectWrap<WalkerStart>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject()) throw ArgError(env, "WalkerStart(options) needs an options object");
+    Napi::Object o = info[0].As<Napi::Object>();
+    ctop_walk_opts opts{};
+    opts.max_groups = OptU32(o, "maxGroups", 65536);
+    opts.max_addrs = OptU32(o, "maxAddrs", 131072);
+    opts.probe_read = o.Has("probeRead") && o.Get("probeRead").ToBoolean().Value() ? 1 : 0;
+    opts.rewalk_all = o.Has("rewalkAll") && o.Get("rewalkAll").ToBoolean().Value() ? 1 : 0;
+    bool locate = o.Has("locateOwn") && o.Get("locateOwn").ToBoolean().Value();
+    ctop_err e{};
+    if (ctop_walk_start(&opts, locate ? 1 : 0, &s_, &e)) throw NativeError(env, e);
+  }
+  ~WalkerStart() override { Release(); }
+
+  // Waits for the thread (once); the walker stays here for a Walker to take.
+  const ctop_walk_started &Finish() {
+    if (s_) {
+      double t0 = NowMs();
+      ctop_walk_start_join(s_, &w_, &r_);
+      waitMs_ = NowMs() - t0;
+      s_ = nullptr;
+    }
+    return r_;
+  }
+  ctop_walk *Take() {
+    ctop_walk *w = w_;
+    w_ = nullptr;
+    return w;
+  }
+
+ private:
+  struct ctop_walk_start *s_ = nullptr;
+  ctop_walk *w_ = nullptr;
+  ctop_walk_started r_{};
+  double waitMs_ = 0;
+
+  static double NowMs() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+  }
+
+  void Release() {
+    Finish();
+    ctop_walk_destroy(w_);
+    w_ = nullptr;
+  }
+
+  // join() -> {loaded, loadMs, locateMs, waitMs, table: {base, bucket} | null, locateError: Error | null}
+  Napi::Value Join(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    const ctop_walk_started &r = Finish();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("loaded", r.load_err == 0);
+    o.Set("loadMs", r.load_ms);
+    o.Set("locateMs", r.locate_ms);
+    o.Set("waitMs", waitMs_);
+    if (r.load_err == 0 && r.locate_err == 0) {
+      Napi::Object t = Napi::Object::New(env);
+      t.Set("base", Napi::BigInt::New(env, r.base));
+      t.Set("bucket", r.bucket);
+      o.Set("table", t);
+      o.Set("locateError", env.Null());
+    } else {
+      o.Set("table", env.Null());
+      o.Set("locateError", NativeError(env, r.locate_e, "").Value());
+    }
+    return o;
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo &info) {
+    Release();
+    return info.Env().Undefined();
+  }
+};
+
 // ---- Walker: the conntrack hash walk (bpf/walk.bpf.c) ---------------------------
 class Walker : public CoreHandle<Walker, ctop_walk, ctop_walk_destroy> {
  public:
@@ -456,10 +554,21 @@ class Walker : public CoreHandle<Walker, ctop_walk, ctop_walk_destroy> {
 
   // new Walker({maxGroups, maxAddrs, probeRead, rewalkAll}): map sizes of the in-kernel census;
   // probeRead (tests) loads the bpf_probe_read_kernel walk where the plain-load walk would load;
-  // rewalkAll (tests) walks every chain a second time alone, as one that moved during the walk is
+  // rewalkAll (tests) walks every chain a second time alone, as one that moved during the walk is;
+  // new Walker(options, start): the programs a WalkerStart loaded (its load's error, if it failed)
   explicit Walker(const Napi::CallbackInfo &info) : CoreHandle(info, "the walker") {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsObject()) throw ArgError(env, "Walker(options) needs an options object");
+    if (info.Length() >= 2 && !info[1].IsUndefined()) {
+      Napi::Function cls = env.GetInstanceData<AddonData>()->walkerStart.Value();
+      if (!info[1].IsObject() || !info[1].As<Napi::Object>().InstanceOf(cls))
+        throw ArgError(env, "Walker(options, start) needs a WalkerStart");
+      WalkerStart *st = WalkerStart::Unwrap(info[1].As<Napi::Object>());
+      const ctop_walk_started &r = st->Finish();
+      h_ = st->Take();
+      if (!h_) throw NativeError(env, r.load_err ? r.load_e : ctop_err{EBADF, "open", "the started walker was taken already"}, r.load_log);
+      return;
+    }
     Napi::Object o = info[0].As<Napi::Object>();
     ctop_walk_opts opts{};
     opts.max_groups = OptU32(o, "maxGroups", 65536);
@@ -622,8 +731,13 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Array tiers = Napi::Array::New(env, CTOP_TIER_COUNT);
   for (int t = 0; t < CTOP_TIER_COUNT; t++) tiers.Set(t, ctop_tier_name(t));
   exports.Set("tiers", tiers);
+  Napi::Function walkerStart = WalkerStart::Init(env);
+  data->walkerStart = Napi::Persistent(walkerStart);
+  exports.Set("WalkerStart", walkerStart);
   exports.Set("Walker", Walker::Init(env));
   exports.Set("layout", Layout(env));
+  long page = sysconf(_SC_PAGESIZE);
+  exports.Set("pageBytes", (double)(page > 0 ? page : 4096));
   Napi::Object defaults = Napi::Object::New(env);
   defaults.Set("maxPorts", (uint32_t)CTOP_DEFAULT_MAX_PORTS);
   defaults.Set("maxTuples", (uint32_t)CTOP_DEFAULT_MAX_TUPLES);

@@ -106,6 +106,9 @@ struct ctop_prog_info {
 	char hook[128];  /* its section (fentry/..., tp_btf/...), or where netns.c links it */
 	int attach;      /* enum ctop_prog_attach */
 	int attached;    /* by this probe; CTOP_ATTACH_PER_NETNS: the namespaces' links count */
+	/* runs the kernel skipped since load because the program was already
+	 * running on that CPU (a softirq interrupting it): events not counted */
+	uint64_t recursion_misses;
 };
 int ctop_probe_programs(const struct ctop_probe *p, struct ctop_prog_info *out, int max, int *n);
 void ctop_probe_destroy(struct ctop_probe *p);
@@ -311,6 +314,24 @@ int ctop_walk_capture(struct ctop_walk *w, const char *netns_path, uint32_t wait
  * kfuncs (Linux >= 6.0) in a network namespace a thread makes for it, and
  * deleted before this returns: no traffic, no rule, no subprocess. */
 int ctop_walk_locate_own(struct ctop_walk *w, uint64_t *base, uint32_t *bucket, struct ctop_err *e);
+/* Load the walk programs on a thread of their own and, with locate_own, find
+ * the table from ctop's own entry (made at the same time on a second
+ * thread), so that the caller's start-up runs beside both. */
+struct ctop_walk_start;
+struct ctop_walk_started {
+	int load_err;            /* 0: the programs loaded; else load_e and libbpf's log */
+	struct ctop_err load_e;
+	char load_log[4096];
+	int locate_err;          /* 0: base and bucket hold the table; else locate_e */
+	struct ctop_err locate_e;
+	uint64_t base;
+	uint32_t bucket;
+	double load_ms, locate_ms; /* each step's own time on its thread */
+};
+int ctop_walk_start(const struct ctop_walk_opts *o, int locate_own, struct ctop_walk_start **out, struct ctop_err *e);
+/* Wait for it and free s: *w gets the walker (the caller's to destroy; NULL
+ * when the programs did not load); with w NULL the walker is destroyed. */
+void ctop_walk_start_join(struct ctop_walk_start *s, struct ctop_walk **w, struct ctop_walk_started *r);
 /* Delete the entry the datagram of ctop_walk_capture made (by its tuple). */
 int ctop_walk_forget_poke(struct ctop_walk *w, struct ctop_err *e);
 /* The table's address: from a node (mode 0) or by reading the pointer at a

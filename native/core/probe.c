@@ -368,6 +368,14 @@ int ctop_probe_programs(const struct ctop_probe *p, struct ctop_prog_info *out, 
 		else
 			snprintf(out[i].hook, sizeof(out[i].hook), "%s", bpf_program__section_name(prog));
 		out[i].attach = how;
+		{
+			struct bpf_prog_info info;
+			__u32 len = sizeof(info);
+
+			memset(&info, 0, sizeof(info));
+			out[i].recursion_misses =
+				bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len) ? 0 : info.recursion_misses;
+		}
 		/* function tiers: attached all or nothing at load (but the drop program) */
 		out[i].attached = how == CTOP_ATTACH_AT_LOAD ? 1 : how == CTOP_ATTACH_ON_DROPS ? p->drop_link != NULL : 0;
 		i++;

@@ -197,28 +197,39 @@ int ctop_walk_capture(struct ctop_walk *w, const char *netns_path, uint32_t wait
 	return 0;
 }
 
-int ctop_walk_forget_poke(struct ctop_walk *w, struct ctop_err *e)
+/* Delete ctop's own 127.0.0.1:sport -> 127.0.0.1:9 UDP entry over the
+ * handle opened in its namespace, and close the handle. */
+static int forget_entry(struct nfct_handle *h, uint16_t sport, struct ctop_err *e)
 {
 	struct nf_conntrack *ct;
 	int err = 0;
 
-	if (!w->poke_h)
-		return 0;
 	ct = nfct_new();
-	if (!ct)
+	if (!ct) {
+		nfct_close(h);
 		return ctop_err_set(e, ENOMEM, "ctnetlink", "out of memory");
+	}
 	nfct_set_attr_u8(ct, ATTR_L3PROTO, AF_INET);
 	nfct_set_attr_u32(ct, ATTR_IPV4_SRC, htonl(INADDR_LOOPBACK));
 	nfct_set_attr_u32(ct, ATTR_IPV4_DST, htonl(INADDR_LOOPBACK));
 	nfct_set_attr_u8(ct, ATTR_L4PROTO, IPPROTO_UDP);
-	nfct_set_attr_u16(ct, ATTR_PORT_SRC, htons(w->poke_sport));
+	nfct_set_attr_u16(ct, ATTR_PORT_SRC, htons(sport));
 	nfct_set_attr_u16(ct, ATTR_PORT_DST, htons(9));
-	if (nfct_query(w->poke_h, NFCT_Q_DESTROY, ct) < 0)
+	if (nfct_query(h, NFCT_Q_DESTROY, ct) < 0)
 		err = ctop_err_set(e, errno, "ctnetlink", "cannot delete ctop's own locating entry: %s", strerror(errno));
 	nfct_destroy(ct);
-	nfct_close(w->poke_h);
-	w->poke_h = NULL;
+	nfct_close(h);
 	return err;
+}
+
+int ctop_walk_forget_poke(struct ctop_walk *w, struct ctop_err *e)
+{
+	struct nfct_handle *h = w->poke_h;
+
+	if (!h)
+		return 0;
+	w->poke_h = NULL;
+	return forget_entry(h, w->poke_sport, e);
 }
 
 /* ---- an entry of ctop's own (bpf/walk_entry.bpf.c) ------------------------ */
@@ -227,16 +238,16 @@ int ctop_walk_forget_poke(struct ctop_walk *w, struct ctop_err *e)
 #define OWN_ENTRY_SPORT 40009
 
 struct own_job {
-	struct ctop_walk *w;
-	uint64_t base;
-	uint32_t bucket;
+	struct nfct_handle *h; /* out: ctnetlink in the entry's namespace (keeps the namespace alive) */
+	uint64_t node;         /* out: the entry's original-direction node */
 	int err;
 	struct ctop_err e;
+	double ms;
 };
 
 /* In a thread, so that only this thread changes namespace: a namespace of
- * its own, the entry made there, the table found from it, the entry deleted;
- * the namespace goes when the thread ends. */
+ * its own and the entry made there. The namespace outlives the thread as long
+ * as j->h (a socket in it) is open; the entry is deleted through j->h. */
 static void *own_entry_in_new_netns(void *arg)
 {
 	struct own_job *j = arg;
@@ -244,83 +255,172 @@ static void *own_entry_in_new_netns(void *arg)
 	/* a test run needs at least an Ethernet header of packet */
 	unsigned char pkt[64] = { 0 };
 	DECLARE_LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt, .data_size_in = sizeof(pkt));
+	double t0 = now_ms();
 	int err;
 
 	if (unshare(CLONE_NEWNET)) {
 		j->err = ctop_err_set(&j->e, errno, "netns", "cannot make a network namespace: %s", strerror(errno));
-		return NULL;
+		goto done;
 	}
 	/* the handle that deletes the entry again, opened in this namespace */
-	j->w->poke_h = nfct_open(CONNTRACK, 0);
-	if (!j->w->poke_h) {
+	j->h = nfct_open(CONNTRACK, 0);
+	if (!j->h) {
 		j->err = ctop_err_set(&j->e, errno, "ctnetlink", "cannot open ctnetlink: %s", strerror(errno));
-		return NULL;
+		goto done;
 	}
-	j->w->poke_sport = OWN_ENTRY_SPORT;
 	skel = ctop_walk_entry_bpf__open();
 	if (!skel) {
 		j->err = ctop_err_set(&j->e, errno, "open", "cannot open the own-entry BPF object: %s", strerror(errno));
-		goto out;
+		goto done;
 	}
 	err = ctop_walk_entry_bpf__load(skel);
 	if (err) {
 		/* Linux < 6.0 has no conntrack kfuncs: the caller finds the table another way */
 		j->err = ctop_err_set(&j->e, err, "load", "the kernel refused the own-entry program (conntrack kfuncs, Linux >= 6.0): %s",
 				      strerror(-err));
-		goto out;
+		goto done;
 	}
 	skel->bss->entry_sport = htons(OWN_ENTRY_SPORT);
 	err = bpf_prog_test_run_opts(bpf_program__fd(skel->progs.ctop_walk_own_entry), &opts);
 	if (err) {
 		j->err = ctop_err_set(&j->e, err, "test-run", "BPF_PROG_TEST_RUN of ctop_walk_own_entry failed: %s", strerror(-err));
-		goto out;
+		goto done;
 	}
 	if (!skel->bss->entry_node) {
 		int k = skel->bss->entry_err;
 
 		j->err = ctop_err_set(&j->e, k < 0 ? k : EIO, "own-entry", "the kernel refused ctop's own entry: %s",
 				      strerror(k < 0 ? -k : EIO));
-		goto out;
+		goto done;
 	}
-	j->err = ctop_walk_locate(j->w, skel->bss->entry_node, 0, &j->base, &j->bucket, &j->e);
-out:
+	j->node = skel->bss->entry_node;
+done:
 	ctop_walk_entry_bpf__destroy(skel);
-	/* delete the entry whether or not the table was found (it is gone with the
-	 * namespace anyway, but only after the kernel walks the whole hash for it) */
-	{
-		struct ctop_err de = { 0 };
-		int derr = ctop_walk_forget_poke(j->w, &de);
+	j->ms = now_ms() - t0;
+	return NULL;
+}
 
-		if (derr && !j->err) {
-			j->err = derr;
-			j->e = de;
+/* The table from the entry the job made (when it made one), and that entry
+ * deleted whether or not the table was found: it would go with its namespace
+ * anyway, but only after the kernel walks the whole hash for it. */
+static int locate_from_own(struct ctop_walk *w, struct own_job *j, uint64_t *base, uint32_t *bucket, struct ctop_err *e)
+{
+	int err = j->err;
+
+	if (err) {
+		if (e)
+			*e = j->e;
+	} else {
+		err = ctop_walk_locate(w, j->node, 0, base, bucket, e);
+	}
+	if (j->h) {
+		struct ctop_err de = { 0 };
+		int derr = forget_entry(j->h, OWN_ENTRY_SPORT, &de);
+
+		j->h = NULL;
+		if (derr && !err) {
+			err = derr;
+			if (e)
+				*e = de;
 		}
 	}
-	return NULL;
+	return err;
 }
 
 int ctop_walk_locate_own(struct ctop_walk *w, uint64_t *base, uint32_t *bucket, struct ctop_err *e)
 {
-	struct own_job j = { .w = w };
+	struct own_job j = { 0 };
 	pthread_t t;
 	int err;
 
-	if (w->poke_h) {
-		nfct_close(w->poke_h);
-		w->poke_h = NULL;
-	}
 	err = pthread_create(&t, NULL, own_entry_in_new_netns, &j);
 	if (err)
 		return ctop_err_set(e, err, "netns", "cannot start a thread: %s", strerror(err));
 	pthread_join(t, NULL);
-	if (j.err) {
-		if (e)
-			*e = j.e;
-		return j.err;
+	return locate_from_own(w, &j, base, bucket, e);
+}
+
+/* ---- starting early: load and locate beside the caller's own start-up ------- */
+
+struct ctop_walk_start {
+	pthread_t thread;
+	struct ctop_walk_opts opts;
+	int locate_own;
+	struct ctop_walk *w;
+	struct ctop_walk_started r;
+};
+
+/* The walk programs load on this thread while a second one makes ctop's own
+ * entry (its own BPF object, verified at the same time on the other CPU);
+ * then the table is found from that entry and the entry deleted. */
+static void *start_thread(void *arg)
+{
+	struct ctop_walk_start *s = arg;
+	struct own_job j = { 0 };
+	pthread_t own;
+	int own_started = 0;
+	double t0 = now_ms(), t1;
+
+	s->r.locate_err = ENOENT;
+	ctop_err_set(&s->r.locate_e, ENOENT, "locate", "not asked to find the table");
+	if (s->locate_own) {
+		int err = pthread_create(&own, NULL, own_entry_in_new_netns, &j);
+
+		if (err)
+			s->r.locate_err = ctop_err_set(&s->r.locate_e, err, "netns", "cannot start a thread: %s", strerror(err));
+		own_started = !err;
 	}
-	*base = j.base;
-	*bucket = j.bucket;
+	/* (it begins libbpf's log afresh: the entry's thread reports its own errors) */
+	s->r.load_err = ctop_walk_open(&s->opts, &s->w, &s->r.load_e);
+	if (s->r.load_err)
+		snprintf(s->r.load_log, sizeof(s->r.load_log), "%s", ctop_libbpf_log());
+	t1 = now_ms();
+	s->r.load_ms = t1 - t0;
+	if (own_started) {
+		pthread_join(own, NULL);
+		t1 = now_ms();
+		if (s->w) {
+			s->r.locate_err = locate_from_own(s->w, &j, &s->r.base, &s->r.bucket, &s->r.locate_e);
+		} else {
+			s->r.locate_err = ctop_err_set(&s->r.locate_e, ECANCELED, "locate", "the walk programs did not load");
+			if (j.h)
+				forget_entry(j.h, OWN_ENTRY_SPORT, NULL);
+		}
+		/* making the entry (beside the load), then finding the table from it and deleting it */
+		s->r.locate_ms = j.ms + (now_ms() - t1);
+	}
+	return NULL;
+}
+
+int ctop_walk_start(const struct ctop_walk_opts *o, int locate_own, struct ctop_walk_start **out, struct ctop_err *e)
+{
+	struct ctop_walk_start *s = calloc(1, sizeof(*s));
+	int err;
+
+	if (!s)
+		return ctop_err_set(e, ENOMEM, "open", "out of memory");
+	if (o)
+		s->opts = *o;
+	s->locate_own = locate_own;
+	err = pthread_create(&s->thread, NULL, start_thread, s);
+	if (err) {
+		free(s);
+		return ctop_err_set(e, err, "open", "cannot start a thread: %s", strerror(err));
+	}
+	*out = s;
 	return 0;
+}
+
+void ctop_walk_start_join(struct ctop_walk_start *s, struct ctop_walk **w, struct ctop_walk_started *r)
+{
+	pthread_join(s->thread, NULL);
+	if (r)
+		*r = s->r;
+	if (w)
+		*w = s->w;
+	else
+		ctop_walk_destroy(s->w);
+	free(s);
 }
 
 static int run(struct bpf_program *p, const char *what, struct ctop_err *e)

@@ -7,6 +7,7 @@ import { formatCensus } from '../format/censusText.js';
 import { takeCensus, type CensusOptions } from '../source/censusSource.js';
 import { hashWalker, locateForTests } from '../source/hashWalk.js';
 import { jsonForTerminal } from '../util/sanitize.js';
+import { DEFAULT_MAX_ADDRS } from '../source/walkStart.js';
 import { censusMethodOption, countOption, durationOption, jsonOption, netnsOption, topOption } from './options.js';
 
 /** The command's options, checked (./options.ts). */
@@ -42,7 +43,7 @@ export function registerCensus(program: Command): void {
     .addOption(netnsOption('count one network namespace', ' instead of all'))
     .addOption(jsonOption('ctop.census/v1'))
     .addOption(topOption('rows of ports and addresses to show (0: all)', '20', { min: 0, max: 1_000_000 }))
-    .addOption(countOption('--max-addrs <n>', 'distinct addresses counted before the rest go to overflow (ctnetlink: per namespace and direction; in-kernel walk: all together)', '65536', { min: 1, max: 1 << 22 }))
+    .addOption(countOption('--max-addrs <n>', 'distinct addresses counted before the rest go to overflow (ctnetlink: per namespace and direction; in-kernel walk: all together)', String(DEFAULT_MAX_ADDRS), { min: 1, max: 1 << 22 }))
     .addOption(new Option('--chains <method>', 'chain lengths: walk the hash in the kernel where it permits, or the model').choices(['auto', 'model']).default('auto'))
     .addOption(censusMethodOption())
     .addOption(durationOption('--rate-window <time>', 'window for the search_restart / chaintoolong rates', '1s', { minMs: 0, maxMs: 3_600_000 }))

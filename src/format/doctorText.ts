@@ -13,6 +13,7 @@ export function formatDoctor(r: DoctorReport): string {
   out.push(`probe tier in use: ${r.probe.tier}`);
   for (const p of r.probe.programs) {
     out.push(`  ${p.attached ? 'attached' : 'NOT attached'}  ${p.name}  ${p.hook}${p.error ? `: ${p.error}` : ''}`);
+    if (p.skippedRuns) out.push(`    skipped ${p.skippedRuns} runs: already running on that CPU when a softirq needed it; those events are not counted`);
   }
   for (const x of r.probe.refused) out.push(`  refused  tier ${x.tier}: ${x.reason}`);
   if (r.probe.tier === 'stats') out.push('  statistics only: per-port and per-tuple counts are unavailable');

@@ -214,8 +214,10 @@ export interface WalkResult {
   walkMs: number;
   /** CPU time the walking threads spent on their runs, summed over the threads */
   walkCpuMs?: number;
-  /** where the time went: loading the programs, finding the table, walking, reading the counts */
-  phasesMs?: { loadMs: number; locateMs: number; walkMs: number; readMs: number };
+  /** where the time went: loading the programs, finding the table, walking, reading the counts;
+   * startWaitMs when loading and finding ran on a native thread beside the command's start-up
+   * (`ctop census`): each step's own time, and how long the command then waited for them */
+  phasesMs?: { loadMs: number; locateMs: number; walkMs: number; readMs: number; startWaitMs?: number };
 }
 
 function remainingRows(c: CensusCounts): CensusNamespace['tcpRemaining'] {

@@ -20,6 +20,8 @@ export interface ProgramStatus {
   attached: boolean;
   /** Why it is not attached, in the kernel's words. */
   error?: string;
+  /** Runs the kernel skipped since ctop loaded it because it was already running on that CPU (a softirq interrupted it): the events of those runs are not in ctop's counts. */
+  skippedRuns?: number;
 }
 
 export interface ProbeInfo {

@@ -44,6 +44,8 @@ export interface NativeProgram {
   attach: 'load' | 'netns' | 'drops';
   /** by the probe itself (for 'netns', count the namespaces' links instead) */
   attached: boolean;
+  /** runs the kernel skipped since load: the program was already running on that CPU (a softirq interrupted it), so those events were not counted */
+  skippedRuns: number;
 }
 
 export interface NativeProbe {
@@ -123,10 +125,30 @@ export interface NativeWalker {
   close(): void;
 }
 
+/** The walk programs loading (and, with locateOwn, the table being found from an entry of
+ * ctop's own) on a native thread, beside whatever JavaScript runs meanwhile. */
+export interface NativeWalkerStart {
+  /** Waits for the thread. Each step's time is its own on its thread; waitMs is how long
+   * this call blocked. The load's own error comes from `new Walker(opts, start)`. */
+  join(): {
+    loaded: boolean;
+    loadMs: number;
+    locateMs: number;
+    waitMs: number;
+    table: { base: bigint; bucket: number } | null;
+    /** why the table was not found (a native error), when it was not */
+    locateError: Error | null;
+  };
+  /** Waits for the thread and unloads what it loaded (nothing once a Walker took it). */
+  close(): void;
+}
+
 export interface Addon {
   /** probeRead (tests): the bpf_probe_read_kernel walk, as on kernels before 6.2, where the plain-load walk would load */
   /** rewalkAll (tests): every chain walked a second time alone, as one that moved during the walk is */
-  Walker: new (opts: { maxGroups: number; maxAddrs: number; probeRead?: boolean; rewalkAll?: boolean }) => NativeWalker;
+  /** With a start: the programs it loaded (throws the load's error when they did not). */
+  Walker: new (opts: { maxGroups: number; maxAddrs: number; probeRead?: boolean; rewalkAll?: boolean }, start?: NativeWalkerStart) => NativeWalker;
+  WalkerStart: new (opts: { maxGroups: number; maxAddrs: number; locateOwn: boolean; probeRead?: boolean; rewalkAll?: boolean }) => NativeWalkerStart;
   Probe: new (opts: ProbeOptions) => NativeProbe;
   /** progFd < 0: ctnetlink socket only, no netfilter links. */
   Netns: new (path: string, progFd: number) => NativeNetns;
@@ -137,6 +159,8 @@ export interface Addon {
   mapDefaults: { maxPorts: number; maxTuples: number; maxDropTuples: number };
   /** sizeof(struct name) in the running kernel, from its BTF. */
   btfStructSize(name: string): number;
+  /** the kernel's page size (sysconf(_SC_PAGESIZE)) */
+  pageBytes: number;
 }
 
 let cached: Addon | undefined;

@@ -102,6 +102,7 @@ export class Exporter {
   private readonly netnsInfo: Gauge<keyof NetnsInfoLabels>;
   private readonly probeInfo: Gauge<'tier'>;
   private readonly programAttached: Gauge<'program'>;
+  private readonly programSkipped: Gauge<'program'>;
   private readonly overflow: Counter<'map'>;
   private readonly dropsUnparsed: Counter;
   private readonly mapEntries: Gauge<'map'>;
@@ -135,6 +136,7 @@ export class Exporter {
     this.netnsInfo = new Gauge({ name: 'ctop_netns_info', help: 'Watched network namespaces: inode and name', labelNames: ['netns', 'name', 'kind', 'pod', 'namespace'], registers: r });
     this.probeInfo = new Gauge({ name: 'ctop_probe_info', help: 'The probe tier ctop runs (1)', labelNames: ['tier'], registers: r });
     this.programAttached = new Gauge({ name: 'ctop_probe_program_attached', help: '1 if the BPF program is attached', labelNames: ['program'], registers: r });
+    this.programSkipped = new Gauge({ name: 'ctop_probe_program_skipped_runs', help: 'Runs the kernel skipped since load because the program was already running on that CPU (events not counted)', labelNames: ['program'], registers: r });
     this.overflow = new Counter({ name: 'ctop_overflow_total', help: 'Events not recorded per key because a BPF map was full', labelNames: ['map'], registers: r });
     this.dropsUnparsed = new Counter({ name: 'ctop_drops_unparsed_total', help: 'Drops counted whose packet headers could not be read', registers: r });
     this.mapEntries = new Gauge({ name: 'ctop_map_entries', help: 'Entries in ctop BPF maps', labelNames: ['map'], registers: r });
@@ -209,6 +211,8 @@ export class Exporter {
     this.probeInfo.set({ tier: w.probe.tier }, 1);
     this.programAttached.reset();
     for (const p of w.probe.programs) this.programAttached.set({ program: p.name }, p.attached ? 1 : 0);
+    this.programSkipped.reset();
+    for (const p of w.probe.programs) this.programSkipped.set({ program: p.name }, p.skippedRuns ?? 0);
     const o = w.overflow;
     const overflows: Record<(typeof OVERFLOW_MAPS)[number], number> = {
       ports: o.portMapFull,

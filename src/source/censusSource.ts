@@ -12,7 +12,6 @@ import type { WalkOptions, WalkOutcome } from './hashWalk.js';
 import { parseSlabinfo, type CensusInput, type SlabInfo, type WalkResult } from '../model/census.js';
 import { resolveNetns, scanNamespaces, type NetnsRef } from './netnsScan.js';
 import { sumCpuStats } from '../model/sample.js';
-import { nsExec } from '../util/nsExec.js';
 import { sleepMs } from '../util/signals.js';
 import { readNetfilterSysctl } from './sysctl.js';
 
@@ -35,18 +34,10 @@ export interface CensusOptions {
   walker?: (o: WalkOptions) => WalkOutcome;
 }
 
-function pageBytes(): number {
-  try {
-    return Number(nsExec('getconf', ['PAGESIZE']).trim()) || 4096;
-  } catch {
-    return 4096;
-  }
-}
-
-function readSlab(): SlabInfo | null {
+function readSlab(pageBytes: number): SlabInfo | null {
   try {
     // the conntrack entries' own cache (kmem_cache_create("nf_conntrack", ...))
-    return parseSlabinfo(readFileSync('/proc/slabinfo', 'utf8'), 'nf_conntrack', pageBytes());
+    return parseSlabinfo(readFileSync('/proc/slabinfo', 'utf8'), 'nf_conntrack', pageBytes);
   } catch {
     return null;
   }
@@ -154,7 +145,7 @@ export async function takeCensus(o: CensusOptions): Promise<CensusInput> {
       hashEntries: hashEntriesAfter,
       hashEntriesBefore,
       entryBytes,
-      slab: readSlab(),
+      slab: readSlab(addon.pageBytes),
       walk,
       walkFallbackReason,
       stats: { windowMs, before, after },

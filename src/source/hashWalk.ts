@@ -16,6 +16,7 @@ import type { WalkResult } from '../model/census.js';
 import { nsExec } from '../util/nsExec.js';
 import { readNetfilterSysctl } from './sysctl.js';
 import { onTermination } from '../util/signals.js';
+import { MAX_GROUPS, takeStartedWalk } from './walkStart.js';
 
 /** Work per BPF run, in chain nodes: at up to 0.8 µs per node (census reads
  * and map updates, measured on the 2-core VM) about 3 ms, so that one run
@@ -133,9 +134,6 @@ export interface WalkOptions {
   threads?: number;
 }
 
-/** (namespace, family, protocol, port, state) groups the in-kernel census keeps */
-const MAX_GROUPS = 65_536;
-
 /**
  * The walk programs, loaded once, and where the table is: one instance serves
  * every census of a process (the live screen's thread takes one every few
@@ -145,6 +143,11 @@ export class TableWalker {
   private w: NativeWalker | undefined;
   private refused: string | undefined;
   private table: TableLocation | undefined;
+  /** the programs came from a start that ran beside the command's start-up (walkStart.ts):
+   * its steps' own times, and how long the command waited for them; reported by the first walk */
+  private started: { loadMs: number; locateMs: number; waitMs: number } | undefined;
+  /** that start already tried ctop's own entry, and the kernel refused it */
+  private ownEntryRefused = false;
 
   constructor(private readonly o: { maxAddrs: number; locate?: Locate }) {}
 
@@ -167,8 +170,18 @@ export class TableWalker {
   /** The loaded programs; undefined (with the reason kept) where the kernel refuses them. */
   private load(addon: ReturnType<typeof loadAddon>): NativeWalker | undefined {
     if (!this.w && this.refused === undefined) {
+      const s = takeStartedWalk(this.o.maxAddrs, { probeRead: probeReadForTests(), rewalkAll: rewalkAllForTests() });
       try {
-        this.w = new addon.Walker({ maxGroups: MAX_GROUPS, maxAddrs: Math.max(2, this.o.maxAddrs), probeRead: probeReadForTests(), rewalkAll: rewalkAllForTests() });
+        if (s) {
+          const j = s.start.join();
+          this.started = { loadMs: j.loadMs, locateMs: j.locateMs, waitMs: j.waitMs };
+          // throws the load's own error when the programs did not load
+          this.w = new addon.Walker({ maxGroups: MAX_GROUPS, maxAddrs: s.maxAddrs }, s.start);
+          if (j.table && this.o.locate !== 'capture') this.table = { base: j.table.base, size: s.buckets, locatedBy: 'own-entry' };
+          else if (s.locateOwn) this.ownEntryRefused = true;
+        } else {
+          this.w = new addon.Walker({ maxGroups: MAX_GROUPS, maxAddrs: Math.max(2, this.o.maxAddrs), probeRead: probeReadForTests(), rewalkAll: rewalkAllForTests() });
+        }
       } catch (e) {
         this.refused = `the kernel refused the hash-walk programs: ${describeError(e)}`;
       }
@@ -181,6 +194,8 @@ export class TableWalker {
     const w = this.load(addon);
     if (!w) return { result: null, reason: this.refused };
     const loadMs = performance.now() - tLoad;
+    const started = this.started;
+    this.started = undefined;
     const size = readNetfilterSysctl('nf_conntrack_buckets');
     const tLocate = performance.now();
     const remembered = opts.table ?? this.table;
@@ -190,7 +205,7 @@ export class TableWalker {
       ({ base, locatedBy } = remembered);
     } else {
       try {
-        ({ base, locatedBy } = locateTable(w, this.o.locate ?? opts.locate));
+        ({ base, locatedBy } = locateTable(w, this.o.locate ?? opts.locate, this.ownEntryRefused));
       } catch (e) {
         return { result: null, reason: `cannot find the conntrack hash: ${describeError(e)}` };
       }
@@ -201,7 +216,13 @@ export class TableWalker {
     const r = w.chains(base, size, perRun, opts.census, opts.census && opts.addrs, opts.threads ?? 0);
     const t1 = performance.now();
     const census = opts.census ? w.readCensus(opts.top) : undefined;
-    const phases = { loadMs, locateMs, walkMs: t1 - t0, readMs: performance.now() - t1 };
+    const phases = {
+      loadMs: started ? started.loadMs : loadMs,
+      locateMs: locateMs + (started?.locateMs ?? 0),
+      walkMs: t1 - t0,
+      readMs: performance.now() - t1,
+      ...(started ? { startWaitMs: started.waitMs } : {}),
+    };
     // a resize (nf_conntrack_buckets written) replaces the table: find it again
     if (readNetfilterSysctl('nf_conntrack_buckets') !== size) {
       this.table = undefined;
@@ -249,8 +270,8 @@ export class TableWalker {
  * where it lists the symbol, else a confirmed entry of live traffic, else a datagram in a private
  * namespace. 'entry' skips kallsyms; 'capture' (tests) skips kallsyms and the kfuncs.
  */
-function locateTable(w: NativeWalker, locate: Locate | undefined): { base: bigint; locatedBy: WalkResult['locatedBy'] } {
-  if (locate !== 'capture') {
+function locateTable(w: NativeWalker, locate: Locate | undefined, ownEntryRefused = false): { base: bigint; locatedBy: WalkResult['locatedBy'] } {
+  if (locate !== 'capture' && !ownEntryRefused) {
     try {
       return { base: w.locateOwn().base, locatedBy: 'own-entry' };
     } catch {

@@ -123,12 +123,25 @@ export class KernelSource implements Source {
     this.info.refused.push({ tier, reason });
   }
 
+  /** The probe's description with each program's skipped runs as they stand (they grow while it runs). */
+  private withSkippedRuns(probe: NativeProbe): ProbeInfo {
+    const skipped = new Map(probe.programs().map((p) => [p.name, p.skippedRuns]));
+    if (![...skipped.values()].some((n) => n > 0)) return this.info;
+    return {
+      ...this.info,
+      programs: this.info.programs.map((p) => {
+        const n = skipped.get(p.name) ?? 0;
+        return n > 0 ? { ...p, skippedRuns: n } : p;
+      }),
+    };
+  }
+
   private describe(): ProbeInfo {
     const refused = this.info.refused;
     if (!this.probe || !this.probeTier) return { tier: 'stats', programs: [], refused };
     const linked = [...this.watched.values()].filter((w) => w.handle.links() > 0).length;
     const programs = this.probe.programs().map((p): ProgramStatus => {
-      const base = { name: p.name, hook: p.hook };
+      const base = { name: p.name, hook: p.hook, ...(p.skippedRuns > 0 ? { skippedRuns: p.skippedRuns } : {}) };
       if (p.attach === 'netns') {
         return linked > 0 ? { ...base, attached: true } : { ...base, attached: false, error: 'no namespace accepted a netfilter link' };
       }
@@ -218,7 +231,7 @@ export class KernelSource implements Source {
     return {
       monoMs: performance.now(),
       wallTime: new Date().toISOString(),
-      probe: this.info,
+      probe: this.probe ? this.withSkippedRuns(this.probe) : this.info,
       ports,
       tuples: [],
       events,

@@ -39,7 +39,7 @@ describe('the addon and its declaration', () => {
     expect(Object.keys(addon).sort()).toEqual(declared('Addon'));
   });
 
-  for (const [cls, iface] of [['Probe', 'NativeProbe'], ['Netns', 'NativeNetns'], ['Walker', 'NativeWalker']] as const) {
+  for (const [cls, iface] of [['Probe', 'NativeProbe'], ['Netns', 'NativeNetns'], ['Walker', 'NativeWalker'], ['WalkerStart', 'NativeWalkerStart']] as const) {
     it(`${cls} has exactly the methods ${iface} declares`, () => {
       expect(methods(addon[cls])).toEqual(declared(iface));
     });

@@ -18,7 +18,7 @@ import { byPort } from '../../src/model/census.js';
 import { TableWalker, bucketsPerRun } from '../../src/source/hashWalk.js';
 import type { CensusCounts, CensusCountsGroup } from '../../src/model/censusCounts.js';
 import { createLab, holdTcp, runLoad, startServer, type Lab } from '../lab/netns.js';
-import { ROOT, expectOneLineError, runCli } from '../support/cli.js';
+import { ROOT, expectOneLineError, runCli, waitNoCtopPrograms } from '../support/cli.js';
 import { join } from 'node:path';
 
 const FLOOD = join(ROOT, 'tools', 'bin', 'flood');
@@ -231,8 +231,10 @@ describe('ctop census on a 200,000+ entry table of known composition', () => {
     expect(r.methods.chains).toBe('bpf-hash-walk');
     // seconds left per TCP state (nf_conn.timeout - jiffies, over HZ), against conntrack -L
     expectRemainingMatches(r, srvInode, listed, Math.ceil((Date.now() - t0) / 1000) + 1);
-    // Linux >= 6.0 (this machine: 6.18): the table is found from an entry ctop makes with the conntrack kfuncs
+    // Linux >= 6.0 (this machine: 6.18): the table is found from an entry ctop makes with the conntrack kfuncs,
+    // beside the command's start-up (walkStart.ts): the programs and the table came from that early start
     expect(r.buckets.locatedBy).toBe('own-entry');
+    expect(r.buckets.phasesMs?.startWaitMs).toBeGreaterThanOrEqual(0);
     // Linux >= 6.2: plain loads through bpf_rdonly_cast, several chains side by side
     expect(r.buckets.reads).toBe('direct');
     // the walking threads' CPU time: some, and no more than they could spend in the walk's wall time
@@ -265,6 +267,8 @@ describe('ctop census on a 200,000+ entry table of known composition', () => {
     expect(r.buckets.threads).toBe(1);
     expect(r.methods.occupancy).toBe('bpf-hash-walk');
     expect(['live-entry', 'private-entry']).toContain(r.buckets.locatedBy);
+    // the early start loaded the (probe-read) programs but made no entry of its own (CTOP_TEST_LOCATE=capture)
+    expect(r.buckets.phasesMs?.startWaitMs).toBeGreaterThanOrEqual(0);
     expect(r.buckets.reads).toBe('probe-read');
     expect(new Map([...censusGroups(r, srvInode)].sort())).toEqual(new Map([...truth].sort()));
     expectAddressesMatch(r, srvInode, conntrackAddresses(lab));
@@ -439,11 +443,14 @@ describe('ctop census on a 200,000+ entry table of known composition', () => {
     expect(leftovers()).toEqual([]);
   });
 
-  it('bad input: one line and a hint, exit code 2', () => {
+  it('bad input: one line and a hint, exit code 2, and nothing the early start loaded is left', async () => {
+    // each of these starts loading the walk programs before commander rejects the option
     for (const args of [['--chains', 'guess'], ['--max-addrs', '0'], ['--netns', 'ctop-t-no-such-ns'], ['--rate-window', 'soon'], ['--walk-threads', '17']]) {
       const r = runCli(['census', ...args]);
       expect(r.code).toBe(2);
       expectOneLineError(r.stderr);
     }
+    expect(await waitNoCtopPrograms()).toEqual([]);
+    expect(leftovers()).toEqual([]);
   });
 });

@@ -42,6 +42,27 @@ describe('doctorReport', () => {
     expect(formatDoctor(idle)).toMatch(/conntrack active: no \(ctop never turns it on\)/);
   });
 
+  it("text says how many runs the kernel skipped of a program that has skipped any", () => {
+    const skipped = doctorReport({
+      sample: sample({
+        probe: {
+          tier: 'fentry',
+          programs: [
+            { name: 'ctop_fe_confirm_exit', hook: 'fexit/__nf_conntrack_confirm', attached: true, skippedRuns: 26 },
+            { name: 'ctop_fe_unlink', hook: 'fentry/__nf_ct_delete_from_lists', attached: true },
+          ],
+          refused: [],
+        },
+      }),
+      rulesets: new Map([[1, empty]]),
+      host: 'h',
+      kernel,
+    });
+    const t = formatDoctor(skipped);
+    expect(t).toMatch(/attached {2}ctop_fe_confirm_exit {2}fexit\/__nf_conntrack_confirm\n {4}skipped 26 runs: already running on that CPU/);
+    expect(t).not.toMatch(/ctop_fe_unlink.*\n {4}skipped/);
+  });
+
   it('text names the rules that keep conntrack on', () => {
     const t = formatDoctor(r);
     expect(t).toMatch(/^ctop doctor {2}web-1 {2}kernel 6\.18\.0$/m);

@@ -102,6 +102,21 @@ describe('Exporter', () => {
     expect(await values(reg, 'ctop_conntrack_entries')).toEqual({ 'netns=1': 10 });
   });
 
+  it("each program's runs the kernel skipped (recursion) are a gauge per program, 0 where none", async () => {
+    const reg = new Registry<RegistryContentType>();
+    const s = sample([[1, 53, 10]]);
+    s.probe = {
+      tier: 'fentry',
+      programs: [
+        { name: 'ctop_fe_confirm_exit', hook: 'fexit/__nf_conntrack_confirm', attached: true, skippedRuns: 3 },
+        { name: 'ctop_fe_unlink', hook: 'fentry/__nf_ct_delete_from_lists', attached: true },
+      ],
+      refused: [],
+    };
+    new Exporter(reg, 5).update((await serveWindows([s]))[0]!);
+    expect(await values(reg, 'ctop_probe_program_skipped_runs')).toEqual({ 'program=ctop_fe_confirm_exit': 3, 'program=ctop_fe_unlink': 0 });
+  });
+
   it('renders in both exposition formats', async () => {
     for (const type of [Registry.PROMETHEUS_CONTENT_TYPE, Registry.OPENMETRICS_CONTENT_TYPE]) {
       const reg = new Registry<RegistryContentType>();
