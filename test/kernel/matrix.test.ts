@@ -12,7 +12,7 @@ const GUEST_BOUND_S = 300;
 
 describe('kernel matrix: Debian 6.1 guest', () => {
   it(
-    'fentry is chosen; the fentry and kprobe tiers count inserts, refusals (from kfree_skb, and from the allocation probes of the fallback), evictions, deletions, entries, roles, clashes and failed inserts exactly',
+    'fentry is chosen; the fentry and kprobe tiers count inserts, refusals (from kfree_skb, and from the allocation probes of the fallback), evictions, deletions, entries, roles, clashes and failed inserts exactly, and no entry counted live that is gone when traffic runs while the programs attach',
     async () => {
       const r = await runLong('bash', [join(ROOT, 'test', 'matrix', 'run-guest.sh')], {
         timeoutMs: (GUEST_BOUND_S + 120) * 1000,
@@ -25,6 +25,7 @@ describe('kernel matrix: Debian 6.1 guest', () => {
         'probe-auto', 'probe-netfilter', 'scenario-fentry', 'scenario-kprobe', 'scenario-fentry-alloc', 'scenario-kprobe-alloc',
         'roles-fentry', 'roles-kprobe',
         'race-fentry-udp', 'race-fentry-tcp', 'race-kprobe-udp', 'race-kprobe-tcp',
+        'race-fentry-tcp-early', 'race-kprobe-tcp-early',
       ]) {
         expect(out).toMatch(new RegExp(`matrix: ok +6\\.1\\.\\S+ ${what}:`));
       }

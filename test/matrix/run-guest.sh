@@ -19,7 +19,11 @@
 #     equal the namespace's own statistics and count; no table-full drop
 #     (a failed insert also counts `drop`), and untracked netfilter drops
 #     after the races (an nft rule's counter) are ctop's other drops, not
-#     table-full ones.
+#     table-full ones. Traffic starts once hold says every program is
+#     attached;
+#   - TCP races again, started while hold loads and attaches: ctop may miss
+#     what came first, but never counts an entry live that is gone (the
+#     loader attaches the deletions first and the confirm's exit last).
 # Any missing result, including a guest that does not boot, is a failure.
 #
 # Usage: test/matrix/run-guest.sh [--keep | --fetch-only]   (root not needed)
@@ -107,15 +111,23 @@ if [ ! -f /etc/race-rounds ]; then
 fi
 # insertion races, in a namespace of their own: the tier held while
 # tools/clash sends each flow's first packet from both CPUs, then the
-# namespace's statistics (per CPU, hex) and count beside what ctop counted
-race_once() { # tier, proto
+# namespace's statistics (per CPU, hex) and count beside what ctop counted.
+# `early`: the traffic starts at once, while hold loads and attaches, and
+# must span the attach ("spanned":1: not attached before, attached after)
+race_once() { # tier, proto [early]
+  name=race-$1-$2${3:+-$3}
   unshare -n sh -c '
     ip link set lo up; ip addr add 198.18.0.1/32 dev lo
     printf "table ip b {\n chain in { type filter hook prerouting priority 0; ct state new accept; }\n}\n" | nft -f -
     mkfifo /tmp/race; ctop-selftest hold --tier '"$1"' < /tmp/race > /tmp/held 2>/tmp/held.err &
     exec 3> /tmp/race
-    rc=0
-    if wait-held /tmp/held $! 2>>/tmp/held.err; then
+    rc=0 spanned=0
+    if [ "'"${3:-}"'" = early ]; then
+      grep -q "\"attached\":true" /tmp/held || spanned=1
+      clash --dst 198.18.0.1 --port 9999 --flows 5000 --max-ms 60000 --proto '"$2"' > /tmp/sent
+      grep -q "\"attached\":true" /tmp/held || spanned=0
+      wait-held /tmp/held $! 2>>/tmp/held.err || rc=1
+    elif wait-held /tmp/held $! 2>>/tmp/held.err; then
       clash --dst 198.18.0.1 --port 9999 --flows 5000 --max-ms 60000 --proto '"$2"' > /tmp/sent
     else
       rc=1; echo "{}" > /tmp/sent
@@ -126,13 +138,13 @@ race_once() { # tier, proto
     clash --dst 198.18.0.1 --port 9998 --flows 10 --max-ms 10000 --proto udp > /dev/null
     untracked=$(nft list table ip r | sed -n "s/.*counter packets \([0-9]*\).*/\1/p")
     sum() { s=0; for h in $(awk "NR > 1 {print \$$1}" /proc/net/stat/nf_conntrack); do s=$((s + 0x$h)); done; echo $s; }
-    kernel="{\"clashResolve\":$(sum 2),\"insertFailed\":$(sum 10),\"drop\":$(sum 11),\"untracked\":${untracked:-0},\"count\":$(cat /proc/sys/net/netfilter/nf_conntrack_count)}"
+    kernel="{\"clashResolve\":$(sum 2),\"insertFailed\":$(sum 10),\"drop\":$(sum 11),\"untracked\":${untracked:-0},\"count\":$(cat /proc/sys/net/netfilter/nf_conntrack_count),\"spanned\":$spanned}"
     # the per-CPU rows as they are (hex), for a failure to be attributed
     rows=$(awk "NR > 1" /proc/net/stat/nf_conntrack | tr -s " " | tr "\n" "/")
     exec 3>&-; wait; rm /tmp/race
-    echo "CTOP-RESULT race-'"$1"'-'"$2"' rc=$rc $kernel $(cat /tmp/sent) $(tail -1 /tmp/held)"
-    echo "CTOP-STAT race-'"$1"'-'"$2"' $(head -1 /proc/net/stat/nf_conntrack | tr -s " ")/ $rows"
-    sed "s/^/CTOP-STDERR race-'"$1"'-'"$2"': /" /tmp/held.err'
+    echo "CTOP-RESULT '"$name"' rc=$rc $kernel $(cat /tmp/sent) $(tail -1 /tmp/held)"
+    echo "CTOP-STAT '"$name"' $(head -1 /proc/net/stat/nf_conntrack | tr -s " ")/ $rows"
+    sed "s/^/CTOP-STDERR '"$name"': /" /tmp/held.err'
 }
 # A race is a matter of timing: a run of 5,000 flows has made as few as one
 # under this emulation, so a run that made none is repeated, at most 3 times
@@ -150,7 +162,7 @@ race() { # tier, proto
   done
 }
 for round in $(seq 1 "$(cat /etc/race-rounds 2>/dev/null || echo 1)"); do
-  for tier in fentry kprobe; do race $tier udp; race $tier tcp; done
+  for tier in fentry kprobe; do race $tier udp; race $tier tcp; race_once $tier tcp early; done
 done
 echo "CTOP-DONE"
 poweroff -f
@@ -286,6 +298,25 @@ for tier in fentry kprobe; do
       echo "matrix:      ctop: inserts $i (per port, by role server,client,local,forward: $roles), deletes $(num "$held" deletes) (per port $(num "$held" portDeletes)), insert_failed $(num "$held" insertFailed) (per port $(num "$held" portInsertFailed)), clashes $(num "$held" clashes) (per port $(num "$held" portClashes)), event map overflow $(num "$held" eventsOverflow), port map overflow $(num "$held" portOverflow); kernel: $(grep "^CTOP-STAT race-$tier-$proto " "$log.clean" | sed -n "${n}p" | cut -d' ' -f3-)" >&2
     fi
   done
+  # TCP races while the programs attach: ctop may miss what came before its
+  # counting began, but must never count an entry live that is gone (an
+  # insert counted before the deletions' program was attached)
+  label="race-$tier-tcp-early${rounds:+ (round $n)}"
+  line=$(grep "^CTOP-RESULT race-$tier-tcp-early " "$log.clean" | sed -n "${n}p")
+  kernel=$(sed -n 's/^CTOP-RESULT [^ ]* rc=0 \({[^}]*}\).*/\1/p' <<< "$line")
+  held=$(sed -n 's/.*\({"inserts".*\)$/\1/p' <<< "$line")
+  if [ -z "$kernel" ] || [ -z "$held" ]; then
+    echo "matrix: FAIL $kver $label: no result" >&2; status=1; continue
+  fi
+  count=$(num "$kernel" count); spanned=$(num "$kernel" spanned); i=$(num "$held" inserts); del=$(num "$held" deletes)
+  pi=$(( $(grep -o '"portInsertsByRole":\[[0-9,]*\]' <<< "$held" | grep -o '[0-9][0-9,]*' | tr ',' '+') ))
+  pd=$(num "$held" portDeletes)
+  what="$tier tier, tcp races while the programs attach (traffic spanned the attach: $spanned): entries $count, ctop inserts $i - deletions $del (per port $pi - $pd) <= $count"
+  if [ "$spanned" = 1 ] && [ "${i:-0}" -gt 0 ] && [ $((i - del)) -le "$count" ] && [ $((pi - pd)) -le "$count" ]; then
+    echo "matrix: ok   $kver $label: $what"
+  else
+    echo "matrix: FAIL $kver $label: $what" >&2; status=1
+  fi
 done
 done
 echo "matrix: $kver guest ran in ${elapsed}s"
