@@ -38,6 +38,9 @@ struct ctop_walk {
 	int census_dirty;
 	/* ctop_walk_chain_direct is the one loaded (else ctop_walk_chain) */
 	int direct;
+	/* the own-entry object, loaded once and kept: every census makes an
+	 * entry after its walk (the resize barrier, src/source/hashWalk.ts) */
+	struct ctop_walk_entry_bpf *own_skel;
 };
 
 /* Opens and loads the walk object with one of its two walk programs (the
@@ -96,6 +99,7 @@ void ctop_walk_destroy(struct ctop_walk *w)
 		return;
 	if (w->poke_h)
 		nfct_close(w->poke_h);
+	ctop_walk_entry_bpf__destroy(w->own_skel);
 	ctop_walk_bpf__destroy(w->skel);
 	free(w);
 }
@@ -238,6 +242,10 @@ int ctop_walk_forget_poke(struct ctop_walk *w, struct ctop_err *e)
 #define OWN_ENTRY_SPORT 40009
 
 struct own_job {
+	/* in: the object loaded by an earlier job, or NULL; out: the loaded
+	 * object, for the caller to keep or destroy (it is not bound to the
+	 * namespace: the test run makes the entry in the running thread's) */
+	struct ctop_walk_entry_bpf *skel;
 	struct nfct_handle *h; /* out: ctnetlink in the entry's namespace (keeps the namespace alive) */
 	uint64_t node;         /* out: the entry's original-direction node */
 	int err;
@@ -251,7 +259,7 @@ struct own_job {
 static void *own_entry_in_new_netns(void *arg)
 {
 	struct own_job *j = arg;
-	struct ctop_walk_entry_bpf *skel = NULL;
+	struct ctop_walk_entry_bpf *skel = j->skel;
 	/* a test run needs at least an Ethernet header of packet */
 	unsigned char pkt[64] = { 0 };
 	DECLARE_LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt, .data_size_in = sizeof(pkt));
@@ -268,17 +276,22 @@ static void *own_entry_in_new_netns(void *arg)
 		j->err = ctop_err_set(&j->e, errno, "ctnetlink", "cannot open ctnetlink: %s", strerror(errno));
 		goto done;
 	}
-	skel = ctop_walk_entry_bpf__open();
 	if (!skel) {
-		j->err = ctop_err_set(&j->e, errno, "open", "cannot open the own-entry BPF object: %s", strerror(errno));
-		goto done;
-	}
-	err = ctop_walk_entry_bpf__load(skel);
-	if (err) {
-		/* Linux < 6.0 has no conntrack kfuncs: the caller finds the table another way */
-		j->err = ctop_err_set(&j->e, err, "load", "the kernel refused the own-entry program (conntrack kfuncs, Linux >= 6.0): %s",
-				      strerror(-err));
-		goto done;
+		skel = ctop_walk_entry_bpf__open();
+		if (!skel) {
+			j->err = ctop_err_set(&j->e, errno, "open", "cannot open the own-entry BPF object: %s", strerror(errno));
+			goto done;
+		}
+		err = ctop_walk_entry_bpf__load(skel);
+		if (err) {
+			/* Linux < 6.0 has no conntrack kfuncs: the caller finds the table another way */
+			j->err = ctop_err_set(&j->e, err, "load",
+					      "the kernel refused the own-entry program (conntrack kfuncs, Linux >= 6.0): %s",
+					      strerror(-err));
+			ctop_walk_entry_bpf__destroy(skel);
+			skel = NULL;
+			goto done;
+		}
 	}
 	skel->bss->entry_sport = htons(OWN_ENTRY_SPORT);
 	err = bpf_prog_test_run_opts(bpf_program__fd(skel->progs.ctop_walk_own_entry), &opts);
@@ -295,7 +308,7 @@ static void *own_entry_in_new_netns(void *arg)
 	}
 	j->node = skel->bss->entry_node;
 done:
-	ctop_walk_entry_bpf__destroy(skel);
+	j->skel = skel;
 	j->ms = now_ms() - t0;
 	return NULL;
 }
@@ -306,6 +319,13 @@ done:
 static int locate_from_own(struct ctop_walk *w, struct own_job *j, uint64_t *base, uint32_t *bucket, struct ctop_err *e)
 {
 	int err = j->err;
+
+	/* the walker keeps the loaded object for its next own entry */
+	if (j->skel != w->own_skel) {
+		ctop_walk_entry_bpf__destroy(w->own_skel);
+		w->own_skel = j->skel;
+	}
+	j->skel = NULL;
 
 	if (err) {
 		if (e)
@@ -329,7 +349,7 @@ static int locate_from_own(struct ctop_walk *w, struct own_job *j, uint64_t *bas
 
 int ctop_walk_locate_own(struct ctop_walk *w, uint64_t *base, uint32_t *bucket, struct ctop_err *e)
 {
-	struct own_job j = { 0 };
+	struct own_job j = { .skel = w->own_skel };
 	pthread_t t;
 	int err;
 
@@ -385,6 +405,7 @@ static void *start_thread(void *arg)
 			s->r.locate_err = ctop_err_set(&s->r.locate_e, ECANCELED, "locate", "the walk programs did not load");
 			if (j.h)
 				forget_entry(j.h, OWN_ENTRY_SPORT, NULL);
+			ctop_walk_entry_bpf__destroy(j.skel);
 		}
 		/* making the entry (beside the load), then finding the table from it and deleting it */
 		s->r.locate_ms = j.ms + (now_ms() - t1);

@@ -148,6 +148,8 @@ export class TableWalker {
   private started: { loadMs: number; locateMs: number; waitMs: number } | undefined;
   /** that start already tried ctop's own entry, and the kernel refused it */
   private ownEntryRefused = false;
+  /** the kernel refused an own entry made as the barrier after a walk (no conntrack kfuncs) */
+  private barrierRefused = false;
 
   constructor(private readonly o: { maxAddrs: number; locate?: Locate }) {}
 
@@ -165,6 +167,26 @@ export class TableWalker {
   close(): void {
     this.w?.close();
     this.w = undefined;
+  }
+
+  /**
+   * Did a resize move entries while the walk ran? nf_conntrack_hash_resize() moves every entry
+   * into the new table with nf_conntrack_generation (a seqcount) held odd, and only then
+   * publishes the new table and its size. A walk that falls wholly inside that move finds the
+   * moved entries gone from the old table, and the bucket count read after it is still the old
+   * one. An entry made after the walk is the barrier: nf_conntrack_hash_check_insert() (the
+   * conntrack kfuncs' insert) waits in read_seqcount_begin() while a move runs, so the table it
+   * lands in is the new one if a move was under way at any time since the walk began. Without
+   * the kfuncs (Linux < 6.0) only the bucket count after the walk is checked.
+   */
+  private resizedDuringWalk(w: NativeWalker, base: bigint): boolean {
+    if (this.barrierRefused) return false;
+    try {
+      return w.locateOwn().base !== base;
+    } catch {
+      this.barrierRefused = true;
+      return false;
+    }
   }
 
   /** The loaded programs; undefined (with the reason kept) where the kernel refuses them. */
@@ -224,7 +246,7 @@ export class TableWalker {
       ...(started ? { startWaitMs: started.waitMs } : {}),
     };
     // a resize (nf_conntrack_buckets written) replaces the table: find it again
-    if (readNetfilterSysctl('nf_conntrack_buckets') !== size) {
+    if (this.resizedDuringWalk(w, base) || readNetfilterSysctl('nf_conntrack_buckets') !== size) {
       this.table = undefined;
       return 'resized';
     }
