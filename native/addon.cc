@@ -442,6 +442,20 @@ Napi::Value Probe::SeedDrops(const Napi::CallbackInfo &info) {
   return env.Undefined();
 }
 
+bool OptBool(const Napi::Object &o, const char *name) {
+  return o.Has(name) && o.Get(name).ToBoolean().Value();
+}
+
+// The walk's options as Walker and WalkerStart take them: {maxGroups, maxAddrs, probeRead, rewalkAll}
+ctop_walk_opts WalkOpts(const Napi::Object &o) {
+  ctop_walk_opts opts{};
+  opts.max_groups = OptU32(o, "maxGroups", 65536);
+  opts.max_addrs = OptU32(o, "maxAddrs", 131072);
+  opts.probe_read = OptBool(o, "probeRead") ? 1 : 0;
+  opts.rewalk_all = OptBool(o, "rewalkAll") ? 1 : 0;
+  return opts;
+}
+
 // ---- WalkerStart: the walk programs loading on a native thread ---------------------
 // Started before a command has parsed its options, so that loading and
 // verifying the programs (and finding the table) overlaps loading the
@@ -463,12 +477,8 @@ class WalkerStart : public Napi::ObjectWrap<WalkerStart> {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsObject()) throw ArgError(env, "WalkerStart(options) needs an options object");
     Napi::Object o = info[0].As<Napi::Object>();
-    ctop_walk_opts opts{};
-    opts.max_groups = OptU32(o, "maxGroups", 65536);
-    opts.max_addrs = OptU32(o, "maxAddrs", 131072);
-    opts.probe_read = o.Has("probeRead") && o.Get("probeRead").ToBoolean().Value() ? 1 : 0;
-    opts.rewalk_all = o.Has("rewalkAll") && o.Get("rewalkAll").ToBoolean().Value() ? 1 : 0;
-    bool locate = o.Has("locateOwn") && o.Get("locateOwn").ToBoolean().Value();
+    ctop_walk_opts opts = WalkOpts(o);
+    bool locate = OptBool(o, "locateOwn");
     ctop_err e{};
     if (ctop_walk_start(&opts, locate ? 1 : 0, &s_, &e)) throw NativeError(env, e);
   }
@@ -570,11 +580,7 @@ class Walker : public CoreHandle<Walker, ctop_walk, ctop_walk_destroy> {
       return;
     }
     Napi::Object o = info[0].As<Napi::Object>();
-    ctop_walk_opts opts{};
-    opts.max_groups = OptU32(o, "maxGroups", 65536);
-    opts.max_addrs = OptU32(o, "maxAddrs", 131072);
-    opts.probe_read = o.Has("probeRead") && o.Get("probeRead").ToBoolean().Value() ? 1 : 0;
-    opts.rewalk_all = o.Has("rewalkAll") && o.Get("rewalkAll").ToBoolean().Value() ? 1 : 0;
+    ctop_walk_opts opts = WalkOpts(o);
     ctop_err e{};
     if (ctop_walk_open(&opts, &h_, &e)) throw NativeError(env, e);
   }
