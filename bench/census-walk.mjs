@@ -25,7 +25,7 @@ import { readFileSync, writeFileSync, statSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { enableBpfStats, progStats } from './lib.mjs';
+import { enableBpfStats, makeTableNs, progStats } from './lib.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const FLOOD = join(ROOT, 'tools', 'bin', 'flood');
@@ -54,13 +54,8 @@ const rotate = (xs, k) => xs.map((_, i) => xs[(i + k) % xs.length]);
 
 const made = [];
 function makeNs() {
-  const ns = `ctop-b-walk-${process.pid}`;
-  sh('ip', ['netns', 'add', ns]);
+  const ns = makeTableNs(`ctop-b-walk-${process.pid}`);
   made.push(ns);
-  sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-  sh('ip', ['-n', ns, 'addr', 'add', '198.18.0.2/32', 'dev', 'lo']);
-  sh('ip', ['netns', 'exec', ns, 'nft', 'table inet bench { chain out { type filter hook output priority 0; ct state new counter; }; }']);
-  sh('ip', ['netns', 'exec', ns, 'sysctl', '-qw', 'net.netfilter.nf_conntrack_udp_timeout=3600']);
   return ns;
 }
 

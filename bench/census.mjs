@@ -37,6 +37,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { makeTableNs } from './lib.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const FLOOD = join(ROOT, 'tools', 'bin', 'flood');
@@ -68,13 +69,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const made = [];
 function makeNs(tag) {
-  const ns = `ctop-b-census-${process.pid}-${tag}`;
-  sh('ip', ['netns', 'add', ns]);
+  const ns = makeTableNs(`ctop-b-census-${process.pid}-${tag}`);
   made.push(ns);
-  sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-  sh('ip', ['-n', ns, 'addr', 'add', '198.18.0.2/32', 'dev', 'lo']);
-  sh('ip', ['netns', 'exec', ns, 'nft', 'table inet bench { chain out { type filter hook output priority 0; ct state new counter; }; }']);
-  sh('ip', ['netns', 'exec', ns, 'sysctl', '-qw', 'net.netfilter.nf_conntrack_udp_timeout=3600']);
   return ns;
 }
 function delNs(ns) {

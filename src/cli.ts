@@ -76,12 +76,12 @@ async function buildProgram(argv: readonly string[] = []): Promise<Command> {
   return program;
 }
 
-/** Commander's messages start with "error: "; ours start with "ctop: ". */
 /** Commander's own errors (--help, --version, usage), once commander is loaded. */
 function isCommanderError(e: unknown): e is CommanderError {
   return commander !== undefined && e instanceof commander.CommanderError;
 }
 
+/** Commander's messages start with "error: "; ours start with "ctop: ". */
 function usageError(e: CommanderError): CtopError {
   const msg = e.message.replace(/^error:\s*/, '').split('\n')[0] ?? e.message;
   return new CtopError(msg, '`ctop --help` lists the commands and options', ExitCode.usage);
